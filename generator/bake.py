@@ -1,0 +1,81 @@
+"""Spec -> payload bytes, through the cache. A cache hit touches neither torch nor transformers."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from . import DATA_VERSION, SCHEMA_VERSION
+from .cache import BakeCache
+from .errors import ModelLoadError, SpecError
+from .models.registry import ModelSource, resolve
+from .payload import dumps
+from .spec import ExplorableSpec
+
+log = logging.getLogger("mkdocs.plugins.explorables")
+
+
+class Baker:
+    def __init__(self, cache_dir: str | Path = ".cache/explorables", base_dir: str | Path = "."):
+        self.cache = BakeCache(cache_dir)
+        self.base_dir = Path(base_dir)
+        self.baked = 0            # bakes that ran a model (cache misses), for reports and tests
+        self._memo: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def source(self, spec: ExplorableSpec) -> ModelSource:
+        try:
+            return resolve(spec.model, base_dir=self.base_dir)
+        except ModelLoadError as exc:
+            raise spec.error("model", str(exc)) from None
+
+    def key(self, spec: ExplorableSpec) -> str:
+        fingerprint = self.source(spec).fingerprint()
+        return hashlib.sha256(f"{DATA_VERSION}\0{fingerprint}\0{spec.digest()}".encode()).hexdigest()
+
+    def payload(self, spec: ExplorableSpec) -> bytes:
+        key = self.key(spec)
+        with self._lock:
+            if key in self._memo:
+                self.cache.used.add(key)
+                return self._memo[key]
+            data = self.cache.get(key)
+            if data is None:
+                data = self._compute(spec)
+                self.cache.put(key, data)
+                self.baked += 1
+            self._memo[key] = data
+            return data
+
+    def _compute(self, spec: ExplorableSpec) -> bytes:
+        from .capture import run
+        from .methods import section_builder
+        from .models.loading import POOL
+
+        source = self.source(spec)
+        try:
+            loaded = POOL.get(source)
+        except ModelLoadError as exc:
+            raise spec.error("model", str(exc)) from None
+        fields = spec.compute_fields()
+        sections = [name for name in ("attention", "saliency", "factors") if fields.get(name)]
+        if "factors" in sections and loaded.adapter is None:
+            from .models.adapters import ADAPTERS
+            raise spec.error("factors", f"no architecture adapter for '{loaded.architecture}', so its MLP neurons "
+                                        "cannot be captured",
+                             hint="supported: " + ", ".join(sorted(ADAPTERS)) +
+                                  "; add one entry to generator/models/adapters.py")
+        log.info("explorables: baking %s on %s", spec.id or spec.digest()[:10], source.label)
+        capture = run(spec, loaded, attention=fields["attention"], mlp="factors" in sections)
+        payload: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "model": loaded.describe(),
+            "tokens": capture.tokens,
+            "n_prompt": capture.n_prompt,
+        }
+        for name in sections:
+            payload[name] = section_builder(name)(spec, loaded, capture)
+        return dumps(payload)

@@ -1,0 +1,1 @@
+"""Attention weights as the head and model views draw them."""

@@ -1,0 +1,1 @@
+"""Model registry (names -> sources), loading, and architecture adapters."""

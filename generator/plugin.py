@@ -1,0 +1,127 @@
+"""A thin MkDocs plugin around the Markdown extension.
+
+It registers the extension, ships the widgets' assets, bakes every block of the site up front (with progress) so
+large payloads can be added as generated files, passes the page's file name to error messages, and evicts cache
+entries the build no longer uses. Models stay loaded across `mkdocs serve` rebuilds (on_startup keeps this
+plugin instance alive), so only changed blocks are baked again.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+
+from mkdocs.config import config_options as c
+from mkdocs.config.base import Config
+from mkdocs.plugins import BasePlugin
+from mkdocs.structure.files import File, Files
+
+from . import markdown_ext
+from .errors import ExplorableError
+
+log = logging.getLogger("mkdocs.plugins.explorables")
+
+ASSET_PREFIX = "assets/explorables"
+EXTENSION = "generator.markdown_ext"
+
+
+class ExplorablesConfig(Config):
+    cache_dir = c.Type(str, default=".cache/explorables")
+    explorables_dir = c.Type(str, default="explorables")
+    embed_limit = c.Type(int, default=48_000)
+    evict = c.Type(bool, default=True)
+
+
+class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
+    command = "build"
+    dirty = False
+
+    def on_startup(self, *, command, dirty) -> None:
+        self.command = command
+        self.dirty = dirty
+
+    def on_config(self, config):
+        self.base_dir = str(Path(config.config_file_path or ".").resolve().parent)
+        if EXTENSION not in config.markdown_extensions:
+            config.markdown_extensions.append(EXTENSION)
+        settings = config.mdx_configs.setdefault(EXTENSION, {})
+        settings.setdefault("cache_dir", self.config.cache_dir)
+        settings.setdefault("explorables_dir", self.config.explorables_dir)
+        settings.setdefault("embed_limit", self.config.embed_limit)
+        settings["base_dir"] = self.base_dir
+        self.extension = markdown_ext.ExplorablesExtension(**settings)
+        self.baker = markdown_ext.baker_for(self.extension._path("cache_dir"), self.base_dir)
+        self.baker.cache.used.clear()
+        self.payload_files: dict[str, bytes] = {}
+        markdown_ext.payload_file_sink = self._sink
+        for sheet in ("css/explorables.css",):
+            if f"{ASSET_PREFIX}/{sheet}" not in config.extra_css:
+                config.extra_css.append(f"{ASSET_PREFIX}/{sheet}")
+        script = f"{ASSET_PREFIX}/js/explorables.js"
+        if script not in [str(entry) for entry in config.extra_javascript]:
+            from mkdocs.config.config_options import ExtraScriptValue
+            entry = ExtraScriptValue(script)
+            entry.type = "module"
+            config.extra_javascript.append(entry)
+        return config
+
+    def _sink(self, payload: bytes) -> str | None:
+        name = markdown_ext.payload_name(payload)
+        return name if name in self.payload_files else None
+
+    def on_files(self, files: Files, *, config) -> Files:
+        assets = resources.files("generator") / "assets"
+        for folder in ("js", "css"):
+            for asset in sorted((assets / folder).iterdir(), key=lambda item: item.name):
+                if asset.name.endswith((".js", ".css")):
+                    files.append(File.generated(config, f"{ASSET_PREFIX}/{folder}/{asset.name}",
+                                                content=asset.read_bytes()))
+        self._bake_all(files)
+        for name, payload in sorted(self.payload_files.items()):
+            files.append(File.generated(config, f"{ASSET_PREFIX}/data/{name}", content=payload))
+        return files
+
+    def _bake_all(self, files: Files) -> None:
+        """Bake every block now, so large payloads can become generated files; errors wait for the page."""
+        pages = [file for file in files.documentation_pages()]
+        blocks = []
+        for file in pages:
+            text = Path(file.abs_src_path).read_text(encoding="utf-8-sig") if file.abs_src_path else ""
+            body_offset = _front_matter_lines(text)
+            lines = text.splitlines()[body_offset:]
+            for block in markdown_ext.find_blocks(lines):
+                if block.closed:
+                    blocks.append((file, body_offset, block))
+        for file, offset, block in blocks:
+            page = markdown_ext.PageContext(file.src_uri, offset)
+            try:
+                spec = self.extension.spec_for(block, page)
+                payload = self.baker.payload(spec)
+            except ExplorableError:
+                continue      # reported, with its location, when the page is rendered
+            if len(payload) > self.config.embed_limit:
+                self.payload_files[markdown_ext.payload_name(payload)] = payload
+
+    def on_page_markdown(self, markdown, *, page, config, files):
+        source = Path(page.file.abs_src_path).read_text(encoding="utf-8-sig") if page.file.abs_src_path else ""
+        markdown_ext.current_page = markdown_ext.PageContext(page.file.src_uri, _front_matter_lines(source))
+        return markdown
+
+    def on_post_build(self, *, config) -> None:
+        markdown_ext.current_page = markdown_ext.PageContext()
+        if self.config.evict and not self.dirty:
+            removed = self.baker.cache.evict_unused()
+            if removed:
+                log.info("explorables: evicted %d stale cache entries", removed)
+
+
+def _front_matter_lines(text: str) -> int:
+    """How many lines MkDocs strips as YAML front matter before handing the page to Markdown."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return 0
+    for index, line in enumerate(lines[1:], 1):
+        if line.strip() in ("---", "..."):
+            return index + 1
+    return 0

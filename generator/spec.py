@@ -1,0 +1,284 @@
+"""The explorable spec: what an author writes, validated by a schema (pydantic), with errors placed by line."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from .errors import SpecError
+from .spec_yaml import line_for, load_with_lines
+
+View = Literal["head", "model", "saliency", "factors"]
+ATTENTION_VIEWS = ("head", "model")
+DEFAULT_MAX_TOKENS = 256
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SaliencyOptions(_Strict):
+    target: Literal["logit", "probability"] = Field(
+        "logit", description="The score whose gradient is taken: the chosen token's logit, or its probability.")
+    ig_steps: int = Field(50, ge=2, le=512, description="Integration steps of integrated gradients.")
+
+
+class FactorOptions(_Strict):
+    counts: list[int] = Field([5], min_length=1, max_length=6,
+                              description="How many factors to extract; several values give a selector.")
+    layers: int | str = Field("all", description="'all', one layer index, or an inclusive range 'a-b'.")
+
+    @field_validator("counts", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, int) else value
+
+    @field_validator("counts")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if any(count < 1 for count in value):
+            raise ValueError("every factor count must be at least 1")
+        return sorted(set(value))
+
+    @field_validator("layers")
+    @classmethod
+    def _layer_syntax(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("a layer index is 0 or more")
+            return value
+        if value == "all" or re.fullmatch(r"\d+-\d+", value):
+            if value != "all":
+                low, high = (int(part) for part in value.split("-"))
+                if low > high:
+                    raise ValueError(f"range '{value}' is empty: write it as low-high")
+            return value
+        raise ValueError("use 'all', one layer index such as 3, or a range such as '0-5'")
+
+    def layer_indices(self, n_layers: int) -> list[int]:
+        """The selected layers, or ValueError naming the valid range."""
+        if self.layers == "all":
+            return list(range(n_layers))
+        if isinstance(self.layers, int):
+            low = high = self.layers
+        else:
+            low, high = (int(part) for part in self.layers.split("-"))
+        if high >= n_layers:
+            raise ValueError(f"layer {high} is outside the model, which has layers 0-{n_layers - 1}")
+        return list(range(low, high + 1))
+
+
+class ExplorableSpec(_Strict):
+    """One explorable: a model, a text (or a sentence pair), and the views to bake."""
+
+    id: str | None = Field(None, pattern=ID_PATTERN, description="Unique id; required in explorables/*.yml.")
+    title: str | None = Field(None, description="Shown above the widgets.")
+    caption: str | None = Field(None, description="Shown below the widgets.")
+    model: str = Field(..., min_length=1, description="Bundled alias, hub id (optionally @revision) or local folder.")
+    text: str | None = Field(None, description="The text the model reads.")
+    pair: list[str] | None = Field(None, min_length=2, max_length=2, description="Sentence A and sentence B.")
+    generate: int = Field(0, ge=0, le=64, description="Greedy tokens to generate (causal models).")
+    views: list[View] = Field(default_factory=list, description="Widgets to show.")
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=2, le=2048, description="Refuse texts longer than this.")
+    saliency: SaliencyOptions | None = None
+    factors: FactorOptions | None = None
+
+    _lines: dict = PrivateAttr(default_factory=dict)
+    _file: str = PrivateAttr(default="<spec>")
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("the text is empty: give the model something to read")
+        return value
+
+    @field_validator("pair")
+    @classmethod
+    def _pair_not_blank(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not sentence.strip() for sentence in value):
+            raise ValueError("both sentences of the pair need text")
+        return value
+
+    @field_validator("views")
+    @classmethod
+    def _unique_views(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "ExplorableSpec":
+        if (self.text is None) == (self.pair is None):
+            raise ValueError("give exactly one of 'text' or 'pair'")
+        if self.pair is not None and self.generate:
+            raise ValueError("'generate' continues a text; it cannot be used with a sentence pair")
+        return self
+
+    # -- derived --------------------------------------------------------------------------------------------
+
+    @property
+    def shown_views(self) -> list[str]:
+        """Views in display order: the explicit list, or attention views plus any method configured."""
+        if self.views:
+            return list(self.views)
+        views = [name for name in ("saliency", "factors") if getattr(self, name) is not None]
+        return views or list(ATTENTION_VIEWS)
+
+    @property
+    def saliency_options(self) -> SaliencyOptions:
+        return self.saliency or SaliencyOptions()
+
+    @property
+    def factor_options(self) -> FactorOptions:
+        return self.factors or FactorOptions()
+
+    def compute_fields(self) -> dict[str, Any]:
+        """Everything that changes the baked numbers (and nothing that is only presentation)."""
+        views = self.shown_views
+        fields: dict[str, Any] = {
+            "model": self.model, "text": self.text, "pair": self.pair, "generate": self.generate,
+            "max_tokens": self.max_tokens,
+            "attention": any(view in ATTENTION_VIEWS for view in views),
+        }
+        if "saliency" in views:
+            fields["saliency"] = self.saliency_options.model_dump()
+        if "factors" in views:
+            fields["factors"] = self.factor_options.model_dump()
+        return fields
+
+    def digest(self) -> str:
+        canonical = json.dumps(self.compute_fields(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+    # -- errors placed in the author's file ------------------------------------------------------------------
+
+    @property
+    def file(self) -> str:
+        return self._file
+
+    def error(self, field: str, message: str, hint: str | None = None) -> SpecError:
+        line = line_for(self._lines, tuple(field.split("."))) if self._lines else None
+        return SpecError(message, file=self._file, line=line, field=field, hint=hint)
+
+
+def _describe_loc(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc if not str(part).startswith("function-after"))
+
+
+def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = None,
+                   base: tuple = (), require_id: bool = False) -> ExplorableSpec:
+    """Validate one spec mapping; every problem becomes a SpecError naming file, line and field."""
+    lines = lines or {}
+    if not isinstance(data, dict):
+        raise SpecError("an explorable is a mapping of fields such as 'model:' and 'text:'",
+                        file=file, line=line_for(lines, base))
+    try:
+        spec = ExplorableSpec.model_validate(data)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        loc = tuple(part for part in problem["loc"] if isinstance(part, (str, int)))
+        field = _describe_loc(loc) or None
+        message = problem["msg"].removeprefix("Value error, ")
+        hint = None
+        if problem["type"] == "extra_forbidden":
+            message = "unknown field"
+            hint = "valid fields: " + ", ".join(_fields_at(loc[:-1]))
+        elif problem["type"] == "literal_error" and loc and loc[0] == "views":
+            hint = "valid views: head, model, saliency, factors"
+        elif problem["type"] == "missing":
+            message = "this field is required"
+        raise SpecError(message, file=file, line=line_for(lines, base + loc), field=field, hint=hint) from None
+    if require_id and spec.id is None:
+        raise SpecError("a curated explorable needs an 'id'", file=file, line=line_for(lines, base),
+                        field="id", hint="add e.g. 'id: my-example' (lowercase letters, digits, '-' and '_')")
+    spec._lines = {key[len(base):]: value for key, value in lines.items() if key[:len(base)] == base}
+    spec._file = file
+    return spec
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    model: type[BaseModel] = ExplorableSpec
+    for part in loc:
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        candidates = [arg for arg in getattr(annotation, "__args__", (annotation,)) if isinstance(arg, type)]
+        nested = [arg for arg in candidates if issubclass(arg, BaseModel)]
+        if not nested:
+            break
+        model = nested[0]
+    return sorted(model.model_fields)
+
+
+def parse_block(text: str, *, file: str = "<markdown>", line_offset: int = 0) -> dict[str, Any]:
+    """Parse the YAML body of a Markdown block; returns the mapping and its line map (offset into the page)."""
+    data, lines = load_with_lines(text, file) if text.strip() else (None, {})
+    if data is None:
+        raise SpecError("the explorable block is empty", file=file, line=line_offset or None,
+                        hint="write at least 'model:' and 'text:', or 'use: <curated id>'")
+    lines = {key: value + line_offset for key, value in lines.items()}
+    return {"data": data, "lines": lines}
+
+
+class Catalogue:
+    """The curated specs of explorables/*.yml, by id."""
+
+    def __init__(self, specs: dict[str, ExplorableSpec]):
+        self.specs = specs
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Catalogue":
+        folder = Path(folder)
+        specs: dict[str, ExplorableSpec] = {}
+        if not folder.is_dir():
+            return cls(specs)
+        for path in sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml")):
+            file = str(path)
+            try:
+                text = path.read_text(encoding="utf-8")
+            except UnicodeDecodeError:
+                raise SpecError("the file is not UTF-8 text", file=file) from None
+            data, lines = load_with_lines(text, file)
+            if data is None:
+                continue
+            if not isinstance(data, list):
+                raise SpecError("a curated file holds a list of explorables, each starting with '- id:'",
+                                file=file, line=1)
+            for index, item in enumerate(data):
+                spec = spec_from_data(item, file=file, lines=lines, base=(index,), require_id=True)
+                if spec.id in specs:
+                    first = specs[spec.id]
+                    raise spec.error("id", f"duplicate explorable id '{spec.id}'",
+                                     hint=f"already defined in {first.file}:{first._lines.get(('id',), '?')}; "
+                                          "ids must be unique across explorables/")
+                specs[spec.id] = spec
+        return cls(specs)
+
+    def get(self, spec_id: str, *, file: str, line: int | None) -> ExplorableSpec:
+        if spec_id not in self.specs:
+            known = ", ".join(sorted(self.specs)) or "none yet"
+            raise SpecError(f"no curated explorable with id '{spec_id}'", file=file, line=line, field="use",
+                            hint=f"known ids: {known}")
+        return self.specs[spec_id]
+
+
+def spec_from_block(body: str, *, file: str, line_offset: int, catalogue: Catalogue) -> ExplorableSpec:
+    """A Markdown block: either a full spec, or 'use: <id>' with optional presentation overrides."""
+    parsed = parse_block(body, file=file, line_offset=line_offset)
+    data, lines = parsed["data"], parsed["lines"]
+    if isinstance(data, dict) and "use" in data:
+        overrides = {key: value for key, value in data.items() if key != "use"}
+        allowed = {"title", "caption", "views"}
+        extra = sorted(set(overrides) - allowed)
+        if extra:
+            raise SpecError("unknown field next to 'use'", file=file, line=line_for(lines, (extra[0],)),
+                            field=extra[0], hint="with 'use' you may only set title, caption and views")
+        base = catalogue.get(str(data["use"]), file=file, line=line_for(lines, ("use",)))
+        merged = base.model_dump(exclude_unset=True) | overrides
+        spec = spec_from_data(merged, file=file, lines=lines)
+        spec._file, spec._lines = base.file, base._lines
+        return spec
+    return spec_from_data(data, file=file, lines=lines)

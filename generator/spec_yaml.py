@@ -1,0 +1,51 @@
+"""YAML loading that remembers the line of every field, so errors can point at it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .errors import SpecError
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def load_with_lines(text: str, file: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML; return the data and a map from key paths (tuples) to 1-based line numbers."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"YAML syntax error: {problem}", file=file, line=line,
+                        hint="check indentation and quote text that contains ':' or '#'") from None
+    if node is None:
+        return None, {}
+    lines: dict[tuple, int] = {}
+    _walk(node, (), lines)
+    data = yaml.load(text, Loader=_Loader)
+    return data, lines
+
+
+def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[path + (key,)] = key_node.start_mark.line + 1
+            _walk(value_node, path + (key,), lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _walk(item, path + (index,), lines)
+
+
+def line_for(lines: dict[tuple, int], loc: tuple) -> int | None:
+    """The line of the deepest known prefix of loc."""
+    for cut in range(len(loc), -1, -1):
+        if tuple(loc[:cut]) in lines:
+            return lines[tuple(loc[:cut])]
+    return None

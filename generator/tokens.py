@@ -1,0 +1,116 @@
+"""Readable tokens: the characters a reader should see for each token id, never `Ġ`, `▁`, `##` or mojibake.
+
+Byte-level BPE can split one character (CJK, emoji) over several tokens, and each piece alone decodes to U+FFFD.
+We recover every token's bytes, decode runs of ordinary tokens together, and give each token the characters its
+bytes belong to; a token holding only part of a character's bytes is marked `partial`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Iterable
+
+_BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
+
+
+@lru_cache(maxsize=1)
+def _byte_level_decoder() -> dict[str, int]:
+    """Inverse of the GPT-2 byte-to-printable-character table used by byte-level BPE vocabularies.
+
+    Printable Latin-1 bytes stand for themselves; the other 68 bytes are shifted to code points 256 and up,
+    in byte order.
+    """
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table = {chr(byte): byte for byte in printable}
+    shifted = 0
+    for byte in range(256):
+        if byte not in table.values():
+            table[chr(256 + shifted)] = byte
+            shifted += 1
+    return table
+
+
+def tokenizer_style(tokenizer: Any) -> str:
+    """'byte-level', 'sentencepiece', 'wordpiece' or 'other', read from the tokenizer's decoder."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    decoder = repr(getattr(backend, "decoder", None))
+    if "ByteLevel" in decoder:
+        return "byte-level"
+    if "ByteFallback" in decoder or "Metaspace" in decoder or "▁" in decoder:
+        return "sentencepiece"
+    if "WordPiece" in decoder:
+        return "wordpiece"
+    return "other"
+
+
+def _token_bytes(tokenizer: Any, style: str, piece: str, starts_word_run: bool) -> bytes:
+    if style == "byte-level":
+        table = _byte_level_decoder()
+        if all(char in table for char in piece):
+            return bytes(table[char] for char in piece)
+        return piece.encode("utf-8")
+    if style == "sentencepiece":
+        match = _BYTE_TOKEN.match(piece)
+        if match:
+            return bytes([int(match.group(1), 16)])
+        return piece.replace("▁", " ").encode("utf-8")
+    if style == "wordpiece":
+        if piece.startswith("##"):
+            return piece[2:].encode("utf-8")
+        return (piece if starts_word_run else " " + piece).encode("utf-8")
+    return tokenizer.convert_tokens_to_string([piece]).encode("utf-8")
+
+
+def display_tokens(tokenizer: Any, ids: Iterable[int], *, segments: Iterable[int] | None = None,
+                   n_prompt: int | None = None) -> list[dict[str, Any]]:
+    """One display record per id: text, special, partial, segment, generated."""
+    ids = [int(i) for i in ids]
+    segments = list(segments) if segments is not None else [0] * len(ids)
+    special_ids = set(getattr(tokenizer, "all_special_ids", []) or [])
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    style = tokenizer_style(tokenizer)
+    records = [{"text": "", "special": i in special_ids, "partial": False, "segment": int(seg),
+                "generated": n_prompt is not None and pos >= n_prompt}
+               for pos, (i, seg) in enumerate(zip(ids, segments))]
+
+    run: list[int] = []   # positions of consecutive ordinary tokens, decoded together
+    for pos, piece in enumerate(pieces):
+        if records[pos]["special"]:
+            _decode_run(tokenizer, style, pieces, run, records)
+            run = []
+            records[pos]["text"] = piece if piece is not None else ""
+        else:
+            run.append(pos)
+    _decode_run(tokenizer, style, pieces, run, records)
+    return records
+
+
+def _decode_run(tokenizer: Any, style: str, pieces: list[str], run: list[int], records: list[dict]) -> None:
+    if not run:
+        return
+    data = bytearray()
+    owner: list[int] = []
+    for index, pos in enumerate(run):
+        chunk = _token_bytes(tokenizer, style, pieces[pos] or "", starts_word_run=index == 0)
+        data.extend(chunk)
+        owner.extend([pos] * len(chunk))
+    start = 0
+    while start < len(data):
+        end = start + _utf8_length(data, start)
+        char = bytes(data[start:end]).decode("utf-8", errors="replace")
+        owners = list(dict.fromkeys(owner[start:end]))
+        for pos in owners:
+            records[pos]["text"] += char
+            if len(owners) > 1:
+                records[pos]["partial"] = True
+        start = end
+
+
+def _utf8_length(data: bytearray, start: int) -> int:
+    """Bytes in the UTF-8 character at `start` (1 for an invalid lead or truncated sequence)."""
+    lead = data[start]
+    need = 1 if lead < 0x80 else 2 if 0xC2 <= lead < 0xE0 else 3 if 0xE0 <= lead < 0xF0 else 4 if 0xF0 <= lead < 0xF5 else 1
+    if start + need > len(data) or any(not 0x80 <= byte < 0xC0 for byte in data[start + 1:start + need]):
+        return 1
+    return need
