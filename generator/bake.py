@@ -24,6 +24,7 @@ class Baker:
         self.base_dir = Path(base_dir)
         self.baked = 0            # bakes that ran a model (cache misses), for reports and tests
         self._memo: dict[str, bytes] = {}
+        self._failures: dict[str, SpecError] = {}   # a spec that failed is not run again in this process
         self._lock = threading.Lock()
 
     def source(self, spec: ExplorableSpec) -> ModelSource:
@@ -42,9 +43,15 @@ class Baker:
             if key in self._memo:
                 self.cache.used.add(key)
                 return self._memo[key]
+            if key in self._failures:
+                raise self._failures[key]
             data = self.cache.get(key)
             if data is None:
-                data = self._compute(spec)
+                try:
+                    data = self._compute(spec)
+                except SpecError as error:
+                    self._failures[key] = error
+                    raise
                 self.cache.put(key, data)
                 self.baked += 1
             self._memo[key] = data

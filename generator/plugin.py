@@ -9,6 +9,7 @@ plugin instance alive), so only changed blocks are baked again.
 from __future__ import annotations
 
 import logging
+import os
 from importlib import resources
 from pathlib import Path
 
@@ -94,7 +95,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
                 if block.closed:
                     blocks.append((file, body_offset, block))
         for file, offset, block in blocks:
-            page = markdown_ext.PageContext(file.src_uri, offset)
+            page = markdown_ext.PageContext(self._display_path(file), offset)
             try:
                 spec = self.extension.spec_for(block, page)
                 payload = self.baker.payload(spec)
@@ -105,8 +106,15 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
 
     def on_page_markdown(self, markdown, *, page, config, files):
         source = Path(page.file.abs_src_path).read_text(encoding="utf-8-sig") if page.file.abs_src_path else ""
-        markdown_ext.current_page = markdown_ext.PageContext(page.file.src_uri, _front_matter_lines(source))
+        markdown_ext.current_page = markdown_ext.PageContext(self._display_path(page.file),
+                                                             _front_matter_lines(source))
         return markdown
+
+    def _display_path(self, file: File) -> str:
+        """The page's path as the author knows it: relative to the folder of mkdocs.yml (docs/...)."""
+        if not file.abs_src_path:
+            return file.src_uri
+        return Path(os.path.relpath(file.abs_src_path, self.base_dir)).as_posix()
 
     def on_post_build(self, *, config) -> None:
         markdown_ext.current_page = markdown_ext.PageContext()

@@ -1,0 +1,152 @@
+"""Whole builds of a small test site: strict builds, errors in place, payload files, warm rebuilds without torch."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import markdown
+import pytest
+
+from generator.payload import decode_array
+
+BUILD = textwrap.dedent("""
+    import logging, sys
+    from mkdocs.commands.build import build
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    from mkdocs.config import load_config
+    config = load_config(sys.argv[1], strict=sys.argv[2] == "strict")
+    build(config)
+    print("TORCH_IMPORTED=" + str("torch" in sys.modules))
+""")
+
+
+def make_site(root: Path, pages: dict[str, str], *, embed_limit: int = 48_000) -> Path:
+    (root / "docs").mkdir(parents=True, exist_ok=True)
+    for name, text in pages.items():
+        (root / "docs" / name).write_text(textwrap.dedent(text), encoding="utf-8")
+    (root / "mkdocs.yml").write_text(textwrap.dedent(f"""
+        site_name: Test site
+        theme:
+          name: material
+          font: false
+        plugins:
+          - explorables:
+              embed_limit: {embed_limit}
+        markdown_extensions:
+          - admonition
+          - pymdownx.superfences
+    """), encoding="utf-8")
+    return root / "mkdocs.yml"
+
+
+def build(config: Path, strict: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BUILD, str(config), "strict" if strict else "lax"],
+                          capture_output=True, text=True, timeout=600, cwd=config.parent,
+                          env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"})
+
+
+def payloads(page: str) -> list[dict]:
+    return [json.loads(html.unescape(raw)) for raw in re.findall(r'data-payload="([^"]*)"', page)]
+
+
+def block(model: Path, body: str) -> str:
+    return f"```explorable\nmodel: {model}\n{body.strip()}\n```\n"
+
+
+def test_strict_build_embeds_real_payloads_and_ships_assets(tmp_path, tiny_models):
+    config = make_site(tmp_path, {
+        "index.md": "# Home\n\nIntro.\n\n" + block(tiny_models["gpt2"], "text: The cat sat.\ntitle: A <b>title</b>")
+                    + "\nAfter the figure.\n",
+    })
+    result = build(config)
+    assert result.returncode == 0, result.stderr
+    page = (tmp_path / "site" / "index.html").read_text()
+    [payload] = payloads(page)
+    attention = decode_array(payload["attention"]["values"])
+    assert attention.shape[:2] == (2, 4)
+    assert abs(attention.sum(-1) - 1).max() < 0.02
+    assert "A &lt;b&gt;title&lt;/b&gt;" in page and "<b>title</b>" not in page
+    assert "<explorable-head-view>" in page and "<explorable-model-view>" in page
+    assert "After the figure." in page
+    assert (tmp_path / "site/assets/explorables/js/explorables.js").exists()
+    assert 'src="assets/explorables/js/explorables.js" type="module"' in page \
+        or 'type="module" src="assets/explorables/js/explorables.js"' in page
+    assert "data-search-exclude" in page
+
+
+def test_large_payloads_become_content_hashed_files(tmp_path, tiny_models):
+    config = make_site(tmp_path, {"index.md": block(tiny_models["llama"], "text: One two three four five six.")},
+                       embed_limit=100)
+    assert build(config).returncode == 0
+    page = (tmp_path / "site" / "index.html").read_text()
+    [name] = re.findall(r'data-src="([^"]+)"', page)
+    data_file = tmp_path / "site" / "assets" / "explorables" / "data" / name
+    payload = json.loads(data_file.read_bytes())
+    assert payload["schema_version"] == 1 and payload["model"]["n_kv_heads"] == 2
+    import hashlib
+    assert name.startswith(hashlib.sha256(data_file.read_bytes()).hexdigest()[:20])
+    assert not payloads(page)
+
+
+def test_a_bad_block_fails_strict_builds_and_keeps_everything_else(tmp_path, tiny_models):
+    pages = {"index.md": "---\ntitle: Front matter\n---\n# Page\n\nBefore.\n\n"
+                         + block(tiny_models["bert"], "text: a cat\ngenerate: 3")
+                         + "\nBetween.\n\n" + block(tiny_models["gpt2"], "text: still fine") + "\nAfter.\n"}
+    config = make_site(tmp_path, pages)
+    strict = build(config, strict=True)
+    assert strict.returncode != 0
+    # The block starts on line 8 of the file (front matter included); 'generate' is its third body line.
+    assert "docs/index.md:11: field 'generate'" in strict.stderr + strict.stdout
+    lax = build(config, strict=False)
+    assert lax.returncode == 0, lax.stderr
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert 'role="alert"' in page and "cannot generate" in page
+    assert "Before." in page and "Between." in page and "After." in page
+    assert len(payloads(page)) == 1, "the good block still renders"
+
+
+def test_warm_rebuild_does_not_import_torch_and_title_edits_do_not_rebake(tmp_path, tiny_models):
+    body = "text: The warm cache.\ntitle: First"
+    config = make_site(tmp_path, {"index.md": block(tiny_models["gpt2"], body)})
+    cold = build(config)
+    assert cold.returncode == 0 and "TORCH_IMPORTED=True" in cold.stdout
+    make_site(tmp_path, {"index.md": block(tiny_models["gpt2"], body.replace("First", "Second"))})
+    warm = build(config)
+    assert warm.returncode == 0 and "TORCH_IMPORTED=False" in warm.stdout, warm.stdout + warm.stderr
+    assert "Second" in (tmp_path / "site" / "index.html").read_text()
+
+
+def test_stale_cache_entries_are_evicted_by_a_full_build(tmp_path, tiny_models):
+    config = make_site(tmp_path, {"index.md": block(tiny_models["gpt2"], "text: version one")})
+    assert build(config).returncode == 0
+    make_site(tmp_path, {"index.md": block(tiny_models["gpt2"], "text: version two")})
+    assert build(config).returncode == 0
+    entries = list((tmp_path / ".cache" / "explorables").glob("*/*.json"))
+    assert len(entries) == 1
+
+
+def test_the_extension_works_without_mkdocs(tmp_path, tiny_models):
+    from generator.markdown_ext import ExplorablesExtension
+    text = "Text.\n\n!!! note\n    " + block(tiny_models["gpt2"], "text: inside an admonition\nviews: [model]") \
+        .replace("\n", "\n    ")
+    out = markdown.markdown(text, extensions=["admonition", ExplorablesExtension(cache_dir=str(tmp_path / "c"))])
+    [payload] = payloads(out)
+    assert payload["model"]["architecture"] == "gpt2"
+    assert "<explorable-model-view>" in out and "<explorable-head-view>" not in out
+    assert 'class="admonition note"' in out
+
+
+def test_spec_text_with_markup_is_escaped_in_the_page(tmp_path, tiny_models):
+    config = make_site(tmp_path, {"index.md": block(tiny_models["gpt2"],
+                                                    'text: "<script>window.pwned = 1</script> & <b>bold</b>"')})
+    assert build(config).returncode == 0
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert "<script>window.pwned" not in page and "<b>bold</b>" not in page
+    [payload] = payloads(page)
+    assert "".join(t["text"] for t in payload["tokens"]).startswith("<script>window.pwned")
