@@ -1,0 +1,310 @@
+"""The built site in headless Chromium, as a reader sees it: real data drawn, instant navigation, palette toggle,
+inert spec text, inline errors, no console errors and no request to any other host."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def mkdocs_build(config: Path, site: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
+                            capture_output=True, text=True, timeout=1800,
+                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def serve():
+    servers = []
+
+    def start(folder: Path) -> str:
+        handler = functools.partial(_Quiet, directory=str(folder))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def real_site(tmp_path_factory, serve) -> str:
+    """The project's own site, baked from the bundled models (sharing the project's bake cache)."""
+    site = tmp_path_factory.mktemp("real-site")
+    mkdocs_build(REPO / "mkdocs.yml", site)
+    return serve(site)
+
+
+@pytest.fixture(scope="session")
+def test_site(tmp_path_factory, serve, tiny_models) -> str:
+    """A small site with hostile spec text, a broken payload and two pages for instant navigation."""
+    root = tmp_path_factory.mktemp("test-site")
+    (root / "docs").mkdir()
+    model = tiny_models["gpt2"]
+    (root / "docs" / "index.md").write_text(textwrap.dedent(f"""\
+        # Hostile text
+
+        ```explorable
+        model: {model}
+        text: "<script>window.pwned = 1</script><img src=x onerror=window.pwned=2>"
+        title: "<img src=x onerror=window.pwned=3>"
+        ```
+
+        [Second page](second.md)
+        """), encoding="utf-8")
+    (root / "docs" / "second.md").write_text(textwrap.dedent(f"""\
+        # Second
+
+        ```explorable
+        model: {model}
+        text: A second page with its own figure.
+        views: [model]
+        ```
+
+        <div class="explorable" data-payload="{{&quot;schema_version&quot;: 99}}">
+        <explorable-head-view></explorable-head-view>
+        </div>
+
+        [Back](index.md)
+        """), encoding="utf-8")
+    (root / "mkdocs.yml").write_text(textwrap.dedent("""\
+        site_name: Browser test site
+        theme:
+          name: material
+          font: false
+          features: [navigation.instant]
+          palette:
+            - scheme: default
+              toggle: {icon: material/weather-night, name: Dark}
+            - scheme: slate
+              toggle: {icon: material/weather-sunny, name: Light}
+        plugins:
+          - explorables
+        """), encoding="utf-8")
+    mkdocs_build(root / "mkdocs.yml", root / "site")
+    return serve(root / "site")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "Chromium is not installed (scripts/setup --test installs the Debian package)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Reader:
+    """A page plus everything that would show a problem: console errors, page errors, foreign requests."""
+
+    def __init__(self, browser, base: str, **context):
+        self.base = base
+        self.context = browser.new_context(**context)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        host = urlparse(base).netloc
+        self.page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("request", lambda req: urlparse(req.url).netloc not in ("", host)
+                     and not req.url.startswith("data:") and self.foreign.append(req.url))
+
+    def open(self, path: str):
+        self.page.goto(self.base + path, wait_until="load")
+        return self.page
+
+    def wait_all_settled(self, selector: str = "[data-state]"):
+        """Scroll every view into sight (they start lazily) and wait until each is ready or failed."""
+        views = self.page.locator("explorable-head-view, explorable-model-view, explorable-saliency-view, "
+                                  "explorable-factor-view")
+        for index in range(views.count()):
+            views.nth(index).scroll_into_view_if_needed()
+            self.page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)",
+                                        arg=views.nth(index).element_handle(), timeout=15000)
+        return views
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def reader(browser, real_site):
+    reader = Reader(browser, real_site, viewport={"width": 1200, "height": 900})
+    yield reader
+    reader.close()
+
+
+CANVAS_INK = """el => {
+  const canvases = [...el.querySelectorAll('canvas')];
+  let distinct = new Set();
+  for (const c of canvases) {
+    if (!c.width || !c.height) continue;
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < data.length; i += 4 * 7) distinct.add(data[i] << 16 | data[i + 1] << 8 | data[i + 2]);
+  }
+  return distinct.size;
+}"""
+
+
+CANVAS_PIXELS = """el => {
+  let hash = 0;
+  for (const c of el.querySelectorAll('canvas')) {
+    if (!c.width || !c.height) continue;
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < data.length; i += 1) hash = (hash * 31 + data[i]) | 0;
+  }
+  return hash;
+}"""
+
+
+def test_attention_article_draws_real_data_without_errors(reader):
+    page = reader.open("attention/")
+    views = reader.wait_all_settled()
+    assert views.count() >= 8
+    states = [views.nth(i).get_attribute("data-state") for i in range(views.count())]
+    assert states == ["ready"] * len(states)
+    for index in range(views.count()):
+        assert views.nth(index).evaluate(CANVAS_INK) > 10, "the canvas shows a real heatmap or lines, not a blank"
+    tokens = page.locator("explorable-head-view").first.inner_text()
+    assert "animal" in tokens and "street" in tokens
+    assert reader.foreign == [] and reader.errors == []
+
+
+def test_hovering_a_token_shows_its_exact_weight(reader):
+    page = reader.open("attention/")
+    view = page.locator("explorable-head-view").first
+    view.scroll_into_view_if_needed()
+    page.wait_for_function("el => el.dataset.state === 'ready'", arg=view.element_handle())
+    before = view.evaluate(CANVAS_PIXELS)
+    token = view.get_by_text("animal", exact=False).first
+    token.hover()
+    page.wait_for_timeout(200)
+    text = view.inner_text()
+    assert any(char.isdigit() for char in text) and "0." in text, "a readout with the exact value appears"
+    assert view.evaluate(CANVAS_PIXELS) != before, "isolating the token's lines redraws the canvas"
+
+
+def test_model_view_enlarges_a_head_on_enter(reader):
+    page = reader.open("attention/")
+    view = page.locator("explorable-model-view").first
+    view.scroll_into_view_if_needed()
+    page.wait_for_function("el => el.dataset.state === 'ready'", arg=view.element_handle())
+    focusable = view.locator("[tabindex='0']").first
+    focusable.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(200)
+    assert "animal" in view.inner_text(), "the enlarged head is labelled with its tokens"
+    assert reader.errors == []
+
+
+def test_model_view_first_paint_is_recorded(reader):
+    page = reader.open("attention/")
+    view = page.locator("explorable-model-view").nth(1)
+    view.scroll_into_view_if_needed()
+    page.wait_for_function("el => el.dataset.firstPaintMs", arg=view.element_handle())
+    assert float(view.get_attribute("data-first-paint-ms")) > 0
+
+
+def test_widgets_survive_instant_navigation(browser, test_site):
+    reader = Reader(browser, test_site)
+    try:
+        page = reader.open("")
+        reader.wait_all_settled()
+        page.get_by_role("link", name="Second page").click()
+        page.wait_for_url("**/second/")
+        views = reader.wait_all_settled()
+        assert [views.nth(i).get_attribute("data-state") for i in range(views.count())] == ["ready", "error"]
+        assert views.nth(0).evaluate(CANVAS_INK) > 5
+        page.go_back()
+        page.wait_for_url(test_site)
+        views = reader.wait_all_settled()
+        assert views.nth(0).get_attribute("data-state") == "ready"
+        assert views.nth(0).evaluate(CANVAS_INK) > 5
+        page.get_by_role("link", name="Second page").click()
+        page.wait_for_url("**/second/")
+        reader.wait_all_settled()
+        assert page.locator("explorable-model-view").evaluate(CANVAS_INK) > 5
+        unexpected = [e for e in reader.errors if "schema_version" not in e]
+        assert unexpected == []
+    finally:
+        reader.close()
+
+
+def test_unreadable_payload_shows_an_inline_message(browser, test_site):
+    reader = Reader(browser, test_site)
+    try:
+        page = reader.open("second/")
+        reader.wait_all_settled()
+        broken = page.locator("explorable-head-view")
+        assert broken.get_attribute("data-state") == "error"
+        message = broken.inner_text()
+        assert "could not" in message.lower() and "schema" in message.lower()
+    finally:
+        reader.close()
+
+
+def test_spec_text_with_markup_is_shown_and_never_run(browser, test_site):
+    reader = Reader(browser, test_site)
+    try:
+        page = reader.open("")
+        reader.wait_all_settled()
+        assert page.evaluate("window.pwned") is None
+        tokens = page.locator("explorable-head-view").inner_text().replace("\n", "")
+        assert "<script>window.pwned" in tokens, "the markup is shown as text, token by token"
+        assert "<img src=x" in page.locator(".explorable-title").inner_text()
+        assert page.locator(".explorable img, explorable-head-view script").count() == 0
+    finally:
+        reader.close()
+
+
+def test_palette_toggle_recolours_the_canvases(browser, test_site):
+    reader = Reader(browser, test_site)
+    try:
+        page = reader.open("second/")
+        reader.wait_all_settled()
+        view = page.locator("explorable-model-view")
+        sample = "el => Array.from(el.querySelector('canvas').getContext('2d').getImageData(0, 0, 40, 40).data).join()"
+        light = view.evaluate(sample)
+        assert page.evaluate("document.body.dataset.mdColorScheme") == "default"
+        page.locator("label.md-header__button[for^='__palette']").first.click()
+        page.wait_for_function("document.body.dataset.mdColorScheme === 'slate'")
+        page.wait_for_timeout(300)
+        assert view.evaluate(sample) != light
+    finally:
+        reader.close()
+
+
+def test_phone_width_has_no_page_overflow(browser, real_site):
+    reader = Reader(browser, real_site, viewport={"width": 375, "height": 800}, is_mobile=True, has_touch=True)
+    try:
+        page = reader.open("attention/")
+        reader.wait_all_settled()
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1
+        assert reader.errors == []
+    finally:
+        reader.close()
