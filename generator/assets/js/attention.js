@@ -1,0 +1,31 @@
+// Pure helpers on attention matrices (row-major Float32Array, n x n).
+
+/** Indices of tokens kept when special tokens are hidden (all when hide is false). */
+export const keep = (tokens, hide) => tokens.flatMap((t, i) => (hide && t.special ? [] : [i]));
+
+/**
+ * Restrict an n x n matrix to rows/columns `idx` and renormalise each row to sum to 1.
+ * Rows with no mass left stay all zero and are counted in `empty`.
+ */
+export function renorm(m, n, idx) {
+  const k = idx.length, out = new Float32Array(k * k);
+  let empty = 0;
+  for (let a = 0; a < k; a++) {
+    const row = idx[a] * n;
+    let s = 0;
+    for (let b = 0; b < k; b++) s += out[a * k + b] = m[row + idx[b]];
+    if (s > 0) for (let b = 0; b < k; b++) out[a * k + b] /= s;
+    else empty++;
+  }
+  return { m: out, k, empty };
+}
+
+/** Index of the largest value of a strided run (or -1 when all are <= 0). */
+export function argmax(m, start, step, count, ok = () => true) {
+  let best = -1, bv = 0;
+  for (let i = 0; i < count; i++) {
+    const v = m[start + i * step];
+    if (v > bv && ok(i)) (bv = v), (best = i);
+  }
+  return best;
+}

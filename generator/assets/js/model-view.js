@@ -1,0 +1,180 @@
+// <explorable-model-view>: a layers x heads grid of attention heatmaps on one canvas; a head enlarges on demand.
+// Emits "explorable-select" {layer, head} on its .explorable container when a head is enlarged.
+import { View, h, move } from "./view.js";
+import { attention, container } from "./payload.js";
+import { lut, gradient } from "./colour.js";
+import { tokenNode, show } from "./tokens.js";
+import { dark, cssRGB } from "./theme.js";
+
+const GAP = 4;
+
+/** Source index ranges [s0[p], s1[p]) covered by output pixel p when n values are drawn on t pixels. */
+function ranges(n, t) {
+  const s0 = new Int32Array(t), s1 = new Int32Array(t);
+  for (let p = 0; p < t; p++) {
+    s0[p] = Math.floor((p * n) / t);
+    s1[p] = Math.max(s0[p] + 1, Math.floor(((p + 1) * n) / t));
+  }
+  return [s0, s1];
+}
+
+/** Paint the n x n matrix at v[off..] as a t x t block (max-pooled when shrinking) into pixels px of width W. */
+function blit(px, W, x, y, v, off, n, t, [s0, s1], lt) {
+  for (let py = 0; py < t; py++) {
+    let o = (y + py) * W + x;
+    if (t === n) { // 1:1, the common case
+      for (let c = off + py * n, e = c + n; c < e; c++) px[o++] = lt[(v[c] * 255 + 0.5) | 0];
+      continue;
+    }
+    const r0 = s0[py], r1 = s1[py];
+    for (let qx = 0; qx < t; qx++) {
+      let m = 0;
+      for (let r = r0; r < r1; r++)
+        for (let c = off + r * n + s0[qx], e = off + r * n + s1[qx]; c < e; c++) if (v[c] > m) m = v[c];
+      px[o++] = lt[(m * 255 + 0.5) | 0];
+    }
+  }
+}
+
+class ModelView extends View {
+  async build(p) {
+    Object.assign(this, await attention(p));
+    const { L, H, N } = this;
+    const t = (this.t = N >= 48 ? Math.min(N, 80) : N * Math.ceil(48 / N));
+    this.rg = ranges(N, t);
+    this.tok = p.tokens;
+    this.cur = [0, 0];
+    this.open = null;
+    this.setAttribute("role", "group");
+    this.setAttribute("aria-label", this.getAttribute("aria-label") || `Attention of every layer and head (${L} layers × ${H} heads)`);
+    this.style.setProperty("--t", t + "px");
+    this.style.setProperty("--g", GAP + "px");
+
+    const cv = (this.cv = h("canvas", {
+      class: "xp-grid", tabindex: 0, "aria-roledescription": "heatmap grid", width: H * (t + GAP) - GAP, height: L * (t + GAP) - GAP,
+      "aria-label": `${L} × ${H} attention heatmaps. Arrow keys move between heads, Enter enlarges one.`,
+      onkeydown: (e) => this.key(e), onclick: (e) => this.pick(e, true), onpointermove: (e) => this.pick(e),
+      onfocus: () => this.mark(), onblur: () => this.mark(),
+    }));
+    this.box = h("div", { class: "xp-cur", hidden: true });
+    this.legend = h("span", { class: "xp-ramp" });
+    this.live = h("span", { class: "xp-sr", "aria-live": "polite" });
+    const lab = (n, f) => Array.from({ length: n }, (_, i) => h("span", null, f(i)));
+    const grid = h("div", { class: "xp-mv" }, h("span"),
+      h("div", { class: "xp-cols" }, ...lab(H, (i) => `H${i}`)),
+      h("div", { class: "xp-rows" }, ...lab(L, (i) => `L${i}`)),
+      h("div", { class: "xp-stage" }, cv, this.box));
+
+    // detail panel: bigger heatmap with token labels on both axes
+    const c = (this.c = Math.max(12, Math.min(24, Math.floor(480 / N))));
+    this.hm = h("canvas", {
+      class: "xp-heat", tabindex: 0, width: N, height: N, style: `width:${N * c}px;height:${N * c}px`,
+      onpointermove: (e) => this.cell(Math.floor(e.offsetY / c), Math.floor(e.offsetX / c)),
+      onkeydown: (e) => {
+        const m = move(e.key, ...(this.rc || [0, 0]), N, N);
+        if (m) e.preventDefault(), this.cell(...m);
+      },
+    });
+    this.cbox = h("div", { class: "xp-cur", hidden: true, style: `width:${c}px;height:${c}px` });
+    this.rowL = h("div", { class: "xp-drows", style: `--c:${c}px` }, ...this.tok.map((x) => tokenNode(x)));
+    this.colL = h("div", { class: "xp-dcols", style: `--c:${c}px` }, ...this.tok.map((x) => tokenNode(x)));
+    this.hd = h("strong");
+    this.dout = h("div", { class: "xp-readout", "aria-live": "polite" });
+    this.detail = h("div", { class: "xp-detail", role: "region", hidden: true, onkeydown: (e) => e.key === "Escape" && this.close() },
+      h("div", { class: "xp-bar" }, this.hd, h("button", { type: "button", class: "xp-btn", onclick: () => this.close() }, "close ✕")),
+      this.dout,
+      h("div", { class: "xp-scroll" }, h("div", { class: "xp-dgrid" }, h("span", { class: "xp-axis" }, "query ↓  key →"),
+        this.colL, this.rowL, h("div", { class: "xp-stage" }, this.hm, this.cbox))));
+
+    this.replaceChildren(
+      h("div", { class: "xp-bar" }, h("span", null, "weight 0 ", this.legend, " 1"), h("span", { class: "xp-hint" }, "Click, tap or press Enter on a head to enlarge it.")),
+      h("div", { class: "xp-scroll" }, grid), this.live, this.detail);
+  }
+
+  draw() {
+    const { L, H, N, t, v, cv } = this, d = dark(), base = cssRGB(this, "--md-code-bg-color");
+    const lt = (this.lt = lut(d, base));
+    const W = cv.width, ctx = cv.getContext("2d"), img = (this.img ??= ctx.createImageData(W, cv.height));
+    const px = new Uint32Array(img.data.buffer);
+    for (let l = 0; l < L; l++)
+      for (let hd = 0; hd < H; hd++) blit(px, W, hd * (t + GAP), l * (t + GAP), v, (l * H + hd) * N * N, N, t, this.rg, lt);
+    ctx.putImageData(img, 0, 0);
+    this.legend.style.background = gradient(d, base);
+    if (this.open) this.heat();
+  }
+
+  at(e) {
+    const s = this.t + GAP;
+    return [Math.min(this.L - 1, Math.floor(e.offsetY / s)), Math.min(this.H - 1, Math.floor(e.offsetX / s))];
+  }
+
+  pick(e, go) {
+    this.cur = this.at(e);
+    this.mark(true);
+    if (go) this.show(...this.cur);
+  }
+
+  /** Position the cursor box on the current thumbnail (visible on hover or keyboard focus). */
+  mark(on) {
+    const [l, hd] = this.cur, s = this.t + GAP;
+    this.box.hidden = !(on || document.activeElement === this.cv);
+    this.box.style.transform = `translate(${hd * s}px,${l * s}px)`;
+  }
+
+  key(e) {
+    const m = move(e.key, ...this.cur, this.L, this.H);
+    if (m) {
+      e.preventDefault();
+      this.cur = m;
+      this.mark();
+      this.live.textContent = `Layer ${m[0]}, head ${m[1]}`;
+    } else if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      this.show(...this.cur);
+    } else if (e.key === "Escape") this.close();
+  }
+
+  show(l, hd) {
+    this.open = [l, hd];
+    this.detail.hidden = false;
+    this.hd.textContent = `Layer ${l} · head ${hd}`;
+    this.detail.setAttribute("aria-label", `Layer ${l}, head ${hd}, enlarged`);
+    this.heat();
+    this.cell(0, 0, true);
+    this.hm.focus({ preventScroll: true });
+    this.detail.scrollIntoView({ block: "nearest" });
+    container(this)?.dispatchEvent(new CustomEvent("explorable-select", { bubbles: true, detail: { layer: l, head: hd } }));
+  }
+
+  close() {
+    if (!this.open) return;
+    this.open = null;
+    this.detail.hidden = true;
+    this.cv.focus({ preventScroll: true });
+  }
+
+  heat() {
+    const { N, v, hm } = this, [l, hd] = this.open, ctx = hm.getContext("2d"), img = ctx.createImageData(N, N);
+    blit(new Uint32Array(img.data.buffer), N, 0, 0, v, (l * this.H + hd) * N * N, N, N, ranges(N, N), this.lt);
+    ctx.putImageData(img, 0, 0);
+  }
+
+  /** Hover / keyboard cell in the enlarged heatmap: exact value readout and axis highlights. */
+  cell(i, j, quiet) {
+    const { N, c } = this;
+    if (!this.open || i < 0 || j < 0 || i >= N || j >= N) return;
+    const old = this.rc;
+    if (old) this.rowL.children[old[0]].classList.remove("xp-on"), this.colL.children[old[1]].classList.remove("xp-on");
+    this.rc = [i, j];
+    this.rowL.children[i].classList.add("xp-on");
+    this.colL.children[j].classList.add("xp-on");
+    this.cbox.hidden = !!quiet;
+    this.cbox.style.transform = `translate(${j * c}px,${i * c}px)`;
+    const [l, hd] = this.open, w = weight(this, l, hd, i, j);
+    this.dout.textContent = quiet ? "Hover or use the arrow keys for exact values; Escape closes."
+      : `L${l} H${hd}: ${show(this.tok[i])} → ${show(this.tok[j])} ${w.toFixed(3)}`;
+  }
+}
+const weight = (m, l, hd, i, j) => m.v[((l * m.H + hd) * m.N + i) * m.N + j];
+
+customElements.get("explorable-model-view") || customElements.define("explorable-model-view", ModelView);

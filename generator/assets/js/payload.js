@@ -1,0 +1,117 @@
+// Payload loading and ARRAY decoding (schema_version 1, see ARCHITECTURE.md).
+// One load per `.explorable` container, shared by every view inside it.
+const loads = new WeakMap();
+const arrays = new WeakMap();
+const BYTES = { uint8: 1, uint16: 2, float32: 4 };
+const LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+export const container = (el) => el.closest(".explorable");
+
+/** Promise of the validated payload object of the closest `.explorable` ancestor (memoised). */
+export function load(el) {
+  const c = container(el);
+  if (!c) return Promise.reject(new Error("no .explorable container around this view"));
+  let p = loads.get(c);
+  if (!p) loads.set(c, (p = read(c)));
+  return p;
+}
+
+const bySrc = new Map(); // data-src URL -> promise; the 4 most recent, shared across containers and navigations
+
+function read(c) {
+  const text = c.dataset.payload;
+  if (text != null) return Promise.resolve().then(() => parse(text));
+  const src = c.dataset.src;
+  if (!src) return Promise.reject(new Error("the container has neither data-payload nor data-src"));
+  const url = new URL("../data/" + src, import.meta.url).href;
+  let p = bySrc.get(url);
+  if (!p) {
+    p = fetch(url).then(
+      (r) => (r.ok ? r.text().then(parse) : Promise.reject(new Error(`could not fetch ${src} (HTTP ${r.status})`))),
+      (e) => Promise.reject(new Error(`could not fetch ${src} (${e.message})`)));
+    bySrc.set(url, p);
+    p.catch(() => bySrc.delete(url)); // failures are retried by the next container (e.g. after navigation)
+    if (bySrc.size > 4) bySrc.delete(bySrc.keys().next().value);
+  }
+  return p;
+}
+
+/** Parse and validate payload JSON text. Throws a readable Error. */
+export function parse(text) {
+  let p;
+  try {
+    p = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`the payload is not valid JSON (${e.message})`);
+  }
+  if (!p || typeof p !== "object") throw new Error("the payload is not a JSON object");
+  if (p.schema_version !== 1)
+    throw new Error(`unsupported payload schema_version ${JSON.stringify(p.schema_version)} (this viewer reads 1)`);
+  if (!Array.isArray(p.tokens)) throw new Error("the payload has no tokens list");
+  return p;
+}
+
+/** Decode an ARRAY object (memoised per object): {shape, values: Float32Array}. */
+export function array(a) {
+  let d = arrays.get(a);
+  if (!d) arrays.set(a, (d = decode(a)));
+  return d;
+}
+
+function b64(s) {
+  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(s);
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+export async function decode(a) {
+  const { dtype, shape, min = 0, max = 1 } = a || {};
+  const size = BYTES[dtype];
+  if (!size) throw new Error(`unknown array dtype ${JSON.stringify(dtype)}`);
+  if (!Array.isArray(shape) || !shape.every((n) => Number.isInteger(n) && n >= 0))
+    throw new Error("array shape must be a list of non-negative integers");
+  if (!Number.isFinite(min) || !Number.isFinite(max)) throw new Error("array min/max must be finite numbers");
+  if (typeof a.data !== "string") throw new Error("array data must be a base64 string");
+  if (typeof DecompressionStream !== "function") throw new Error("this browser cannot inflate the data (no DecompressionStream)");
+  let buf;
+  try {
+    const raw = b64(a.data);
+    // an in-memory stream (a Blob stream would round-trip through the browser process)
+    const s = new ReadableStream({ start: (c) => (c.enqueue(raw), c.close()) }).pipeThrough(new DecompressionStream("deflate"));
+    buf = await new Response(s).arrayBuffer();
+  } catch (e) {
+    throw new Error(`array data is corrupt or truncated (${e.message})`);
+  }
+  const n = shape.reduce((x, y) => x * y, 1);
+  if (buf.byteLength !== n * size)
+    throw new Error(`array of shape [${shape}] needs ${n * size} bytes of ${dtype}, got ${buf.byteLength}`);
+  const out = new Float32Array(n);
+  if (dtype === "uint8") {
+    const q = new Uint8Array(buf), k = (max - min) / 255;
+    for (let i = 0; i < n; i++) out[i] = min + q[i] * k;
+  } else if (LE) {
+    if (dtype === "float32") out.set(new Float32Array(buf));
+    else {
+      const q = new Uint16Array(buf), k = (max - min) / 65535;
+      for (let i = 0; i < n; i++) out[i] = min + q[i] * k;
+    }
+  } else {
+    const v = new DataView(buf), k = (max - min) / 65535;
+    for (let i = 0; i < n; i++)
+      out[i] = dtype === "float32" ? v.getFloat32(i * 4, true) : min + v.getUint16(i * 2, true) * k;
+  }
+  return { shape, values: out };
+}
+
+/** Attention [L, H, N, N] of a payload, checked against its tokens. */
+export async function attention(p) {
+  const a = p.attention && p.attention.values;
+  if (!a) throw new Error("this payload has no attention values");
+  const { shape, values } = await array(a);
+  const N = p.tokens.length;
+  if (shape.length !== 4 || shape[2] !== N || shape[3] !== N)
+    throw new Error(`attention shape [${shape}] does not fit ${N} tokens (expected [layers, heads, ${N}, ${N}])`);
+  return { L: shape[0], H: shape[1], N, v: values };
+}

@@ -1,0 +1,67 @@
+// Token rendering must only create text nodes from payload text (no HTML parsing).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { tokenNode, parts, show, describe } from "../../generator/assets/js/tokens.js";
+
+/** A minimal fake document: records every element created; innerHTML is a trap. */
+function fakeDoc() {
+  const created = [];
+  class Node {
+    constructor(tag) { this.tagName = tag; this.childNodes = []; this.attrs = {}; this.className = ""; }
+    appendChild(n) { this.childNodes.push(n); return n; }
+    setAttribute(k, v) { this.attrs[k] = String(v); }
+    set innerHTML(_) { throw new Error("innerHTML used"); }
+    set textContent(s) { this.childNodes = [{ nodeType: 3, data: String(s) }]; }
+    get textContent() { return this.childNodes.map((c) => (c.nodeType === 3 ? c.data : c.textContent)).join(""); }
+  }
+  return {
+    created,
+    createElement(tag) { const n = new Node(tag.toLowerCase()); created.push(n); return n; },
+    createTextNode(s) { return { nodeType: 3, data: String(s) }; },
+  };
+}
+
+test("a <script> token becomes text, never an element", () => {
+  const doc = fakeDoc();
+  const n = tokenNode({ text: "<script>alert(1)</script>" }, doc);
+  assert.ok(doc.created.every((e) => e.tagName === "span"), doc.created.map((e) => e.tagName).join());
+  assert.equal(n.textContent, "<script>alert(1)</script>");
+  assert.equal(n.childNodes.length, 1);
+  assert.equal(n.childNodes[0].nodeType, 3);
+});
+
+test("HTML-ish text with spaces stays text in every run", () => {
+  const doc = fakeDoc();
+  const n = tokenNode({ text: ' <img src=x onerror="alert(1)">' }, doc);
+  assert.equal(doc.created.filter((e) => e.tagName !== "span").length, 0);
+  assert.equal(n.textContent, '·<img·src=x·onerror="alert(1)">');
+});
+
+test("spaces are visible (middle dot in a dimmed, aria-hidden span)", () => {
+  assert.deepEqual(parts(" the"), [[true, "·"], [false, "the"]]);
+  assert.deepEqual(parts("a\n\tb"), [[false, "a"], [true, "↵→"], [false, "b"]]);
+  assert.deepEqual(parts(""), [[true, "∅"]]);
+  assert.equal(show({ text: "  cat" }), "··cat");
+  const doc = fakeDoc();
+  const n = tokenNode({ text: " cat" }, doc);
+  const ws = n.childNodes[0];
+  assert.equal(ws.className, "xp-ws");
+  assert.equal(ws.attrs["aria-hidden"], "true");
+  assert.equal(ws.textContent, "·");
+});
+
+test("partial, special and generated tokens are marked with classes and a tooltip", () => {
+  const p = describe({ text: "🙂", partial: true });
+  assert.match(p.cls, /xp-partial/);
+  assert.match(p.title, /part of a character/);
+  const s = describe({ text: "[CLS]", special: true, segment: 0 });
+  assert.match(s.cls, /xp-special/);
+  assert.match(s.title, /special/);
+  const g = describe({ text: " dog", generated: true, segment: 1 });
+  assert.match(g.cls, /xp-gen/);
+  assert.match(g.cls, /xp-seg1/);
+  assert.match(g.title, /generated/);
+  assert.equal(describe({ text: "x" }).title, "");
+  const doc = fakeDoc();
+  assert.match(tokenNode({ text: "é", partial: true }, doc).title, /part of a character/);
+});
