@@ -47,28 +47,49 @@ class BakeCache:
                              "length": len(payload)}).encode() + b"\n"
         # Write to a temporary file in the same folder, then rename: readers never see half an entry, and
         # concurrent writers of the same key each replace it whole.
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:8]}-", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(header + payload)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        _atomic_write(path, header + payload)
         self.used.add(key)
 
-    def evict_unused(self) -> int:
-        """Delete entries that this build did not use; returns how many."""
-        removed = 0
-        if not self.folder.is_dir():
-            return 0
-        for path in self.folder.glob("*/*.json"):
-            if path.stem not in self.used:
-                path.unlink(missing_ok=True)
-                removed += 1
-        return removed
+    def evict_stale(self, owner: str) -> int:
+        """Delete entries this owner (a site) used last time but no longer uses, unless another owner still does.
+
+        Each owner's keys are kept in a manifest, so sites sharing one cache, and entries baked ahead by the CLI,
+        are never evicted by somebody else's build. Returns how many entries were deleted.
+        """
+        manifests = self.folder / "owners"
+        manifests.mkdir(parents=True, exist_ok=True)
+        mine = manifests / (hashlib.sha256(owner.encode()).hexdigest()[:16] + ".json")
+        previous = set(_read_keys(mine))
+        others: set[str] = set()
+        for manifest in manifests.glob("*.json"):
+            if manifest != mine:
+                others.update(_read_keys(manifest))
+        stale = previous - self.used - others
+        for key in stale:
+            self.path(key).unlink(missing_ok=True)
+        _atomic_write(mine, json.dumps({"owner": owner, "keys": sorted(self.used)}).encode())
+        return len(stale)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem[:8]}-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _read_keys(manifest: Path) -> list[str]:
+    try:
+        keys = json.loads(manifest.read_text()).get("keys", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [key for key in keys if isinstance(key, str)]
 
 
 def _verified(blob: bytes) -> bytes | None:

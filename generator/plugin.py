@@ -119,7 +119,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
     def on_post_build(self, *, config) -> None:
         markdown_ext.current_page = markdown_ext.PageContext()
         if self.config.evict and not self.dirty:
-            removed = self.baker.cache.evict_unused()
+            removed = self.baker.cache.evict_stale(owner=str(config.config_file_path))
             if removed:
                 log.info("explorables: evicted %d stale cache entries", removed)
 

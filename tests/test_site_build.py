@@ -127,8 +127,19 @@ def test_stale_cache_entries_are_evicted_by_a_full_build(tmp_path, tiny_models):
     assert build(config).returncode == 0
     make_site(tmp_path, {"index.md": block(tiny_models["gpt2"], "text: version two")})
     assert build(config).returncode == 0
-    entries = list((tmp_path / ".cache" / "explorables").glob("*/*.json"))
+    entries = list((tmp_path / ".cache" / "explorables").glob("??/*.json"))
     assert len(entries) == 1
+
+
+def test_sites_sharing_a_cache_do_not_evict_each_other(tmp_path, tiny_models):
+    cache = tmp_path / "shared-cache"
+    first = make_site(tmp_path / "a", {"index.md": block(tiny_models["gpt2"], "text: site a")})
+    second = make_site(tmp_path / "b", {"index.md": block(tiny_models["gpt2"], "text: site b")})
+    for config in (first, second):
+        config.write_text(config.read_text().replace("embed_limit: 48000", f"embed_limit: 48000\n      cache_dir: {cache}"))
+        assert build(config).returncode == 0
+    assert build(first).returncode == 0
+    assert len(list(cache.glob("??/*.json"))) == 2
 
 
 def test_the_extension_works_without_mkdocs(tmp_path, tiny_models):
