@@ -215,3 +215,28 @@ def test_factors_on_an_architecture_without_adapter(tmp_path, byte_level_tokeniz
     byte_level_tokenizer.save_pretrained(folder)
     error = bake_error(tmp_path, f"model: {folder}\ntext: a cat\nviews: [factors]\n")
     assert error.field == "factors" and "gpt_neox" in error.message and "llama" in error.hint
+
+
+def test_hub_model_unreachable_offline_says_what_to_install_or_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf-home"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    import huggingface_hub.constants as hub_constants
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True, raising=False)
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-home" / "hub"), raising=False)
+    error = bake_error(tmp_path, "model: openai-community/gpt2@main\ntext: hello\n")
+    assert error.field == "model" and error.line == 11
+    assert "openai-community/gpt2" in error.message and "revision main" in error.message
+    assert "HF_HUB_OFFLINE" in error.message and "huggingface-cli download" in error.message
+    assert "save_pretrained" in error.message
+
+
+def test_hub_revision_is_part_of_the_fingerprint(tmp_path, monkeypatch):
+    from generator.models.registry import resolve
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    refs = tmp_path / "models--org--model" / "refs"
+    refs.mkdir(parents=True)
+    (refs / "main").write_text("abc123\n")
+    assert resolve("org/model").fingerprint() == "hub:org/model@abc123"
+    assert resolve("org/model@v2").fingerprint() == "hub:org/model@v2"
+    assert resolve("org/model@v2").revision == "v2"
