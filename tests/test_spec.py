@@ -227,7 +227,7 @@ def test_hub_model_unreachable_offline_says_what_to_install_or_set(tmp_path, mon
     error = bake_error(tmp_path, "model: openai-community/gpt2@main\ntext: hello\n")
     assert error.field == "model" and error.line == 11
     assert "openai-community/gpt2" in error.message and "revision main" in error.message
-    assert "HF_HUB_OFFLINE" in error.message and "huggingface-cli download" in error.message
+    assert "HF_HUB_OFFLINE" in error.message and "hf download" in error.message
     assert "save_pretrained" in error.message
 
 
