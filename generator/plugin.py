@@ -67,6 +67,13 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
             config.extra_javascript.append(entry)
         return config
 
+    def on_serve(self, server, *, config, builder):
+        """Rebuild when a curated spec changes, not only the pages."""
+        folder = Path(self.extension._path("explorables_dir"))
+        if folder.is_dir():
+            server.watch(str(folder))
+        return server
+
     def _sink(self, payload: bytes) -> str | None:
         name = markdown_ext.payload_name(payload)
         return name if name in self.payload_files else None
