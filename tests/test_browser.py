@@ -152,6 +152,13 @@ class Reader:
 
 
 @pytest.fixture
+def test_reader(browser, test_site):
+    reader = Reader(browser, test_site)
+    yield reader
+    reader.close()
+
+
+@pytest.fixture
 def reader(browser, real_site):
     reader = Reader(browser, real_site, viewport={"width": 1200, "height": 900})
     yield reader
@@ -229,73 +236,61 @@ def test_model_view_first_paint_is_recorded(reader):
     assert float(view.get_attribute("data-first-paint-ms")) > 0
 
 
-def test_widgets_survive_instant_navigation(browser, test_site):
-    reader = Reader(browser, test_site)
-    try:
-        page = reader.open("")
-        reader.wait_all_settled()
-        page.get_by_role("link", name="Second page").click()
-        page.wait_for_url("**/second/")
-        views = reader.wait_all_settled()
-        assert [views.nth(i).get_attribute("data-state") for i in range(views.count())] == ["ready", "error"]
-        assert views.nth(0).evaluate(CANVAS_INK) > 5
-        page.go_back()
-        page.wait_for_url(test_site)
-        views = reader.wait_all_settled()
-        assert views.nth(0).get_attribute("data-state") == "ready"
-        assert views.nth(0).evaluate(CANVAS_INK) > 5
-        page.get_by_role("link", name="Second page").click()
-        page.wait_for_url("**/second/")
-        reader.wait_all_settled()
-        assert page.locator("explorable-model-view").evaluate(CANVAS_INK) > 5
-        unexpected = [e for e in reader.errors if "schema_version" not in e]
-        assert unexpected == []
-    finally:
-        reader.close()
+def test_widgets_survive_instant_navigation(test_reader, test_site):
+    reader = test_reader
+    page = reader.open("")
+    reader.wait_all_settled()
+    page.get_by_role("link", name="Second page").click()
+    page.wait_for_url("**/second/")
+    views = reader.wait_all_settled()
+    assert [views.nth(i).get_attribute("data-state") for i in range(views.count())] == ["ready", "error"]
+    assert views.nth(0).evaluate(CANVAS_INK) > 5
+    page.go_back()
+    page.wait_for_url(test_site)
+    views = reader.wait_all_settled()
+    assert views.nth(0).get_attribute("data-state") == "ready"
+    assert views.nth(0).evaluate(CANVAS_INK) > 5
+    page.get_by_role("link", name="Second page").click()
+    page.wait_for_url("**/second/")
+    reader.wait_all_settled()
+    assert page.locator("explorable-model-view").evaluate(CANVAS_INK) > 5
+    unexpected = [e for e in reader.errors if "schema_version" not in e]
+    assert unexpected == []
 
 
-def test_unreadable_payload_shows_an_inline_message(browser, test_site):
-    reader = Reader(browser, test_site)
-    try:
-        page = reader.open("second/")
-        reader.wait_all_settled()
-        broken = page.locator("explorable-head-view")
-        assert broken.get_attribute("data-state") == "error"
-        message = broken.inner_text()
-        assert "could not" in message.lower() and "schema" in message.lower()
-    finally:
-        reader.close()
+def test_unreadable_payload_shows_an_inline_message(test_reader):
+    reader = test_reader
+    page = reader.open("second/")
+    reader.wait_all_settled()
+    broken = page.locator("explorable-head-view")
+    assert broken.get_attribute("data-state") == "error"
+    message = broken.inner_text()
+    assert "could not" in message.lower() and "schema" in message.lower()
 
 
-def test_spec_text_with_markup_is_shown_and_never_run(browser, test_site):
-    reader = Reader(browser, test_site)
-    try:
-        page = reader.open("")
-        reader.wait_all_settled()
-        assert page.evaluate("window.pwned") is None
-        tokens = page.locator("explorable-head-view").inner_text().replace("\n", "")
-        assert "<script>window.pwned" in tokens, "the markup is shown as text, token by token"
-        assert "<img src=x" in page.locator(".explorable-title").inner_text()
-        assert page.locator(".explorable img, explorable-head-view script").count() == 0
-    finally:
-        reader.close()
+def test_spec_text_with_markup_is_shown_and_never_run(test_reader):
+    reader = test_reader
+    page = reader.open("")
+    reader.wait_all_settled()
+    assert page.evaluate("window.pwned") is None
+    tokens = page.locator("explorable-head-view").inner_text().replace("\n", "")
+    assert "<script>window.pwned" in tokens, "the markup is shown as text, token by token"
+    assert "<img src=x" in page.locator(".explorable-title").inner_text()
+    assert page.locator(".explorable img, explorable-head-view script").count() == 0
 
 
-def test_palette_toggle_recolours_the_canvases(browser, test_site):
-    reader = Reader(browser, test_site)
-    try:
-        page = reader.open("second/")
-        reader.wait_all_settled()
-        view = page.locator("explorable-model-view")
-        sample = "el => Array.from(el.querySelector('canvas').getContext('2d').getImageData(0, 0, 40, 40).data).join()"
-        light = view.evaluate(sample)
-        assert page.evaluate("document.body.dataset.mdColorScheme") == "default"
-        page.locator("label.md-header__button[for^='__palette']").first.click()
-        page.wait_for_function("document.body.dataset.mdColorScheme === 'slate'")
-        page.wait_for_timeout(300)
-        assert view.evaluate(sample) != light
-    finally:
-        reader.close()
+def test_palette_toggle_recolours_the_canvases(test_reader):
+    reader = test_reader
+    page = reader.open("second/")
+    reader.wait_all_settled()
+    view = page.locator("explorable-model-view")
+    sample = "el => Array.from(el.querySelector('canvas').getContext('2d').getImageData(0, 0, 40, 40).data).join()"
+    light = view.evaluate(sample)
+    assert page.evaluate("document.body.dataset.mdColorScheme") == "default"
+    page.locator("label.md-header__button[for^='__palette']").first.click()
+    page.wait_for_function("document.body.dataset.mdColorScheme === 'slate'")
+    page.wait_for_timeout(300)
+    assert view.evaluate(sample) != light
 
 
 def test_phone_width_has_no_page_overflow(browser, real_site):
