@@ -32,6 +32,7 @@ from .spec import Catalogue, ExplorableSpec, spec_from_block
 log = logging.getLogger("mkdocs.plugins.explorables")
 
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*\{?\.?explorable\}?[ \t]*$")
+_ANY_FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})")
 VIEW_ELEMENTS = {"head": "explorable-head-view", "model": "explorable-model-view",
                  "saliency": "explorable-saliency-view", "factors": "explorable-factor-view"}
 
@@ -56,7 +57,7 @@ def find_blocks(lines: list[str]) -> list[Block]:
     while index < len(lines):
         match = _OPEN.match(lines[index])
         if not match:
-            index += 1
+            index = _skip_code_fence(lines, index)
             continue
         indent, fence = match.group("indent"), match.group("fence")
         closing = re.compile(rf"^{re.escape(indent)}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
@@ -68,6 +69,19 @@ def find_blocks(lines: list[str]) -> list[Block]:
         blocks.append(Block(index, min(end, len(lines) - 1), indent, body, closed=end < len(lines)))
         index = end + 1
     return blocks
+
+
+def _skip_code_fence(lines: list[str], index: int) -> int:
+    """Index after a code fence opened at `index` (so examples of blocks inside code stay code), else index + 1."""
+    other = _ANY_FENCE.match(lines[index])
+    if not other:
+        return index + 1
+    fence = other.group("fence")
+    closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+    end = index + 1
+    while end < len(lines) and not closing.match(lines[end]):
+        end += 1
+    return end + 1
 
 
 # -- state shared by every Markdown instance of a process (MkDocs makes one per page) --------------------------
