@@ -43,7 +43,7 @@ class FactorOptions(_Strict):
     @classmethod
     def _positive(cls, value: list[int]) -> list[int]:
         if any(count < 1 for count in value):
-            raise ValueError("every factor count must be at least 1")
+            raise ValueError("every factor count must be at least 1 (and at most the number of tokens of the text)")
         return sorted(set(value))
 
     @field_validator("layers")
@@ -192,6 +192,8 @@ def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = Non
             hint = "valid views: head, model, saliency, factors"
         elif problem["type"] == "missing":
             message = "this field is required"
+        elif problem["type"] in _NUMBER_PROBLEMS:
+            hint = _range_hint(loc)
         raise SpecError(message, file=file, line=line_for(lines, base + loc), field=field, hint=hint) from None
     if require_id and spec.id is None:
         raise SpecError("a curated explorable needs an 'id'", file=file, line=line_for(lines, base),
@@ -199,6 +201,29 @@ def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = Non
     spec._lines = {key[len(base):]: value for key, value in lines.items() if key[:len(base)] == base}
     spec._file = file
     return spec
+
+
+_NUMBER_PROBLEMS = {"greater_than_equal", "less_than_equal", "int_parsing", "int_type", "int_from_float"}
+
+
+def _range_hint(loc: tuple) -> str | None:
+    """'<field description>: a whole number from <ge> to <le>, default <d>' for a bounded integer field."""
+    model: type[BaseModel] | None = ExplorableSpec
+    info = None
+    for part in loc:
+        if model is None or part not in model.model_fields:
+            return None
+        info = model.model_fields[part]
+        nested = [arg for arg in getattr(info.annotation, "__args__", (info.annotation,))
+                  if isinstance(arg, type) and issubclass(arg, BaseModel)]
+        model = nested[0] if nested else None
+    low = next((m.ge for m in getattr(info, "metadata", []) if hasattr(m, "ge")), None)
+    high = next((m.le for m in getattr(info, "metadata", []) if hasattr(m, "le")), None)
+    if low is None or high is None:
+        return None
+    text = f"a whole number from {low} to {high}" + (f", default {info.default}" if info.default is not None else "")
+    what = (info.description or "").split(" (")[0].rstrip(".")
+    return f"{what[:1].lower()}{what[1:]}: {text}" if what else text
 
 
 def _fields_at(loc: tuple) -> list[str]:

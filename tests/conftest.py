@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,20 @@ def loaded_bundled():
     def get(alias: str):
         return POOL.get(resolve(alias))
     return get
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (the Debian package), shared by every browser test: Playwright's sync API allows only one
+    running instance per process, so a module that launched its own would fail once another module's is running."""
+    from playwright.sync_api import sync_playwright
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "Chromium is not installed (scripts/setup --test installs the Debian package)"
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import http.server
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -18,8 +17,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
 
 def mkdocs_build(config: Path, site: Path) -> None:
@@ -107,15 +104,8 @@ def test_site(tmp_path_factory, serve, tiny_models) -> str:
     return serve(root / "site")
 
 
-@pytest.fixture(scope="session")
-def browser():
-    from playwright.sync_api import sync_playwright
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert executable, "Chromium is not installed (scripts/setup --test installs the Debian package)"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+# `browser` (headless Chromium) is a session fixture of conftest.py: Playwright's sync API allows one instance at a
+# time, so every browser test module shares it.
 
 
 class Reader:

@@ -9,3 +9,5 @@ import "./colour.js";
 import "./attention.js";
 import "./head-view.js";
 import "./model-view.js";
+import "./factor-view.js";
+import "./saliency-view.js";

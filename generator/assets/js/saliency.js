@@ -1,0 +1,65 @@
+// Pure helpers of the saliency view (payload section "saliency", see ARCHITECTURE.md).
+
+/** [payload key, button label, long name], in display order. */
+export const METHODS = [
+  ["gradient_x_input", "grad × input", "gradient × input"],
+  ["gradient_norm", "gradient", "gradient norm"],
+  ["integrated_gradients", "IG", "integrated gradients"],
+];
+
+/** A share in [0, 1] as a percentage with one decimal ("<0.1%" for tiny non-zero shares). */
+export const pct = (v) => (v > 0 && v < 0.0005 ? "<0.1%" : (100 * v).toFixed(1) + "%");
+
+/** A score with 4 significant digits, a real minus sign, no exponent for everyday sizes. */
+export function num(v) {
+  if (v == null || !Number.isFinite(v)) return "?";
+  const a = Math.abs(v);
+  return (a >= 1e4 || v === 0 ? v.toFixed(0) : a < 1e-3 ? v.toExponential(2) : v.toPrecision(4)).replace("-", "−");
+}
+
+/** Indices of the k largest values of v[0..n), largest first, ties by index; zeros left out. */
+export function top(v, n, k) {
+  const idx = [];
+  for (let i = 0; i < n; i++) if (v[i] > 0) idx.push(i);
+  return idx.sort((a, b) => v[b] - v[a] || a - b).slice(0, k);
+}
+
+/** Largest of v[0..n) (0 when empty). */
+export function peak(v, n) {
+  let m = 0;
+  for (let i = 0; i < n; i++) if (v[i] > m) m = v[i];
+  return m;
+}
+
+/** Validate the section against the payload: {kind, tokens, n0, G} or a readable Error. */
+export function check(p) {
+  const s = p && p.saliency;
+  if (!s || typeof s !== "object") throw new Error("this payload has no saliency section");
+  if (!s.methods || !METHODS.some(([k]) => s.methods[k])) throw new Error("the saliency section has no method scores");
+  if (s.kind === "causal") {
+    const N = p.tokens.length, n0 = p.n_prompt;
+    if (!Number.isInteger(n0) || n0 < 1 || n0 >= N) throw new Error(`n_prompt ${JSON.stringify(n0)} leaves no generated token to explain`);
+    return { kind: s.kind, tokens: p.tokens, n0, G: N - n0 };
+  }
+  if (s.kind === "similarity") {
+    if (!Array.isArray(s.tokens_a) || !Array.isArray(s.tokens_b)) throw new Error("the similarity section needs tokens_a and tokens_b");
+    return { kind: s.kind, tokens: [...s.tokens_a, ...s.tokens_b], n0: s.tokens_a.length, G: 1 };
+  }
+  throw new Error(`unknown saliency kind ${JSON.stringify(s.kind)}`);
+}
+
+/** The shape a method's array must have: [G, N] (causal) or [Na + Nb] (similarity). */
+export function checkShape(c, shape) {
+  const N = c.tokens.length, want = c.kind === "causal" ? [c.G, N] : [N];
+  if (shape.length !== want.length || shape.some((x, i) => x !== want[i]))
+    throw new Error(`saliency scores of shape [${shape}] do not fit the tokens (expected [${want}])`);
+}
+
+/** Integrated gradients' completeness: {text, bad} for attribution sum a, f(x) fx, f(baseline) f0, gap. */
+export function completeness(a, fx, f0, gap) {
+  if (gap == null || a == null) return { text: "completeness gap unknown (f(x) = f(baseline))", bad: true };
+  return {
+    text: `IG attributions sum to ${num(a)}; f(x) − f(baseline) = ${num(fx)} − ${num(f0)} = ${num(fx - f0)}: completeness gap ${gap < 0.01 ? (100 * gap).toPrecision(2) : (100 * gap).toFixed(gap < 1 ? 1 : 0)}%`,
+    bad: gap > 0.05,
+  };
+}

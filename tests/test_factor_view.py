@@ -1,0 +1,219 @@
+"""<explorable-factor-view> in headless Chromium, on a small site baked from tiny models: it draws, reacts to pointer,
+touch and keyboard, follows the palette, starts lazily, survives instant navigation, shows payload text as text, and
+reports an unreadable payload inline."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SPACER = "\n\n".join(f"Paragraph {i} of filler text, so that the next figure starts below the fold." for i in range(60))
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, tiny_models):
+    root = tmp_path_factory.mktemp("factor-site")
+    (root / "docs").mkdir()
+    llama, bert = tiny_models["llama"], tiny_models["bert"]
+    (root / "docs" / "index.md").write_text(textwrap.dedent("""\
+        # Factors
+
+        ```explorable
+        model: {llama}
+        text: "Counting <b>bold</b> 我爱 1, 2, 3,"
+        generate: 3
+        views: [factors]
+        factors: {{counts: [2, 3]}}
+        ```
+
+        [Second page](second.md)
+
+        {SPACER}
+
+        ```explorable
+        model: {bert}
+        text: A figure far below the fold.
+        views: [factors]
+        factors: {{counts: 2, layers: 1}}
+        ```
+        """).format(llama=llama, bert=bert, SPACER=SPACER), encoding="utf-8")
+    (root / "docs" / "second.md").write_text(textwrap.dedent("""\
+        # Second
+
+        <div class="explorable" data-payload="{&quot;schema_version&quot;: 1, &quot;tokens&quot;: [{&quot;text&quot;: &quot;a&quot;}], &quot;factors&quot;: {&quot;runs&quot;: [{&quot;count&quot;: 2, &quot;activations&quot;: {&quot;dtype&quot;: &quot;uint16&quot;, &quot;shape&quot;: [1, 2], &quot;data&quot;: &quot;AAAA&quot;}, &quot;top_neurons&quot;: [[], []]}]}}">
+        <explorable-factor-view></explorable-factor-view>
+        </div>
+
+        [Back](index.md)
+        """), encoding="utf-8")
+    (root / "mkdocs.yml").write_text(textwrap.dedent("""\
+        site_name: Factor view test site
+        theme:
+          name: material
+          font: false
+          features: [navigation.instant]
+          palette:
+            - scheme: default
+              toggle: {icon: material/weather-night, name: Dark}
+            - scheme: slate
+              toggle: {icon: material/weather-sunny, name: Light}
+        plugins:
+          - explorables
+        """), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(root / "mkdocs.yml"),
+                             "-d", str(root / "site")], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root / "site")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture
+def open_page(browser, site):
+    contexts, errors = [], []
+
+    def open_(path="", **options):
+        context = browser.new_context(**{"viewport": {"width": 1100, "height": 800}, **options})
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(site + path, wait_until="load")
+        return page
+    yield open_
+    for context in contexts:
+        context.close()
+    assert not errors, errors
+
+
+def ready(page, view):
+    view.scroll_into_view_if_needed()
+    page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=view.element_handle(),
+                           timeout=15000)
+    return view.get_attribute("data-state")
+
+
+def next_frame(page):
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+CANVAS_HASH = """el => {
+  let hash = 0;
+  for (const c of el.querySelectorAll('canvas')) {
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < data.length; i++) hash = (hash * 31 + data[i]) | 0;
+  }
+  return hash;
+}"""
+
+
+def test_draws_sparklines_and_colours_tokens_by_the_chosen_factor(open_page):
+    page = open_page()
+    view = page.locator("explorable-factor-view").first
+    assert ready(page, view) == "ready"
+    rows = view.locator(".xp-frow")
+    assert rows.count() == 3 and rows.first.get_attribute("aria-checked") == "true"
+    assert page.evaluate(CANVAS_HASH, view.element_handle()) != 0
+    rows.nth(2).click()
+    next_frame(page)
+    assert rows.nth(2).get_attribute("aria-checked") == "true"
+    colours = view.locator(".xp-ftext .xp-tok").evaluate_all("ns => ns.map(n => n.style.getPropertyValue('--c'))")
+    assert len(set(colours)) == 1, "one factor chosen: every token in its colour"
+    assert view.locator(".xp-neu li").count() >= 1
+    view.locator(".xp-ftext .xp-tok").nth(1).hover()
+    next_frame(page)
+    assert "factor 2" in view.locator(".xp-readout").inner_text()
+    view.locator("select").select_option("1")
+    next_frame(page)
+    assert view.locator(".xp-frow").count() == 4
+
+
+def test_keyboard_moves_pins_and_selects(open_page):
+    page = open_page()
+    view = page.locator("explorable-factor-view").first
+    ready(page, view)
+    tokens = view.locator(".xp-ftext .xp-tok")
+    tokens.first.focus()
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.dataset.i") == "1"
+    page.keyboard.press("Enter")
+    next_frame(page)
+    assert tokens.nth(1).get_attribute("aria-selected") == "true"
+    assert "token 1" in view.locator(".xp-readout").inner_text()
+    page.keyboard.press("Escape")
+    next_frame(page)
+    assert tokens.nth(1).get_attribute("aria-selected") == "false"
+    view.locator(".xp-frow").first.focus()
+    page.keyboard.press("ArrowDown")
+    next_frame(page)
+    assert view.locator(".xp-frow").nth(1).get_attribute("aria-checked") == "true"
+    assert page.evaluate("document.activeElement.dataset.k") == "0"
+
+
+def test_touch_pins_a_token_and_picks_a_factor(open_page):
+    page = open_page(has_touch=True, is_mobile=True, viewport={"width": 390, "height": 800})
+    view = page.locator("explorable-factor-view").first
+    ready(page, view)
+    view.locator(".xp-ftext .xp-tok").nth(2).tap()
+    view.locator(".xp-frow").nth(1).tap()
+    next_frame(page)
+    assert view.locator(".xp-ftext .xp-tok").nth(2).get_attribute("aria-selected") == "true"
+    assert view.locator(".xp-frow").nth(1).get_attribute("aria-checked") == "true"
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_payload_text_is_shown_as_text_and_characters_stay_whole(open_page):
+    page = open_page()
+    view = page.locator("explorable-factor-view").first
+    ready(page, view)
+    assert view.locator("b, script, img").count() == 0
+    text = view.locator(".xp-ftext").text_content()
+    assert "<b>" in text and "\ufffd" not in text and "Ġ" not in text
+    assert view.locator(".xp-ftext .xp-partial").count() >= 2, "the byte-level CJK tokens are marked partial"
+
+
+def test_follows_the_palette_toggle(open_page):
+    page = open_page()
+    view = page.locator("explorable-factor-view").first
+    ready(page, view)
+    view.locator(".xp-ftext .xp-tok").nth(2).click()   # pinned: the sparklines show a marker in the text colour
+    next_frame(page)
+    before = page.evaluate(CANVAS_HASH, view.element_handle())
+    page.evaluate("document.body.setAttribute('data-md-color-scheme', 'slate')")
+    next_frame(page)
+    assert page.evaluate(CANVAS_HASH, view.element_handle()) != before
+
+
+def test_starts_lazily_and_survives_instant_navigation(open_page):
+    page = open_page()
+    far = page.locator("explorable-factor-view").nth(1)
+    page.wait_for_timeout(300)
+    assert far.get_attribute("data-state") is None, "a figure below the fold has not started"
+    assert ready(page, far) == "ready"
+    page.evaluate("window.scrollTo(0, 0)")
+    page.click("text=Second page")
+    page.wait_for_url("**/second/", wait_until="commit")
+    broken = page.locator("explorable-factor-view").first
+    assert ready(page, broken) == "error"
+    assert "could not be shown" in broken.locator(".xp-error").inner_text()
+    page.click("text=Back")
+    page.wait_for_url(lambda url: not url.rstrip("/").endswith("second"), wait_until="commit")
+    view = page.locator("explorable-factor-view").first
+    assert ready(page, view) == "ready"
+    assert view.locator(".xp-fv").count() == 1 and view.locator(".xp-frow").count() == 3
