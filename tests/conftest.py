@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import importlib.util
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -91,3 +97,62 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+# -- built sites served on loopback, for the browser tests -----------------------------------------------------
+
+def build_site(config: Path, site: Path) -> None:
+    """`mkdocs build --strict` in a subprocess; fails the test with MkDocs' own message."""
+    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
+                            capture_output=True, text=True, timeout=1800,
+                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def write_test_site_config(root: Path, title: str) -> Path:
+    """A Material site with instant navigation and a palette toggle, like the project's own."""
+    config = root / "mkdocs.yml"
+    config.write_text(textwrap.dedent(f"""\
+        site_name: {title}
+        theme:
+          name: material
+          font: false
+          features: [navigation.instant]
+          palette:
+            - scheme: default
+              toggle: {{icon: material/weather-night, name: Dark}}
+            - scheme: slate
+              toggle: {{icon: material/weather-sunny, name: Light}}
+        plugins:
+          - explorables
+        """), encoding="utf-8")
+    return config
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """serve(folder) -> base URL of a static server on 127.0.0.1 (stopped at the end of the session)."""
+    servers = []
+
+    def start(folder: Path) -> str:
+        handler = functools.partial(_QuietHandler, directory=str(folder))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}/"
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def real_site(tmp_path_factory, serve) -> str:
+    """The project's own site, baked from the bundled models (sharing the project's bake cache)."""
+    site = tmp_path_factory.mktemp("real-site")
+    build_site(REPO / "mkdocs.yml", site)
+    return serve(site)

@@ -3,55 +3,16 @@ inert spec text, inline errors, no console errors and no request to any other ho
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
-import subprocess
-import sys
 import textwrap
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
+from conftest import build_site, write_test_site_config
+
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-def mkdocs_build(config: Path, site: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
-                            capture_output=True, text=True, timeout=1800,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="session")
-def serve():
-    servers = []
-
-    def start(folder: Path) -> str:
-        handler = functools.partial(_Quiet, directory=str(folder))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-    yield start
-    for server in servers:
-        server.shutdown()
-
-
-@pytest.fixture(scope="session")
-def real_site(tmp_path_factory, serve) -> str:
-    """The project's own site, baked from the bundled models (sharing the project's bake cache)."""
-    site = tmp_path_factory.mktemp("real-site")
-    mkdocs_build(REPO / "mkdocs.yml", site)
-    return serve(site)
 
 
 @pytest.fixture(scope="session")
@@ -86,21 +47,8 @@ def test_site(tmp_path_factory, serve, tiny_models) -> str:
 
         [Back](index.md)
         """), encoding="utf-8")
-    (root / "mkdocs.yml").write_text(textwrap.dedent("""\
-        site_name: Browser test site
-        theme:
-          name: material
-          font: false
-          features: [navigation.instant]
-          palette:
-            - scheme: default
-              toggle: {icon: material/weather-night, name: Dark}
-            - scheme: slate
-              toggle: {icon: material/weather-sunny, name: Light}
-        plugins:
-          - explorables
-        """), encoding="utf-8")
-    mkdocs_build(root / "mkdocs.yml", root / "site")
+    write_test_site_config(root, "Browser test site")
+    build_site(root / "mkdocs.yml", root / "site")
     return serve(root / "site")
 
 

@@ -4,28 +4,17 @@ reports an unreadable payload inline."""
 
 from __future__ import annotations
 
-import functools
-import http.server
-import os
-import subprocess
-import sys
 import textwrap
-import threading
-from pathlib import Path
 
 import pytest
+from conftest import build_site, write_test_site_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SPACER = "\n\n".join(f"Paragraph {i} of filler text, so that the next figure starts below the fold." for i in range(60))
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, tiny_models):
+def site(tmp_path_factory, tiny_models, serve):
     root = tmp_path_factory.mktemp("factor-site")
     (root / "docs").mkdir()
     llama, bert = tiny_models["llama"], tiny_models["bert"]
@@ -60,28 +49,9 @@ def site(tmp_path_factory, tiny_models):
 
         [Back](index.md)
         """), encoding="utf-8")
-    (root / "mkdocs.yml").write_text(textwrap.dedent("""\
-        site_name: Factor view test site
-        theme:
-          name: material
-          font: false
-          features: [navigation.instant]
-          palette:
-            - scheme: default
-              toggle: {icon: material/weather-night, name: Dark}
-            - scheme: slate
-              toggle: {icon: material/weather-sunny, name: Light}
-        plugins:
-          - explorables
-        """), encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(root / "mkdocs.yml"),
-                             "-d", str(root / "site")], capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root / "site")))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
+    write_test_site_config(root, "Factor view test site")
+    build_site(root / "mkdocs.yml", root / "site")
+    return serve(root / "site")
 
 
 @pytest.fixture

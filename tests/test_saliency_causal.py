@@ -156,6 +156,8 @@ def test_batched_equals_the_per_token_loop(case, budgets):
 def test_same_inputs_give_identical_arrays(case):
     model, ids = case
     first, second = (causal_saliency(model, ids, N_PROMPT, "logit", ig_steps=8, keep_raw=True) for _ in range(2))
+    int32_ids = causal_saliency(model, ids.to(torch.int32), N_PROMPT, "logit", ig_steps=8)
+    assert np.array_equal(int32_ids.scores[INTEGRATED_GRADIENTS], first.scores[INTEGRATED_GRADIENTS])
     for name in first.scores:
         assert np.array_equal(first.scores[name], second.scores[name])
         assert np.array_equal(first.raw[name], second.raw[name])

@@ -8,20 +8,15 @@ desktop and phone widths. Chromium is the session fixture `browser` of conftest.
 
 from __future__ import annotations
 
-import functools
 import html
-import http.server
 import json
-import os
 import re
-import subprocess
-import sys
 import textwrap
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from conftest import build_site, write_test_site_config
 
 from generator.payload import decode_array
 
@@ -32,32 +27,6 @@ BROKEN = html.escape(json.dumps({
     "schema_version": 1, "n_prompt": 1, "tokens": [{"text": "a"}, {"text": "b"}],
     "saliency": {"kind": "causal", "target": "logit",
                  "methods": {"gradient_x_input": {"dtype": "uint16", "shape": [1, 2], "data": "AAAA"}}}}))
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-def _build(config: Path, site: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
-                            capture_output=True, text=True, timeout=1800,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
-    assert result.returncode == 0, result.stderr[-3000:]
-
-
-@pytest.fixture(scope="module")
-def serve():
-    servers = []
-
-    def start(folder: Path) -> str:
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}/"
-    yield start
-    for server in servers:
-        server.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -103,30 +72,9 @@ def site(tmp_path_factory, tiny_models, serve):
 
         [Back](index.md)
         """), encoding="utf-8")
-    (root / "mkdocs.yml").write_text(textwrap.dedent("""\
-        site_name: Saliency view test site
-        theme:
-          name: material
-          font: false
-          features: [navigation.instant]
-          palette:
-            - scheme: default
-              toggle: {icon: material/weather-night, name: Dark}
-            - scheme: slate
-              toggle: {icon: material/weather-sunny, name: Light}
-        plugins:
-          - explorables
-        """), encoding="utf-8")
-    _build(root / "mkdocs.yml", root / "site")
+    write_test_site_config(root, "Saliency view test site")
+    build_site(root / "mkdocs.yml", root / "site")
     return serve(root / "site")
-
-
-@pytest.fixture(scope="module")
-def real_site(tmp_path_factory, serve):
-    """The project's own site (sharing the project's bake cache, so it bakes nothing test_browser has baked)."""
-    site = tmp_path_factory.mktemp("real-site-saliency")
-    _build(REPO / "mkdocs.yml", site)
-    return serve(site)
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import textwrap
 from pathlib import Path
 
 import markdown
-import pytest
 
 from generator.payload import decode_array
 
