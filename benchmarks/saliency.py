@@ -9,7 +9,16 @@ resident memory (ru_maxrss, weights included) is its own; model loading is not t
     .venv/bin/python benchmarks/saliency.py --no-scaling
 
 CPU time (user + system, all threads) is printed beside wall time: on a shared machine wall time also counts time
-spent waiting for a core.
+spent waiting for a core. On a machine other processes are loading, pass --threads 1: two OpenMP threads that
+keep losing their core to other processes spin at every barrier, and all three variants ran ~3x slower (and the
+ratios between them meant little) than with one thread.
+
+Why integrated gradients gains less than the gradients: IG needs one vector-Jacobian product per generated token
+per quadrature node whatever the batching, and on CPU a backward costs about what a forward does (~3.2 ms per
+token single-threaded for SmolLM2). Batching removes the G - 1 repeated forwards per node: (1 + G) passes over
+the sequence per node instead of 2G, a ceiling of 2G / (1 + G) = 1.9x at G = 16 (a bit more against Captum, whose
+forward also unembeds every position). The gradient methods, one node, gain the same way plus Captum's separate
+InputXGradient and Saliency passes.
 """
 
 from __future__ import annotations

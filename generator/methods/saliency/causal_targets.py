@@ -28,5 +28,5 @@ def generated_scores(model: torch.nn.Module, embeds: torch.Tensor, input_ids: to
     # (the forward may ignore logits_to_keep and return all N: the slice below is right either way).
     logits = first_output(run(model, embeds, logits_to_keep=n_generated + 1), "logits")
     logits = logits[:, -(n_generated + 1):-1]
-    chosen = input_ids[n_prompt:].to(logits.device).expand(embeds.shape[0], n_generated)
+    chosen = input_ids[n_prompt:].to(logits.device, torch.long).expand(embeds.shape[0], n_generated)
     return score_from_logits(logits, chosen, target)
