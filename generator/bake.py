@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import threading
@@ -16,6 +17,24 @@ from .payload import dumps
 from .spec import ExplorableSpec
 
 log = logging.getLogger("mkdocs.plugins.explorables")
+
+PACKAGE = Path(__file__).resolve().parent
+# Modules that only present, route or store bakes: editing them must not throw the bake cache away. Every other
+# module of the package (methods, capture, tokens, payload, models, spec) is part of the key, so a change to the
+# numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
+PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "markdown_ext.py", "plugin.py"})
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """SHA-256 over the source of the modules that compute payloads (read as files: no import, no torch)."""
+    digest = hashlib.sha256()
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).as_posix()
+        if relative in PRESENTATION_MODULES:
+            continue
+        digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 class Baker:
@@ -35,7 +54,8 @@ class Baker:
 
     def key(self, spec: ExplorableSpec) -> str:
         fingerprint = self.source(spec).fingerprint()
-        return hashlib.sha256(f"{DATA_VERSION}\0{fingerprint}\0{spec.digest()}".encode()).hexdigest()
+        parts = (DATA_VERSION, code_fingerprint(), fingerprint, spec.digest())
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def payload(self, spec: ExplorableSpec) -> bytes:
         key = self.key(spec)

@@ -13,6 +13,11 @@ from typing import Any, Iterable
 
 _BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
+# WordPiece splits punctuation into tokens of its own and forgets the spacing; these rules put it back the way
+# text is usually written ("guitar.", "(this)", "don't", "well-known") instead of "guitar ." or "don ' t".
+_NO_SPACE_BEFORE = frozenset(".,!?;:)]}%'’-")
+_NO_SPACE_AFTER = frozenset("([{$'’-")
+
 
 @lru_cache(maxsize=1)
 def _byte_level_decoder() -> dict[str, int]:
@@ -44,7 +49,16 @@ def tokenizer_style(tokenizer: Any) -> str:
     return "other"
 
 
-def _token_bytes(tokenizer: Any, style: str, piece: str, starts_word_run: bool) -> bytes:
+def _wordpiece_text(piece: str, previous: str | None) -> str:
+    if piece.startswith("##"):
+        return piece[2:]
+    if previous is None or piece in _NO_SPACE_BEFORE or previous in _NO_SPACE_AFTER:
+        return piece
+    return " " + piece
+
+
+def _token_bytes(tokenizer: Any, style: str, piece: str, previous: str | None) -> bytes:
+    """This token's bytes; `previous` is the piece before it in the same run of ordinary tokens (None first)."""
     if style == "byte-level":
         table = _byte_level_decoder()
         if all(char in table for char in piece):
@@ -56,9 +70,7 @@ def _token_bytes(tokenizer: Any, style: str, piece: str, starts_word_run: bool) 
             return bytes([int(match.group(1), 16)])
         return piece.replace("▁", " ").encode("utf-8")
     if style == "wordpiece":
-        if piece.startswith("##"):
-            return piece[2:].encode("utf-8")
-        return (piece if starts_word_run else " " + piece).encode("utf-8")
+        return _wordpiece_text(piece, previous).encode("utf-8")
     return tokenizer.convert_tokens_to_string([piece]).encode("utf-8")
 
 
@@ -92,7 +104,8 @@ def _decode_run(tokenizer: Any, style: str, pieces: list[str], run: list[int], r
     data = bytearray()
     owner: list[int] = []
     for index, pos in enumerate(run):
-        chunk = _token_bytes(tokenizer, style, pieces[pos] or "", starts_word_run=index == 0)
+        previous = pieces[run[index - 1]] or "" if index else None
+        chunk = _token_bytes(tokenizer, style, pieces[pos] or "", previous)
         data.extend(chunk)
         owner.extend([pos] * len(chunk))
     start = 0

@@ -99,3 +99,27 @@ def test_the_key_follows_the_weights_of_a_local_folder(tmp_path, tiny_models):
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
     assert Baker(tmp_path / "c").key(spec) != before
+
+
+def test_the_key_follows_the_code_that_computes_numbers(tmp_path, tiny_models, monkeypatch):
+    """Editing a method's source invalidates every key; editing the plugin (presentation) does not."""
+    import shutil
+
+    import generator.bake as bake
+    package = tmp_path / "generator"
+    shutil.copytree(bake.PACKAGE, package, ignore=shutil.ignore_patterns("assets", "__pycache__"))
+    monkeypatch.setattr(bake, "PACKAGE", package)
+    spec = spec_from_data({"model": str(tiny_models["gpt2"]), "text": "a"}, file="t")
+
+    def key_now() -> str:
+        bake.code_fingerprint.cache_clear()
+        return Baker(tmp_path / "c").key(spec)
+
+    original = key_now()
+    with (package / "plugin.py").open("a") as source:
+        source.write("\n# a presentation-only edit\n")
+    assert key_now() == original
+    with (package / "methods" / "saliency" / "normalize.py").open("a") as source:
+        source.write("\n# a change to how scores are computed\n")
+    assert key_now() != original
+    bake.code_fingerprint.cache_clear()

@@ -99,7 +99,7 @@ def test_similarity_section_scores_both_sentences_read_separately(tmp_path, tiny
     assert section["kind"] == "similarity"
     tokens_a, tokens_b = section["tokens_a"], section["tokens_b"]
     assert [t["text"] for t in tokens_a][0] == "[CLS]" and [t["text"] for t in tokens_b][0] == "[CLS]"
-    assert "".join(t["text"] for t in tokens_a[1:-1]) == "a man plays a guitar ."  # lowercased word pieces
+    assert "".join(t["text"] for t in tokens_a[1:-1]) == "a man plays a guitar."  # lowercased word pieces, punctuation attached
     assert {t["segment"] for t in tokens_a} == {0} and {t["segment"] for t in tokens_b} == {1}
     loaded = POOL.get(resolve(str(tiny_models["bert"])))
     ids = [loaded.tokenizer(s, return_tensors="pt")["input_ids"][0] for s in pair]

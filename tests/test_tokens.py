@@ -49,6 +49,14 @@ def test_wordpiece_has_no_hash_prefixes_and_flags_special_tokens(wordpiece_token
     assert {r["segment"] for r in records} == {0, 1}
 
 
+@pytest.mark.parametrize("text", ["She played the guitar.", "(It's well-known, isn't it?) Yes: 50% [sure]!"])
+def test_wordpiece_punctuation_reads_as_written(wordpiece_tokenizer, text):
+    """WordPiece splits punctuation off and forgets spacing; the display puts it back (uncased model: lower case)."""
+    ids = wordpiece_tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert len(ids) > len(text.split()), "the punctuation is split into tokens of its own"
+    assert "".join(r["text"] for r in display_tokens(wordpiece_tokenizer, ids)) == text.lower()
+
+
 def test_generated_tokens_are_marked(byte_level_tokenizer):
     ids = byte_level_tokenizer("a b c d")["input_ids"]
     records = display_tokens(byte_level_tokenizer, ids, n_prompt=2)
