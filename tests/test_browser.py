@@ -241,3 +241,43 @@ def test_phone_width_has_no_page_overflow(browser, real_site):
         assert reader.errors == []
     finally:
         reader.close()
+
+
+def test_model_view_hides_special_tokens_and_renormalises_rows(reader):
+    """With the switch on, the enlarged head shows only ordinary tokens and the readout equals the baked row
+    restricted to them and renormalised (computed here with numpy from the decoded payload)."""
+    import json
+
+    import numpy as np
+
+    from generator.bake import Baker
+    from generator.payload import decode_array
+    from generator.spec import Catalogue
+
+    payload = json.loads(Baker(REPO / ".cache" / "explorables", base_dir=REPO).payload(
+        Catalogue.load(REPO / "explorables").specs["animal-it-minilm"]))
+    weights = decode_array(payload["attention"]["values"])
+    texts = [t["text"] for t in payload["tokens"]]
+    shown = [i for i, t in enumerate(payload["tokens"]) if not t["special"]]
+    assert len(shown) < len(texts)
+    it, animal = texts.index(" it"), texts.index(" animal")
+    row = weights[3, 1, it, shown]
+    expected = row[shown.index(animal)] / row.sum()
+    assert abs(expected - weights[3, 1, it, animal]) > 0.01, "hiding must make a visible difference here"
+
+    page = reader.open("attention/")
+    view = page.locator("explorable-model-view").filter(has=page.locator("input[type=checkbox]")).first
+    view.scroll_into_view_if_needed()
+    page.wait_for_function("el => el.dataset.state === 'ready'", arg=view.element_handle())
+    view.locator("input[type=checkbox]").check()
+    assert "renormalised" in view.locator(".xp-note").inner_text()
+    view.locator("canvas.xp-grid").focus()
+    for key in ["ArrowDown"] * 3 + ["ArrowRight", "Enter"]:
+        page.keyboard.press(key)
+    assert view.locator(".xp-drows > *").count() == len(shown)
+    for key in ["ArrowDown"] * shown.index(it) + ["ArrowRight"] * shown.index(animal):
+        page.keyboard.press(key)
+    readout = view.locator(".xp-detail .xp-readout").inner_text()
+    assert readout.startswith("L3 H1:") and "it → " in readout and "animal" in readout
+    assert float(readout.split()[-1]) == pytest.approx(expected, abs=0.0015)
+    assert reader.errors == []

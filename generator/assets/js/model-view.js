@@ -1,10 +1,12 @@
 // <explorable-model-view>: a layers x heads grid of attention heatmaps on one canvas; a head enlarges on demand.
-// Emits "explorable-select" {layer, head} on its .explorable container when a head is enlarged.
+// Attribute (optional): hide-special. Emits "explorable-select" {layer, head} on its .explorable container when a
+// head is enlarged.
 import { View, h, move } from "./view.js";
 import { attention, container } from "./payload.js";
 import { lut, gradient } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { dark, cssRGB } from "./theme.js";
+import { keep, renorm } from "./attention.js";
 
 const GAP = 4;
 
@@ -39,19 +41,17 @@ function blit(px, W, x, y, v, off, n, t, [s0, s1], lt) {
 class ModelView extends View {
   async build(p) {
     Object.assign(this, await attention(p));
-    const { L, H, N } = this;
-    const t = (this.t = N >= 48 ? Math.min(N, 80) : N * Math.ceil(48 / N));
-    this.rg = ranges(N, t);
-    this.tok = p.tokens;
+    const { L, H } = this;
+    this.full = { v: this.v, N: this.N, tok: p.tokens };
+    this.hide = this.hasAttribute("hide-special") && p.tokens.some((t) => t.special);
     this.cur = [0, 0];
     this.open = null;
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") || `Attention of every layer and head (${L} layers × ${H} heads)`);
-    this.style.setProperty("--t", t + "px");
     this.style.setProperty("--g", GAP + "px");
 
     const cv = (this.cv = h("canvas", {
-      class: "xp-grid", tabindex: 0, "aria-roledescription": "heatmap grid", width: H * (t + GAP) - GAP, height: L * (t + GAP) - GAP,
+      class: "xp-grid", tabindex: 0, "aria-roledescription": "heatmap grid",
       "aria-label": `${L} × ${H} attention heatmaps. Arrow keys move between heads, Enter enlarges one.`,
       onkeydown: (e) => this.key(e), onclick: (e) => this.pick(e, true), onpointermove: (e) => this.pick(e),
       onfocus: () => this.mark(), onblur: () => this.mark(),
@@ -59,6 +59,7 @@ class ModelView extends View {
     this.box = h("div", { class: "xp-cur", hidden: true });
     this.legend = h("span", { class: "xp-ramp" });
     this.live = h("span", { class: "xp-sr", "aria-live": "polite" });
+    this.note = h("p", { class: "xp-note", hidden: true });
     const lab = (n, f) => Array.from({ length: n }, (_, i) => h("span", null, f(i)));
     const grid = h("div", { class: "xp-mv" }, h("span"),
       h("div", { class: "xp-cols" }, ...lab(H, (i) => `H${i}`)),
@@ -66,18 +67,17 @@ class ModelView extends View {
       h("div", { class: "xp-stage" }, cv, this.box));
 
     // detail panel: bigger heatmap with token labels on both axes
-    const c = (this.c = Math.max(12, Math.min(24, Math.floor(480 / N))));
     this.hm = h("canvas", {
-      class: "xp-heat", tabindex: 0, width: N, height: N, style: `width:${N * c}px;height:${N * c}px`,
-      onpointermove: (e) => this.cell(Math.floor(e.offsetY / c), Math.floor(e.offsetX / c)),
+      class: "xp-heat", tabindex: 0,
+      onpointermove: (e) => this.cell(Math.floor(e.offsetY / this.c), Math.floor(e.offsetX / this.c)),
       onkeydown: (e) => {
-        const m = move(e.key, ...(this.rc || [0, 0]), N, N);
+        const m = move(e.key, ...(this.rc || [0, 0]), this.N, this.N);
         if (m) e.preventDefault(), this.cell(...m);
       },
     });
-    this.cbox = h("div", { class: "xp-cur", hidden: true, style: `width:${c}px;height:${c}px` });
-    this.rowL = h("div", { class: "xp-drows", style: `--c:${c}px` }, ...this.tok.map((x) => tokenNode(x)));
-    this.colL = h("div", { class: "xp-dcols", style: `--c:${c}px` }, ...this.tok.map((x) => tokenNode(x)));
+    this.cbox = h("div", { class: "xp-cur", hidden: true });
+    this.rowL = h("div", { class: "xp-drows" });
+    this.colL = h("div", { class: "xp-dcols" });
     this.hd = h("strong");
     this.dout = h("div", { class: "xp-readout", "aria-live": "polite" });
     this.detail = h("div", { class: "xp-detail", role: "region", hidden: true, onkeydown: (e) => e.key === "Escape" && this.close() },
@@ -86,9 +86,55 @@ class ModelView extends View {
       h("div", { class: "xp-scroll" }, h("div", { class: "xp-dgrid" }, h("span", { class: "xp-axis" }, "query ↓  key →"),
         this.colL, this.rowL, h("div", { class: "xp-stage" }, this.hm, this.cbox))));
 
-    this.replaceChildren(
-      h("div", { class: "xp-bar" }, h("span", null, "weight 0 ", this.legend, " 1"), h("span", { class: "xp-hint" }, "Click, tap or press Enter on a head to enlarge it.")),
-      h("div", { class: "xp-scroll" }, grid), this.live, this.detail);
+    const bar = h("div", { class: "xp-bar" }, h("span", null, "weight 0 ", this.legend, " 1"));
+    if (p.tokens.some((t) => t.special)) {
+      bar.append(h("label", null, h("input", { type: "checkbox", checked: this.hide, onchange: (e) => this.hideSpecial(e.target.checked) }), " hide special tokens"));
+    }
+    bar.append(h("span", { class: "xp-hint" }, "Click, tap or press Enter on a head to enlarge it."));
+    this.replaceChildren(bar, this.note, h("div", { class: "xp-scroll" }, grid), this.live, this.detail);
+    this.layout();
+  }
+
+  hideSpecial(on) {
+    this.hide = on;
+    this.layout();
+    this.redraw();
+  }
+
+  /** Sizes, labels and matrices for the shown tokens: all, or all but the special ones (rows renormalised). */
+  layout() {
+    const { L, H, full } = this, idx = keep(full.tok, this.hide), N = idx.length;
+    let empty = 0;
+    if (this.hide) {
+      this.v = new Float32Array(L * H * N * N);
+      for (let m = 0; m < L * H; m++) {
+        const r = renorm(full.v.subarray(m * full.N * full.N, (m + 1) * full.N * full.N), full.N, idx);
+        this.v.set(r.m, m * N * N);
+        empty += r.empty;
+      }
+    } else this.v = full.v;
+    this.N = N;
+    this.tok = idx.map((i) => full.tok[i]);
+    const t = (this.t = N >= 48 ? Math.min(N, 80) : N * Math.ceil(48 / N));
+    this.rg = ranges(N, t);
+    this.style.setProperty("--t", t + "px");
+    Object.assign(this.cv, { width: H * (t + GAP) - GAP, height: L * (t + GAP) - GAP });
+    this.img = null;
+    const c = (this.c = Math.max(12, Math.min(24, Math.floor(480 / N))));
+    Object.assign(this.hm, { width: N, height: N });
+    this.hm.style.cssText = `width:${N * c}px;height:${N * c}px`;
+    this.cbox.style.width = this.cbox.style.height = c + "px";
+    for (const axis of [this.rowL, this.colL]) {
+      axis.style.setProperty("--c", c + "px");
+      axis.replaceChildren(...this.tok.map((x) => tokenNode(x)));
+    }
+    this.rc = null;
+    this.note.hidden = !this.hide;
+    this.note.textContent = this.hide
+      ? "Special tokens hidden: each row's remaining weights were renormalised to sum to 1." +
+        (empty ? ` ${empty} row(s) across all heads had no weight left on the shown tokens and are drawn empty.` : "")
+      : "";
+    if (this.open) this.cell(0, 0, true);
   }
 
   draw() {
