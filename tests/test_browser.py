@@ -281,3 +281,44 @@ def test_model_view_hides_special_tokens_and_renormalises_rows(reader):
     assert readout.startswith("L3 H1:") and "it → " in readout and "animal" in readout
     assert float(readout.split()[-1]) == pytest.approx(expected, abs=0.0015)
     assert reader.errors == []
+
+
+def test_save_png_exports_the_heatmaps_as_drawn(reader, tmp_path):
+    """The model view's "save PNG" gives a file named after the explorable whose pixels, where the grid canvas sits,
+    are the canvas's own pixels (drawn at 2x without smoothing), with the caption text above them."""
+    from PIL import Image
+
+    page = reader.open("attention/")
+    view = page.locator("explorable-model-view").first
+    view.scroll_into_view_if_needed()
+    page.wait_for_function("el => el.dataset.state === 'ready'", arg=view.element_handle())
+    with page.expect_download() as download:
+        view.get_by_role("button", name="save PNG").first.click()
+    assert download.value.suggested_filename == "animal-it-minilm-all-heads.png"
+    path = tmp_path / "grid.png"
+    download.value.save_as(path)
+    image = Image.open(path).convert("RGB")
+
+    layout = view.evaluate("""el => {
+      const grid = el.querySelector('.xp-mv').getBoundingClientRect(), cv = el.querySelector('canvas.xp-grid');
+      const r = cv.getBoundingClientRect(), ctx = cv.getContext('2d'), size = parseFloat(getComputedStyle(el).fontSize);
+      const samples = [];
+      for (let i = 0; i < 200; i++) {
+        const x = (i * 37) % cv.width, y = (i * 53) % cv.height, d = ctx.getImageData(x, y, 1, 1).data;
+        if (d[3] === 255) samples.push([x, y, d[0], d[1], d[2]]);  // not the transparent gaps between heads
+      }
+      return { w: grid.width, h: grid.height, dx: r.left - grid.left, dy: r.top - grid.top,
+               top: Math.ceil(size * 1.8), samples };
+    }""")
+    pad, scale = 8, 2
+    assert image.size == (round((layout["w"] + 2 * pad) * scale), round((layout["h"] + layout["top"] + 2 * pad) * scale))
+    differences = []
+    for x, y, *rgb in layout["samples"]:
+        px = round((pad + layout["dx"] + x + 0.5) * scale)
+        py = round((pad + layout["top"] + layout["dy"] + y + 0.5) * scale)
+        differences.append(max(abs(a - b) for a, b in zip(image.getpixel((px, py)), rgb)))
+    assert max(differences) <= 2, "the exported heatmaps are the drawn ones"
+    assert len(layout["samples"]) > 100 and len({tuple(s[2:]) for s in layout["samples"]}) > 10, "a real heatmap"
+    caption = image.crop((0, 0, image.width // 2, pad * scale + layout["top"] * scale))
+    assert caption.convert("L").getextrema()[0] < 70, "the caption is written above the grid"
+    assert reader.errors == []

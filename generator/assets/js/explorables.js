@@ -7,6 +7,7 @@ import "./view.js";
 import "./tokens.js";
 import "./colour.js";
 import "./attention.js";
+import "./export.js";
 import "./head-view.js";
 import "./model-view.js";
 import "./factor-view.js";

@@ -2,6 +2,7 @@
 // One sparkline per factor; the text is coloured by the chosen factor, or by each token's strongest factor.
 import { View, h } from "./view.js";
 import { array } from "./payload.js";
+import { pngButton } from "./export.js";
 import { headColour as colour } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { colMax, dominant, tally, ranked, fmt, checkRun } from "./factors.js";
@@ -90,7 +91,8 @@ class FactorView extends View {
     this.out = h("div", { class: "xp-readout", "aria-live": "polite" });
     this.side = h("div", { class: "xp-fside" });
     this.replaceChildren(
-      h("div", { class: "xp-bar" }, this.runs.length > 1 ? h("label", null, "Factors ", runSel) : h("span", null, `${this.runs[0].K} factors`), this.info),
+      h("div", { class: "xp-bar" }, this.runs.length > 1 ? h("label", null, "Factors ", runSel) : h("span", null, `${this.runs[0].K} factors`), this.info,
+        pngButton(this, () => [this, "", `${this.run.K}-factors`])),
       h("div", { class: "xp-fv" }, this.text, this.list), this.out, this.side);
     this.ro = new ResizeObserver(() => this.redraw());
     this.rows();

@@ -6,6 +6,7 @@ import { attention, container } from "./payload.js";
 import { headColour } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { keep, renorm, argmax } from "./attention.js";
+import { pngButton } from "./export.js";
 
 const ROW = 22, BUCKETS = 20, MIN = 0.01;
 // [value, label]: "qk" = query segment, key segment (an array: "10" as an object key would sort first)
@@ -47,6 +48,8 @@ class HeadView extends View {
     }
     this.note = h("p", { class: "xp-note", hidden: true });
     this.cv = h("canvas", { "aria-hidden": "true" });
+    bar.append(pngButton(this, () => [grid, `Attention, layer ${this.layer}, heads ${[...this.sel].sort((a, b) => a - b).join(" ") || "none"}` +
+      (this.hide ? " (special tokens hidden, rows renormalised)" : ""), `layer${this.layer}`]));
     this.cols = [0, 1].map((s) => h("div", { class: s ? "xp-col" : "xp-col xp-q", role: "listbox", "aria-label": s ? "Key tokens (attended to)" : "Query tokens (attending)" }));
     const grid = h("div", { class: "xp-hv", onkeydown: (e) => this.key(e), onclick: (e) => this.tap(e),
       onpointerover: (e) => this.point(e), onpointerleave: () => this.set({ hov: null }),

@@ -7,6 +7,7 @@ import { lut, gradient } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { dark, cssRGB } from "./theme.js";
 import { keep, renorm } from "./attention.js";
+import { pngButton } from "./export.js";
 
 const GAP = 4;
 
@@ -61,10 +62,10 @@ class ModelView extends View {
     this.live = h("span", { class: "xp-sr", "aria-live": "polite" });
     this.note = h("p", { class: "xp-note", hidden: true });
     const lab = (n, f) => Array.from({ length: n }, (_, i) => h("span", null, f(i)));
-    const grid = h("div", { class: "xp-mv" }, h("span"),
+    const grid = (this.grid = h("div", { class: "xp-mv" }, h("span"),
       h("div", { class: "xp-cols" }, ...lab(H, (i) => `H${i}`)),
       h("div", { class: "xp-rows" }, ...lab(L, (i) => `L${i}`)),
-      h("div", { class: "xp-stage" }, cv, this.box));
+      h("div", { class: "xp-stage" }, cv, this.box)));
 
     // detail panel: bigger heatmap with token labels on both axes
     this.hm = h("canvas", {
@@ -81,18 +82,27 @@ class ModelView extends View {
     this.hd = h("strong");
     this.dout = h("div", { class: "xp-readout", "aria-live": "polite" });
     this.detail = h("div", { class: "xp-detail", role: "region", hidden: true, onkeydown: (e) => e.key === "Escape" && this.close() },
-      h("div", { class: "xp-bar" }, this.hd, h("button", { type: "button", class: "xp-btn", onclick: () => this.close() }, "close ✕")),
+      h("div", { class: "xp-bar" }, this.hd, pngButton(this, () => this.figure(true)),
+        h("button", { type: "button", class: "xp-btn", onclick: () => this.close() }, "close ✕")),
       this.dout,
-      h("div", { class: "xp-scroll" }, h("div", { class: "xp-dgrid" }, h("span", { class: "xp-axis" }, "query ↓  key →"),
-        this.colL, this.rowL, h("div", { class: "xp-stage" }, this.hm, this.cbox))));
+      h("div", { class: "xp-scroll" }, (this.dgrid = h("div", { class: "xp-dgrid" }, h("span", { class: "xp-axis" }, "query ↓  key →"),
+        this.colL, this.rowL, h("div", { class: "xp-stage" }, this.hm, this.cbox)))));
 
     const bar = h("div", { class: "xp-bar" }, h("span", null, "weight 0 ", this.legend, " 1"));
     if (p.tokens.some((t) => t.special)) {
       bar.append(h("label", null, h("input", { type: "checkbox", checked: this.hide, onchange: (e) => this.hideSpecial(e.target.checked) }), " hide special tokens"));
     }
-    bar.append(h("span", { class: "xp-hint" }, "Click, tap or press Enter on a head to enlarge it."));
+    bar.append(pngButton(this, () => this.figure(false)), h("span", { class: "xp-hint" }, "Click, tap or press Enter on a head to enlarge it."));
     this.replaceChildren(bar, this.note, h("div", { class: "xp-scroll" }, grid), this.live, this.detail);
     this.layout();
+  }
+
+  /** [element, caption, file part] of the grid or of the enlarged head, for the PNG export. */
+  figure(enlarged) {
+    const hidden = this.hide ? " (special tokens hidden, rows renormalised)" : "";
+    if (!enlarged) return [this.grid, `Attention weights, ${this.L} layers × ${this.H} heads${hidden}`, "all-heads"];
+    const [l, hd] = this.open;
+    return [this.dgrid, `Attention weights, layer ${l}, head ${hd}${hidden}`, `L${l}-H${hd}`];
   }
 
   hideSpecial(on) {

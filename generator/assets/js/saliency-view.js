@@ -4,6 +4,7 @@
 // Similarity: both sentences, every token shaded by its share of the saliency of their cosine similarity.
 import { View, h } from "./view.js";
 import { array } from "./payload.js";
+import { pngButton } from "./export.js";
 import { tokenNode, show } from "./tokens.js";
 import { METHODS, pct, num, top, peak, check, checkShape, completeness } from "./saliency.js";
 
@@ -50,7 +51,8 @@ class SaliencyView extends View {
         h("div", { class: "xp-sv" }, h("span", { class: "xp-slabel" }, "B"), ...flow(this.n0, this.N)));
     this.out_ = h("div", { class: "xp-readout", "aria-live": "polite" });
     this.note = h("p", { class: "xp-note" });
-    this.replaceChildren(h("div", { class: "xp-bar" }, group, legend, this.info), text, this.out_, this.note);
+    this.replaceChildren(h("div", { class: "xp-bar" }, group, legend, this.info, pngButton(this, () => [this, "", "saliency"])),
+      text, this.out_, this.note);
   }
 
   set(s) {
