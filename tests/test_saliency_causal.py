@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from captum_causal import assert_close, captum_attributions, captum_forward, normalised_by_hand
 from generator.methods.saliency import (GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, causal_gradients,
                                         causal_integrated_gradients, causal_saliency, causal_saliency_reference)
 
@@ -49,50 +50,15 @@ def case(request):
     return model, greedy(model, prompt, N_GENERATED)
 
 
-def captum_forward(model, position: int, token: int, target: str):
-    """f_p as a Captum forward function of the full sequence's embeddings [B, N, D]."""
-    def forward(embeds):
-        mask = torch.ones(embeds.shape[:2], dtype=torch.long)
-        logits = model(inputs_embeds=embeds, attention_mask=mask).logits[:, position - 1]
-        return logits[:, token] if target == "logit" else torch.softmax(logits, -1)[:, token]
-    return forward
-
-
-def captum_attributions(model, ids, target, ig_method):
-    from captum.attr import InputXGradient, IntegratedGradients, Saliency
-    x = model.get_input_embeddings()(ids).detach()[None].requires_grad_(True)  # as Captum wants it
-    out = {GRADIENT_X_INPUT: [], GRADIENT_NORM: [], INTEGRATED_GRADIENTS: []}
-    for p in range(N_PROMPT, ids.shape[0]):
-        forward = captum_forward(model, p, int(ids[p]), target)
-        out[GRADIENT_X_INPUT].append(InputXGradient(forward).attribute(x)[0])
-        out[GRADIENT_NORM].append(Saliency(forward).attribute(x, abs=False)[0])
-        out[INTEGRATED_GRADIENTS].append(IntegratedGradients(forward).attribute(
-            x, baselines=torch.zeros_like(x), n_steps=50, method=ig_method)[0])
-    return {name: torch.stack(values).detach().numpy() for name, values in out.items()}
-
-
-def normalised_by_hand(raw: np.ndarray) -> np.ndarray:
-    scores = np.zeros(raw.shape[:2])
-    for g in range(raw.shape[0]):
-        norms = np.linalg.norm(raw[g, :N_PROMPT + g], axis=-1)
-        scores[g, :N_PROMPT + g] = norms / norms.sum()
-    return scores
-
-
-def assert_close(ours, theirs, rtol=1e-5):
-    """Agreement to rtol, relative to the largest magnitude of the expected array."""
-    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * np.abs(theirs).max())
-
-
 @pytest.mark.parametrize("target", ["logit", "probability"])
 @pytest.mark.parametrize("ig_method", ["gausslegendre", "riemann_middle"])
 def test_matches_captum(case, target, ig_method):
     model, ids = case
-    expected = captum_attributions(model, ids, target, ig_method)
+    expected = captum_attributions(model, ids, N_PROMPT, target, ig_method=ig_method)
     result = causal_saliency(model, ids, N_PROMPT, target, ig_method=ig_method, keep_raw=True)
     for name, raw in expected.items():
         assert_close(result.raw[name], raw)
-        assert_close(result.scores[name], normalised_by_hand(raw))
+        assert_close(result.scores[name], normalised_by_hand(raw, N_PROMPT))
     # the float64 tensors before the float32 result, much tighter
     grads, x, _ = causal_gradients(model, ids, N_PROMPT, target)
     assert_close((grads * x).numpy(), expected[GRADIENT_X_INPUT], rtol=1e-10)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from generator.methods.saliency import (GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, causal_saliency,
-                                        causal_saliency_reference)
+from captum_causal import assert_close, captum_attributions, normalised_by_hand
+from generator.methods.saliency import INTEGRATED_GRADIENTS, causal_saliency, causal_saliency_reference
 from generator.methods.saliency.causal_targets import generated_scores
 
 pytestmark = pytest.mark.slow
@@ -44,38 +44,10 @@ def smollm2_float64(smollm2):
     return copy.deepcopy(model).double(), ids, n_prompt  # a copy: the session's model stays float32
 
 
-def captum_raw(model, ids, n_prompt, target, ig_steps):
-    from captum.attr import InputXGradient, IntegratedGradients, Saliency
-    x = model.get_input_embeddings()(ids).detach()[None].requires_grad_(True)  # as Captum wants it
-    raw = {GRADIENT_X_INPUT: [], GRADIENT_NORM: [], INTEGRATED_GRADIENTS: []}
-    for p in range(n_prompt, ids.shape[0]):
-        def forward(embeds, p=p):
-            logits = model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long)).logits
-            logits = logits[:, p - 1]
-            return logits[:, ids[p]] if target == "logit" else torch.softmax(logits, -1)[:, ids[p]]
-        raw[GRADIENT_X_INPUT].append(InputXGradient(forward).attribute(x)[0])
-        raw[GRADIENT_NORM].append(Saliency(forward).attribute(x, abs=False)[0])
-        raw[INTEGRATED_GRADIENTS].append(IntegratedGradients(forward).attribute(
-            x, baselines=torch.zeros_like(x), n_steps=ig_steps, method="gausslegendre")[0])
-    return {name: torch.stack(values).detach().numpy() for name, values in raw.items()}
-
-
-def normalised_by_hand(raw, n_prompt):
-    scores = np.zeros(raw.shape[:2])
-    for g in range(raw.shape[0]):
-        norms = np.linalg.norm(raw[g, :n_prompt + g], axis=-1)
-        scores[g, :n_prompt + g] = norms / norms.sum()
-    return scores
-
-
-def assert_close(ours, theirs, rtol=1e-5):
-    np.testing.assert_allclose(ours, theirs, rtol=rtol, atol=rtol * np.abs(theirs).max())
-
-
 def test_float32_logit_saliency_matches_captum_and_keeps_the_invariants(smollm2):
     model, ids, n_prompt = smollm2
     result = causal_saliency(model, ids, n_prompt, "logit", ig_steps=IG_STEPS, keep_raw=True)
-    for name, raw in captum_raw(model, ids, n_prompt, "logit", IG_STEPS).items():
+    for name, raw in captum_attributions(model, ids, n_prompt, "logit", IG_STEPS).items():
         assert_close(result.raw[name], raw)
         assert_close(result.scores[name], normalised_by_hand(raw, n_prompt))
     for scores in result.scores.values():
@@ -93,7 +65,7 @@ def test_float64_batched_equals_loop_and_captum(smollm2_float64, target):
     model, ids, n_prompt = smollm2_float64
     batched = causal_saliency(model, ids, n_prompt, target, ig_steps=8, keep_raw=True)
     reference = causal_saliency_reference(model, ids, n_prompt, target, ig_steps=8, keep_raw=True)
-    for name, raw in captum_raw(model, ids, n_prompt, target, 8).items():
+    for name, raw in captum_attributions(model, ids, n_prompt, target, 8).items():
         assert_close(batched.raw[name], raw)
         assert_close(batched.raw[name], reference.raw[name])
         assert_close(batched.scores[name], reference.scores[name])
