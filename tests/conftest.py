@@ -156,3 +156,79 @@ def real_site(tmp_path_factory, serve) -> str:
     site = tmp_path_factory.mktemp("real-site")
     build_site(REPO / "mkdocs.yml", site)
     return serve(site)
+
+
+# -- reading pages in headless Chromium --------------------------------------------------------------------------
+
+class Reader:
+    """A page plus everything that would show a problem: console errors, page errors, foreign requests."""
+
+    def __init__(self, browser, base: str, **context):
+        from urllib.parse import urlparse
+        self.base = base
+        self.context = browser.new_context(**context)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        host = urlparse(base).netloc
+        self.page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("request", lambda req: urlparse(req.url).netloc not in ("", host)
+                     and not req.url.startswith("data:") and self.foreign.append(req.url))
+
+    def open(self, path: str):
+        self.page.goto(self.base + path, wait_until="load")
+        return self.page
+
+    def wait_all_settled(self):
+        """Scroll every view into sight (they start lazily) and wait until each is ready or failed."""
+        views = self.page.locator("explorable-head-view, explorable-model-view, explorable-saliency-view, "
+                                  "explorable-factor-view")
+        for index in range(views.count()):
+            ready(self.page, views.nth(index))
+        return views
+
+    def close(self):
+        self.context.close()
+
+
+@pytest.fixture
+def open_page(browser, site):
+    """open_page(path, base=site, **context options) -> a page of the module's `site`; at the end of the test,
+    fails on any console error, page error or request to another host."""
+    readers = []
+
+    def open_(path="", base=site, **options):
+        reader = Reader(browser, base, **{"viewport": {"width": 1100, "height": 800}, **options})
+        readers.append(reader)
+        return reader.open(path)
+    yield open_
+    for reader in readers:
+        reader.close()
+    errors = [error for reader in readers for error in reader.errors]
+    foreign = [url for reader in readers for url in reader.foreign]
+    assert not errors, errors
+    assert not foreign, foreign
+
+
+def ready(page, view, timeout: int = 15000) -> str:
+    """Scroll a view into sight (it starts lazily) and wait until it is ready or failed: its data-state."""
+    view.scroll_into_view_if_needed()
+    page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=view.element_handle(),
+                           timeout=timeout)
+    return view.get_attribute("data-state")
+
+
+def next_frame(page):
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+CANVAS_PIXELS = """el => {
+  let hash = 0;
+  for (const c of el.querySelectorAll('canvas')) {
+    if (!c.width || !c.height) continue;
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < data.length; i += 1) hash = (hash * 31 + data[i]) | 0;
+  }
+  return hash;
+}"""

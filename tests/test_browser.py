@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 
-from conftest import build_site, write_test_site_config
+from conftest import CANVAS_PIXELS, Reader, build_site, write_test_site_config
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -56,39 +55,6 @@ def test_site(tmp_path_factory, serve, tiny_models) -> str:
 # time, so every browser test module shares it.
 
 
-class Reader:
-    """A page plus everything that would show a problem: console errors, page errors, foreign requests."""
-
-    def __init__(self, browser, base: str, **context):
-        self.base = base
-        self.context = browser.new_context(**context)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.foreign: list[str] = []
-        host = urlparse(base).netloc
-        self.page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.on("request", lambda req: urlparse(req.url).netloc not in ("", host)
-                     and not req.url.startswith("data:") and self.foreign.append(req.url))
-
-    def open(self, path: str):
-        self.page.goto(self.base + path, wait_until="load")
-        return self.page
-
-    def wait_all_settled(self, selector: str = "[data-state]"):
-        """Scroll every view into sight (they start lazily) and wait until each is ready or failed."""
-        views = self.page.locator("explorable-head-view, explorable-model-view, explorable-saliency-view, "
-                                  "explorable-factor-view")
-        for index in range(views.count()):
-            views.nth(index).scroll_into_view_if_needed()
-            self.page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)",
-                                        arg=views.nth(index).element_handle(), timeout=15000)
-        return views
-
-    def close(self):
-        self.context.close()
-
-
 @pytest.fixture
 def test_reader(browser, test_site):
     reader = Reader(browser, test_site)
@@ -112,17 +78,6 @@ CANVAS_INK = """el => {
     for (let i = 0; i < data.length; i += 4 * 7) distinct.add(data[i] << 16 | data[i + 1] << 8 | data[i + 2]);
   }
   return distinct.size;
-}"""
-
-
-CANVAS_PIXELS = """el => {
-  let hash = 0;
-  for (const c of el.querySelectorAll('canvas')) {
-    if (!c.width || !c.height) continue;
-    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    for (let i = 0; i < data.length; i += 1) hash = (hash * 31 + data[i]) | 0;
-  }
-  return hash;
 }"""
 
 
@@ -247,8 +202,6 @@ def test_model_view_hides_special_tokens_and_renormalises_rows(reader):
     """With the switch on, the enlarged head shows only ordinary tokens and the readout equals the baked row
     restricted to them and renormalised (computed here with numpy from the decoded payload)."""
     import json
-
-    import numpy as np
 
     from generator.bake import Baker
     from generator.payload import decode_array

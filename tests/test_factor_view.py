@@ -7,7 +7,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from conftest import build_site, write_test_site_config
+from conftest import CANVAS_PIXELS, build_site, next_frame, ready, write_test_site_config
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SPACER = "\n\n".join(f"Paragraph {i} of filler text, so that the next figure starts below the fold." for i in range(60))
@@ -54,52 +54,13 @@ def site(tmp_path_factory, tiny_models, serve):
     return serve(root / "site")
 
 
-@pytest.fixture
-def open_page(browser, site):
-    contexts, errors = [], []
-
-    def open_(path="", **options):
-        context = browser.new_context(**{"viewport": {"width": 1100, "height": 800}, **options})
-        contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(site + path, wait_until="load")
-        return page
-    yield open_
-    for context in contexts:
-        context.close()
-    assert not errors, errors
-
-
-def ready(page, view):
-    view.scroll_into_view_if_needed()
-    page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=view.element_handle(),
-                           timeout=15000)
-    return view.get_attribute("data-state")
-
-
-def next_frame(page):
-    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-
-
-CANVAS_HASH = """el => {
-  let hash = 0;
-  for (const c of el.querySelectorAll('canvas')) {
-    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    for (let i = 0; i < data.length; i++) hash = (hash * 31 + data[i]) | 0;
-  }
-  return hash;
-}"""
-
-
 def test_draws_sparklines_and_colours_tokens_by_the_chosen_factor(open_page):
     page = open_page()
     view = page.locator("explorable-factor-view").first
     assert ready(page, view) == "ready"
     rows = view.locator(".xp-frow")
     assert rows.count() == 3 and rows.first.get_attribute("aria-checked") == "true"
-    assert page.evaluate(CANVAS_HASH, view.element_handle()) != 0
+    assert page.evaluate(CANVAS_PIXELS, view.element_handle()) != 0
     rows.nth(2).click()
     next_frame(page)
     assert rows.nth(2).get_attribute("aria-checked") == "true"
@@ -164,10 +125,10 @@ def test_follows_the_palette_toggle(open_page):
     ready(page, view)
     view.locator(".xp-ftext .xp-tok").nth(2).click()   # pinned: the sparklines show a marker in the text colour
     next_frame(page)
-    before = page.evaluate(CANVAS_HASH, view.element_handle())
+    before = page.evaluate(CANVAS_PIXELS, view.element_handle())
     page.evaluate("document.body.setAttribute('data-md-color-scheme', 'slate')")
     next_frame(page)
-    assert page.evaluate(CANVAS_HASH, view.element_handle()) != before
+    assert page.evaluate(CANVAS_PIXELS, view.element_handle()) != before
 
 
 def test_starts_lazily_and_survives_instant_navigation(open_page):

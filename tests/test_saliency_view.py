@@ -13,10 +13,11 @@ import json
 import re
 import textwrap
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-from conftest import build_site, write_test_site_config
+from conftest import build_site, next_frame, write_test_site_config
+from conftest import ready as ready_within
+
 
 from generator.payload import decode_array
 
@@ -77,37 +78,8 @@ def site(tmp_path_factory, tiny_models, serve):
     return serve(root / "site")
 
 
-@pytest.fixture
-def open_page(browser, site):
-    contexts, errors, foreign = [], [], []
-
-    def open_(path="", base=site, **options):
-        context = browser.new_context(**{"viewport": {"width": 1100, "height": 800}, **options})
-        contexts.append(context)
-        page = context.new_page()
-        host = urlparse(base).netloc
-        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("request", lambda req: urlparse(req.url).netloc not in ("", host)
-                and not req.url.startswith("data:") and foreign.append(req.url))
-        page.goto(base + path, wait_until="load")
-        return page
-    yield open_
-    for context in contexts:
-        context.close()
-    assert not errors, errors
-    assert not foreign, foreign
-
-
 def ready(page, view):
-    view.scroll_into_view_if_needed()
-    page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=view.element_handle(),
-                           timeout=30000)
-    return view.get_attribute("data-state")
-
-
-def next_frame(page):
-    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    return ready_within(page, view, timeout=30000)
 
 
 def shading(view) -> list[float]:
