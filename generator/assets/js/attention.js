@@ -1,5 +1,11 @@
 // Pure helpers on attention matrices (row-major Float32Array, n x n).
 
+/** What a figure says when special tokens are hidden: `empty` rows (`scope`: which ones were counted) had no
+ * weight left on the shown tokens. */
+export const hiddenNote = (empty, scope = "") => "Special tokens hidden: each row's remaining weights were renormalised to sum to 1." +
+  (empty ? ` ${empty} row(s)${scope} had no weight left on the shown tokens and are drawn empty.` : "");
+export const HIDDEN_CAPTION = " (special tokens hidden, rows renormalised)";
+
 /** Indices of tokens kept when special tokens are hidden (all when hide is false). */
 export const keep = (tokens, hide) => tokens.flatMap((t, i) => (hide && t.special ? [] : [i]));
 

@@ -1,6 +1,6 @@
 // <explorable-factor-view>: NMF factors of MLP neuron activations (payload section "factors", see ARCHITECTURE.md).
 // One sparkline per factor; the text is coloured by the chosen factor, or by each token's strongest factor.
-import { View, h } from "./view.js";
+import { View, h, roveTokens } from "./view.js";
 import { array } from "./payload.js";
 import { pngButton } from "./export.js";
 import { headColour as colour } from "./colour.js";
@@ -152,12 +152,7 @@ class FactorView extends View {
     if (i == null) return;
     if (e.key === "Enter" || e.key === " ") return e.preventDefault(), this.tap(e);
     if (e.key === "Escape") return this.set({ pin: null });
-    const j = { ArrowLeft: i - 1, ArrowUp: i - 1, ArrowRight: i + 1, ArrowDown: i + 1, Home: 0, End: this.N - 1 }[e.key];
-    if (j == null || j < 0 || j >= this.N) return;
-    e.preventDefault();
-    this.nodes[i].tabIndex = -1;
-    this.nodes[j].tabIndex = 0;
-    this.nodes[j].focus();
+    if (roveTokens(e.key, this.nodes, i)) e.preventDefault();
   }
 
   pick(e) {

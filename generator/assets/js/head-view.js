@@ -5,7 +5,7 @@ import { View, h, move } from "./view.js";
 import { attention, container } from "./payload.js";
 import { headColour } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
-import { keep, renorm, argmax } from "./attention.js";
+import { keep, renorm, argmax, hiddenNote, HIDDEN_CAPTION } from "./attention.js";
 import { pngButton } from "./export.js";
 
 const ROW = 22, BUCKETS = 20, MIN = 0.01;
@@ -49,7 +49,7 @@ class HeadView extends View {
     this.note = h("p", { class: "xp-note", hidden: true });
     this.cv = h("canvas", { "aria-hidden": "true" });
     bar.append(pngButton(this, () => [grid, `Attention, layer ${this.layer}, heads ${[...this.sel].sort((a, b) => a - b).join(" ") || "none"}` +
-      (this.hide ? " (special tokens hidden, rows renormalised)" : ""), `layer${this.layer}`]));
+      (this.hide ? HIDDEN_CAPTION : ""), `layer${this.layer}`]));
     this.cols = [0, 1].map((s) => h("div", { class: s ? "xp-col" : "xp-col xp-q", role: "listbox", "aria-label": s ? "Key tokens (attended to)" : "Query tokens (attending)" }));
     const grid = h("div", { class: "xp-hv", onkeydown: (e) => this.key(e), onclick: (e) => this.tap(e),
       onpointerover: (e) => this.point(e), onpointerleave: () => this.set({ hov: null }),
@@ -196,10 +196,7 @@ class HeadView extends View {
     }));
     this.headBtns.forEach((b, i) => b.setAttribute("aria-pressed", this.sel.has(i)));
     this.note.hidden = !this.hide;
-    this.note.textContent = this.hide
-      ? "Special tokens hidden: each row's remaining weights were renormalised to sum to 1." +
-        (empty ? ` ${empty} row(s) had no weight left on the shown tokens and are drawn empty.` : "")
-      : "";
+    this.note.textContent = this.hide ? hiddenNote(empty) : "";
     this.readout(heads, okQ, okK);
   }
 

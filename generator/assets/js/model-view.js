@@ -6,7 +6,7 @@ import { attention, container } from "./payload.js";
 import { lut, gradient } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { dark, cssRGB } from "./theme.js";
-import { keep, renorm } from "./attention.js";
+import { keep, renorm, hiddenNote, HIDDEN_CAPTION } from "./attention.js";
 import { pngButton } from "./export.js";
 
 const GAP = 4;
@@ -99,7 +99,7 @@ class ModelView extends View {
 
   /** [element, caption, file part] of the grid or of the enlarged head, for the PNG export. */
   figure(enlarged) {
-    const hidden = this.hide ? " (special tokens hidden, rows renormalised)" : "";
+    const hidden = this.hide ? HIDDEN_CAPTION : "";
     if (!enlarged) return [this.grid, `Attention weights, ${this.L} layers × ${this.H} heads${hidden}`, "all-heads"];
     const [l, hd] = this.open;
     return [this.dgrid, `Attention weights, layer ${l}, head ${hd}${hidden}`, `L${l}-H${hd}`];
@@ -140,10 +140,7 @@ class ModelView extends View {
     }
     this.rc = null;
     this.note.hidden = !this.hide;
-    this.note.textContent = this.hide
-      ? "Special tokens hidden: each row's remaining weights were renormalised to sum to 1." +
-        (empty ? ` ${empty} row(s) across all heads had no weight left on the shown tokens and are drawn empty.` : "")
-      : "";
+    this.note.textContent = this.hide ? hiddenNote(empty, " across all heads") : "";
     if (this.open) this.cell(0, 0, true);
   }
 

@@ -2,7 +2,7 @@
 // Causal: the prompt then the generated text; the chosen output token (hover, focus or tap a generated token; a
 // click pins it) shades every token before it by its share of the output's saliency.
 // Similarity: both sentences, every token shaded by its share of the saliency of their cosine similarity.
-import { View, h } from "./view.js";
+import { View, h, roveTokens } from "./view.js";
 import { array } from "./payload.js";
 import { pngButton } from "./export.js";
 import { tokenNode, show } from "./tokens.js";
@@ -94,12 +94,7 @@ class SaliencyView extends View {
     if (i == null) return;
     if (e.key === "Enter" || e.key === " ") return e.preventDefault(), this.tap(e);
     if (e.key === "Escape") return this.set({ pin: null, pick: null });
-    const j = { ArrowLeft: i - 1, ArrowUp: i - 1, ArrowRight: i + 1, ArrowDown: i + 1, Home: 0, End: this.N - 1 }[e.key];
-    if (j == null || j < 0 || j >= this.N) return;
-    e.preventDefault();
-    this.nodes[i].tabIndex = -1;
-    this.nodes[j].tabIndex = 0;
-    this.nodes[j].focus();
+    if (roveTokens(e.key, this.nodes, i)) e.preventDefault();
   }
 
   methodKey(e) {

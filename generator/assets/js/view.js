@@ -27,6 +27,16 @@ export function move(key, r, c, R, C) {
   return null;
 }
 
+/** Roving focus along a row of token nodes (arrows, Home, End): returns false for other keys and at the ends. */
+export function roveTokens(key, nodes, i) {
+  const j = { ArrowLeft: i - 1, ArrowUp: i - 1, ArrowRight: i + 1, ArrowDown: i + 1, Home: 0, End: nodes.length - 1 }[key];
+  if (j == null || j < 0 || j >= nodes.length) return false;
+  nodes[i].tabIndex = -1;
+  nodes[j].tabIndex = 0;
+  nodes[j].focus();
+  return true;
+}
+
 export class View extends (globalThis.HTMLElement || class {}) { // (plain class outside browsers, for tests)
   connectedCallback() {
     this.t0 ??= performance.now();
