@@ -104,7 +104,7 @@ def _decode_run(tokenizer: Any, style: str, pieces: list[str], run: list[int], r
     data = bytearray()
     owner: list[int] = []
     for index, pos in enumerate(run):
-        previous = pieces[run[index - 1]] or "" if index else None
+        previous = (pieces[run[index - 1]] or "") if index else None
         chunk = _token_bytes(tokenizer, style, pieces[pos] or "", previous)
         data.extend(chunk)
         owner.extend([pos] * len(chunk))
