@@ -12,9 +12,11 @@ from typing import Any
 from . import DATA_VERSION, SCHEMA_VERSION
 from .cache import BakeCache
 from .errors import ModelLoadError, SpecError
+from .methods import Needs
+from .models.adapters import ADAPTERS
 from .models.registry import ModelSource, resolve
 from .payload import dumps
-from .spec import ExplorableSpec
+from .spec import SpecBase
 
 log = logging.getLogger("mkdocs.plugins.explorables")
 
@@ -22,7 +24,8 @@ PACKAGE = Path(__file__).resolve().parent
 # Modules that only present, route or store bakes: editing them must not throw the bake cache away. Every other
 # module of the package (methods, capture, tokens, payload, models, spec) is part of the key, so a change to the
 # numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
-PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "markdown_ext.py", "plugin.py"})
+PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py", "plugin.py",
+                                  "widgets.py"})
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,18 +49,18 @@ class Baker:
         self._failures: dict[str, SpecError] = {}   # a spec that failed is not run again in this process
         self._lock = threading.Lock()
 
-    def source(self, spec: ExplorableSpec) -> ModelSource:
+    def source(self, spec: SpecBase) -> ModelSource:
         try:
             return resolve(spec.model, base_dir=self.base_dir)
         except ModelLoadError as exc:
             raise spec.error("model", str(exc)) from None
 
-    def key(self, spec: ExplorableSpec) -> str:
+    def key(self, spec: SpecBase) -> str:
         fingerprint = self.source(spec).fingerprint()
         parts = (DATA_VERSION, code_fingerprint(), fingerprint, spec.digest())
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    def payload(self, spec: ExplorableSpec) -> bytes:
+    def payload(self, spec: SpecBase) -> bytes:
         key = self.key(spec)
         with self._lock:
             if key in self._memo:
@@ -77,9 +80,9 @@ class Baker:
             self._memo[key] = data
             return data
 
-    def _compute(self, spec: ExplorableSpec) -> bytes:
-        from .capture import run
-        from .methods import section_builder
+    def _compute(self, spec: SpecBase) -> bytes:
+        """Run the model once for everything the spec's methods need, then each method on the capture."""
+        from .capture import check_against_model, run
         from .models.loading import POOL
 
         source = self.source(spec)
@@ -87,22 +90,26 @@ class Baker:
             loaded = POOL.get(source)
         except ModelLoadError as exc:
             raise spec.error("model", str(exc)) from None
-        fields = spec.compute_fields()
-        sections = [name for name in ("attention", "saliency", "factors") if fields.get(name)]
-        if "factors" in sections and loaded.adapter is None:
-            from .models.adapters import ADAPTERS
-            raise spec.error("factors", f"no architecture adapter for '{loaded.architecture}', so its MLP neurons "
-                                        "cannot be captured",
-                             hint="supported: " + ", ".join(sorted(ADAPTERS)) +
-                                  "; add one entry to generator/models/adapters.py")
+        methods = spec.methods
+        check_against_model(spec, loaded)
+        needs = Needs()
+        for method in methods:
+            if method.needs.adapter and loaded.adapter is None:
+                raise spec.error(method.name, f"no architecture adapter for '{loaded.architecture}', so "
+                                              f"{method.name} cannot find the model's parts",
+                                 hint="supported: " + ", ".join(sorted(ADAPTERS)) +
+                                      "; add one entry to generator/models/adapters.py")
+            if method.check is not None:
+                method.check(spec, loaded.info)
+            needs |= method.needs
         log.info("explorables: baking %s on %s", spec.id or spec.digest()[:10], source.label)
-        capture = run(spec, loaded, attention=fields["attention"], mlp="factors" in sections)
+        capture = run(spec, loaded, needs)
         payload: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "model": loaded.describe(),
+            "model": loaded.info.describe(),
             "tokens": capture.tokens,
             "n_prompt": capture.n_prompt,
         }
-        for name in sections:
-            payload[name] = section_builder(name)(spec, loaded, capture)
+        for method in methods:
+            payload[method.name] = method.section(spec, capture)
         return dumps(payload)

@@ -7,13 +7,14 @@ import sys
 from pathlib import Path
 
 from .errors import ExplorableError
-from .markdown_ext import PageContext, find_blocks
-from .spec import Catalogue, ExplorableSpec, spec_from_block
+from .fences import page_blocks
+from .spec import Catalogue, SpecBase, spec_from_block
+from .widgets import copy_assets
 
 
-def collect(root: Path, docs: str, explorables: str) -> tuple[list[ExplorableSpec], list[ExplorableError]]:
+def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], list[ExplorableError]]:
     """Every curated spec and every Markdown block under docs/, validated; errors are collected, not raised."""
-    specs: list[ExplorableSpec] = []
+    specs: list[SpecBase] = []
     errors: list[ExplorableError] = []
     try:
         catalogue = Catalogue.load(root / explorables)
@@ -21,30 +22,17 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[ExplorableSpe
     except ExplorableError as error:
         return [], [error]
     for page in sorted((root / docs).rglob("*.md")):
-        text = page.read_text(encoding="utf-8-sig")
-        for block in find_blocks(text.splitlines()):
-            context = PageContext(str(page.relative_to(root)))
+        offset, blocks = page_blocks(page.read_text(encoding="utf-8-sig"))
+        for block in blocks:
             try:
-                spec = spec_from_block(block.body, file=context.file, line_offset=block.body_line - 1,
-                                       catalogue=catalogue)
+                spec = spec_from_block(block.body, file=str(page.relative_to(root)),
+                                       line_offset=block.body_line - 1 + offset, catalogue=catalogue)
             except ExplorableError as error:
                 errors.append(error)
                 continue
             if spec.digest() not in {known.digest() for known in specs}:
                 specs.append(spec)
     return specs, errors
-
-
-def copy_assets(target: Path) -> int:
-    from importlib import resources
-    source = resources.files("generator") / "assets"
-    for folder in ("js", "css"):
-        (target / folder).mkdir(parents=True, exist_ok=True)
-        for asset in (source / folder).iterdir():
-            if asset.name.endswith((".js", ".css")):
-                (target / folder / asset.name).write_bytes(asset.read_bytes())
-    print(f"copied the widgets' assets to {target}")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = Path(args.root)
     if args.command == "assets":
-        return copy_assets(Path(args.target))
+        count = copy_assets(Path(args.target))
+        print(f"copied the widgets' {count} assets to {args.target}")
+        return 0
 
     specs, errors = collect(root, args.docs, args.explorables)
     if args.command == "check":

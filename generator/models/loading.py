@@ -15,28 +15,58 @@ from .registry import ModelSource
 log = logging.getLogger("mkdocs.plugins.explorables")
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a page and a method may know about a model: names and sizes, computed once at load. `describe()` is the
+    payload's "model" object."""
+
+    name: str              # as the spec wrote it (alias, hub id, folder)
+    label: str             # for readers, e.g. "SmolLM2-135M-Instruct (Q4_1)"
+    architecture: str      # the config's model_type, e.g. "llama"
+    causal: bool
+    n_layers: int
+    n_heads: int           # query heads
+    n_kv_heads: int        # key/value heads (fewer than n_heads under grouped-query attention)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "label": self.label, "architecture": self.architecture, "causal": self.causal,
+                "n_layers": self.n_layers, "n_heads": self.n_heads, "n_kv_heads": self.n_kv_heads}
+
+
 @dataclass
 class LoadedModel:
+    """A model ready to run: eager attention, float32, eval mode, with its tokenizer and adapter."""
+
     source: ModelSource
-    tokenizer: Any
-    model: Any
-    config: Any
-    adapter: Adapter | None
-    causal: bool
+    tokenizer: Any                       # a transformers PreTrainedTokenizerBase
+    model: Any                           # a torch.nn.Module (transformers PreTrainedModel)
+    config: Any                          # its transformers PretrainedConfig
+    adapter: Adapter | None              # None for an architecture without an entry in adapters.ADAPTERS
+    info: ModelInfo
+
+    @property
+    def causal(self) -> bool:
+        return self.info.causal
 
     @property
     def architecture(self) -> str:
-        return self.config.model_type
+        return self.info.architecture
 
     @property
     def can_read_pairs(self) -> bool:
         return bool(self.adapter and self.adapter.pairs) or getattr(self.config, "type_vocab_size", 0) >= 2
 
-    def describe(self) -> dict[str, Any]:
-        heads, kv_heads = Adapter.head_counts(self.config)
-        return {"name": self.source.name, "label": self.source.label, "architecture": self.architecture,
-                "causal": self.causal, "n_layers": Adapter.n_layers(self.config), "n_heads": heads,
-                "n_kv_heads": kv_heads}
+    @property
+    def max_positions(self) -> int | None:
+        """The model's position limit (tokens), where its config states one."""
+        return getattr(self.config, "max_position_embeddings", None) or getattr(self.config, "n_positions", None)
+
+
+def model_info(source: ModelSource, config: Any, causal: bool) -> ModelInfo:
+    heads = int(getattr(config, "num_attention_heads", None) or getattr(config, "n_head"))
+    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
+    layers = int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer"))
+    return ModelInfo(source.name, source.label, config.model_type, causal, layers, heads, kv_heads)
 
 
 def _is_causal(config: Any, adapter: Adapter | None) -> bool:
@@ -65,7 +95,8 @@ def load(source: ModelSource) -> LoadedModel:
     except (OSError, ValueError, ImportError) as exc:
         raise ModelLoadError(_explain_failure(source, exc)) from exc
     model.eval()
-    return LoadedModel(source, tokenizer, model, model.config, adapter_for(model.config.model_type), causal)
+    return LoadedModel(source, tokenizer, model, model.config, adapter_for(model.config.model_type),
+                       model_info(source, model.config, causal))
 
 
 def _explain_failure(source: ModelSource, exc: Exception) -> str:

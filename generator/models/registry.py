@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -111,6 +110,3 @@ def _cached_hub_revision(repo: str) -> str | None:
     ref = home / ("models--" + repo.replace("/", "--")) / "refs" / "main"
     return ref.read_text().strip() if ref.exists() else None
 
-
-def describe_bundled() -> list[dict[str, str]]:
-    return [json.loads(json.dumps(model.__dict__)) for model in BUNDLED.values()]
