@@ -102,7 +102,7 @@ class Baker:
             if method.check is not None:
                 method.check(spec, loaded.info)
             needs |= method.needs
-        log.info("explorables: baking %s on %s", spec.id or spec.digest()[:10], source.label)
+        log.info("explorables: baking %s on %s", spec.where(), source.label)
         capture = run(spec, loaded, needs)
         payload: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
@@ -110,6 +110,13 @@ class Baker:
             "tokens": capture.tokens,
             "n_prompt": capture.n_prompt,
         }
+        if spec.generate:
+            payload["generation"] = {"requested": spec.generate, "generated": len(capture.ids) - capture.n_prompt,
+                                     "stop_token": capture.stopped_early}
+            if capture.stopped_early is not None:
+                log.info("explorables: %s: the model stopped after %d of %d tokens to generate (it wrote %r, "
+                         "its end token)", spec.where(), len(capture.ids) - capture.n_prompt, spec.generate,
+                         capture.stopped_early)
         for method in methods:
             payload[method.name] = method.section(spec, capture)
         return dumps(payload)

@@ -45,6 +45,7 @@ class Capture:
     input_ids: torch.Tensor | None = None                            # int64 [1, N]
     token_type_ids: torch.Tensor | None = None                       # int64 [1, N] for a pair
     model: torch.nn.Module | None = None                             # Needs.gradients: the model, to run again
+    stopped_early: str | None = None     # generation ended before `generate` tokens: the display text of its last token
 
 
 def check_against_model(spec: SpecBase, loaded: LoadedModel) -> None:
@@ -69,13 +70,7 @@ def tokenize(spec: SpecBase, loaded: LoadedModel) -> tuple[torch.Tensor, torch.T
     else:
         encoded = tokenizer(spec.text, return_tensors="pt")
     input_ids = encoded["input_ids"]
-    limit = min(spec.max_tokens, loaded.max_positions or spec.max_tokens)
-    total = input_ids.shape[1] + spec.generate
-    if total > limit:
-        what = "text" if spec.text is not None else "pair"
-        raise spec.error(what, f"{input_ids.shape[1]} tokens{f' + {spec.generate} generated' if spec.generate else ''} "
-                               f"exceed the limit of {limit} tokens for {loaded.info.label}",
-                         hint="shorten the text, or raise 'max_tokens' (long inputs make heavy pages)")
+    check_length(spec, loaded.info.label, input_ids.shape[1], loaded.max_positions)
     if input_ids.shape[1] == 0:
         raise spec.error("text", "the text produced no tokens")
     return input_ids, encoded.get("token_type_ids")
@@ -88,6 +83,25 @@ def sentences(spec: SpecBase, loaded: LoadedModel) -> list[Sentence]:
         ids = loaded.tokenizer(sentence, return_tensors="pt")["input_ids"][0]
         out.append(Sentence(ids, display_tokens(loaded.tokenizer, ids.tolist(), segments=[segment] * len(ids))))
     return out
+
+
+def check_length(spec: SpecBase, label: str, n_tokens: int, model_limit: int | None) -> None:
+    """Raise SpecError on `text`/`pair` when n_tokens plus the tokens to generate pass `max_tokens` or the model's
+    position limit, saying which of the two limits binds."""
+    total = n_tokens + spec.generate
+    limit = min(spec.max_tokens, model_limit or spec.max_tokens)
+    if total <= limit:
+        return
+    what = "text" if spec.text is not None else "pair"
+    counted = f"{n_tokens} tokens{f' + {spec.generate} generated' if spec.generate else ''}"
+    fewer = ", or generate fewer tokens" if spec.generate else ""
+    if model_limit is not None and model_limit <= spec.max_tokens:
+        raise spec.error(what, f"{counted} exceed the limit of {limit} tokens for {label}: the model reads at most "
+                               f"{model_limit} positions",
+                         hint=f"shorten the text{fewer}; raising 'max_tokens' cannot help here")
+    raise spec.error(what, f"{counted} exceed the limit of {limit} tokens set by 'max_tokens'",
+                     hint=f"shorten the text{fewer}, or raise 'max_tokens' (up to "
+                          f"{min(model_limit or 2048, 2048)} for {label}; long inputs make heavy pages)")
 
 
 @torch.no_grad()
@@ -145,6 +159,8 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
                       tokens=display_tokens(loaded.tokenizer, ids, segments=segments,
                                             n_prompt=n_prompt if spec.generate else None),
                       input_ids=input_ids, token_type_ids=token_type_ids)
+    if len(ids) - n_prompt < spec.generate:
+        capture.stopped_early = capture.tokens[-1]["text"] if len(ids) > n_prompt else ""
     if needs.attention:
         capture.attentions = torch.stack([layer[0] for layer in output.attentions]).float().numpy()
     if needs.hidden_states:

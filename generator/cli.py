@@ -67,12 +67,18 @@ def main(argv: list[str] | None = None) -> int:
 
         from .bake import Baker
         baker = Baker(root / args.cache, base_dir=root)
+        baked = []
         for spec in tqdm(specs, desc="baking", unit="explorable", file=sys.stderr):
+            before = baker.baked
             try:
                 baker.payload(spec)
             except ExplorableError as error:
                 errors.append(error)
-        print(f"{len(specs)} explorables: {baker.baked} baked, {len(specs) - baker.baked - len(errors)} from cache")
+            if baker.baked > before:
+                baked.append(spec.where())
+        for name in baked:
+            print(f"baked {name}")
+        print(f"{len(specs)} explorables: {len(baked)} baked, {len(specs) - len(baked) - len(errors)} from cache")
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     if args.command == "check" and not errors:

@@ -102,7 +102,8 @@ def render_widget(spec: SpecBase, payload: bytes, context: SiteContext) -> str:
     else:
         attrs["data-payload"] = payload.decode("utf-8")
     attr_text = " ".join(f'{key}="{html.escape(value, quote=True)}"' if value else key for key, value in attrs.items())
-    label = json.loads(payload)["model"]["label"] if not name else None
+    document = json.loads(payload)
+    label = document["model"]["label"]
     parts = [f"<div {attr_text}>"]
     if spec.title:
         parts.append(f'<p class="explorable-title">{html.escape(spec.title)}</p>')
@@ -110,12 +111,20 @@ def render_widget(spec: SpecBase, payload: bytes, context: SiteContext) -> str:
         element = REGISTRY.element(view)
         parts.append(f"<{element}></{element}>")
     caption = html.escape(spec.caption) if spec.caption else ""
-    model_note = f"Model: {html.escape(label)}." if label else ""
-    if caption or model_note:
-        parts.append(f'<p class="explorable-caption">{caption} <span class="explorable-model">{model_note}</span></p>')
+    parts.append(f'<p class="explorable-caption">{caption} <span class="explorable-model">Model: '
+                 f'{html.escape(label)}.</span>{stopped_note(document.get("generation"))}</p>')
     parts.append('<noscript><p class="explorable-caption">This interactive figure needs JavaScript.</p></noscript>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def stopped_note(generation: dict | None) -> str:
+    """A caption sentence when generation ended before the requested number of tokens, else ''."""
+    if not generation or generation.get("stop_token") is None:
+        return ""
+    done, asked = generation["generated"], generation["requested"]
+    return (f' <span class="explorable-stopped">The model stopped after {done} of the {asked} tokens it was asked to '
+            f"generate: it wrote \u201c{html.escape(generation['stop_token'])}\u201d, its end token.</span>")
 
 
 def render_error(error: ExplorableError) -> str:

@@ -64,7 +64,9 @@ def test_bake_fills_the_cache_then_reuses_it(tmp_path, tiny_models, capsys):
           pair: [a question, an answer]
         """)
     assert main(["--root", str(root), "bake"]) == 0
-    assert "2 baked" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 baked" in out
+    assert "baked one\n" in out and "baked two\n" in out      # it says which blocks it baked
     assert len(list((root / ".cache" / "explorables").glob("*/*.json"))) == 2
     assert main(["--root", str(root), "bake"]) == 0
     assert "0 baked, 2 from cache" in capsys.readouterr().out

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import ModelLoadError
 from .adapters import Adapter, adapter_for
@@ -112,6 +114,23 @@ def _explain_failure(source: ModelSource, exc: Exception) -> str:
         "save the model with save_pretrained to a folder and write `model: ./that/folder`.")
 
 
+@contextlib.contextmanager
+def quiet_library() -> Iterator[None]:
+    """Keep the build log to our own lines while transformers loads a model: its warnings and info go below ERROR,
+    and progress bars (drawn on stderr by tqdm) go nowhere. Errors still raise."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
+
+
 class ModelPool:
     """Loaded models by fingerprint. One pool lives for the whole process, so `mkdocs serve` loads each model once."""
 
@@ -124,7 +143,8 @@ class ModelPool:
         with self._lock:
             if key not in self._models:
                 log.info("explorables: loading model %s", source.label)
-                self._models[key] = load(source)
+                with quiet_library():
+                    self._models[key] = load(source)
             return self._models[key]
 
     def __len__(self) -> int:
