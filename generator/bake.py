@@ -13,9 +13,9 @@ from . import DATA_VERSION, SCHEMA_VERSION
 from .cache import BakeCache
 from .errors import ModelLoadError, SpecError
 from .methods import Needs
-from .models.adapters import ADAPTERS
 from .models.registry import ModelSource, resolve
 from .payload import dumps
+from .rules import check_methods, check_model
 from .spec import SpecBase
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -82,7 +82,7 @@ class Baker:
 
     def _compute(self, spec: SpecBase) -> bytes:
         """Run the model once for everything the spec's methods need, then each method on the capture."""
-        from .capture import check_against_model, run
+        from .capture import run
         from .models.loading import POOL
 
         source = self.source(spec)
@@ -90,17 +90,10 @@ class Baker:
             loaded = POOL.get(source)
         except ModelLoadError as exc:
             raise spec.error("model", str(exc)) from None
-        methods = spec.methods
-        check_against_model(spec, loaded)
+        check_model(spec, loaded)
+        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None)
         needs = Needs()
         for method in methods:
-            if method.needs.adapter and loaded.adapter is None:
-                raise spec.error(method.name, f"no architecture adapter for '{loaded.architecture}', so "
-                                              f"{method.name} cannot find the model's parts",
-                                 hint="supported: " + ", ".join(sorted(ADAPTERS)) +
-                                      "; add one entry to generator/models/adapters.py")
-            if method.check is not None:
-                method.check(spec, loaded.info)
             needs |= method.needs
         log.info("explorables: baking %s on %s", spec.where(), source.label)
         capture = run(spec, loaded, needs)

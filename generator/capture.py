@@ -16,7 +16,9 @@ import torch
 
 from .hooks import hook_name
 from .methods.registry import Needs
-from .models.loading import LoadedModel, ModelInfo
+from .models.facts import ModelInfo
+from .models.loading import LoadedModel
+from .rules import check_length, check_model
 from .spec import SpecBase
 from .tokens import display_tokens
 
@@ -48,17 +50,6 @@ class Capture:
     stopped_early: str | None = None     # generation ended before `generate` tokens: the display text of its last token
 
 
-def check_against_model(spec: SpecBase, loaded: LoadedModel) -> None:
-    """Model-dependent rules of every spec; each failure is a SpecError naming the field."""
-    info = loaded.info
-    if spec.generate and not info.causal:
-        raise spec.error("generate", f"{info.label} is an encoder ({info.architecture}); it cannot generate",
-                         hint="remove 'generate' or use a causal model such as smollm2")
-    if spec.pair is not None and not loaded.can_read_pairs:
-        raise spec.error("pair", f"{info.label} ({info.architecture}) cannot read a sentence pair",
-                         hint="use 'text', or an encoder with segment embeddings such as minilm")
-
-
 def tokenize(spec: SpecBase, loaded: LoadedModel) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The spec's text (or pair, as one sequence) as input_ids [1, N] and token_type_ids [1, N] or None.
 
@@ -83,25 +74,6 @@ def sentences(spec: SpecBase, loaded: LoadedModel) -> list[Sentence]:
         ids = loaded.tokenizer(sentence, return_tensors="pt")["input_ids"][0]
         out.append(Sentence(ids, display_tokens(loaded.tokenizer, ids.tolist(), segments=[segment] * len(ids))))
     return out
-
-
-def check_length(spec: SpecBase, label: str, n_tokens: int, model_limit: int | None) -> None:
-    """Raise SpecError on `text`/`pair` when n_tokens plus the tokens to generate pass `max_tokens` or the model's
-    position limit, saying which of the two limits binds."""
-    total = n_tokens + spec.generate
-    limit = min(spec.max_tokens, model_limit or spec.max_tokens)
-    if total <= limit:
-        return
-    what = "text" if spec.text is not None else "pair"
-    counted = f"{n_tokens} tokens{f' + {spec.generate} generated' if spec.generate else ''}"
-    fewer = ", or generate fewer tokens" if spec.generate else ""
-    if model_limit is not None and model_limit <= spec.max_tokens:
-        raise spec.error(what, f"{counted} exceed the limit of {limit} tokens for {label}: the model reads at most "
-                               f"{model_limit} positions",
-                         hint=f"shorten the text{fewer}; raising 'max_tokens' cannot help here")
-    raise spec.error(what, f"{counted} exceed the limit of {limit} tokens set by 'max_tokens'",
-                     hint=f"shorten the text{fewer}, or raise 'max_tokens' (up to "
-                          f"{min(model_limit or 2048, 2048)} for {label}; long inputs make heavy pages)")
 
 
 @torch.no_grad()
@@ -132,10 +104,10 @@ def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor])
 def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True)) -> Capture:
     """Run the model on the spec's input and record what `needs` asks for.
 
-    Raises SpecError for model-dependent spec problems (generate on an encoder, a pair on a model without segments,
-    a text over the token limit).
+    Raises SpecError for model-dependent spec problems (`generator.rules`: generate on an encoder, a pair on a model
+    without segments, a text over the token limit).
     """
-    check_against_model(spec, loaded)
+    check_model(spec, loaded)
     torch.manual_seed(0)
     prompt_ids, token_type_ids = tokenize(spec, loaded)
     n_prompt = prompt_ids.shape[1]

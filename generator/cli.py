@@ -1,4 +1,5 @@
-"""Command line: `explorables check` validates specs without running models; `explorables bake` fills the cache."""
+"""Command line: `explorables check` validates specs against each model's files without torch; `explorables bake`
+fills the cache."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import ExplorableError
+from .errors import ExplorableError, ModelLoadError
 from .fences import page_blocks
+from .models.registry import ModelSource
 from .spec import Catalogue, SpecBase, spec_from_block
 from .widgets import copy_assets
 
@@ -35,6 +37,26 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], li
     return specs, errors
 
 
+def check_against_files(spec: SpecBase, source: ModelSource) -> None:
+    """Every model-dependent rule the bake applies before running, from the model's config and tokenizer files
+    (`models.facts`): no torch, no weights. Raises SpecError placed at the field."""
+    from .models.adapters import adapter_for
+    from .models.facts import model_facts
+    from .rules import check_length, check_methods, check_model
+
+    try:
+        facts = model_facts(source)
+    except ModelLoadError as exc:
+        raise spec.error("model", str(exc)) from None
+    check_model(spec, facts)
+    n_tokens = facts.count(spec.text, spec.pair)
+    if n_tokens == 0:
+        raise spec.error("text", "the text produced no tokens")
+    check_length(spec, facts.info.label, n_tokens, facts.max_positions)
+    check_methods(spec, facts, has_adapter=adapter_for(facts.info.architecture) is not None,
+                  n_tokens=n_tokens + spec.generate)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="explorables", description=__doc__)
     parser.add_argument("--root", default=".", help="project folder (holding docs/ and explorables/)")
@@ -59,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         baker = Baker(root / args.cache, base_dir=root)
         for spec in specs:
             try:
-                baker.source(spec)
+                check_against_files(spec, baker.source(spec))
             except ExplorableError as error:
                 errors.append(error)
     else:

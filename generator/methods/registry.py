@@ -6,7 +6,8 @@ A method (in Captum's sense: one class of explanation under one contract) is a `
 - `views`: the views it provides, view name -> custom element tag (`{"saliency": "explorable-saliency-view"}`);
 - `options`: a pydantic model of its options (or None), included in the spec schema as field `name`;
 - `needs`: what it needs from the model run (`Needs`), so the capture records only that;
-- `check(spec, model)`: model-dependent rules, raised as placed `SpecError`s before the model runs;
+- `check(spec, model_info, n_tokens)`: model-dependent rules, raised as placed `SpecError`s before the model runs
+  (by the bake, and by `explorables check` without torch); n_tokens is the most tokens the run can have, or None;
 - `section(spec, capture)`: the function from a `Capture` to its payload section (a JSON-ready dict).
 
 Everything else is derived from the registry: the spec's allowed views and their error hints (`generator.spec`), the
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from ..capture import Capture
-    from ..models.loading import ModelInfo
+    from ..models.facts import ModelInfo
     from ..spec import ExplorableSpec
 
 
@@ -51,7 +52,7 @@ class Method:
     section: Callable[["ExplorableSpec", "Capture"], dict[str, Any]]
     needs: Needs = Needs()
     options: type["BaseModel"] | None = None
-    check: Callable[["ExplorableSpec", "ModelInfo"], None] | None = None
+    check: Callable[["ExplorableSpec", "ModelInfo", int | None], None] | None = None
     summary: str = ""              # one line for error hints and docs: what the views show
 
 

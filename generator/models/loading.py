@@ -12,27 +12,10 @@ from typing import Any, Iterator
 
 from ..errors import ModelLoadError
 from .adapters import Adapter, adapter_for
+from .facts import ModelInfo, is_causal, max_positions, model_info, reads_pairs
 from .registry import ModelSource
 
 log = logging.getLogger("mkdocs.plugins.explorables")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a page and a method may know about a model: names and sizes, computed once at load. `describe()` is the
-    payload's "model" object."""
-
-    name: str              # as the spec wrote it (alias, hub id, folder)
-    label: str             # for readers, e.g. "SmolLM2-135M-Instruct (Q4_1)"
-    architecture: str      # the config's model_type, e.g. "llama"
-    causal: bool
-    n_layers: int
-    n_heads: int           # query heads
-    n_kv_heads: int        # key/value heads (fewer than n_heads under grouped-query attention)
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.label, "architecture": self.architecture, "causal": self.causal,
-                "n_layers": self.n_layers, "n_heads": self.n_heads, "n_kv_heads": self.n_kv_heads}
 
 
 @dataclass
@@ -56,26 +39,12 @@ class LoadedModel:
 
     @property
     def can_read_pairs(self) -> bool:
-        return bool(self.adapter and self.adapter.pairs) or getattr(self.config, "type_vocab_size", 0) >= 2
+        return reads_pairs(self.config)
 
     @property
     def max_positions(self) -> int | None:
         """The model's position limit (tokens), where its config states one."""
-        return getattr(self.config, "max_position_embeddings", None) or getattr(self.config, "n_positions", None)
-
-
-def model_info(source: ModelSource, config: Any, causal: bool) -> ModelInfo:
-    heads = int(getattr(config, "num_attention_heads", None) or getattr(config, "n_head"))
-    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
-    layers = int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer"))
-    return ModelInfo(source.name, source.label, config.model_type, causal, layers, heads, kv_heads)
-
-
-def _is_causal(config: Any, adapter: Adapter | None) -> bool:
-    if adapter is not None:
-        return adapter.causal
-    names = " ".join(getattr(config, "architectures", None) or [])
-    return bool(getattr(config, "is_decoder", False)) or "CausalLM" in names or "LMHeadModel" in names
+        return max_positions(self.config)
 
 
 def load(source: ModelSource) -> LoadedModel:
@@ -89,8 +58,7 @@ def load(source: ModelSource) -> LoadedModel:
         kwargs["revision"] = source.revision
     try:
         config = AutoConfig.from_pretrained(source.path, **kwargs)
-        adapter = adapter_for(config.model_type)
-        causal = _is_causal(config, adapter)
+        causal = is_causal(config)
         tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
         model_class = AutoModelForCausalLM if causal else AutoModel
         model = model_class.from_pretrained(source.path, dtype=torch.float32, attn_implementation="eager", **kwargs)
@@ -98,7 +66,7 @@ def load(source: ModelSource) -> LoadedModel:
         raise ModelLoadError(_explain_failure(source, exc)) from exc
     model.eval()
     return LoadedModel(source, tokenizer, model, model.config, adapter_for(model.config.model_type),
-                       model_info(source, model.config, causal))
+                       model_info(source, model.config))
 
 
 def _explain_failure(source: ModelSource, exc: Exception) -> str:

@@ -42,7 +42,7 @@ from .scores import METHODS
 
 if TYPE_CHECKING:
     from ...capture import Capture
-    from ...models.loading import ModelInfo
+    from ...models.facts import ModelInfo
     from ...spec import SpecBase
 
 DTYPE = "uint16"
@@ -74,7 +74,7 @@ def _methods(scores: dict[str, np.ndarray]) -> dict[str, dict]:
     return {name: encode_array(scores[name], dtype=DTYPE, lo=0.0, hi=1.0) for name in METHODS if name in scores}
 
 
-def check(spec: "SpecBase", model: "ModelInfo") -> None:
+def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
     """Model-dependent rules of the saliency view; each failure is a SpecError naming the field to change."""
     views_field = "views" if "views" in spec.model_fields_set else "saliency"
     if model.causal:
