@@ -86,7 +86,7 @@ export class FactorView extends TokenListView {
     this.side = h("div", { class: "xp-fside" });
     this.replaceChildren(
       h("div", { class: "xp-bar" }, this.runs.length > 1 ? h("label", null, "Factors ", runSelect) : h("span", null, `${this.runs[0].count} factors`), this.info,
-        pngButton(this, () => [this, "", `${this.run.count}-factors`])),
+        pngButton(this, () => [this, "", `${this.currentRun.count}-factors`])),
       h("div", { class: "xp-fv" }, text, this.list), this.readout, this.side);
     this.resizes = new ResizeObserver(() => this.redraw());
     this.rows();
@@ -100,7 +100,7 @@ export class FactorView extends TokenListView {
     this.resizes.disconnect();
   }
 
-  get run() {
+  get currentRun() {
     return this.runs[this.state.run];
   }
 
@@ -112,7 +112,7 @@ export class FactorView extends TokenListView {
 
   /** (Re)build the rows of the factor list for the current run: "all factors", then one sparkline per factor. */
   rows() {
-    const K = this.run.count, row = (k) => h("button", { type: "button", role: "radio", class: "xp-frow", "data-k": k, style: k < 0 ? null : `--c:${colour(k)}` },
+    const K = this.currentRun.count, row = (k) => h("button", { type: "button", role: "radio", class: "xp-frow", "data-k": k, style: k < 0 ? null : `--c:${colour(k)}` },
       h("span", { class: "xp-fsw" }), h("span", null, k < 0 ? "All" : `Factor ${k + 1}`), h("canvas", { "aria-hidden": "true" }));
     this.list.replaceChildren(...Array.from({ length: K + 1 }, (_, i) => row(i - 1)));
     this.list.firstChild.firstChild.style.background = `conic-gradient(${Array.from({ length: Math.min(K, 6) }, (_, k) => colour(k))})`;
@@ -131,7 +131,7 @@ export class FactorView extends TokenListView {
   }
 
   listKey(e) {
-    const K = this.run.count, s = this.state.factor + 1, n = K + 1;
+    const K = this.currentRun.count, s = this.state.factor + 1, n = K + 1;
     const j = { ArrowUp: s - 1, ArrowLeft: s - 1, ArrowDown: s + 1, ArrowRight: s + 1, Home: 0, End: K }[e.key];
     if (j == null) return;
     e.preventDefault();
@@ -140,7 +140,7 @@ export class FactorView extends TokenListView {
   }
 
   shade(node, i, at) {
-    const r = this.run, K = r.count, chosen = this.state.factor, k = chosen >= 0 ? chosen : r.dominant[i];
+    const r = this.currentRun, K = r.count, chosen = this.state.factor, k = chosen >= 0 ? chosen : r.dominant[i];
     const v = k >= 0 && r.peaks[k] > 0 ? r.activations[i * K + k] / r.peaks[k] : 0;
     node.style.setProperty("--c", k >= 0 ? colour(k) : "transparent");
     node.style.setProperty("--w", v.toFixed(3));
@@ -149,7 +149,7 @@ export class FactorView extends TokenListView {
   }
 
   draw() {
-    const r = this.run, { factor, hover, pinned } = this.state, at = hover ?? pinned, fg = getComputedStyle(this).color;
+    const r = this.currentRun, { factor, hover, pinned } = this.state, at = hover ?? pinned, fg = getComputedStyle(this).color;
     this.shadeTokens(at);
     [...this.list.children].forEach((b) => {
       const k = +b.dataset.k, on = k === factor;
@@ -163,7 +163,7 @@ export class FactorView extends TokenListView {
   }
 
   showReadout(at) {
-    const r = this.run, K = r.count, chosen = this.state.factor;
+    const r = this.currentRun, K = r.count, chosen = this.state.factor;
     if (at == null) return void (this.readout.textContent = "Hover, tap or focus a token (or a sparkline) to read its factor values; choose a factor in the list.");
     const val = (k) => h("span", { class: "xp-ro", style: `--c:${colour(k)}` }, `factor ${k + 1}: ${fmt(r.activations[at * K + k])}` +
       (chosen >= 0 ? ` (${Math.round((100 * r.activations[at * K + k]) / (r.peaks[k] || 1))}% of its peak)` : ""));
@@ -174,7 +174,7 @@ export class FactorView extends TokenListView {
 
   /** Under the figure: the legend of the "all factors" mode, or the chosen factor's strongest neurons. */
   panel() {
-    const r = this.run, k = this.state.factor;
+    const r = this.currentRun, k = this.state.factor;
     if (k < 0) {
       const c = tally(r.dominant, r.count);
       return this.side.replaceChildren(h("span", { class: "xp-hint" }, "Each token has the colour of its strongest factor (paler where that factor is weaker):"),

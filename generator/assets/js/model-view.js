@@ -43,9 +43,9 @@ export class ModelView extends View {
   static tag = "explorable-model-view";
 
   async build(p) {
-    this.all = await attention(p); // every token: {L, H, N, v}
-    this.allTokens = p.tokens;
-    const { L, H } = this.all;
+    this.attention = await attention(p); // of every token: {L, H, N, v}
+    this.tokens = p.tokens;
+    const { L, H } = this.attention;
     this.hasSpecial = p.tokens.some((t) => t.special);
     // hideSpecial (set() lays the grid out again); cursor: [layer, head] of the keyboard / pointer cursor;
     // enlarged: [layer, head] or null; cell: [query row, key column] read out in the enlarged head, or null.
@@ -104,7 +104,7 @@ export class ModelView extends View {
 
   /** [element, caption, file part] of the grid or of the enlarged head, for the PNG export. */
   figure(enlarged) {
-    const hidden = this.state.hideSpecial ? HIDDEN_CAPTION : "", { L, H } = this.all;
+    const hidden = this.state.hideSpecial ? HIDDEN_CAPTION : "", { L, H } = this.attention;
     if (!enlarged) return [this.gridFigure, `Attention weights, ${L} layers × ${H} heads${hidden}`, "all-heads"];
     const [l, head] = this.state.enlarged;
     return [this.detailFigure, `Attention weights, layer ${l}, head ${head}${hidden}`, `L${l}-H${head}`];
@@ -119,7 +119,7 @@ export class ModelView extends View {
 
   /** A linked view hid or showed the special tokens, or chose a layer or head (the cursor moves there). */
   follow({ layer, head, hideSpecial }) {
-    const { L, H } = this.all, [l, hd] = this.state.cursor;
+    const { L, H } = this.attention, [l, hd] = this.state.cursor;
     if (hideSpecial != null && this.hasSpecial) this.set({ hideSpecial });
     const cursor = [layer >= 0 && layer < L ? layer : l, head >= 0 && head < H ? head : hd];
     if (cursor[0] === l && cursor[1] === hd) return;
@@ -129,7 +129,7 @@ export class ModelView extends View {
 
   /** Sizes, labels and matrices for the shown tokens: all, or all but the special ones (rows renormalised). */
   layout() {
-    const { L, H, N: all, v } = this.all, hide = this.state.hideSpecial, idx = keep(this.allTokens, hide), N = idx.length;
+    const { L, H, N: all, v } = this.attention, hide = this.state.hideSpecial, idx = keep(this.tokens, hide), N = idx.length;
     let empty = 0, shown = v;
     if (hide) {
       shown = new Float32Array(L * H * N * N);
@@ -139,7 +139,7 @@ export class ModelView extends View {
         empty += r.empty;
       }
     }
-    this.shown = { N, v: shown, tokens: idx.map((i) => this.allTokens[i]) };
+    this.shown = { N, v: shown, tokens: idx.map((i) => this.tokens[i]) };
     const t = (this.thumb = N >= 48 ? Math.min(N, 80) : N * Math.ceil(48 / N));
     this.pixelRanges = ranges(N, t);
     this.style.setProperty("--t", t + "px");
@@ -160,7 +160,7 @@ export class ModelView extends View {
   }
 
   draw() {
-    const { L, H } = this.all, { N, v } = this.shown, t = this.thumb, canvas = this.gridCanvas;
+    const { L, H } = this.attention, { N, v } = this.shown, t = this.thumb, canvas = this.gridCanvas;
     const d = dark(), base = cssRGB(this, "--md-code-bg-color"), palette = (this.palette = lut(d, base));
     const W = canvas.width, ctx = canvas.getContext("2d"), img = (this.image ??= ctx.createImageData(W, canvas.height));
     const px = new Uint32Array(img.data.buffer);
@@ -174,7 +174,7 @@ export class ModelView extends View {
   /** [layer, head] under a pointer event on the grid. */
   at(e) {
     const s = this.thumb + GAP;
-    return [Math.min(this.all.L - 1, Math.floor(e.offsetY / s)), Math.min(this.all.H - 1, Math.floor(e.offsetX / s))];
+    return [Math.min(this.attention.L - 1, Math.floor(e.offsetY / s)), Math.min(this.attention.H - 1, Math.floor(e.offsetX / s))];
   }
 
   pick(e, go) {
@@ -191,7 +191,7 @@ export class ModelView extends View {
   }
 
   key(e) {
-    const m = move(e.key, ...this.state.cursor, this.all.L, this.all.H);
+    const m = move(e.key, ...this.state.cursor, this.attention.L, this.attention.H);
     if (m) {
       e.preventDefault();
       this.state.cursor = m;
@@ -224,7 +224,7 @@ export class ModelView extends View {
 
   heat() {
     const { N, v } = this.shown, [l, hd] = this.state.enlarged, ctx = this.heatmap.getContext("2d"), img = ctx.createImageData(N, N);
-    blit(new Uint32Array(img.data.buffer), N, 0, 0, v, (l * this.all.H + hd) * N * N, N, N, ranges(N, N), this.palette);
+    blit(new Uint32Array(img.data.buffer), N, 0, 0, v, (l * this.attention.H + hd) * N * N, N, N, ranges(N, N), this.palette);
     ctx.putImageData(img, 0, 0);
   }
 
@@ -238,7 +238,7 @@ export class ModelView extends View {
     this.columnLabels.children[j].classList.add("xp-on");
     this.cellBox.hidden = !!quiet;
     this.cellBox.style.transform = `translate(${j * c}px,${i * c}px)`;
-    const [l, hd] = this.state.enlarged, w = v[((l * this.all.H + hd) * N + i) * N + j];
+    const [l, hd] = this.state.enlarged, w = v[((l * this.attention.H + hd) * N + i) * N + j];
     this.cellReadout.textContent = quiet ? "Hover or use the arrow keys for exact values; Escape closes."
       : `L${l} H${hd}: ${show(tokens[i])} → ${show(tokens[j])} ${w.toFixed(3)}`;
   }

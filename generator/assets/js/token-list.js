@@ -42,11 +42,11 @@ export class TokenListView extends View {
 
   /** The listbox element around the tokens (`kids`), listening for pointer, focus and keys. */
   listbox(attrs, ...kids) {
-    const shown = (e) => {
+    const point = (e) => {
       const i = indexOf(e);
       if (i != null) this.hover(i);
     };
-    return h("div", { role: "listbox", ...attrs, onpointerover: shown, onfocusin: shown, onpointerleave: () => this.hover(null),
+    return h("div", { role: "listbox", ...attrs, onpointerover: point, onfocusin: point, onpointerleave: () => this.hover(null),
       onfocusout: (e) => !e.currentTarget.contains(e.relatedTarget) && this.hover(null),
       onclick: (e) => {
         const i = indexOf(e);
