@@ -96,7 +96,8 @@ def run(spec: ExplorableSpec, loaded: LoadedModel, *, attention: bool = True, ml
     ids = input_ids[0].tolist()
     capture = Capture(ids=ids, segments=segments, n_prompt=n_prompt,
                       tokens=display_tokens(loaded.tokenizer, ids, segments=segments,
-                                            n_prompt=n_prompt if spec.generate else None),
+                                            n_prompt=n_prompt if spec.generate else None,
+                                            source=spec.pair if spec.pair is not None else spec.text),
                       input_ids=input_ids, token_type_ids=token_type_ids)
     if attention:
         capture.attentions = torch.stack([layer[0] for layer in output.attentions]).float().numpy()
