@@ -46,9 +46,10 @@ def test_site(tmp_path_factory, serve, tiny_models) -> str:
 
         [Back](index.md)
         """), encoding="utf-8")
-    write_test_site_config(root, "Browser test site")
+    url = serve(root / "site")
+    write_test_site_config(root, "Browser test site", site_url=url)
     build_site(root / "mkdocs.yml", root / "site")
-    return serve(root / "site")
+    return url
 
 
 # `browser` (headless Chromium) is a session fixture of conftest.py: Playwright's sync API allows one instance at a
@@ -149,6 +150,42 @@ def test_widgets_survive_instant_navigation(test_reader, test_site):
     assert page.locator("explorable-model-view").evaluate(CANVAS_INK) > 5
     unexpected = [e for e in reader.errors if "schema_version" not in e]
     assert unexpected == []
+
+
+def test_the_project_sets_site_url_so_instant_navigation_can_engage(monkeypatch):
+    """Without site_url MkDocs lists no page in sitemap.xml and Material then reloads every page on a click."""
+    from mkdocs.config import load_config
+    monkeypatch.delenv("SITE_URL", raising=False)
+    assert load_config(str(REPO / "mkdocs.yml")).site_url
+    monkeypatch.setenv("SITE_URL", "https://example.org/explorables/")
+    assert load_config(str(REPO / "mkdocs.yml")).site_url == "https://example.org/explorables/"
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_navigation_is_instant_and_every_view_starts_after_it(browser, test_site, width):
+    """A global set on the first page survives a click on a link (no reload: Material swapped the content), and
+    the views of the page reached, and of the page returned to, all start."""
+    reader = Reader(browser, test_site, viewport={"width": width, "height": 900}, is_mobile=width < 500)
+    try:
+        page = reader.open("")
+        first = [v.get_attribute("data-state") for v in reader.wait_all_settled().all()]
+        assert first and set(first) == {"ready"}
+        page.evaluate("window.__sameDocument = 'kept'")
+        page.get_by_role("link", name="Second page").click()
+        page.wait_for_url("**/second/")
+        assert page.evaluate("window.__sameDocument") == "kept", "the click reloaded the page"
+        views = reader.wait_all_settled()
+        assert [v.get_attribute("data-state") for v in views.all()] == ["ready", "error"]
+        assert views.nth(0).evaluate(CANVAS_INK) > 5
+        page.get_by_role("link", name="Back").click()
+        page.wait_for_url(test_site)
+        assert page.evaluate("window.__sameDocument") == "kept"
+        views = reader.wait_all_settled()
+        assert [v.get_attribute("data-state") for v in views.all()] == first
+        assert all(view.evaluate(CANVAS_INK) > 5 for view in views.all())
+        assert [e for e in reader.errors if "schema_version" not in e] == []
+    finally:
+        reader.close()
 
 
 def test_unreadable_payload_shows_an_inline_message(test_reader):
