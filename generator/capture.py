@@ -72,7 +72,8 @@ def sentences(spec: SpecBase, loaded: LoadedModel) -> list[Sentence]:
     out = []
     for segment, sentence in enumerate(spec.pair or []):
         ids = loaded.tokenizer(sentence, return_tensors="pt")["input_ids"][0]
-        out.append(Sentence(ids, display_tokens(loaded.tokenizer, ids.tolist(), segments=[segment] * len(ids))))
+        out.append(Sentence(ids, display_tokens(loaded.tokenizer, ids.tolist(), segments=[segment] * len(ids),
+                                                source=sentence)))
     return out
 
 
@@ -129,7 +130,8 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     ids = input_ids[0].tolist()
     capture = Capture(info=loaded.info, ids=ids, segments=segments, n_prompt=n_prompt,
                       tokens=display_tokens(loaded.tokenizer, ids, segments=segments,
-                                            n_prompt=n_prompt if spec.generate else None),
+                                            n_prompt=n_prompt if spec.generate else None,
+                                            source=spec.pair if spec.pair is not None else spec.text),
                       input_ids=input_ids, token_type_ids=token_type_ids)
     if len(ids) - n_prompt < spec.generate:
         capture.stopped_early = capture.tokens[-1]["text"] if len(ids) > n_prompt else ""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ..errors import ModelLoadError
+from . import weights_cache
 from .adapters import Adapter, adapter_for
 from .facts import ModelInfo, is_causal, max_positions, model_info, reads_pairs
 from .registry import ModelSource
@@ -48,20 +49,37 @@ class LoadedModel:
 
 
 def load(source: ModelSource) -> LoadedModel:
-    import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
-
+    """Tokenizer and model (float32, eager attention, eval mode) for a source. A GGUF model is read from the
+    de-quantised weights cache when it holds a sound entry, and stored there after loading otherwise
+    (weights_cache.py). Raises ModelLoadError saying what to do."""
+    cached = weights_cache.find(source) if source.gguf_file else None
+    if cached is not None:
+        try:
+            return _load(source, str(cached), {})
+        except ModelLoadError as exc:
+            log.warning("explorables: the cached weights of %s could not be loaded (%s); loading %s instead",
+                        source.label, exc, source.gguf_file)
     kwargs: dict[str, Any] = {}
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file
     if source.revision:
         kwargs["revision"] = source.revision
+    loaded = _load(source, source.path, kwargs)
+    if source.gguf_file:
+        weights_cache.store(source, loaded.model, loaded.tokenizer)
+    return loaded
+
+
+def _load(source: ModelSource, path: str, kwargs: dict[str, Any]) -> LoadedModel:
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+
     try:
-        config = AutoConfig.from_pretrained(source.path, **kwargs)
+        config = AutoConfig.from_pretrained(path, **kwargs)
         causal = is_causal(config)
-        tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
         model_class = AutoModelForCausalLM if causal else AutoModel
-        model = model_class.from_pretrained(source.path, dtype=torch.float32, attn_implementation="eager", **kwargs)
+        model = model_class.from_pretrained(path, dtype=torch.float32, attn_implementation="eager", **kwargs)
     except (OSError, ValueError, ImportError) as exc:
         raise ModelLoadError(_explain_failure(source, exc)) from exc
     model.eval()

@@ -67,12 +67,17 @@ function b64(s) {
 }
 
 export async function decode(a) {
-  const { dtype, shape, min = 0, max = 1 } = a || {};
+  const { dtype, shape, min = 0, max = 1, layout = "interleaved" } = a || {};
   const size = BYTES[dtype];
   if (!size) throw new Error(`unknown array dtype ${JSON.stringify(dtype)}`);
   if (!Array.isArray(shape) || !shape.every((n) => Number.isInteger(n) && n >= 0))
     throw new Error("array shape must be a list of non-negative integers");
   if (!Number.isFinite(min) || !Number.isFinite(max)) throw new Error("array min/max must be finite numbers");
+  const top = dtype === "uint8" ? 255 : 65535, levels = a.levels ?? top;
+  if (dtype !== "float32" && !(Number.isInteger(levels) && levels >= 1 && levels <= top))
+    throw new Error(`array levels must be an integer from 1 to ${top}, got ${JSON.stringify(a.levels)}`);
+  if (layout !== "interleaved" && !(layout === "planes" && dtype === "uint16"))
+    throw new Error(`unknown array layout ${JSON.stringify(layout)} for ${dtype}`);
   if (typeof a.data !== "string") throw new Error("array data must be a base64 string");
   if (typeof DecompressionStream !== "function") throw new Error("this browser cannot inflate the data (no DecompressionStream)");
   let buf;
@@ -87,18 +92,21 @@ export async function decode(a) {
   const n = shape.reduce((x, y) => x * y, 1);
   if (buf.byteLength !== n * size)
     throw new Error(`array of shape [${shape}] needs ${n * size} bytes of ${dtype}, got ${buf.byteLength}`);
-  const out = new Float32Array(n);
+  const out = new Float32Array(n), k = (max - min) / levels;
   if (dtype === "uint8") {
-    const q = new Uint8Array(buf), k = (max - min) / 255;
+    const q = new Uint8Array(buf);
     for (let i = 0; i < n; i++) out[i] = min + q[i] * k;
+  } else if (layout === "planes") { // all high bytes, then all low bytes
+    const b = new Uint8Array(buf);
+    for (let i = 0; i < n; i++) out[i] = min + ((b[i] << 8) | b[n + i]) * k;
   } else if (LE) {
     if (dtype === "float32") out.set(new Float32Array(buf));
     else {
-      const q = new Uint16Array(buf), k = (max - min) / 65535;
+      const q = new Uint16Array(buf);
       for (let i = 0; i < n; i++) out[i] = min + q[i] * k;
     }
   } else {
-    const v = new DataView(buf), k = (max - min) / 65535;
+    const v = new DataView(buf);
     for (let i = 0; i < n; i++)
       out[i] = dtype === "float32" ? v.getFloat32(i * 4, true) : min + v.getUint16(i * 2, true) * k;
   }
