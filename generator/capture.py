@@ -17,8 +17,9 @@ import torch
 from .hooks import hook_name
 from .methods.registry import Needs
 from .models.loading import LoadedModel, ModelInfo
+from .models.readout import Readout, readout_of
 from .spec import SpecBase
-from .tokens import display_tokens
+from .tokens import Vocabulary, display_tokens
 
 
 @dataclass
@@ -45,6 +46,8 @@ class Capture:
     input_ids: torch.Tensor | None = None                            # int64 [1, N]
     token_type_ids: torch.Tensor | None = None                       # int64 [1, N] for a pair
     model: torch.nn.Module | None = None                             # Needs.gradients: the model, to run again
+    readout: Readout | None = None                                   # Needs.readout: final norm + unembedding
+    vocabulary: Vocabulary | None = None                             # Needs.vocabulary: ids <-> display text
 
 
 def check_against_model(spec: SpecBase, loaded: LoadedModel) -> None:
@@ -154,4 +157,8 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
         capture.sentences = sentences(spec, loaded)
     if needs.gradients:
         capture.model = loaded.model
+    if needs.readout:
+        capture.readout = readout_of(loaded)
+    if needs.vocabulary:
+        capture.vocabulary = Vocabulary(loaded.tokenizer)
     return capture
