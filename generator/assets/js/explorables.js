@@ -12,3 +12,8 @@ import "./head-view.js";
 import "./model-view.js";
 import "./factor-view.js";
 import "./saliency-view.js";
+import "./lens.js";
+import "./lens-grid.js";
+import "./layers-view.js";
+import "./ranks-view.js";
+import "./probabilities-view.js";

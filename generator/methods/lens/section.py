@@ -3,7 +3,7 @@ came next and of watched tokens, and the probabilities of the top candidates. (D
 
 L + 1 rows of layers (0 = the embedding output, l = after block l, L = the model's output), N positions, k = top_k:
 
-    {"top_k": 5, "n_layers": 30, "vocab_size": 49152, "norm": "LlamaRMSNorm",
+    {"top_k": 5, "n_layers": 30, "vocab_size": 49152, "norm": "LlamaRMSNorm", "token_ids": [N ids read],
      "candidates": {"text": [" the", ...], "ids": [260, ...], "partial": [indices], "special": [indices]},
      "top": ARRAY uint16 [L+1, N, k]         index into candidates, most probable first,
      "top_probs": ARRAY uint16 [L+1, N, k] over [0, 1],
@@ -111,6 +111,7 @@ def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
         "n_layers": int(result.top_ids.shape[0] - 1),
         "vocab_size": V,
         "norm": readout.norm_name,
+        "token_ids": [int(i) for i in capture.ids],
         "candidates": {"text": [record["text"] for record in records], "ids": ids.tolist(),
                        "partial": [i for i, record in enumerate(records) if record["partial"]],
                        "special": [i for i, record in enumerate(records) if record["special"]]},
