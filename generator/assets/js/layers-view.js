@@ -42,7 +42,7 @@ class LayersView extends View {
   }
 
   start() {
-    this.unfollow = followPosition(this, (p) => this.grid.setPin(p >= 0 && p < this.x.N ? [this.x.L, p] : null));
+    this.unfollow = followPosition(this, (p) => this.grid.setPin(p != null && p >= 0 && p < this.x.N ? [this.x.L, p] : null));
   }
 
   stop() {

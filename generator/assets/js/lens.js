@@ -9,10 +9,9 @@ export async function readLens(p) {
   const N = p.tokens.length, c = s.candidates || {};
   if (!Array.isArray(c.text) || !Array.isArray(c.ids) || c.text.length !== c.ids.length)
     throw new Error("the lens candidates need a text and an id for each entry");
-  const [top, topP, nextRank, nextP] = await Promise.all(["top", "top_probs", "next_ranks", "next_probs"].map((k) => {
-    if (!s[k]) throw new Error(`the lens section has no ${k}`);
-    return array(s[k]);
-  }));
+  const keys = ["top", "top_probs", "next_ranks", "next_probs"], missing = keys.find((k) => !s[k]);
+  if (missing) throw new Error(`the lens section has no ${missing}`);
+  const [top, topP, nextRank, nextP] = await Promise.all(keys.map((k) => array(s[k])));
   const [L1, n, K] = top.shape;
   if (top.shape.length !== 3 || n !== N || !(L1 >= 1) || !(K >= 1))
     throw new Error(`lens candidates of shape [${top.shape}] do not fit ${N} tokens (expected [layers + 1, ${N}, k])`);
