@@ -18,9 +18,10 @@ from .hooks import hook_name
 from .methods.registry import Needs
 from .models.facts import ModelInfo
 from .models.loading import LoadedModel
+from .models.readout import Readout, readout_of
 from .rules import check_length, check_model
 from .spec import SpecBase
-from .tokens import display_tokens
+from .tokens import Vocabulary, display_tokens
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Capture:
     token_type_ids: torch.Tensor | None = None                       # int64 [1, N] for a pair
     model: torch.nn.Module | None = None                             # Needs.gradients: the model, to run again
     stopped_early: str | None = None     # generation ended before `generate` tokens: the display text of its last token
+    readout: Readout | None = None                                   # Needs.readout: final norm + unembedding
+    vocabulary: Vocabulary | None = None                             # Needs.vocabulary: ids <-> display text
 
 
 def tokenize(spec: SpecBase, loaded: LoadedModel) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -144,4 +147,8 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
         capture.sentences = sentences(spec, loaded)
     if needs.gradients:
         capture.model = loaded.model
+    if needs.readout:
+        capture.readout = readout_of(loaded)
+    if needs.vocabulary:
+        capture.vocabulary = Vocabulary(loaded.tokenizer)
     return capture

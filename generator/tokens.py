@@ -262,3 +262,50 @@ def _utf8_length(data: bytearray, start: int) -> int:
     if start + need > len(data) or any(not 0x80 <= byte < 0xC0 for byte in data[start + 1:start + need]):
         return 1
     return need
+
+
+def token_alone(tokenizer: Any, style: str, piece: str | None, special: bool) -> dict[str, Any]:
+    """One token read on its own, as a candidate in a list: {"text", "special", "partial"}.
+
+    A token holding only some bytes of a character (byte-level BPE, SentencePiece byte fallback) has no character to
+    show: its undecodable bytes are written `<0xE6>` (SentencePiece's spelling) and it is marked partial.
+    """
+    if special:
+        return {"text": piece or "", "special": True, "partial": False}
+    data = _token_bytes(tokenizer, style, piece or "", None)
+    text, partial, start = "", False, 0
+    while start < len(data):
+        end = start + _utf8_length(bytearray(data), start)
+        try:
+            text += data[start:end].decode("utf-8")
+        except UnicodeDecodeError:
+            text += "".join(f"<0x{byte:02X}>" for byte in data[start:end])
+            partial = True
+        start = end
+    return {"text": text, "special": False, "partial": partial}
+
+
+class Vocabulary:
+    """A tokenizer as methods may see it: text -> ids, ids -> display records, and nothing else.
+
+    Methods never get the tokenizer itself (`generator.capture` makes this wrapper when a method needs it).
+    """
+
+    def __init__(self, tokenizer: Any):
+        self._tokenizer = tokenizer
+        self._style = tokenizer_style(tokenizer)
+        self._special = set(getattr(tokenizer, "all_special_ids", []) or [])
+        self.size = len(tokenizer)
+
+    def encode(self, text: str) -> list[int]:
+        """The ids of `text` alone, without the special tokens the tokenizer would add around a whole text."""
+        return [int(i) for i in self._tokenizer(text, add_special_tokens=False)["input_ids"]]
+
+    def display(self, ids: Iterable[int]) -> list[dict[str, Any]]:
+        """One record per id, each token read on its own (`token_alone`); ids beyond the tokenizer's vocabulary
+        (padding rows of an unembedding) read `<id 49200>`."""
+        ids = [int(i) for i in ids]
+        pieces = self._tokenizer.convert_ids_to_tokens([i if i < self.size else 0 for i in ids])
+        return [token_alone(self._tokenizer, self._style, piece, i in self._special) if i < self.size
+                else {"text": f"<id {i}>", "special": True, "partial": False}
+                for i, piece in zip(ids, pieces)]

@@ -40,6 +40,8 @@ class Needs:
     gradients: bool = False        # the method runs the model itself (gradients), through `Capture.model`
     sentences: bool = False        # each sentence of a pair tokenised on its own (bi-encoder reading)
     adapter: bool = False          # needs an architecture adapter (module paths) for this model family
+    readout: bool = False          # the final norm and unembedding as a handle (`Capture.readout`, models/readout.py)
+    vocabulary: bool = False       # token ids <-> display text (`Capture.vocabulary`, tokens.Vocabulary)
 
     def __or__(self, other: "Needs") -> "Needs":
         return Needs(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})

@@ -2,11 +2,17 @@
 
 Methods never reach into a model by attribute names; they ask an adapter. Supporting a new architecture means adding
 one entry to ADAPTERS.
+
+What an adapter knows about the readout (hidden state -> next-token logits, used by the logit lens): where the final
+norm and the unembedding live, whether the library's last hidden state already carries the final norm (in
+transformers 5.x every architecture listed here returns `hidden_states[-1]` after the final norm, which
+tests/test_lens.py checks against a hook on the last block for each family), and which config attribute, if any,
+soft-caps the final logits (Gemma 2 and 3: `logits = cap * tanh(logits / cap)`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -17,6 +23,9 @@ class Adapter:
     mlp_down: str                  # path inside a block to the MLP down-projection; its input is the neuron values
     final_norm: tuple[str, ...]    # candidate paths to the final norm (applied before unembedding), if any
     pairs: bool = False            # accepts token_type_ids, so it can read a sentence pair
+    unembed: tuple[str, ...] = ()  # candidate paths to the unembedding (the LM head: hidden -> vocabulary logits)
+    last_hidden_normed: bool = True   # the library's hidden_states[-1] is already after the final norm
+    logit_softcap: str | None = None  # config attribute holding the final logit soft-cap, if the family has one
 
     def blocks(self, model: Any) -> list[Any]:
         return list(_first_path(model, self.layers, "layer list"))
@@ -27,15 +36,21 @@ class Adapter:
     def final_norm_module(self, model: Any) -> Any | None:
         return _first_path(model, self.final_norm, "final norm", required=False)
 
+    def unembed_module(self, model: Any) -> Any | None:
+        """The LM head (a module mapping [..., d_model] to [..., vocabulary]); None for a model without one."""
+        return _first_path(model, self.unembed, "unembedding", required=False) if self.unembed else None
+
 
 _LLAMA_LIKE = Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
-                      final_norm=("model.norm", "norm"))
+                      final_norm=("model.norm", "norm"), unembed=("lm_head",))
+_GEMMA_CAPPED = replace(_LLAMA_LIKE, logit_softcap="final_logit_softcapping")
 
 ADAPTERS: dict[str, Adapter] = {
     **{model_type: _LLAMA_LIKE for model_type in
-       ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo", "olmo2", "smollm3")},
+       ("llama", "mistral", "qwen2", "qwen3", "gemma", "olmo", "olmo2", "smollm3")},
+    **{model_type: _GEMMA_CAPPED for model_type in ("gemma2", "gemma3_text")},
     "gpt2": Adapter(causal=True, layers=("transformer.h", "h"), mlp_down="mlp.c_proj",
-                    final_norm=("transformer.ln_f", "ln_f")),
+                    final_norm=("transformer.ln_f", "ln_f"), unembed=("lm_head",)),
     "bert": Adapter(causal=False, layers=("encoder.layer", "bert.encoder.layer"), mlp_down="output.dense",
                     final_norm=(), pairs=True),
 }
