@@ -2,6 +2,11 @@
 
 Methods never reach into a model by attribute names; they ask an adapter. Supporting a new architecture means adding
 one entry to ADAPTERS.
+
+What an adapter knows about attention (for value-weighted attention, Kobayashi et al. 2020): which module's output
+holds the value vectors of every key/value head (a separate value projection, or one part of a fused q/k/v
+projection such as GPT-2's `c_attn`), and where the output projection W_O is, with its weight layout (nn.Linear
+stores [out, in], GPT-2's Conv1D [in, out]).
 """
 
 from __future__ import annotations
@@ -17,6 +22,10 @@ class Adapter:
     mlp_down: str                  # path inside a block to the MLP down-projection; its input is the neuron values
     final_norm: tuple[str, ...]    # candidate paths to the final norm (applied before unembedding), if any
     pairs: bool = False            # accepts token_type_ids, so it can read a sentence pair
+    values: str = ""               # path inside a block to the module whose output holds the value vectors
+    values_part: tuple[int, int] = (0, 1)  # the values are chunk i of n equal chunks of that output's last axis
+    attn_out: str = ""             # path inside a block to the attention output projection (W_O)
+    attn_out_conv1d: bool = False  # W_O's weight is stored [in, out] (GPT-2's Conv1D), not [out, in] (nn.Linear)
 
     def blocks(self, model: Any) -> list[Any]:
         return list(_first_path(model, self.layers, "layer list"))
@@ -27,17 +36,37 @@ class Adapter:
     def final_norm_module(self, model: Any) -> Any | None:
         return _first_path(model, self.final_norm, "final norm", required=False)
 
+    def values_module(self, block: Any) -> Any:
+        """The module of `block` whose output holds the value vectors (see `value_vectors`)."""
+        if not self.values:
+            raise AttributeError("this adapter does not say where the value vectors are")
+        return _get(block, self.values)
+
+    def value_vectors(self, output: Any) -> Any:
+        """The value vectors in the output of `values_module`: [..., n_kv_heads * d_head], bias included."""
+        index, parts = self.values_part
+        return output.chunk(parts, dim=-1)[index] if parts > 1 else output
+
+    def output_weight(self, block: Any) -> Any:
+        """The attention output projection's weight as [d_model, n_heads * d_head] (out x in): the block's attention
+        output is weight @ concat_h(z_h) + bias."""
+        if not self.attn_out:
+            raise AttributeError("this adapter does not say where the attention output projection is")
+        weight = _get(block, self.attn_out).weight
+        return weight.T if self.attn_out_conv1d else weight
+
 
 _LLAMA_LIKE = Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
-                      final_norm=("model.norm", "norm"))
+                      final_norm=("model.norm", "norm"), values="self_attn.v_proj", attn_out="self_attn.o_proj")
 
 ADAPTERS: dict[str, Adapter] = {
     **{model_type: _LLAMA_LIKE for model_type in
        ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo", "olmo2", "smollm3")},
     "gpt2": Adapter(causal=True, layers=("transformer.h", "h"), mlp_down="mlp.c_proj",
-                    final_norm=("transformer.ln_f", "ln_f")),
+                    final_norm=("transformer.ln_f", "ln_f"), values="attn.c_attn", values_part=(2, 3),
+                    attn_out="attn.c_proj", attn_out_conv1d=True),
     "bert": Adapter(causal=False, layers=("encoder.layer", "bert.encoder.layer"), mlp_down="output.dense",
-                    final_norm=(), pairs=True),
+                    final_norm=(), pairs=True, values="attention.self.value", attn_out="attention.output.dense"),
 }
 
 
