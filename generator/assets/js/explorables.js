@@ -12,3 +12,4 @@ import "./head-view.js";
 import "./model-view.js";
 import "./factor-view.js";
 import "./saliency-view.js";
+import "./explanations-view.js";
