@@ -8,6 +8,11 @@ norm and the unembedding live, whether the library's last hidden state already c
 transformers 5.x every architecture listed here returns `hidden_states[-1]` after the final norm, which
 tests/test_lens.py checks against a hook on the last block for each family), and which config attribute, if any,
 soft-caps the final logits (Gemma 2 and 3: `logits = cap * tanh(logits / cap)`).
+
+What an adapter knows about attention (for value-weighted attention, Kobayashi et al. 2020): which module's output
+holds the value vectors of every key/value head (a separate value projection, or one part of a fused q/k/v
+projection such as GPT-2's `c_attn`), and where the output projection W_O is, with its weight layout (nn.Linear
+stores [out, in], GPT-2's Conv1D [in, out]).
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ class Adapter:
     unembed: tuple[str, ...] = ()  # candidate paths to the unembedding (the LM head: hidden -> vocabulary logits)
     last_hidden_normed: bool = True   # the library's hidden_states[-1] is already after the final norm
     logit_softcap: str | None = None  # config attribute holding the final logit soft-cap, if the family has one
+    values: str = ""               # path inside a block to the module whose output holds the value vectors
+    values_part: tuple[int, int] = (0, 1)  # the values are chunk i of n equal chunks of that output's last axis
+    attn_out: str = ""             # path inside a block to the attention output projection (W_O)
+    attn_out_conv1d: bool = False  # W_O's weight is stored [in, out] (GPT-2's Conv1D), not [out, in] (nn.Linear)
 
     def blocks(self, model: Any) -> list[Any]:
         return list(_first_path(model, self.layers, "layer list"))
@@ -41,8 +50,30 @@ class Adapter:
         return _first_path(model, self.unembed, "unembedding", required=False) if self.unembed else None
 
 
+
+    def values_module(self, block: Any) -> Any:
+        """The module of `block` whose output holds the value vectors (see `value_vectors`)."""
+        if not self.values:
+            raise AttributeError("this adapter does not say where the value vectors are")
+        return _get(block, self.values)
+
+    def value_vectors(self, output: Any) -> Any:
+        """The value vectors in the output of `values_module`: [..., n_kv_heads * d_head], bias included."""
+        index, parts = self.values_part
+        return output.chunk(parts, dim=-1)[index] if parts > 1 else output
+
+    def output_weight(self, block: Any) -> Any:
+        """The attention output projection's weight as [d_model, n_heads * d_head] (out x in): the block's attention
+        output is weight @ concat_h(z_h) + bias."""
+        if not self.attn_out:
+            raise AttributeError("this adapter does not say where the attention output projection is")
+        weight = _get(block, self.attn_out).weight
+        return weight.T if self.attn_out_conv1d else weight
+
+
 _LLAMA_LIKE = Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
-                      final_norm=("model.norm", "norm"), unembed=("lm_head",))
+                      final_norm=("model.norm", "norm"), unembed=("lm_head",), values="self_attn.v_proj",
+                      attn_out="self_attn.o_proj")
 _GEMMA_CAPPED = replace(_LLAMA_LIKE, logit_softcap="final_logit_softcapping")
 
 ADAPTERS: dict[str, Adapter] = {
@@ -50,9 +81,10 @@ ADAPTERS: dict[str, Adapter] = {
        ("llama", "mistral", "qwen2", "qwen3", "gemma", "olmo", "olmo2", "smollm3")},
     **{model_type: _GEMMA_CAPPED for model_type in ("gemma2", "gemma3_text")},
     "gpt2": Adapter(causal=True, layers=("transformer.h", "h"), mlp_down="mlp.c_proj",
-                    final_norm=("transformer.ln_f", "ln_f"), unembed=("lm_head",)),
+                    final_norm=("transformer.ln_f", "ln_f"), unembed=("lm_head",), values="attn.c_attn",
+                    values_part=(2, 3), attn_out="attn.c_proj", attn_out_conv1d=True),
     "bert": Adapter(causal=False, layers=("encoder.layer", "bert.encoder.layer"), mlp_down="output.dense",
-                    final_norm=(), pairs=True),
+                    final_norm=(), pairs=True, values="attention.self.value", attn_out="attention.output.dense"),
 }
 
 

@@ -7,6 +7,7 @@ export { FactorView } from "./factor-view.js";
 export { LayersView } from "./layers-view.js";
 export { RanksView } from "./ranks-view.js";
 export { ProbabilitiesView } from "./probabilities-view.js";
+export { ExplanationsView } from "./explanations-view.js";
 
 // Shared modules are listed too, so the browser fetches the whole module graph in one round trip.
 import "./payload.js";
