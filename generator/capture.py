@@ -8,6 +8,7 @@ the model as `Capture.model`, a handle to run it, and never a tokenizer.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 
 from .hooks import hook_name
 from .methods.registry import Needs
+from .models.adapters import recording_queries_keys
 from .models.loading import LoadedModel, ModelInfo
 from .spec import SpecBase
 from .tokens import display_tokens
@@ -41,6 +43,8 @@ class Capture:
     attentions: np.ndarray | None = None                            # [L, H, N, N], rows sum to 1
     hidden_states: np.ndarray | None = None                         # [L + 1, N, d_model], as the library returns
     activations: dict[str, np.ndarray] = field(default_factory=dict)  # hook name -> array, see Needs
+    attention_scales: list[float] = field(default_factory=list)      # Needs.queries_keys: per layer, the factor on
+                                                                     # q . k before mask and softmax
     sentences: list[Sentence] = field(default_factory=list)          # Needs.sentences, a pair only
     input_ids: torch.Tensor | None = None                            # int64 [1, N]
     token_type_ids: torch.Tensor | None = None                       # int64 [1, N] for a pair
@@ -103,15 +107,21 @@ def generate(loaded: LoadedModel, input_ids: torch.Tensor, n_new: int) -> torch.
     return output[:, : input_ids.shape[1] + n_new]
 
 
-def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor]) -> list[Any]:
-    """Register forward pre-hooks at the named points `needs` asks for; returns their handles."""
-    handles = []
+def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor], stack: ExitStack,
+           scales: dict[int, float]) -> None:
+    """Attach recorders at the named points `needs` asks for; `stack` removes them."""
     if needs.mlp_post:
         for layer, block in enumerate(loaded.adapter.blocks(loaded.model)):
             name = hook_name(layer, "mlp.hook_post")
-            handles.append(loaded.adapter.mlp_down_module(block).register_forward_pre_hook(
-                lambda _module, args, name=name: captured.__setitem__(name, args[0][0].detach().clone())))
-    return handles
+            handle = loaded.adapter.mlp_down_module(block).register_forward_pre_hook(
+                lambda _module, args, name=name: captured.__setitem__(name, args[0][0].detach().clone()))
+            stack.callback(handle.remove)
+    if needs.queries_keys:
+        def keep(layer: int, query: torch.Tensor, key: torch.Tensor, scaling: float) -> None:
+            captured[hook_name(layer, "attn.hook_q")] = query.clone()
+            captured[hook_name(layer, "attn.hook_k")] = key.clone()
+            scales[layer] = scaling
+        stack.enter_context(recording_queries_keys(loaded.model, loaded.adapter, keep))
 
 
 @torch.no_grad()
@@ -129,16 +139,17 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     segments = token_type_ids[0].tolist() if token_type_ids is not None else [0] * input_ids.shape[1]
 
     captured: dict[str, torch.Tensor] = {}
-    handles = _hooks(loaded, needs, captured)
-    try:
+    scales: dict[int, float] = {}
+    with ExitStack() as stack:
+        _hooks(loaded, needs, captured, stack, scales)
         kwargs: dict[str, Any] = {"attention_mask": torch.ones_like(input_ids), "output_attentions": needs.attention,
                                   "output_hidden_states": needs.hidden_states}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         output = loaded.model(input_ids, **kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
+    if needs.queries_keys and sorted(scales) != list(range(loaded.info.n_layers)):
+        raise RuntimeError(f"queries and keys were recorded for layers {sorted(scales)} of {loaded.info.n_layers}: "
+                           f"{loaded.info.architecture} did not call its eager attention function in every block")
 
     ids = input_ids[0].tolist()
     capture = Capture(info=loaded.info, ids=ids, segments=segments, n_prompt=n_prompt,
@@ -150,6 +161,7 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     if needs.hidden_states:
         capture.hidden_states = torch.stack([hidden[0] for hidden in output.hidden_states]).float().numpy()
     capture.activations.update({name: tensor.float().numpy() for name, tensor in captured.items()})
+    capture.attention_scales = [scales[layer] for layer in sorted(scales)]
     if needs.sentences:
         capture.sentences = sentences(spec, loaded)
     if needs.gradients:

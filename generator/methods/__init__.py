@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from .attention import METHOD as ATTENTION
 from .factors.section import METHOD as FACTORS
+from .neuron.section import METHOD as NEURON
 from .registry import REGISTRY, Method, Needs, register
 from .saliency.section import METHOD as SALIENCY
 
 DEFAULT_METHOD = "attention"     # what a spec without views and without method options shows
 
-for _method in (ATTENTION, SALIENCY, FACTORS):
+for _method in (ATTENTION, SALIENCY, FACTORS, NEURON):
     register(_method)
 
 __all__ = ["DEFAULT_METHOD", "REGISTRY", "Method", "Needs", "register"]

@@ -2,12 +2,25 @@
 
 Methods never reach into a model by attribute names; they ask an adapter. Supporting a new architecture means adding
 one entry to ADAPTERS.
+
+Queries and keys (the neuron view) are read where the model itself combines them: every attention module of
+transformers 5 hands its per-head query and key, after the rotary embedding where the model has one, to its modeling
+module's `eager_attention_forward(module, query, key, value, attention_mask, scaling=...)`, which computes
+softmax(query . key * scaling + mask). `recording_queries_keys` wraps that function while the capture runs and keeps
+what the block's attention module (`Adapter.attention`) passes: no forked model code, no second projection, and the
+values are by construction the ones the attention weights come from. An entry sets `attention` only when that holds
+for the family (no position bias, soft-capping or alibi added to the scores); a test checks it on a tiny model.
 """
 
 from __future__ import annotations
 
+import sys
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Iterator
+
+EAGER_ATTENTION = "eager_attention_forward"   # the function of a transformers modeling module that gets q and k
 
 
 @dataclass(frozen=True)
@@ -17,9 +30,16 @@ class Adapter:
     mlp_down: str                  # path inside a block to the MLP down-projection; its input is the neuron values
     final_norm: tuple[str, ...]    # candidate paths to the final norm (applied before unembedding), if any
     pairs: bool = False            # accepts token_type_ids, so it can read a sentence pair
+    attention: str | None = None   # path inside a block to the attention module that calls the eager attention
+                                   # function with q and k; None: queries and keys cannot be captured (neuron view)
 
     def blocks(self, model: Any) -> list[Any]:
         return list(_first_path(model, self.layers, "layer list"))
+
+    def attention_module(self, block: Any) -> Any:
+        if self.attention is None:
+            raise AttributeError("this architecture's adapter has no attention path")
+        return _get(block, self.attention)
 
     def mlp_down_module(self, block: Any) -> Any:
         return _get(block, self.mlp_down)
@@ -29,20 +49,89 @@ class Adapter:
 
 
 _LLAMA_LIKE = Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
-                      final_norm=("model.norm", "norm"))
+                      final_norm=("model.norm", "norm"), attention="self_attn")
 
 ADAPTERS: dict[str, Adapter] = {
     **{model_type: _LLAMA_LIKE for model_type in
-       ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo", "olmo2", "smollm3")},
+       ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma3_text", "olmo", "olmo2", "smollm3")},
+    # Gemma 2 soft-caps its scores (tanh) before the softmax, so q and k alone do not give its weights.
+    "gemma2": Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
+                      final_norm=("model.norm", "norm")),
     "gpt2": Adapter(causal=True, layers=("transformer.h", "h"), mlp_down="mlp.c_proj",
-                    final_norm=("transformer.ln_f", "ln_f")),
+                    final_norm=("transformer.ln_f", "ln_f"), attention="attn"),
+    "gpt_neox": Adapter(causal=True, layers=("gpt_neox.layers", "layers"), mlp_down="mlp.dense_4h_to_h",
+                        final_norm=("gpt_neox.final_layer_norm", "final_layer_norm"), attention="attention"),
     "bert": Adapter(causal=False, layers=("encoder.layer", "bert.encoder.layer"), mlp_down="output.dense",
-                    final_norm=(), pairs=True),
+                    final_norm=(), pairs=True, attention="attention.self"),
 }
 
 
 def adapter_for(model_type: str) -> Adapter | None:
     return ADAPTERS.get(model_type)
+
+
+def reads_queries_keys(model_type: str) -> bool:
+    """Whether queries and keys of this architecture can be captured (its entry names the attention module)."""
+    adapter = ADAPTERS.get(model_type)
+    return adapter is not None and adapter.attention is not None
+
+
+QueryKeySink = Callable[[int, Any, Any, float], None]   # (layer, query [H, N, d], key [H_kv, N, d], scaling)
+
+_lock = threading.Lock()
+_sinks: dict[int, tuple[int, QueryKeySink]] = {}        # id(attention module) -> (layer, sink), while recording
+_installed: dict[str, tuple[Callable[..., Any], int]] = {}   # modeling module -> (original function, users)
+
+
+def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+    def eager_attention_forward(module, query, key, value, attention_mask, *args, **kwargs):
+        entry = _sinks.get(id(module))
+        if entry is not None:
+            scaling = kwargs.get("scaling", args[0] if args else None)
+            if scaling is None:   # the BERT/T5 family default
+                scaling = query.shape[-1] ** -0.5
+            entry[1](entry[0], query[0].detach(), key[0].detach(), float(scaling))
+        return original(module, query, key, value, attention_mask, *args, **kwargs)
+    return eager_attention_forward
+
+
+@contextmanager
+def recording_queries_keys(model: Any, adapter: Adapter, sink: QueryKeySink) -> Iterator[None]:
+    """While active, each attention call of `model`'s blocks reports `sink(layer, query, key, scaling)`.
+
+    query: float [H, N, d_head], key: float [H_kv, N, d_head] (grouped-query attention: the shared key heads, query
+    head h using key head h // (H / H_kv)), both as the model's eager attention function receives them (after the
+    rotary embedding); scaling: the factor on query . key before mask and softmax (1/sqrt(d_head) unless the model
+    says otherwise). Batch element 0 only. The wrapper is installed on the modeling module once however many runs
+    record at the same time, and removed with the last one. Raises AttributeError when the adapter has no attention
+    path (`reads_queries_keys` is False) or the module has no eager attention function.
+    """
+    modules = [adapter.attention_module(block) for block in adapter.blocks(model)]
+    names = sorted({type(module).__module__ for module in modules})
+    with _lock:
+        for name in names:
+            namespace = sys.modules[name]
+            if not hasattr(namespace, EAGER_ATTENTION):
+                raise AttributeError(f"{name} has no {EAGER_ATTENTION}: its attention cannot be recorded")
+        for name in names:
+            original, users = _installed.get(name, (getattr(sys.modules[name], EAGER_ATTENTION), 0))
+            if not users:
+                setattr(sys.modules[name], EAGER_ATTENTION, _wrap(original))
+            _installed[name] = (original, users + 1)
+        _sinks.update({id(module): (layer, sink) for layer, module in enumerate(modules)})
+    try:
+        yield
+    finally:
+        with _lock:
+            for module in modules:
+                _sinks.pop(id(module), None)
+            for name in names:
+                original, users = _installed[name]
+                if users == 1:
+                    setattr(sys.modules[name], EAGER_ATTENTION, original)
+                    del _installed[name]
+                else:
+                    _installed[name] = (original, users - 1)
 
 
 def _get(obj: Any, path: str) -> Any:
