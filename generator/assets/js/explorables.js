@@ -12,3 +12,5 @@ import "./head-view.js";
 import "./model-view.js";
 import "./factor-view.js";
 import "./saliency-view.js";
+import "./neuron.js";
+import "./neuron-view.js";

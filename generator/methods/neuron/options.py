@@ -63,6 +63,9 @@ class NeuronOptions(BaseModel):
                                                 "default: evenly spaced layers within the size budget.")
     heads: Selection = Field(None, description="Query heads to bake: 'all', an index, a range 'a-b' or a list; "
                                                "default: all.")
+    query: Union[int, str, None] = Field(None, description="The query token the view opens on: its position "
+                                                          "(negative counts from the end) or its text; default: the "
+                                                          "last token that is not special.")
 
     @field_validator("layers")
     @classmethod
@@ -73,6 +76,26 @@ class NeuronOptions(BaseModel):
     @classmethod
     def _heads(cls, value: Selection) -> Selection:
         return _syntax(value, "head")
+
+
+def query_index(query: int | str | None, tokens: list[dict[str, Any]]) -> int:
+    """Position of the query token the view opens on (`NeuronOptions.query`): an index (negative from the end), the
+    first token whose text without surrounding spaces equals `query`, or by default the last token that is not
+    special. Raises ValueError naming the valid positions or the tokens there are."""
+    n = len(tokens)
+    if query is None:
+        plain = [i for i, token in enumerate(tokens) if not token.get("special")]
+        return plain[-1] if plain else n - 1
+    if isinstance(query, int):
+        if not -n <= query < n:
+            raise ValueError(f"query position {query} is outside the text, which has tokens 0-{n - 1} "
+                             f"(or -{n} to -1 from the end)")
+        return query % n
+    for i, token in enumerate(tokens):
+        if token["text"].strip() == query.strip():
+            return i
+    shown = ", ".join(repr(token["text"].strip()) for token in tokens[:40])
+    raise ValueError(f"no token reads {query!r}; the tokens are {shown}{' ...' if n > 40 else ''}")
 
 
 def key_heads(heads: list[int], n_heads: int, n_kv_heads: int) -> list[int]:

@@ -8,6 +8,7 @@ the rotary embedding where there is one; see generator/models/adapters.py), so t
 tests/test_neuron.py checks it for every adapter family.
 
     {"layers": [0, 3, ...], "heads": [0, ..., 8], "key_heads": [0, 1, 2], "d_head": 64, "causal": true,
+     "query": 7,                                                 # the token the view opens on
      "scales": [0.125, ...],                                     # per listed layer
      "queries": [ARRAY uint16 [len(heads), N, d_head], ...],     # per listed layer, over that layer's [min, max]
      "keys": [ARRAY uint16 [len(key_heads), N, d_head], ...]}
@@ -25,7 +26,7 @@ from ...hooks import hook_name
 from ...models.adapters import reads_queries_keys
 from ...payload import encode_array
 from ..registry import Method, Needs
-from .options import NeuronOptions, default_selection, indices, key_heads
+from .options import NeuronOptions, default_selection, indices, key_heads, query_index
 
 if TYPE_CHECKING:
     from ...capture import Capture
@@ -64,13 +65,18 @@ def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     except ValueError as exc:      # check() has run before the model; kept for callers that skip it
         raise spec.error("neuron", str(exc)) from None
     kv = key_heads(heads, info.n_heads, info.n_kv_heads)
+    try:
+        query = query_index(spec.options("neuron").query, capture.tokens)
+    except ValueError as exc:
+        raise spec.error("neuron.query", str(exc),
+                         hint="give a token's position (0 is the first) or its text as the tokenizer splits it") from None
     queries, keys = [], []
     for layer in layers:
         q = capture.activations[hook_name(layer, "attn.hook_q")][heads]
         k = capture.activations[hook_name(layer, "attn.hook_k")][kv]
         queries.append(encode_array(q.astype(np.float64), dtype="uint16"))
         keys.append(encode_array(k.astype(np.float64), dtype="uint16"))
-    return {"layers": layers, "heads": heads, "key_heads": kv, "d_head": d_head, "causal": info.causal,
+    return {"layers": layers, "heads": heads, "key_heads": kv, "d_head": d_head, "causal": info.causal, "query": query,
             "scales": [float(np.float32(capture.attention_scales[layer])) for layer in layers],
             "queries": queries, "keys": keys}
 
