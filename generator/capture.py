@@ -8,6 +8,7 @@ the model as `Capture.model`, a handle to run it, and never a tokenizer.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ import torch
 
 from .hooks import hook_name, weight_name
 from .methods.registry import Needs
+from .models.adapters import recording_queries_keys
 from .models.facts import ModelInfo
 from .models.loading import LoadedModel
 from .models.readout import Readout, readout_of
@@ -47,6 +49,8 @@ class Capture:
     attentions: np.ndarray | None = None                            # [L, H, N, N], rows sum to 1
     hidden_states: np.ndarray | None = None                         # [L + 1, N, d_model], as the library returns
     activations: dict[str, np.ndarray] = field(default_factory=dict)  # hook name -> array, see Needs
+    attention_scales: list[float] = field(default_factory=list)      # Needs.queries_keys: per layer, the factor on
+                                                                     # q . k before mask and softmax
     sentences: list[Sentence] = field(default_factory=list)          # Needs.sentences, a pair only
     input_ids: torch.Tensor | None = None                            # int64 [1, N]
     token_type_ids: torch.Tensor | None = None                       # int64 [1, N] for a pair
@@ -113,24 +117,33 @@ def neutral_token(loaded: LoadedModel) -> tuple[int | None, str | None]:
     return None, None
 
 
-def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor]) -> list[Any]:
-    """Register forward (pre-)hooks at the named points `needs` asks for; returns their handles."""
-    handles = []
+def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor], stack: ExitStack,
+           scales: dict[int, float]) -> None:
+    """Attach recorders at the named points `needs` asks for; `stack` removes them. `scales` receives each layer's
+    query . key scaling when queries and keys are recorded."""
+    adapter = loaded.adapter
     if needs.mlp_post:
-        for layer, block in enumerate(loaded.adapter.blocks(loaded.model)):
+        for layer, block in enumerate(adapter.blocks(loaded.model)):
             name = hook_name(layer, "mlp.hook_post")
-            handles.append(loaded.adapter.mlp_down_module(block).register_forward_pre_hook(
-                lambda _module, args, name=name: captured.__setitem__(name, args[0][0].detach().clone())))
+            handle = adapter.mlp_down_module(block).register_forward_pre_hook(
+                lambda _module, args, name=name: captured.__setitem__(name, args[0][0].detach().clone()))
+            stack.callback(handle.remove)
     if needs.values:
         kv_heads = loaded.info.n_kv_heads
 
         def keep_values(name: str, output: torch.Tensor) -> None:
-            values = loaded.adapter.value_vectors(output[0]).detach()            # [N, H_kv * d_head]
+            values = adapter.value_vectors(output[0]).detach()            # [N, H_kv * d_head]
             captured[name] = values.reshape(values.shape[0], kv_heads, -1).transpose(0, 1).clone()
-        for layer, block in enumerate(loaded.adapter.blocks(loaded.model)):
-            handles.append(loaded.adapter.values_module(block).register_forward_hook(
-                lambda _module, _args, output, name=hook_name(layer, "attn.hook_v"): keep_values(name, output)))
-    return handles
+        for layer, block in enumerate(adapter.blocks(loaded.model)):
+            handle = adapter.values_module(block).register_forward_hook(
+                lambda _module, _args, output, name=hook_name(layer, "attn.hook_v"): keep_values(name, output))
+            stack.callback(handle.remove)
+    if needs.queries_keys:
+        def keep(layer: int, query: torch.Tensor, key: torch.Tensor, scaling: float) -> None:
+            captured[hook_name(layer, "attn.hook_q")] = query.clone()
+            captured[hook_name(layer, "attn.hook_k")] = key.clone()
+            scales[layer] = scaling
+        stack.enter_context(recording_queries_keys(loaded.model, adapter, keep))
 
 
 def _output_weights(loaded: LoadedModel) -> dict[str, np.ndarray]:
@@ -144,20 +157,22 @@ def _output_weights(loaded: LoadedModel) -> dict[str, np.ndarray]:
 
 
 def _forward(loaded: LoadedModel, needs: Needs, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None
-             ) -> tuple[Any, dict[str, np.ndarray]]:
-    """One eager forward of input_ids [1, N] with the hooks `needs` asks for: (model output, hook name -> array)."""
+             ) -> tuple[Any, dict[str, np.ndarray], dict[int, float]]:
+    """One eager forward of input_ids [1, N] with the hooks `needs` asks for: (model output, hook name -> array,
+    layer -> query . key scaling when queries and keys were recorded)."""
     captured: dict[str, torch.Tensor] = {}
-    handles = _hooks(loaded, needs, captured)
-    try:
+    scales: dict[int, float] = {}
+    with ExitStack() as stack:
+        _hooks(loaded, needs, captured, stack, scales)
         kwargs: dict[str, Any] = {"attention_mask": torch.ones_like(input_ids), "output_attentions": needs.attention,
                                   "output_hidden_states": needs.hidden_states}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         output = loaded.model(input_ids, **kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
-    return output, {name: tensor.float().numpy() for name, tensor in captured.items()}
+    if needs.queries_keys and sorted(scales) != list(range(loaded.info.n_layers)):
+        raise RuntimeError(f"queries and keys were recorded for layers {sorted(scales)} of {loaded.info.n_layers}: "
+                           f"{loaded.info.architecture} did not call its eager attention function in every block")
+    return output, {name: tensor.float().numpy() for name, tensor in captured.items()}, scales
 
 
 def _attentions(output: Any) -> np.ndarray:
@@ -178,7 +193,7 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     input_ids = generate(loaded, prompt_ids, spec.generate)
     segments = token_type_ids[0].tolist() if token_type_ids is not None else [0] * input_ids.shape[1]
 
-    output, activations = _forward(loaded, needs, input_ids, token_type_ids)
+    output, activations, scales = _forward(loaded, needs, input_ids, token_type_ids)
 
     ids = input_ids[0].tolist()
     capture = Capture(info=loaded.info, ids=ids, segments=segments, n_prompt=n_prompt,
@@ -194,6 +209,7 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     if needs.hidden_states:
         capture.hidden_states = torch.stack([hidden[0] for hidden in output.hidden_states]).float().numpy()
     capture.activations.update(activations)
+    capture.attention_scales = [scales[layer] for layer in sorted(scales)]
     if needs.values:
         capture.weights.update(_output_weights(loaded))
     if needs.sentences:
@@ -201,7 +217,8 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
         if needs.attention or needs.values:
             sentence_needs = Needs(attention=needs.attention, values=needs.values)
             for sentence in capture.sentences:
-                output, sentence.activations = _forward(loaded, sentence_needs, sentence.input_ids[None], None)
+                output, sentence.activations, _ = _forward(loaded, sentence_needs, sentence.input_ids[None],
+                                                           None)
                 if needs.attention:
                     sentence.attentions = _attentions(output)
     if needs.gradients:

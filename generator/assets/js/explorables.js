@@ -8,6 +8,7 @@ export { LayersView } from "./layers-view.js";
 export { RanksView } from "./ranks-view.js";
 export { ProbabilitiesView } from "./probabilities-view.js";
 export { ExplanationsView } from "./explanations-view.js";
+export { NeuronView } from "./neuron-view.js";
 
 // Shared modules are listed too, so the browser fetches the whole module graph in one round trip.
 import "./payload.js";
@@ -23,6 +24,7 @@ import "./saliency.js";
 import "./factors.js";
 import "./lens.js";
 import "./lens-grid.js";
+import "./neuron.js";
 import "./export.js";
 import * as views from "./explorables.js"; // this module's own exports: the list above
 
