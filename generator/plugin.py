@@ -20,6 +20,8 @@ from mkdocs.structure.files import File, Files
 
 from . import markdown_ext
 from .errors import ExplorableError
+from .export import offline
+from .export.assets import asset_bytes
 
 log = logging.getLogger("mkdocs.plugins.explorables")
 
@@ -59,12 +61,16 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         for sheet in ("css/explorables.css",):
             if f"{ASSET_PREFIX}/{sheet}" not in config.extra_css:
                 config.extra_css.append(f"{ASSET_PREFIX}/{sheet}")
-        script = f"{ASSET_PREFIX}/js/explorables.js"
+        # Material's offline plugin (pages read from file://): the classic-script bundle, see export/offline.py.
+        self.offline = offline.offline_enabled(config)
+        script = offline.BUNDLE_URL if self.offline else f"{ASSET_PREFIX}/js/explorables.js"
         if script not in [str(entry) for entry in config.extra_javascript]:
             from mkdocs.config.config_options import ExtraScriptValue
             entry = ExtraScriptValue(script)
-            entry.type = "module"
+            entry.type = "" if self.offline else "module"
             config.extra_javascript.append(entry)
+        if self.offline:
+            offline.use_local_worker_shim(config)
         return config
 
     def on_serve(self, server, *, config, builder):
@@ -88,6 +94,12 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         self._bake_all(files)
         for name, payload in sorted(self.payload_files.items()):
             files.append(File.generated(config, f"{ASSET_PREFIX}/data/{name}", content=payload))
+            if self.offline:
+                files.append(File.generated(config, f"{ASSET_PREFIX}/data/{name.removesuffix('.json')}.js",
+                                            content=offline.payload_script(name, payload)))
+        if self.offline:
+            for path, asset in offline.shipped_files().items():
+                files.append(File.generated(config, path, content=asset_bytes(asset)))
         return files
 
     def _bake_all(self, files: Files) -> None:
