@@ -98,6 +98,9 @@ _catalogues: dict[str, tuple[tuple, Catalogue]] = {}
 current_page = PageContext()
 # Set by the MkDocs plugin: given payload bytes, returns a file name the page may reference, or None to embed.
 payload_file_sink: Callable[[bytes], str | None] | None = None
+# Set by the MkDocs plugin: given spec and payload, returns the page-relative URL of the figure's standalone HTML
+# file (generator/export/standalone.py) for a "download HTML" link, or None for no link.
+standalone_link_sink: Callable[[ExplorableSpec, bytes], str | None] | None = None
 
 
 def baker_for(cache_dir: str, base_dir: str) -> Baker:
@@ -128,7 +131,7 @@ def payload_name(payload: bytes) -> str:
 
 # -- rendering ---------------------------------------------------------------------------------------------------
 
-def render_widget(spec: ExplorableSpec, payload: bytes, *, embed_limit: int) -> str:
+def render_widget(spec: ExplorableSpec, payload: bytes, *, embed_limit: int, download: str | None = None) -> str:
     attrs = {"class": "explorable", "data-search-exclude": ""}
     if spec.id:
         attrs["data-explorable-id"] = spec.id
@@ -149,9 +152,18 @@ def render_widget(spec: ExplorableSpec, payload: bytes, *, embed_limit: int) -> 
     model_note = f"Model: {html.escape(label)}." if label else ""
     if caption or model_note:
         parts.append(f'<p class="explorable-caption">{caption} <span class="explorable-model">{model_note}</span></p>')
+    if download:
+        parts.append(f'<p class="explorable-download"><a href="{html.escape(download, quote=True)}" download="'
+                     f'{html.escape(download_name(spec), quote=True)}" title="This figure as one HTML file that '
+                     'opens anywhere, without network">download HTML</a></p>')
     parts.append('<noscript><p class="explorable-caption">This interactive figure needs JavaScript.</p></noscript>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def download_name(spec: ExplorableSpec) -> str:
+    """File name a reader saves a figure's standalone HTML under: its id, else a short digest of its spec."""
+    return f"{spec.id or 'explorable-' + spec.digest()[:10]}.html"
 
 
 def render_error(error: ExplorableError) -> str:
@@ -209,7 +221,8 @@ class ExplorablesExtension(Extension):
         except ExplorableError as error:
             log.warning("explorables: %s", error)
             return render_error(error)
-        return render_widget(spec, payload, embed_limit=int(self.getConfig("embed_limit")))
+        download = standalone_link_sink(spec, payload) if standalone_link_sink else None
+        return render_widget(spec, payload, embed_limit=int(self.getConfig("embed_limit")), download=download)
 
     def spec_for(self, block: Block, page: PageContext) -> ExplorableSpec:
         return spec_from_block(block.body, file=page.file, line_offset=block.body_line - 1 + page.line_offset,

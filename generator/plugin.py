@@ -22,6 +22,7 @@ from . import markdown_ext
 from .errors import ExplorableError
 from .export import offline
 from .export.assets import asset_bytes
+from .export.site import Downloads
 
 log = logging.getLogger("mkdocs.plugins.explorables")
 
@@ -34,6 +35,7 @@ class ExplorablesConfig(Config):
     explorables_dir = c.Type(str, default="explorables")
     embed_limit = c.Type(int, default=48_000)
     evict = c.Type(bool, default=True)
+    download = c.Type(bool, default=True)     # a "download HTML" link under each figure (export/site.py)
 
 
 class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
@@ -58,6 +60,8 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         self.baker.cache.used.clear()
         self.payload_files: dict[str, bytes] = {}
         markdown_ext.payload_file_sink = self._sink
+        self.downloads = Downloads()
+        markdown_ext.standalone_link_sink = self.downloads.link if self.config.download else None
         for sheet in ("css/explorables.css",):
             if f"{ASSET_PREFIX}/{sheet}" not in config.extra_css:
                 config.extra_css.append(f"{ASSET_PREFIX}/{sheet}")
@@ -127,6 +131,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         source = Path(page.file.abs_src_path).read_text(encoding="utf-8-sig") if page.file.abs_src_path else ""
         markdown_ext.current_page = markdown_ext.PageContext(self._display_path(page.file),
                                                              _front_matter_lines(source))
+        self.downloads.page_url = page.url
         return markdown
 
     def _display_path(self, file: File) -> str:
@@ -137,6 +142,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
 
     def on_post_build(self, *, config) -> None:
         markdown_ext.current_page = markdown_ext.PageContext()
+        self.downloads.write(config.site_dir)
         if self.config.evict and not self.dirty:
             removed = self.baker.cache.evict_stale(owner=str(config.config_file_path))
             if removed:
