@@ -36,6 +36,7 @@ class ExplorablesConfig(Config):
     embed_limit = c.Type(int, default=48_000)
     evict = c.Type(bool, default=True)
     download = c.Type(bool, default=True)     # a "download HTML" link under each figure (export/site.py)
+    log = c.Type(dict, default={})            # {tracker: mlflow|comet, tracking_uri, experiment, ...}: tracking/
 
 
 class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
@@ -60,8 +61,11 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         self.baker.cache.used.clear()
         self.payload_files: dict[str, bytes] = {}
         markdown_ext.payload_file_sink = self._sink
-        self.downloads = Downloads()
-        markdown_ext.standalone_link_sink = self.downloads.link if self.config.download else None
+        self.downloads = Downloads(links=self.config.download)
+        markdown_ext.standalone_link_sink = self.downloads.link
+        if self.config.log:
+            from .tracking.command import check_options
+            check_options(self.config.log)
         for sheet in ("css/explorables.css",):
             if f"{ASSET_PREFIX}/{sheet}" not in config.extra_css:
                 config.extra_css.append(f"{ASSET_PREFIX}/{sheet}")
@@ -134,6 +138,19 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         self.downloads.page_url = page.url
         return markdown
 
+    def _log_build(self) -> None:
+        """Log every figure of this build to the tracker of the `log:` option (tracking/command.py)."""
+        from mkdocs.exceptions import PluginError
+
+        from .tracking import TrackerError
+        from .tracking.command import log_specs
+        try:
+            lines = log_specs(self.downloads.figures(), self.baker, **self.config.log)
+        except TrackerError as error:
+            raise PluginError(f"explorables: log: {error}") from None
+        for line in lines:
+            log.info("explorables: logged %s", line)
+
     def _display_path(self, file: File) -> str:
         """The page's path as the author knows it: relative to the folder of mkdocs.yml (docs/...)."""
         if not file.abs_src_path:
@@ -143,6 +160,8 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
     def on_post_build(self, *, config) -> None:
         markdown_ext.current_page = markdown_ext.PageContext()
         self.downloads.write(config.site_dir)
+        if self.config.log:
+            self._log_build()
         if self.config.evict and not self.dirty:
             removed = self.baker.cache.evict_stale(owner=str(config.config_file_path))
             if removed:

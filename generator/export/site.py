@@ -18,18 +18,27 @@ FOLDER = "assets/explorables/standalone"
 
 
 class Downloads:
-    def __init__(self) -> None:
+    """The figures rendered during one build; with links=True, their standalone files and link URLs."""
+
+    def __init__(self, links: bool = True) -> None:
+        self.links = links
         self.pages: dict[str, str] = {}          # content name -> page text
         self.page_url = ""                        # URL of the page being rendered (MkDocs' page.url)
-        self.rendered: dict[str, tuple[ExplorableSpec, bytes]] = {}   # name -> what it was made from
+        self.rendered: dict[tuple[str, str], tuple[ExplorableSpec, bytes]] = {}   # (spec digest, source) -> figure
 
-    def link(self, spec: ExplorableSpec, payload: bytes) -> str:
-        """Page-relative URL of the figure's standalone file (made now, written by write())."""
+    def link(self, spec: ExplorableSpec, payload: bytes) -> str | None:
+        """Page-relative URL of the figure's standalone file (made now, written by write()), or None."""
+        self.rendered.setdefault((spec.digest(), spec.file), (spec, payload))
+        if not self.links:
+            return None
         page = standalone_html(spec, payload)
         name = content_name(page)
         self.pages[name] = page
-        self.rendered[name] = (spec, payload)
         return get_relative_url(f"{FOLDER}/{name}", self.page_url)
+
+    def figures(self) -> list[tuple[ExplorableSpec, bytes]]:
+        """Every figure rendered in this build, once per spec and defining file, in rendering order."""
+        return list(self.rendered.values())
 
     def write(self, site_dir: str | Path) -> int:
         """Write every page linked during this build; returns how many."""

@@ -14,6 +14,25 @@ TRACKERS = ("mlflow", "comet")
 OPTIONS = {"tracker", "tracking_uri", "experiment", "offline_dir", "png"}
 
 
+def check_options(options: dict) -> None:
+    """Validate the MkDocs plugin's `log:` mapping. Raises mkdocs' PluginError naming the bad key or value."""
+    from mkdocs.exceptions import PluginError
+
+    unknown = sorted(set(options) - OPTIONS)
+    if unknown:
+        raise PluginError(f"explorables: log: unknown option '{unknown[0]}' (valid: {', '.join(sorted(OPTIONS))})")
+    if options.get("tracker") not in TRACKERS:
+        raise PluginError(f"explorables: log: 'tracker' must be one of {', '.join(TRACKERS)}, "
+                          f"not {options.get('tracker')!r}")
+    if _png(options.get("png", "auto")) not in ("auto", "yes", "no"):
+        raise PluginError("explorables: log: 'png' is auto, yes or no")
+
+
+def _png(value) -> str:
+    """YAML reads yes/no as booleans: take both spellings."""
+    return {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else value
+
+
 def add_parser(commands) -> None:
     parser = commands.add_parser("log", help="log explorables to an experiment tracker (MLflow or Comet)")
     parser.add_argument("ids", nargs="*", metavar="ID", help="explorable ids (default: every curated spec and block)")
@@ -42,8 +61,7 @@ def records(items: Iterable[tuple[ExplorableSpec, bytes]], baker, *, png: str = 
         record = record_for(spec, payload, key=key, fingerprint=baker.source(spec).fingerprint(),
                             bake_seconds=baker.cache.bake_seconds(key), html=html)
         if render:
-            record.more = lambda html=html, name=record.name: {f"{name}-{file}": data
-                                                              for file, data in pngs.render(html).items()}
+            record.more = lambda html=html: pngs.render(html)
         out.append(record)
     return out
 
@@ -65,7 +83,7 @@ def send(records_: list[Record], *, tracker: str, tracking_uri: str | None = Non
 def log_specs(items: Iterable[tuple[ExplorableSpec, bytes]], baker, *, tracker: str, tracking_uri: str | None = None,
               experiment: str = "explorables", offline_dir: str = ".comet", png: str = "auto") -> list[str]:
     """records() then send(): what the plugin calls after a build."""
-    return send(records(items, baker, png=png), tracker=tracker, tracking_uri=tracking_uri,
+    return send(records(items, baker, png=_png(png)), tracker=tracker, tracking_uri=tracking_uri,
                 experiment=experiment, offline_dir=offline_dir)
 
 

@@ -2,7 +2,7 @@
 "save PNG" button pressed (assets/js/export.js draws the file), the download kept. Runs in a subprocess, so it
 never meets another Playwright instance of the calling process.
 
-    python -m generator.tracking.png PAGE.html OUT_DIR     # writes OUT_DIR/<view>-<n>-<file>.png
+    python -m generator.tracking.png PAGE.html OUT_DIR     # writes OUT_DIR/<name the save PNG button gives>
 """
 
 from __future__ import annotations
@@ -59,8 +59,10 @@ def _main(page: Path, out: Path) -> int:
                 raise SystemExit(f"view {index} ({view.evaluate('el => el.localName')}) could not be drawn")
             with tab.expect_download() as download:
                 view.get_by_role("button", name="save PNG").first.click()
-            kind = view.evaluate("el => el.localName").removeprefix("explorable-").removesuffix("-view")
-            download.value.save_as(out / f"{kind}-{index}-{download.value.suggested_filename}")
+            target = out / download.value.suggested_filename      # named by export.js: <id>-<part>.png
+            if target.exists():
+                target = target.with_name(f"{target.stem}-{index}.png")
+            download.value.save_as(target)
         browser.close()
     return 0
 
