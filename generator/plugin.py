@@ -135,7 +135,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         source = Path(page.file.abs_src_path).read_text(encoding="utf-8-sig") if page.file.abs_src_path else ""
         markdown_ext.current_page = markdown_ext.PageContext(self._display_path(page.file),
                                                              _front_matter_lines(source))
-        self.downloads.page_url = page.url
+        self.downloads.on_page(page.url, self._display_path(page.file))
         return markdown
 
     def _log_build(self) -> None:

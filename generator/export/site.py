@@ -24,11 +24,15 @@ class Downloads:
         self.links = links
         self.pages: dict[str, str] = {}          # content name -> page text
         self.page_url = ""                        # URL of the page being rendered (MkDocs' page.url)
-        self.rendered: dict[tuple[str, str], tuple[ExplorableSpec, bytes]] = {}   # (spec digest, source) -> figure
+        self.page_path = ""                       # and its source file, as the author knows it (docs/...)
+        self.rendered: dict[tuple[str, str], tuple[ExplorableSpec, bytes, str]] = {}  # (digest, page) -> figure
+
+    def on_page(self, url: str, path: str) -> None:
+        self.page_url, self.page_path = url, path
 
     def link(self, spec: ExplorableSpec, payload: bytes) -> str | None:
         """Page-relative URL of the figure's standalone file (made now, written by write()), or None."""
-        self.rendered.setdefault((spec.digest(), spec.file), (spec, payload))
+        self.rendered.setdefault((spec.digest(), self.page_path), (spec, payload, self.page_path))
         if not self.links:
             return None
         page = standalone_html(spec, payload)
@@ -36,8 +40,8 @@ class Downloads:
         self.pages[name] = page
         return get_relative_url(f"{FOLDER}/{name}", self.page_url)
 
-    def figures(self) -> list[tuple[ExplorableSpec, bytes]]:
-        """Every figure rendered in this build, once per spec and defining file, in rendering order."""
+    def figures(self) -> list[tuple[ExplorableSpec, bytes, str]]:
+        """(spec, payload, page) of every figure rendered in this build, once per spec and page, in order."""
         return list(self.rendered.values())
 
     def write(self, site_dir: str | Path) -> int:

@@ -23,6 +23,11 @@ QUIET = dict(log_code=False, log_graph=False, auto_param_logging=False, auto_met
 def log(records: list[Record], *, project: str, offline_directory: str | Path,
         api_key: str | None = None) -> list[tuple[Record, str]]:
     """Log each record; returns (record, archive path or experiment URL). Raises TrackerError on failure."""
+    # Read by comet_ml when it is imported: no error reports to the vendor's Sentry (half of all imports turn it
+    # on, and it would send data to the network even for an offline experiment), and no import hooks patching
+    # other libraries (torch, mlflow, ...) for automatic logging.
+    os.environ.setdefault("COMET_ERROR_TRACKING_ENABLE", "false")
+    os.environ.setdefault("COMET_DISABLE_AUTO_LOGGING", "1")
     comet_ml = require("comet_ml", "comet")
     api_key = api_key or os.environ.get("COMET_API_KEY")
     results = []

@@ -46,8 +46,9 @@ def add_parser(commands) -> None:
                         help="attach a PNG of each view, rendered in headless Chromium (auto: if installed)")
 
 
-def records(items: Iterable[tuple[ExplorableSpec, bytes]], baker, *, png: str = "auto") -> list[Record]:
-    """One record per (spec, payload) baked by `baker` (its cache gives the key and the bake's seconds)."""
+def records(items: Iterable[tuple], baker, *, png: str = "auto") -> list[Record]:
+    """One record per (spec, payload) or (spec, payload, page showing it) baked by `baker` (its cache gives the key
+    and the bake's seconds)."""
     from ..export.standalone import standalone_html
     from . import png as pngs
 
@@ -55,11 +56,11 @@ def records(items: Iterable[tuple[ExplorableSpec, bytes]], baker, *, png: str = 
         raise TrackerError("--png yes needs Playwright and Chromium (scripts/setup --test installs them)")
     render = png == "yes" or (png == "auto" and pngs.available())
     out = []
-    for spec, payload in items:
+    for spec, payload, *page in items:
         key = baker.key(spec)
         html = standalone_html(spec, payload)
         record = record_for(spec, payload, key=key, fingerprint=baker.source(spec).fingerprint(),
-                            bake_seconds=baker.cache.bake_seconds(key), html=html)
+                            bake_seconds=baker.cache.bake_seconds(key), html=html, page=page[0] if page else None)
         if render:
             record.more = lambda html=html: pngs.render(html)
         out.append(record)
@@ -80,7 +81,7 @@ def send(records_: list[Record], *, tracker: str, tracking_uri: str | None = Non
     raise TrackerError(f"unknown tracker '{tracker}'; choose one of: {', '.join(TRACKERS)}")
 
 
-def log_specs(items: Iterable[tuple[ExplorableSpec, bytes]], baker, *, tracker: str, tracking_uri: str | None = None,
+def log_specs(items: Iterable[tuple], baker, *, tracker: str, tracking_uri: str | None = None,
               experiment: str = "explorables", offline_dir: str = ".comet", png: str = "auto") -> list[str]:
     """records() then send(): what the plugin calls after a build."""
     return send(records(items, baker, png=_png(png)), tracker=tracker, tracking_uri=tracking_uri,

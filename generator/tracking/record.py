@@ -7,7 +7,8 @@
   integrated-gradients completeness gaps (the section's `ig_gap`: max and median over generated tokens, or the one
   value of a sentence pair), the encoder similarity, NMF reconstruction error and iterations per factor count, and
   the bake's wall seconds when the cache recorded them (entries baked before it did have none).
-- tags: explorable id, the page or file that defines it, the bake cache key, the spec digest.
+- tags: explorable id, source page (the page showing it in a site build, else the file defining it), the
+  file defining it, the bake cache key, the spec digest.
 - artifacts: the payload JSON and the standalone HTML (plus PNGs of the views when a browser could render them).
 """
 
@@ -23,7 +24,8 @@ from typing import Callable
 from ..spec import ExplorableSpec
 
 TAG_ID = "explorables.id"
-TAG_SOURCE = "explorables.source"
+TAG_SOURCE = "explorables.source"      # the page showing it (a site build), else the file defining it
+TAG_DEFINED = "explorables.defined_in"   # the file holding the spec (explorables/*.yml or a page)
 TAG_KEY = "explorables.cache_key"
 TAG_DIGEST = "explorables.spec_digest"
 
@@ -64,8 +66,9 @@ def _gaps(section: dict) -> dict[str, float]:
 
 
 def record_for(spec: ExplorableSpec, payload: bytes, *, key: str, fingerprint: str,
-               bake_seconds: float | None, html: str) -> Record:
-    """The record of one baked explorable. payload: its JSON bytes; html: its standalone page."""
+               bake_seconds: float | None, html: str, page: str | None = None) -> Record:
+    """The record of one baked explorable. payload: its JSON bytes; html: its standalone page; page: the site
+    page that shows it (a build logs it), else the file that defines it is the source."""
     from ..markdown_ext import download_name
 
     document = json.loads(payload)
@@ -99,6 +102,7 @@ def record_for(spec: ExplorableSpec, payload: bytes, *, key: str, fingerprint: s
             metrics[f"nmf_error_k{run['count']}"] = float(run["error"])
             metrics[f"nmf_iterations_k{run['count']}"] = float(run["iterations"])
     name = download_name(spec).removesuffix(".html")
-    tags = {TAG_ID: spec.id or name, TAG_SOURCE: spec.file, TAG_KEY: key, TAG_DIGEST: spec.digest()}
+    tags = {TAG_ID: spec.id or name, TAG_SOURCE: page or spec.file, TAG_DEFINED: spec.file, TAG_KEY: key,
+            TAG_DIGEST: spec.digest()}
     artifacts = {f"{name}.json": payload, f"{name}.html": html.encode("utf-8")}
     return Record(name=name, params=params, metrics=metrics, tags=tags, artifacts=artifacts)
