@@ -119,6 +119,13 @@ def test_the_file_works_from_disk_and_follows_the_system_palette(exported, brows
         head.get_by_text("three", exact=False).first.hover()
         page.wait_for_timeout(200)
         assert head.evaluate(CANVAS_PIXELS) != before, "hovering a token isolates its lines"
+        page.mouse.move(0, 0)
+        head.locator(".xp-tok[tabindex='0']").first.focus()
+        page.keyboard.press("ArrowDown")
+        assert page.evaluate("document.activeElement.dataset.i") == "1", "arrow keys move along the tokens"
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(200)
+        assert head.evaluate(CANVAS_PIXELS) != before, "the keyboard isolates a token's lines too"
 
         model = page.locator("explorable-model-view")
         with page.expect_download() as download:
