@@ -54,6 +54,7 @@ def text_of(tokenizer, n_tokens: int) -> str:
 def measure(loaded, n_tokens: int, layers: str | int = "all", counts=COUNTS, repeats: int = 3) -> dict:
     from generator import SCHEMA_VERSION
     from generator.capture import run
+    from generator.methods import Needs
     from generator.methods.factors.section import section
     from generator.payload import dumps
     from generator.spec import ExplorableSpec
@@ -63,15 +64,15 @@ def measure(loaded, n_tokens: int, layers: str | int = "all", counts=COUNTS, rep
     captures, sections = [], []
     for attempt in range(repeats + 1):
         start = time.perf_counter()
-        capture = run(spec, loaded, attention=False, mlp=True)
+        capture = run(spec, loaded, Needs(mlp_post=True))
         middle = time.perf_counter()
-        result = section(spec, loaded, capture)
+        result = section(spec, capture)
         end = time.perf_counter()
         if attempt:                     # the first run warms caches up
             captures.append(middle - start)
             sections.append(end - middle)
     assert len(capture.ids) == n_tokens, (len(capture.ids), n_tokens)
-    payload = dumps({"schema_version": SCHEMA_VERSION, "model": loaded.describe(), "tokens": capture.tokens,
+    payload = dumps({"schema_version": SCHEMA_VERSION, "model": loaded.info.describe(), "tokens": capture.tokens,
                      "n_prompt": capture.n_prompt, "factors": result})
     part = dumps(result)
     return {"tokens": n_tokens, "layers": len(result["layers"]),
@@ -107,11 +108,13 @@ def compare(loaded, n_tokens: int = 64) -> None:
     from threadpoolctl import threadpool_limits
 
     from generator.capture import run
+
+    from generator.methods import Needs
     from generator.methods.factors import nmf
     from generator.spec import ExplorableSpec
 
     spec = ExplorableSpec(model=loaded.source.name, text=text_of(loaded.tokenizer, n_tokens), views=["factors"])
-    X = nmf.neuron_matrix(run(spec, loaded, attention=False, mlp=True).mlp_post, list(range(30)))
+    X = nmf.neuron_matrix(run(spec, loaded, Needs(mlp_post=True)).activations, list(range(30)))
     X64 = X.astype(np.float64)
     svd, mean = nmf._SVD(X), float(X64.mean())
 

@@ -34,8 +34,8 @@ def main() -> None:
     import torch
 
     from benchmarks.saliency import load, sequence
-    from generator.methods.saliency.causal_targets import generated_scores
-    from generator.methods.saliency.model_io import token_embeddings
+    from generator.methods.saliency.gradients import generated_scores
+    from generator.methods.saliency.gradients import token_embeddings
     from generator.methods.saliency.quadrature import ig_rule
 
     if args.threads:

@@ -94,8 +94,8 @@ class PeakRSS:
 
 def run_batched(model, ids, n_prompt):
     """What causal_saliency does, step by step so that the parts can be timed."""
-    from generator.methods.saliency import METHODS, causal_gradients, causal_integrated_gradients
-    from generator.methods.saliency.assemble import assemble_causal
+    from generator.methods.saliency.causal import causal_gradients, causal_integrated_gradients
+    from generator.methods.saliency.scores import METHODS, assemble_causal
     parts = {}
     t = time.perf_counter()
     grads, x, f_input = causal_gradients(model, ids, n_prompt, "logit")
@@ -110,7 +110,8 @@ def run_batched(model, ids, n_prompt):
 
 
 def run_loop(model, ids, n_prompt):
-    from generator.methods.saliency import causal_saliency_reference
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from saliency_reference import causal_saliency_reference
     parts = {}
     t = time.perf_counter()
     causal_saliency_reference(model, ids, n_prompt, "logit", methods=("gradient_x_input", "gradient_norm"))

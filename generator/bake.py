@@ -12,9 +12,11 @@ from typing import Any
 from . import DATA_VERSION, SCHEMA_VERSION
 from .cache import BakeCache
 from .errors import ModelLoadError, SpecError
+from .methods import Needs
 from .models.registry import ModelSource, resolve
 from .payload import dumps
-from .spec import ExplorableSpec
+from .rules import check_methods, check_model
+from .spec import SpecBase
 
 log = logging.getLogger("mkdocs.plugins.explorables")
 
@@ -22,7 +24,8 @@ PACKAGE = Path(__file__).resolve().parent
 # Modules that only present, route or store bakes: editing them must not throw the bake cache away. Every other
 # module of the package (methods, capture, tokens, payload, models, spec) is part of the key, so a change to the
 # numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
-PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "markdown_ext.py", "plugin.py"})
+PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py", "plugin.py",
+                                  "widgets.py"})
 # Packages that only take finished payloads elsewhere (standalone files, experiment trackers).
 PRESENTATION_PACKAGES = ("export/", "tracking/")
 
@@ -48,18 +51,18 @@ class Baker:
         self._failures: dict[str, SpecError] = {}   # a spec that failed is not run again in this process
         self._lock = threading.Lock()
 
-    def source(self, spec: ExplorableSpec) -> ModelSource:
+    def source(self, spec: SpecBase) -> ModelSource:
         try:
             return resolve(spec.model, base_dir=self.base_dir)
         except ModelLoadError as exc:
             raise spec.error("model", str(exc)) from None
 
-    def key(self, spec: ExplorableSpec) -> str:
+    def key(self, spec: SpecBase) -> str:
         fingerprint = self.source(spec).fingerprint()
         parts = (DATA_VERSION, code_fingerprint(), fingerprint, spec.digest())
         return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
-    def payload(self, spec: ExplorableSpec) -> bytes:
+    def payload(self, spec: SpecBase) -> bytes:
         key = self.key(spec)
         with self._lock:
             if key in self._memo:
@@ -79,9 +82,9 @@ class Baker:
             self._memo[key] = data
             return data
 
-    def _compute(self, spec: ExplorableSpec) -> bytes:
+    def _compute(self, spec: SpecBase) -> bytes:
+        """Run the model once for everything the spec's methods need, then each method on the capture."""
         from .capture import run
-        from .methods import section_builder
         from .models.loading import POOL
 
         source = self.source(spec)
@@ -89,22 +92,26 @@ class Baker:
             loaded = POOL.get(source)
         except ModelLoadError as exc:
             raise spec.error("model", str(exc)) from None
-        fields = spec.compute_fields()
-        sections = [name for name in ("attention", "saliency", "factors") if fields.get(name)]
-        if "factors" in sections and loaded.adapter is None:
-            from .models.adapters import ADAPTERS
-            raise spec.error("factors", f"no architecture adapter for '{loaded.architecture}', so its MLP neurons "
-                                        "cannot be captured",
-                             hint="supported: " + ", ".join(sorted(ADAPTERS)) +
-                                  "; add one entry to generator/models/adapters.py")
-        log.info("explorables: baking %s on %s", spec.id or spec.digest()[:10], source.label)
-        capture = run(spec, loaded, attention=fields["attention"], mlp="factors" in sections)
+        check_model(spec, loaded)
+        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None)
+        needs = Needs()
+        for method in methods:
+            needs |= method.needs
+        log.info("explorables: baking %s on %s", spec.where(), source.label)
+        capture = run(spec, loaded, needs)
         payload: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
-            "model": loaded.describe(),
+            "model": loaded.info.describe(),
             "tokens": capture.tokens,
             "n_prompt": capture.n_prompt,
         }
-        for name in sections:
-            payload[name] = section_builder(name)(spec, loaded, capture)
+        if spec.generate:
+            payload["generation"] = {"requested": spec.generate, "generated": len(capture.ids) - capture.n_prompt,
+                                     "stop_token": capture.stopped_early}
+            if capture.stopped_early is not None:
+                log.info("explorables: %s: the model stopped after %d of %d tokens to generate (it wrote %r, "
+                         "its end token)", spec.where(), len(capture.ids) - capture.n_prompt, spec.generate,
+                         capture.stopped_early)
+        for method in methods:
+            payload[method.name] = method.section(spec, capture)
         return dumps(payload)

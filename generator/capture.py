@@ -1,4 +1,10 @@
-"""The model run: tokenize, optionally generate greedily, then one forward pass that captures what methods need."""
+"""The model run: the only place that runs a model for a bake.
+
+Tokenize (a text, a sentence pair as one sequence, and each sentence of a pair on its own where a method reads them
+so), generate greedily when asked, then one eager forward pass with hooks at the named capture points the methods
+need (`generator.hooks.hook_name`). Methods are functions of the returned `Capture`; those that take gradients get
+the model as `Capture.model`, a handle to run it, and never a tokenizer.
+"""
 
 from __future__ import annotations
 
@@ -8,57 +14,71 @@ from typing import Any
 import numpy as np
 import torch
 
+from .hooks import hook_name
+from .methods.registry import Needs
+from .models.facts import ModelInfo
 from .models.loading import LoadedModel
-from .spec import ExplorableSpec
+from .rules import check_length, check_model
+from .spec import SpecBase
 from .tokens import display_tokens
 
 
 @dataclass
-class Capture:
-    """Everything one forward pass recorded, as numpy arrays (methods are pure functions of this)."""
+class Sentence:
+    """One sentence of a pair, tokenised on its own as a bi-encoder reads it."""
 
+    input_ids: torch.Tensor                  # int64 [n]
+    tokens: list[dict[str, Any]]             # display tokens (generator.tokens)
+
+
+@dataclass
+class Capture:
+    """Everything the model run recorded; numpy arrays unless noted."""
+
+    info: ModelInfo
     ids: list[int]
     segments: list[int]
     n_prompt: int
     tokens: list[dict[str, Any]]
-    attentions: np.ndarray | None = None                       # [layers, heads, N, N], rows sum to 1
-    mlp_post: dict[str, np.ndarray] = field(default_factory=dict)   # hook name -> [N, neurons]
-    input_ids: Any = None                                     # torch tensor [1, N], for gradient methods
-    token_type_ids: Any = None
+    attentions: np.ndarray | None = None                            # [L, H, N, N], rows sum to 1
+    hidden_states: np.ndarray | None = None                         # [L + 1, N, d_model], as the library returns
+    activations: dict[str, np.ndarray] = field(default_factory=dict)  # hook name -> array, see Needs
+    sentences: list[Sentence] = field(default_factory=list)          # Needs.sentences, a pair only
+    input_ids: torch.Tensor | None = None                            # int64 [1, N]
+    token_type_ids: torch.Tensor | None = None                       # int64 [1, N] for a pair
+    model: torch.nn.Module | None = None                             # Needs.gradients: the model, to run again
+    stopped_early: str | None = None     # generation ended before `generate` tokens: the display text of its last token
 
 
-def check_against_model(spec: ExplorableSpec, loaded: LoadedModel) -> None:
-    """Model-dependent spec rules; each failure names the field."""
-    if spec.generate and not loaded.causal:
-        raise spec.error("generate", f"{loaded.source.label} is an encoder ({loaded.architecture}); it cannot generate",
-                         hint="remove 'generate' or use a causal model such as smollm2")
-    if spec.pair is not None and not loaded.can_read_pairs:
-        raise spec.error("pair", f"{loaded.source.label} ({loaded.architecture}) cannot read a sentence pair",
-                         hint="use 'text', or an encoder with segment embeddings such as minilm")
+def tokenize(spec: SpecBase, loaded: LoadedModel) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The spec's text (or pair, as one sequence) as input_ids [1, N] and token_type_ids [1, N] or None.
 
-
-def tokenize(spec: ExplorableSpec, loaded: LoadedModel) -> tuple[torch.Tensor, torch.Tensor | None]:
+    Raises SpecError when the text gives no tokens or is longer than `max_tokens` or the model's position limit.
+    """
     tokenizer = loaded.tokenizer
     if spec.pair is not None:
         encoded = tokenizer(spec.pair[0], spec.pair[1], return_tensors="pt")
     else:
         encoded = tokenizer(spec.text, return_tensors="pt")
     input_ids = encoded["input_ids"]
-    limit = min(spec.max_tokens, loaded.adapter.max_positions(loaded.config) or spec.max_tokens) \
-        if loaded.adapter else spec.max_tokens
-    total = input_ids.shape[1] + spec.generate
-    if total > limit:
-        what = "text" if spec.text is not None else "pair"
-        raise spec.error(what, f"{input_ids.shape[1]} tokens{f' + {spec.generate} generated' if spec.generate else ''} "
-                               f"exceed the limit of {limit} tokens for {loaded.source.label}",
-                         hint="shorten the text, or raise 'max_tokens' (long inputs make heavy pages)")
+    check_length(spec, loaded.info.label, input_ids.shape[1], loaded.max_positions)
     if input_ids.shape[1] == 0:
         raise spec.error("text", "the text produced no tokens")
     return input_ids, encoded.get("token_type_ids")
 
 
+def sentences(spec: SpecBase, loaded: LoadedModel) -> list[Sentence]:
+    """Each sentence of the spec's pair tokenised on its own, with its own [CLS]/[SEP] (segment 0 and 1)."""
+    out = []
+    for segment, sentence in enumerate(spec.pair or []):
+        ids = loaded.tokenizer(sentence, return_tensors="pt")["input_ids"][0]
+        out.append(Sentence(ids, display_tokens(loaded.tokenizer, ids.tolist(), segments=[segment] * len(ids))))
+    return out
+
+
 @torch.no_grad()
 def generate(loaded: LoadedModel, input_ids: torch.Tensor, n_new: int) -> torch.Tensor:
+    """Greedy continuation: input_ids [1, n] -> [1, n + at most n_new]."""
     if n_new == 0:
         return input_ids
     tokenizer = loaded.tokenizer
@@ -69,9 +89,25 @@ def generate(loaded: LoadedModel, input_ids: torch.Tensor, n_new: int) -> torch.
     return output[:, : input_ids.shape[1] + n_new]
 
 
+def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor]) -> list[Any]:
+    """Register forward pre-hooks at the named points `needs` asks for; returns their handles."""
+    handles = []
+    if needs.mlp_post:
+        for layer, block in enumerate(loaded.adapter.blocks(loaded.model)):
+            name = hook_name(layer, "mlp.hook_post")
+            handles.append(loaded.adapter.mlp_down_module(block).register_forward_pre_hook(
+                lambda _module, args, name=name: captured.__setitem__(name, args[0][0].detach().clone())))
+    return handles
+
+
 @torch.no_grad()
-def run(spec: ExplorableSpec, loaded: LoadedModel, *, attention: bool = True, mlp: bool = False) -> Capture:
-    check_against_model(spec, loaded)
+def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True)) -> Capture:
+    """Run the model on the spec's input and record what `needs` asks for.
+
+    Raises SpecError for model-dependent spec problems (`generator.rules`: generate on an encoder, a pair on a model
+    without segments, a text over the token limit).
+    """
+    check_model(spec, loaded)
     torch.manual_seed(0)
     prompt_ids, token_type_ids = tokenize(spec, loaded)
     n_prompt = prompt_ids.shape[1]
@@ -79,13 +115,10 @@ def run(spec: ExplorableSpec, loaded: LoadedModel, *, attention: bool = True, ml
     segments = token_type_ids[0].tolist() if token_type_ids is not None else [0] * input_ids.shape[1]
 
     captured: dict[str, torch.Tensor] = {}
-    handles = []
-    if mlp:
-        for name, module in loaded.adapter.hook_points(loaded.model).items():
-            handles.append(module.register_forward_pre_hook(
-                lambda _module, args, name=name: captured.__setitem__(name, args[0][0].detach().clone())))
+    handles = _hooks(loaded, needs, captured)
     try:
-        kwargs: dict[str, Any] = {"attention_mask": torch.ones_like(input_ids), "output_attentions": attention}
+        kwargs: dict[str, Any] = {"attention_mask": torch.ones_like(input_ids), "output_attentions": needs.attention,
+                                  "output_hidden_states": needs.hidden_states}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         output = loaded.model(input_ids, **kwargs)
@@ -94,11 +127,19 @@ def run(spec: ExplorableSpec, loaded: LoadedModel, *, attention: bool = True, ml
             handle.remove()
 
     ids = input_ids[0].tolist()
-    capture = Capture(ids=ids, segments=segments, n_prompt=n_prompt,
+    capture = Capture(info=loaded.info, ids=ids, segments=segments, n_prompt=n_prompt,
                       tokens=display_tokens(loaded.tokenizer, ids, segments=segments,
                                             n_prompt=n_prompt if spec.generate else None),
                       input_ids=input_ids, token_type_ids=token_type_ids)
-    if attention:
+    if len(ids) - n_prompt < spec.generate:
+        capture.stopped_early = capture.tokens[-1]["text"] if len(ids) > n_prompt else ""
+    if needs.attention:
         capture.attentions = torch.stack([layer[0] for layer in output.attentions]).float().numpy()
-    capture.mlp_post = {name: tensor.float().numpy() for name, tensor in captured.items()}
+    if needs.hidden_states:
+        capture.hidden_states = torch.stack([hidden[0] for hidden in output.hidden_states]).float().numpy()
+    capture.activations.update({name: tensor.float().numpy() for name, tensor in captured.items()})
+    if needs.sentences:
+        capture.sentences = sentences(spec, loaded)
+    if needs.gradients:
+        capture.model = loaded.model
     return capture

@@ -1,5 +1,6 @@
-"""Command line: `explorables check` validates specs without running models; `explorables bake` fills the cache;
-`explorables export` writes standalone HTML files; `explorables log` sends explorables to an experiment tracker."""
+"""Command line: `explorables check` validates specs against each model's files without torch; `explorables bake`
+fills the cache; `explorables export` writes standalone HTML files; `explorables log` sends explorables to an
+experiment tracker."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import ExplorableError
-from .markdown_ext import PageContext, find_blocks
-from .spec import Catalogue, ExplorableSpec, spec_from_block
+from .errors import ExplorableError, ModelLoadError
+from .fences import page_blocks
+from .models.registry import ModelSource
+from .spec import Catalogue, SpecBase, spec_from_block
+from .widgets import copy_assets
 
 
-def collect(root: Path, docs: str, explorables: str) -> tuple[list[ExplorableSpec], list[ExplorableError]]:
+def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], list[ExplorableError]]:
     """Every curated spec and every Markdown block under docs/, validated; errors are collected, not raised."""
-    specs: list[ExplorableSpec] = []
+    specs: list[SpecBase] = []
     errors: list[ExplorableError] = []
     try:
         catalogue = Catalogue.load(root / explorables)
@@ -22,12 +25,11 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[ExplorableSpe
     except ExplorableError as error:
         return [], [error]
     for page in sorted((root / docs).rglob("*.md")):
-        text = page.read_text(encoding="utf-8-sig")
-        for block in find_blocks(text.splitlines()):
-            context = PageContext(str(page.relative_to(root)))
+        offset, blocks = page_blocks(page.read_text(encoding="utf-8-sig"))
+        for block in blocks:
             try:
-                spec = spec_from_block(block.body, file=context.file, line_offset=block.body_line - 1,
-                                       catalogue=catalogue)
+                spec = spec_from_block(block.body, file=str(page.relative_to(root)),
+                                       line_offset=block.body_line - 1 + offset, catalogue=catalogue)
             except ExplorableError as error:
                 errors.append(error)
                 continue
@@ -36,16 +38,24 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[ExplorableSpe
     return specs, errors
 
 
-def copy_assets(target: Path) -> int:
-    from importlib import resources
-    source = resources.files("generator") / "assets"
-    for folder in ("js", "css"):
-        (target / folder).mkdir(parents=True, exist_ok=True)
-        for asset in (source / folder).iterdir():
-            if asset.name.endswith((".js", ".css")):
-                (target / folder / asset.name).write_bytes(asset.read_bytes())
-    print(f"copied the widgets' assets to {target}")
-    return 0
+def check_against_files(spec: SpecBase, source: ModelSource) -> None:
+    """Every model-dependent rule the bake applies before running, from the model's config and tokenizer files
+    (`models.facts`): no torch, no weights. Raises SpecError placed at the field."""
+    from .models.adapters import adapter_for
+    from .models.facts import model_facts
+    from .rules import check_length, check_methods, check_model
+
+    try:
+        facts = model_facts(source)
+    except ModelLoadError as exc:
+        raise spec.error("model", str(exc)) from None
+    check_model(spec, facts)
+    n_tokens = facts.count(spec.text, spec.pair)
+    if n_tokens == 0:
+        raise spec.error("text", "the text produced no tokens")
+    check_length(spec, facts.info.label, n_tokens, facts.max_positions)
+    check_methods(spec, facts, has_adapter=adapter_for(facts.info.architecture) is not None,
+                  n_tokens=n_tokens + spec.generate)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = Path(args.root)
     if args.command == "assets":
-        return copy_assets(Path(args.target))
+        count = copy_assets(Path(args.target))
+        print(f"copied the widgets' {count} assets to {args.target}")
+        return 0
 
     specs, errors = collect(root, args.docs, args.explorables)
     if args.command in ("export", "log"):
@@ -85,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         baker = Baker(root / args.cache, base_dir=root)
         for spec in specs:
             try:
-                baker.source(spec)
+                check_against_files(spec, baker.source(spec))
             except ExplorableError as error:
                 errors.append(error)
     else:
@@ -93,12 +105,18 @@ def main(argv: list[str] | None = None) -> int:
 
         from .bake import Baker
         baker = Baker(root / args.cache, base_dir=root)
+        baked = []
         for spec in tqdm(specs, desc="baking", unit="explorable", file=sys.stderr):
+            before = baker.baked
             try:
                 baker.payload(spec)
             except ExplorableError as error:
                 errors.append(error)
-        print(f"{len(specs)} explorables: {baker.baked} baked, {len(specs) - baker.baked - len(errors)} from cache")
+            if baker.baked > before:
+                baked.append(spec.where())
+        for name in baked:
+            print(f"baked {name}")
+        print(f"{len(specs)} explorables: {len(baked)} baked, {len(specs) - len(baked) - len(errors)} from cache")
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     if args.command == "check" and not errors:

@@ -1,7 +1,9 @@
 """Python-Markdown extension: ```explorable fenced blocks -> widget HTML.
 
-It works on its own (plain Python-Markdown, or Zensical, which runs Markdown extensions but not MkDocs plugins);
-the MkDocs plugin only adds conveniences: assets, payload files, the page's file name for error messages.
+It works on its own (plain Python-Markdown, or Zensical, which runs Markdown extensions but not MkDocs plugins),
+with a default `SiteContext` made from its config. The MkDocs plugin hands it a context of its own instead (as
+mkdocstrings' plugin does for its extension): the baker, the catalogue, the page being rendered (for error
+locations) and a payload sink (large payloads become files instead of page attributes).
 
     ```explorable
     model: smollm2
@@ -16,9 +18,8 @@ import hashlib
 import html
 import json
 import logging
-import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -27,64 +28,14 @@ from markdown.preprocessors import Preprocessor
 
 from .bake import Baker
 from .errors import ExplorableError, SpecError
-from .spec import Catalogue, ExplorableSpec, spec_from_block
+from .fences import Block, find_blocks
+from .methods import REGISTRY
+from .spec import Catalogue, SpecBase, spec_from_block
 
 log = logging.getLogger("mkdocs.plugins.explorables")
 
-_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*\{?\.?explorable\}?[ \t]*$")
-_ANY_FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})")
-VIEW_ELEMENTS = {"head": "explorable-head-view", "model": "explorable-model-view",
-                 "saliency": "explorable-saliency-view", "factors": "explorable-factor-view"}
+DEFAULT_EMBED_LIMIT = 48_000
 
-
-@dataclass
-class Block:
-    start: int          # 0-based index of the opening fence line
-    end: int            # 0-based index of the closing fence line (or last line if unclosed)
-    indent: str
-    body: str
-    closed: bool
-
-    @property
-    def body_line(self) -> int:
-        """1-based line number of the first body line, relative to the text searched."""
-        return self.start + 2
-
-
-def find_blocks(lines: list[str]) -> list[Block]:
-    blocks = []
-    index = 0
-    while index < len(lines):
-        match = _OPEN.match(lines[index])
-        if not match:
-            index = _skip_code_fence(lines, index)
-            continue
-        indent, fence = match.group("indent"), match.group("fence")
-        closing = re.compile(rf"^{re.escape(indent)}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
-        end = index + 1
-        while end < len(lines) and not closing.match(lines[end]):
-            end += 1
-        body = "\n".join(line[len(indent):] if line.startswith(indent) else line.lstrip()
-                         for line in lines[index + 1:end])
-        blocks.append(Block(index, min(end, len(lines) - 1), indent, body, closed=end < len(lines)))
-        index = end + 1
-    return blocks
-
-
-def _skip_code_fence(lines: list[str], index: int) -> int:
-    """Index after a code fence opened at `index` (so examples of blocks inside code stay code), else index + 1."""
-    other = _ANY_FENCE.match(lines[index])
-    if not other:
-        return index + 1
-    fence = other.group("fence")
-    closing = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
-    end = index + 1
-    while end < len(lines) and not closing.match(lines[end]):
-        end += 1
-    return end + 1
-
-
-# -- state shared by every Markdown instance of a process (MkDocs makes one per page) --------------------------
 
 @dataclass
 class PageContext:
@@ -92,15 +43,26 @@ class PageContext:
     line_offset: int = 0     # lines removed above the Markdown (front matter), to report real file lines
 
 
+@dataclass
+class SiteContext:
+    """What rendering a block needs from the site around it."""
+
+    baker: Baker
+    catalogue: Callable[[], Catalogue]                  # the curated specs, current as of the call
+    page: PageContext = field(default_factory=PageContext)
+    # Given payload bytes, a file name the page may reference instead of embedding them, or None to embed.
+    payload_sink: Callable[[bytes], str | None] | None = None
+    embed_limit: int = DEFAULT_EMBED_LIMIT
+    # Given spec and payload, the page-relative URL of the figure's standalone HTML file (generator/export/) for a
+    # "download HTML" link, or None for no link.
+    download_link: Callable[[SpecBase, bytes], str | None] | None = None
+
+
+# -- the default context of standalone use (one baker and catalogue per folder, shared by every page) -------------
+
 _state_lock = threading.Lock()
 _bakers: dict[tuple[str, str], Baker] = {}
 _catalogues: dict[str, tuple[tuple, Catalogue]] = {}
-current_page = PageContext()
-# Set by the MkDocs plugin: given payload bytes, returns a file name the page may reference, or None to embed.
-payload_file_sink: Callable[[bytes], str | None] | None = None
-# Set by the MkDocs plugin: given spec and payload, returns the page-relative URL of the figure's standalone HTML
-# file (generator/export/standalone.py) for a "download HTML" link, or None for no link.
-standalone_link_sink: Callable[[ExplorableSpec, bytes], str | None] | None = None
 
 
 def baker_for(cache_dir: str, base_dir: str) -> Baker:
@@ -112,6 +74,7 @@ def baker_for(cache_dir: str, base_dir: str) -> Baker:
 
 
 def catalogue_for(folder: str) -> Catalogue:
+    """The curated specs of `folder`, re-read only when one of its files changed."""
     path = Path(folder)
     files = sorted(path.glob("*.y*ml")) if path.is_dir() else []
     stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
@@ -131,27 +94,29 @@ def payload_name(payload: bytes) -> str:
 
 # -- rendering ---------------------------------------------------------------------------------------------------
 
-def render_widget(spec: ExplorableSpec, payload: bytes, *, embed_limit: int, download: str | None = None) -> str:
+def render_widget(spec: SpecBase, payload: bytes, context: SiteContext) -> str:
     attrs = {"class": "explorable", "data-search-exclude": ""}
     if spec.id:
         attrs["data-explorable-id"] = spec.id
-    name = payload_file_sink(payload) if payload_file_sink and len(payload) > embed_limit else None
+    sink = context.payload_sink
+    name = sink(payload) if sink and len(payload) > context.embed_limit else None
     if name:
         attrs["data-src"] = name
     else:
         attrs["data-payload"] = payload.decode("utf-8")
     attr_text = " ".join(f'{key}="{html.escape(value, quote=True)}"' if value else key for key, value in attrs.items())
-    label = json.loads(payload)["model"]["label"] if not name else None
+    document = json.loads(payload)
+    label = document["model"]["label"]
     parts = [f"<div {attr_text}>"]
     if spec.title:
         parts.append(f'<p class="explorable-title">{html.escape(spec.title)}</p>')
     for view in spec.shown_views:
-        element = VIEW_ELEMENTS[view]
+        element = REGISTRY.element(view)
         parts.append(f"<{element}></{element}>")
     caption = html.escape(spec.caption) if spec.caption else ""
-    model_note = f"Model: {html.escape(label)}." if label else ""
-    if caption or model_note:
-        parts.append(f'<p class="explorable-caption">{caption} <span class="explorable-model">{model_note}</span></p>')
+    parts.append(f'<p class="explorable-caption">{caption} <span class="explorable-model">Model: '
+                 f'{html.escape(label)}.</span>{stopped_note(document.get("generation"))}</p>')
+    download = context.download_link(spec, payload) if context.download_link else None
     if download:
         parts.append(f'<p class="explorable-download"><a href="{html.escape(download, quote=True)}" download="'
                      f'{html.escape(download_name(spec), quote=True)}" title="This figure as one HTML file that '
@@ -161,15 +126,46 @@ def render_widget(spec: ExplorableSpec, payload: bytes, *, embed_limit: int, dow
     return "".join(parts)
 
 
-def download_name(spec: ExplorableSpec) -> str:
+def download_name(spec: SpecBase) -> str:
     """File name a reader saves a figure's standalone HTML under: its id, else a short digest of its spec."""
     return f"{spec.id or 'explorable-' + spec.digest()[:10]}.html"
+
+
+def stopped_note(generation: dict | None) -> str:
+    """A caption sentence when generation ended before the requested number of tokens, else ''."""
+    if not generation or generation.get("stop_token") is None:
+        return ""
+    done, asked = generation["generated"], generation["requested"]
+    return (f' <span class="explorable-stopped">The model stopped after {done} of the {asked} tokens it was asked to '
+            f"generate: it wrote \u201c{html.escape(generation['stop_token'])}\u201d, its end token.</span>")
 
 
 def render_error(error: ExplorableError) -> str:
     text = error.describe() if isinstance(error, SpecError) else str(error)
     return ('<div class="explorable explorable--error" role="alert"><strong>Explorable error:</strong> '
             f"<code>{html.escape(text)}</code></div>")
+
+
+def spec_for(block: Block, context: SiteContext) -> SpecBase:
+    """The spec of one block of the context's current page (errors placed at the page's lines)."""
+    page = context.page
+    return spec_from_block(block.body, file=page.file, line_offset=block.body_line - 1 + page.line_offset,
+                           catalogue=context.catalogue())
+
+
+def render(block: Block, context: SiteContext) -> str:
+    """Widget HTML for one block, or an error box (the error is also logged, so a strict build fails)."""
+    page = context.page
+    try:
+        if not block.closed:
+            raise SpecError("the explorable block is never closed", file=page.file,
+                            line=block.start + 1 + page.line_offset, hint="end it with a line of ```")
+        spec = spec_for(block, context)
+        payload = context.baker.payload(spec)
+    except ExplorableError as error:
+        log.warning("explorables: %s", error)
+        return render_error(error)
+    return render_widget(spec, payload, context)
 
 
 class ExplorablePreprocessor(Preprocessor):
@@ -181,11 +177,12 @@ class ExplorablePreprocessor(Preprocessor):
         blocks = find_blocks(lines)
         if not blocks:
             return lines
+        context = self.extension.context
         output: list[str] = []
         cursor = 0
         for block in blocks:
             output.extend(lines[cursor:block.start])
-            placeholder = self.md.htmlStash.store(self.extension.render(block))
+            placeholder = self.md.htmlStash.store(render(block, context))
             output.extend([block.indent + placeholder, ""])
             cursor = block.end + 1
         output.extend(lines[cursor:])
@@ -193,40 +190,35 @@ class ExplorablePreprocessor(Preprocessor):
 
 
 class ExplorablesExtension(Extension):
-    def __init__(self, **kwargs):
+    """The extension. `context`: given by the MkDocs plugin; made from the config options when None."""
+
+    def __init__(self, context: SiteContext | None = None, **kwargs):
         self.config = {
             "cache_dir": [".cache/explorables", "Folder of the bake cache."],
             "explorables_dir": ["explorables", "Folder of curated specs (*.yml), referenced with 'use: <id>'."],
             "base_dir": [".", "Folder that relative model paths and the folders above are resolved against."],
-            "embed_limit": [48_000, "Payloads up to this many bytes are embedded in the page; larger ones are "
-                                    "written as files when the MkDocs plugin is active."],
+            "embed_limit": [DEFAULT_EMBED_LIMIT, "Payloads up to this many bytes are embedded in the page; larger "
+                                                 "ones are written as files when the MkDocs plugin is active."],
         }
         super().__init__(**kwargs)
+        self._context = context
 
-    def _path(self, key: str) -> str:
+    def path(self, key: str) -> str:
+        """A folder option resolved against `base_dir`."""
         return str(Path(self.getConfig("base_dir")) / self.getConfig(key))
+
+    @property
+    def context(self) -> SiteContext:
+        if self._context is None:
+            folder = self.path("explorables_dir")
+            self._context = SiteContext(baker=baker_for(self.path("cache_dir"), self.getConfig("base_dir")),
+                                        catalogue=lambda: catalogue_for(folder),
+                                        embed_limit=int(self.getConfig("embed_limit")))
+        return self._context
 
     def extendMarkdown(self, md: Markdown) -> None:
         # Above fenced code (priority 25) so superfences never sees these blocks as code.
         md.preprocessors.register(ExplorablePreprocessor(md, self), "explorables", 29)
-
-    def render(self, block: Block) -> str:
-        page = current_page
-        try:
-            if not block.closed:
-                raise SpecError("the explorable block is never closed", file=page.file,
-                                line=block.start + 1 + page.line_offset, hint="end it with a line of ```")
-            spec = self.spec_for(block, page)
-            payload = baker_for(self._path("cache_dir"), self.getConfig("base_dir")).payload(spec)
-        except ExplorableError as error:
-            log.warning("explorables: %s", error)
-            return render_error(error)
-        download = standalone_link_sink(spec, payload) if standalone_link_sink else None
-        return render_widget(spec, payload, embed_limit=int(self.getConfig("embed_limit")), download=download)
-
-    def spec_for(self, block: Block, page: PageContext) -> ExplorableSpec:
-        return spec_from_block(block.body, file=page.file, line_offset=block.body_line - 1 + page.line_offset,
-                               catalogue=catalogue_for(self._path("explorables_dir")))
 
 
 def makeExtension(**kwargs) -> ExplorablesExtension:  # noqa: N802 (Python-Markdown's naming)

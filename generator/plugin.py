@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from importlib import resources
 from pathlib import Path
 
 from mkdocs.config import config_options as c
@@ -23,6 +22,8 @@ from .errors import ExplorableError
 from .export import offline
 from .export.assets import asset_bytes
 from .export.site import Downloads
+from .fences import front_matter_lines, page_blocks
+from .widgets import asset_files
 
 log = logging.getLogger("mkdocs.plugins.explorables")
 
@@ -49,23 +50,29 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
 
     def on_config(self, config):
         self.base_dir = str(Path(config.config_file_path or ".").resolve().parent)
-        if EXTENSION not in config.markdown_extensions:
-            config.markdown_extensions.append(EXTENSION)
-        settings = config.mdx_configs.setdefault(EXTENSION, {})
+        settings = dict(config.mdx_configs.get(EXTENSION, {}))
         settings.setdefault("cache_dir", self.config.cache_dir)
         settings.setdefault("explorables_dir", self.config.explorables_dir)
         settings.setdefault("embed_limit", self.config.embed_limit)
         settings["base_dir"] = self.base_dir
-        self.extension = markdown_ext.ExplorablesExtension(**settings)
-        self.baker = markdown_ext.baker_for(self.extension._path("cache_dir"), self.base_dir)
+        # The extension is handed to Markdown as an instance holding this site's context (mkdocstrings' way), in
+        # place of the name mkdocs.yml may list: no module globals pass state between plugin and extension.
+        config.markdown_extensions[:] = [entry for entry in config.markdown_extensions if entry != EXTENSION
+                                         and not isinstance(entry, markdown_ext.ExplorablesExtension)]
+        probe = markdown_ext.ExplorablesExtension(**settings)
+        folder = probe.path("explorables_dir")
+        self.baker = markdown_ext.baker_for(probe.path("cache_dir"), self.base_dir)
         self.baker.cache.used.clear()
         self.payload_files: dict[str, bytes] = {}
-        markdown_ext.payload_file_sink = self._sink
+        self.context = markdown_ext.SiteContext(baker=self.baker, catalogue=lambda: markdown_ext.catalogue_for(folder),
+                                                payload_sink=self._sink, embed_limit=int(settings["embed_limit"]))
+        self.explorables_dir = folder
         self.downloads = Downloads(links=self.config.download)
-        markdown_ext.standalone_link_sink = self.downloads.link
+        self.context.download_link = self.downloads.link
         if self.config.log:
             from .tracking.command import check_options
             check_options(self.config.log)
+        config.markdown_extensions.append(markdown_ext.ExplorablesExtension(self.context, **settings))
         for sheet in ("css/explorables.css",):
             if f"{ASSET_PREFIX}/{sheet}" not in config.extra_css:
                 config.extra_css.append(f"{ASSET_PREFIX}/{sheet}")
@@ -83,9 +90,8 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
 
     def on_serve(self, server, *, config, builder):
         """Rebuild when a curated spec changes, not only the pages."""
-        folder = Path(self.extension._path("explorables_dir"))
-        if folder.is_dir():
-            server.watch(str(folder))
+        if Path(self.explorables_dir).is_dir():
+            server.watch(self.explorables_dir)
         return server
 
     def _sink(self, payload: bytes) -> str | None:
@@ -93,12 +99,8 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         return name if name in self.payload_files else None
 
     def on_files(self, files: Files, *, config) -> Files:
-        assets = resources.files("generator") / "assets"
-        for folder in ("js", "css"):
-            for asset in sorted((assets / folder).iterdir(), key=lambda item: item.name):
-                if asset.name.endswith((".js", ".css")):
-                    files.append(File.generated(config, f"{ASSET_PREFIX}/{folder}/{asset.name}",
-                                                content=asset.read_bytes()))
+        for relative, content in asset_files():
+            files.append(File.generated(config, f"{ASSET_PREFIX}/{relative}", content=content))
         self._bake_all(files)
         for name, payload in sorted(self.payload_files.items()):
             files.append(File.generated(config, f"{ASSET_PREFIX}/data/{name}", content=payload))
@@ -112,29 +114,24 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
 
     def _bake_all(self, files: Files) -> None:
         """Bake every block now, so large payloads can become generated files; errors wait for the page."""
-        pages = [file for file in files.documentation_pages()]
-        blocks = []
-        for file in pages:
+        for file in files.documentation_pages():
             text = Path(file.abs_src_path).read_text(encoding="utf-8-sig") if file.abs_src_path else ""
-            body_offset = _front_matter_lines(text)
-            lines = text.splitlines()[body_offset:]
-            for block in markdown_ext.find_blocks(lines):
-                if block.closed:
-                    blocks.append((file, body_offset, block))
-        for file, offset, block in blocks:
-            page = markdown_ext.PageContext(self._display_path(file), offset)
-            try:
-                spec = self.extension.spec_for(block, page)
-                payload = self.baker.payload(spec)
-            except ExplorableError:
-                continue      # reported, with its location, when the page is rendered
-            if len(payload) > self.config.embed_limit:
-                self.payload_files[markdown_ext.payload_name(payload)] = payload
+            offset, blocks = page_blocks(text)
+            self.context.page = markdown_ext.PageContext(self._display_path(file), offset)
+            for block in blocks:
+                if not block.closed:
+                    continue
+                try:
+                    payload = self.baker.payload(markdown_ext.spec_for(block, self.context))
+                except ExplorableError:
+                    continue      # reported, with its location, when the page is rendered
+                if len(payload) > self.config.embed_limit:
+                    self.payload_files[markdown_ext.payload_name(payload)] = payload
+        self.context.page = markdown_ext.PageContext()
 
     def on_page_markdown(self, markdown, *, page, config, files):
         source = Path(page.file.abs_src_path).read_text(encoding="utf-8-sig") if page.file.abs_src_path else ""
-        markdown_ext.current_page = markdown_ext.PageContext(self._display_path(page.file),
-                                                             _front_matter_lines(source))
+        self.context.page = markdown_ext.PageContext(self._display_path(page.file), front_matter_lines(source))
         self.downloads.on_page(page.url, self._display_path(page.file))
         return markdown
 
@@ -158,7 +155,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         return Path(os.path.relpath(file.abs_src_path, self.base_dir)).as_posix()
 
     def on_post_build(self, *, config) -> None:
-        markdown_ext.current_page = markdown_ext.PageContext()
+        self.context.page = markdown_ext.PageContext()
         self.downloads.write(config.site_dir)
         if self.config.log:
             self._log_build()
@@ -166,14 +163,3 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
             removed = self.baker.cache.evict_stale(owner=str(config.config_file_path))
             if removed:
                 log.info("explorables: evicted %d stale cache entries", removed)
-
-
-def _front_matter_lines(text: str) -> int:
-    """How many lines MkDocs strips as YAML front matter before handing the page to Markdown."""
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != "---":
-        return 0
-    for index, line in enumerate(lines[1:], 1):
-        if line.strip() in ("---", "..."):
-            return index + 1
-    return 0

@@ -6,15 +6,15 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, field_validator,
+                      model_validator)
 
 from .errors import SpecError
+from .methods import DEFAULT_METHOD, REGISTRY, Method
 from .spec_yaml import line_for, load_with_lines
 
-View = Literal["head", "model", "saliency", "factors"]
-ATTENTION_VIEWS = ("head", "model")
 DEFAULT_MAX_TOKENS = 256
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 
@@ -23,59 +23,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SaliencyOptions(_Strict):
-    target: Literal["logit", "probability"] = Field(
-        "logit", description="The score whose gradient is taken: the chosen token's logit, or its probability.")
-    ig_steps: int = Field(50, ge=2, le=512, description="Integration steps of integrated gradients.")
+class SpecBase(_Strict):
+    """One explorable: a model, a text (or a sentence pair), and the views to bake.
 
-
-class FactorOptions(_Strict):
-    counts: list[int] = Field([5], min_length=1, max_length=6,
-                              description="How many factors to extract; several values give a selector.")
-    layers: int | str = Field("all", description="'all', one layer index, or an inclusive range 'a-b'.")
-
-    @field_validator("counts", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, int) else value
-
-    @field_validator("counts")
-    @classmethod
-    def _positive(cls, value: list[int]) -> list[int]:
-        if any(count < 1 for count in value):
-            raise ValueError("every factor count must be at least 1 (and at most the number of tokens of the text)")
-        return sorted(set(value))
-
-    @field_validator("layers")
-    @classmethod
-    def _layer_syntax(cls, value: int | str) -> int | str:
-        if isinstance(value, int):
-            if value < 0:
-                raise ValueError("a layer index is 0 or more")
-            return value
-        if value == "all" or re.fullmatch(r"\d+-\d+", value):
-            if value != "all":
-                low, high = (int(part) for part in value.split("-"))
-                if low > high:
-                    raise ValueError(f"range '{value}' is empty: write it as low-high")
-            return value
-        raise ValueError("use 'all', one layer index such as 3, or a range such as '0-5'")
-
-    def layer_indices(self, n_layers: int) -> list[int]:
-        """The selected layers, or ValueError naming the valid range."""
-        if self.layers == "all":
-            return list(range(n_layers))
-        if isinstance(self.layers, int):
-            low = high = self.layers
-        else:
-            low, high = (int(part) for part in self.layers.split("-"))
-        if high >= n_layers:
-            raise ValueError(f"layer {high} is outside the model, which has layers 0-{n_layers - 1}")
-        return list(range(low, high + 1))
-
-
-class ExplorableSpec(_Strict):
-    """One explorable: a model, a text (or a sentence pair), and the views to bake."""
+    The fields every explorable has. The schema authors are checked against, `ExplorableSpec`, is this class plus
+    one options field per registered method (`saliency:`, `factors:`, ...) and `views` limited to the registered
+    views; it is derived from the method registry (`generator.methods.registry`) and rebuilt when that changes.
+    """
 
     id: str | None = Field(None, pattern=ID_PATTERN, description="Unique id; required in explorables/*.yml.")
     title: str | None = Field(None, description="Shown above the widgets.")
@@ -84,10 +38,8 @@ class ExplorableSpec(_Strict):
     text: str | None = Field(None, description="The text the model reads.")
     pair: list[str] | None = Field(None, min_length=2, max_length=2, description="Sentence A and sentence B.")
     generate: int = Field(0, ge=0, le=64, description="Greedy tokens to generate (causal models).")
-    views: list[View] = Field(default_factory=list, description="Widgets to show.")
+    views: list[str] = Field(default_factory=list, description="Widgets to show.")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=2, le=2048, description="Refuse texts longer than this.")
-    saliency: SaliencyOptions | None = None
-    factors: FactorOptions | None = None
 
     _lines: dict = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="<spec>")
@@ -112,7 +64,7 @@ class ExplorableSpec(_Strict):
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
-    def _coherent(self) -> "ExplorableSpec":
+    def _coherent(self) -> "SpecBase":
         if (self.text is None) == (self.pair is None):
             raise ValueError("give exactly one of 'text' or 'pair'")
         if self.pair is not None and self.generate:
@@ -123,32 +75,33 @@ class ExplorableSpec(_Strict):
 
     @property
     def shown_views(self) -> list[str]:
-        """Views in display order: the explicit list, or attention views plus any method configured."""
+        """Views in display order: the explicit list; else the views of every method given options; else the
+        default method's views (attention: head and model)."""
         if self.views:
             return list(self.views)
-        views = [name for name in ("saliency", "factors") if getattr(self, name) is not None]
-        return views or list(ATTENTION_VIEWS)
+        configured = [view for method in REGISTRY if method.options is not None
+                      and getattr(self, method.name, None) is not None for view in method.views]
+        return configured or list(REGISTRY[DEFAULT_METHOD].views)
 
     @property
-    def saliency_options(self) -> SaliencyOptions:
-        return self.saliency or SaliencyOptions()
+    def methods(self) -> list[Method]:
+        """The registered methods the shown views need, each once."""
+        return REGISTRY.for_views(self.shown_views)
 
-    @property
-    def factor_options(self) -> FactorOptions:
-        return self.factors or FactorOptions()
+    def options(self, method: str) -> BaseModel | None:
+        """The options of `method` as written, or its defaults; None for a method without options."""
+        options = REGISTRY[method].options
+        if options is None:
+            return None
+        return getattr(self, method, None) or options()
 
     def compute_fields(self) -> dict[str, Any]:
         """Everything that changes the baked numbers (and nothing that is only presentation)."""
-        views = self.shown_views
-        fields: dict[str, Any] = {
-            "model": self.model, "text": self.text, "pair": self.pair, "generate": self.generate,
-            "max_tokens": self.max_tokens,
-            "attention": any(view in ATTENTION_VIEWS for view in views),
-        }
-        if "saliency" in views:
-            fields["saliency"] = self.saliency_options.model_dump()
-        if "factors" in views:
-            fields["factors"] = self.factor_options.model_dump()
+        fields: dict[str, Any] = {"model": self.model, "text": self.text, "pair": self.pair,
+                                  "generate": self.generate, "max_tokens": self.max_tokens}
+        for method in self.methods:
+            options = self.options(method.name)
+            fields[method.name] = options.model_dump() if options is not None else True
         return fields
 
     def digest(self) -> str:
@@ -161,9 +114,41 @@ class ExplorableSpec(_Strict):
     def file(self) -> str:
         return self._file
 
+    def where(self) -> str:
+        """How logs name this explorable: its id, or file:line of its block."""
+        if self.id:
+            return self.id
+        line = min(self._lines.values()) if self._lines else None
+        return f"{self._file}:{line}" if line else self._file
+
     def error(self, field: str, message: str, hint: str | None = None) -> SpecError:
         line = line_for(self._lines, tuple(field.split("."))) if self._lines else None
         return SpecError(message, file=self._file, line=line, field=field, hint=hint)
+
+
+_schemas: dict[int, type[SpecBase]] = {}
+
+
+def spec_schema() -> type[SpecBase]:
+    """The spec model authors are checked against: `SpecBase`, `views` limited to the registered views, and one
+    optional field per method with options (its options model). Rebuilt when the method registry changes."""
+    if REGISTRY.version not in _schemas:
+        views = tuple(REGISTRY.views())
+        fields: dict[str, Any] = {"views": (list[Literal[views]], Field(default_factory=list,  # type: ignore[valid-type]
+                                                                       description="Widgets to show."))}
+        for method in REGISTRY:
+            if method.options is not None:
+                fields[method.name] = (Optional[method.options], None)
+        _schemas.clear()
+        _schemas[REGISTRY.version] = create_model("ExplorableSpec", __base__=SpecBase, **fields)
+    return _schemas[REGISTRY.version]
+
+
+def __getattr__(name: str) -> Any:
+    """`ExplorableSpec` is the current `spec_schema()` (so a method registered later is part of it)."""
+    if name == "ExplorableSpec":
+        return spec_schema()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _describe_loc(loc: tuple) -> str:
@@ -171,25 +156,26 @@ def _describe_loc(loc: tuple) -> str:
 
 
 def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = None,
-                   base: tuple = (), require_id: bool = False) -> ExplorableSpec:
+                   base: tuple = (), require_id: bool = False) -> SpecBase:
     """Validate one spec mapping; every problem becomes a SpecError naming file, line and field."""
     lines = lines or {}
     if not isinstance(data, dict):
         raise SpecError("an explorable is a mapping of fields such as 'model:' and 'text:'",
                         file=file, line=line_for(lines, base))
     try:
-        spec = ExplorableSpec.model_validate(data)
+        spec = spec_schema().model_validate(data)
     except ValidationError as exc:
         problem = exc.errors()[0]
         loc = tuple(part for part in problem["loc"] if isinstance(part, (str, int)))
         field = _describe_loc(loc) or None
-        message = problem["msg"].removeprefix("Value error, ")
+        message = plain_message(problem)
         hint = None
         if problem["type"] == "extra_forbidden":
             message = "unknown field"
             hint = "valid fields: " + ", ".join(_fields_at(loc[:-1]))
         elif problem["type"] == "literal_error" and loc and loc[0] == "views":
-            hint = "valid views: head, model, saliency, factors"
+            message = f"unknown view {problem['input']!r}"
+            hint = "valid views: " + ", ".join(REGISTRY.views())
         elif problem["type"] == "missing":
             message = "this field is required"
         elif problem["type"] in _NUMBER_PROBLEMS:
@@ -206,9 +192,35 @@ def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = Non
 _NUMBER_PROBLEMS = {"greater_than_equal", "less_than_equal", "int_parsing", "int_type", "int_from_float"}
 
 
+def plain_message(problem: dict[str, Any]) -> str:
+    """A pydantic error in an author's words (no "Input should be a valid integer, unable to parse string")."""
+    kind, context, value = problem["type"], problem.get("ctx") or {}, problem.get("input")
+    shown = repr(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
+    plain = {
+        "int_parsing": f"this should be a whole number such as 5, not {shown}",
+        "int_type": f"this should be a whole number such as 5, not {shown}",
+        "int_from_float": f"this should be a whole number such as 5, not {shown}",
+        "string_type": f"this should be text, not {shown}",
+        "list_type": f"this should be a list such as [a, b], not {shown}",
+        "bool_parsing": f"this should be true or false, not {shown}",
+        "bool_type": f"this should be true or false, not {shown}",
+        "model_type": "this should be a mapping of options, one 'name: value' per line",
+        "dict_type": "this should be a mapping of options, one 'name: value' per line",
+        "greater_than_equal": f"{shown} is too small: the least allowed is {context.get('ge')}",
+        "less_than_equal": f"{shown} is too large: the most allowed is {context.get('le')}",
+        "too_short": f"this needs at least {context.get('min_length')} entries",
+        "too_long": f"this takes at most {context.get('max_length')} entries",
+        "string_too_short": "this must not be empty",
+        "string_pattern_mismatch": f"{shown} is not allowed here: use lowercase letters, digits, '-' and '_'",
+        "literal_error": f"{shown} is not one of {context.get('expected', 'the allowed values')}",
+    }
+    message = plain.get(kind) or problem["msg"].removeprefix("Value error, ")
+    return message[:1].lower() + message[1:] if message[1:2].islower() else message
+
+
 def _range_hint(loc: tuple) -> str | None:
     """'<field description>: a whole number from <ge> to <le>, default <d>' for a bounded integer field."""
-    model: type[BaseModel] | None = ExplorableSpec
+    model: type[BaseModel] | None = spec_schema()
     info = None
     for part in loc:
         if model is None or part not in model.model_fields:
@@ -227,7 +239,7 @@ def _range_hint(loc: tuple) -> str | None:
 
 
 def _fields_at(loc: tuple) -> list[str]:
-    model: type[BaseModel] = ExplorableSpec
+    model: type[BaseModel] = spec_schema()
     for part in loc:
         annotation = model.model_fields[part].annotation if part in model.model_fields else None
         candidates = [arg for arg in getattr(annotation, "__args__", (annotation,)) if isinstance(arg, type)]
@@ -254,13 +266,13 @@ def parse_block(text: str, *, file: str = "<markdown>", line_offset: int = 0) ->
 class Catalogue:
     """The curated specs of explorables/*.yml, by id."""
 
-    def __init__(self, specs: dict[str, ExplorableSpec]):
+    def __init__(self, specs: dict[str, SpecBase]):
         self.specs = specs
 
     @classmethod
     def load(cls, folder: str | Path) -> "Catalogue":
         folder = Path(folder)
-        specs: dict[str, ExplorableSpec] = {}
+        specs: dict[str, SpecBase] = {}
         if not folder.is_dir():
             return cls(specs)
         for path in sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml")):
@@ -285,7 +297,7 @@ class Catalogue:
                 specs[spec.id] = spec
         return cls(specs)
 
-    def get(self, spec_id: str, *, file: str, line: int | None) -> ExplorableSpec:
+    def get(self, spec_id: str, *, file: str, line: int | None) -> SpecBase:
         if spec_id not in self.specs:
             known = ", ".join(sorted(self.specs)) or "none yet"
             raise SpecError(f"no curated explorable with id '{spec_id}'", file=file, line=line, field="use",
@@ -293,7 +305,7 @@ class Catalogue:
         return self.specs[spec_id]
 
 
-def spec_from_block(body: str, *, file: str, line_offset: int, catalogue: Catalogue) -> ExplorableSpec:
+def spec_from_block(body: str, *, file: str, line_offset: int, catalogue: Catalogue) -> SpecBase:
     """A Markdown block: either a full spec, or 'use: <id>' with optional presentation overrides."""
     parsed = parse_block(body, file=file, line_offset=line_offset)
     data, lines = parsed["data"], parsed["lines"]

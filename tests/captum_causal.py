@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from generator.methods.saliency import GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS
+from generator.methods.saliency.scores import GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS
 
 
 def captum_forward(model, position: int, token: int, target: str):

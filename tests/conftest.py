@@ -182,8 +182,7 @@ class Reader:
 
     def wait_all_settled(self):
         """Scroll every view into sight (they start lazily) and wait until each is ready or failed."""
-        views = self.page.locator("explorable-head-view, explorable-model-view, explorable-saliency-view, "
-                                  "explorable-factor-view")
+        views = self.page.locator(".xp-view")  # the class every view element sets on itself when connected
         for index in range(views.count()):
             ready(self.page, views.nth(index))
         return views

@@ -93,7 +93,7 @@ def test_smollm2_attention_matches_transformers_and_has_all_query_heads(loaded_b
     np.testing.assert_allclose(capture.attentions, expected, atol=1e-6)
     upper = np.triu(np.ones(capture.attentions.shape[-2:], dtype=bool), 1)
     assert np.all(capture.attentions[..., upper] == 0), "a causal model attends only backwards"
-    assert loaded.describe()["n_kv_heads"] == 3
+    assert loaded.info.describe()["n_kv_heads"] == 3
 
 
 @pytest.mark.slow

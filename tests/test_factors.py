@@ -12,8 +12,10 @@ import torch
 
 from generator.bake import Baker
 from generator.capture import run
+from generator.methods import Needs
 from generator.errors import SpecError
-from generator.methods.factors.nmf import factorise, hook_name, neuron_matrix
+from generator.hooks import hook_name
+from generator.methods.factors.nmf import factorise, neuron_matrix
 from generator.methods.factors.section import section
 from generator.models.loading import load
 from generator.models.registry import resolve
@@ -109,15 +111,15 @@ def _check_capture_is_mlp(name, loaded_model, the_spec):
         lambda _m, args, i=i: inputs.__setitem__(i, args[0][0].detach().clone()))
         for i, (module, _) in enumerate(parts)]
     try:
-        capture = run(the_spec, loaded_model, attention=False, mlp=True)
+        capture = run(the_spec, loaded_model, Needs(mlp_post=True))
     finally:
         for handle in handles:
             handle.remove()
-    assert sorted(capture.mlp_post) == sorted(hook_name(i) for i in range(len(parts)))
+    assert sorted(capture.activations) == sorted(hook_name(i, "mlp.hook_post") for i in range(len(parts)))
     for i, (_, manual) in enumerate(parts):
         with torch.no_grad():
             expected = manual(inputs[i]).numpy()
-        got = capture.mlp_post[hook_name(i)]
+        got = capture.activations[hook_name(i, "mlp.hook_post")]
         assert got.shape == (len(capture.ids), expected.shape[1])
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
         # the comparison is not vacuous: values are of order 1, and a different function would be far off
@@ -135,14 +137,14 @@ def test_generated_positions_are_captured_too(loaded):
     the_spec = spec(loaded["llama"].source.path, text="one two", generate=4)
     capture = _check_capture_is_mlp("llama", loaded["llama"], the_spec)
     assert len(capture.ids) == capture.n_prompt + 4
-    assert all(value.shape[0] == len(capture.ids) for value in capture.mlp_post.values())
+    assert all(value.shape[0] == len(capture.ids) for value in capture.activations.values())
 
 
 # -- the factorisation --------------------------------------------------------------------------------------------
 
 def test_layers_are_concatenated_in_numeric_order_and_clipped():
     # Ecco sorted layer keys as strings (0, 1, 10, 11, 2, ...); twelve layers would expose that.
-    mlp = {hook_name(layer): np.full((3, 2), layer - 0.5, dtype=np.float32) for layer in range(12)}
+    mlp = {hook_name(layer, "mlp.hook_post"): np.full((3, 2), layer - 0.5, dtype=np.float32) for layer in range(12)}
     X = neuron_matrix(mlp, list(range(12)))
     assert X.shape == (3, 24) and X.dtype == np.float32
     np.testing.assert_array_equal(X[0], np.repeat([0.0] + [layer - 0.5 for layer in range(1, 12)], 2))
@@ -151,11 +153,11 @@ def test_layers_are_concatenated_in_numeric_order_and_clipped():
 @pytest.mark.parametrize("name", ["llama", "gpt2", "bert"])
 def test_nmf_reconstructs_the_clipped_activations_within_the_recorded_error(loaded, name):
     the_spec = spec(loaded[name].source.path, factors={"counts": [1, 3, 6]})
-    capture = run(the_spec, loaded[name], attention=False, mlp=True)
+    capture = run(the_spec, loaded[name], Needs(mlp_post=True))
     layers = list(range(3))
-    X = np.maximum(np.concatenate([capture.mlp_post[hook_name(i)] for i in layers], axis=1), 0).astype(np.float64)
-    results = factorise(neuron_matrix(capture.mlp_post, layers), [1, 3, 6])
-    payload = section(the_spec, loaded[name], capture)
+    X = np.maximum(np.concatenate([capture.activations[hook_name(i, "mlp.hook_post")] for i in layers], axis=1), 0).astype(np.float64)
+    results = factorise(neuron_matrix(capture.activations, layers), [1, 3, 6])
+    payload = section(the_spec, capture)
     assert [run_["count"] for run_ in payload["runs"]] == [1, 3, 6]
     assert payload["layers"] == layers and payload["neurons_per_layer"] == X.shape[1] // 3
     for result, stored in zip(results, payload["runs"]):
@@ -192,11 +194,11 @@ def test_nmf_reconstructs_the_clipped_activations_within_the_recorded_error(load
 
 def test_a_layer_range_keeps_real_layer_numbers(loaded):
     the_spec = spec(loaded["llama"].source.path, factors={"counts": 2, "layers": "1-2"})
-    payload = section(the_spec, loaded["llama"], run(the_spec, loaded["llama"], attention=False, mlp=True))
+    payload = section(the_spec, run(the_spec, loaded["llama"], Needs(mlp_post=True)))
     assert payload["layers"] == [1, 2]
     assert {layer for factor in payload["runs"][0]["top_neurons"] for layer, _, _ in factor} <= {1, 2}
     one = spec(loaded["llama"].source.path, factors={"counts": 2, "layers": 2})
-    payload = section(one, loaded["llama"], run(one, loaded["llama"], attention=False, mlp=True))
+    payload = section(one, run(one, loaded["llama"], Needs(mlp_post=True)))
     assert payload["layers"] == [2]
     assert {layer for factor in payload["runs"][0]["top_neurons"] for layer, _, _ in factor} == {2}
 
@@ -220,8 +222,8 @@ def test_all_zero_activations_give_empty_factors():
 
 def test_two_bakes_give_byte_identical_sections(loaded):
     the_spec = spec(loaded["llama"].source.path, generate=3, factors={"counts": [2, 5]})
-    first = dumps(section(the_spec, loaded["llama"], run(the_spec, loaded["llama"], attention=False, mlp=True)))
-    second = dumps(section(the_spec, loaded["llama"], run(the_spec, loaded["llama"], attention=False, mlp=True)))
+    first = dumps(section(the_spec, run(the_spec, loaded["llama"], Needs(mlp_post=True))))
+    second = dumps(section(the_spec, run(the_spec, loaded["llama"], Needs(mlp_post=True))))
     assert first == second
 
 
@@ -249,9 +251,9 @@ def test_a_count_below_one_is_refused_when_read(models, counts):
 
 def test_more_factors_than_tokens_is_refused_at_bake(loaded, models):
     the_spec = block_spec(models["llama"], "counts: [2, 50]")
-    capture = run(the_spec, loaded["llama"], attention=False, mlp=True)
+    capture = run(the_spec, loaded["llama"], Needs(mlp_post=True))
     with pytest.raises(SpecError) as caught:
-        section(the_spec, loaded["llama"], capture)
+        section(the_spec, capture)
     error = caught.value
     n = len(capture.ids)
     assert (error.field, error.file, error.line) == ("factors.counts", "docs/page.md", 15)
@@ -262,7 +264,7 @@ def test_more_factors_than_tokens_is_refused_at_bake(loaded, models):
 def test_a_layer_outside_the_model_is_refused_at_bake(loaded, models, layers):
     the_spec = block_spec(models["llama"], f"counts: 2\nlayers: {layers}")
     with pytest.raises(SpecError) as caught:
-        section(the_spec, loaded["llama"], run(the_spec, loaded["llama"], attention=False, mlp=True))
+        section(the_spec, run(the_spec, loaded["llama"], Needs(mlp_post=True)))
     error = caught.value
     assert (error.field, error.line) == ("factors.layers", 16)
     assert "layers 0-2" in error.message and "from 0 to 2" in error.hint
@@ -292,11 +294,11 @@ def test_real_minilm_capture_and_factors(loaded_bundled):
     the_spec = spec_from_data({"model": "minilm", "text": "Paris, Rome, Berlin, Madrid and Lisbon are capitals.",
                                "views": ["factors"], "factors": {"counts": [2, 4]}}, file="t")
     capture = _check_capture_is_mlp("bert", minilm, the_spec)
-    payload = section(the_spec, minilm, capture)
+    payload = section(the_spec, capture)
     assert payload["layers"] == list(range(6)) and payload["neurons_per_layer"] == 1536
     errors = [run_["error"] for run_ in payload["runs"]]
     assert 0 < errors[1] < errors[0] < 1
-    assert dumps(payload) == dumps(section(the_spec, minilm, run(the_spec, minilm, attention=False, mlp=True)))
+    assert dumps(payload) == dumps(section(the_spec, run(the_spec, minilm, Needs(mlp_post=True))))
 
 
 @pytest.mark.slow
@@ -313,8 +315,8 @@ def test_real_smollm2_budget_case(loaded_bundled):
                                "factors": {"counts": [2, 5, 10]}}, file="t")
     capture = _check_capture_is_mlp("llama", smollm2, the_spec)
     assert 64 <= len(capture.ids) <= 66
-    payload = {"schema_version": 1, "model": smollm2.describe(), "tokens": capture.tokens,
-               "n_prompt": capture.n_prompt, "factors": section(the_spec, smollm2, capture)}
+    payload = {"schema_version": 1, "model": smollm2.info.describe(), "tokens": capture.tokens,
+               "n_prompt": capture.n_prompt, "factors": section(the_spec, capture)}
     assert len(dumps(payload)) <= 100_000
     assert payload["factors"]["neurons_per_layer"] * len(payload["factors"]["layers"]) == 46_080
 

@@ -151,7 +151,9 @@ def test_smollm2_facts_behind_the_ig_caveat(loaded_bundled):
     import torch
 
     from generator.capture import run
-    from generator.methods.saliency.causal_targets import generated_scores
+
+    from generator.methods import Needs
+    from generator.methods.saliency.gradients import generated_scores
     from generator.spec import ExplorableSpec
 
     loaded = loaded_bundled("smollm2")
@@ -160,7 +162,7 @@ def test_smollm2_facts_behind_the_ig_caveat(loaded_bundled):
     assert not [name for name, _ in model.named_parameters() if name.endswith("bias")]
     assert all("RMSNorm" in type(layer.input_layernorm).__name__ for layer in model.model.layers)
     capture = run(ExplorableSpec(model="smollm2", text="William Shakespeare was born in the year", generate=1,
-                                 views=["saliency"]), loaded, attention=False)
+                                 views=["saliency"]), loaded, Needs())
     ids = capture.input_ids[0]
     with torch.no_grad():
         x = model.get_input_embeddings()(ids)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from generator.methods.saliency import GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, similarity_saliency
+from generator.methods.saliency.encoder import similarity_saliency
+from generator.methods.saliency.scores import GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS
 
 IDS_A = torch.tensor([1, 5, 17, 33, 60, 2])
 IDS_B = torch.tensor([1, 8, 9, 41, 2])

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generator.methods.saliency.normalize import causal_mask, completeness_gap, normalise, token_norms
+from generator.methods.saliency.scores import causal_mask, completeness_gap, normalise, token_norms
 from generator.methods.saliency.quadrature import IG_METHODS, check_ig_method, ig_rule
-from generator.methods.saliency.results import METHODS, check_methods, frozen
-from generator.methods.saliency.validation import check_ig_steps, check_n_prompt, check_target
+from generator.methods.saliency.scores import METHODS, check_methods, frozen
+from generator.methods.saliency.checks import check_ig_steps, check_n_prompt, check_target
 
 
 @pytest.mark.parametrize("steps", [1, 0, -3, 513, 2.5, "50", True, None])
@@ -120,7 +120,8 @@ def test_result_arrays_are_float32_and_read_only():
 
 
 def test_importing_the_package_and_its_results_does_not_import_torch():
-    code = ("import sys, generator.methods.saliency as s; s.CausalSaliency; s.ig_rule('gausslegendre', 4); "
+    code = ("import sys, generator.methods.saliency.scores as s, generator.methods.saliency.quadrature as q, "
+            "generator.methods.saliency.section; s.CausalSaliency; q.ig_rule('gausslegendre', 4); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)

@@ -12,7 +12,9 @@ import pytest
 
 from generator.bake import Baker
 from generator.errors import SpecError
-from generator.methods.saliency import METHODS, causal_saliency, similarity_saliency
+from generator.methods.saliency.causal import causal_saliency
+from generator.methods.saliency.encoder import similarity_saliency
+from generator.methods.saliency.scores import METHODS
 from generator.models.loading import POOL
 from generator.models.registry import resolve
 from generator.payload import decode_array
@@ -60,10 +62,11 @@ def test_causal_rows_are_shares_of_earlier_positions(causal_payload):
 
 def test_causal_section_equals_the_methods_within_quantization(causal_payload):
     from generator.capture import run
+    from generator.methods import Needs
     payload, body = causal_payload
     section = payload["saliency"]
     loaded = POOL.get(resolve(payload["model"]["name"]))
-    capture = run(block(body), loaded, attention=False)
+    capture = run(block(body), loaded, Needs())
     assert capture.tokens == payload["tokens"]
     expected = causal_saliency(loaded.model, capture.input_ids[0], capture.n_prompt)
     for name, encoded in section["methods"].items():

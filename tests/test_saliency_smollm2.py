@@ -16,8 +16,10 @@ import pytest
 import torch
 
 from captum_causal import assert_close, captum_attributions, normalised_by_hand
-from generator.methods.saliency import INTEGRATED_GRADIENTS, causal_saliency, causal_saliency_reference
-from generator.methods.saliency.causal_targets import generated_scores
+from generator.methods.saliency.causal import causal_saliency
+from generator.methods.saliency.gradients import generated_scores
+from generator.methods.saliency.scores import INTEGRATED_GRADIENTS
+from saliency_reference import causal_saliency_reference
 
 pytestmark = pytest.mark.slow
 

@@ -163,7 +163,7 @@ def test_spec_text_with_markup_is_escaped_in_the_page(tmp_path, tiny_models):
 
 
 def test_blocks_shown_as_examples_inside_code_fences_stay_code():
-    from generator.markdown_ext import find_blocks
+    from generator.fences import find_blocks
     text = "````markdown\n```explorable\nmodel: smollm2\ntext: hi\n```\n````\n\n```explorable\nuse: x\n```\n"
     blocks = find_blocks(text.splitlines())
     assert [block.body for block in blocks] == ["use: x"]

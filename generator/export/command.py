@@ -6,14 +6,14 @@ import sys
 from pathlib import Path
 
 from ..errors import ExplorableError
-from ..spec import ExplorableSpec
+from ..spec import SpecBase
 
 
 class UnknownIds(ExplorableError):
     """IDs asked for that no curated spec or docs block has."""
 
 
-def select(specs: list[ExplorableSpec], ids: list[str]) -> list[ExplorableSpec]:
+def select(specs: list[SpecBase], ids: list[str]) -> list[SpecBase]:
     """The specs named by `ids` (in that order), or every spec when `ids` is empty.
 
     Raises UnknownIds naming the unknown ids and listing the known ones."""
@@ -27,7 +27,7 @@ def select(specs: list[ExplorableSpec], ids: list[str]) -> list[ExplorableSpec]:
     return [by_id[name] for name in dict.fromkeys(ids)]
 
 
-def export(specs: list[ExplorableSpec], baker, out: Path) -> tuple[list[Path], list[ExplorableError]]:
+def export(specs: list[SpecBase], baker, out: Path) -> tuple[list[Path], list[ExplorableError]]:
     """Write each spec's standalone page into `out` (created if needed), baking through `baker` (its cache).
 
     Returns the files written and the errors met (a spec that fails does not stop the others)."""
@@ -48,7 +48,7 @@ def export(specs: list[ExplorableSpec], baker, out: Path) -> tuple[list[Path], l
     return written, errors
 
 
-def main(specs: list[ExplorableSpec], baker, ids: list[str], out: Path) -> int:
+def main(specs: list[SpecBase], baker, ids: list[str], out: Path) -> int:
     try:
         chosen = select(specs, ids)
     except UnknownIds as error:

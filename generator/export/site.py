@@ -11,7 +11,7 @@ from pathlib import Path
 
 from mkdocs.utils import get_relative_url
 
-from ..spec import ExplorableSpec
+from ..spec import SpecBase
 from .standalone import content_name, standalone_html
 
 FOLDER = "assets/explorables/standalone"
@@ -25,12 +25,12 @@ class Downloads:
         self.pages: dict[str, str] = {}          # content name -> page text
         self.page_url = ""                        # URL of the page being rendered (MkDocs' page.url)
         self.page_path = ""                       # and its source file, as the author knows it (docs/...)
-        self.rendered: dict[tuple[str, str], tuple[ExplorableSpec, bytes, str]] = {}  # (digest, page) -> figure
+        self.rendered: dict[tuple[str, str], tuple[SpecBase, bytes, str]] = {}  # (digest, page) -> figure
 
     def on_page(self, url: str, path: str) -> None:
         self.page_url, self.page_path = url, path
 
-    def link(self, spec: ExplorableSpec, payload: bytes) -> str | None:
+    def link(self, spec: SpecBase, payload: bytes) -> str | None:
         """Page-relative URL of the figure's standalone file (made now, written by write()), or None."""
         self.rendered.setdefault((spec.digest(), self.page_path), (spec, payload, self.page_path))
         if not self.links:
@@ -40,7 +40,7 @@ class Downloads:
         self.pages[name] = page
         return get_relative_url(f"{FOLDER}/{name}", self.page_url)
 
-    def figures(self) -> list[tuple[ExplorableSpec, bytes, str]]:
+    def figures(self) -> list[tuple[SpecBase, bytes, str]]:
         """(spec, payload, page) of every figure rendered in this build, once per spec and page, in order."""
         return list(self.rendered.values())
 

@@ -18,7 +18,7 @@ import json
 from importlib import resources
 
 from .. import markdown_ext
-from ..spec import ExplorableSpec
+from ..spec import SpecBase
 from .assets import BUNDLE, STYLES, asset_text
 
 GENERATOR = "explorables"
@@ -45,7 +45,7 @@ def _generated_text(payload: dict) -> str:
     return "".join(token["text"] for token in payload.get("tokens", []) if token.get("generated"))
 
 
-def _about(spec: ExplorableSpec, payload: dict) -> str:
+def _about(spec: SpecBase, payload: dict) -> str:
     """What the model read: a definition list of model, text or sentence pair, and generated continuation."""
     model = payload.get("model", {})
     rows = [("Model", f"{model.get('label', spec.model)} ({model.get('architecture', '?')}, "
@@ -69,7 +69,7 @@ def _about(spec: ExplorableSpec, payload: dict) -> str:
     return "".join(parts)
 
 
-def standalone_html(spec: ExplorableSpec, payload: bytes) -> str:
+def standalone_html(spec: SpecBase, payload: bytes) -> str:
     """The standalone page of one explorable.
 
     spec: the explorable (its title, caption, views and text are shown); payload: its baked JSON bytes.
@@ -78,8 +78,8 @@ def standalone_html(spec: ExplorableSpec, payload: bytes) -> str:
     document = json.loads(payload)
     title = spec.title or spec.id or "Explorable"
     # the container as on the site, payload embedded; the title is the page's heading instead
-    widget = markdown_ext.render_widget(spec.model_copy(update={"title": None}), payload,
-                                        embed_limit=len(payload) + 1)
+    context = markdown_ext.SiteContext(baker=None, catalogue=lambda: None, embed_limit=len(payload) + 1)
+    widget = markdown_ext.render_widget(spec.model_copy(update={"title": None}), payload, context)
     footer = (f"Baked by {GENERATOR} (payload schema_version {document.get('schema_version')}"
               + (f", explorable '{html.escape(spec.id)}'" if spec.id else "")
               + "). This file needs no network: the widgets and the data are inside it.")

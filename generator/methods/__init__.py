@@ -1,21 +1,20 @@
-"""Methods: pure functions from a Capture (and, for gradients, the loaded model) to payload sections.
+"""Methods: functions from a `Capture` to payload sections, one registry record each (`registry.Method`).
 
-Each method module exposes `section(spec, loaded, capture) -> dict` returning its payload section; bake.py calls
-those named by the spec. Heavy imports stay inside the modules so a warm rebuild never imports torch.
+The built-in methods are registered here, in the order their views are offered. Adding a method: write its module
+(options model, check, `section(spec, capture)`, and a `METHOD` record) and add one line below. Importing this
+package imports no torch: each method imports its heavy code inside its functions.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable
+from .attention import METHOD as ATTENTION
+from .factors.section import METHOD as FACTORS
+from .registry import REGISTRY, Method, Needs, register
+from .saliency.section import METHOD as SALIENCY
 
-# payload section name -> module providing `section`
-METHODS: dict[str, str] = {
-    "attention": "generator.methods.attention.section",
-    "saliency": "generator.methods.saliency.section",
-    "factors": "generator.methods.factors.section",
-}
+DEFAULT_METHOD = "attention"     # what a spec without views and without method options shows
 
+for _method in (ATTENTION, SALIENCY, FACTORS):
+    register(_method)
 
-def section_builder(name: str) -> Callable[..., dict[str, Any]]:
-    return importlib.import_module(METHODS[name]).section
+__all__ = ["DEFAULT_METHOD", "REGISTRY", "Method", "Needs", "register"]

@@ -12,7 +12,6 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Adapter:
-    family: str
     causal: bool
     layers: tuple[str, ...]        # candidate paths from the loaded model to the list of blocks
     mlp_down: str                  # path inside a block to the MLP down-projection; its input is the neuron values
@@ -28,35 +27,16 @@ class Adapter:
     def final_norm_module(self, model: Any) -> Any | None:
         return _first_path(model, self.final_norm, "final norm", required=False)
 
-    def hook_points(self, model: Any) -> dict[str, Any]:
-        """Named capture points (TransformerLens-style names): the input of each module is what is captured."""
-        return {f"blocks.{index}.mlp.hook_post": self.mlp_down_module(block)
-                for index, block in enumerate(self.blocks(model))}
 
-    @staticmethod
-    def head_counts(config: Any) -> tuple[int, int]:
-        heads = getattr(config, "num_attention_heads", None) or getattr(config, "n_head")
-        kv_heads = getattr(config, "num_key_value_heads", None) or heads
-        return int(heads), int(kv_heads)
-
-    @staticmethod
-    def n_layers(config: Any) -> int:
-        return int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer"))
-
-    @staticmethod
-    def max_positions(config: Any) -> int | None:
-        return getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
-
-
-_LLAMA_LIKE = Adapter("llama", causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
+_LLAMA_LIKE = Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
                       final_norm=("model.norm", "norm"))
 
 ADAPTERS: dict[str, Adapter] = {
     **{model_type: _LLAMA_LIKE for model_type in
        ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo", "olmo2", "smollm3")},
-    "gpt2": Adapter("gpt2", causal=True, layers=("transformer.h", "h"), mlp_down="mlp.c_proj",
+    "gpt2": Adapter(causal=True, layers=("transformer.h", "h"), mlp_down="mlp.c_proj",
                     final_norm=("transformer.ln_f", "ln_f")),
-    "bert": Adapter("bert", causal=False, layers=("encoder.layer", "bert.encoder.layer"), mlp_down="output.dense",
+    "bert": Adapter(causal=False, layers=("encoder.layer", "bert.encoder.layer"), mlp_down="output.dense",
                     final_norm=(), pairs=True),
 }
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import ModelLoadError
 from .adapters import Adapter, adapter_for
+from .facts import ModelInfo, is_causal, max_positions, model_info, reads_pairs
 from .registry import ModelSource
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -17,33 +20,31 @@ log = logging.getLogger("mkdocs.plugins.explorables")
 
 @dataclass
 class LoadedModel:
+    """A model ready to run: eager attention, float32, eval mode, with its tokenizer and adapter."""
+
     source: ModelSource
-    tokenizer: Any
-    model: Any
-    config: Any
-    adapter: Adapter | None
-    causal: bool
+    tokenizer: Any                       # a transformers PreTrainedTokenizerBase
+    model: Any                           # a torch.nn.Module (transformers PreTrainedModel)
+    config: Any                          # its transformers PretrainedConfig
+    adapter: Adapter | None              # None for an architecture without an entry in adapters.ADAPTERS
+    info: ModelInfo
+
+    @property
+    def causal(self) -> bool:
+        return self.info.causal
 
     @property
     def architecture(self) -> str:
-        return self.config.model_type
+        return self.info.architecture
 
     @property
     def can_read_pairs(self) -> bool:
-        return bool(self.adapter and self.adapter.pairs) or getattr(self.config, "type_vocab_size", 0) >= 2
+        return reads_pairs(self.config)
 
-    def describe(self) -> dict[str, Any]:
-        heads, kv_heads = Adapter.head_counts(self.config)
-        return {"name": self.source.name, "label": self.source.label, "architecture": self.architecture,
-                "causal": self.causal, "n_layers": Adapter.n_layers(self.config), "n_heads": heads,
-                "n_kv_heads": kv_heads}
-
-
-def _is_causal(config: Any, adapter: Adapter | None) -> bool:
-    if adapter is not None:
-        return adapter.causal
-    names = " ".join(getattr(config, "architectures", None) or [])
-    return bool(getattr(config, "is_decoder", False)) or "CausalLM" in names or "LMHeadModel" in names
+    @property
+    def max_positions(self) -> int | None:
+        """The model's position limit (tokens), where its config states one."""
+        return max_positions(self.config)
 
 
 def load(source: ModelSource) -> LoadedModel:
@@ -57,15 +58,15 @@ def load(source: ModelSource) -> LoadedModel:
         kwargs["revision"] = source.revision
     try:
         config = AutoConfig.from_pretrained(source.path, **kwargs)
-        adapter = adapter_for(config.model_type)
-        causal = _is_causal(config, adapter)
+        causal = is_causal(config)
         tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
         model_class = AutoModelForCausalLM if causal else AutoModel
         model = model_class.from_pretrained(source.path, dtype=torch.float32, attn_implementation="eager", **kwargs)
     except (OSError, ValueError, ImportError) as exc:
         raise ModelLoadError(_explain_failure(source, exc)) from exc
     model.eval()
-    return LoadedModel(source, tokenizer, model, model.config, adapter_for(model.config.model_type), causal)
+    return LoadedModel(source, tokenizer, model, model.config, adapter_for(model.config.model_type),
+                       model_info(source, model.config))
 
 
 def _explain_failure(source: ModelSource, exc: Exception) -> str:
@@ -81,6 +82,23 @@ def _explain_failure(source: ModelSource, exc: Exception) -> str:
         "save the model with save_pretrained to a folder and write `model: ./that/folder`.")
 
 
+@contextlib.contextmanager
+def quiet_library() -> Iterator[None]:
+    """Keep the build log to our own lines while transformers loads a model: its warnings and info go below ERROR,
+    and progress bars (drawn on stderr by tqdm) go nowhere. Errors still raise."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
+
+
 class ModelPool:
     """Loaded models by fingerprint. One pool lives for the whole process, so `mkdocs serve` loads each model once."""
 
@@ -93,7 +111,8 @@ class ModelPool:
         with self._lock:
             if key not in self._models:
                 log.info("explorables: loading model %s", source.label)
-                self._models[key] = load(source)
+                with quiet_library():
+                    self._models[key] = load(source)
             return self._models[key]
 
     def __len__(self) -> int:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib.metadata
 import importlib.util
-import json
 import os
 import re
 from dataclasses import dataclass
@@ -77,6 +77,10 @@ def resolve(name: str, *, base_dir: str | Path = ".") -> ModelSource:
                 f"model '{name}': no config.json in folder {candidate}; "
                 "save a model there with model.save_pretrained(folder) and tokenizer.save_pretrained(folder)")
         return ModelSource(name, "folder", str(candidate), candidate.name)
+    close = difflib.get_close_matches(name.lower(), BUNDLED, n=1, cutoff=0.75)
+    if close and "/" not in name:
+        raise ModelLoadError(f"unknown model '{name}': did you mean the bundled '{close[0]}'? "
+                             f"(bundled: {', '.join(sorted(BUNDLED))})")
     if HUB_ID.match(name):
         repo, _, revision = name.partition("@")
         return ModelSource(name, "hub", repo, repo, revision=revision or None)
@@ -111,6 +115,3 @@ def _cached_hub_revision(repo: str) -> str | None:
     ref = home / ("models--" + repo.replace("/", "--")) / "refs" / "main"
     return ref.read_text().strip() if ref.exists() else None
 
-
-def describe_bundled() -> list[dict[str, str]]:
-    return [json.loads(json.dumps(model.__dict__)) for model in BUNDLED.values()]

@@ -6,7 +6,7 @@ import sys
 from typing import Iterable
 
 from ..errors import ExplorableError
-from ..spec import ExplorableSpec
+from ..spec import SpecBase
 from . import TrackerError
 from .record import Record, record_for
 
@@ -88,7 +88,7 @@ def log_specs(items: Iterable[tuple], baker, *, tracker: str, tracking_uri: str 
                 experiment=experiment, offline_dir=offline_dir)
 
 
-def main(specs: list[ExplorableSpec], baker, args) -> int:
+def main(specs: list[SpecBase], baker, args) -> int:
     from ..export.command import UnknownIds, select
 
     try:

@@ -1,8 +1,8 @@
 """One bake as a tracker-neutral record: params, metrics, tags and artifacts (no tracker library needed here).
 
 - params: what was asked for: the model (name, label, fingerprint, architecture), a SHA-256 digest of the text or
-  sentence pair, generation length, views, and the method options (saliency target and steps, factor counts and
-  layers).
+  sentence pair, generation length, views, and every option of the methods shown, as `<method>_<option>`
+  (saliency_target, saliency_ig_steps, factors_counts, factors_layers, ...).
 - metrics: what the bake measured, read back from the payload: token counts, payload bytes (raw and gzipped),
   integrated-gradients completeness gaps (the section's `ig_gap`: max and median over generated tokens, or the one
   value of a sentence pair), the encoder similarity, NMF reconstruction error and iterations per factor count, and
@@ -21,7 +21,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..spec import ExplorableSpec
+from ..spec import SpecBase
 
 TAG_ID = "explorables.id"
 TAG_SOURCE = "explorables.source"      # the page showing it (a site build), else the file defining it
@@ -48,7 +48,7 @@ class Record:
         return {**self.artifacts, **(self.more() if self.more else {})}
 
 
-def text_digest(spec: ExplorableSpec) -> str:
+def text_digest(spec: SpecBase) -> str:
     """SHA-256 of the text, or of sentence A, a NUL byte and sentence B."""
     text = spec.text if spec.text is not None else "\0".join(spec.pair or [])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -65,7 +65,7 @@ def _gaps(section: dict) -> dict[str, float]:
             "ig_gap_infinite": float(len(gap) - len(values))}
 
 
-def record_for(spec: ExplorableSpec, payload: bytes, *, key: str, fingerprint: str,
+def record_for(spec: SpecBase, payload: bytes, *, key: str, fingerprint: str,
                bake_seconds: float | None, html: str, page: str | None = None) -> Record:
     """The record of one baked explorable. payload: its JSON bytes; html: its standalone page; page: the site
     page that shows it (a build logs it), else the file that defines it is the source."""
@@ -86,21 +86,19 @@ def record_for(spec: ExplorableSpec, payload: bytes, *, key: str, fingerprint: s
     }
     if bake_seconds is not None:
         metrics["bake_seconds"] = float(bake_seconds)
+    for method in spec.methods:       # the options asked for, one param per field: saliency_ig_steps, ...
+        options = spec.options(method.name)
+        for field_name, value in (options.model_dump() if options is not None else {}).items():
+            params[f"{method.name}_{field_name}"] = (",".join(str(item) for item in value)
+                                                     if isinstance(value, list) else str(value))
     saliency = document.get("saliency")
     if saliency:
-        params["saliency_target"] = str(saliency.get("target", "similarity"))
-        params["saliency_ig_steps"] = str(saliency.get("ig_steps"))
-        params["saliency_ig_method"] = str(saliency.get("ig_method"))
         metrics.update({f"saliency_{name}": value for name, value in _gaps(saliency).items()})
         if isinstance(saliency.get("similarity"), (int, float)):
             metrics["saliency_similarity"] = float(saliency["similarity"])
-    factors = document.get("factors")
-    if factors:
-        params["factors_counts"] = ",".join(str(run["count"]) for run in factors.get("runs", []))
-        params["factors_layers"] = str(spec.factor_options.layers)
-        for run in factors.get("runs", []):
-            metrics[f"nmf_error_k{run['count']}"] = float(run["error"])
-            metrics[f"nmf_iterations_k{run['count']}"] = float(run["iterations"])
+    for run in (document.get("factors") or {}).get("runs", []):
+        metrics[f"nmf_error_k{run['count']}"] = float(run["error"])
+        metrics[f"nmf_iterations_k{run['count']}"] = float(run["iterations"])
     name = download_name(spec).removesuffix(".html")
     tags = {TAG_ID: spec.id or name, TAG_SOURCE: page or spec.file, TAG_DEFINED: spec.file, TAG_KEY: key,
             TAG_DIGEST: spec.digest()}

@@ -1,8 +1,8 @@
 // <explorable-model-view>: a layers x heads grid of attention heatmaps on one canvas; a head enlarges on demand.
-// Attribute (optional): hide-special. Emits "explorable-select" {layer, head} on its .explorable container when a
-// head is enlarged.
+// Attribute (optional): hide-special. Shares (selection.js) the head it enlarges (layer and head) and whether special
+// tokens are hidden; a layer or head chosen in a linked view moves its keyboard cursor there.
 import { View, h, move } from "./view.js";
-import { attention, container } from "./payload.js";
+import { attention } from "./payload.js";
 import { lut, gradient } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { dark, cssRGB } from "./theme.js";
@@ -39,195 +39,207 @@ function blit(px, W, x, y, v, off, n, t, [s0, s1], lt) {
   }
 }
 
-class ModelView extends View {
+export class ModelView extends View {
+  static tag = "explorable-model-view";
+
   async build(p) {
-    Object.assign(this, await attention(p));
-    const { L, H } = this;
-    this.full = { v: this.v, N: this.N, tok: p.tokens };
-    this.hide = this.hasAttribute("hide-special") && p.tokens.some((t) => t.special);
-    this.cur = [0, 0];
-    this.open = null;
+    this.attention = await attention(p); // of every token: {L, H, N, v}
+    this.tokens = p.tokens;
+    const { L, H } = this.attention;
+    this.hasSpecial = p.tokens.some((t) => t.special);
+    // hideSpecial (set() lays the grid out again); cursor: [layer, head] of the keyboard / pointer cursor;
+    // enlarged: [layer, head] or null; cell: [query row, key column] read out in the enlarged head, or null.
+    // cursor, enlarged and cell change in place (they move boxes and labels; the heatmaps stay as drawn).
+    this.state = { hideSpecial: this.hasAttribute("hide-special") && this.hasSpecial, cursor: [0, 0], enlarged: null, cell: null };
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") || `Attention of every layer and head (${L} layers × ${H} heads)`);
     this.style.setProperty("--g", GAP + "px");
 
-    const cv = (this.cv = h("canvas", {
+    const canvas = (this.gridCanvas = h("canvas", {
       class: "xp-grid", tabindex: 0, "aria-roledescription": "heatmap grid",
       "aria-label": `${L} × ${H} attention heatmaps. Arrow keys move between heads, Enter enlarges one.`,
       onkeydown: (e) => this.key(e), onclick: (e) => this.pick(e, true), onpointermove: (e) => this.pick(e),
       onfocus: () => this.mark(), onblur: () => this.mark(),
     }));
-    this.box = h("div", { class: "xp-cur", hidden: true });
+    this.cursorBox = h("div", { class: "xp-cur", hidden: true });
     this.legend = h("span", { class: "xp-ramp" });
-    this.live = h("span", { class: "xp-sr", "aria-live": "polite" });
+    this.announce = h("span", { class: "xp-sr", "aria-live": "polite" });
     this.note = h("p", { class: "xp-note", hidden: true });
-    const lab = (n, f) => Array.from({ length: n }, (_, i) => h("span", null, f(i)));
-    const grid = (this.grid = h("div", { class: "xp-mv" }, h("span"),
-      h("div", { class: "xp-cols" }, ...lab(H, (i) => `H${i}`)),
-      h("div", { class: "xp-rows" }, ...lab(L, (i) => `L${i}`)),
-      h("div", { class: "xp-stage" }, cv, this.box)));
+    const labels = (n, f) => Array.from({ length: n }, (_, i) => h("span", null, f(i)));
+    this.gridFigure = h("div", { class: "xp-mv" }, h("span"),
+      h("div", { class: "xp-cols" }, ...labels(H, (i) => `H${i}`)),
+      h("div", { class: "xp-rows" }, ...labels(L, (i) => `L${i}`)),
+      h("div", { class: "xp-stage" }, canvas, this.cursorBox));
 
     // detail panel: bigger heatmap with token labels on both axes
-    this.hm = h("canvas", {
+    this.heatmap = h("canvas", {
       class: "xp-heat", tabindex: 0,
-      onpointermove: (e) => this.cell(Math.floor(e.offsetY / this.c), Math.floor(e.offsetX / this.c)),
+      onpointermove: (e) => this.showCell(Math.floor(e.offsetY / this.cellSize), Math.floor(e.offsetX / this.cellSize)),
       onkeydown: (e) => {
-        const m = move(e.key, ...(this.rc || [0, 0]), this.N, this.N);
-        if (m) e.preventDefault(), this.cell(...m);
+        const m = move(e.key, ...(this.state.cell || [0, 0]), this.shown.N, this.shown.N);
+        if (m) e.preventDefault(), this.showCell(...m);
       },
     });
-    this.cbox = h("div", { class: "xp-cur", hidden: true });
-    this.rowL = h("div", { class: "xp-drows" });
-    this.colL = h("div", { class: "xp-dcols" });
-    this.hd = h("strong");
-    this.dout = h("div", { class: "xp-readout", "aria-live": "polite" });
+    this.cellBox = h("div", { class: "xp-cur", hidden: true });
+    this.rowLabels = h("div", { class: "xp-drows" });
+    this.columnLabels = h("div", { class: "xp-dcols" });
+    this.detailTitle = h("strong");
+    this.cellReadout = h("div", { class: "xp-readout", "aria-live": "polite" });
     this.detail = h("div", { class: "xp-detail", role: "region", hidden: true, onkeydown: (e) => e.key === "Escape" && this.close() },
-      h("div", { class: "xp-bar" }, this.hd, pngButton(this, () => this.figure(true)),
+      h("div", { class: "xp-bar" }, this.detailTitle, pngButton(this, () => this.figure(true)),
         h("button", { type: "button", class: "xp-btn", onclick: () => this.close() }, "close ✕")),
-      this.dout,
-      h("div", { class: "xp-scroll" }, (this.dgrid = h("div", { class: "xp-dgrid" }, h("span", { class: "xp-axis" }, "query ↓  key →"),
-        this.colL, this.rowL, h("div", { class: "xp-stage" }, this.hm, this.cbox)))));
+      this.cellReadout,
+      h("div", { class: "xp-scroll" }, (this.detailFigure = h("div", { class: "xp-dgrid" }, h("span", { class: "xp-axis" }, "query ↓  key →"),
+        this.columnLabels, this.rowLabels, h("div", { class: "xp-stage" }, this.heatmap, this.cellBox)))));
 
     const bar = h("div", { class: "xp-bar" }, h("span", null, "weight 0 ", this.legend, " 1"));
-    if (p.tokens.some((t) => t.special)) {
-      bar.append(h("label", null, h("input", { type: "checkbox", checked: this.hide, onchange: (e) => this.hideSpecial(e.target.checked) }), " hide special tokens"));
+    if (this.hasSpecial) {
+      this.hideBox = h("input", { type: "checkbox", checked: this.state.hideSpecial, onchange: (e) => this.share({ hideSpecial: e.target.checked }) });
+      bar.append(h("label", null, this.hideBox, " hide special tokens"));
     }
     bar.append(pngButton(this, () => this.figure(false)), h("span", { class: "xp-hint" }, "Click, tap or press Enter on a head to enlarge it."));
-    this.replaceChildren(bar, this.note, h("div", { class: "xp-scroll" }, grid), this.live, this.detail);
+    this.replaceChildren(bar, this.note, h("div", { class: "xp-scroll" }, this.gridFigure), this.announce, this.detail);
     this.layout();
   }
 
   /** [element, caption, file part] of the grid or of the enlarged head, for the PNG export. */
   figure(enlarged) {
-    const hidden = this.hide ? HIDDEN_CAPTION : "";
-    if (!enlarged) return [this.grid, `Attention weights, ${this.L} layers × ${this.H} heads${hidden}`, "all-heads"];
-    const [l, hd] = this.open;
-    return [this.dgrid, `Attention weights, layer ${l}, head ${hd}${hidden}`, `L${l}-H${hd}`];
+    const hidden = this.state.hideSpecial ? HIDDEN_CAPTION : "", { L, H } = this.attention;
+    if (!enlarged) return [this.gridFigure, `Attention weights, ${L} layers × ${H} heads${hidden}`, "all-heads"];
+    const [l, head] = this.state.enlarged;
+    return [this.detailFigure, `Attention weights, layer ${l}, head ${head}${hidden}`, `L${l}-H${head}`];
   }
 
-  hideSpecial(on) {
-    this.hide = on;
-    this.layout();
-    this.redraw();
+  set(patch) {
+    const relayout = "hideSpecial" in patch && patch.hideSpecial !== this.state.hideSpecial;
+    super.set(patch);
+    if (relayout) this.layout();
+    if (this.hideBox) this.hideBox.checked = this.state.hideSpecial;
+  }
+
+  /** A linked view hid or showed the special tokens, or chose a layer or head (the cursor moves there). */
+  follow({ layer, head, hideSpecial }) {
+    const { L, H } = this.attention, [l, hd] = this.state.cursor;
+    if (hideSpecial != null && this.hasSpecial) this.set({ hideSpecial });
+    const cursor = [layer >= 0 && layer < L ? layer : l, head >= 0 && head < H ? head : hd];
+    if (cursor[0] === l && cursor[1] === hd) return;
+    this.state.cursor = cursor;
+    if (this.ready) this.mark();
   }
 
   /** Sizes, labels and matrices for the shown tokens: all, or all but the special ones (rows renormalised). */
   layout() {
-    const { L, H, full } = this, idx = keep(full.tok, this.hide), N = idx.length;
-    let empty = 0;
-    if (this.hide) {
-      this.v = new Float32Array(L * H * N * N);
+    const { L, H, N: all, v } = this.attention, hide = this.state.hideSpecial, idx = keep(this.tokens, hide), N = idx.length;
+    let empty = 0, shown = v;
+    if (hide) {
+      shown = new Float32Array(L * H * N * N);
       for (let m = 0; m < L * H; m++) {
-        const r = renorm(full.v.subarray(m * full.N * full.N, (m + 1) * full.N * full.N), full.N, idx);
-        this.v.set(r.m, m * N * N);
+        const r = renorm(v.subarray(m * all * all, (m + 1) * all * all), all, idx);
+        shown.set(r.m, m * N * N);
         empty += r.empty;
       }
-    } else this.v = full.v;
-    this.N = N;
-    this.tok = idx.map((i) => full.tok[i]);
-    const t = (this.t = N >= 48 ? Math.min(N, 80) : N * Math.ceil(48 / N));
-    this.rg = ranges(N, t);
-    this.style.setProperty("--t", t + "px");
-    Object.assign(this.cv, { width: H * (t + GAP) - GAP, height: L * (t + GAP) - GAP });
-    this.img = null;
-    const c = (this.c = Math.max(12, Math.min(24, Math.floor(480 / N))));
-    Object.assign(this.hm, { width: N, height: N });
-    this.hm.style.cssText = `width:${N * c}px;height:${N * c}px`;
-    this.cbox.style.width = this.cbox.style.height = c + "px";
-    for (const axis of [this.rowL, this.colL]) {
-      axis.style.setProperty("--c", c + "px");
-      axis.replaceChildren(...this.tok.map((x) => tokenNode(x)));
     }
-    this.rc = null;
-    this.note.hidden = !this.hide;
-    this.note.textContent = this.hide ? hiddenNote(empty, " across all heads") : "";
-    if (this.open) this.cell(0, 0, true);
+    this.shown = { N, v: shown, tokens: idx.map((i) => this.tokens[i]) };
+    const t = (this.thumb = N >= 48 ? Math.min(N, 80) : N * Math.ceil(48 / N));
+    this.pixelRanges = ranges(N, t);
+    this.style.setProperty("--t", t + "px");
+    Object.assign(this.gridCanvas, { width: H * (t + GAP) - GAP, height: L * (t + GAP) - GAP });
+    this.image = null;
+    const c = (this.cellSize = Math.max(12, Math.min(24, Math.floor(480 / N))));
+    Object.assign(this.heatmap, { width: N, height: N });
+    this.heatmap.style.cssText = `width:${N * c}px;height:${N * c}px`;
+    this.cellBox.style.width = this.cellBox.style.height = c + "px";
+    for (const axis of [this.rowLabels, this.columnLabels]) {
+      axis.style.setProperty("--c", c + "px");
+      axis.replaceChildren(...this.shown.tokens.map((x) => tokenNode(x)));
+    }
+    this.state.cell = null;
+    this.note.hidden = !hide;
+    this.note.textContent = hide ? hiddenNote(empty, " across all heads") : "";
+    if (this.state.enlarged) this.showCell(0, 0, true);
   }
 
   draw() {
-    const { L, H, N, t, v, cv } = this, d = dark(), base = cssRGB(this, "--md-code-bg-color");
-    const lt = (this.lt = lut(d, base));
-    const W = cv.width, ctx = cv.getContext("2d"), img = (this.img ??= ctx.createImageData(W, cv.height));
+    const { L, H } = this.attention, { N, v } = this.shown, t = this.thumb, canvas = this.gridCanvas;
+    const d = dark(), base = cssRGB(this, "--md-code-bg-color"), palette = (this.palette = lut(d, base));
+    const W = canvas.width, ctx = canvas.getContext("2d"), img = (this.image ??= ctx.createImageData(W, canvas.height));
     const px = new Uint32Array(img.data.buffer);
     for (let l = 0; l < L; l++)
-      for (let hd = 0; hd < H; hd++) blit(px, W, hd * (t + GAP), l * (t + GAP), v, (l * H + hd) * N * N, N, t, this.rg, lt);
+      for (let hd = 0; hd < H; hd++) blit(px, W, hd * (t + GAP), l * (t + GAP), v, (l * H + hd) * N * N, N, t, this.pixelRanges, palette);
     ctx.putImageData(img, 0, 0);
     this.legend.style.background = gradient(d, base);
-    if (this.open) this.heat();
+    if (this.state.enlarged) this.heat();
   }
 
+  /** [layer, head] under a pointer event on the grid. */
   at(e) {
-    const s = this.t + GAP;
-    return [Math.min(this.L - 1, Math.floor(e.offsetY / s)), Math.min(this.H - 1, Math.floor(e.offsetX / s))];
+    const s = this.thumb + GAP;
+    return [Math.min(this.attention.L - 1, Math.floor(e.offsetY / s)), Math.min(this.attention.H - 1, Math.floor(e.offsetX / s))];
   }
 
   pick(e, go) {
-    this.cur = this.at(e);
+    this.state.cursor = this.at(e);
     this.mark(true);
-    if (go) this.show(...this.cur);
+    if (go) this.enlarge(...this.state.cursor);
   }
 
   /** Position the cursor box on the current thumbnail (visible on hover or keyboard focus). */
   mark(on) {
-    const [l, hd] = this.cur, s = this.t + GAP;
-    this.box.hidden = !(on || document.activeElement === this.cv);
-    this.box.style.transform = `translate(${hd * s}px,${l * s}px)`;
+    const [l, hd] = this.state.cursor, s = this.thumb + GAP;
+    this.cursorBox.hidden = !(on || document.activeElement === this.gridCanvas);
+    this.cursorBox.style.transform = `translate(${hd * s}px,${l * s}px)`;
   }
 
   key(e) {
-    const m = move(e.key, ...this.cur, this.L, this.H);
+    const m = move(e.key, ...this.state.cursor, this.attention.L, this.attention.H);
     if (m) {
       e.preventDefault();
-      this.cur = m;
+      this.state.cursor = m;
       this.mark();
-      this.live.textContent = `Layer ${m[0]}, head ${m[1]}`;
+      this.announce.textContent = `Layer ${m[0]}, head ${m[1]}`;
     } else if (e.key === "Enter" || e.key === " ") {
       e.preventDefault();
-      this.show(...this.cur);
+      this.enlarge(...this.state.cursor);
     } else if (e.key === "Escape") this.close();
   }
 
-  show(l, hd) {
-    this.open = [l, hd];
+  enlarge(l, hd) {
+    this.state.enlarged = [l, hd];
     this.detail.hidden = false;
-    this.hd.textContent = `Layer ${l} · head ${hd}`;
+    this.detailTitle.textContent = `Layer ${l} · head ${hd}`;
     this.detail.setAttribute("aria-label", `Layer ${l}, head ${hd}, enlarged`);
     this.heat();
-    this.cell(0, 0, true);
-    this.hm.focus({ preventScroll: true });
+    this.showCell(0, 0, true);
+    this.heatmap.focus({ preventScroll: true });
     this.detail.scrollIntoView({ block: "nearest" });
-    container(this)?.dispatchEvent(new CustomEvent("explorable-select", { bubbles: true, detail: { layer: l, head: hd } }));
+    this.selection.set({ layer: l, head: hd });
   }
 
   close() {
-    if (!this.open) return;
-    this.open = null;
+    if (!this.state.enlarged) return;
+    this.state.enlarged = null;
     this.detail.hidden = true;
-    this.cv.focus({ preventScroll: true });
+    this.gridCanvas.focus({ preventScroll: true });
   }
 
   heat() {
-    const { N, v, hm } = this, [l, hd] = this.open, ctx = hm.getContext("2d"), img = ctx.createImageData(N, N);
-    blit(new Uint32Array(img.data.buffer), N, 0, 0, v, (l * this.H + hd) * N * N, N, N, ranges(N, N), this.lt);
+    const { N, v } = this.shown, [l, hd] = this.state.enlarged, ctx = this.heatmap.getContext("2d"), img = ctx.createImageData(N, N);
+    blit(new Uint32Array(img.data.buffer), N, 0, 0, v, (l * this.attention.H + hd) * N * N, N, N, ranges(N, N), this.palette);
     ctx.putImageData(img, 0, 0);
   }
 
   /** Hover / keyboard cell in the enlarged heatmap: exact value readout and axis highlights. */
-  cell(i, j, quiet) {
-    const { N, c } = this;
-    if (!this.open || i < 0 || j < 0 || i >= N || j >= N) return;
-    const old = this.rc;
-    if (old) this.rowL.children[old[0]].classList.remove("xp-on"), this.colL.children[old[1]].classList.remove("xp-on");
-    this.rc = [i, j];
-    this.rowL.children[i].classList.add("xp-on");
-    this.colL.children[j].classList.add("xp-on");
-    this.cbox.hidden = !!quiet;
-    this.cbox.style.transform = `translate(${j * c}px,${i * c}px)`;
-    const [l, hd] = this.open, w = weight(this, l, hd, i, j);
-    this.dout.textContent = quiet ? "Hover or use the arrow keys for exact values; Escape closes."
-      : `L${l} H${hd}: ${show(this.tok[i])} → ${show(this.tok[j])} ${w.toFixed(3)}`;
+  showCell(i, j, quiet) {
+    const { N, v, tokens } = this.shown, c = this.cellSize, old = this.state.cell;
+    if (!this.state.enlarged || i < 0 || j < 0 || i >= N || j >= N) return;
+    if (old) this.rowLabels.children[old[0]].classList.remove("xp-on"), this.columnLabels.children[old[1]].classList.remove("xp-on");
+    this.state.cell = [i, j];
+    this.rowLabels.children[i].classList.add("xp-on");
+    this.columnLabels.children[j].classList.add("xp-on");
+    this.cellBox.hidden = !!quiet;
+    this.cellBox.style.transform = `translate(${j * c}px,${i * c}px)`;
+    const [l, hd] = this.state.enlarged, w = v[((l * this.attention.H + hd) * N + i) * N + j];
+    this.cellReadout.textContent = quiet ? "Hover or use the arrow keys for exact values; Escape closes."
+      : `L${l} H${hd}: ${show(tokens[i])} → ${show(tokens[j])} ${w.toFixed(3)}`;
   }
 }
-const weight = (m, l, hd, i, j) => m.v[((l * m.H + hd) * m.N + i) * m.N + j];
-
-customElements.get("explorable-model-view") || customElements.define("explorable-model-view", ModelView);

@@ -32,6 +32,8 @@ from typing import Mapping
 
 import numpy as np
 
+from ...hooks import hook_name
+
 SOLVER = "cd"
 TOL = 1e-3
 MAX_ITER = 400
@@ -40,13 +42,9 @@ SETTINGS = {"solver": SOLVER, "init": "nndsvda", "tol": TOL, "max_iter": MAX_ITE
             "dtype": "float32"}
 
 
-def hook_name(layer: int) -> str:
-    return f"blocks.{layer}.mlp.hook_post"
-
-
 def neuron_matrix(mlp_post: Mapping[str, np.ndarray], layers: list[int]) -> np.ndarray:
     """[N, len(layers) * neurons] float32, layers in numeric order (never sorted as strings), clipped at zero."""
-    blocks = [np.asarray(mlp_post[hook_name(layer)], dtype=np.float32) for layer in sorted(layers)]
+    blocks = [np.asarray(mlp_post[hook_name(layer, "mlp.hook_post")], dtype=np.float32) for layer in sorted(layers)]
     return np.maximum(np.concatenate(blocks, axis=1), 0.0)
 
 

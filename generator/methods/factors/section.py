@@ -11,19 +11,25 @@ so an activation is the L2 size of that factor's part of the position's neuron-v
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...models.adapters import Adapter
 from ...payload import encode_array
+from ..registry import Method, Needs
 from .nmf import SETTINGS, factorise, neuron_matrix
+from .options import FactorOptions
+
+if TYPE_CHECKING:
+    from ...capture import Capture
+    from ...models.facts import ModelInfo
+    from ...spec import SpecBase
 
 TOP_NEURONS = 20
 
 
-def _layers(spec: Any, n_layers: int) -> list[int]:
-    options = spec.factor_options
+def _layers(spec: "SpecBase", n_layers: int) -> list[int]:
+    options = spec.options("factors")
     try:
         return options.layer_indices(n_layers)
     except ValueError as exc:
@@ -32,8 +38,8 @@ def _layers(spec: Any, n_layers: int) -> list[int]:
                               f"'0-{n_layers - 1}'") from None
 
 
-def _check_counts(spec: Any, n_positions: int) -> list[int]:
-    counts = spec.factor_options.counts
+def _check_counts(spec: "SpecBase", n_positions: int) -> list[int]:
+    counts = spec.options("factors").counts
     too_many = [count for count in counts if count > n_positions]
     if too_many:
         raise spec.error("factors.counts",
@@ -52,10 +58,22 @@ def top_neurons(row: np.ndarray, layers: list[int], width: int, count: int = TOP
     return [[layers[j // width], j % width, round(float(row[j]), 4)] for j in picked if row[j] > 0]
 
 
-def section(spec: Any, loaded: Any, capture: Any) -> dict[str, Any]:
-    layers = _layers(spec, Adapter.n_layers(loaded.config))
+def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
+    """The layers exist in the model; no more factors than tokens (when the token count is known before the run)."""
+    _layers(spec, model.n_layers)
+    if n_tokens is not None:
+        _check_counts(spec, n_tokens)
+
+
+def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
+    """The factors section of one capture (layout in this module's docstring).
+
+    Raises SpecError on `factors.layers` for a layer outside the model and on `factors.counts` for more factors
+    than tokens.
+    """
+    layers = _layers(spec, capture.info.n_layers)
     counts = _check_counts(spec, len(capture.ids))
-    X = neuron_matrix(capture.mlp_post, layers)
+    X = neuron_matrix(capture.activations, layers)
     width = X.shape[1] // len(layers)
     runs = []
     for count, result in zip(counts, factorise(X, counts)):
@@ -70,3 +88,14 @@ def section(spec: Any, loaded: Any, capture: Any) -> dict[str, Any]:
             "top_neurons": [top_neurons(row, layers, width) for row in result.components],
         })
     return {"layers": layers, "neurons_per_layer": width, "settings": SETTINGS, "runs": runs}
+
+
+METHOD = Method(
+    name="factors",
+    views={"factors": "explorable-factor-view"},
+    section=section,
+    needs=Needs(mlp_post=True, adapter=True),
+    options=FactorOptions,
+    check=check,
+    summary="factors: NMF of the MLP neuron values, which groups of neurons fire together where",
+)

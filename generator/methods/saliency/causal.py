@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import torch
 
-from .assemble import IGTensors, assemble_causal
-from .causal_targets import generated_scores
-from .model_io import gradient_ready, token_embeddings
+from .checks import check_chunk_budget, check_finite_gradients, check_ig_steps, check_n_prompt, check_target
+from .gradients import batched_vjp, generated_scores, gradient_ready, token_embeddings
 from .quadrature import DEFAULT_IG_METHOD, check_ig_method, ig_rule
-from .results import (GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, METHODS, CausalSaliency,
-                      check_methods)
-from .validation import (check_chunk_budget, check_finite_gradients, check_ig_steps, check_n_prompt,
-                         check_target)
-from .vjp import batched_vjp
+from .scores import (GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, METHODS, CausalSaliency, IGTensors,
+                     assemble_causal, check_methods)
 
 # Rows of the forward batch (nodes x tokens) and of one vectorised backward (targets x nodes x tokens). With
 # SmolLM2-135M (30 layers) the forward keeps ~1.5 MB per token for the backward. On CPU the cost per row is flat

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from .assemble import IGTensors, assemble_similarity
-from .model_io import first_output, gradient_ready, run, token_embeddings
+from .checks import check_chunk_budget, check_finite_gradients, check_ig_steps
+from .gradients import first_output, gradient_ready, run, token_embeddings
 from .quadrature import DEFAULT_IG_METHOD, check_ig_method, ig_rule
-from .results import (GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, METHODS, SimilaritySaliency,
-                      check_methods)
-from .validation import check_chunk_budget, check_finite_gradients, check_ig_steps
+from .scores import (GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, METHODS, IGTensors, SimilaritySaliency,
+                     assemble_similarity, check_methods)
 
 MAX_FORWARD_TOKENS = 2048
 

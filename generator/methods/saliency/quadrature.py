@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .validation import check_ig_steps
+from .checks import check_ig_steps
 
 IG_METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "trapezoid")
 DEFAULT_IG_METHOD = "gausslegendre"

@@ -30,15 +30,32 @@ of a 30 x 10 example is still a few kilobytes.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from ...payload import encode_array
-from ...tokens import display_tokens
-from .results import METHODS
+from ..registry import Method, Needs
+from .checks import IG_STEPS_MAX, IG_STEPS_MIN
+from .scores import METHODS
+
+if TYPE_CHECKING:
+    from ...capture import Capture
+    from ...models.facts import ModelInfo
+    from ...spec import SpecBase
 
 DTYPE = "uint16"
+
+
+class SaliencyOptions(BaseModel):
+    """Options of the saliency method, as authors write them under `saliency:`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    target: Literal["logit", "probability"] = Field(
+        "logit", description="The score whose gradient is taken: the chosen token's logit, or its probability.")
+    ig_steps: int = Field(50, ge=IG_STEPS_MIN, le=IG_STEPS_MAX, description="Integration steps of integrated gradients.")
 
 
 def _number(value: Any, digits: int = 6) -> float | None:
@@ -57,47 +74,49 @@ def _methods(scores: dict[str, np.ndarray]) -> dict[str, dict]:
     return {name: encode_array(scores[name], dtype=DTYPE, lo=0.0, hi=1.0) for name in METHODS if name in scores}
 
 
-def check(spec: Any, loaded: Any) -> None:
-    """Model-dependent rules of the saliency view; each failure names the field the author should change."""
+def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
+    """Model-dependent rules of the saliency view; each failure is a SpecError naming the field to change."""
     views_field = "views" if "views" in spec.model_fields_set else "saliency"
-    if loaded.causal:
+    if model.causal:
         if spec.pair is not None:
-            raise spec.error("pair", f"{loaded.source.label} is a causal model: its saliency explains the tokens it "
+            raise spec.error("pair", f"{model.label} is a causal model: its saliency explains the tokens it "
                                      "generates, not a sentence pair",
                              hint="use 'text' with 'generate: N', or an encoder such as minilm for a pair")
         if not spec.generate:
-            raise spec.error(views_field, f"saliency on a causal model ({loaded.source.label}) scores the tokens it "
+            raise spec.error(views_field, f"saliency on a causal model ({model.label}) scores the tokens it "
                                           "generates, and this explorable generates none",
                              hint="add 'generate: N' (for example 'generate: 5'), or remove 'saliency'")
         return
     if spec.pair is None:
-        raise spec.error("text", f"saliency on an encoder ({loaded.source.label}) explains the similarity of two "
+        raise spec.error("text", f"saliency on an encoder ({model.label}) explains the similarity of two "
                                  "sentences, and 'text' is a single one",
                          hint="write 'pair: [first sentence, second sentence]' instead of 'text'")
-    if spec.saliency is not None and "target" in spec.saliency.model_fields_set:
+    options = getattr(spec, "saliency", None)
+    if options is not None and "target" in options.model_fields_set:
         raise spec.error("saliency.target", f"'target' applies to causal models; on an encoder "
-                                            f"({loaded.source.label}) saliency always explains the cosine similarity",
+                                            f"({model.label}) saliency always explains the cosine similarity",
                          hint="remove 'target'")
 
 
-def section(spec: Any, loaded: Any, capture: Any) -> dict[str, Any]:
-    check(spec, loaded)
-    options = spec.saliency_options
+def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
+    """The saliency section of one capture (layout in this module's docstring).
+
+    Raises SpecError on field "saliency" when a gradient overflows (an integration node next to the zero baseline).
+    """
+    options = spec.options("saliency")
     try:
-        if loaded.causal:
-            return causal_section(loaded, capture, options.target, options.ig_steps)
-        return similarity_section(loaded, spec.pair, options.ig_steps)
-    except ValueError as exc:  # the methods' argument checks: a model or input they cannot score
-        raise spec.error("model", f"saliency could not be computed for {loaded.source.label}: {exc}") from None
+        if capture.info.causal:
+            return causal_section(capture, options.target, options.ig_steps)
+        return similarity_section(capture, options.ig_steps)
     except FloatingPointError as exc:  # a gradient overflowed, in practice at an IG node next to the zero baseline
-        raise spec.error("saliency", f"saliency could not be computed for {loaded.source.label}: {exc}",
+        raise spec.error("saliency", f"saliency could not be computed for {capture.info.label}: {exc}",
                          hint="fewer 'ig_steps' keep the integration nodes further from the all-zero baseline") from None
 
 
-def causal_section(loaded: Any, capture: Any, target: str, ig_steps: int) -> dict[str, Any]:
-    from . import causal_saliency
+def causal_section(capture: "Capture", target: str, ig_steps: int) -> dict[str, Any]:
+    from .causal import causal_saliency
 
-    result = causal_saliency(loaded.model, capture.input_ids[0], capture.n_prompt, target=target, ig_steps=ig_steps)
+    result = causal_saliency(capture.model, capture.input_ids[0], capture.n_prompt, target=target, ig_steps=ig_steps)
     return {
         "kind": "causal", "target": result.target, "ig_steps": result.ig_steps, "ig_method": result.ig_method,
         "methods": _methods(result.scores),
@@ -108,20 +127,30 @@ def causal_section(loaded: Any, capture: Any, target: str, ig_steps: int) -> dic
     }
 
 
-def similarity_section(loaded: Any, pair: list[str], ig_steps: int) -> dict[str, Any]:
-    from . import similarity_saliency
+def similarity_section(capture: "Capture", ig_steps: int) -> dict[str, Any]:
+    from .encoder import similarity_saliency
 
-    tokenizer = loaded.tokenizer
-    ids = [tokenizer(sentence, return_tensors="pt")["input_ids"][0] for sentence in pair]
-    result = similarity_saliency(loaded.model, ids[0], ids[1], ig_steps=ig_steps)
+    first, second = capture.sentences
+    result = similarity_saliency(capture.model, first.input_ids, second.input_ids, ig_steps=ig_steps)
     scores = {name: np.concatenate([result.scores_a[name], result.scores_b[name]]) for name in result.scores_a}
     return {
         "kind": "similarity", "similarity": _number(result.similarity),
         "ig_steps": result.ig_steps, "ig_method": result.ig_method,
-        "tokens_a": display_tokens(tokenizer, ids[0].tolist(), segments=[0] * len(ids[0])),
-        "tokens_b": display_tokens(tokenizer, ids[1].tolist(), segments=[1] * len(ids[1])),
+        "tokens_a": first.tokens,
+        "tokens_b": second.tokens,
         "methods": _methods(scores),
         "ig_baseline_value": _number(result.ig_baseline_value),
         "ig_attribution_sum": _number(result.ig_attribution_sum),
         "ig_gap": _number(result.ig_gap),
     }
+
+
+METHOD = Method(
+    name="saliency",
+    views={"saliency": "explorable-saliency-view"},
+    section=section,
+    needs=Needs(gradients=True, sentences=True),
+    options=SaliencyOptions,
+    check=check,
+    summary="saliency: how much each input token drove a generated token (or a pair's similarity)",
+)

@@ -3,19 +3,20 @@
 For the token at position p it runs the model on input_ids[:p] only and reads the last position, which is the
 definition of f_p, without the one-forward shortcut, logits_to_keep or batched backward of the fast version. One
 backward per generated token for the gradients, and one per generated token for integrated gradients (all
-quadrature nodes in one batch unless `ig_batch` splits them). Used by the tests and the benchmark.
+quadrature nodes in one batch unless `ig_batch` splits them). Used by the tests and the
+benchmark; it lives in tests/ so that it is not part of the bake (nor of the bake cache key).
 """
 
 from __future__ import annotations
 
 import torch
 
-from .assemble import IGTensors, assemble_causal
-from .model_io import first_output, gradient_ready, run, token_embeddings
-from .quadrature import DEFAULT_IG_METHOD, check_ig_method, ig_rule
-from .results import GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, METHODS, CausalSaliency, check_methods
-from .validation import (check_chunk_budget, check_finite_gradients, check_ig_steps, check_n_prompt,
-                         check_target)
+from generator.methods.saliency.checks import (check_chunk_budget, check_finite_gradients, check_ig_steps,
+                                               check_n_prompt, check_target)
+from generator.methods.saliency.gradients import first_output, gradient_ready, run, token_embeddings
+from generator.methods.saliency.quadrature import DEFAULT_IG_METHOD, check_ig_method, ig_rule
+from generator.methods.saliency.scores import (GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, METHODS,
+                                               CausalSaliency, IGTensors, assemble_causal, check_methods)
 
 
 def prefix_score(model: torch.nn.Module, prefix_embeds: torch.Tensor, token: int, target: str) -> torch.Tensor:

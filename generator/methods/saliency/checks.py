@@ -1,4 +1,7 @@
-"""Argument checks shared by the saliency methods. Each raises ValueError with a message naming the argument."""
+"""Argument checks and limits of the saliency methods, each stated once (the spec's options import the limits).
+
+Each check raises ValueError with a message naming the argument; `check_finite_gradients` raises FloatingPointError.
+"""
 
 from __future__ import annotations
 

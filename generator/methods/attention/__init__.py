@@ -1,1 +1,0 @@
-"""Attention weights as the head and model views draw them."""

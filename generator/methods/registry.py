@@ -1,0 +1,106 @@
+"""The method registry: one record per method, from which the spec schema, the bake and the page are derived.
+
+A method (in Captum's sense: one class of explanation under one contract) is a `Method` record:
+
+- `name`: the payload section it writes and the spec field that holds its options (`saliency: {ig_steps: 50}`);
+- `views`: the views it provides, view name -> custom element tag (`{"saliency": "explorable-saliency-view"}`);
+- `options`: a pydantic model of its options (or None), included in the spec schema as field `name`;
+- `needs`: what it needs from the model run (`Needs`), so the capture records only that;
+- `check(spec, model_info, n_tokens)`: model-dependent rules, raised as placed `SpecError`s before the model runs
+  (by the bake, and by `explorables check` without torch); n_tokens is the most tokens the run can have, or None;
+- `section(spec, capture)`: the function from a `Capture` to its payload section (a JSON-ready dict).
+
+Everything else is derived from the registry: the spec's allowed views and their error hints (`generator.spec`), the
+sections a bake computes and what the capture records (`generator.bake`), the view -> element table of the Markdown
+extension. Built-in methods are listed in `generator.methods`; `register` adds one at run time (tests do).
+Importing this module imports neither torch nor any method's heavy code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from ..capture import Capture
+    from ..models.facts import ModelInfo
+    from ..spec import ExplorableSpec
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a method needs the model run to record (the capture records the union over a spec's methods)."""
+
+    attention: bool = False        # attention weights [L, H, N, N]
+    mlp_post: bool = False         # blocks.{i}.mlp.hook_post for every layer: [N, neurons]
+    hidden_states: bool = False    # residual stream after the embedding and after every block: [L + 1, N, d_model]
+    queries_keys: bool = False     # blocks.{i}.attn.hook_q / hook_k: [H, N, d_head] / [H_kv, N, d_head]
+    gradients: bool = False        # the method runs the model itself (gradients), through `Capture.model`
+    sentences: bool = False        # each sentence of a pair tokenised on its own (bi-encoder reading)
+    adapter: bool = False          # needs an architecture adapter (module paths) for this model family
+
+    def __or__(self, other: "Needs") -> "Needs":
+        return Needs(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    views: dict[str, str]
+    section: Callable[["ExplorableSpec", "Capture"], dict[str, Any]]
+    needs: Needs = Needs()
+    options: type["BaseModel"] | None = None
+    check: Callable[["ExplorableSpec", "ModelInfo", int | None], None] | None = None
+    summary: str = ""              # one line for error hints and docs: what the views show
+
+
+class Registry:
+    """Methods by name, in registration order (which is the order views are offered in)."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, Method] = {}
+        self.version = 0           # bumped on every change, so derived schemas know to rebuild
+
+    def register(self, method: Method) -> Method:
+        """Add a method. Raises ValueError if its name or one of its views is taken."""
+        if method.name in self._methods:
+            raise ValueError(f"a method named '{method.name}' is already registered")
+        taken = {view for known in self._methods.values() for view in known.views}
+        clash = sorted(taken & set(method.views))
+        if clash:
+            raise ValueError(f"view '{clash[0]}' is already provided by another method")
+        self._methods[method.name] = method
+        self.version += 1
+        return method
+
+    def unregister(self, name: str) -> None:
+        del self._methods[name]
+        self.version += 1
+
+    def __iter__(self) -> Iterable[Method]:
+        return iter(list(self._methods.values()))
+
+    def __getitem__(self, name: str) -> Method:
+        return self._methods[name]
+
+    def views(self) -> list[str]:
+        """Every view name, in registration order."""
+        return [view for method in self for view in method.views]
+
+    def element(self, view: str) -> str:
+        """The custom element tag that draws `view`. Raises KeyError for an unknown view."""
+        for method in self:
+            if view in method.views:
+                return method.views[view]
+        raise KeyError(view)
+
+    def for_views(self, views: Iterable[str]) -> list[Method]:
+        """The methods providing `views`, each once, in registration order."""
+        wanted = set(views)
+        return [method for method in self if wanted & set(method.views)]
+
+
+REGISTRY = Registry()
+register = REGISTRY.register

@@ -1,0 +1,133 @@
+"""Gradients of model outputs with respect to the input token embeddings: the only contact with the model.
+
+The model is touched only through its input embedding table and `model(inputs_embeds=..., attention_mask=...)`.
+Two optional keyword arguments of Hugging Face forwards are passed when the forward names them: `use_cache=False`
+(no key/value cache is built and kept alive) and `logits_to_keep` (the unembedding runs on the needed positions
+only). Neither changes a value.
+
+Scores of all generated tokens come from ONE forward over the full sequence: for a causal model the logits at
+position p - 1 depend on x_0 .. x_{p-1} only, so the full-sequence forward gives at position p - 1 exactly what the
+prefix input_ids[:p] would give. Their gradients come from batched vector-Jacobian products (`is_grads_batched`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
+
+import torch
+
+from .checks import check_token_ids
+
+
+
+
+@contextmanager
+def gradient_ready(model: torch.nn.Module) -> Iterator[None]:
+    """Eval mode (no dropout) and parameters frozen; both restored on exit.
+
+    Frozen parameters mean autograd computes no weight gradients and keeps fewer tensors alive for the backward.
+    """
+    was_training = model.training
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    model.eval()
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+        model.train(was_training)
+
+
+def embedding_table(model: torch.nn.Module) -> torch.nn.Module:
+    table = model.get_input_embeddings()
+    if table is None:
+        raise ValueError(f"{type(model).__name__} has no input embeddings (get_input_embeddings() returned None)")
+    return table
+
+
+def token_embeddings(model: torch.nn.Module, input_ids: torch.Tensor, name: str = "input_ids") -> torch.Tensor:
+    """x = E[input_ids]: [N, D], detached, in the model's dtype."""
+    table = embedding_table(model)
+    size = getattr(table, "num_embeddings", None) or table.weight.shape[0]
+    ids = check_token_ids(input_ids, int(size), name)
+    device = table.weight.device
+    with torch.no_grad():
+        return table(ids.to(device)).detach()
+
+
+def _named_parameters_of_forward(model: torch.nn.Module) -> set[str]:
+    try:
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return set()
+    return {name for name, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+
+
+def run(model: torch.nn.Module, embeds: torch.Tensor, logits_to_keep: int | None = None) -> Any:
+    """model(inputs_embeds=embeds, attention_mask=ones) for a batch [B, N, D] of unpadded sequences."""
+    named = _named_parameters_of_forward(model)
+    kwargs: dict[str, Any] = {}
+    if "use_cache" in named:
+        kwargs["use_cache"] = False
+    if logits_to_keep is not None and "logits_to_keep" in named:
+        kwargs["logits_to_keep"] = logits_to_keep
+    mask = torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device)
+    return model(inputs_embeds=embeds, attention_mask=mask, **kwargs)
+
+
+def first_output(output: Any, name: str) -> torch.Tensor:
+    value = getattr(output, name, None)
+    return value if value is not None else output[0]
+
+
+def one_hot_cotangents(outputs: torch.Tensor, columns: Sequence[int]) -> torch.Tensor:
+    """[K, *outputs.shape]: cotangent k is 1 in output column columns[k] (last axis) for every row, else 0."""
+    cotangents = outputs.new_zeros((len(columns),) + tuple(outputs.shape))
+    for k, column in enumerate(columns):
+        cotangents[k, ..., column] = 1
+    return cotangents
+
+
+def batched_vjp(outputs: torch.Tensor, inputs: torch.Tensor, columns: Sequence[int]) -> torch.Tensor:
+    """d outputs[..., c] / d inputs, summed over the leading output axes, for each c in columns: [K, *inputs.shape].
+
+    Rows of `outputs` that depend only on the matching row of `inputs` (a batch of independent sequences) give
+    each row's own gradient. One backward pass vectorised over the K cotangents (`is_grads_batched`); the graph
+    is kept so that further column chunks can reuse the same forward.
+    """
+    cotangents = one_hot_cotangents(outputs, columns)
+    try:
+        (grads,) = torch.autograd.grad(outputs, inputs, grad_outputs=cotangents, is_grads_batched=True,
+                                       retain_graph=True)
+        return grads
+    except RuntimeError as exc:  # an operator without a batching rule: one backward per column instead
+        warnings.warn(f"batched backward failed ({str(exc).splitlines()[0]}); falling back to one backward per "
+                      "target", RuntimeWarning, stacklevel=2)
+    return torch.stack([torch.autograd.grad(outputs, inputs, grad_outputs=c, retain_graph=True)[0]
+                        for c in cotangents])
+
+
+def score_from_logits(logits: torch.Tensor, token_ids: torch.Tensor, target: str) -> torch.Tensor:
+    """logits [..., V], token_ids [...] -> the chosen token's logit, or its softmax probability, [...]."""
+    chosen = logits.gather(-1, token_ids.unsqueeze(-1)).squeeze(-1)
+    if target == "logit":
+        return chosen
+    return torch.exp(chosen - torch.logsumexp(logits, dim=-1))
+
+
+def generated_scores(model: torch.nn.Module, embeds: torch.Tensor, input_ids: torch.Tensor, n_prompt: int,
+                     target: str) -> torch.Tensor:
+    """embeds [B, N, D] (rows are independent sequences) -> [B, G]: f_p at row b for p = n_prompt + g."""
+    n_tokens = input_ids.shape[0]
+    n_generated = n_tokens - n_prompt
+    # Positions n_prompt - 1 .. N - 2 predict the generated tokens; keeping the last G + 1 logits covers them
+    # (the forward may ignore logits_to_keep and return all N: the slice below is right either way).
+    logits = first_output(run(model, embeds, logits_to_keep=n_generated + 1), "logits")
+    logits = logits[:, -(n_generated + 1):-1]
+    chosen = input_ids[n_prompt:].to(logits.device, torch.long).expand(embeds.shape[0], n_generated)
+    return score_from_logits(logits, chosen, target)

@@ -1,0 +1,75 @@
+"""Model-dependent rules of a spec, checked before any model runs.
+
+Each rule needs only what `ModelTraits` offers, which both a loaded model (`models.loading.LoadedModel`, at bake
+time) and the facts read from its files (`models.facts.ModelFacts`, for `explorables check`, without torch) have.
+Each failure is a SpecError placed at the field to change.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .methods.registry import Method
+    from .models.facts import ModelInfo
+    from .spec import SpecBase
+
+
+class ModelTraits(Protocol):
+    info: "ModelInfo"
+
+    @property
+    def max_positions(self) -> int | None: ...
+
+    @property
+    def can_read_pairs(self) -> bool: ...
+
+
+def check_model(spec: "SpecBase", model: ModelTraits) -> None:
+    """Generation needs a causal model; a pair needs segment embeddings."""
+    info = model.info
+    if spec.generate and not info.causal:
+        raise spec.error("generate", f"{info.label} is an encoder ({info.architecture}); it cannot generate",
+                         hint="remove 'generate' or use a causal model such as smollm2")
+    if spec.pair is not None and not model.can_read_pairs:
+        raise spec.error("pair", f"{info.label} ({info.architecture}) cannot read a sentence pair",
+                         hint="use 'text', or an encoder with segment embeddings such as minilm")
+
+
+def check_methods(spec: "SpecBase", model: ModelTraits, *, has_adapter: bool, n_tokens: int | None = None
+                  ) -> list["Method"]:
+    """Each method's own rules (and its need of an architecture adapter); returns the spec's methods.
+
+    n_tokens: the most tokens the run can have (prompt plus `generate`), when known before the run.
+    """
+    from .models.adapters import ADAPTERS
+
+    methods = spec.methods
+    for method in methods:
+        if method.needs.adapter and not has_adapter:
+            raise spec.error(method.name, f"no architecture adapter for '{model.info.architecture}', so "
+                                          f"{method.name} cannot find the model's parts",
+                             hint="supported: " + ", ".join(sorted(ADAPTERS)) +
+                                  "; add one entry to generator/models/adapters.py")
+        if method.check is not None:
+            method.check(spec, model.info, n_tokens)
+    return methods
+
+
+def check_length(spec: "SpecBase", label: str, n_tokens: int, model_limit: int | None) -> None:
+    """Raise SpecError on `text`/`pair` when n_tokens plus the tokens to generate pass `max_tokens` or the model's
+    position limit, saying which of the two limits binds."""
+    total = n_tokens + spec.generate
+    limit = min(spec.max_tokens, model_limit or spec.max_tokens)
+    if total <= limit:
+        return
+    what = "text" if spec.text is not None else "pair"
+    counted = f"{n_tokens} tokens{f' + {spec.generate} generated' if spec.generate else ''}"
+    fewer = ", or generate fewer tokens" if spec.generate else ""
+    if model_limit is not None and model_limit <= spec.max_tokens:
+        raise spec.error(what, f"{counted} exceed the limit of {limit} tokens for {label}: the model reads at most "
+                               f"{model_limit} positions",
+                         hint=f"shorten the text{fewer}; raising 'max_tokens' cannot help here")
+    raise spec.error(what, f"{counted} exceed the limit of {limit} tokens set by 'max_tokens'",
+                     hint=f"shorten the text{fewer}, or raise 'max_tokens' (up to "
+                          f"{min(model_limit or 2048, 2048)} for {label}; long inputs make heavy pages)")
