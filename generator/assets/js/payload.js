@@ -17,16 +17,19 @@ export function load(el) {
 }
 
 const bySrc = new Map(); // data-src URL -> promise; the 4 most recent, shared across containers and navigations
+// The widgets' own URL: data files live in ../data/ beside it. An ES module knows it from import.meta.url; the
+// classic-script bundle of the offline copy (bundle/, where import.meta is empty) from document.currentScript.
+const HERE = globalThis.document?.currentScript?.src || import.meta.url;
 
 function read(c) {
   const text = c.dataset.payload;
   if (text != null) return Promise.resolve().then(() => parse(text));
   const src = c.dataset.src;
   if (!src) return Promise.reject(new Error("the container has neither data-payload nor data-src"));
-  const url = new URL("../data/" + src, import.meta.url).href;
+  const url = new URL("../data/" + src, HERE).href;
   let p = bySrc.get(url);
   if (!p) {
-    p = fetch(url).then(
+    p = globalThis.location?.protocol === "file:" ? script(url, src) : fetch(url).then(
       (r) => (r.ok ? r.text().then(parse) : Promise.reject(new Error(`could not fetch ${src} (HTTP ${r.status})`))),
       (e) => Promise.reject(new Error(`could not fetch ${src} (${e.message})`)));
     bySrc.set(url, p);
@@ -34,6 +37,28 @@ function read(c) {
     if (bySrc.size > 4) bySrc.delete(bySrc.keys().next().value);
   }
   return p;
+}
+
+/**
+ * A page opened from file:// may not fetch() its own files, but it may run classic scripts: the offline build
+ * writes each data file NAME.json a second time as NAME.js, which stores the same JSON text under
+ * self.explorablesData[NAME.json]. Loaded only when a view comes near, like the fetch it replaces.
+ */
+function script(url, src) {
+  return new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    const done = () => {
+      s.remove();
+      const box = globalThis.explorablesData || {}, text = box[src];
+      delete box[src];
+      if (typeof text === "string") resolve(text);
+      else reject(new Error(`${src.replace(/json$/, "js")} did not hold the payload ${src}`));
+    };
+    s.onload = done;
+    s.onerror = () => (s.remove(), reject(new Error(`could not load ${src.replace(/json$/, "js")} next to the page`)));
+    s.src = url.replace(/\.json$/, ".js");
+    document.head.append(s);
+  }).then(parse);
 }
 
 /** Parse and validate payload JSON text. Throws a readable Error. */
