@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -52,13 +53,18 @@ def load(source: ModelSource) -> LoadedModel:
     """Tokenizer and model (float32, eager attention, eval mode) for a source. A GGUF model is read from the
     de-quantised weights cache when it holds a sound entry, and stored there after loading otherwise
     (weights_cache.py). Raises ModelLoadError saying what to do."""
-    cached = weights_cache.find(source) if source.gguf_file else None
+    cached = weights_cache.find(source, checksums=False) if source.gguf_file else None
     if cached is not None:
-        try:
-            return _load(source, str(cached), {})
-        except ModelLoadError as exc:
-            log.warning("explorables: the cached weights of %s could not be loaded (%s); loading %s instead",
-                        source.label, exc, source.gguf_file)
+        with ThreadPoolExecutor(1) as pool:   # zlib's CRC releases the GIL: it overlaps the load
+            checking = pool.submit(weights_cache.checksum_problem, cached, source)
+            try:
+                loaded, failure = _load(source, str(cached), {}), None
+            except ModelLoadError as exc:
+                loaded, failure = None, exc
+            problem = checking.result()
+        if loaded is not None and problem is None:
+            return loaded
+        weights_cache.discard(source, cached, problem or f"it could not be loaded: {failure}")
     kwargs: dict[str, Any] = {}
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file

@@ -10,10 +10,11 @@ Where: `$EXPLORABLES_MODEL_CACHE` if set (`off` disables the cache), else `$XDG_
 `~/.cache/explorables/models`. One folder per entry, named by a hash of the model's fingerprint (registry.py), the
 transformers and gguf versions (which do the de-quantising) and this format's version.
 
-Integrity: a manifest, written last, lists every file with its size and CRC-32 (zlib). Every load checks them all;
-an entry that is incomplete, truncated or altered is reported, deleted and rebuilt from the GGUF file. CRC-32
-rather than SHA-256: it catches truncation and flipped bits (what a crash, a full disk or a partly restored CI
-cache do) at about twice the speed, and the folder is no less trusted than the virtualenv the code runs from.
+Integrity: a manifest, written last, lists every file with its size and CRC-32 (zlib). Every load checks them all
+(the checksums on a second thread while the model loads, the model being dropped if they fail); an entry that is
+incomplete, truncated or altered is reported, deleted and rebuilt from the GGUF file. CRC-32 rather than SHA-256:
+it catches truncation and flipped bits (what a crash, a full disk or a partly restored CI cache do) at about
+twice the speed, and the folder is no less trusted than the virtualenv the code runs from.
 Entries are written to a temporary folder and renamed into place, so readers never see half an entry.
 """
 
@@ -84,22 +85,34 @@ def _crc32(path: Path) -> int:
     return crc
 
 
-def find(source: ModelSource) -> Path | None:
+def find(source: ModelSource, *, checksums: bool = True) -> Path | None:
     """The folder of a complete, undamaged entry for `source`, or None. A damaged entry is deleted (with a
-    warning saying why), so the caller rebuilds it."""
+    warning saying why), so the caller rebuilds it. checksums=False checks the manifest, the identity and every
+    file's size only; the caller must then run checksum_problem() before trusting the entry (loading.py runs it
+    while the model loads)."""
     folder = entry_folder(source)
     if folder is None or not folder.is_dir():
         return None
-    problem = _check(folder, entry_identity(source))
+    problem = _check(folder, entry_identity(source), checksums=checksums)
     if problem is None:
         return folder
-    log.warning("explorables: the cached weights of %s in %s are damaged (%s); rebuilding them from %s",
-                source.label, folder, problem, source.gguf_file or source.path)
-    shutil.rmtree(folder, ignore_errors=True)
+    discard(source, folder, problem)
     return None
 
 
-def _check(folder: Path, identity: dict[str, Any]) -> str | None:
+def checksum_problem(folder: Path, source: ModelSource) -> str | None:
+    """None if every file of the entry matches its CRC-32 in the manifest, else what does not."""
+    return _check(folder, entry_identity(source), checksums=True)
+
+
+def discard(source: ModelSource, folder: Path, problem: str) -> None:
+    """Report a damaged entry and delete it."""
+    log.warning("explorables: the cached weights of %s in %s are damaged (%s); rebuilding them from %s",
+                source.label, folder, problem, source.gguf_file or source.path)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _check(folder: Path, identity: dict[str, Any], *, checksums: bool) -> str | None:
     """None if the entry is whole, else what is wrong with it."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
@@ -120,7 +133,7 @@ def _check(folder: Path, identity: dict[str, Any]) -> str | None:
             return f"{name} is missing"
         if size != expected.get("size"):
             return f"{name} has {size} bytes, the manifest says {expected.get('size')}"
-        if _crc32(path) != expected.get("crc32"):
+        if checksums and _crc32(path) != expected.get("crc32"):
             return f"{name} does not match its checksum"
     return None
 
