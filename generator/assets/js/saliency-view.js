@@ -139,7 +139,7 @@ class SaliencyView extends View {
     this.note.classList.toggle("xp-warn", !!c && c.bad);
     this.note.textContent = c
       ? `${c.text}${c.bad ? ". The shares do not add up to the change they should explain: read them with care." : "."}` +
-        ` Baseline: all-zero token embeddings; ${s.ig_steps} steps.`
+        ` Baseline: ${s.ig_baseline_text || "all-zero token embeddings"}; ${s.ig_steps} steps.`
       : `${this.ms[this.mi].name}: each token's share is the length of its vector${this.ms[this.mi].key === "gradient_norm" ? " of gradients" : " of attributions"}, divided by the sum over all ${causal ? "earlier tokens" : "tokens of both sentences"}.`;
   }
 }
