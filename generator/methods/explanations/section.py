@@ -42,27 +42,11 @@ def numbers(values: Any) -> Any:
     return [numbers(part) for part in array]
 
 def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
-    """Model-dependent rules; each failure is a SpecError naming the field to change."""
-    views_field = "views" if "views" in spec.model_fields_set else "explanations"
-    if model.causal:
-        if spec.pair is not None:
-            raise spec.error("pair", f"{model.label} is a causal model: explanations compare methods on the tokens "
-                                     "it generates, not on a sentence pair",
-                             hint="use 'text' with 'generate: N', or an encoder such as minilm for a pair")
-        if not spec.generate:
-            raise spec.error(views_field, f"explanations on a causal model ({model.label}) explain the tokens it "
-                                          "generates, and this explorable generates none",
-                             hint="add 'generate: N' (for example 'generate: 4'), or remove 'explanations'")
-        return
-    if spec.pair is None:
-        raise spec.error("text", f"explanations on an encoder ({model.label}) explain the similarity of two "
-                                 "sentences, and 'text' is a single one",
-                         hint="write 'pair: [first sentence, second sentence]' instead of 'text'")
-    options = getattr(spec, "explanations", None)
-    if options is not None and "target" in options.model_fields_set:
-        raise spec.error("explanations.target", f"'target' applies to causal models; on an encoder "
-                                                f"({model.label}) the explained score is the cosine similarity",
-                         hint="remove 'target'")
+    """Model-dependent rules (`rules.check_explained_output`); each failure is a SpecError naming the field."""
+    from ...rules import check_explained_output
+
+    check_explained_output(spec, model, "explanations")
+
 
 def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     """The explanations section of one capture. Raises SpecError when the tokenizer has no neutral token (needed to

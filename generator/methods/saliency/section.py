@@ -79,27 +79,10 @@ def _methods(scores: dict[str, np.ndarray]) -> dict[str, dict]:
 
 
 def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
-    """Model-dependent rules of the saliency view; each failure is a SpecError naming the field to change."""
-    views_field = "views" if "views" in spec.model_fields_set else "saliency"
-    if model.causal:
-        if spec.pair is not None:
-            raise spec.error("pair", f"{model.label} is a causal model: its saliency explains the tokens it "
-                                     "generates, not a sentence pair",
-                             hint="use 'text' with 'generate: N', or an encoder such as minilm for a pair")
-        if not spec.generate:
-            raise spec.error(views_field, f"saliency on a causal model ({model.label}) scores the tokens it "
-                                          "generates, and this explorable generates none",
-                             hint="add 'generate: N' (for example 'generate: 5'), or remove 'saliency'")
-        return
-    if spec.pair is None:
-        raise spec.error("text", f"saliency on an encoder ({model.label}) explains the similarity of two "
-                                 "sentences, and 'text' is a single one",
-                         hint="write 'pair: [first sentence, second sentence]' instead of 'text'")
-    options = getattr(spec, "saliency", None)
-    if options is not None and "target" in options.model_fields_set:
-        raise spec.error("saliency.target", f"'target' applies to causal models; on an encoder "
-                                            f"({model.label}) saliency always explains the cosine similarity",
-                         hint="remove 'target'")
+    """Model-dependent rules (`rules.check_explained_output`); each failure is a SpecError naming the field."""
+    from ...rules import check_explained_output
+
+    check_explained_output(spec, model, "saliency")
 
 
 def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
