@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def cli(root: Path, *args: str, cwd: Path | None = None, env: dict | None = None,
-        timeout: int = 600) -> subprocess.CompletedProcess:
+        timeout: int = 1200) -> subprocess.CompletedProcess:
     """`explorables --root ROOT ARGS...` in a subprocess; its stdout ends with a line TORCH_IMPORTED=True|False."""
     code = ("import sys\nfrom generator.cli import main\ncode = main(sys.argv[1:])\n"
             "print('TORCH_IMPORTED=' + str('torch' in sys.modules))\nsys.exit(code)\n")
