@@ -242,8 +242,9 @@ def test_a_watch_entry_of_several_tokens_names_its_pieces(tmp_path, lens_models)
     assert "leading space" in error.hint
 
 
-@pytest.mark.parametrize("top_k, words", [(0, "greater than or equal to 1"), (21, "less than or equal to 20"),
-                                          ("five", "valid integer")])
+@pytest.mark.parametrize("top_k, words", [(0, "0 is too small: the least allowed is 1"),
+                                          (21, "21 is too large: the most allowed is 20"),
+                                          ("five", "a whole number such as 5, not 'five'")])
 def test_top_k_out_of_range_is_a_schema_error(top_k, words):
     with pytest.raises(SpecError) as caught:
         block(f"model: smollm2\ntext: a\nviews: [layers]\nlens:\n  top_k: {top_k}\n")
