@@ -117,6 +117,11 @@ def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor])
     return handles
 
 
+def _accepts(model: Any, argument: str) -> bool:
+    import inspect
+    return argument in inspect.signature(model.forward).parameters
+
+
 @torch.no_grad()
 def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True)) -> Capture:
     """Run the model on the spec's input and record what `needs` asks for.
@@ -138,6 +143,8 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
                                   "output_hidden_states": needs.hidden_states}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
+        if _accepts(loaded.model, "logits_to_keep"):
+            kwargs["logits_to_keep"] = 1   # the capture never reads the output logits: skip the LM head's N x V
         output = loaded.model(input_ids, **kwargs)
     finally:
         for handle in handles:
