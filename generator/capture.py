@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+import inspect
 from typing import Any
 
 import numpy as np
@@ -168,6 +169,8 @@ def _forward(loaded: LoadedModel, needs: Needs, input_ids: torch.Tensor, token_t
                                   "output_hidden_states": needs.hidden_states}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
+        if "logits_to_keep" in inspect.signature(loaded.model.forward).parameters:
+            kwargs["logits_to_keep"] = 1   # the capture never reads the output logits: skip the LM head's N x V
         output = loaded.model(input_ids, **kwargs)
     if needs.queries_keys and sorted(scales) != list(range(loaded.info.n_layers)):
         raise RuntimeError(f"queries and keys were recorded for layers {sorted(scales)} of {loaded.info.n_layers}: "

@@ -119,50 +119,62 @@ def readout(view) -> str:
 
 
 def cell(view, l: int, p: int, grid: int = 0):
+    """A cell of a table grid (the ranks view)."""
     return view.locator("table.xp-lgrid").nth(grid).locator(f'td.xp-lc[data-r="{l}"][data-c="{p}"]')
+
+
+def spot(view, l: int, p: int) -> tuple[float, float]:
+    """Page coordinates of the centre of cell (layer l, position p) of the prediction grid's canvas (scrolled into
+    view first)."""
+    view.evaluate("(el, [l, p]) => { window.scrollBy(0, el.cv.getBoundingClientRect().top - innerHeight / 2); el.reveal(p); }", [l, p])
+    box = view.locator("canvas.xp-lcanvas").bounding_box()
+    x0, width, row = view.evaluate("(el, p) => [el.colX[p], el.colW[p], el.cv.clientHeight / (el.x.L + 1)]", p)
+    return box["x"] + x0 + width / 2, box["y"] + (l + 0.5) * row
+
+
+def hover(page, view, l: int, p: int) -> None:
+    page.mouse.move(*spot(view, l, p))
+    next_frame(page)
+
+
+def cursor(view) -> list[int] | None:
+    """The [layer, position] the grid's cursor box is on, from its placement."""
+    return view.evaluate("""el => el.box.hidden ? null : [Math.round(parseFloat(el.box.style.transform.split(',')[1])
+        / (el.cv.clientHeight / (el.x.L + 1))), el.colX.indexOf(Math.round(parseFloat(el.box.style.transform.slice(10))))]""")
 
 
 # -- the prediction grid ---------------------------------------------------------------------------------------------
 
-def test_every_grid_cell_is_the_payload_s_top_prediction(open_page):
+def test_every_grid_cell_reads_out_the_payload_s_top_k(open_page):
     page = open_page()
     view = page.locator("explorable-layers-view").first
     assert ready(page, view) == "ready"
     x = lens_of(view)
-    cells = view.locator("td.xp-lc").evaluate_all(
-        "ns => ns.map(n => [+n.dataset.r, +n.dataset.c, n.textContent, n.classList.contains('xp-match'), "
-        "parseFloat(n.style.getPropertyValue('--p'))])")
-    assert len(cells) == x.L1 * x.N
-    for l, p, text, bold, shade in cells:
-        top = x.top[l, p, 0]
-        assert text == shown(x.cand[top]), (l, p)
-        assert bold == (top == x.top[x.L, p, 0]), (l, p)
-        assert shade == pytest.approx(x.probs[l, p, 0], abs=6e-4)
-    heads = view.locator("thead th[scope=col]").all_inner_texts()[1:]
+    heads = view.locator(".xp-lcols").first.locator(".xp-lcol").all_inner_texts()
     assert heads == [shown(t["text"]) for t in x.tokens]
-    assert view.locator("tbody th").first.inner_text() == "emb"
-    assert view.locator("tbody th").last.inner_text() == f"{x.L} out"
-
-
-def test_the_readout_gives_the_top_k_and_the_rank_of_the_next_token(open_page):
-    page = open_page()
-    view = page.locator("explorable-layers-view").first
-    ready(page, view)
-    x = lens_of(view)
-    for l, p in [(1, 2), (x.L, x.n_prompt - 1), (0, 0)]:
-        cell(view, l, p).hover()
-        next_frame(page)
-        text = readout(view)
-        for j in range(x.K):
-            c = x.top[l, p, j]
-            assert f"{j + 1}. “{shown(x.cand[c])}” {pct(x.probs[l, p, j])}" in text, (l, p, j, text)
-        after = shown(x.tokens[p + 1]["text"])
-        rank = f"rank {x.next_ranks[l, p]:,} of {x.V:,}, {pct(x.next_probs[l, p])}"
-        assert f"the token that came next, “{after}”" in text and rank in text, text
-        assert cell(view, l, p).evaluate("n => n.classList.contains('xp-on')")
-    cell(view, 2, x.N - 1).hover()
+    labels = view.locator(".xp-lrows span").all_inner_texts()
+    assert labels == ["emb", *map(str, range(1, x.L)), f"{x.L} out"]
+    for l in range(x.L1):
+        for p in range(x.N):
+            hover(page, view, l, p)
+            assert cursor(view) == [l, p]
+            text = readout(view)
+            name = "embedding" if l == 0 else f"layer {l} (output)" if l == x.L else f"layer {l}"
+            assert text.startswith(f"{name}, position {p}"), text
+            for j in range(x.K):
+                c = x.top[l, p, j]
+                assert f"{j + 1}. “{shown(x.cand[c])}” {pct(x.probs[l, p, j])}" in text, (l, p, j, text)
+            final = x.top[l, p, 0] == x.top[x.L, p, 0]
+            assert ("its top token is the model's final prediction" in text) == (final and l < x.L), (l, p, text)
+            if p < x.N - 1:
+                after = shown(x.tokens[p + 1]["text"])
+                rank = f"rank {x.next_ranks[l, p]:,} of {x.V:,}, {pct(x.next_probs[l, p])}"
+                assert f"the token that came next, “{after}”" in text and rank in text, text
+            else:
+                assert "no token came after it" in text
+    page.mouse.move(0, 0)
     next_frame(page)
-    assert "no token came after it" in readout(view)
+    assert cursor(view) is None and "Hover, tap or focus" in readout(view)
 
 
 def test_keyboard_moves_pins_and_releases(open_page):
@@ -170,27 +182,28 @@ def test_keyboard_moves_pins_and_releases(open_page):
     view = page.locator("explorable-layers-view").first
     ready(page, view)
     x = lens_of(view)
-    stop = view.locator("td.xp-lc[tabindex='0']")
-    assert stop.count() == 1
-    assert (stop.get_attribute("data-r"), stop.get_attribute("data-c")) == (str(x.L), str(x.n_prompt - 1))
-    stop.focus()
+    canvas = view.locator("canvas.xp-lcanvas")
+    canvas.focus()
+    next_frame(page)
+    assert cursor(view) == [x.L, x.n_prompt - 1], "the keyboard starts at the first generated token's prediction"
     page.keyboard.press("ArrowUp")
     page.keyboard.press("ArrowLeft")
     next_frame(page)
-    focused = page.evaluate("[document.activeElement.dataset.r, document.activeElement.dataset.c]")
-    assert focused == [str(x.L - 1), str(x.n_prompt - 2)]
+    assert cursor(view) == [x.L - 1, x.n_prompt - 2]
     assert readout(view).startswith(f"layer {x.L - 1}, position {x.n_prompt - 2}")
     page.keyboard.press("Enter")
     next_frame(page)
     assert "(pinned)" in readout(view)
-    assert cell(view, x.L - 1, x.n_prompt - 2).evaluate("n => n.classList.contains('xp-pin')")
+    assert view.evaluate("el => !el.pinBox.hidden")
     page.keyboard.press("End")
     next_frame(page)
-    assert page.evaluate("document.activeElement.dataset.c") == str(x.N - 1)
+    assert cursor(view) == [x.L - 1, x.N - 1]
     page.keyboard.press("Escape")
-    page.mouse.move(0, 0)
     next_frame(page)
-    assert view.locator(".xp-pin").count() == 0
+    assert view.evaluate("el => el.pinBox.hidden")
+    canvas.blur()
+    next_frame(page)
+    assert cursor(view) is None
 
 
 # -- ranks, probabilities, and the links between the views ------------------------------------------------------------
@@ -252,18 +265,17 @@ def test_a_position_pinned_in_one_view_is_pinned_in_the_others(open_page):
         ready(page, view)
     x = lens_of(layers)
     q = x.n_prompt                                  # predicts the second generated token
-    cell(layers, 1, q).click()
+    page.mouse.click(*spot(layers, 1, q))
     next_frame(page)
     assert probs.locator(".xp-pcard").nth(1).evaluate("n => n.classList.contains('xp-pin')")
     assert cell(ranks, x.L, 1).evaluate("n => n.classList.contains('xp-pin')")
     assert ranks.locator("select").input_value() == str(q)
     probs.locator(".xp-pcard").nth(0).click()        # back the other way
     next_frame(page)
-    assert cell(layers, x.L, x.n_prompt - 1).evaluate("n => n.classList.contains('xp-pin')")
-    assert layers.locator(".xp-pin").count() == 1
+    assert layers.evaluate("el => el.pin") == [x.L, x.n_prompt - 1] and layers.evaluate("el => !el.pinBox.hidden")
     probs.locator(".xp-pcard").nth(0).click()        # again: released everywhere
     next_frame(page)
-    assert layers.locator(".xp-pin").count() == 0 and ranks.locator(".xp-pin").count() == 0
+    assert layers.evaluate("el => el.pinBox.hidden") and ranks.locator(".xp-pin").count() == 0
 
 
 # -- touch, palette, text, lifecycle ----------------------------------------------------------------------------------
@@ -272,9 +284,13 @@ def test_touch_pins_a_cell_and_the_page_fits_a_phone(open_page):
     page = open_page(has_touch=True, is_mobile=True, viewport={"width": 375, "height": 800})
     view = page.locator("explorable-layers-view").first
     ready(page, view)
-    cell(view, 2, 1).tap()
+    where = spot(view, 2, 1)
+    under = page.evaluate("([x, y]) => document.elementFromPoint(x, y)?.className", list(where))
+    page.touchscreen.tap(*where)
+    page.wait_for_function("el => el.pin", arg=view.element_handle(), timeout=5000)   # the click follows the touch
     next_frame(page)
-    assert "(pinned)" in readout(view)
+    assert under == "xp-lcanvas", under
+    assert "(pinned)" in readout(view) and view.evaluate("el => el.pin") == [2, 1]
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     scroller = view.locator(".xp-scroll")
     assert scroller.evaluate("n => n.scrollWidth > n.clientWidth"), "the grid scrolls inside its box"
@@ -295,8 +311,8 @@ def test_payload_text_is_shown_as_text(open_page):
     page = open_page()
     view = page.locator("explorable-layers-view").first
     ready(page, view)
-    assert view.locator(":is(table, .xp-readout) :is(b, script, img)").count() == 0
-    heads = "".join(view.locator("thead th").all_inner_texts())
+    assert view.locator(":is(.xp-lgrid2, .xp-readout) :is(b, script, img)").count() == 0
+    heads = "".join(view.locator(".xp-lcols").first.locator(".xp-lcol").all_inner_texts())
     assert "<b>" in heads and "</b>" in heads and "我" in heads and "\ufffd" not in heads
 
 
@@ -315,7 +331,7 @@ def test_starts_lazily_survives_instant_navigation_and_reports_a_broken_payload(
     page.click("text=Back")
     page.wait_for_url(lambda url: not url.rstrip("/").endswith("second"), wait_until="commit")
     view = page.locator("explorable-layers-view").first
-    assert ready(page, view) == "ready" and view.locator("td.xp-lc").count() > 0
+    assert ready(page, view) == "ready" and view.locator("canvas.xp-lcanvas").count() == 1
 
 
 # -- the project's own article ---------------------------------------------------------------------------------------
@@ -331,9 +347,12 @@ def test_the_article_draws_real_data(open_page, real_site, viewport):
     grid.scroll_into_view_if_needed()
     x = lens_of(grid)                                # the counting figure: small enough to be inline
     four = [t["text"] for t in x.tokens].index("4")
-    cell(grid, x.L, four - 1).scroll_into_view_if_needed()
-    cell(grid, x.L, four - 1).hover()
-    next_frame(page)
+    hover(page, grid, x.L, four - 1)
     assert f"the token that came next, “4” (generated): rank 1 of 49,152, {pct(x.next_probs[x.L, four - 1])}" in \
         readout(grid)
+    # the shading of a cell is its top probability: alpha 0.6 p over the page
+    for l, p in [(0, 0), (x.L, four - 1), (x.L // 2, 3)]:
+        alpha = grid.evaluate("""(el, [l, p]) => { const d = devicePixelRatio || 1;
+            return el.cv.getContext('2d').getImageData(Math.round((el.colX[p] + 2) * d), Math.round((l * 20 + 2) * d), 1, 1).data[3]; }""", [l, p])
+        assert alpha == pytest.approx(0.6 * x.probs[l, p, 0] * 255, abs=2), (l, p)
     assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 1

@@ -1,14 +1,17 @@
 // <explorable-layers-view>: the logit lens as a grid (payload section "lens", see ARCHITECTURE.md). Rows are layers
 // (the embedding output, then each block; the last row is the model's own output), columns are positions. Each cell
 // shows the token that layer would predict next, shaded by its probability, bold where it is the model's final
-// prediction at that position. Hover, tap or focus a cell for its top-k candidates and the rank of the token that came
-// next; a click, tap or Enter pins it and tells the block's other views (lens.js sharePosition).
-import { View, h } from "./view.js";
+// prediction at that position. Hover, tap or focus the grid for a cell's top-k candidates and the rank of the token
+// that came next; a click, tap or Enter pins it and tells the block's other views (lens.js sharePosition).
+// The cells are drawn on one canvas (31 x 256 = 7,936 cells of text would be slow to lay out as elements); the token
+// headers, the layer labels and the readout are elements, so they read as text.
+import { View, h, move } from "./view.js";
 import { pngButton } from "./export.js";
 import { tokenNode, show } from "./tokens.js";
-import { Grid } from "./lens-grid.js";
+import { cssRGB } from "./theme.js";
 import { readLens, candidate, next, layerName, layerLabel, pct, rankText, sharePosition, followPosition } from "./lens.js";
 
+const ROW = 20, PAD = 6, MIN_W = 18, MAX_W = 84; // CSS px
 const quote = (t) => `“${show(t)}”`;
 
 export class LayersView extends View {
@@ -16,48 +19,187 @@ export class LayersView extends View {
 
   async build(p) {
     const x = (this.x = await readLens(p)), { L, N } = x;
+    Object.assign(this, { hov: null, pin: null, cur: [L, Math.max(0, Math.min(N - 1, x.nPrompt - 1))], drawn: "" });
+    this.final = Array.from({ length: N }, (_, i) => candidate(x, L, i, 0).index);
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") ||
       "Prediction after each layer: rows are layers, columns are positions, each cell the most probable next token");
-    const final = Array.from({ length: N }, (_, i) => candidate(x, L, i, 0).index);
-    this.grid = new Grid({
-      rows: Array.from({ length: L + 1 }, (_, l) => ({ label: layerLabel(l, L), title: layerName(l, L) })),
-      cols: x.tokens.map((t) => tokenNode(t)),
-      cell: (l, i) => {
-        const c = candidate(x, l, i, 0);
-        return { content: tokenNode(c.token), cls: c.index === final[i] ? "xp-match" : "", style: `--p:${c.prob.toFixed(3)}` };
-      },
-      foot: { label: "next", title: "the token that actually came next", cells: x.tokens.map((_, i) => (i + 1 < N ? tokenNode(x.tokens[i + 1]) : "")) },
-      corner: "layer ↓ · reads →",
-      label: `${L + 1} layers × ${N} positions: the most probable next token after each layer`,
-      start: [L, Math.max(0, Math.min(N - 1, x.nPrompt - 1))],
-      changed: () => this.redraw(),
-      pinned: (c) => sharePosition(this, c && c[1]),
-    });
+
+    this.cv = h("canvas", { class: "xp-lcanvas", tabindex: 0, "aria-roledescription": "prediction grid",
+      "aria-label": `${L + 1} layers × ${N} positions: the most probable next token after each layer. Arrow keys move, Enter pins, Escape releases.`,
+      onpointermove: (e) => this.set({ hov: this.at(e) }), onpointerleave: () => this.set({ hov: null }),
+      onclick: (e) => this.tap(this.at(e)), onkeydown: (e) => this.key(e),
+      onfocus: () => this.set({ hov: this.cur }), onblur: () => this.set({ hov: null }) });
+    this.box = h("div", { class: "xp-cur", hidden: true });
+    this.pinBox = h("div", { class: "xp-cur xp-lpinbox", hidden: true });
+    this.heads = x.tokens.map((t) => h("span", { class: "xp-lcol" }, tokenNode(t)));
+    this.feet = x.tokens.map((_, i) => h("span", { class: "xp-lcol" }, i + 1 < N ? tokenNode(x.tokens[i + 1]) : ""));
+    this.labels = Array.from({ length: L + 1 }, (_, l) => h("span", { title: layerName(l, L) }, layerLabel(l, L)));
+    this.gridEl = h("div", { class: "xp-lgrid2", style: `--row:${ROW}px` },
+      h("span", { class: "xp-lcorner" }, "layer ↓ · reads →"), h("div", { class: "xp-lcols" }, ...this.heads),
+      h("div", { class: "xp-lrows" }, ...this.labels), h("div", { class: "xp-stage" }, this.cv, this.box, this.pinBox),
+      h("span", { class: "xp-lcorner", title: "the token that actually came next" }, "next"), h("div", { class: "xp-lcols xp-lfoot" }, ...this.feet));
+    this.scroller = h("div", { class: "xp-scroll" }, this.gridEl);
     this.out = h("div", { class: "xp-readout xp-lout", "aria-live": "polite" });
     const legend = h("span", { class: "xp-hint" }, "probability of the top token 0 ",
       h("span", { class: "xp-ramp xp-lramp", "aria-hidden": "true" }), " 100% · ", h("b", null, "bold"), ": the model's final prediction there");
     const note = h("p", { class: "xp-hint xp-lnote" }, `Each layer is read through the model's final norm` +
       `${x.norm ? ` (${x.norm}, with that layer's own statistics)` : ""} and its unembedding; the last row is the model's output.`);
-    this.replaceChildren(h("div", { class: "xp-bar" }, legend, pngButton(this, () => [this.grid.el, "Top prediction after each layer (logit lens)", "layers"])),
-      h("div", { class: "xp-scroll" }, this.grid.el), this.out, note);
+    this.replaceChildren(h("div", { class: "xp-bar" }, legend, pngButton(this, () => [this.gridEl, "Top prediction after each layer (logit lens)", "layers"])),
+      this.scroller, this.out, note);
+    this.layout();
+  }
+
+  /** Column widths from the cells' text (measured once per candidate), the canvas size, the header widths. */
+  layout() {
+    const x = this.x, { L, N } = x, ctx = this.cv.getContext("2d"), cs = getComputedStyle(this.cv);
+    this.font = `${cs.fontSize} ${cs.fontFamily}`;
+    ctx.font = `700 ${this.font}`;
+    const width = new Map();
+    const measure = (i) => width.get(i) ?? width.set(i, ctx.measureText(show(x.cand[i])).width).get(i);
+    this.colW = Array.from({ length: N }, (_, p) => {
+      let w = 0;
+      for (let l = 0; l <= L; l++) w = Math.max(w, measure(candidate(x, l, p, 0).index));
+      return Math.round(Math.min(MAX_W, Math.max(MIN_W, w + PAD)));
+    });
+    this.colX = [0];
+    for (const w of this.colW) this.colX.push(this.colX.at(-1) + w);
+    this.W = this.colX[N];
+    this.H = (L + 1) * ROW;
+    const dpr = devicePixelRatio || 1;
+    Object.assign(this.cv, { width: Math.round(this.W * dpr), height: Math.round(this.H * dpr) });
+    this.cv.style.cssText = `width:${this.W}px;height:${this.H}px`;
+    [this.heads, this.feet].forEach((row) => row.forEach((el, p) => (el.style.width = `${this.colW[p]}px`)));
+    this.drawn = "";
   }
 
   start() {
-    this.unfollow = followPosition(this, (p) => this.grid.setPin(p != null && p >= 0 && p < this.x.N ? [this.x.L, p] : null));
+    this.unfollow = followPosition(this, (p) => {
+      this.set({ pin: p != null && p >= 0 && p < this.x.N ? [this.x.L, p] : null });
+      if (this.pin) this.reveal(p);
+    });
   }
 
   stop() {
     this.unfollow?.();
   }
 
+  set(s) {
+    Object.assign(this, s);
+    this.redraw();
+  }
+
+  /** The cell [layer, position] under a pointer event, or null. */
+  at(e) {
+    const l = Math.floor(e.offsetY / ROW), X = e.offsetX;
+    if (l < 0 || l > this.x.L || X < 0 || X >= this.W) return null;
+    let lo = 0, hi = this.x.N - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.colX[mid] <= X) lo = mid;
+      else hi = mid - 1;
+    }
+    return [l, lo];
+  }
+
+  tap(c) {
+    if (!c) return;
+    const same = this.pin && this.pin[0] === c[0] && this.pin[1] === c[1];
+    this.set({ pin: same ? null : c, cur: c, hov: c });
+    sharePosition(this, same ? null : c[1]);
+  }
+
+  key(e) {
+    const { L, N } = this.x;
+    if (e.key === "Enter" || e.key === " ") return e.preventDefault(), this.tap(this.cur);
+    if (e.key === "Escape") return this.set({ pin: null }), sharePosition(this, null);
+    const m = move(e.key, ...this.cur, L + 1, N);
+    if (!m) return;
+    e.preventDefault();
+    this.set({ cur: m, hov: m });
+    this.reveal(m[1]);
+  }
+
+  /** Scroll column p into the part of the grid not covered by the sticky layer labels. */
+  reveal(p) {
+    const s = this.scroller, box = s.getBoundingClientRect(), labels = this.labels[0].parentNode.getBoundingClientRect().width;
+    const left = this.cv.getBoundingClientRect().left - box.left + s.scrollLeft + this.colX[p], right = left + this.colW[p];
+    if (left < s.scrollLeft + labels) s.scrollLeft = left - labels;
+    else if (right > s.scrollLeft + s.clientWidth) s.scrollLeft = right - s.clientWidth;
+  }
+
+  /** Paint every cell (only when the palette or the layout changed: hover and pins move boxes over it). */
+  paintCells() {
+    const x = this.x, { L, N } = x, dpr = devicePixelRatio || 1, ctx = this.cv.getContext("2d");
+    const heat = cssRGB(this, "--xp-heat") || [42, 127, 212], fg = getComputedStyle(this).color;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, this.W, this.H);
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    const fits = new Map(), fit = (i, w, text) => {
+      const key = i * 1024 + w;
+      let s = fits.get(key);
+      if (s == null) {
+        s = text;
+        while (s.length > 1 && ctx.measureText(s).width > w - 4) s = s.slice(0, -1);
+        if (s !== text) s = s.slice(0, -1) + "…";
+        fits.set(key, s);
+      }
+      return s;
+    };
+    for (const bold of [false, true]) {
+      ctx.font = `${bold ? 700 : 400} ${this.font}`;
+      for (let l = 0; l <= L; l++) {
+        for (let p = 0; p < N; p++) {
+          const c = candidate(x, l, p, 0);
+          if ((c.index === this.final[p]) !== bold) continue;
+          const X = this.colX[p], w = this.colW[p], y = l * ROW;
+          ctx.fillStyle = `rgba(${heat[0]},${heat[1]},${heat[2]},${(0.6 * c.prob).toFixed(3)})`;
+          ctx.fillRect(X + 0.5, y + 0.5, w - 1, ROW - 1);
+          const t = c.token, text = show(t), blank = !t.text.trim();
+          ctx.globalAlpha = blank ? 0.7 : 1;
+          ctx.fillStyle = fg;
+          ctx.fillText(fit(c.index, w, text), X + w / 2, y + ROW / 2 + 0.5);
+          ctx.globalAlpha = 1;
+          if (t.partial) {
+            ctx.setLineDash([2, 2]);
+            ctx.strokeStyle = fg;
+            ctx.beginPath();
+            ctx.moveTo(X + 3, y + ROW - 3.5);
+            ctx.lineTo(X + w - 3, y + ROW - 3.5);
+            ctx.stroke();
+            ctx.setLineDash([]);
+          }
+        }
+      }
+    }
+  }
+
   draw() {
-    const on = this.grid.mark(), x = this.x;
+    const key = `${getComputedStyle(this).color}|${cssRGB(this, "--xp-heat")}|${devicePixelRatio}|${this.W}`;
+    if (key !== this.drawn) (this.paintCells(), (this.drawn = key));
+    const on = this.hov ?? (document.activeElement === this.cv ? this.cur : null) ?? this.pin;
+    const place = (box, c) => {
+      box.hidden = !c;
+      if (c) Object.assign(box.style, { width: `${this.colW[c[1]]}px`, height: `${ROW}px`, transform: `translate(${this.colX[c[1]]}px,${c[0] * ROW}px)` });
+    };
+    place(this.box, on);
+    place(this.pinBox, this.pin);
+    this.heads.forEach((el, p) => el.classList.toggle("xp-on", !!on && on[1] === p));
+    this.labels.forEach((el, l) => el.classList.toggle("xp-on", !!on && on[0] === l));
+    this.readout(on);
+  }
+
+  readout(on) {
+    const x = this.x;
     if (!on) return void this.out.replaceChildren(h("span", { class: "xp-hint" },
-      `Hover, tap or focus a cell: the top ${x.K} next tokens after that layer, and the rank of the token that came next. Arrow keys move; Enter pins.`));
+      `Hover, tap or focus the grid: the top ${x.K} next tokens after a layer, and the rank of the token that came next. Arrow keys move; Enter pins.`));
     const [l, p] = on, n = next(x, l, p), after = p + 1 < x.N ? x.tokens[p + 1] : null;
+    const pinned = this.pin && this.pin[0] === l && this.pin[1] === p ? " (pinned)" : "";
+    const top = candidate(x, l, p, 0), same = top.index === this.final[p];
     this.out.replaceChildren(
-      h("span", { class: "xp-lro" }, `${layerName(l, x.L)}${this.grid.isPinned(on) ? " (pinned)" : ""}, position ${p} ${quote(x.tokens[p])}: predicts`),
+      h("span", { class: "xp-lro" }, `${layerName(l, x.L)}${pinned}, position ${p} ${quote(x.tokens[p])}: predicts` +
+        (l < x.L ? (same ? " (its top token is the model's final prediction)" : "") : " (the model's own output)")),
       h("span", { class: "xp-lcands" }, ...Array.from({ length: x.K }, (_, j) => {
         const c = candidate(x, l, p, j);
         return h("span", { class: "xp-lcand", style: `--p:${c.prob.toFixed(4)}` }, `${j + 1}. ${quote(c.token)} ${pct(c.prob)}`);

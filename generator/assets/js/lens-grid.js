@@ -29,7 +29,7 @@ export class Grid {
     this.el = h("table", { class: "xp-lgrid", role: "grid", "aria-label": label,
       onpointerover: (e) => this.at(e) && this.show({ hov: this.at(e) }), onpointerleave: () => this.show({ hov: null }),
       onclick: (e) => this.tap(this.at(e)), onkeydown: (e) => this.key(e),
-      onfocusin: (e) => this.at(e) && this.show({ hov: this.at(e), cur: this.at(e) }),
+      onfocusin: (e) => this.at(e) && this.rove(this.at(e)),
       onfocusout: (e) => !this.el.contains(e.relatedTarget) && this.show({ hov: null }) }, ...parts);
     this.cells[start[0]][start[1]].tabIndex = 0;
   }
@@ -65,10 +65,14 @@ export class Grid {
     const m = move(e.key, ...this.cur, this.R, this.C);
     if (!m) return;
     e.preventDefault();
+    this.cells[m[0]][m[1]].focus();
+  }
+
+  /** Cell c has the focus (arrow key, Tab or click): it becomes the tab stop and the shown cell. */
+  rove(c) {
     this.cells[this.cur[0]][this.cur[1]].tabIndex = -1;
-    const td = this.cells[m[0]][m[1]];
-    td.tabIndex = 0;
-    td.focus();
+    this.cells[c[0]][c[1]].tabIndex = 0;
+    this.show({ hov: c, cur: c });
   }
 
   /** The cell to read out (hovered or focused, else pinned), after marking it, its row and column heads. */

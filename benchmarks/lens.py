@@ -1,0 +1,261 @@
+"""Logit-lens figures: bake time against the unembedding multiply, peak memory, payload size, first paint.
+
+Run by hand (figures go in benchmarks/RESULTS.md):
+
+    .venv/bin/python benchmarks/lens.py                 # everything
+    .venv/bin/python benchmarks/lens.py --parts time --torch-threads 1
+
+Targets (SmolLM2, 30 layers, vocabulary 49,152, d_model 576):
+- 64 tokens: the lens bake at most 1.5x the time of the (L+1) N x d x V unembedding multiply alone, both measured
+  in the same run (medians of interleaved repeats, after a warm-up);
+- 256 tokens: peak memory under 1.5 GB while baking (the whole (L+1) x N x V float32 logits tensor alone would
+  take 1.56 GB; the lens never holds it);
+- top_k 5 at 64 tokens: payload at most 80 KB gzipped; first paint of the grid under 100 ms in headless Chromium.
+
+"The multiply alone" is one `torch.nn.functional.linear` of the already-normed hidden states [(L+1) N, d] with the
+unembedding [V, d], the fastest way to do the work the lens cannot avoid; its (L+1) N V output is allocated once
+and reused. The lens is timed twice: its section alone (norm, multiply, softmax statistics, top-k, ranks, payload
+encoding) and the whole bake (the capture's forward pass with hidden states, then the section). The model load
+(~20 s of GGUF de-quantisation) is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gzip
+import http.server
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from factors import text_of  # noqa: E402  (benchmarks/factors.py: a public-domain text cut to N tokens)
+
+REPEATS = 5
+
+
+def spec_for(loaded, n_tokens: int, top_k: int = 5, views=("layers", "ranks", "probabilities")):
+    from generator.spec import ExplorableSpec
+
+    return ExplorableSpec(model=loaded.source.name, text=text_of(loaded.tokenizer, n_tokens), views=list(views),
+                          max_tokens=1024, lens={"top_k": top_k})
+
+
+def timing(loaded, n_tokens: int = 64) -> dict:
+    """Medians over interleaved repeats: bare multiply, lens section, capture + section."""
+    import torch
+
+    from generator.capture import run
+    from generator.methods import REGISTRY
+    from generator.methods.lens.compute import normed_hidden
+
+    method = REGISTRY["lens"]
+    spec = spec_for(loaded, n_tokens)
+    capture = run(spec, loaded, method.needs)
+    assert len(capture.ids) == n_tokens
+    hidden = torch.as_tensor(capture.hidden_states)
+    rows = normed_hidden(hidden, capture.readout).reshape(-1, hidden.shape[-1])
+    weight = capture.readout.unembed.weight
+    out = torch.empty(rows.shape[0], weight.shape[0])
+
+    def multiply():
+        with torch.no_grad():
+            torch.nn.functional.linear(rows, weight, out=out)
+
+    def section():
+        method.section(spec, capture)
+
+    def bake():
+        method.section(spec, run(spec, loaded, method.needs))
+
+    figures: dict[str, list[float]] = {"multiply": [], "section": [], "bake": []}
+    for attempt in range(REPEATS + 1):
+        for name, fn in (("multiply", multiply), ("section", section), ("bake", bake)):
+            start = time.perf_counter()
+            fn()
+            if attempt:                    # the first round warms caches and allocators up
+                figures[name].append(time.perf_counter() - start)
+    medians = {name: statistics.median(values) for name, values in figures.items()}
+    medians["rows"] = rows.shape[0]
+    medians["gflop"] = 2 * rows.shape[0] * rows.shape[1] * weight.shape[0] / 1e9
+    return medians
+
+
+def payload_size(loaded, n_tokens: int = 64, top_k: int = 5) -> dict:
+    from generator import SCHEMA_VERSION
+    from generator.capture import run
+    from generator.methods import REGISTRY
+    from generator.payload import dumps
+
+    method = REGISTRY["lens"]
+    spec = spec_for(loaded, n_tokens, top_k)
+    capture = run(spec, loaded, method.needs)
+    section = method.section(spec, capture)
+    payload = dumps({"schema_version": SCHEMA_VERSION, "model": loaded.info.describe(), "tokens": capture.tokens,
+                     "n_prompt": capture.n_prompt, "views": list(spec.views), "lens": section})
+    parts = {key: len(json.dumps(value, separators=(",", ":"))) for key, value in section.items()}
+    return {"bytes": len(payload), "gzip": len(gzip.compress(payload, 9)), "parts": parts,
+            "candidates": len(section["candidates"]["ids"])}
+
+
+MEMORY_PROBE = r"""
+import sys, threading, time, resource, psutil
+sys.path.insert(0, {repo!r}); sys.path.insert(0, {bench!r})
+from lens import spec_for
+from generator.models.loading import POOL
+from generator.models.registry import resolve
+from generator.capture import run
+from generator.methods import REGISTRY
+loaded = POOL.get(resolve("smollm2"))
+proc = psutil.Process()
+after_load = proc.memory_info().rss
+peak = [after_load]
+done = threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], proc.memory_info().rss)
+        time.sleep(0.002)
+thread = threading.Thread(target=sample); thread.start()
+method = REGISTRY["lens"]
+spec = spec_for(loaded, {n})
+capture = run(spec, loaded, method.needs)
+method.section(spec, capture)
+done.set(); thread.join()
+print(after_load, peak[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def memory(n_tokens: int = 256) -> dict:
+    """Peak RSS of a fresh process while it bakes the lens at n_tokens (sampled every 2 ms), after the model load."""
+    code = MEMORY_PROBE.format(repo=str(REPO), bench=str(REPO / "benchmarks"), n=n_tokens)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "TQDM_DISABLE": "1"})
+    after_load, peak, maxrss = (int(v) for v in result.stdout.split()[-3:])
+    return {"after_load": after_load, "peak": peak, "maxrss": maxrss}
+
+
+def first_paint(loaded, n_tokens: int = 64) -> dict:
+    """The grid's first paint in headless Chromium, 5 page loads: the view's own data-visible-paint-ms (in view ->
+    first draw done) and the time until the frame after that draw was rendered (layout and paint included)."""
+    from playwright.sync_api import sync_playwright
+
+    text = text_of(loaded.tokenizer, n_tokens)
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp)
+        (root / "docs").mkdir()
+        (root / "docs" / "index.md").write_text(
+            f"# Bench\n\n```explorable\nmodel: smollm2\ntext: {json.dumps(text)}\nviews: [layers]\n```\n")
+        (root / "mkdocs.yml").write_text(
+            "site_name: bench\ntheme: {name: material, font: false}\nplugins:\n  - explorables:\n"
+            f"      cache_dir: {REPO / '.cache' / 'explorables'}\n")
+        subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(root / "mkdocs.yml")], check=True,
+                       env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root / "site")))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        draws, frames = [], []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"])
+            for _ in range(5):
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.add_init_script("""
+                  new MutationObserver(() => {
+                    const v = document.querySelector('explorable-layers-view');
+                    if (v && v.dataset.firstPaintMs && !window.__framed) {
+                      window.__framed = true;
+                      requestAnimationFrame(() => setTimeout(() => (window.__frame = performance.now() - (v.t1 ?? v.nearAt)), 0));
+                    }
+                  }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-first-paint-ms']});
+                """)
+                page.goto(url)
+                page.wait_for_function("window.__frame !== undefined", timeout=30000)
+                view = page.locator("explorable-layers-view")
+                draws.append(float(view.get_attribute("data-visible-paint-ms")))
+                frames.append(page.evaluate("window.__frame"))
+                page.close()
+            browser.close()
+        server.shutdown()
+    return {"draw": statistics.median(draws), "frame": statistics.median(frames), "draws": draws, "frames": frames}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="time,size,memory,paint",
+                        help="comma-separated: time, size, memory, paint (default: all)")
+    parser.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads (default: torch's)")
+    args = parser.parse_args()
+
+    import torch
+
+    from generator.models.loading import POOL
+    from generator.models.registry import resolve
+
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
+    start = time.perf_counter()
+    loaded = POOL.get(resolve("smollm2"))
+    print(f"SmolLM2 loaded in {time.perf_counter() - start:.1f} s; torch threads {torch.get_num_threads()}; "
+          f"load average {os.getloadavg()[0]:.1f}")
+
+    parts = set(args.parts.split(","))
+    if "time" in parts:
+        time_figures(loaded)
+    if "size" in parts:
+        size_figures(loaded)
+    if "memory" in parts:
+        memory_figures()
+    if "paint" in parts:
+        paint_figures(loaded)
+
+
+def time_figures(loaded) -> None:
+    t = timing(loaded)
+    print(f"\n## Time, 64 tokens, {t['rows']} rows x 576 x 49,152 = {t['gflop']:.0f} GFLOP (medians of {REPEATS})")
+    print(f"multiply alone {t['multiply']:.2f} s; lens section {t['section']:.2f} s "
+          f"({t['section'] / t['multiply']:.2f}x); capture + section {t['bake']:.2f} s "
+          f"({t['bake'] / t['multiply']:.2f}x; target 1.5x); load average {os.getloadavg()[0]:.1f}")
+
+
+def size_figures(loaded) -> None:
+    size = payload_size(loaded)
+    print(f"\n## Payload, 64 tokens, top_k 5: {size['bytes'] / 1000:.1f} KB, {size['gzip'] / 1000:.1f} KB gzipped "
+          f"(target 80 KB); {size['candidates']} distinct candidates; section parts (bytes): {size['parts']}")
+    for n, k in ((256, 5), (64, 20)):
+        other = payload_size(loaded, n, k)
+        print(f"   {n} tokens, top_k {k}: {other['bytes'] / 1000:.1f} KB, {other['gzip'] / 1000:.1f} KB gzipped")
+
+
+def memory_figures() -> None:
+    m = memory(256)
+    print(f"\n## Memory, 256 tokens (fresh process): RSS after the model load {m['after_load'] / 1e9:.2f} GB, "
+          f"peak while baking {m['peak'] / 1e9:.2f} GB (target 1.5 GB), process maximum including the load "
+          f"{m['maxrss'] / 1e9:.2f} GB; the full 31 x 256 x 49,152 float32 logits would be "
+          f"{31 * 256 * 49152 * 4 / 1e9:.2f} GB (GB = 10^9 bytes)")
+
+
+def paint_figures(loaded) -> None:
+    p = first_paint(loaded)
+    print(f"\n## First paint of the grid, 64 tokens (31 x 64 cells), headless Chromium, 5 loads: "
+          f"draw done {p['draw']:.0f} ms, next frame rendered {p['frame']:.0f} ms (median; target 100 ms); "
+          f"all: {[round(v) for v in p['frames']]}")
+
+
+if __name__ == "__main__":
+    main()
