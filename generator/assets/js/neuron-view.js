@@ -9,7 +9,7 @@ import { headColour } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { dark, cssRGB } from "./theme.js";
 import { pngButton } from "./export.js";
-import { attend, order, topDims, maxAbs, diverging, keySlot, section, num } from "./neuron.js";
+import { attend, order, topDims, maxAbs, diverging, divergingLut, lutIndex, keySlot, section, num } from "./neuron.js";
 
 const ROW = 22, LINES = 44, GAP = 10, MIN_CELL = 2, MAX_CELL = 5, NARROW = 560;
 
@@ -84,7 +84,7 @@ class NeuronView extends View {
       this.qCol, this.lines, this.kCol, this.strips, this.scores, this.weights);
     this.out = h("div", { class: "xp-readout xp-nout", "aria-live": "polite" });
     this.replaceChildren(bar, h("div", { class: "xp-scroll" }, this.grid), this.out);
-    this.ro = new ResizeObserver(() => this.clientWidth !== this.w && this.redraw());
+    this.ro = new ResizeObserver(() => this.clientWidth !== this.w && ((this.geo = null), this.redraw()));
   }
 
   start() {
@@ -183,8 +183,10 @@ class NeuronView extends View {
     return `Neuron view, layer ${s.layers[st.li]}, head ${s.heads[st.hi]}, query ${show(this.tok[this.query])}`;
   }
 
-  /** Cell width and strip positions for the width we have: two strips (k_j, q ⊙ k_j) or, with little room, one. */
+  /** Cell width and strip positions for the width we have: two strips (k_j, q ⊙ k_j) or, with little room, one.
+   * Measured once per width (reading layout is the costly part of a repaint), so call it before changing the DOM. */
   geometry() {
+    if (this.geo) return this.geo;
     const { d } = this.s, W = (this.w = this.clientWidth) || 600, narrow = W < NARROW;
     this.grid.classList.toggle("xp-narrow", narrow); // no lines, no score column: both are in the readout
     const fixed = this.qCol.offsetWidth + this.kCol.offsetWidth + this.weights.offsetWidth + 24 +
@@ -193,7 +195,19 @@ class NeuronView extends View {
     const two = room >= 2 * d * MIN_CELL + GAP;
     const cw = Math.max(MIN_CELL, Math.min(MAX_CELL, Math.floor((two ? room - GAP : room) / ((two ? 2 : 1) * d))));
     const sw = cw * d;
-    return { narrow, two, cw, sw, px: two ? sw + GAP : 0, width: two ? 2 * sw + GAP : sw };
+    return (this.geo = { narrow, two, cw, sw, px: two ? sw + GAP : 0, width: two ? 2 * sw + GAP : sw });
+  }
+
+  /** Colours of the palette in use: background [r, g, b], text colour, and the diverging lookup tables. */
+  palette() {
+    const dk = dark();
+    if (this.pal?.dark !== dk) {
+      const base = cssRGB(this, "--md-default-bg-color") || (dk ? [30, 33, 41] : [255, 255, 255]);
+      const lut = divergingLut(dk, base);
+      this.pal = { dark: dk, base, lut, faint: lut.map((_, x) => lut[255 + Math.round((x - 255) / 4)]), // masked rows
+        fg: getComputedStyle(this).color };
+    }
+    return this.pal;
   }
 
   draw() {
@@ -204,7 +218,7 @@ class NeuronView extends View {
     const key = st.kHov ?? (st.kPin >= 0 ? st.kPin : best);
     const sortKey = st.kPin >= 0 ? st.kPin : best;
     const dims = order(q, k, d, i, sortKey, st.sorted);
-    const g = (this.geo = this.geometry()), dk = dark(), base = cssRGB(this, "--md-default-bg-color") || (dk ? [30, 33, 41] : [255, 255, 255]);
+    const g = this.geometry(), { dark: dk, base, lut, faint, fg } = this.palette();
     const dpr = devicePixelRatio || 1, Hc = N * ROW;
     const fit = (cv, w, hgt) => {
       cv.style.width = w + "px";
@@ -216,34 +230,36 @@ class NeuronView extends View {
       return x;
     };
 
-    // q above the k strip, then one row per key: k_j and q ⊙ k_j
+    // q above the k strip, then one row per key: k_j and q ⊙ k_j; cells written as pixels (device pixels)
     const qMax = maxAbs(q, i * d, d), kMax = maxAbs(k, 0, N * d);
     let pMax = 0;
     for (let j = 0; j < N; j++) if (!Number.isNaN(r.score[j])) for (let c = 0; c < d; c++) pMax = Math.max(pMax, Math.abs(q[i * d + c] * k[j * d + c]));
     pMax ||= 1;
-    const qx = fit(this.qv, g.width, ROW - 4); // above the first strip (k_j, or q ⊙ k_j alone when narrow)
-    for (let x = 0; x < d; x++) {
-      qx.fillStyle = diverging(q[i * d + dims[x]] / qMax, dk, base);
-      qx.fillRect(x * g.cw, 0, g.cw, ROW - 4);
-    }
-    const sx = fit(this.strips, g.width, Hc);
-    for (let j = 0; j < N; j++) {
-      const y = j * ROW + 2, masked = Number.isNaN(r.score[j]);
-      sx.globalAlpha = masked ? 0.25 : 1;
-      for (let x = 0; x < d; x++) {
-        const c = dims[x], kv = k[j * d + c];
-        if (g.two) {
-          sx.fillStyle = diverging(kv / kMax, dk, base);
-          sx.fillRect(x * g.cw, y, g.cw, ROW - 4);
-        }
-        if (!masked) {
-          sx.fillStyle = diverging((q[i * d + c] * kv) / pMax, dk, base);
-          sx.fillRect(g.px + x * g.cw, y, g.cw, ROW - 4);
+    const cells = (cv, hgt, rows) => { // rows(put) calls put(x0, y0, w, h, colour) in CSS pixels
+      fit(cv, g.width, hgt);
+      const W = cv.width, img = new ImageData(W, cv.height), px = new Uint32Array(img.data.buffer);
+      rows((x0, y0, w, hh, colour) => {
+        const a = Math.round(x0 * dpr), b = Math.round((x0 + w) * dpr), top = Math.round(y0 * dpr), bot = Math.round((y0 + hh) * dpr);
+        for (let y = top; y < bot; y++) px.fill(colour, y * W + a, y * W + b);
+      });
+      cv.getContext("2d").putImageData(img, 0, 0);
+      return cv.getContext("2d");
+    };
+    cells(this.qv, ROW - 4, (put) => { // above the first strip (k_j, or q ⊙ k_j alone when narrow)
+      for (let x = 0; x < d; x++) put(x * g.cw, 0, g.cw, ROW - 4, lut[lutIndex(q[i * d + dims[x]], qMax)]);
+    });
+    const sx = cells(this.strips, Hc, (put) => {
+      for (let j = 0; j < N; j++) {
+        const y = j * ROW + 2, masked = Number.isNaN(r.score[j]);
+        for (let x = 0; x < d; x++) {
+          const c = dims[x], kv = k[j * d + c];
+          if (g.two) put(x * g.cw, y, g.cw, ROW - 4, (masked ? faint : lut)[lutIndex(kv, kMax)]);
+          if (!masked) put(g.px + x * g.cw, y, g.cw, ROW - 4, lut[lutIndex(q[i * d + c] * kv, pMax)]);
         }
       }
-    }
+    });
+    sx.setTransform(dpr, 0, 0, dpr, 0, 0);
     sx.globalAlpha = 1;
-    const fg = getComputedStyle(this).color;
     sx.strokeStyle = fg;
     sx.lineWidth = 1.5;
     if (key >= 0) sx.strokeRect(0.75, key * ROW + 1.25, g.width - 1.5, ROW - 2.5);
