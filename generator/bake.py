@@ -12,7 +12,7 @@ from typing import Any
 from . import DATA_VERSION, SCHEMA_VERSION
 from .cache import BakeCache
 from .errors import ModelLoadError, SpecError
-from .methods import Needs
+from .methods import REGISTRY, Needs
 from .models.adapters import ADAPTERS
 from .models.registry import ModelSource, resolve
 from .payload import dumps
@@ -94,6 +94,13 @@ class Baker:
         check_against_model(spec, loaded)
         needs = Needs()
         for method in methods:
+            if loaded.info.encoder_decoder and not method.encoder_decoder:
+                views = [view for view in spec.shown_views if view in method.views]
+                shown = "views" if "views" in spec.model_fields_set else method.name
+                supported = [view for m in REGISTRY if m.encoder_decoder for view in m.views]
+                raise spec.error(shown, f"the {', '.join(views)} view does not read encoder-decoder models such as "
+                                        f"{loaded.info.label} ({loaded.architecture})",
+                                 hint=f"views for encoder-decoder models: {', '.join(supported)}")
             if method.needs.adapter and loaded.adapter is None:
                 raise spec.error(method.name, f"no architecture adapter for '{loaded.architecture}', so "
                                               f"{method.name} cannot find the model's parts",
@@ -110,6 +117,8 @@ class Baker:
             "tokens": capture.tokens,
             "n_prompt": capture.n_prompt,
         }
+        if loaded.info.encoder_decoder:
+            payload["target_tokens"] = capture.target_tokens
         for method in methods:
             payload[method.name] = method.section(spec, capture)
         return dumps(payload)

@@ -49,11 +49,27 @@ class Capture:
     input_ids: torch.Tensor | None = None                            # int64 [1, N]
     token_type_ids: torch.Tensor | None = None                       # int64 [1, N] for a pair
     model: torch.nn.Module | None = None                             # Needs.gradients: the model, to run again
+    # encoder-decoder models only: `ids`, `tokens`, `attentions` are the encoder's (the source text); the decoder
+    # reads `target_ids` (its start token, then what it generated)
+    target_ids: list[int] = field(default_factory=list)
+    target_tokens: list[dict[str, Any]] = field(default_factory=list)
+    decoder_attentions: np.ndarray | None = None                    # [L_dec, H_dec, T, T], causal, rows sum to 1
+    cross_attentions: np.ndarray | None = None                      # [L_dec, H_dec, T, N]: decoder queries, encoder keys
 
 
 def check_against_model(spec: SpecBase, loaded: LoadedModel) -> None:
     """Model-dependent rules of every spec; each failure is a SpecError naming the field."""
     info = loaded.info
+    if info.encoder_decoder:
+        if spec.pair is not None:
+            raise spec.error("pair", f"{info.label} is an encoder-decoder model ({info.architecture}): it reads one "
+                                     "source text and writes a target, so it cannot take a sentence pair",
+                             hint="give the source as 'text' and the number of target tokens as 'generate'")
+        if not spec.generate:
+            raise spec.error("generate", f"{info.label} is an encoder-decoder model ({info.architecture}): its "
+                                         "decoder side is the text it writes, and 'generate' is missing",
+                             hint="add e.g. 'generate: 8' (1-64 target tokens, greedy)")
+        return
     if spec.generate and not info.causal:
         raise spec.error("generate", f"{info.label} is an encoder ({info.architecture}); it cannot generate",
                          hint="remove 'generate' or use a causal model such as smollm2")
@@ -125,13 +141,41 @@ def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor],
 
 
 @torch.no_grad()
+def run_encoder_decoder(spec: SpecBase, loaded: LoadedModel, needs: Needs) -> Capture:
+    """Encoder-decoder models: the text is the source; the decoder starts from its start token and generates
+    `spec.generate` tokens greedily (fewer if it ends the text); one forward pass on source and target records the
+    encoder's self-attention, the decoder's (causal) self-attention and its cross-attention to the source."""
+    source_ids, _ = tokenize(spec, loaded)
+    tokenizer = loaded.tokenizer
+    output = loaded.model.generate(source_ids, attention_mask=torch.ones_like(source_ids),
+                                   max_new_tokens=spec.generate, do_sample=False, num_beams=1,
+                                   temperature=None, top_p=None, top_k=None)
+    target_ids = output[:, : 1 + spec.generate]
+    forward = loaded.model(source_ids, attention_mask=torch.ones_like(source_ids), decoder_input_ids=target_ids,
+                           output_attentions=needs.attention)
+    ids, target = source_ids[0].tolist(), target_ids[0].tolist()
+    capture = Capture(info=loaded.info, ids=ids, segments=[0] * len(ids), n_prompt=len(ids),
+                      tokens=display_tokens(tokenizer, ids), input_ids=source_ids, target_ids=target,
+                      target_tokens=display_tokens(tokenizer, target, n_prompt=1))
+    if needs.attention:
+        stack = lambda layers: torch.stack([layer[0] for layer in layers]).float().numpy()  # noqa: E731
+        capture.attentions = stack(forward.encoder_attentions)
+        capture.decoder_attentions = stack(forward.decoder_attentions)
+        capture.cross_attentions = stack(forward.cross_attentions)
+    return capture
+
+
+@torch.no_grad()
 def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True)) -> Capture:
     """Run the model on the spec's input and record what `needs` asks for.
 
     Raises SpecError for model-dependent spec problems (generate on an encoder, a pair on a model without segments,
-    a text over the token limit).
+    a text over the token limit, a pair or no 'generate' on an encoder-decoder).
     """
     check_against_model(spec, loaded)
+    if loaded.info.encoder_decoder:
+        torch.manual_seed(0)
+        return run_encoder_decoder(spec, loaded, needs)
     torch.manual_seed(0)
     prompt_ids, token_type_ids = tokenize(spec, loaded)
     n_prompt = prompt_ids.shape[1]

@@ -7,7 +7,8 @@ A method (in Captum's sense: one class of explanation under one contract) is a `
 - `options`: a pydantic model of its options (or None), included in the spec schema as field `name`;
 - `needs`: what it needs from the model run (`Needs`), so the capture records only that;
 - `check(spec, model)`: model-dependent rules, raised as placed `SpecError`s before the model runs;
-- `section(spec, capture)`: the function from a `Capture` to its payload section (a JSON-ready dict).
+- `section(spec, capture)`: the function from a `Capture` to its payload section (a JSON-ready dict);
+- `encoder_decoder`: whether it also reads encoder-decoder models (whose capture differs, see `generator.capture`).
 
 Everything else is derived from the registry: the spec's allowed views and their error hints (`generator.spec`), the
 sections a bake computes and what the capture records (`generator.bake`), the view -> element table of the Markdown
@@ -53,6 +54,7 @@ class Method:
     options: type["BaseModel"] | None = None
     check: Callable[["ExplorableSpec", "ModelInfo"], None] | None = None
     summary: str = ""              # one line for error hints and docs: what the views show
+    encoder_decoder: bool = False  # its section can be computed for encoder-decoder models (T5, BART, ...)
 
 
 class Registry:

@@ -27,10 +27,18 @@ class ModelInfo:
     n_layers: int
     n_heads: int           # query heads
     n_kv_heads: int        # key/value heads (fewer than n_heads under grouped-query attention)
+    encoder_decoder: bool = False   # T5, BART, Marian...: n_layers and n_heads are the encoder's
+    n_decoder_layers: int = 0       # encoder-decoder only: the decoder's layers and heads (its self- and
+    n_decoder_heads: int = 0        # cross-attention have the same counts)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.label, "architecture": self.architecture, "causal": self.causal,
-                "n_layers": self.n_layers, "n_heads": self.n_heads, "n_kv_heads": self.n_kv_heads}
+        described = {"name": self.name, "label": self.label, "architecture": self.architecture,
+                     "causal": self.causal, "n_layers": self.n_layers, "n_heads": self.n_heads,
+                     "n_kv_heads": self.n_kv_heads}
+        if self.encoder_decoder:
+            described.update(encoder_decoder=True, n_decoder_layers=self.n_decoder_layers,
+                             n_decoder_heads=self.n_decoder_heads)
+        return described
 
 
 @dataclass
@@ -54,6 +62,8 @@ class LoadedModel:
 
     @property
     def can_read_pairs(self) -> bool:
+        if self.info.encoder_decoder:
+            return False
         return bool(self.adapter and self.adapter.pairs) or getattr(self.config, "type_vocab_size", 0) >= 2
 
     @property
@@ -66,7 +76,19 @@ def model_info(source: ModelSource, config: Any, causal: bool) -> ModelInfo:
     heads = int(getattr(config, "num_attention_heads", None) or getattr(config, "n_head"))
     kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
     layers = int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer"))
-    return ModelInfo(source.name, source.label, config.model_type, causal, layers, heads, kv_heads)
+    if not is_encoder_decoder(config):
+        return ModelInfo(source.name, source.label, config.model_type, causal, layers, heads, kv_heads)
+    # transformers' names: T5 num_decoder_layers, BART/Marian decoder_layers and decoder_attention_heads
+    decoder_layers = int(getattr(config, "num_decoder_layers", None) or getattr(config, "decoder_layers", None)
+                         or layers)
+    decoder_heads = int(getattr(config, "decoder_attention_heads", None) or heads)
+    return ModelInfo(source.name, source.label, config.model_type, False, layers, heads, kv_heads,
+                     encoder_decoder=True, n_decoder_layers=decoder_layers, n_decoder_heads=decoder_heads)
+
+
+def is_encoder_decoder(config: Any) -> bool:
+    """An encoder-decoder (sequence-to-sequence) model: T5, BART, Marian, ..."""
+    return bool(getattr(config, "is_encoder_decoder", False))
 
 
 def _is_causal(config: Any, adapter: Adapter | None) -> bool:
@@ -78,7 +100,7 @@ def _is_causal(config: Any, adapter: Adapter | None) -> bool:
 
 def load(source: ModelSource) -> LoadedModel:
     import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     kwargs: dict[str, Any] = {}
     if source.gguf_file:
@@ -88,9 +110,10 @@ def load(source: ModelSource) -> LoadedModel:
     try:
         config = AutoConfig.from_pretrained(source.path, **kwargs)
         adapter = adapter_for(config.model_type)
-        causal = _is_causal(config, adapter)
+        causal = not is_encoder_decoder(config) and _is_causal(config, adapter)
         tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
-        model_class = AutoModelForCausalLM if causal else AutoModel
+        model_class = (AutoModelForSeq2SeqLM if is_encoder_decoder(config) else
+                       AutoModelForCausalLM if causal else AutoModel)
         model = model_class.from_pretrained(source.path, dtype=torch.float32, attn_implementation="eager", **kwargs)
     except (OSError, ValueError, ImportError) as exc:
         raise ModelLoadError(_explain_failure(source, exc)) from exc
