@@ -14,3 +14,4 @@ import "./factor-view.js";
 import "./saliency-view.js";
 import "./neuron.js";
 import "./neuron-view.js";
+import "./parts.js";

@@ -2,12 +2,13 @@
 // Attribute (optional): hide-special. Emits "explorable-select" {layer, head} on its .explorable container when a
 // head is enlarged.
 import { View, h, move } from "./view.js";
-import { attention, container } from "./payload.js";
+import { container } from "./payload.js";
 import { lut, gradient } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { dark, cssRGB } from "./theme.js";
 import { keep, renorm, hiddenNote, HIDDEN_CAPTION } from "./attention.js";
 import { pngButton } from "./export.js";
+import { attentionParts, partSelect } from "./parts.js";
 
 const GAP = 4;
 
@@ -21,30 +22,38 @@ function ranges(n, t) {
   return [s0, s1];
 }
 
-/** Paint the n x n matrix at v[off..] as a t x t block (max-pooled when shrinking) into pixels px of width W. */
-function blit(px, W, x, y, v, off, n, t, [s0, s1], lt) {
+/** Thumbnail side (px) for n tokens: at least 48, at most 80, a whole number of pixels per token when enlarging. */
+const side = (n) => (n >= 48 ? Math.min(n, 80) : n * Math.ceil(48 / n));
+
+/** Paint the n x m matrix at v[off..] (n rows of m) as a t x u block (max-pooled when shrinking) into pixels px of
+ * width W; rr and rc are ranges(n, t) and ranges(m, u). */
+function blit(px, W, x, y, v, off, n, m, t, u, [s0, s1], [c0, c1], lt) {
   for (let py = 0; py < t; py++) {
     let o = (y + py) * W + x;
-    if (t === n) { // 1:1, the common case
-      for (let c = off + py * n, e = c + n; c < e; c++) px[o++] = lt[(v[c] * 255 + 0.5) | 0];
+    if (t === n && u === m) { // 1:1, the common case
+      for (let c = off + py * m, e = c + m; c < e; c++) px[o++] = lt[(v[c] * 255 + 0.5) | 0];
       continue;
     }
     const r0 = s0[py], r1 = s1[py];
-    for (let qx = 0; qx < t; qx++) {
-      let m = 0;
+    for (let qx = 0; qx < u; qx++) {
+      let mx = 0;
       for (let r = r0; r < r1; r++)
-        for (let c = off + r * n + s0[qx], e = off + r * n + s1[qx]; c < e; c++) if (v[c] > m) m = v[c];
-      px[o++] = lt[(m * 255 + 0.5) | 0];
+        for (let c = off + r * m + c0[qx], e = off + r * m + c1[qx]; c < e; c++) if (v[c] > mx) mx = v[c];
+      px[o++] = lt[(mx * 255 + 0.5) | 0];
     }
   }
 }
 
 class ModelView extends View {
   async build(p) {
-    Object.assign(this, await attention(p));
+    // the part shown (encoder-decoder models have three, see parts.js): N query rows x M key columns
+    this.parts ??= await attentionParts(p);
+    const part = (this.shownPart = this.parts[(this.partIndex ??= 0)]);
+    Object.assign(this, { L: part.L, H: part.H });
     const { L, H } = this;
-    this.full = { v: this.v, N: this.N, tok: p.tokens };
-    this.hide = this.hasAttribute("hide-special") && p.tokens.some((t) => t.special);
+    this.full = { v: part.v, N: part.R, M: part.C, tok: part.rows, ktok: part.cols };
+    const anySpecial = [...part.rows, ...part.cols].some((t) => t.special);
+    this.hide = this.hasAttribute("hide-special") && anySpecial;
     this.cur = [0, 0];
     this.open = null;
     this.setAttribute("role", "group");
@@ -72,7 +81,7 @@ class ModelView extends View {
       class: "xp-heat", tabindex: 0,
       onpointermove: (e) => this.cell(Math.floor(e.offsetY / this.c), Math.floor(e.offsetX / this.c)),
       onkeydown: (e) => {
-        const m = move(e.key, ...(this.rc || [0, 0]), this.N, this.N);
+        const m = move(e.key, ...(this.rc || [0, 0]), this.N, this.M);
         if (m) e.preventDefault(), this.cell(...m);
       },
     });
@@ -89,7 +98,9 @@ class ModelView extends View {
         this.colL, this.rowL, h("div", { class: "xp-stage" }, this.hm, this.cbox)))));
 
     const bar = h("div", { class: "xp-bar" }, h("span", null, "weight 0 ", this.legend, " 1"));
-    if (p.tokens.some((t) => t.special)) {
+    const partSel = partSelect(this.parts, this.partIndex, (i) => this.showPart(p, i));
+    if (partSel) bar.prepend(partSel);
+    if (anySpecial) {
       bar.append(h("label", null, h("input", { type: "checkbox", checked: this.hide, onchange: (e) => this.hideSpecial(e.target.checked) }), " hide special tokens"));
     }
     bar.append(pngButton(this, () => this.figure(false)), h("span", { class: "xp-hint" }, "Click, tap or press Enter on a head to enlarge it."));
@@ -100,9 +111,20 @@ class ModelView extends View {
   /** [element, caption, file part] of the grid or of the enlarged head, for the PNG export. */
   figure(enlarged) {
     const hidden = this.hide ? HIDDEN_CAPTION : "";
-    if (!enlarged) return [this.grid, `Attention weights, ${this.L} layers × ${this.H} heads${hidden}`, "all-heads"];
+    const what = this.parts.length > 1 ? this.shownPart.label : "Attention weights";
+    if (!enlarged) return [this.grid, `${what}, ${this.L} layers × ${this.H} heads${hidden}`, "all-heads"];
     const [l, hd] = this.open;
-    return [this.dgrid, `Attention weights, layer ${l}, head ${hd}${hidden}`, `L${l}-H${hd}`];
+    return [this.dgrid, `${what}, layer ${l}, head ${hd}${hidden}`, `L${l}-H${hd}`];
+  }
+
+  /** Show another part: the grid is rebuilt for its layers and heads. */
+  async showPart(p, i) {
+    this.stop();
+    this.partIndex = i;
+    this.open = null;
+    await this.build(p);
+    this.start();
+    this.redraw();
   }
 
   hideSpecial(on) {
@@ -111,32 +133,38 @@ class ModelView extends View {
     this.redraw();
   }
 
-  /** Sizes, labels and matrices for the shown tokens: all, or all but the special ones (rows renormalised). */
+  /** Sizes, labels and matrices for the shown tokens: all, or all but the special ones (rows renormalised).
+   * N query rows x M key columns; thumbnails t x u px. */
   layout() {
-    const { L, H, full } = this, idx = keep(full.tok, this.hide), N = idx.length;
+    const { L, H, full } = this, idx = keep(full.tok, this.hide), kidx = keep(full.ktok, this.hide);
+    const N = idx.length, M = kidx.length, size = full.N * full.M;
     let empty = 0;
     if (this.hide) {
-      this.v = new Float32Array(L * H * N * N);
+      this.v = new Float32Array(L * H * N * M);
       for (let m = 0; m < L * H; m++) {
-        const r = renorm(full.v.subarray(m * full.N * full.N, (m + 1) * full.N * full.N), full.N, idx);
-        this.v.set(r.m, m * N * N);
+        const r = renorm(full.v.subarray(m * size, (m + 1) * size), full.M, idx, kidx);
+        this.v.set(r.m, m * N * M);
         empty += r.empty;
       }
     } else this.v = full.v;
     this.N = N;
+    this.M = M;
     this.tok = idx.map((i) => full.tok[i]);
-    const t = (this.t = N >= 48 ? Math.min(N, 80) : N * Math.ceil(48 / N));
+    this.ktok = kidx.map((i) => full.ktok[i]);
+    const t = (this.t = side(N)), u = (this.u = side(M));
     this.rg = ranges(N, t);
-    this.style.setProperty("--t", t + "px");
-    Object.assign(this.cv, { width: H * (t + GAP) - GAP, height: L * (t + GAP) - GAP });
+    this.cg = ranges(M, u);
+    this.style.setProperty("--t", u + "px"); // column width (and row height when square)
+    this.style.setProperty("--tr", t + "px");
+    Object.assign(this.cv, { width: H * (u + GAP) - GAP, height: L * (t + GAP) - GAP });
     this.img = null;
-    const c = (this.c = Math.max(12, Math.min(24, Math.floor(480 / N))));
-    Object.assign(this.hm, { width: N, height: N });
-    this.hm.style.cssText = `width:${N * c}px;height:${N * c}px`;
+    const c = (this.c = Math.max(12, Math.min(24, Math.floor(480 / Math.max(N, M)))));
+    Object.assign(this.hm, { width: M, height: N });
+    this.hm.style.cssText = `width:${M * c}px;height:${N * c}px`;
     this.cbox.style.width = this.cbox.style.height = c + "px";
-    for (const axis of [this.rowL, this.colL]) {
+    for (const [axis, tokens] of [[this.rowL, this.tok], [this.colL, this.ktok]]) {
       axis.style.setProperty("--c", c + "px");
-      axis.replaceChildren(...this.tok.map((x) => tokenNode(x)));
+      axis.replaceChildren(...tokens.map((x) => tokenNode(x)));
     }
     this.rc = null;
     this.note.hidden = !this.hide;
@@ -145,20 +173,19 @@ class ModelView extends View {
   }
 
   draw() {
-    const { L, H, N, t, v, cv } = this, d = dark(), base = cssRGB(this, "--md-code-bg-color");
+    const { L, H, N, M, t, u, v, cv } = this, d = dark(), base = cssRGB(this, "--md-code-bg-color");
     const lt = (this.lt = lut(d, base));
     const W = cv.width, ctx = cv.getContext("2d"), img = (this.img ??= ctx.createImageData(W, cv.height));
     const px = new Uint32Array(img.data.buffer);
     for (let l = 0; l < L; l++)
-      for (let hd = 0; hd < H; hd++) blit(px, W, hd * (t + GAP), l * (t + GAP), v, (l * H + hd) * N * N, N, t, this.rg, lt);
+      for (let hd = 0; hd < H; hd++) blit(px, W, hd * (u + GAP), l * (t + GAP), v, (l * H + hd) * N * M, N, M, t, u, this.rg, this.cg, lt);
     ctx.putImageData(img, 0, 0);
     this.legend.style.background = gradient(d, base);
     if (this.open) this.heat();
   }
 
   at(e) {
-    const s = this.t + GAP;
-    return [Math.min(this.L - 1, Math.floor(e.offsetY / s)), Math.min(this.H - 1, Math.floor(e.offsetX / s))];
+    return [Math.min(this.L - 1, Math.floor(e.offsetY / (this.t + GAP))), Math.min(this.H - 1, Math.floor(e.offsetX / (this.u + GAP)))];
   }
 
   pick(e, go) {
@@ -169,9 +196,9 @@ class ModelView extends View {
 
   /** Position the cursor box on the current thumbnail (visible on hover or keyboard focus). */
   mark(on) {
-    const [l, hd] = this.cur, s = this.t + GAP;
+    const [l, hd] = this.cur;
     this.box.hidden = !(on || document.activeElement === this.cv);
-    this.box.style.transform = `translate(${hd * s}px,${l * s}px)`;
+    this.box.style.transform = `translate(${hd * (this.u + GAP)}px,${l * (this.t + GAP)}px)`;
   }
 
   key(e) {
@@ -207,15 +234,15 @@ class ModelView extends View {
   }
 
   heat() {
-    const { N, v, hm } = this, [l, hd] = this.open, ctx = hm.getContext("2d"), img = ctx.createImageData(N, N);
-    blit(new Uint32Array(img.data.buffer), N, 0, 0, v, (l * this.H + hd) * N * N, N, N, ranges(N, N), this.lt);
+    const { N, M, v, hm } = this, [l, hd] = this.open, ctx = hm.getContext("2d"), img = ctx.createImageData(M, N);
+    blit(new Uint32Array(img.data.buffer), M, 0, 0, v, (l * this.H + hd) * N * M, N, M, N, M, ranges(N, N), ranges(M, M), this.lt);
     ctx.putImageData(img, 0, 0);
   }
 
   /** Hover / keyboard cell in the enlarged heatmap: exact value readout and axis highlights. */
   cell(i, j, quiet) {
-    const { N, c } = this;
-    if (!this.open || i < 0 || j < 0 || i >= N || j >= N) return;
+    const { N, M, c } = this;
+    if (!this.open || i < 0 || j < 0 || i >= N || j >= M) return;
     const old = this.rc;
     if (old) this.rowL.children[old[0]].classList.remove("xp-on"), this.colL.children[old[1]].classList.remove("xp-on");
     this.rc = [i, j];
@@ -225,9 +252,9 @@ class ModelView extends View {
     this.cbox.style.transform = `translate(${j * c}px,${i * c}px)`;
     const [l, hd] = this.open, w = weight(this, l, hd, i, j);
     this.dout.textContent = quiet ? "Hover or use the arrow keys for exact values; Escape closes."
-      : `L${l} H${hd}: ${show(this.tok[i])} → ${show(this.tok[j])} ${w.toFixed(3)}`;
+      : `L${l} H${hd}: ${show(this.tok[i])} → ${show(this.ktok[j])} ${w.toFixed(3)}`;
   }
 }
-const weight = (m, l, hd, i, j) => m.v[((l * m.H + hd) * m.N + i) * m.N + j];
+const weight = (m, l, hd, i, j) => m.v[((l * m.H + hd) * m.N + i) * m.M + j];
 
 customElements.get("explorable-model-view") || customElements.define("explorable-model-view", ModelView);
