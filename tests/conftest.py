@@ -183,7 +183,7 @@ class Reader:
     def wait_all_settled(self):
         """Scroll every view into sight (they start lazily) and wait until each is ready or failed."""
         views = self.page.locator("explorable-head-view, explorable-model-view, explorable-saliency-view, "
-                                  "explorable-factor-view")
+                                  "explorable-factor-view, explorable-neuron-view")
         for index in range(views.count()):
             ready(self.page, views.nth(index))
         return views

@@ -55,7 +55,7 @@ class NeuronView extends View {
     fill(this.qCol, 0);
     fill(this.kCol, 1);
     this.qCol.addEventListener("pointerover", (e) => this.onQuery(e, false));
-    this.qCol.addEventListener("focusin", (e) => this.onQuery(e, false));
+    this.qCol.addEventListener("focusin", (e) => this.onQuery(e, true)); // keyboard: the focused token is the query
     this.qCol.addEventListener("pointerleave", () => this.set({ qHov: null }));
     this.qCol.addEventListener("click", (e) => this.onQuery(e, true));
     this.qCol.addEventListener("keydown", (e) => this.tokenKey(e, this.qCol, true));
@@ -133,7 +133,7 @@ class NeuronView extends View {
 
   onQuery(e, pin) {
     const i = this.at(e, this.qCol);
-    if (i == null) return;
+    if (i == null || (pin && i === this.st.qPin && this.st.qHov == null)) return;
     if (pin) this.set({ qPin: i, qHov: null, kPin: -1, cell: null });
     else this.set({ qHov: i });
   }
