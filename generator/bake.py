@@ -12,10 +12,10 @@ from typing import Any
 from . import DATA_VERSION, SCHEMA_VERSION
 from .cache import BakeCache
 from .errors import ModelLoadError, SpecError
-from .methods import REGISTRY, Needs
-from .models.adapters import ADAPTERS
+from .methods import Needs
 from .models.registry import ModelSource, resolve
 from .payload import dumps
+from .rules import check_methods, check_model
 from .spec import SpecBase
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -26,6 +26,8 @@ PACKAGE = Path(__file__).resolve().parent
 # numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
 PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py", "plugin.py",
                                   "widgets.py"})
+# Packages that only take finished payloads elsewhere (standalone files, experiment trackers).
+PRESENTATION_PACKAGES = ("export/", "tracking/")
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,7 +36,7 @@ def code_fingerprint() -> str:
     digest = hashlib.sha256()
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE).as_posix()
-        if relative in PRESENTATION_MODULES:
+        if relative in PRESENTATION_MODULES or relative.startswith(PRESENTATION_PACKAGES):
             continue
         digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -82,7 +84,7 @@ class Baker:
 
     def _compute(self, spec: SpecBase) -> bytes:
         """Run the model once for everything the spec's methods need, then each method on the capture."""
-        from .capture import check_against_model, run
+        from .capture import run
         from .models.loading import POOL
 
         source = self.source(spec)
@@ -90,26 +92,12 @@ class Baker:
             loaded = POOL.get(source)
         except ModelLoadError as exc:
             raise spec.error("model", str(exc)) from None
-        methods = spec.methods
-        check_against_model(spec, loaded)
+        check_model(spec, loaded)
+        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None)
         needs = Needs()
         for method in methods:
-            if loaded.info.encoder_decoder and not method.encoder_decoder:
-                views = [view for view in spec.shown_views if view in method.views]
-                shown = "views" if "views" in spec.model_fields_set else method.name
-                supported = [view for m in REGISTRY if m.encoder_decoder for view in m.views]
-                raise spec.error(shown, f"the {', '.join(views)} view does not read encoder-decoder models such as "
-                                        f"{loaded.info.label} ({loaded.architecture})",
-                                 hint=f"views for encoder-decoder models: {', '.join(supported)}")
-            if method.needs.adapter and loaded.adapter is None:
-                raise spec.error(method.name, f"no architecture adapter for '{loaded.architecture}', so "
-                                              f"{method.name} cannot find the model's parts",
-                                 hint="supported: " + ", ".join(sorted(ADAPTERS)) +
-                                      "; add one entry to generator/models/adapters.py")
-            if method.check is not None:
-                method.check(spec, loaded.info)
             needs |= method.needs
-        log.info("explorables: baking %s on %s", spec.id or spec.digest()[:10], source.label)
+        log.info("explorables: baking %s on %s", spec.where(), source.label)
         capture = run(spec, loaded, needs)
         payload: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION,
@@ -119,6 +107,14 @@ class Baker:
         }
         if loaded.info.encoder_decoder:
             payload["target_tokens"] = capture.target_tokens
+        if spec.generate:
+            generated = (len(capture.target_ids) - 1 if loaded.info.encoder_decoder
+                         else len(capture.ids) - capture.n_prompt)
+            payload["generation"] = {"requested": spec.generate, "generated": generated,
+                                     "stop_token": capture.stopped_early}
+            if capture.stopped_early is not None:
+                log.info("explorables: %s: the model stopped after %d of %d tokens to generate (it wrote %r, "
+                         "its end token)", spec.where(), generated, spec.generate, capture.stopped_early)
         for method in methods:
             payload[method.name] = method.section(spec, capture)
         return dumps(payload)

@@ -1,4 +1,6 @@
-"""Command line: `explorables check` validates specs without running models; `explorables bake` fills the cache."""
+"""Command line: `explorables check` validates specs against each model's files without torch; `explorables bake`
+fills the cache; `explorables export` writes standalone HTML files; `explorables log` sends explorables to an
+experiment tracker."""
 
 from __future__ import annotations
 
@@ -6,8 +8,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import ExplorableError
+from .errors import ExplorableError, ModelLoadError
 from .fences import page_blocks
+from .models.registry import ModelSource
 from .spec import Catalogue, SpecBase, spec_from_block
 from .widgets import copy_assets
 
@@ -35,6 +38,26 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], li
     return specs, errors
 
 
+def check_against_files(spec: SpecBase, source: ModelSource) -> None:
+    """Every model-dependent rule the bake applies before running, from the model's config and tokenizer files
+    (`models.facts`): no torch, no weights. Raises SpecError placed at the field."""
+    from .models.adapters import adapter_for
+    from .models.facts import model_facts
+    from .rules import check_length, check_methods, check_model
+
+    try:
+        facts = model_facts(source)
+    except ModelLoadError as exc:
+        raise spec.error("model", str(exc)) from None
+    check_model(spec, facts)
+    n_tokens = facts.count(spec.text, spec.pair)
+    if n_tokens == 0:
+        raise spec.error("text", "the text produced no tokens")
+    check_length(spec, facts.info.label, n_tokens, facts.max_positions)
+    check_methods(spec, facts, has_adapter=adapter_for(facts.info.architecture) is not None,
+                  n_tokens=n_tokens + spec.generate)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="explorables", description=__doc__)
     parser.add_argument("--root", default=".", help="project folder (holding docs/ and explorables/)")
@@ -46,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("bake", help="bake every curated spec and Markdown block into the cache")
     assets = commands.add_parser("assets", help="copy the widgets' scripts and styles into a folder")
     assets.add_argument("target", help="folder to copy into (assets/explorables/ of your site)")
+    export = commands.add_parser("export", help="write one self-contained HTML file per explorable")
+    export.add_argument("ids", nargs="*", metavar="ID", help="explorable ids (default: every curated spec and block)")
+    export.add_argument("--out", default="explorables-html", help="folder to write into (default: explorables-html)")
+    from .tracking.command import add_parser as add_log_parser
+    add_log_parser(commands)
     args = parser.parse_args(argv)
     root = Path(args.root)
     if args.command == "assets":
@@ -54,12 +82,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     specs, errors = collect(root, args.docs, args.explorables)
+    if args.command in ("export", "log"):
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+        from .bake import Baker
+        baker = Baker(root / args.cache, base_dir=root)
+        if args.command == "export":
+            from .export.command import main as export_main
+            return export_main(specs, baker, args.ids, Path(args.out)) or (1 if errors else 0)
+        from .tracking.command import main as log_main
+        return log_main(specs, baker, args) or (1 if errors else 0)
     if args.command == "check":
         from .bake import Baker
         baker = Baker(root / args.cache, base_dir=root)
         for spec in specs:
             try:
-                baker.source(spec)
+                check_against_files(spec, baker.source(spec))
             except ExplorableError as error:
                 errors.append(error)
     else:
@@ -67,12 +105,18 @@ def main(argv: list[str] | None = None) -> int:
 
         from .bake import Baker
         baker = Baker(root / args.cache, base_dir=root)
+        baked = []
         for spec in tqdm(specs, desc="baking", unit="explorable", file=sys.stderr):
+            before = baker.baked
             try:
                 baker.payload(spec)
             except ExplorableError as error:
                 errors.append(error)
-        print(f"{len(specs)} explorables: {baker.baked} baked, {len(specs) - baker.baked - len(errors)} from cache")
+            if baker.baked > before:
+                baked.append(spec.where())
+        for name in baked:
+            print(f"baked {name}")
+        print(f"{len(specs)} explorables: {len(baked)} baked, {len(specs) - len(baked) - len(errors)} from cache")
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     if args.command == "check" and not errors:

@@ -18,11 +18,13 @@ class SpecError(ExplorableError):
         super().__init__(self.describe())
 
     def describe(self) -> str:
+        """`file:line: field 'name' (entry k): message (hint)` in plain words: list positions are counted from 1."""
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        what = f"field '{self.field}': {self.message}" if self.field else self.message
+        message = self.message.rstrip(". ")
+        what = f"field {readable_field(self.field)}: {message}" if self.field else message
         text = f"{where}: {what}"
         if self.hint:
-            text += f" ({self.hint})"
+            text += f" ({self.hint.rstrip('. ')})"
         return text
 
     def located(self, file: str, line_offset: int = 0) -> "SpecError":
@@ -33,3 +35,15 @@ class SpecError(ExplorableError):
 
 class ModelLoadError(ExplorableError):
     """A model could not be loaded; the message says what to install or set."""
+
+
+def readable_field(field: str) -> str:
+    """'views.1' -> "'views' (entry 2)"; 'saliency.ig_steps' -> "'saliency.ig_steps'"."""
+    names, entries = [], []
+    for part in field.split("."):
+        if part.isdigit():
+            entries.append(str(int(part) + 1))
+        else:
+            names.append(part)
+    text = f"'{'.'.join(names)}'"
+    return text + (f" (entry {', '.join(entries)})" if entries else "")

@@ -53,6 +53,9 @@ class SiteContext:
     # Given payload bytes, a file name the page may reference instead of embedding them, or None to embed.
     payload_sink: Callable[[bytes], str | None] | None = None
     embed_limit: int = DEFAULT_EMBED_LIMIT
+    # Given spec and payload, the page-relative URL of the figure's standalone HTML file (generator/export/) for a
+    # "download HTML" link, or None for no link.
+    download_link: Callable[[SpecBase, bytes], str | None] | None = None
 
 
 # -- the default context of standalone use (one baker and catalogue per folder, shared by every page) -------------
@@ -102,7 +105,8 @@ def render_widget(spec: SpecBase, payload: bytes, context: SiteContext) -> str:
     else:
         attrs["data-payload"] = payload.decode("utf-8")
     attr_text = " ".join(f'{key}="{html.escape(value, quote=True)}"' if value else key for key, value in attrs.items())
-    label = json.loads(payload)["model"]["label"] if not name else None
+    document = json.loads(payload)
+    label = document["model"]["label"]
     parts = [f"<div {attr_text}>"]
     if spec.title:
         parts.append(f'<p class="explorable-title">{html.escape(spec.title)}</p>')
@@ -110,12 +114,30 @@ def render_widget(spec: SpecBase, payload: bytes, context: SiteContext) -> str:
         element = REGISTRY.element(view)
         parts.append(f"<{element}></{element}>")
     caption = html.escape(spec.caption) if spec.caption else ""
-    model_note = f"Model: {html.escape(label)}." if label else ""
-    if caption or model_note:
-        parts.append(f'<p class="explorable-caption">{caption} <span class="explorable-model">{model_note}</span></p>')
+    parts.append(f'<p class="explorable-caption">{caption} <span class="explorable-model">Model: '
+                 f'{html.escape(label)}.</span>{stopped_note(document.get("generation"))}</p>')
+    download = context.download_link(spec, payload) if context.download_link else None
+    if download:
+        parts.append(f'<p class="explorable-download"><a href="{html.escape(download, quote=True)}" download="'
+                     f'{html.escape(download_name(spec), quote=True)}" title="This figure as one HTML file that '
+                     'opens anywhere, without network">download HTML</a></p>')
     parts.append('<noscript><p class="explorable-caption">This interactive figure needs JavaScript.</p></noscript>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def download_name(spec: SpecBase) -> str:
+    """File name a reader saves a figure's standalone HTML under: its id, else a short digest of its spec."""
+    return f"{spec.id or 'explorable-' + spec.digest()[:10]}.html"
+
+
+def stopped_note(generation: dict | None) -> str:
+    """A caption sentence when generation ended before the requested number of tokens, else ''."""
+    if not generation or generation.get("stop_token") is None:
+        return ""
+    done, asked = generation["generated"], generation["requested"]
+    return (f' <span class="explorable-stopped">The model stopped after {done} of the {asked} tokens it was asked to '
+            f"generate: it wrote \u201c{html.escape(generation['stop_token'])}\u201d, its end token.</span>")
 
 
 def render_error(error: ExplorableError) -> str:

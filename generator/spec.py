@@ -114,8 +114,16 @@ class SpecBase(_Strict):
     def file(self) -> str:
         return self._file
 
+    def where(self) -> str:
+        """How logs name this explorable: its id, or file:line of its block."""
+        if self.id:
+            return self.id
+        line = min(self._lines.values()) if self._lines else None
+        return f"{self._file}:{line}" if line else self._file
+
     def error(self, field: str, message: str, hint: str | None = None) -> SpecError:
-        line = line_for(self._lines, tuple(field.split("."))) if self._lines else None
+        loc = tuple(int(part) if part.isdigit() else part for part in field.split("."))   # "lens.watch.1"
+        line = line_for(self._lines, loc) if self._lines else None
         return SpecError(message, file=self._file, line=line, field=field, hint=hint)
 
 
@@ -161,7 +169,7 @@ def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = Non
         problem = exc.errors()[0]
         loc = tuple(part for part in problem["loc"] if isinstance(part, (str, int)))
         field = _describe_loc(loc) or None
-        message = problem["msg"].removeprefix("Value error, ")
+        message = plain_message(problem)
         hint = None
         if problem["type"] == "extra_forbidden":
             message = "unknown field"
@@ -183,6 +191,32 @@ def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = Non
 
 
 _NUMBER_PROBLEMS = {"greater_than_equal", "less_than_equal", "int_parsing", "int_type", "int_from_float"}
+
+
+def plain_message(problem: dict[str, Any]) -> str:
+    """A pydantic error in an author's words (no "Input should be a valid integer, unable to parse string")."""
+    kind, context, value = problem["type"], problem.get("ctx") or {}, problem.get("input")
+    shown = repr(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
+    plain = {
+        "int_parsing": f"this should be a whole number such as 5, not {shown}",
+        "int_type": f"this should be a whole number such as 5, not {shown}",
+        "int_from_float": f"this should be a whole number such as 5, not {shown}",
+        "string_type": f"this should be text, not {shown}",
+        "list_type": f"this should be a list such as [a, b], not {shown}",
+        "bool_parsing": f"this should be true or false, not {shown}",
+        "bool_type": f"this should be true or false, not {shown}",
+        "model_type": "this should be a mapping of options, one 'name: value' per line",
+        "dict_type": "this should be a mapping of options, one 'name: value' per line",
+        "greater_than_equal": f"{shown} is too small: the least allowed is {context.get('ge')}",
+        "less_than_equal": f"{shown} is too large: the most allowed is {context.get('le')}",
+        "too_short": f"this needs at least {context.get('min_length')} entries",
+        "too_long": f"this takes at most {context.get('max_length')} entries",
+        "string_too_short": "this must not be empty",
+        "string_pattern_mismatch": f"{shown} is not allowed here: use lowercase letters, digits, '-' and '_'",
+        "literal_error": f"{shown} is not one of {context.get('expected', 'the allowed values')}",
+    }
+    message = plain.get(kind) or problem["msg"].removeprefix("Value error, ")
+    return message[:1].lower() + message[1:] if message[1:2].islower() else message
 
 
 def _range_hint(loc: tuple) -> str | None:

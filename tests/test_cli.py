@@ -64,7 +64,9 @@ def test_bake_fills_the_cache_then_reuses_it(tmp_path, tiny_models, capsys):
           pair: [a question, an answer]
         """)
     assert main(["--root", str(root), "bake"]) == 0
-    assert "2 baked" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "2 baked" in out
+    assert "baked one\n" in out and "baked two\n" in out      # it says which blocks it baked
     assert len(list((root / ".cache" / "explorables").glob("*/*.json"))) == 2
     assert main(["--root", str(root), "bake"]) == 0
     assert "0 baked, 2 from cache" in capsys.readouterr().out
@@ -74,3 +76,85 @@ def test_assets_are_copied_for_sites_without_the_plugin(tmp_path):
     assert main(["assets", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "js" / "explorables.js").exists()
     assert (tmp_path / "out" / "css" / "explorables.css").exists()
+
+
+def test_check_catches_what_the_build_rejects_from_the_models_files_without_torch(tmp_path, tiny_models):
+    long_text = " ".join(["word"] * 200)          # tiny GPT-2 reads at most 128 positions
+    root = project(tmp_path, f"""\
+        # Page
+
+        ```explorable
+        model: smolm2
+        text: a misspelt bundled name
+        ```
+
+        ```explorable
+        model: minilm
+        text: an encoder cannot continue this
+        generate: 3
+        ```
+
+        ```explorable
+        model: smollm2
+        pair: [a causal model, reads no pairs]
+        ```
+
+        ```explorable
+        model: smollm2
+        text: Only six tokens here.
+        views: [factors]
+        factors: {{counts: [3, 20]}}
+        ```
+
+        ```explorable
+        model: {tiny_models['gpt2']}
+        text: {long_text}
+        max_tokens: 1000
+        ```
+
+        ```explorable
+        model: minilm
+        text: one sentence where a pair is needed
+        views: [saliency]
+        ```
+
+        ```explorable
+        model: {tiny_models['gpt2']}
+        text: fine
+        views: [factors]
+        factors: {{layers: 5}}
+        ```
+        """)
+    # torch is made unimportable: any import of it fails the run.
+    code = ("import sys; sys.modules['torch'] = None; from generator.cli import main; "
+            "sys.exit(main(['--root', sys.argv[1], 'check']))")
+    result = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    err = result.stderr
+    assert "docs/index.md:4: field 'model': unknown model 'smolm2': did you mean the bundled 'smollm2'?" in err
+    assert "docs/index.md:11: field 'generate':" in err and "encoder" in err
+    assert "docs/index.md:16: field 'pair':" in err and "cannot read a sentence pair" in err
+    assert "docs/index.md:23: field 'factors.counts': 20 factors asked for" in err
+    assert "docs/index.md:28: field 'text':" in err and "reads at most 128 positions" in err
+    assert "docs/index.md:34: field 'text':" in err and "similarity of two sentences" in err
+    assert "docs/index.md:42: field 'factors.layers':" in err and "layers 0-1" in err
+    assert "Traceback" not in err and "torch" not in err
+
+
+def test_the_torch_free_tokenizers_count_as_the_models_own(loaded_bundled):
+    import yaml
+
+    from generator.models.facts import model_facts
+    from generator.models.registry import resolve
+
+    texts = [item["text"] for path in sorted((REPO / "explorables").glob("*.yml"))
+             for item in yaml.safe_load(path.read_text(encoding="utf-8")) if item.get("text")]
+    texts += ["我爱北京天安门", "pass\u200bword, a\u200c\u200db", "<|im_start|>user\nhi<|im_end|>", "  two  spaces\n\ttab"]
+    for alias in ("smollm2", "minilm"):
+        facts, loaded = model_facts(resolve(alias)), loaded_bundled(alias)
+        for text in texts:
+            assert facts.tokenizer.encode(text).ids == loaded.tokenizer(text)["input_ids"], (alias, text)
+        assert facts.info == loaded.info and facts.max_positions == loaded.max_positions
+        assert facts.can_read_pairs == loaded.can_read_pairs
+    pair = ["I love pizza", "Pizza is my favourite food"]
+    assert model_facts(resolve("minilm")).count(pair=pair) == len(loaded_bundled("minilm").tokenizer(*pair)["input_ids"])

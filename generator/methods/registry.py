@@ -6,7 +6,8 @@ A method (in Captum's sense: one class of explanation under one contract) is a `
 - `views`: the views it provides, view name -> custom element tag (`{"saliency": "explorable-saliency-view"}`);
 - `options`: a pydantic model of its options (or None), included in the spec schema as field `name`;
 - `needs`: what it needs from the model run (`Needs`), so the capture records only that;
-- `check(spec, model)`: model-dependent rules, raised as placed `SpecError`s before the model runs;
+- `check(spec, model_info, n_tokens)`: model-dependent rules, raised as placed `SpecError`s before the model runs
+  (by the bake, and by `explorables check` without torch); n_tokens is the most tokens the run can have, or None;
 - `section(spec, capture)`: the function from a `Capture` to its payload section (a JSON-ready dict);
 - `encoder_decoder`: whether it also reads encoder-decoder models (whose capture differs, see `generator.capture`).
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from ..capture import Capture
-    from ..models.loading import ModelInfo
+    from ..models.facts import ModelInfo
     from ..spec import ExplorableSpec
 
 
@@ -37,9 +38,12 @@ class Needs:
     mlp_post: bool = False         # blocks.{i}.mlp.hook_post for every layer: [N, neurons]
     hidden_states: bool = False    # residual stream after the embedding and after every block: [L + 1, N, d_model]
     queries_keys: bool = False     # blocks.{i}.attn.hook_q / hook_k: [H, N, d_head] / [H_kv, N, d_head]
+    values: bool = False           # blocks.{i}.attn.hook_v [H_kv, N, d_head] and weights blocks.{i}.attn.W_O
     gradients: bool = False        # the method runs the model itself (gradients), through `Capture.model`
     sentences: bool = False        # each sentence of a pair tokenised on its own (bi-encoder reading)
     adapter: bool = False          # needs an architecture adapter (module paths) for this model family
+    readout: bool = False          # the final norm and unembedding as a handle (`Capture.readout`, models/readout.py)
+    vocabulary: bool = False       # token ids <-> display text (`Capture.vocabulary`, tokens.Vocabulary)
 
     def __or__(self, other: "Needs") -> "Needs":
         return Needs(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})
@@ -52,7 +56,7 @@ class Method:
     section: Callable[["ExplorableSpec", "Capture"], dict[str, Any]]
     needs: Needs = Needs()
     options: type["BaseModel"] | None = None
-    check: Callable[["ExplorableSpec", "ModelInfo"], None] | None = None
+    check: Callable[["ExplorableSpec", "ModelInfo", int | None], None] | None = None
     summary: str = ""              # one line for error hints and docs: what the views show
     encoder_decoder: bool = False  # its section can be computed for encoder-decoder models (T5, BART, ...)
 

@@ -3,6 +3,17 @@
 Methods never reach into a model by attribute names; they ask an adapter. Supporting a new architecture means adding
 one entry to ADAPTERS.
 
+What an adapter knows about the readout (hidden state -> next-token logits, used by the logit lens): where the final
+norm and the unembedding live, whether the library's last hidden state already carries the final norm (in
+transformers 5.x every architecture listed here returns `hidden_states[-1]` after the final norm, which
+tests/test_lens.py checks against a hook on the last block for each family), and which config attribute, if any,
+soft-caps the final logits (Gemma 2 and 3: `logits = cap * tanh(logits / cap)`).
+
+What an adapter knows about attention (for value-weighted attention, Kobayashi et al. 2020): which module's output
+holds the value vectors of every key/value head (a separate value projection, or one part of a fused q/k/v
+projection such as GPT-2's `c_attn`), and where the output projection W_O is, with its weight layout (nn.Linear
+stores [out, in], GPT-2's Conv1D [in, out]).
+
 Queries and keys (the neuron view) are read where the model itself combines them: every attention module of
 transformers 5 hands its per-head query and key, after the rotary embedding where the model has one, to its modeling
 module's `eager_attention_forward(module, query, key, value, attention_mask, scaling=...)`, which computes
@@ -17,7 +28,7 @@ from __future__ import annotations
 import sys
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 EAGER_ATTENTION = "eager_attention_forward"   # the function of a transformers modeling module that gets q and k
@@ -30,6 +41,13 @@ class Adapter:
     mlp_down: str                  # path inside a block to the MLP down-projection; its input is the neuron values
     final_norm: tuple[str, ...]    # candidate paths to the final norm (applied before unembedding), if any
     pairs: bool = False            # accepts token_type_ids, so it can read a sentence pair
+    unembed: tuple[str, ...] = ()  # candidate paths to the unembedding (the LM head: hidden -> vocabulary logits)
+    last_hidden_normed: bool = True   # the library's hidden_states[-1] is already after the final norm
+    logit_softcap: str | None = None  # config attribute holding the final logit soft-cap, if the family has one
+    values: str = ""               # path inside a block to the module whose output holds the value vectors
+    values_part: tuple[int, int] = (0, 1)  # the values are chunk i of n equal chunks of that output's last axis
+    attn_out: str = ""             # path inside a block to the attention output projection (W_O)
+    attn_out_conv1d: bool = False  # W_O's weight is stored [in, out] (GPT-2's Conv1D), not [out, in] (nn.Linear)
     attention: str | None = None   # path inside a block to the attention module that calls the eager attention
                                    # function with q and k; None: queries and keys cannot be captured (neuron view)
 
@@ -47,22 +65,53 @@ class Adapter:
     def final_norm_module(self, model: Any) -> Any | None:
         return _first_path(model, self.final_norm, "final norm", required=False)
 
+    def unembed_module(self, model: Any) -> Any | None:
+        """The LM head (a module mapping [..., d_model] to [..., vocabulary]); None for a model without one."""
+        return _first_path(model, self.unembed, "unembedding", required=False) if self.unembed else None
+
+
+
+    def values_module(self, block: Any) -> Any:
+        """The module of `block` whose output holds the value vectors (see `value_vectors`)."""
+        if not self.values:
+            raise AttributeError("this adapter does not say where the value vectors are")
+        return _get(block, self.values)
+
+    def value_vectors(self, output: Any) -> Any:
+        """The value vectors in the output of `values_module`: [..., n_kv_heads * d_head], bias included."""
+        index, parts = self.values_part
+        return output.chunk(parts, dim=-1)[index] if parts > 1 else output
+
+    def output_weight(self, block: Any) -> Any:
+        """The attention output projection's weight as [d_model, n_heads * d_head] (out x in): the block's attention
+        output is weight @ concat_h(z_h) + bias."""
+        if not self.attn_out:
+            raise AttributeError("this adapter does not say where the attention output projection is")
+        weight = _get(block, self.attn_out).weight
+        return weight.T if self.attn_out_conv1d else weight
+
 
 _LLAMA_LIKE = Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
-                      final_norm=("model.norm", "norm"), attention="self_attn")
+                      final_norm=("model.norm", "norm"), unembed=("lm_head",), values="self_attn.v_proj",
+                      attn_out="self_attn.o_proj", attention="self_attn")
+_GEMMA_CAPPED = replace(_LLAMA_LIKE, logit_softcap="final_logit_softcapping")
+# Gemma 2 also soft-caps its attention scores (tanh) before the softmax, so q and k alone do not give its weights.
+_GEMMA2 = replace(_GEMMA_CAPPED, attention=None)
 
 ADAPTERS: dict[str, Adapter] = {
     **{model_type: _LLAMA_LIKE for model_type in
-       ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma3_text", "olmo", "olmo2", "smollm3")},
-    # Gemma 2 soft-caps its scores (tanh) before the softmax, so q and k alone do not give its weights.
-    "gemma2": Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
-                      final_norm=("model.norm", "norm")),
+       ("llama", "mistral", "qwen2", "qwen3", "gemma", "olmo", "olmo2", "smollm3")},
+    "gemma2": _GEMMA2,
+    "gemma3_text": _GEMMA_CAPPED,
     "gpt2": Adapter(causal=True, layers=("transformer.h", "h"), mlp_down="mlp.c_proj",
-                    final_norm=("transformer.ln_f", "ln_f"), attention="attn"),
+                    final_norm=("transformer.ln_f", "ln_f"), unembed=("lm_head",), values="attn.c_attn",
+                    values_part=(2, 3), attn_out="attn.c_proj", attn_out_conv1d=True, attention="attn"),
     "gpt_neox": Adapter(causal=True, layers=("gpt_neox.layers", "layers"), mlp_down="mlp.dense_4h_to_h",
-                        final_norm=("gpt_neox.final_layer_norm", "final_layer_norm"), attention="attention"),
+                        final_norm=("gpt_neox.final_layer_norm", "final_layer_norm"), unembed=("embed_out",),
+                        attention="attention"),
     "bert": Adapter(causal=False, layers=("encoder.layer", "bert.encoder.layer"), mlp_down="output.dense",
-                    final_norm=(), pairs=True, attention="attention.self"),
+                    final_norm=(), pairs=True, values="attention.self.value", attn_out="attention.output.dense",
+                    attention="attention.self"),
 }
 
 

@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import ModelLoadError
+from . import weights_cache
 from .adapters import Adapter, adapter_for
+from .facts import ModelInfo, is_causal, is_encoder_decoder, max_positions, model_info, reads_pairs
 from .registry import ModelSource
 
 log = logging.getLogger("mkdocs.plugins.explorables")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a page and a method may know about a model: names and sizes, computed once at load. `describe()` is the
-    payload's "model" object."""
-
-    name: str              # as the spec wrote it (alias, hub id, folder)
-    label: str             # for readers, e.g. "SmolLM2-135M-Instruct (Q4_1)"
-    architecture: str      # the config's model_type, e.g. "llama"
-    causal: bool
-    n_layers: int
-    n_heads: int           # query heads
-    n_kv_heads: int        # key/value heads (fewer than n_heads under grouped-query attention)
-    encoder_decoder: bool = False   # T5, BART, Marian...: n_layers and n_heads are the encoder's
-    n_decoder_layers: int = 0       # encoder-decoder only: the decoder's layers and heads (its self- and
-    n_decoder_heads: int = 0        # cross-attention have the same counts)
-
-    def describe(self) -> dict[str, Any]:
-        described = {"name": self.name, "label": self.label, "architecture": self.architecture,
-                     "causal": self.causal, "n_layers": self.n_layers, "n_heads": self.n_heads,
-                     "n_kv_heads": self.n_kv_heads}
-        if self.encoder_decoder:
-            described.update(encoder_decoder=True, n_decoder_layers=self.n_decoder_layers,
-                             n_decoder_heads=self.n_decoder_heads)
-        return described
 
 
 @dataclass
@@ -62,64 +41,57 @@ class LoadedModel:
 
     @property
     def can_read_pairs(self) -> bool:
-        if self.info.encoder_decoder:
-            return False
-        return bool(self.adapter and self.adapter.pairs) or getattr(self.config, "type_vocab_size", 0) >= 2
+        return reads_pairs(self.config)
 
     @property
     def max_positions(self) -> int | None:
         """The model's position limit (tokens), where its config states one."""
-        return getattr(self.config, "max_position_embeddings", None) or getattr(self.config, "n_positions", None)
-
-
-def model_info(source: ModelSource, config: Any, causal: bool) -> ModelInfo:
-    heads = int(getattr(config, "num_attention_heads", None) or getattr(config, "n_head"))
-    kv_heads = int(getattr(config, "num_key_value_heads", None) or heads)
-    layers = int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layer"))
-    if not is_encoder_decoder(config):
-        return ModelInfo(source.name, source.label, config.model_type, causal, layers, heads, kv_heads)
-    # transformers' names: T5 num_decoder_layers, BART/Marian decoder_layers and decoder_attention_heads
-    decoder_layers = int(getattr(config, "num_decoder_layers", None) or getattr(config, "decoder_layers", None)
-                         or layers)
-    decoder_heads = int(getattr(config, "decoder_attention_heads", None) or heads)
-    return ModelInfo(source.name, source.label, config.model_type, False, layers, heads, kv_heads,
-                     encoder_decoder=True, n_decoder_layers=decoder_layers, n_decoder_heads=decoder_heads)
-
-
-def is_encoder_decoder(config: Any) -> bool:
-    """An encoder-decoder (sequence-to-sequence) model: T5, BART, Marian, ..."""
-    return bool(getattr(config, "is_encoder_decoder", False))
-
-
-def _is_causal(config: Any, adapter: Adapter | None) -> bool:
-    if adapter is not None:
-        return adapter.causal
-    names = " ".join(getattr(config, "architectures", None) or [])
-    return bool(getattr(config, "is_decoder", False)) or "CausalLM" in names or "LMHeadModel" in names
+        return max_positions(self.config)
 
 
 def load(source: ModelSource) -> LoadedModel:
-    import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
+    """Tokenizer and model (float32, eager attention, eval mode) for a source. A GGUF model is read from the
+    de-quantised weights cache when it holds a sound entry, and stored there after loading otherwise
+    (weights_cache.py). Raises ModelLoadError saying what to do."""
+    cached = weights_cache.find(source, checksums=False) if source.gguf_file else None
+    if cached is not None:
+        with ThreadPoolExecutor(1) as pool:   # zlib's CRC releases the GIL: it overlaps the load
+            checking = pool.submit(weights_cache.checksum_problem, cached, source)
+            try:
+                loaded, failure = _load(source, str(cached), {}), None
+            except ModelLoadError as exc:
+                loaded, failure = None, exc
+            problem = checking.result()
+        if loaded is not None and problem is None:
+            return loaded
+        weights_cache.discard(source, cached, problem or f"it could not be loaded: {failure}")
     kwargs: dict[str, Any] = {}
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file
     if source.revision:
         kwargs["revision"] = source.revision
+    loaded = _load(source, source.path, kwargs)
+    if source.gguf_file:
+        weights_cache.store(source, loaded.model, loaded.tokenizer)
+    return loaded
+
+
+def _load(source: ModelSource, path: str, kwargs: dict[str, Any]) -> LoadedModel:
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
     try:
-        config = AutoConfig.from_pretrained(source.path, **kwargs)
-        adapter = adapter_for(config.model_type)
-        causal = not is_encoder_decoder(config) and _is_causal(config, adapter)
-        tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
+        config = AutoConfig.from_pretrained(path, **kwargs)
+        causal = is_causal(config)
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
         model_class = (AutoModelForSeq2SeqLM if is_encoder_decoder(config) else
                        AutoModelForCausalLM if causal else AutoModel)
-        model = model_class.from_pretrained(source.path, dtype=torch.float32, attn_implementation="eager", **kwargs)
+        model = model_class.from_pretrained(path, dtype=torch.float32, attn_implementation="eager", **kwargs)
     except (OSError, ValueError, ImportError) as exc:
         raise ModelLoadError(_explain_failure(source, exc)) from exc
     model.eval()
     return LoadedModel(source, tokenizer, model, model.config, adapter_for(model.config.model_type),
-                       model_info(source, model.config, causal))
+                       model_info(source, model.config))
 
 
 def _explain_failure(source: ModelSource, exc: Exception) -> str:
@@ -135,6 +107,23 @@ def _explain_failure(source: ModelSource, exc: Exception) -> str:
         "save the model with save_pretrained to a folder and write `model: ./that/folder`.")
 
 
+@contextlib.contextmanager
+def quiet_library() -> Iterator[None]:
+    """Keep the build log to our own lines while transformers loads a model: its warnings and info go below ERROR,
+    and progress bars (drawn on stderr by tqdm) go nowhere. Errors still raise."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
+
+
 class ModelPool:
     """Loaded models by fingerprint. One pool lives for the whole process, so `mkdocs serve` loads each model once."""
 
@@ -147,7 +136,8 @@ class ModelPool:
         with self._lock:
             if key not in self._models:
                 log.info("explorables: loading model %s", source.label)
-                self._models[key] = load(source)
+                with quiet_library():
+                    self._models[key] = load(source)
             return self._models[key]
 
     def __len__(self) -> int:

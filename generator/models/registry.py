@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -76,6 +77,10 @@ def resolve(name: str, *, base_dir: str | Path = ".") -> ModelSource:
                 f"model '{name}': no config.json in folder {candidate}; "
                 "save a model there with model.save_pretrained(folder) and tokenizer.save_pretrained(folder)")
         return ModelSource(name, "folder", str(candidate), candidate.name)
+    close = difflib.get_close_matches(name.lower(), BUNDLED, n=1, cutoff=0.75)
+    if close and "/" not in name:
+        raise ModelLoadError(f"unknown model '{name}': did you mean the bundled '{close[0]}'? "
+                             f"(bundled: {', '.join(sorted(BUNDLED))})")
     if HUB_ID.match(name):
         repo, _, revision = name.partition("@")
         return ModelSource(name, "hub", repo, repo, revision=revision or None)

@@ -160,7 +160,7 @@ def main():
         page.keyboard.press("ArrowRight")
         page.wait_for_timeout(60)
         ro = hv.eval_on_selector(".xp-readout", "e => e.textContent")
-        want = hv.evaluate("e => e.mat(0).m[3 * e.idx.length + 3].toFixed(3)")
+        want = hv.evaluate("e => e.matrix(0).m[3 * e.kept.length + 3].toFixed(3)")
         check(ro.startswith(f"head 0: ·sat → ·sat {want}"), f"pinned query + focused key gives the exact pair value: {ro[:50]}…")
         page.keyboard.press("Escape")
         hv.query_selector("input[type=checkbox]").check()
@@ -217,7 +217,7 @@ def main():
         # linked views in one block: opening a head in the pair's model view selects it in the pair's head view
         pm = page.query_selector_all("explorable-model-view")[1]
         pm.scroll_into_view_if_needed()
-        pm.query_selector("canvas.xp-grid").click(position={"x": 3 * (pm.evaluate("e => e.t") + 4) + 5, "y": 5})
+        pm.query_selector("canvas.xp-grid").click(position={"x": 3 * (pm.evaluate("e => e.thumb") + 4) + 5, "y": 5})
         page.keyboard.press("Escape")
         page.wait_for_timeout(60)
         linked = page.query_selector_all("explorable-head-view")[1].evaluate(

@@ -32,7 +32,7 @@ test("top ranks the largest shares among the first n, ties by position, zeros le
 test("check reads a causal section and refuses one without generated tokens", () => {
   const tokens = ["a", "b", "c"].map(tok);
   const s = { kind: "causal", methods: { gradient_x_input: {} } };
-  assert.deepEqual(check({ tokens, n_prompt: 2, saliency: s }), { kind: "causal", tokens, n0: 2, G: 1 });
+  assert.deepEqual(check({ tokens, n_prompt: 2, saliency: s }), { kind: "causal", tokens, split: 2, outputs: 1 });
   assert.throws(() => check({ tokens, n_prompt: 3, saliency: s }), /no generated token/);
   assert.throws(() => check({ tokens, n_prompt: 2 }), /no saliency section/);
   assert.throws(() => check({ tokens, n_prompt: 2, saliency: { kind: "causal", methods: { other: {} } } }), /no method scores/);
@@ -43,12 +43,12 @@ test("check joins the two sentences of a similarity section", () => {
   const s = { kind: "similarity", methods: { integrated_gradients: {} }, tokens_a: [tok("x"), tok("y")], tokens_b: [tok("z")] };
   const c = check({ tokens: [], saliency: s });
   assert.equal(c.tokens.length, 3);
-  assert.equal(c.n0, 2);
+  assert.equal(c.split, 2);
   assert.throws(() => check({ tokens: [], saliency: { ...s, tokens_b: undefined } }), /tokens_a and tokens_b/);
 });
 
 test("checkShape wants [G, N] for a causal section and [Na + Nb] for a pair", () => {
-  const causal = { kind: "causal", tokens: [1, 2, 3, 4], G: 2 };
+  const causal = { kind: "causal", tokens: [1, 2, 3, 4], outputs: 2 };
   checkShape(causal, [2, 4]);
   assert.throws(() => checkShape(causal, [4, 2]), /expected \[2,4\]/);
   checkShape({ kind: "similarity", tokens: [1, 2, 3] }, [3]);

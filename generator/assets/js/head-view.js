@@ -1,8 +1,8 @@
 // <explorable-head-view>: lines from query tokens (left) to key tokens (right), one colour per head.
-// Attributes (optional): layer="3", heads="0 2 5" | "all", hide-special. Emits "explorable-token"
-// {index, side, pinned} on its .explorable container; follows "explorable-select" {layer, head} from it.
+// Attributes (optional): layer="3", heads="0 2 5" | "all", hide-special. Shares (selection.js) the layer it shows
+// and whether special tokens are hidden, follows a head chosen in a linked view (that head alone is shown), and
+// writes the token it pins.
 import { View, h, move } from "./view.js";
-import { container } from "./payload.js";
 import { headColour } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { keep, renorm, argmax, hiddenNote, HIDDEN_CAPTION } from "./attention.js";
@@ -12,190 +12,212 @@ import { attentionParts, partSelect } from "./parts.js";
 const ROW = 22, BUCKETS = 20, MIN = 0.01;
 // [value, label]: "qk" = query segment, key segment (an array: "10" as an object key would sort first)
 const FILTERS = [["all", "All"], ["00", "A→A"], ["01", "A→B"], ["10", "B→A"], ["11", "B→B"]];
-const seg = (t) => (t.segment === 1 ? 1 : 0);
+const segment = (t) => (t.segment === 1 ? 1 : 0);
 
-class HeadView extends View {
+export class HeadView extends View {
+  static tag = "explorable-head-view";
+
   async build(p) {
-    // the part shown (encoder-decoder models have three, see parts.js): queries `tok` x keys `ktok`, N x M
+    // the part shown (encoder-decoder models have three, see parts.js): query `tokens` x `keyTokens`, N x M
     this.parts ??= await attentionParts(p);
     const part = this.parts[(this.partIndex ??= 0)];
-    Object.assign(this, { L: part.L, H: part.H, N: part.R, M: part.C, v: part.v, tok: part.rows, ktok: part.cols });
-    const { L, H } = this, a = (n) => this.getAttribute(n);
-    this.layer = Math.min(L - 1, Math.max(0, +a("layer") || 0));
-    const hs = a("heads");
-    this.sel = new Set(hs && hs !== "all" ? hs.split(/[\s,]+/).map(Number).filter((x) => x >= 0 && x < H) : [...Array(H).keys()]);
-    this.filter = "all";
-    this.hide = this.hasAttribute("hide-special") && [...this.tok, ...this.ktok].some((t) => t.special);
-    this.pin = this.hov = null;
+    this.attention = { L: part.L, H: part.H, N: part.R, M: part.C, v: part.v };
+    const { L, H } = this.attention, a = (n) => this.getAttribute(n), list = a("heads");
+    this.tokens = part.rows;
+    this.keyTokens = part.cols;
+    this.sharesTokens = part.rows === p.tokens;  // linked views know the payload's tokens only
+    this.hasSpecial = [...part.rows, ...part.cols].some((t) => t.special);
+    // layer; heads: a Set of head numbers; sentences: a FILTERS value; hideSpecial;
+    // hoverSlot, pinnedSlot: a token of a column, {column: 0 (query) | 1 (key), row: index among the shown tokens}
+    this.state = {
+      layer: Math.min(L - 1, Math.max(0, +a("layer") || 0)),
+      heads: new Set(list && list !== "all" ? list.split(/[\s,]+/).map(Number).filter((x) => x >= 0 && x < H) : [...Array(H).keys()]),
+      sentences: "all",
+      hideSpecial: this.hasAttribute("hide-special") && this.hasSpecial,
+      hoverSlot: null,
+      pinnedSlot: null,
+    };
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") || "Attention head view: lines from each query token to the tokens it attends to");
 
-    const bar = h("div", { class: "xp-bar" });
-    const partSel = partSelect(this.parts, this.partIndex, (i) => this.showPart(p, i));
-    if (partSel) bar.append(partSel);
-    this.layerSel = h("select", { "aria-label": "Layer", onchange: (e) => this.set({ layer: +e.target.value }) },
+    const bar = h("div", { class: "xp-bar" }, partSelect(this.parts, this.partIndex, (i) => this.showPart(p, i)) ?? "");
+    this.layerSelect = h("select", { "aria-label": "Layer", onchange: (e) => this.share({ layer: +e.target.value }) },
       ...Array.from({ length: L }, (_, i) => h("option", { value: i }, `Layer ${i}`)));
-    this.layerSel.value = this.layer;
-    this.headBtns = Array.from({ length: H }, (_, i) =>
+    this.layerSelect.value = this.state.layer;
+    this.headButtons = Array.from({ length: H }, (_, i) =>
       h("button", { type: "button", class: "xp-head", style: `--c:${headColour(i)}`, "aria-label": `head ${i}`, onclick: () => this.toggle(i) }, String(i)));
-    const all = (on) => () => this.set({ sel: new Set(on ? this.headBtns.keys() : []) });
+    const all = (on) => () => this.set({ heads: new Set(on ? this.headButtons.keys() : []) });
     bar.append(
-      h("label", null, "Layer ", this.layerSel),
-      h("span", { class: "xp-heads", role: "group", "aria-label": "Heads (toggle)" }, "Heads ", ...this.headBtns,
+      h("label", null, "Layer ", this.layerSelect),
+      h("span", { class: "xp-heads", role: "group", "aria-label": "Heads (toggle)" }, "Heads ", ...this.headButtons,
         h("button", { type: "button", class: "xp-btn", onclick: all(1) }, "all"),
         h("button", { type: "button", class: "xp-btn", onclick: all(0) }, "none")));
-    if (this.tok.some((t) => t.segment === 1)) {
-      bar.append(h("label", null, "Sentences ", h("select", { onchange: (e) => this.set({ filter: e.target.value }) },
+    if (this.tokens.some((t) => t.segment === 1)) {
+      bar.append(h("label", null, "Sentences ", h("select", { onchange: (e) => this.set({ sentences: e.target.value }) },
         ...FILTERS.map(([v, t]) => h("option", { value: v }, t)))));
     }
-    if ([...this.tok, ...this.ktok].some((t) => t.special)) {
-      bar.append(h("label", null, h("input", { type: "checkbox", checked: this.hide, onchange: (e) => this.set({ hide: e.target.checked }) }), " hide special tokens"));
+    if (this.hasSpecial) {
+      this.hideBox = h("input", { type: "checkbox", checked: this.state.hideSpecial, onchange: (e) => this.share({ hideSpecial: e.target.checked }) });
+      bar.append(h("label", null, this.hideBox, " hide special tokens"));
     }
     this.note = h("p", { class: "xp-note", hidden: true });
-    this.cv = h("canvas", { "aria-hidden": "true" });
-    bar.append(pngButton(this, () => [grid, `${part.label}, layer ${this.layer}, heads ${[...this.sel].sort((a, b) => a - b).join(" ") || "none"}` +
-      (this.hide ? HIDDEN_CAPTION : ""), `layer${this.layer}`]));
-    this.cols = [0, 1].map((s) => h("div", { class: s ? "xp-col" : "xp-col xp-q", role: "listbox", "aria-label": s ? "Key tokens (attended to)" : "Query tokens (attending)" }));
+    this.canvas = h("canvas", { "aria-hidden": "true" });
+    bar.append(pngButton(this, () => {
+      const { layer, heads, hideSpecial } = this.state;
+      return [grid, `${part.label}, layer ${layer}, heads ${[...heads].sort((a, b) => a - b).join(" ") || "none"}` + (hideSpecial ? HIDDEN_CAPTION : ""), `layer${layer}`];
+    }));
+    this.columns = [0, 1].map((c) => h("div", { class: c ? "xp-col" : "xp-col xp-q", role: "listbox", "aria-label": c ? "Key tokens (attended to)" : "Query tokens (attending)" }));
     const grid = h("div", { class: "xp-hv", onkeydown: (e) => this.key(e), onclick: (e) => this.tap(e),
-      onpointerover: (e) => this.point(e), onpointerleave: () => this.set({ hov: null }),
-      onfocusin: (e) => this.point(e), onfocusout: (e) => !this.contains(e.relatedTarget) && this.set({ hov: null }) },
+      onpointerover: (e) => this.point(e), onpointerleave: () => this.set({ hoverSlot: null }),
+      onfocusin: (e) => this.point(e), onfocusout: (e) => !this.contains(e.relatedTarget) && this.set({ hoverSlot: null }) },
       h("div", { class: "xp-cap" }, part.q), h("div"), h("div", { class: "xp-cap" }, part.k),
-      this.cols[0], this.cv, this.cols[1]);
-    this.out = h("div", { class: "xp-readout", "aria-live": "polite" });
-    this.replaceChildren(bar, this.note, h("div", { class: "xp-scroll" }, grid), this.out);
-    this.ro = new ResizeObserver(() => this.cv.clientWidth !== this.w && this.redraw());
-    this.onSelect = (e) => {
-      const d = e.detail || {};
-      if (d.layer >= 0 && d.layer < L && d.head >= 0 && d.head < H) this.set({ layer: d.layer, sel: new Set([d.head]) });
-    };
-    this.columns();
+      this.columns[0], this.canvas, this.columns[1]);
+    this.readout = h("div", { class: "xp-readout", "aria-live": "polite" });
+    this.replaceChildren(bar, this.note, h("div", { class: "xp-scroll" }, grid), this.readout);
+    this.resizes = new ResizeObserver(() => this.canvas.clientWidth !== this.width && this.redraw());
+    this.fillColumns();
   }
 
   /** Show another part: the controls are rebuilt for its layers and heads. */
   async showPart(p, i) {
     this.stop();
     this.partIndex = i;
-    this.mats = null;
+    this.matrices = null;
     await this.build(p);
     this.start();
     this.redraw();
   }
 
   start() {
-    this.ro.observe(this.cv);
-    (this.box = container(this))?.addEventListener("explorable-select", this.onSelect);
+    this.resizes.observe(this.canvas);
   }
 
   stop() {
-    this.ro.disconnect();
-    this.box?.removeEventListener("explorable-select", this.onSelect);
+    this.resizes.disconnect();
   }
 
-  set(s) {
-    const rebuild = "hide" in s && s.hide !== this.hide;
-    Object.assign(this, s);
-    if ("layer" in s) this.layerSel.value = this.layer;
-    if ("layer" in s || rebuild) this.mats = null;
-    if (rebuild) this.columns();
-    this.redraw();
+  set(patch) {
+    const rebuild = "hideSpecial" in patch && patch.hideSpecial !== this.state.hideSpecial;
+    super.set(patch);
+    if ("layer" in patch) this.layerSelect.value = this.state.layer;
+    if ("layer" in patch || rebuild) this.matrices = null;
+    if (rebuild) this.fillColumns();
+    if (this.hideBox) this.hideBox.checked = this.state.hideSpecial;
+  }
+
+  /** A linked view chose a layer, a head (shown alone) or whether special tokens are hidden. */
+  follow({ layer, head, hideSpecial }) {
+    const { L, H } = this.attention, patch = {};
+    if (layer >= 0 && layer < L) patch.layer = layer;
+    if (head >= 0 && head < H) patch.heads = new Set([head]);
+    if (hideSpecial != null && this.hasSpecial) patch.hideSpecial = hideSpecial;
+    this.set(patch);
   }
 
   toggle(i) {
-    const s = new Set(this.sel);
-    s.has(i) ? s.delete(i) : s.add(i);
-    this.set({ sel: s });
+    const heads = new Set(this.state.heads);
+    heads.has(i) ? heads.delete(i) : heads.add(i);
+    this.set({ heads });
   }
 
-  /** (Re)build the token columns for the kept tokens: queries `idx` into tok, keys `kidx` into ktok. */
-  columns() {
-    this.idx = keep(this.tok, this.hide);
-    this.kidx = keep(this.ktok, this.hide);
-    this.pin = this.hov = null;
-    this.cols.forEach((col, s) => col.replaceChildren(...(s ? this.kidx : this.idx).map((ti, i) => {
-      const n = tokenNode((s ? this.ktok : this.tok)[ti]);
+  /** (Re)build the token columns for the shown tokens: queries `kept` (into tokens), keys `keptKeys` (into
+   * keyTokens). */
+  fillColumns() {
+    this.kept = keep(this.tokens, this.state.hideSpecial);
+    this.keptKeys = keep(this.keyTokens, this.state.hideSpecial);
+    this.state.hoverSlot = this.state.pinnedSlot = null;
+    this.columns.forEach((col, c) => col.replaceChildren(...(c ? this.keptKeys : this.kept).map((ti, row) => {
+      const n = tokenNode((c ? this.keyTokens : this.tokens)[ti]);
       n.setAttribute("role", "option");
-      n.tabIndex = i ? -1 : 0;
-      n.dataset.i = i;
-      n.dataset.s = s;
+      n.tabIndex = row ? -1 : 0;
+      n.dataset.i = row;
+      n.dataset.s = c;
       return n;
     })));
   }
 
-  /** Per-head matrices of the current layer, kept queries x kept keys, row stride k (renormalised when special
+  /** Per-head matrices of the current layer, shown queries x shown keys, row stride k (renormalised when special
    * tokens are hidden). */
-  mat(hd) {
-    this.mats ??= new Map();
-    let m = this.mats.get(hd);
+  matrix(head) {
+    this.matrices ??= new Map();
+    let m = this.matrices.get(head);
     if (!m) {
-      const { N, M, v } = this, off = (this.layer * this.H + hd) * N * M, sub = v.subarray(off, off + N * M);
-      this.mats.set(hd, (m = this.hide ? renorm(sub, M, this.idx, this.kidx) : { m: sub, k: M, empty: 0 }));
+      const { N, M, H, v } = this.attention, off = (this.state.layer * H + head) * N * M, sub = v.subarray(off, off + N * M);
+      this.matrices.set(head, (m = this.state.hideSpecial ? renorm(sub, M, this.kept, this.keptKeys) : { m: sub, k: M, empty: 0 }));
     }
     return m;
   }
 
-  where(e) {
-    const t = e.target.closest?.(".xp-tok");
-    return t && t.dataset.s != null ? { s: +t.dataset.s, i: +t.dataset.i, el: t } : null;
+  /** The token slot an event happened on: {column, row, node} or null. */
+  slot(e) {
+    const node = e.target.closest?.(".xp-tok");
+    return node && node.dataset.s != null ? { column: +node.dataset.s, row: +node.dataset.i, node } : null;
   }
 
   point(e) {
-    const w = this.where(e);
-    if (w) this.set({ hov: w });
+    const s = this.slot(e);
+    if (s) this.set({ hoverSlot: { column: s.column, row: s.row } });
   }
 
   tap(e) {
-    const w = this.where(e);
-    if (!w) return;
-    const p = this.pin;
-    this.set({ pin: p && p.s === w.s && p.i === w.i ? null : w });
-    container(this)?.dispatchEvent(new CustomEvent("explorable-token", { bubbles: true, detail: { index: this.idx[w.i], side: w.s ? "key" : "query", pinned: !!this.pin } }));
+    const s = this.slot(e);
+    if (!s) return;
+    const p = this.state.pinnedSlot;
+    this.pinSlot(p && p.column === s.column && p.row === s.row ? null : s);
+  }
+
+  /** Pin a slot (null releases); linked views learn the token. */
+  pinSlot(s) {
+    this.set({ pinnedSlot: s && { column: s.column, row: s.row } });
+    if (this.sharesTokens) this.selection.set({ token: s && (s.column ? this.keptKeys : this.kept)[s.row] });
   }
 
   key(e) {
-    const w = this.where(e);
-    if (!w) return;
+    const s = this.slot(e);
+    if (!s) return;
     if (e.key === "Enter" || e.key === " ") return e.preventDefault(), this.tap(e);
-    if (e.key === "Escape") return this.set({ pin: null });
-    const m = move(e.key, w.i, w.s, (w.s ? this.kidx : this.idx).length, 2);
+    if (e.key === "Escape") return this.pinSlot(null);
+    const m = move(e.key, s.row, s.column, (s.column ? this.keptKeys : this.kept).length, 2);
     if (!m) return;
     e.preventDefault();
-    const t = this.cols[m[1]].children[Math.min(m[0], this.cols[m[1]].children.length - 1)];
-    w.el.tabIndex = -1;
+    const t = this.columns[m[1]].children[Math.min(m[0], this.columns[m[1]].children.length - 1)];
+    s.node.tabIndex = -1;
     t.tabIndex = 0;
     t.focus();
   }
 
   draw() {
-    const { cv, idx, kidx, tok, ktok, filter } = this, kq = idx.length, k = kidx.length, dpr = devicePixelRatio || 1;
-    const W = (this.w = cv.clientWidth) || 200, Hc = Math.max(kq, k) * ROW, x0 = 3, x1 = W - 3;
-    cv.style.height = Hc + "px";
-    if (cv.width !== Math.round(W * dpr) || cv.height !== Math.round(Hc * dpr)) {
-      cv.width = Math.round(W * dpr);
-      cv.height = Math.round(Hc * dpr);
+    const { canvas, kept: shown, keptKeys, tokens, keyTokens } = this, { sentences, hoverSlot, pinnedSlot, hideSpecial } = this.state;
+    const kq = shown.length, k = keptKeys.length, dpr = devicePixelRatio || 1;
+    const W = (this.width = canvas.clientWidth) || 200, Hc = Math.max(kq, k) * ROW, x0 = 3, x1 = W - 3;
+    canvas.style.height = Hc + "px";
+    if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(Hc * dpr)) {
+      canvas.width = Math.round(W * dpr);
+      canvas.height = Math.round(Hc * dpr);
     }
-    const ctx = cv.getContext("2d");
+    const ctx = canvas.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, W, Hc);
     ctx.lineCap = "round";
-    const okQ = (i) => filter === "all" || seg(tok[idx[i]]) === +filter[0];
-    const okK = (j) => filter === "all" || seg(ktok[kidx[j]]) === +filter[1];
-    const f = this.hov || this.pin, heads = [...this.sel].sort((a, b) => a - b);
+    const okQuery = (i) => sentences === "all" || segment(tokens[shown[i]]) === +sentences[0];
+    const okKey = (j) => sentences === "all" || segment(keyTokens[keptKeys[j]]) === +sentences[1];
+    const f = hoverSlot || pinnedSlot, heads = [...this.state.heads].sort((a, b) => a - b);
     let empty = 0;
-    for (const hd of heads) {
-      const { m, empty: e } = this.mat(hd), paths = Array.from({ length: BUCKETS }, () => new Path2D());
+    for (const head of heads) {
+      const { m, empty: e } = this.matrix(head), paths = Array.from({ length: BUCKETS }, () => new Path2D());
       empty = Math.max(empty, e);
       for (let i = 0; i < kq; i++) {
-        if (!okQ(i) || (f && f.s === 0 && f.i !== i)) continue;
+        if (!okQuery(i) || (f && f.column === 0 && f.row !== i)) continue;
         const y0 = i * ROW + ROW / 2;
         for (let j = 0; j < k; j++) {
           const w = m[i * k + j];
-          if (w < MIN || !okK(j) || (f && f.s === 1 && f.i !== j)) continue;
+          if (w < MIN || !okKey(j) || (f && f.column === 1 && f.row !== j)) continue;
           const p = paths[Math.min(BUCKETS - 1, (w * BUCKETS) | 0)];
           p.moveTo(x0, y0);
           p.lineTo(x1, j * ROW + ROW / 2);
         }
       }
-      ctx.strokeStyle = headColour(hd);
+      ctx.strokeStyle = headColour(head);
       paths.forEach((p, b) => {
         ctx.globalAlpha = (b + 0.5) / BUCKETS;
         ctx.lineWidth = 0.6 + (2.4 * b) / BUCKETS;
@@ -203,38 +225,36 @@ class HeadView extends View {
       });
     }
     // token states: dimmed outside the sentence filter, shaded by the strongest weight to the isolated token
-    this.cols.forEach((col, s) => [...col.children].forEach((n, i) => {
-      n.classList.toggle("xp-dim", !(s ? okK(i) : okQ(i)));
-      n.classList.toggle("xp-on", !!f && f.s === s && f.i === i);
-      n.setAttribute("aria-selected", !!this.pin && this.pin.s === s && this.pin.i === i);
+    this.columns.forEach((col, c) => [...col.children].forEach((n, i) => {
+      n.classList.toggle("xp-dim", !(c ? okKey(i) : okQuery(i)));
+      n.classList.toggle("xp-on", !!f && f.column === c && f.row === i);
+      n.setAttribute("aria-selected", !!pinnedSlot && pinnedSlot.column === c && pinnedSlot.row === i);
       let w = 0;
-      if (f && f.s !== s) for (const hd of heads) w = Math.max(w, this.mat(hd).m[s ? f.i * k + i : i * k + f.i]);
+      if (f && f.column !== c) for (const head of heads) w = Math.max(w, this.matrix(head).m[c ? f.row * k + i : i * k + f.row]);
       n.style.setProperty("--w", w);
     }));
-    this.headBtns.forEach((b, i) => b.setAttribute("aria-pressed", this.sel.has(i)));
-    this.note.hidden = !this.hide;
-    this.note.textContent = this.hide ? hiddenNote(empty) : "";
-    this.readout(heads, okQ, okK);
+    this.headButtons.forEach((b, i) => b.setAttribute("aria-pressed", this.state.heads.has(i)));
+    this.note.hidden = !hideSpecial;
+    this.note.textContent = hideSpecial ? hiddenNote(empty) : "";
+    this.showReadout(heads, okQuery, okKey);
   }
 
-  readout(heads, okQ, okK) {
-    const { idx, kidx, tok, ktok, pin, hov } = this, kq = idx.length, k = kidx.length;
-    const T = (i) => show(tok[idx[i]]), TK = (j) => show(ktok[kidx[j]]);
-    const f = hov || pin, rows = [];
-    for (const hd of heads) {
-      const { m } = this.mat(hd);
+  showReadout(heads, okQuery, okKey) {
+    const { kept: shown, keptKeys, tokens, keyTokens } = this, { pinnedSlot: pin, hoverSlot: hover } = this.state;
+    const kq = shown.length, k = keptKeys.length, T = (i) => show(tokens[shown[i]]), TK = (j) => show(keyTokens[keptKeys[j]]);
+    const f = hover || pin, rows = [];
+    for (const head of heads) {
+      const { m } = this.matrix(head);
       let q, kk;
-      if (pin && hov && pin.s !== hov.s) [q, kk] = pin.s ? [hov.i, pin.i] : [pin.i, hov.i];
-      else if (f && f.s === 0) (q = f.i), (kk = argmax(m, q * k, 1, k, okK));
-      else if (f) (kk = f.i), (q = argmax(m, kk, k, kq, okQ));
+      if (pin && hover && pin.column !== hover.column) [q, kk] = pin.column ? [hover.row, pin.row] : [pin.row, hover.row];
+      else if (f && f.column === 0) (q = f.row), (kk = argmax(m, q * k, 1, k, okKey));
+      else if (f) (kk = f.row), (q = argmax(m, kk, k, kq, okQuery));
       else break;
-      if (q < 0 || kk < 0) rows.push([hd, `head ${hd}: no weight`]);
-      else rows.push([hd, `head ${hd}: ${T(q)} → ${TK(kk)} ${m[q * k + kk].toFixed(3)}`]);
+      if (q < 0 || kk < 0) rows.push([head, `head ${head}: no weight`]);
+      else rows.push([head, `head ${head}: ${T(q)} → ${TK(kk)} ${m[q * k + kk].toFixed(3)}`]);
     }
-    this.out.replaceChildren(...(rows.length
-      ? rows.map(([hd, s]) => h("span", { class: "xp-ro", style: `--c:${headColour(hd)}` }, s))
+    this.readout.replaceChildren(...(rows.length
+      ? rows.map(([head, s]) => h("span", { class: "xp-ro", style: `--c:${headColour(head)}` }, s))
       : [heads.length ? "Hover, tap or focus a token to isolate its lines and read exact weights." : "No head selected."]));
   }
 }
-
-customElements.get("explorable-head-view") || customElements.define("explorable-head-view", HeadView);

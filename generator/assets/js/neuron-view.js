@@ -3,7 +3,8 @@
 // one) and their softmax, which is the model's attention weight; lines from the query to each key weighted by it.
 // Positive values blue, negative orange, intensity by magnitude; exact values on hover or with the arrow keys.
 // Reads the payload section "neuron" (see ARCHITECTURE.md); the weights are recomputed here from q and k.
-import { View, h, roveTokens } from "./view.js";
+import { View, h } from "./view.js";
+import { step } from "./token-list.js";
 import { array } from "./payload.js";
 import { headColour } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
@@ -13,7 +14,7 @@ import { attend, order, topDims, maxAbs, diverging, divergingLut, lutIndex, keyS
 
 const ROW = 22, LINES = 44, GAP = 10, MIN_CELL = 2, MAX_CELL = 5, NARROW = 560;
 
-class NeuronView extends View {
+export class NeuronView extends View {
   static tag = "explorable-neuron-view";
 
   async build(p) {
@@ -23,14 +24,14 @@ class NeuronView extends View {
     this.data = new Map();
     const last = this.tok.findLastIndex((t) => !t.special);
     const q0 = Number.isInteger(s.query) && s.query >= 0 && s.query < this.N ? s.query : last >= 0 ? last : this.N - 1;
-    this.st = { li: 0, hi: 0, qPin: q0, qHov: null, kPin: -1, kHov: null, cell: null, sorted: false };
+    this.state = { li: 0, hi: 0, qPin: q0, qHov: null, kPin: -1, kHov: null, cell: null, sorted: false };
     await this.layer(0);
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") || "Neuron view: the query and key vectors behind one head's attention weights");
 
-    const layerSel = h("select", { "aria-label": "Layer", onchange: (e) => this.pickLayer(+e.target.value) },
-      ...s.layers.map((l, i) => h("option", { value: i }, `Layer ${l}`)));
-    const headSel = (this.headSel = h("select", { "aria-label": "Head", onchange: (e) => this.set({ hi: +e.target.value, cell: null }) },
+    const layerSel = (this.layerSel = h("select", { "aria-label": "Layer", onchange: (e) => this.pickLayer(+e.target.value) },
+      ...s.layers.map((l, i) => h("option", { value: i }, `Layer ${l}`))));
+    const headSel = (this.headSel = h("select", { "aria-label": "Head", onchange: (e) => this.pickHead(+e.target.value) },
       ...s.heads.map((hd, i) => h("option", { value: i }, `Head ${hd}`))));
     this.kvNote = h("span", { class: "xp-hint" });
     const sort = h("label", null, h("input", { type: "checkbox", onchange: (e) => this.set({ sorted: e.target.checked }) }),
@@ -40,7 +41,7 @@ class NeuronView extends View {
       s.layers.length > 1 ? h("label", null, "Layer ", layerSel) : h("span", null, `Layer ${s.layers[0]}`),
       s.heads.length > 1 ? h("label", null, "Head ", headSel) : h("span", null, `Head ${s.heads[0]}`),
       this.kvNote, sort, this.legend,
-      pngButton(this, () => [this.grid, this.caption(), `L${s.layers[this.st.li]}-H${s.heads[this.st.hi]}-q${this.query}`]));
+      pngButton(this, () => [this.grid, this.caption(), `L${s.layers[this.state.li]}-H${s.heads[this.state.hi]}-q${this.query}`]));
 
     const col = (label, cls) => h("div", { class: "xp-col " + cls, role: "listbox", "aria-label": label });
     this.qCol = col("Query tokens: hover, tap or use the arrow keys to choose the query", "xp-q");
@@ -95,9 +96,18 @@ class NeuronView extends View {
     this.ro.disconnect();
   }
 
-  set(patch) {
-    Object.assign(this.st, patch);
-    this.redraw();
+  /** A linked view chose a layer and head (taken when baked here) or pinned a token (the query). */
+  follow({ layer, head, token }) {
+    const { s } = this, li = s.layers.indexOf(layer), hi = s.heads.indexOf(head), patch = {};
+    if (hi >= 0) patch.hi = hi;
+    if (Number.isInteger(token) && token >= 0 && token < this.N) Object.assign(patch, { qPin: token, qHov: null });
+    if (li >= 0 && li !== this.state.li) this.layer(li).then(() => this.set({ ...patch, li, cell: null }));
+    else this.set(patch);
+  }
+
+  /** The reader pinned a query token, or chose a layer or head: linked views take it up. */
+  tell(patch) {
+    this.selection?.set(patch);
   }
 
   /** Decoded queries and keys of layer slot li (memoised; decoding is asynchronous). */
@@ -113,15 +123,26 @@ class NeuronView extends View {
   async pickLayer(li) {
     await this.layer(li);
     this.set({ li, cell: null });
+    this.tell({ layer: this.s.layers[li], head: this.s.heads[this.state.hi] });
+  }
+
+  pickHead(hi) {
+    this.set({ hi, cell: null });
+    this.tell({ layer: this.s.layers[this.state.li], head: this.s.heads[hi] });
+  }
+
+  pinQuery(i) {
+    this.set({ qPin: i, qHov: null, kPin: -1, cell: null });
+    this.tell({ token: i });
   }
 
   get query() {
-    return this.st.qHov ?? this.st.qPin;
+    return this.state.qHov ?? this.state.qPin;
   }
 
   /** Query vectors [N * d] of the current head and the key vectors [N * d] of its key head. */
   vectors() {
-    const { s, N, st } = this, n = N * s.d, d = this.data.get(st.li), head = s.heads[st.hi];
+    const { s, N, state: st } = this, n = N * s.d, d = this.data.get(st.li), head = s.heads[st.hi];
     const slot = keySlot(head, s.keyHeads, s.nHeads, s.nKvHeads);
     return { q: d.q.subarray(st.hi * n, (st.hi + 1) * n), k: d.k.subarray(slot * n, (slot + 1) * n), kh: Math.floor(head / (s.nHeads / s.nKvHeads)) };
   }
@@ -133,15 +154,15 @@ class NeuronView extends View {
 
   onQuery(e, pin) {
     const i = this.at(e, this.qCol);
-    if (i == null || (pin && i === this.st.qPin && this.st.qHov == null)) return;
-    if (pin) this.set({ qPin: i, qHov: null, kPin: -1, cell: null });
+    if (i == null || (pin && i === this.state.qPin && this.state.qHov == null)) return;
+    if (pin) this.pinQuery(i);
     else this.set({ qHov: i });
   }
 
   onKey(e, pin) {
     const j = this.at(e, this.kCol);
     if (j == null) return;
-    if (pin) this.set({ kPin: this.st.kPin === j ? -1 : j, kHov: null });
+    if (pin) this.set({ kPin: this.state.kPin === j ? -1 : j, kHov: null });
     else this.set({ kHov: j });
   }
 
@@ -150,10 +171,15 @@ class NeuronView extends View {
     if (i == null) return;
     if (e.key === "Enter" || e.key === " ") {
       e.preventDefault();
-      return isQuery ? this.set({ qPin: i, qHov: null, kPin: -1 }) : this.set({ kPin: this.st.kPin === i ? -1 : i });
+      return isQuery ? this.pinQuery(i) : this.set({ kPin: this.state.kPin === i ? -1 : i });
     }
     if (e.key === "Escape") return this.set(isQuery ? { qHov: null } : { kPin: -1, kHov: null });
-    if (roveTokens(e.key, [...col.children], i)) e.preventDefault();
+    const nodes = [...col.children], j = step(e.key, i, nodes.length);
+    if (j == null) return;
+    e.preventDefault();
+    nodes[i].tabIndex = -1;
+    nodes[j].tabIndex = 0;
+    nodes[j].focus();
   }
 
   /** Key row and dimension under the pointer on the strips canvas. */
@@ -162,12 +188,12 @@ class NeuronView extends View {
     if (!g || j < 0 || j >= this.N) return;
     const inK = g.two && x < g.sw, inP = x >= g.px && x < g.px + g.sw;
     const c = inK ? Math.floor(x / g.cw) : inP ? Math.floor((x - g.px) / g.cw) : -1;
-    if (pin) return this.set({ kPin: this.st.kPin === j ? -1 : j, kHov: null });
+    if (pin) return this.set({ kPin: this.state.kPin === j ? -1 : j, kHov: null });
     this.set({ kHov: j, cell: c >= 0 && c < this.s.d ? { j, c } : null });
   }
 
   cellKey(e) {
-    const { N, s } = this, cur = this.st.cell || { j: Math.max(0, this.st.kPin), c: 0 };
+    const { N, s } = this, cur = this.state.cell || { j: Math.max(0, this.state.kPin), c: 0 };
     const d = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] }[e.key];
     if (d) {
       e.preventDefault();
@@ -179,7 +205,7 @@ class NeuronView extends View {
   }
 
   caption() {
-    const { s, st } = this;
+    const { s, state: st } = this;
     return `Neuron view, layer ${s.layers[st.li]}, head ${s.heads[st.hi]}, query ${show(this.tok[this.query])}`;
   }
 
@@ -211,7 +237,7 @@ class NeuronView extends View {
   }
 
   draw() {
-    const { s, st, N, tok } = this, d = s.d, i = this.query, { q, k, kh } = this.vectors();
+    const { s, state: st, N, tok } = this, d = s.d, i = this.query, { q, k, kh } = this.vectors();
     const scale = s.scales[st.li], r = attend(q, k, N, d, i, scale, s.causal);
     let best = -1;
     for (let j = 0; j < N; j++) if (best < 0 || r.weight[j] > r.weight[best]) best = j;
@@ -304,6 +330,7 @@ class NeuronView extends View {
       n.style.setProperty("--w", r.weight[j]);
     });
     this.headSel.value = st.hi;
+    this.layerSel.value = st.li;
     const group = s.nHeads / s.nKvHeads;
     this.kvNote.textContent = group > 1 ? `key head ${kh} (shared by heads ${kh * group}–${kh * group + group - 1})` : "";
     this.legend.querySelector(".xp-nramp").style.background =
@@ -312,7 +339,7 @@ class NeuronView extends View {
   }
 
   readout(q, k, r, key, scale) {
-    const { s, st, tok } = this, d = s.d, i = this.query, T = (x) => `“${show(tok[x])}”`;
+    const { s, state: st, tok } = this, d = s.d, i = this.query, T = (x) => `“${show(tok[x])}”`;
     const lines = [];
     if (key >= 0 && Number.isNaN(r.score[key])) {
       lines.push(`${T(i)} → ${T(key)}: masked (a causal model reads no later token), weight 0`);
@@ -330,5 +357,3 @@ class NeuronView extends View {
   }
 }
 
-customElements.get(NeuronView.tag) || customElements.define(NeuronView.tag, NeuronView);
-export { NeuronView };

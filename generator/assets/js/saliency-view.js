@@ -2,146 +2,137 @@
 // Causal: the prompt then the generated text; the chosen output token (hover, focus or tap a generated token; a
 // click pins it) shades every token before it by its share of the output's saliency.
 // Similarity: both sentences, every token shaded by its share of the saliency of their cosine similarity.
-import { View, h, roveTokens } from "./view.js";
+import { h } from "./view.js";
+import { TokenListView } from "./token-list.js";
 import { array } from "./payload.js";
 import { pngButton } from "./export.js";
-import { tokenNode, show } from "./tokens.js";
+import { show } from "./tokens.js";
 import { METHODS, pct, num, top, peak, check, checkShape, completeness } from "./saliency.js";
 
-class SaliencyView extends View {
+export class SaliencyView extends TokenListView {
+  static tag = "explorable-saliency-view";
+
   async build(p) {
-    const c = check(p), s = p.saliency;
-    Object.assign(this, c, { s, N: c.tokens.length, out: 0, pin: null, hov: null, pick: null });
-    this.ms = [];
+    const c = check(p), section = p.saliency, causal = c.kind === "causal";
+    this.section = section;
+    this.causal = causal;
+    this.linked = causal; // a similarity section has its own tokens, not the payload's
+    this.split = c.split; // the first generated token (causal) or sentence B's first token (similarity)
+    this.outputs = c.outputs;
+    this.methods = [];
     for (const [key, label, name] of METHODS) {
-      if (!s.methods[key]) continue;
-      const { shape, values } = await array(s.methods[key]);
+      if (!section.methods[key]) continue;
+      const { shape, values } = await array(section.methods[key]);
       checkShape(c, shape);
-      this.ms.push({ key, label, name, v: values });
+      this.methods.push({ key, label, name, scores: values });
     }
-    this.mi = 0;
-    const causal = this.kind === "causal";
+    // method: index into this.methods; output: which generated token is explained (0 = the first);
+    // hover, pinned (a generated token), picked (a token whose share stays in the readout): token indices or null
+    this.state = { method: 0, output: 0, hover: null, pinned: null, picked: null };
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") || (causal
       ? "Input saliency: choose a generated token to shade the tokens before it by how much they drove it"
       : "Input saliency of a sentence pair's similarity: every token shaded by its share"));
 
-    this.btns = this.ms.map((m, i) => h("button", { type: "button", role: "radio", class: "xp-btn xp-mbtn", "data-m": i }, m.label));
+    this.methodButtons = this.methods.map((m, i) => h("button", { type: "button", role: "radio", class: "xp-btn xp-mbtn", "data-m": i }, m.label));
     const group = h("span", { class: "xp-heads", role: "radiogroup", "aria-label": "Saliency method",
-      onclick: (e) => e.target.dataset.m && this.set({ mi: +e.target.dataset.m }), onkeydown: (e) => this.methodKey(e) }, ...this.btns);
+      onclick: (e) => e.target.dataset.m && this.set({ method: +e.target.dataset.m }), onkeydown: (e) => this.methodKey(e) }, ...this.methodButtons);
     this.info = h("span", { class: "xp-hint" });
-    this.max = h("span");
+    this.peakText = h("span");
     const legend = h("span", { class: "xp-hint", title: "share of the saliency; the strongest token is shaded fully" },
-      "0 ", h("span", { class: "xp-ramp xp-sramp", "aria-hidden": "true" }), " ", this.max);
-    this.nodes = this.tokens.map((t, i) => {
-      const n = tokenNode(t);
-      n.setAttribute("role", "option");
-      n.tabIndex = (causal ? i === this.n0 : !i) ? 0 : -1;
-      n.dataset.i = i;
-      return n;
-    });
-    const list = { role: "listbox", onpointerover: (e) => this.point(e), onpointerleave: () => this.set({ hov: null }),
-      onclick: (e) => this.tap(e), onkeydown: (e) => this.tokKey(e), onfocusin: (e) => this.point(e),
-      onfocusout: (e) => !e.currentTarget.contains(e.relatedTarget) && this.set({ hov: null }) };
-    const flow = (from, to) => this.nodes.slice(from, to).flatMap((n, i) => (/\n/.test(this.tokens[from + i].text) ? [n, h("span", { class: "xp-sbr" })] : [n]));
+      "0 ", h("span", { class: "xp-ramp xp-sramp", "aria-hidden": "true" }), " ", this.peakText);
+    this.tokenNodes(c.tokens, causal ? this.split : 0);
+    const n = this.nodes.length, a = this.split;
     const text = causal
-      ? h("div", { class: "xp-sv", "aria-label": "Prompt and generated tokens", ...list }, ...flow(0, this.N))
-      : h("div", { ...list, "aria-label": "The two sentences, each read on its own" },
-        h("div", { class: "xp-sv" }, h("span", { class: "xp-slabel" }, "A"), ...flow(0, this.n0)),
-        h("div", { class: "xp-sv" }, h("span", { class: "xp-slabel" }, "B"), ...flow(this.n0, this.N)));
-    this.out_ = h("div", { class: "xp-readout", "aria-live": "polite" });
+      ? this.listbox({ class: "xp-flow xp-sv", "aria-label": "Prompt and generated tokens" }, ...this.lines())
+      : this.listbox({ "aria-label": "The two sentences, each read on its own" },
+        h("div", { class: "xp-flow xp-sv" }, h("span", { class: "xp-slabel" }, "A"), ...this.lines(0, a)),
+        h("div", { class: "xp-flow xp-sv" }, h("span", { class: "xp-slabel" }, "B"), ...this.lines(a, n)));
+    this.readout = h("div", { class: "xp-readout", "aria-live": "polite" });
     this.note = h("p", { class: "xp-note" });
     this.replaceChildren(h("div", { class: "xp-bar" }, group, legend, this.info, pngButton(this, () => [this, "", "saliency"])),
-      text, this.out_, this.note);
+      text, this.readout, this.note);
   }
 
-  set(s) {
-    Object.assign(this, s);
-    this.redraw();
+  /** The scores of the current method for the current output: [scores, number of scored inputs]. */
+  scores() {
+    const { scores } = this.methods[this.state.method], n = this.nodes.length;
+    if (!this.causal) return [scores, n];
+    const g = this.state.output;
+    return [scores.subarray(g * n, (g + 1) * n), this.split + g];
   }
 
-  /** The scores of the current method for the current output: [row, number of inputs]. */
-  row() {
-    const { v } = this.ms[this.mi];
-    if (this.kind !== "causal") return [v, this.N];
-    return [v.subarray(this.out * this.N, (this.out + 1) * this.N), this.n0 + this.out];
+  /** Hovering a generated token explains it, unless an output is pinned. */
+  hover(i) {
+    const g = i == null ? -1 : i - this.split;
+    this.set(this.causal && this.state.pinned == null && g >= 0 ? { hover: i, output: g } : { hover: i });
   }
 
-  idx(e) {
-    const t = e.target.closest?.(".xp-tok");
-    return t && t.dataset.i != null ? +t.dataset.i : null;
+  /** Causal: on a generated token at or after the output, pin it (or release it); on an earlier token, keep its
+   * share in the readout (touch has no hover). Similarity: keep a token's share in the readout. */
+  tap(i) {
+    const { output, pinned, picked } = this.state;
+    if (!this.causal || i < this.split + output) return this.set({ picked: picked === i ? null : i });
+    if (i >= this.split) this.pin(pinned === i ? null : i);
   }
 
-  point(e) {
-    const i = this.idx(e);
-    if (i == null) return;
-    const g = i - this.n0, free = this.kind === "causal" && this.pin == null && g >= 0;
-    this.set(free ? { hov: i, out: g } : { hov: i });
+  release() {
+    this.pin(null);
+    this.set({ picked: null });
   }
 
-  /** Click, tap or Enter. Causal: on a generated token at or after the output, pin it (or release it); on an earlier
-   * token, keep its share in the readout (touch has no hover). Similarity: keep a token's share in the readout. */
-  tap(e) {
-    const i = this.idx(e);
-    if (i == null) return;
-    const g = i - this.n0, at = this.n0 + this.out;
-    if (this.kind !== "causal" || i < at) return this.set({ pick: this.pick === i ? null : i });
-    if (g >= 0) this.set(this.pin === g ? { pin: null } : { pin: g, out: g, pick: null });
-  }
-
-  tokKey(e) {
-    const i = this.idx(e);
-    if (i == null) return;
-    if (e.key === "Enter" || e.key === " ") return e.preventDefault(), this.tap(e);
-    if (e.key === "Escape") return this.set({ pin: null, pick: null });
-    if (roveTokens(e.key, this.nodes, i)) e.preventDefault();
+  /** Only a generated token can be the pinned output; a pinned prompt token (from a linked view) changes nothing. */
+  showPinned(i) {
+    if (i == null) this.set({ pinned: null });
+    else if (i >= this.split) this.set({ pinned: i, output: i - this.split, picked: null });
   }
 
   methodKey(e) {
-    const n = this.ms.length, d = { ArrowLeft: -1, ArrowUp: -1, ArrowRight: 1, ArrowDown: 1 }[e.key];
+    const n = this.methods.length, d = { ArrowLeft: -1, ArrowUp: -1, ArrowRight: 1, ArrowDown: 1 }[e.key];
     if (!d) return;
     e.preventDefault();
-    this.set({ mi: (this.mi + d + n) % n });
-    this.btns[this.mi].focus();
+    this.set({ method: (this.state.method + d + n) % n });
+    this.methodButtons[this.state.method].focus();
+  }
+
+  shade(node, i, { scores, scored, peak, at }) {
+    const w = i < scored ? scores[i] : 0, picked = this.state.picked;
+    node.style.setProperty("--w", peak > 0 ? (w / peak).toFixed(3) : 0);
+    node.classList.toggle("xp-out", i === at);
+    node.classList.toggle("xp-after", this.causal && i > at);
+    node.setAttribute("aria-selected", this.causal ? i === at : i === picked);
+    node.classList.toggle("xp-on", i === picked);
+    node.title = i < scored ? `${pct(w)} of the saliency` : i === at ? "the output token being explained" : "after the output token: not an input";
   }
 
   draw() {
-    const causal = this.kind === "causal", [r, n] = this.row(), m = peak(r, n), at = causal ? this.n0 + this.out : -1;
-    this.nodes.forEach((node, i) => {
-      const w = i < n ? r[i] : 0;
-      node.style.setProperty("--w", m > 0 ? (w / m).toFixed(3) : 0);
-      node.classList.toggle("xp-out", i === at);
-      node.classList.toggle("xp-after", causal && i > at);
-      node.setAttribute("aria-selected", causal ? i === at : i === this.pick);
-      node.classList.toggle("xp-on", i === this.pick);
-      node.title = i < n ? `${pct(w)} of the saliency` : i === at ? "the output token being explained" : "after the output token: not an input";
-    });
-    this.btns.forEach((b, i) => (b.setAttribute("aria-checked", i === this.mi), (b.tabIndex = i === this.mi ? 0 : -1)));
-    this.max.textContent = pct(m);
-    const s = this.s, g = this.out, T = (i) => `“${show(this.tokens[i])}”`;
-    const list = top(r, n, 3).map((i) => `${T(i)} ${pct(r[i])}`).join(", ");
-    const k = this.hov ?? this.pick, lines = [];
+    const causal = this.causal, { method, output: g, hover, picked, pinned } = this.state, a = this.split;
+    const [scores, scored] = this.scores(), strongest = peak(scores, scored), at = causal ? a + g : -1;
+    this.shadeTokens({ scores, scored, peak: strongest, at });
+    this.methodButtons.forEach((b, i) => (b.setAttribute("aria-checked", i === method), (b.tabIndex = i === method ? 0 : -1)));
+    this.peakText.textContent = pct(strongest);
+    const s = this.section, T = (i) => `“${show(this.tokens[i])}”`;
+    const list = top(scores, scored, 3).map((i) => `${T(i)} ${pct(scores[i])}`).join(", ");
+    const k = hover ?? picked, lines = [];
     if (causal) {
       this.info.textContent = `score: the ${s.target} of the chosen token`;
-      if (k != null && k < n) lines.push(`${T(k)} → ${T(at)}: ${pct(r[k])}`);
-      lines.push(`${T(at)} (${this.pin === g ? "pinned, " : ""}generated token ${g + 1} of ${this.G}) · ${s.target} ${num(s.target_values?.[g])} · top: ${list}`);
+      if (k != null && k < scored) lines.push(`${T(k)} → ${T(at)}: ${pct(scores[k])}`);
+      lines.push(`${T(at)} (${pinned === at ? "pinned, " : ""}generated token ${g + 1} of ${this.outputs}) · ${s.target} ${num(s.target_values?.[g])} · top: ${list}`);
     } else {
-      const a = r.subarray(0, this.n0).reduce((x, y) => x + y, 0);
+      const shareA = scores.subarray(0, a).reduce((x, y) => x + y, 0);
       this.info.textContent = `cosine similarity ${num(s.similarity)}`;
-      if (k != null) lines.push(`${T(k)} (sentence ${k < this.n0 ? "A" : "B"}): ${pct(r[k])}`);
-      lines.push(`sentence A ${pct(a)}, B ${pct(1 - a)} · top: ${list}`);
+      if (k != null) lines.push(`${T(k)} (sentence ${k < a ? "A" : "B"}): ${pct(scores[k])}`);
+      lines.push(`sentence A ${pct(shareA)}, B ${pct(1 - shareA)} · top: ${list}`);
     }
-    this.out_.replaceChildren(...lines.map((t) => h("span", { class: "xp-sro" }, t)));
-    const ig = this.ms[this.mi].key === "integrated_gradients";
+    this.readout.replaceChildren(...lines.map((t) => h("span", { class: "xp-sro" }, t)));
+    const { key, name } = this.methods[method], ig = key === "integrated_gradients";
     const c = ig && (causal
       ? completeness(s.ig_attribution_sums?.[g], s.target_values?.[g], s.ig_baseline_values?.[g], s.ig_gap?.[g])
       : completeness(s.ig_attribution_sum, s.similarity, s.ig_baseline_value, s.ig_gap));
     this.note.classList.toggle("xp-warn", !!c && c.bad);
     this.note.textContent = c
       ? `${c.text}${c.bad ? ". The shares do not add up to the change they should explain: read them with care." : "."}` +
-        ` Baseline: all-zero token embeddings; ${s.ig_steps} steps.`
-      : `${this.ms[this.mi].name}: each token's share is the length of its vector${this.ms[this.mi].key === "gradient_norm" ? " of gradients" : " of attributions"}, divided by the sum over all ${causal ? "earlier tokens" : "tokens of both sentences"}.`;
+        ` Baseline: ${s.ig_baseline_text || "all-zero token embeddings"}; ${s.ig_steps} steps.`
+      : `${name}: each token's share is the length of its vector${key === "gradient_norm" ? " of gradients" : " of attributions"}, divided by the sum over all ${causal ? "earlier tokens" : "tokens of both sentences"}.`;
   }
 }
-
-customElements.get("explorable-saliency-view") || customElements.define("explorable-saliency-view", SaliencyView);

@@ -31,26 +31,28 @@ export function peak(v, n) {
   return m;
 }
 
-/** Validate the section against the payload: {kind, tokens, n0, G} or a readable Error. */
+/** Validate the section against the payload: {kind, tokens, split, outputs} or a readable Error. `split` is the index
+ * of the first generated token (causal) or of sentence B's first token (similarity); `outputs` is the number of
+ * explained outputs: generated tokens (causal) or 1 (the similarity). */
 export function check(p) {
   const s = p && p.saliency;
   if (!s || typeof s !== "object") throw new Error("this payload has no saliency section");
   if (!s.methods || !METHODS.some(([k]) => s.methods[k])) throw new Error("the saliency section has no method scores");
   if (s.kind === "causal") {
-    const N = p.tokens.length, n0 = p.n_prompt;
-    if (!Number.isInteger(n0) || n0 < 1 || n0 >= N) throw new Error(`n_prompt ${JSON.stringify(n0)} leaves no generated token to explain`);
-    return { kind: s.kind, tokens: p.tokens, n0, G: N - n0 };
+    const N = p.tokens.length, split = p.n_prompt;
+    if (!Number.isInteger(split) || split < 1 || split >= N) throw new Error(`n_prompt ${JSON.stringify(split)} leaves no generated token to explain`);
+    return { kind: s.kind, tokens: p.tokens, split, outputs: N - split };
   }
   if (s.kind === "similarity") {
     if (!Array.isArray(s.tokens_a) || !Array.isArray(s.tokens_b)) throw new Error("the similarity section needs tokens_a and tokens_b");
-    return { kind: s.kind, tokens: [...s.tokens_a, ...s.tokens_b], n0: s.tokens_a.length, G: 1 };
+    return { kind: s.kind, tokens: [...s.tokens_a, ...s.tokens_b], split: s.tokens_a.length, outputs: 1 };
   }
   throw new Error(`unknown saliency kind ${JSON.stringify(s.kind)}`);
 }
 
 /** The shape a method's array must have: [G, N] (causal) or [Na + Nb] (similarity). */
 export function checkShape(c, shape) {
-  const N = c.tokens.length, want = c.kind === "causal" ? [c.G, N] : [N];
+  const N = c.tokens.length, want = c.kind === "causal" ? [c.outputs, N] : [N];
   if (shape.length !== want.length || shape.some((x, i) => x !== want[i]))
     throw new Error(`saliency scores of shape [${shape}] do not fit the tokens (expected [${want}])`);
 }

@@ -1,10 +1,12 @@
-// Base class of every explorable view: lazy start, payload load, theme redraws, error display,
-// and a safe lifecycle across Material's instant navigation (disconnect / reconnect).
+// Base class of every explorable view: lazy start, payload load, theme redraws, error display, the view's state
+// object, the container's shared selection, and a safe lifecycle across Material's instant navigation
+// (disconnect / reconnect).
 // Sets data-state (loading | ready | error), data-draw-ms, data-first-paint-ms (first connect -> first
 // paint done) and data-visible-paint-ms (scrolled near the viewport -> first paint done).
-import { load } from "./payload.js";
+import { load, container } from "./payload.js";
 import { whenNear } from "./lazy.js";
 import { onTheme } from "./theme.js";
+import { selection } from "./selection.js";
 
 /** Tiny DOM builder. Strings become text nodes; "on*" keys add listeners. */
 export function h(tag, attrs, ...kids) {
@@ -27,42 +29,45 @@ export function move(key, r, c, R, C) {
   return null;
 }
 
-/** Roving focus along a row of token nodes (arrows, Home, End): returns false for other keys and at the ends. */
-export function roveTokens(key, nodes, i) {
-  const j = { ArrowLeft: i - 1, ArrowUp: i - 1, ArrowRight: i + 1, ArrowDown: i + 1, Home: 0, End: nodes.length - 1 }[key];
-  if (j == null || j < 0 || j >= nodes.length) return false;
-  nodes[i].tabIndex = -1;
-  nodes[j].tabIndex = 0;
-  nodes[j].focus();
-  return true;
-}
-
+/**
+ * A view is a custom element named by its class's `static tag` (explorables.js defines them all). What the reader
+ * chose lives in one object, `this.state`, changed with set(patch); what the views of one container share (layer,
+ * head, token, hideSpecial: see selection.js) goes through `this.selection`, and arrives in follow(patch).
+ * Subclasses: build(payload) once, draw() on every repaint, start()/stop() to (de)attach observers,
+ * follow(patch) to take up what another view selected.
+ */
 export class View extends (globalThis.HTMLElement || class {}) { // (plain class outside browsers, for tests)
+  state = {};
+
   connectedCallback() {
-    this.t0 ??= performance.now();
-    this.off?.();
-    this.off = whenNear(this, () => this.go());
+    this.classList.add("xp-view");
+    this.connectedAt ??= performance.now();
+    this.cancelStart?.();
+    this.cancelStart = whenNear(this, () => this.go());
   }
 
   disconnectedCallback() {
-    this.off?.();
-    this.unTheme?.();
-    this.off = this.unTheme = null;
-    cancelAnimationFrame(this.raf);
-    this.raf = 0;
+    this.cancelStart?.();
+    this.detach();
+    this.cancelStart = null;
+    cancelAnimationFrame(this.frame);
+    this.frame = 0;
     if (this.ready) this.stop();
   }
 
   async go() {
-    this.off = null;
-    this.t1 = performance.now();
+    this.cancelStart = null;
+    this.nearAt = performance.now();
     if (this.ready) return this.resume();
     if (this.busy || this.dataset.state === "error") return;
     this.busy = true;
     this.dataset.state = "loading";
     try {
       const p = await load(this);
+      this.selection = selection(container(this));
       await this.build(p);
+      const shared = this.selection.get(); // what linked views chose before this one was built
+      if (Object.keys(shared).length) this.follow(shared);
       this.ready = true;
       this.dataset.state = "ready";
       if (this.isConnected) this.resume();
@@ -73,15 +78,35 @@ export class View extends (globalThis.HTMLElement || class {}) { // (plain class
   }
 
   resume() {
-    this.unTheme?.();
+    this.detach();
     this.unTheme = onTheme(() => this.redraw());
+    this.unfollow = this.selection.subscribe((patch) => this.follow(patch));
     this.start();
     this.paint();
   }
 
+  /** Stop listening to the palette and to the shared selection. */
+  detach() {
+    this.unTheme?.();
+    this.unfollow?.();
+    this.unTheme = this.unfollow = null;
+  }
+
+  /** Merge a patch into this.state and repaint on the next frame. */
+  set(patch) {
+    Object.assign(this.state, patch);
+    this.redraw();
+  }
+
+  /** A change the reader made that linked views take up too: set here, and in the container's shared selection. */
+  share(patch) {
+    this.set(patch);
+    this.selection.set(patch);
+  }
+
   /** Coalesce redraw requests into one per animation frame. */
   redraw() {
-    if (this.ready && !this.raf) this.raf = requestAnimationFrame(() => ((this.raf = 0), this.paint()));
+    if (this.ready && !this.frame) this.frame = requestAnimationFrame(() => ((this.frame = 0), this.paint()));
   }
 
   paint() {
@@ -95,20 +120,20 @@ export class View extends (globalThis.HTMLElement || class {}) { // (plain class
     const now = performance.now();
     this.dataset.drawMs = (now - t).toFixed(1);
     if (!this.dataset.firstPaintMs) {
-      this.dataset.firstPaintMs = (now - this.t0).toFixed(1);
-      this.dataset.visiblePaintMs = (now - this.t1).toFixed(1);
+      this.dataset.firstPaintMs = (now - this.connectedAt).toFixed(1);
+      this.dataset.visiblePaintMs = (now - this.nearAt).toFixed(1);
     }
   }
 
   fail(e) {
     if (this.ready) this.stop();
-    this.unTheme?.();
+    this.detach();
     this.ready = false;
     this.dataset.state = "error";
     this.replaceChildren(h("p", { class: "xp-error", role: "alert" }, "This explorable could not be shown: " + (e && e.message || e)));
   }
 
-  // Subclasses: build(payload) once, draw() on every repaint, start()/stop() to (de)attach observers.
   start() {}
   stop() {}
+  follow() {}
 }

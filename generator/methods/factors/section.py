@@ -22,6 +22,7 @@ from .options import FactorOptions
 
 if TYPE_CHECKING:
     from ...capture import Capture
+    from ...models.facts import ModelInfo
     from ...spec import SpecBase
 
 TOP_NEURONS = 20
@@ -57,6 +58,13 @@ def top_neurons(row: np.ndarray, layers: list[int], width: int, count: int = TOP
     return [[layers[j // width], j % width, round(float(row[j]), 4)] for j in picked if row[j] > 0]
 
 
+def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
+    """The layers exist in the model; no more factors than tokens (when the token count is known before the run)."""
+    _layers(spec, model.n_layers)
+    if n_tokens is not None:
+        _check_counts(spec, n_tokens)
+
+
 def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     """The factors section of one capture (layout in this module's docstring).
 
@@ -88,5 +96,6 @@ METHOD = Method(
     section=section,
     needs=Needs(mlp_post=True, adapter=True),
     options=FactorOptions,
+    check=check,
     summary="factors: NMF of the MLP neuron values, which groups of neurons fire together where",
 )

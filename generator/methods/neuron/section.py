@@ -30,11 +30,11 @@ from .options import NeuronOptions, default_selection, indices, key_heads, query
 
 if TYPE_CHECKING:
     from ...capture import Capture
-    from ...models.loading import ModelInfo
+    from ...models.facts import ModelInfo
     from ...spec import SpecBase
 
 
-def check(spec: "SpecBase", info: "ModelInfo") -> None:
+def check(spec: "SpecBase", info: "ModelInfo", n_tokens: int | None = None) -> None:
     """Before the model runs: the architecture's queries and keys can be captured, and the chosen layers and heads
     are inside the model. Raises SpecError on the field at fault."""
     if not reads_queries_keys(info.architecture):

@@ -1,0 +1,196 @@
+"""What `explorables check` needs to know of a model, read without torch (and without transformers' model code).
+
+`model_facts(source)` reads the model's config and tokenizer from files: a folder's (or the Hugging Face cache's)
+`config.json` and `tokenizer.json` through the `tokenizers` library, or a GGUF file's metadata through the `gguf`
+package, whose vocabulary and merges make the same byte-level BPE tokenizer transformers builds from it (the
+tests compare the ids on every curated text). Enough to check every model-dependent rule of a spec: encoder or
+causal, segment embeddings for a pair, the position limit, the token count of a text, the layer and head counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import ModelLoadError
+from .adapters import adapter_for
+from .registry import ModelSource
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a page and a method may know about a model: names and sizes, computed once. `describe()` is the
+    payload's "model" object."""
+
+    name: str              # as the spec wrote it (alias, hub id, folder)
+    label: str             # for readers, e.g. "SmolLM2-135M-Instruct (Q4_1)"
+    architecture: str      # the config's model_type, e.g. "llama"
+    causal: bool
+    n_layers: int
+    n_heads: int           # query heads
+    n_kv_heads: int        # key/value heads (fewer than n_heads under grouped-query attention)
+    encoder_decoder: bool = False   # T5, BART, Marian...: n_layers and n_heads are the encoder's
+    n_decoder_layers: int = 0       # encoder-decoder only: the decoder's layers and heads (its self- and
+    n_decoder_heads: int = 0        # cross-attention have the same counts)
+
+    def describe(self) -> dict[str, Any]:
+        described = {"name": self.name, "label": self.label, "architecture": self.architecture,
+                     "causal": self.causal, "n_layers": self.n_layers, "n_heads": self.n_heads,
+                     "n_kv_heads": self.n_kv_heads}
+        if self.encoder_decoder:
+            described.update(encoder_decoder=True, n_decoder_layers=self.n_decoder_layers,
+                             n_decoder_heads=self.n_decoder_heads)
+        return described
+
+
+def _field(config: Any, *names: str) -> Any:
+    for name in names:
+        value = config.get(name) if isinstance(config, Mapping) else getattr(config, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def is_encoder_decoder(config: Any) -> bool:
+    """An encoder-decoder (sequence-to-sequence) model: T5, BART, Marian, ..."""
+    return bool(_field(config, "is_encoder_decoder"))
+
+
+def is_causal(config: Any) -> bool:
+    """Causal (generates) or encoder, from the architecture's adapter, else from the config's class names. An
+    encoder-decoder model is neither (its decoder is causal; `is_encoder_decoder`)."""
+    if is_encoder_decoder(config):
+        return False
+    adapter = adapter_for(_field(config, "model_type"))
+    if adapter is not None:
+        return adapter.causal
+    names = " ".join(_field(config, "architectures") or [])
+    return bool(_field(config, "is_decoder")) or "CausalLM" in names or "LMHeadModel" in names
+
+
+def model_info(source: ModelSource, config: Any) -> ModelInfo:
+    """ModelInfo from a transformers config object or its dict (config.json). Encoder-decoder configs name their
+    sizes in their own words (T5: num_layers, num_decoder_layers, num_heads; BART and Marian: encoder_layers,
+    decoder_layers, encoder_attention_heads, decoder_attention_heads), which a config object maps but its dict
+    does not."""
+    heads = int(_field(config, "num_attention_heads", "n_head", "num_heads", "encoder_attention_heads"))
+    layers = int(_field(config, "num_hidden_layers", "n_layer", "num_layers", "encoder_layers"))
+    kv_heads = int(_field(config, "num_key_value_heads") or heads)
+    if not is_encoder_decoder(config):
+        return ModelInfo(source.name, source.label, _field(config, "model_type"), is_causal(config), layers, heads,
+                         kv_heads)
+    return ModelInfo(source.name, source.label, _field(config, "model_type"), False, layers, heads, kv_heads,
+                     encoder_decoder=True,
+                     n_decoder_layers=int(_field(config, "num_decoder_layers", "decoder_layers") or layers),
+                     n_decoder_heads=int(_field(config, "decoder_attention_heads") or heads))
+
+
+def max_positions(config: Any) -> int | None:
+    """The model's position limit (tokens), where its config states one."""
+    return _field(config, "max_position_embeddings", "n_positions")
+
+
+def reads_pairs(config: Any) -> bool:
+    """Whether the model has segment (token type) embeddings, so it can read a sentence pair (never an
+    encoder-decoder model: it reads one source text)."""
+    if is_encoder_decoder(config):
+        return False
+    adapter = adapter_for(_field(config, "model_type"))
+    return bool(adapter and adapter.pairs) or (_field(config, "type_vocab_size") or 0) >= 2
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    info: ModelInfo
+    max_positions: int | None
+    can_read_pairs: bool
+    tokenizer: Any                         # a tokenizers.Tokenizer with the model's special-token template
+
+    def count(self, text: str | None = None, pair: list[str] | None = None) -> int:
+        """Tokens of a text, or of a pair read as one sequence, special tokens included (as the bake counts)."""
+        encoding = self.tokenizer.encode(pair[0], pair[1]) if pair is not None else self.tokenizer.encode(text)
+        return len(encoding.ids)
+
+
+def model_facts(source: ModelSource) -> ModelFacts:
+    """Read the facts of a model. Raises ModelLoadError when its files cannot be found or read."""
+    return _facts(source)
+
+
+@lru_cache(maxsize=8)
+def _facts(source: ModelSource) -> ModelFacts:
+    if source.gguf_file:
+        config, tokenizer = _gguf(Path(source.path) / source.gguf_file)
+    else:
+        folder = _folder(source)
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        tokenizer = _tokenizer_json(folder, source)
+    return ModelFacts(model_info(source, config), max_positions(config), reads_pairs(config), tokenizer)
+
+
+def _folder(source: ModelSource) -> Path:
+    if source.kind != "hub":
+        return Path(source.path)
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(source.path, "config.json", revision=source.revision)
+    if isinstance(found, str):
+        return Path(found).parent
+    if os.environ.get("HF_HUB_OFFLINE") in {"1", "true", "TRUE", "yes"}:
+        raise ModelLoadError(f"model '{source.name}' is not bundled, not a folder, and not in the Hugging Face cache "
+                             "(HF_HUB_OFFLINE is set): fill the cache with `hf download "
+                             f"{source.path}`, or use a bundled model or a folder saved with save_pretrained")
+    from huggingface_hub import hf_hub_download
+    try:
+        return Path(hf_hub_download(source.path, "config.json", revision=source.revision)).parent
+    except Exception as exc:  # the hub says no, or cannot be reached: both are the author's to act on
+        raise ModelLoadError(f"model '{source.name}': could not read its config from the Hugging Face hub "
+                             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+def _tokenizer_json(folder: Path, source: ModelSource) -> Any:
+    from tokenizers import Tokenizer
+
+    path = folder / "tokenizer.json"
+    if not path.exists() and source.kind == "hub":
+        from huggingface_hub import hf_hub_download
+        path = Path(hf_hub_download(source.path, "tokenizer.json", revision=source.revision))
+    if not path.exists():
+        raise ModelLoadError(f"model '{source.name}': no tokenizer.json in {folder}, so its texts cannot be counted "
+                             "without loading it; save the tokenizer with tokenizer.save_pretrained(folder)")
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()          # a saved tokenizer may pad to a fixed length (MiniLM's pads to 128)
+    tokenizer.no_truncation()       # and truncate: counting must see every token
+    return tokenizer
+
+
+def _gguf(path: Path) -> tuple[dict[str, Any], Any]:
+    """A transformers-style config dict and a byte-level BPE tokenizer from a GGUF file's metadata (llama.cpp keys)."""
+    from gguf import GGUFReader
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers
+
+    fields = GGUFReader(str(path)).fields
+    value = lambda key, default=None: fields[key].contents() if key in fields else default  # noqa: E731
+    arch = value("general.architecture")
+    if value("tokenizer.ggml.model") != "gpt2":
+        raise ModelLoadError(f"{path.name}: only byte-level BPE ('gpt2') GGUF tokenizers can be read without "
+                             f"loading the model, this one is '{value('tokenizer.ggml.model')}'")
+    config = {"model_type": arch, "num_hidden_layers": value(f"{arch}.block_count"),
+              "num_attention_heads": value(f"{arch}.attention.head_count"),
+              "num_key_value_heads": value(f"{arch}.attention.head_count_kv"),
+              "max_position_embeddings": value(f"{arch}.context_length")}
+    tokens, kinds = value("tokenizer.ggml.tokens"), value("tokenizer.ggml.token_type")
+    merges = [tuple(merge.split(" ", 1)) for merge in value("tokenizer.ggml.merges")]
+    tokenizer = Tokenizer(models.BPE({token: index for index, token in enumerate(tokens)}, merges, fuse_unk=False))
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    control = 3     # llama.cpp's token type of control tokens (<|im_start|>, <|endoftext|>, ...)
+    tokenizer.add_special_tokens([AddedToken(token, special=True, normalized=False)
+                                  for token, kind in zip(tokens, kinds) if kind == control])
+    if value("tokenizer.ggml.add_bos_token"):
+        raise ModelLoadError(f"{path.name}: a GGUF tokenizer that adds a BOS token is not read without loading yet")
+    return config, tokenizer

@@ -1,0 +1,120 @@
+"""Model-dependent rules of a spec, checked before any model runs.
+
+Each rule needs only what `ModelTraits` offers, which both a loaded model (`models.loading.LoadedModel`, at bake
+time) and the facts read from its files (`models.facts.ModelFacts`, for `explorables check`, without torch) have.
+Each failure is a SpecError placed at the field to change.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from .methods.registry import Method
+    from .models.facts import ModelInfo
+    from .spec import SpecBase
+
+
+class ModelTraits(Protocol):
+    info: "ModelInfo"
+
+    @property
+    def max_positions(self) -> int | None: ...
+
+    @property
+    def can_read_pairs(self) -> bool: ...
+
+
+def check_model(spec: "SpecBase", model: ModelTraits) -> None:
+    """Generation needs a causal model; a pair needs segment embeddings; an encoder-decoder model reads a text (the
+    source) and needs 'generate' (the target)."""
+    info = model.info
+    if info.encoder_decoder:
+        if spec.pair is not None:
+            raise spec.error("pair", f"{info.label} is an encoder-decoder model ({info.architecture}): it reads one "
+                                     "source text and writes a target, so it cannot take a sentence pair",
+                             hint="give the source as 'text' and the number of target tokens as 'generate'")
+        if not spec.generate:
+            raise spec.error("generate", f"{info.label} is an encoder-decoder model ({info.architecture}): its "
+                                         "decoder side is the text it writes, and 'generate' is missing",
+                             hint="add e.g. 'generate: 8' (1-64 target tokens, greedy)")
+        return
+    if spec.generate and not info.causal:
+        raise spec.error("generate", f"{info.label} is an encoder ({info.architecture}); it cannot generate",
+                         hint="remove 'generate' or use a causal model such as smollm2")
+    if spec.pair is not None and not model.can_read_pairs:
+        raise spec.error("pair", f"{info.label} ({info.architecture}) cannot read a sentence pair",
+                         hint="use 'text', or an encoder with segment embeddings such as minilm")
+
+
+def check_methods(spec: "SpecBase", model: ModelTraits, *, has_adapter: bool, n_tokens: int | None = None
+                  ) -> list["Method"]:
+    """Each method's own rules (and its need of an architecture adapter); returns the spec's methods.
+
+    n_tokens: the most tokens the run can have (prompt plus `generate`), when known before the run.
+    """
+    from .methods import REGISTRY
+    from .models.adapters import ADAPTERS
+
+    methods = spec.methods
+    for method in methods:
+        if model.info.encoder_decoder and not method.encoder_decoder:
+            views = [view for view in spec.shown_views if view in method.views]
+            field = "views" if "views" in spec.model_fields_set else method.name
+            supported = [view for known in REGISTRY if known.encoder_decoder for view in known.views]
+            raise spec.error(field, f"the {', '.join(views)} view does not read encoder-decoder models such as "
+                                    f"{model.info.label} ({model.info.architecture})",
+                             hint=f"views for encoder-decoder models: {', '.join(supported)}")
+        if method.needs.adapter and not has_adapter:
+            raise spec.error(method.name, f"no architecture adapter for '{model.info.architecture}', so "
+                                          f"{method.name} cannot find the model's parts",
+                             hint="supported: " + ", ".join(sorted(ADAPTERS)) +
+                                  "; add one entry to generator/models/adapters.py")
+        if method.check is not None:
+            method.check(spec, model.info, n_tokens)
+    return methods
+
+
+def check_length(spec: "SpecBase", label: str, n_tokens: int, model_limit: int | None) -> None:
+    """Raise SpecError on `text`/`pair` when n_tokens plus the tokens to generate pass `max_tokens` or the model's
+    position limit, saying which of the two limits binds."""
+    total = n_tokens + spec.generate
+    limit = min(spec.max_tokens, model_limit or spec.max_tokens)
+    if total <= limit:
+        return
+    what = "text" if spec.text is not None else "pair"
+    counted = f"{n_tokens} tokens{f' + {spec.generate} generated' if spec.generate else ''}"
+    fewer = ", or generate fewer tokens" if spec.generate else ""
+    if model_limit is not None and model_limit <= spec.max_tokens:
+        raise spec.error(what, f"{counted} exceed the limit of {limit} tokens for {label}: the model reads at most "
+                               f"{model_limit} positions",
+                         hint=f"shorten the text{fewer}; raising 'max_tokens' cannot help here")
+    raise spec.error(what, f"{counted} exceed the limit of {limit} tokens set by 'max_tokens'",
+                     hint=f"shorten the text{fewer}, or raise 'max_tokens' (up to "
+                          f"{min(model_limit or 2048, 2048)} for {label}; long inputs make heavy pages)")
+
+
+def check_explained_output(spec: "SpecBase", model: "ModelInfo", method: str) -> None:
+    """What methods that explain one output need (saliency, explanations): on a causal model, generated tokens and no
+    pair; on an encoder, a sentence pair (the explained score is their similarity) and no `target` option."""
+    views_field = "views" if "views" in spec.model_fields_set else method
+    if model.causal:
+        if spec.pair is not None:
+            raise spec.error("pair", f"{model.label} is a causal model: the {method} view explains the tokens it "
+                                     "generates, "
+                                     "not a sentence pair",
+                             hint="use 'text' with 'generate: N', or an encoder such as minilm for a pair")
+        if not spec.generate:
+            raise spec.error(views_field, f"the {method} view on a causal model ({model.label}) explains the tokens it "
+                                          "generates, and this explorable generates none",
+                             hint=f"add 'generate: N' (for example 'generate: 5'), or remove '{method}'")
+        return
+    if spec.pair is None:
+        raise spec.error("text", f"the {method} view on an encoder ({model.label}) explains the similarity of two "
+                                 "sentences, and 'text' is a single one",
+                         hint="write 'pair: [first sentence, second sentence]' instead of 'text'")
+    options = getattr(spec, method, None)
+    if options is not None and "target" in options.model_fields_set:
+        raise spec.error(f"{method}.target", f"'target' applies to causal models; on an encoder ({model.label}) "
+                                             f"the {method} view always explains the cosine similarity",
+                         hint="remove 'target'")
