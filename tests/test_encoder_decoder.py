@@ -136,3 +136,22 @@ def test_what_an_encoder_decoder_cannot_take(seq2seq, tmp_path):
         error = bake_error(tmp_path, model=folder, text=SOURCE, generate=2, views=["head", view])
         assert error.field == "views" and f"the {view} view does not read encoder-decoder" in str(error)
         assert "head, model" in error.hint
+
+
+@pytest.mark.parametrize("name", ["t5", "bart"])
+def test_facts_read_without_torch_agree_with_the_loaded_model(seq2seq, name):
+    """`explorables check` reads config.json as a dict (no attribute map): the sizes still come out right, and the
+    rules refuse the same inputs before any model runs."""
+    from generator.models.facts import model_facts
+    from generator.rules import check_methods, check_model
+    source = resolve(str(seq2seq[name]))
+    facts = model_facts(source)
+    assert facts.info == load(source).info
+    assert not facts.can_read_pairs
+    with pytest.raises(SpecError) as caught:
+        check_model(spec(model=str(seq2seq[name]), text=SOURCE), facts)
+    assert caught.value.field == "generate"
+    with pytest.raises(SpecError) as caught:
+        check_methods(spec(model=str(seq2seq[name]), text=SOURCE, generate=3, views=["neuron"]), facts,
+                      has_adapter=False)
+    assert caught.value.field == "views" and "encoder-decoder" in str(caught.value)
