@@ -105,13 +105,16 @@ class Baker:
             "tokens": capture.tokens,
             "n_prompt": capture.n_prompt,
         }
+        if loaded.info.encoder_decoder:
+            payload["target_tokens"] = capture.target_tokens
         if spec.generate:
-            payload["generation"] = {"requested": spec.generate, "generated": len(capture.ids) - capture.n_prompt,
+            generated = (len(capture.target_ids) - 1 if loaded.info.encoder_decoder
+                         else len(capture.ids) - capture.n_prompt)
+            payload["generation"] = {"requested": spec.generate, "generated": generated,
                                      "stop_token": capture.stopped_early}
             if capture.stopped_early is not None:
                 log.info("explorables: %s: the model stopped after %d of %d tokens to generate (it wrote %r, "
-                         "its end token)", spec.where(), len(capture.ids) - capture.n_prompt, spec.generate,
-                         capture.stopped_early)
+                         "its end token)", spec.where(), generated, spec.generate, capture.stopped_early)
         for method in methods:
             payload[method.name] = method.section(spec, capture)
         return dumps(payload)

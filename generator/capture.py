@@ -62,6 +62,12 @@ class Capture:
     weights: dict[str, np.ndarray] = field(default_factory=dict)     # weight name -> array (Needs.values: attn.W_O)
     neutral_id: int | None = None                                    # the neutral token (see neutral_token)
     neutral_text: str | None = None                                  # its display text
+    # encoder-decoder models only: `ids`, `tokens`, `attentions` are the encoder's (the source text); the decoder
+    # reads `target_ids` (its start token, then what it generated)
+    target_ids: list[int] = field(default_factory=list)
+    target_tokens: list[dict[str, Any]] = field(default_factory=list)
+    decoder_attentions: np.ndarray | None = None                    # [L_dec, H_dec, T, T], causal, rows sum to 1
+    cross_attentions: np.ndarray | None = None                      # [L_dec, H_dec, T, N]: decoder queries, encoder keys
 
 
 def tokenize(spec: SpecBase, loaded: LoadedModel) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -183,14 +189,43 @@ def _attentions(output: Any) -> np.ndarray:
 
 
 @torch.no_grad()
+def run_encoder_decoder(spec: SpecBase, loaded: LoadedModel, needs: Needs) -> Capture:
+    """Encoder-decoder models: the text is the source; the decoder starts from its start token and generates
+    `spec.generate` tokens greedily (fewer if it ends the text); one forward pass on source and target records the
+    encoder's self-attention, the decoder's (causal) self-attention and its cross-attention to the source."""
+    source_ids, _ = tokenize(spec, loaded)
+    tokenizer = loaded.tokenizer
+    output = loaded.model.generate(source_ids, attention_mask=torch.ones_like(source_ids),
+                                   max_new_tokens=spec.generate, do_sample=False, num_beams=1,
+                                   temperature=None, top_p=None, top_k=None)
+    target_ids = output[:, : 1 + spec.generate]
+    forward = loaded.model(source_ids, attention_mask=torch.ones_like(source_ids), decoder_input_ids=target_ids,
+                           output_attentions=needs.attention)
+    ids, target = source_ids[0].tolist(), target_ids[0].tolist()
+    capture = Capture(info=loaded.info, ids=ids, segments=[0] * len(ids), n_prompt=len(ids),
+                      tokens=display_tokens(tokenizer, ids, source=spec.text), input_ids=source_ids,
+                      target_ids=target, target_tokens=display_tokens(tokenizer, target, n_prompt=1))
+    if len(target) - 1 < spec.generate:
+        capture.stopped_early = capture.target_tokens[-1]["text"] if len(target) > 1 else ""
+    if needs.attention:
+        stack = lambda layers: torch.stack([layer[0] for layer in layers]).float().numpy()  # noqa: E731
+        capture.attentions = stack(forward.encoder_attentions)
+        capture.decoder_attentions = stack(forward.decoder_attentions)
+        capture.cross_attentions = stack(forward.cross_attentions)
+    return capture
+
+
+@torch.no_grad()
 def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True)) -> Capture:
     """Run the model on the spec's input and record what `needs` asks for.
 
     Raises SpecError for model-dependent spec problems (`generator.rules`: generate on an encoder, a pair on a model
-    without segments, a text over the token limit).
+    without segments, a text over the token limit, a pair or no 'generate' on an encoder-decoder).
     """
     check_model(spec, loaded)
     torch.manual_seed(0)
+    if loaded.info.encoder_decoder:
+        return run_encoder_decoder(spec, loaded, needs)
     prompt_ids, token_type_ids = tokenize(spec, loaded)
     n_prompt = prompt_ids.shape[1]
     input_ids = generate(loaded, prompt_ids, spec.generate)

@@ -26,8 +26,19 @@ class ModelTraits(Protocol):
 
 
 def check_model(spec: "SpecBase", model: ModelTraits) -> None:
-    """Generation needs a causal model; a pair needs segment embeddings."""
+    """Generation needs a causal model; a pair needs segment embeddings; an encoder-decoder model reads a text (the
+    source) and needs 'generate' (the target)."""
     info = model.info
+    if info.encoder_decoder:
+        if spec.pair is not None:
+            raise spec.error("pair", f"{info.label} is an encoder-decoder model ({info.architecture}): it reads one "
+                                     "source text and writes a target, so it cannot take a sentence pair",
+                             hint="give the source as 'text' and the number of target tokens as 'generate'")
+        if not spec.generate:
+            raise spec.error("generate", f"{info.label} is an encoder-decoder model ({info.architecture}): its "
+                                         "decoder side is the text it writes, and 'generate' is missing",
+                             hint="add e.g. 'generate: 8' (1-64 target tokens, greedy)")
+        return
     if spec.generate and not info.causal:
         raise spec.error("generate", f"{info.label} is an encoder ({info.architecture}); it cannot generate",
                          hint="remove 'generate' or use a causal model such as smollm2")
@@ -42,10 +53,18 @@ def check_methods(spec: "SpecBase", model: ModelTraits, *, has_adapter: bool, n_
 
     n_tokens: the most tokens the run can have (prompt plus `generate`), when known before the run.
     """
+    from .methods import REGISTRY
     from .models.adapters import ADAPTERS
 
     methods = spec.methods
     for method in methods:
+        if model.info.encoder_decoder and not method.encoder_decoder:
+            views = [view for view in spec.shown_views if view in method.views]
+            field = "views" if "views" in spec.model_fields_set else method.name
+            supported = [view for known in REGISTRY if known.encoder_decoder for view in known.views]
+            raise spec.error(field, f"the {', '.join(views)} view does not read encoder-decoder models such as "
+                                    f"{model.info.label} ({model.info.architecture})",
+                             hint=f"views for encoder-decoder models: {', '.join(supported)}")
         if method.needs.adapter and not has_adapter:
             raise spec.error(method.name, f"no architecture adapter for '{model.info.architecture}', so "
                                           f"{method.name} cannot find the model's parts",

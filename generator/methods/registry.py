@@ -8,7 +8,8 @@ A method (in Captum's sense: one class of explanation under one contract) is a `
 - `needs`: what it needs from the model run (`Needs`), so the capture records only that;
 - `check(spec, model_info, n_tokens)`: model-dependent rules, raised as placed `SpecError`s before the model runs
   (by the bake, and by `explorables check` without torch); n_tokens is the most tokens the run can have, or None;
-- `section(spec, capture)`: the function from a `Capture` to its payload section (a JSON-ready dict).
+- `section(spec, capture)`: the function from a `Capture` to its payload section (a JSON-ready dict);
+- `encoder_decoder`: whether it also reads encoder-decoder models (whose capture differs, see `generator.capture`).
 
 Everything else is derived from the registry: the spec's allowed views and their error hints (`generator.spec`), the
 sections a bake computes and what the capture records (`generator.bake`), the view -> element table of the Markdown
@@ -57,6 +58,7 @@ class Method:
     options: type["BaseModel"] | None = None
     check: Callable[["ExplorableSpec", "ModelInfo", int | None], None] | None = None
     summary: str = ""              # one line for error hints and docs: what the views show
+    encoder_decoder: bool = False  # its section can be computed for encoder-decoder models (T5, BART, ...)
 
 
 class Registry:

@@ -33,10 +33,18 @@ class ModelInfo:
     n_layers: int
     n_heads: int           # query heads
     n_kv_heads: int        # key/value heads (fewer than n_heads under grouped-query attention)
+    encoder_decoder: bool = False   # T5, BART, Marian...: n_layers and n_heads are the encoder's
+    n_decoder_layers: int = 0       # encoder-decoder only: the decoder's layers and heads (its self- and
+    n_decoder_heads: int = 0        # cross-attention have the same counts)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.label, "architecture": self.architecture, "causal": self.causal,
-                "n_layers": self.n_layers, "n_heads": self.n_heads, "n_kv_heads": self.n_kv_heads}
+        described = {"name": self.name, "label": self.label, "architecture": self.architecture,
+                     "causal": self.causal, "n_layers": self.n_layers, "n_heads": self.n_heads,
+                     "n_kv_heads": self.n_kv_heads}
+        if self.encoder_decoder:
+            described.update(encoder_decoder=True, n_decoder_layers=self.n_decoder_layers,
+                             n_decoder_heads=self.n_decoder_heads)
+        return described
 
 
 def _field(config: Any, *names: str) -> Any:
@@ -47,8 +55,16 @@ def _field(config: Any, *names: str) -> Any:
     return None
 
 
+def is_encoder_decoder(config: Any) -> bool:
+    """An encoder-decoder (sequence-to-sequence) model: T5, BART, Marian, ..."""
+    return bool(_field(config, "is_encoder_decoder"))
+
+
 def is_causal(config: Any) -> bool:
-    """Causal (generates) or encoder, from the architecture's adapter, else from the config's class names."""
+    """Causal (generates) or encoder, from the architecture's adapter, else from the config's class names. An
+    encoder-decoder model is neither (its decoder is causal; `is_encoder_decoder`)."""
+    if is_encoder_decoder(config):
+        return False
     adapter = adapter_for(_field(config, "model_type"))
     if adapter is not None:
         return adapter.causal
@@ -57,11 +73,20 @@ def is_causal(config: Any) -> bool:
 
 
 def model_info(source: ModelSource, config: Any) -> ModelInfo:
-    """ModelInfo from a transformers config object or its dict (config.json)."""
-    heads = int(_field(config, "num_attention_heads", "n_head"))
-    return ModelInfo(source.name, source.label, _field(config, "model_type"), is_causal(config),
-                     int(_field(config, "num_hidden_layers", "n_layer")), heads,
-                     int(_field(config, "num_key_value_heads") or heads))
+    """ModelInfo from a transformers config object or its dict (config.json). Encoder-decoder configs name their
+    sizes in their own words (T5: num_layers, num_decoder_layers, num_heads; BART and Marian: encoder_layers,
+    decoder_layers, encoder_attention_heads, decoder_attention_heads), which a config object maps but its dict
+    does not."""
+    heads = int(_field(config, "num_attention_heads", "n_head", "num_heads", "encoder_attention_heads"))
+    layers = int(_field(config, "num_hidden_layers", "n_layer", "num_layers", "encoder_layers"))
+    kv_heads = int(_field(config, "num_key_value_heads") or heads)
+    if not is_encoder_decoder(config):
+        return ModelInfo(source.name, source.label, _field(config, "model_type"), is_causal(config), layers, heads,
+                         kv_heads)
+    return ModelInfo(source.name, source.label, _field(config, "model_type"), False, layers, heads, kv_heads,
+                     encoder_decoder=True,
+                     n_decoder_layers=int(_field(config, "num_decoder_layers", "decoder_layers") or layers),
+                     n_decoder_heads=int(_field(config, "decoder_attention_heads") or heads))
 
 
 def max_positions(config: Any) -> int | None:
@@ -70,7 +95,10 @@ def max_positions(config: Any) -> int | None:
 
 
 def reads_pairs(config: Any) -> bool:
-    """Whether the model has segment (token type) embeddings, so it can read a sentence pair."""
+    """Whether the model has segment (token type) embeddings, so it can read a sentence pair (never an
+    encoder-decoder model: it reads one source text)."""
+    if is_encoder_decoder(config):
+        return False
     adapter = adapter_for(_field(config, "model_type"))
     return bool(adapter and adapter.pairs) or (_field(config, "type_vocab_size") or 0) >= 2
 

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from ..errors import ModelLoadError
 from . import weights_cache
 from .adapters import Adapter, adapter_for
-from .facts import ModelInfo, is_causal, max_positions, model_info, reads_pairs
+from .facts import ModelInfo, is_causal, is_encoder_decoder, max_positions, model_info, reads_pairs
 from .registry import ModelSource
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -78,13 +78,14 @@ def load(source: ModelSource) -> LoadedModel:
 
 def _load(source: ModelSource, path: str, kwargs: dict[str, Any]) -> LoadedModel:
     import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
     try:
         config = AutoConfig.from_pretrained(path, **kwargs)
         causal = is_causal(config)
         tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
-        model_class = AutoModelForCausalLM if causal else AutoModel
+        model_class = (AutoModelForSeq2SeqLM if is_encoder_decoder(config) else
+                       AutoModelForCausalLM if causal else AutoModel)
         model = model_class.from_pretrained(path, dtype=torch.float32, attn_implementation="eager", **kwargs)
     except (OSError, ValueError, ImportError) as exc:
         raise ModelLoadError(_explain_failure(source, exc)) from exc

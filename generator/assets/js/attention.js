@@ -10,16 +10,17 @@ export const HIDDEN_CAPTION = " (special tokens hidden, rows renormalised)";
 export const keep = (tokens, hide) => tokens.flatMap((t, i) => (hide && t.special ? [] : [i]));
 
 /**
- * Restrict an n x n matrix to rows/columns `idx` and renormalise each row to sum to 1.
- * Rows with no mass left stay all zero and are counted in `empty`.
+ * Restrict a matrix of row length n to rows `idx` and columns `cols` (default: the same as the rows, for a square
+ * n x n matrix) and renormalise each row to sum to 1. Returns { m: rows x k, k: the kept column count (row stride),
+ * empty }: rows with no mass left stay all zero and are counted in `empty`.
  */
-export function renorm(m, n, idx) {
-  const k = idx.length, out = new Float32Array(k * k);
+export function renorm(m, n, idx, cols = idx) {
+  const r = idx.length, k = cols.length, out = new Float32Array(r * k);
   let empty = 0;
-  for (let a = 0; a < k; a++) {
+  for (let a = 0; a < r; a++) {
     const row = idx[a] * n;
     let s = 0;
-    for (let b = 0; b < k; b++) s += out[a * k + b] = m[row + idx[b]];
+    for (let b = 0; b < k; b++) s += out[a * k + b] = m[row + cols[b]];
     if (s > 0) for (let b = 0; b < k; b++) out[a * k + b] /= s;
     else empty++;
   }

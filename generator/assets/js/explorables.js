@@ -25,6 +25,7 @@ import "./factors.js";
 import "./lens.js";
 import "./lens-grid.js";
 import "./neuron.js";
+import "./parts.js";
 import "./export.js";
 import * as views from "./explorables.js"; // this module's own exports: the list above
 

@@ -3,11 +3,11 @@
 // and whether special tokens are hidden, follows a head chosen in a linked view (that head alone is shown), and
 // writes the token it pins.
 import { View, h, move } from "./view.js";
-import { attention } from "./payload.js";
 import { headColour } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { keep, renorm, argmax, hiddenNote, HIDDEN_CAPTION } from "./attention.js";
 import { pngButton } from "./export.js";
+import { attentionParts, partSelect } from "./parts.js";
 
 const ROW = 22, BUCKETS = 20, MIN = 0.01;
 // [value, label]: "qk" = query segment, key segment (an array: "10" as an object key would sort first)
@@ -18,10 +18,15 @@ export class HeadView extends View {
   static tag = "explorable-head-view";
 
   async build(p) {
-    this.attention = await attention(p);
+    // the part shown (encoder-decoder models have three, see parts.js): query `tokens` x `keyTokens`, N x M
+    this.parts ??= await attentionParts(p);
+    const part = this.parts[(this.partIndex ??= 0)];
+    this.attention = { L: part.L, H: part.H, N: part.R, M: part.C, v: part.v };
     const { L, H } = this.attention, a = (n) => this.getAttribute(n), list = a("heads");
-    this.tokens = p.tokens;
-    this.hasSpecial = this.tokens.some((t) => t.special);
+    this.tokens = part.rows;
+    this.keyTokens = part.cols;
+    this.sharesTokens = part.rows === p.tokens;  // linked views know the payload's tokens only
+    this.hasSpecial = [...part.rows, ...part.cols].some((t) => t.special);
     // layer; heads: a Set of head numbers; sentences: a FILTERS value; hideSpecial;
     // hoverSlot, pinnedSlot: a token of a column, {column: 0 (query) | 1 (key), row: index among the shown tokens}
     this.state = {
@@ -35,7 +40,7 @@ export class HeadView extends View {
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") || "Attention head view: lines from each query token to the tokens it attends to");
 
-    const bar = h("div", { class: "xp-bar" });
+    const bar = h("div", { class: "xp-bar" }, partSelect(this.parts, this.partIndex, (i) => this.showPart(p, i)) ?? "");
     this.layerSelect = h("select", { "aria-label": "Layer", onchange: (e) => this.share({ layer: +e.target.value }) },
       ...Array.from({ length: L }, (_, i) => h("option", { value: i }, `Layer ${i}`)));
     this.layerSelect.value = this.state.layer;
@@ -59,18 +64,28 @@ export class HeadView extends View {
     this.canvas = h("canvas", { "aria-hidden": "true" });
     bar.append(pngButton(this, () => {
       const { layer, heads, hideSpecial } = this.state;
-      return [grid, `Attention, layer ${layer}, heads ${[...heads].sort((a, b) => a - b).join(" ") || "none"}` + (hideSpecial ? HIDDEN_CAPTION : ""), `layer${layer}`];
+      return [grid, `${part.label}, layer ${layer}, heads ${[...heads].sort((a, b) => a - b).join(" ") || "none"}` + (hideSpecial ? HIDDEN_CAPTION : ""), `layer${layer}`];
     }));
     this.columns = [0, 1].map((c) => h("div", { class: c ? "xp-col" : "xp-col xp-q", role: "listbox", "aria-label": c ? "Key tokens (attended to)" : "Query tokens (attending)" }));
     const grid = h("div", { class: "xp-hv", onkeydown: (e) => this.key(e), onclick: (e) => this.tap(e),
       onpointerover: (e) => this.point(e), onpointerleave: () => this.set({ hoverSlot: null }),
       onfocusin: (e) => this.point(e), onfocusout: (e) => !this.contains(e.relatedTarget) && this.set({ hoverSlot: null }) },
-      h("div", { class: "xp-cap" }, "query"), h("div"), h("div", { class: "xp-cap" }, "key"),
+      h("div", { class: "xp-cap" }, part.q), h("div"), h("div", { class: "xp-cap" }, part.k),
       this.columns[0], this.canvas, this.columns[1]);
     this.readout = h("div", { class: "xp-readout", "aria-live": "polite" });
     this.replaceChildren(bar, this.note, h("div", { class: "xp-scroll" }, grid), this.readout);
     this.resizes = new ResizeObserver(() => this.canvas.clientWidth !== this.width && this.redraw());
     this.fillColumns();
+  }
+
+  /** Show another part: the controls are rebuilt for its layers and heads. */
+  async showPart(p, i) {
+    this.stop();
+    this.partIndex = i;
+    this.matrices = null;
+    await this.build(p);
+    this.start();
+    this.redraw();
   }
 
   start() {
@@ -105,12 +120,14 @@ export class HeadView extends View {
     this.set({ heads });
   }
 
-  /** (Re)build the token columns for the shown tokens. */
+  /** (Re)build the token columns for the shown tokens: queries `kept` (into tokens), keys `keptKeys` (into
+   * keyTokens). */
   fillColumns() {
     this.kept = keep(this.tokens, this.state.hideSpecial);
+    this.keptKeys = keep(this.keyTokens, this.state.hideSpecial);
     this.state.hoverSlot = this.state.pinnedSlot = null;
-    this.columns.forEach((col, c) => col.replaceChildren(...this.kept.map((ti, row) => {
-      const n = tokenNode(this.tokens[ti]);
+    this.columns.forEach((col, c) => col.replaceChildren(...(c ? this.keptKeys : this.kept).map((ti, row) => {
+      const n = tokenNode((c ? this.keyTokens : this.tokens)[ti]);
       n.setAttribute("role", "option");
       n.tabIndex = row ? -1 : 0;
       n.dataset.i = row;
@@ -119,13 +136,14 @@ export class HeadView extends View {
     })));
   }
 
-  /** Per-head k x k matrices of the current layer (renormalised when special tokens are hidden). */
+  /** Per-head matrices of the current layer, shown queries x shown keys, row stride k (renormalised when special
+   * tokens are hidden). */
   matrix(head) {
     this.matrices ??= new Map();
     let m = this.matrices.get(head);
     if (!m) {
-      const { N, H, v } = this.attention, off = (this.state.layer * H + head) * N * N, sub = v.subarray(off, off + N * N);
-      this.matrices.set(head, (m = this.state.hideSpecial ? renorm(sub, N, this.kept) : { m: sub, k: N, empty: 0 }));
+      const { N, M, H, v } = this.attention, off = (this.state.layer * H + head) * N * M, sub = v.subarray(off, off + N * M);
+      this.matrices.set(head, (m = this.state.hideSpecial ? renorm(sub, M, this.kept, this.keptKeys) : { m: sub, k: M, empty: 0 }));
     }
     return m;
   }
@@ -151,7 +169,7 @@ export class HeadView extends View {
   /** Pin a slot (null releases); linked views learn the token. */
   pinSlot(s) {
     this.set({ pinnedSlot: s && { column: s.column, row: s.row } });
-    this.selection.set({ token: s && this.kept[s.row] });
+    if (this.sharesTokens) this.selection.set({ token: s && (s.column ? this.keptKeys : this.kept)[s.row] });
   }
 
   key(e) {
@@ -159,19 +177,19 @@ export class HeadView extends View {
     if (!s) return;
     if (e.key === "Enter" || e.key === " ") return e.preventDefault(), this.tap(e);
     if (e.key === "Escape") return this.pinSlot(null);
-    const m = move(e.key, s.row, s.column, this.kept.length, 2);
+    const m = move(e.key, s.row, s.column, (s.column ? this.keptKeys : this.kept).length, 2);
     if (!m) return;
     e.preventDefault();
-    const t = this.columns[m[1]].children[m[0]];
+    const t = this.columns[m[1]].children[Math.min(m[0], this.columns[m[1]].children.length - 1)];
     s.node.tabIndex = -1;
     t.tabIndex = 0;
     t.focus();
   }
 
   draw() {
-    const { canvas, kept: shown, tokens } = this, { sentences, hoverSlot, pinnedSlot, hideSpecial } = this.state;
-    const k = shown.length, dpr = devicePixelRatio || 1;
-    const W = (this.width = canvas.clientWidth) || 200, Hc = k * ROW, x0 = 3, x1 = W - 3;
+    const { canvas, kept: shown, keptKeys, tokens, keyTokens } = this, { sentences, hoverSlot, pinnedSlot, hideSpecial } = this.state;
+    const kq = shown.length, k = keptKeys.length, dpr = devicePixelRatio || 1;
+    const W = (this.width = canvas.clientWidth) || 200, Hc = Math.max(kq, k) * ROW, x0 = 3, x1 = W - 3;
     canvas.style.height = Hc + "px";
     if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(Hc * dpr)) {
       canvas.width = Math.round(W * dpr);
@@ -182,13 +200,13 @@ export class HeadView extends View {
     ctx.clearRect(0, 0, W, Hc);
     ctx.lineCap = "round";
     const okQuery = (i) => sentences === "all" || segment(tokens[shown[i]]) === +sentences[0];
-    const okKey = (j) => sentences === "all" || segment(tokens[shown[j]]) === +sentences[1];
+    const okKey = (j) => sentences === "all" || segment(keyTokens[keptKeys[j]]) === +sentences[1];
     const f = hoverSlot || pinnedSlot, heads = [...this.state.heads].sort((a, b) => a - b);
     let empty = 0;
     for (const head of heads) {
       const { m, empty: e } = this.matrix(head), paths = Array.from({ length: BUCKETS }, () => new Path2D());
       empty = Math.max(empty, e);
-      for (let i = 0; i < k; i++) {
+      for (let i = 0; i < kq; i++) {
         if (!okQuery(i) || (f && f.column === 0 && f.row !== i)) continue;
         const y0 = i * ROW + ROW / 2;
         for (let j = 0; j < k; j++) {
@@ -222,17 +240,18 @@ export class HeadView extends View {
   }
 
   showReadout(heads, okQuery, okKey) {
-    const { kept: shown, tokens } = this, { pinnedSlot: pin, hoverSlot: hover } = this.state, k = shown.length, T = (i) => show(tokens[shown[i]]);
+    const { kept: shown, keptKeys, tokens, keyTokens } = this, { pinnedSlot: pin, hoverSlot: hover } = this.state;
+    const kq = shown.length, k = keptKeys.length, T = (i) => show(tokens[shown[i]]), TK = (j) => show(keyTokens[keptKeys[j]]);
     const f = hover || pin, rows = [];
     for (const head of heads) {
       const { m } = this.matrix(head);
       let q, kk;
       if (pin && hover && pin.column !== hover.column) [q, kk] = pin.column ? [hover.row, pin.row] : [pin.row, hover.row];
       else if (f && f.column === 0) (q = f.row), (kk = argmax(m, q * k, 1, k, okKey));
-      else if (f) (kk = f.row), (q = argmax(m, kk, k, k, okQuery));
+      else if (f) (kk = f.row), (q = argmax(m, kk, k, kq, okQuery));
       else break;
       if (q < 0 || kk < 0) rows.push([head, `head ${head}: no weight`]);
-      else rows.push([head, `head ${head}: ${T(q)} → ${T(kk)} ${m[q * k + kk].toFixed(3)}`]);
+      else rows.push([head, `head ${head}: ${T(q)} → ${TK(kk)} ${m[q * k + kk].toFixed(3)}`]);
     }
     this.readout.replaceChildren(...(rows.length
       ? rows.map(([head, s]) => h("span", { class: "xp-ro", style: `--c:${headColour(head)}` }, s))

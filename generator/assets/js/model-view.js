@@ -2,12 +2,12 @@
 // Attribute (optional): hide-special. Shares (selection.js) the head it enlarges (layer and head) and whether special
 // tokens are hidden; a layer or head chosen in a linked view moves its keyboard cursor there.
 import { View, h, move } from "./view.js";
-import { attention } from "./payload.js";
 import { lut, gradient } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { dark, cssRGB } from "./theme.js";
 import { keep, renorm, hiddenNote, HIDDEN_CAPTION } from "./attention.js";
 import { pngButton } from "./export.js";
+import { attentionParts, partSelect } from "./parts.js";
 
 const GAP = 4;
 
@@ -21,20 +21,24 @@ function ranges(n, t) {
   return [s0, s1];
 }
 
-/** Paint the n x n matrix at v[off..] as a t x t block (max-pooled when shrinking) into pixels px of width W. */
-function blit(px, W, x, y, v, off, n, t, [s0, s1], lt) {
+/** Thumbnail side (px) for n tokens: at least 48, at most 80, a whole number of pixels per token when enlarging. */
+const side = (n) => (n >= 48 ? Math.min(n, 80) : n * Math.ceil(48 / n));
+
+/** Paint the n x m matrix at v[off..] (n rows of m) as a t x u block (max-pooled when shrinking) into pixels px of
+ * width W; [s0, s1] = ranges(n, t) and [c0, c1] = ranges(m, u). */
+function blit(px, W, x, y, v, off, n, m, t, u, [s0, s1], [c0, c1], lt) {
   for (let py = 0; py < t; py++) {
     let o = (y + py) * W + x;
-    if (t === n) { // 1:1, the common case
-      for (let c = off + py * n, e = c + n; c < e; c++) px[o++] = lt[(v[c] * 255 + 0.5) | 0];
+    if (t === n && u === m) { // 1:1, the common case
+      for (let c = off + py * m, e = c + m; c < e; c++) px[o++] = lt[(v[c] * 255 + 0.5) | 0];
       continue;
     }
     const r0 = s0[py], r1 = s1[py];
-    for (let qx = 0; qx < t; qx++) {
-      let m = 0;
+    for (let qx = 0; qx < u; qx++) {
+      let mx = 0;
       for (let r = r0; r < r1; r++)
-        for (let c = off + r * n + s0[qx], e = off + r * n + s1[qx]; c < e; c++) if (v[c] > m) m = v[c];
-      px[o++] = lt[(m * 255 + 0.5) | 0];
+        for (let c = off + r * m + c0[qx], e = off + r * m + c1[qx]; c < e; c++) if (v[c] > mx) mx = v[c];
+      px[o++] = lt[(mx * 255 + 0.5) | 0];
     }
   }
 }
@@ -43,10 +47,14 @@ export class ModelView extends View {
   static tag = "explorable-model-view";
 
   async build(p) {
-    this.attention = await attention(p); // of every token: {L, H, N, v}
-    this.tokens = p.tokens;
+    // the part shown (encoder-decoder models have three, see parts.js), of every token: N query rows x M key columns
+    this.parts ??= await attentionParts(p);
+    const part = (this.shownPart = this.parts[(this.partIndex ??= 0)]);
+    this.attention = { L: part.L, H: part.H, N: part.R, M: part.C, v: part.v };
+    this.tokens = part.rows;
+    this.keyTokens = part.cols;
     const { L, H } = this.attention;
-    this.hasSpecial = p.tokens.some((t) => t.special);
+    this.hasSpecial = [...part.rows, ...part.cols].some((t) => t.special);
     // hideSpecial (set() lays the grid out again); cursor: [layer, head] of the keyboard / pointer cursor;
     // enlarged: [layer, head] or null; cell: [query row, key column] read out in the enlarged head, or null.
     // cursor, enlarged and cell change in place (they move boxes and labels; the heatmaps stay as drawn).
@@ -76,7 +84,7 @@ export class ModelView extends View {
       class: "xp-heat", tabindex: 0,
       onpointermove: (e) => this.showCell(Math.floor(e.offsetY / this.cellSize), Math.floor(e.offsetX / this.cellSize)),
       onkeydown: (e) => {
-        const m = move(e.key, ...(this.state.cell || [0, 0]), this.shown.N, this.shown.N);
+        const m = move(e.key, ...(this.state.cell || [0, 0]), this.shown.N, this.shown.M);
         if (m) e.preventDefault(), this.showCell(...m);
       },
     });
@@ -92,7 +100,8 @@ export class ModelView extends View {
       h("div", { class: "xp-scroll" }, (this.detailFigure = h("div", { class: "xp-dgrid" }, h("span", { class: "xp-axis" }, "query ↓  key →"),
         this.columnLabels, this.rowLabels, h("div", { class: "xp-stage" }, this.heatmap, this.cellBox)))));
 
-    const bar = h("div", { class: "xp-bar" }, h("span", null, "weight 0 ", this.legend, " 1"));
+    const bar = h("div", { class: "xp-bar" }, partSelect(this.parts, this.partIndex, (i) => this.showPart(p, i)) ?? "",
+      h("span", null, "weight 0 ", this.legend, " 1"));
     if (this.hasSpecial) {
       this.hideBox = h("input", { type: "checkbox", checked: this.state.hideSpecial, onchange: (e) => this.share({ hideSpecial: e.target.checked }) });
       bar.append(h("label", null, this.hideBox, " hide special tokens"));
@@ -105,9 +114,19 @@ export class ModelView extends View {
   /** [element, caption, file part] of the grid or of the enlarged head, for the PNG export. */
   figure(enlarged) {
     const hidden = this.state.hideSpecial ? HIDDEN_CAPTION : "", { L, H } = this.attention;
-    if (!enlarged) return [this.gridFigure, `Attention weights, ${L} layers × ${H} heads${hidden}`, "all-heads"];
+    const what = this.parts.length > 1 ? this.shownPart.label : "Attention weights";
+    if (!enlarged) return [this.gridFigure, `${what}, ${L} layers × ${H} heads${hidden}`, "all-heads"];
     const [l, head] = this.state.enlarged;
-    return [this.detailFigure, `Attention weights, layer ${l}, head ${head}${hidden}`, `L${l}-H${head}`];
+    return [this.detailFigure, `${what}, layer ${l}, head ${head}${hidden}`, `L${l}-H${head}`];
+  }
+
+  /** Show another part: the grid is rebuilt for its layers and heads. */
+  async showPart(p, i) {
+    this.stop();
+    this.partIndex = i;
+    await this.build(p);
+    this.start();
+    this.redraw();
   }
 
   set(patch) {
@@ -127,31 +146,35 @@ export class ModelView extends View {
     if (this.ready) this.mark();
   }
 
-  /** Sizes, labels and matrices for the shown tokens: all, or all but the special ones (rows renormalised). */
+  /** Sizes, labels and matrices for the shown tokens: all, or all but the special ones (rows renormalised).
+   * N query rows x M key columns; thumbnails thumb x thumbWidth px. */
   layout() {
-    const { L, H, N: all, v } = this.attention, hide = this.state.hideSpecial, idx = keep(this.tokens, hide), N = idx.length;
+    const { L, H, N: rows, M: cols, v } = this.attention, hide = this.state.hideSpecial;
+    const idx = keep(this.tokens, hide), kidx = keep(this.keyTokens, hide), N = idx.length, M = kidx.length;
     let empty = 0, shown = v;
     if (hide) {
-      shown = new Float32Array(L * H * N * N);
+      shown = new Float32Array(L * H * N * M);
       for (let m = 0; m < L * H; m++) {
-        const r = renorm(v.subarray(m * all * all, (m + 1) * all * all), all, idx);
-        shown.set(r.m, m * N * N);
+        const r = renorm(v.subarray(m * rows * cols, (m + 1) * rows * cols), cols, idx, kidx);
+        shown.set(r.m, m * N * M);
         empty += r.empty;
       }
     }
-    this.shown = { N, v: shown, tokens: idx.map((i) => this.tokens[i]) };
-    const t = (this.thumb = N >= 48 ? Math.min(N, 80) : N * Math.ceil(48 / N));
+    this.shown = { N, M, v: shown, tokens: idx.map((i) => this.tokens[i]), keyTokens: kidx.map((i) => this.keyTokens[i]) };
+    const t = (this.thumb = side(N)), u = (this.thumbWidth = side(M));
     this.pixelRanges = ranges(N, t);
-    this.style.setProperty("--t", t + "px");
-    Object.assign(this.gridCanvas, { width: H * (t + GAP) - GAP, height: L * (t + GAP) - GAP });
+    this.columnRanges = ranges(M, u);
+    this.style.setProperty("--t", u + "px"); // thumbnail width (and height when square)
+    this.style.setProperty("--tr", t + "px");
+    Object.assign(this.gridCanvas, { width: H * (u + GAP) - GAP, height: L * (t + GAP) - GAP });
     this.image = null;
-    const c = (this.cellSize = Math.max(12, Math.min(24, Math.floor(480 / N))));
-    Object.assign(this.heatmap, { width: N, height: N });
-    this.heatmap.style.cssText = `width:${N * c}px;height:${N * c}px`;
+    const c = (this.cellSize = Math.max(12, Math.min(24, Math.floor(480 / Math.max(N, M)))));
+    Object.assign(this.heatmap, { width: M, height: N });
+    this.heatmap.style.cssText = `width:${M * c}px;height:${N * c}px`;
     this.cellBox.style.width = this.cellBox.style.height = c + "px";
-    for (const axis of [this.rowLabels, this.columnLabels]) {
+    for (const [axis, tokens] of [[this.rowLabels, this.shown.tokens], [this.columnLabels, this.shown.keyTokens]]) {
       axis.style.setProperty("--c", c + "px");
-      axis.replaceChildren(...this.shown.tokens.map((x) => tokenNode(x)));
+      axis.replaceChildren(...tokens.map((x) => tokenNode(x)));
     }
     this.state.cell = null;
     this.note.hidden = !hide;
@@ -160,12 +183,13 @@ export class ModelView extends View {
   }
 
   draw() {
-    const { L, H } = this.attention, { N, v } = this.shown, t = this.thumb, canvas = this.gridCanvas;
+    const { L, H } = this.attention, { N, M, v } = this.shown, t = this.thumb, u = this.thumbWidth, canvas = this.gridCanvas;
     const d = dark(), base = cssRGB(this, "--md-code-bg-color"), palette = (this.palette = lut(d, base));
     const W = canvas.width, ctx = canvas.getContext("2d"), img = (this.image ??= ctx.createImageData(W, canvas.height));
     const px = new Uint32Array(img.data.buffer);
     for (let l = 0; l < L; l++)
-      for (let hd = 0; hd < H; hd++) blit(px, W, hd * (t + GAP), l * (t + GAP), v, (l * H + hd) * N * N, N, t, this.pixelRanges, palette);
+      for (let hd = 0; hd < H; hd++)
+        blit(px, W, hd * (u + GAP), l * (t + GAP), v, (l * H + hd) * N * M, N, M, t, u, this.pixelRanges, this.columnRanges, palette);
     ctx.putImageData(img, 0, 0);
     this.legend.style.background = gradient(d, base);
     if (this.state.enlarged) this.heat();
@@ -173,8 +197,8 @@ export class ModelView extends View {
 
   /** [layer, head] under a pointer event on the grid. */
   at(e) {
-    const s = this.thumb + GAP;
-    return [Math.min(this.attention.L - 1, Math.floor(e.offsetY / s)), Math.min(this.attention.H - 1, Math.floor(e.offsetX / s))];
+    return [Math.min(this.attention.L - 1, Math.floor(e.offsetY / (this.thumb + GAP))),
+      Math.min(this.attention.H - 1, Math.floor(e.offsetX / (this.thumbWidth + GAP)))];
   }
 
   pick(e, go) {
@@ -185,9 +209,9 @@ export class ModelView extends View {
 
   /** Position the cursor box on the current thumbnail (visible on hover or keyboard focus). */
   mark(on) {
-    const [l, hd] = this.state.cursor, s = this.thumb + GAP;
+    const [l, hd] = this.state.cursor;
     this.cursorBox.hidden = !(on || document.activeElement === this.gridCanvas);
-    this.cursorBox.style.transform = `translate(${hd * s}px,${l * s}px)`;
+    this.cursorBox.style.transform = `translate(${hd * (this.thumbWidth + GAP)}px,${l * (this.thumb + GAP)}px)`;
   }
 
   key(e) {
@@ -223,23 +247,23 @@ export class ModelView extends View {
   }
 
   heat() {
-    const { N, v } = this.shown, [l, hd] = this.state.enlarged, ctx = this.heatmap.getContext("2d"), img = ctx.createImageData(N, N);
-    blit(new Uint32Array(img.data.buffer), N, 0, 0, v, (l * this.attention.H + hd) * N * N, N, N, ranges(N, N), this.palette);
+    const { N, M, v } = this.shown, [l, hd] = this.state.enlarged, ctx = this.heatmap.getContext("2d"), img = ctx.createImageData(M, N);
+    blit(new Uint32Array(img.data.buffer), M, 0, 0, v, (l * this.attention.H + hd) * N * M, N, M, N, M, ranges(N, N), ranges(M, M), this.palette);
     ctx.putImageData(img, 0, 0);
   }
 
   /** Hover / keyboard cell in the enlarged heatmap: exact value readout and axis highlights. */
   showCell(i, j, quiet) {
-    const { N, v, tokens } = this.shown, c = this.cellSize, old = this.state.cell;
-    if (!this.state.enlarged || i < 0 || j < 0 || i >= N || j >= N) return;
+    const { N, M, v, tokens, keyTokens } = this.shown, c = this.cellSize, old = this.state.cell;
+    if (!this.state.enlarged || i < 0 || j < 0 || i >= N || j >= M) return;
     if (old) this.rowLabels.children[old[0]].classList.remove("xp-on"), this.columnLabels.children[old[1]].classList.remove("xp-on");
     this.state.cell = [i, j];
     this.rowLabels.children[i].classList.add("xp-on");
     this.columnLabels.children[j].classList.add("xp-on");
     this.cellBox.hidden = !!quiet;
     this.cellBox.style.transform = `translate(${j * c}px,${i * c}px)`;
-    const [l, hd] = this.state.enlarged, w = v[((l * this.attention.H + hd) * N + i) * N + j];
+    const [l, hd] = this.state.enlarged, w = v[((l * this.attention.H + hd) * N + i) * M + j];
     this.cellReadout.textContent = quiet ? "Hover or use the arrow keys for exact values; Escape closes."
-      : `L${l} H${hd}: ${show(tokens[i])} → ${show(tokens[j])} ${w.toFixed(3)}`;
+      : `L${l} H${hd}: ${show(tokens[i])} → ${show(keyTokens[j])} ${w.toFixed(3)}`;
   }
 }

@@ -10,7 +10,7 @@ import { headColour } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { dark, cssRGB } from "./theme.js";
 import { pngButton } from "./export.js";
-import { attend, order, topDims, maxAbs, diverging, keySlot, section, num } from "./neuron.js";
+import { attend, order, topDims, maxAbs, diverging, divergingLut, lutIndex, keySlot, section, num } from "./neuron.js";
 
 const ROW = 22, LINES = 44, GAP = 10, MIN_CELL = 2, MAX_CELL = 5, NARROW = 560;
 
@@ -24,14 +24,14 @@ export class NeuronView extends View {
     this.data = new Map();
     const last = this.tok.findLastIndex((t) => !t.special);
     const q0 = Number.isInteger(s.query) && s.query >= 0 && s.query < this.N ? s.query : last >= 0 ? last : this.N - 1;
-    this.st = { li: 0, hi: 0, qPin: q0, qHov: null, kPin: -1, kHov: null, cell: null, sorted: false };
+    this.state = { li: 0, hi: 0, qPin: q0, qHov: null, kPin: -1, kHov: null, cell: null, sorted: false };
     await this.layer(0);
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") || "Neuron view: the query and key vectors behind one head's attention weights");
 
-    const layerSel = h("select", { "aria-label": "Layer", onchange: (e) => this.pickLayer(+e.target.value) },
-      ...s.layers.map((l, i) => h("option", { value: i }, `Layer ${l}`)));
-    const headSel = (this.headSel = h("select", { "aria-label": "Head", onchange: (e) => this.set({ hi: +e.target.value, cell: null }) },
+    const layerSel = (this.layerSel = h("select", { "aria-label": "Layer", onchange: (e) => this.pickLayer(+e.target.value) },
+      ...s.layers.map((l, i) => h("option", { value: i }, `Layer ${l}`))));
+    const headSel = (this.headSel = h("select", { "aria-label": "Head", onchange: (e) => this.pickHead(+e.target.value) },
       ...s.heads.map((hd, i) => h("option", { value: i }, `Head ${hd}`))));
     this.kvNote = h("span", { class: "xp-hint" });
     const sort = h("label", null, h("input", { type: "checkbox", onchange: (e) => this.set({ sorted: e.target.checked }) }),
@@ -41,7 +41,7 @@ export class NeuronView extends View {
       s.layers.length > 1 ? h("label", null, "Layer ", layerSel) : h("span", null, `Layer ${s.layers[0]}`),
       s.heads.length > 1 ? h("label", null, "Head ", headSel) : h("span", null, `Head ${s.heads[0]}`),
       this.kvNote, sort, this.legend,
-      pngButton(this, () => [this.grid, this.caption(), `L${s.layers[this.st.li]}-H${s.heads[this.st.hi]}-q${this.query}`]));
+      pngButton(this, () => [this.grid, this.caption(), `L${s.layers[this.state.li]}-H${s.heads[this.state.hi]}-q${this.query}`]));
 
     const col = (label, cls) => h("div", { class: "xp-col " + cls, role: "listbox", "aria-label": label });
     this.qCol = col("Query tokens: hover, tap or use the arrow keys to choose the query", "xp-q");
@@ -56,7 +56,7 @@ export class NeuronView extends View {
     fill(this.qCol, 0);
     fill(this.kCol, 1);
     this.qCol.addEventListener("pointerover", (e) => this.onQuery(e, false));
-    this.qCol.addEventListener("focusin", (e) => this.onQuery(e, false));
+    this.qCol.addEventListener("focusin", (e) => this.onQuery(e, true)); // keyboard: the focused token is the query
     this.qCol.addEventListener("pointerleave", () => this.set({ qHov: null }));
     this.qCol.addEventListener("click", (e) => this.onQuery(e, true));
     this.qCol.addEventListener("keydown", (e) => this.tokenKey(e, this.qCol, true));
@@ -85,7 +85,7 @@ export class NeuronView extends View {
       this.qCol, this.lines, this.kCol, this.strips, this.scores, this.weights);
     this.out = h("div", { class: "xp-readout xp-nout", "aria-live": "polite" });
     this.replaceChildren(bar, h("div", { class: "xp-scroll" }, this.grid), this.out);
-    this.ro = new ResizeObserver(() => this.clientWidth !== this.w && this.redraw());
+    this.ro = new ResizeObserver(() => this.clientWidth !== this.w && ((this.geo = null), this.redraw()));
   }
 
   start() {
@@ -96,9 +96,18 @@ export class NeuronView extends View {
     this.ro.disconnect();
   }
 
-  set(patch) {
-    Object.assign(this.st, patch);
-    this.redraw();
+  /** A linked view chose a layer and head (taken when baked here) or pinned a token (the query). */
+  follow({ layer, head, token }) {
+    const { s } = this, li = s.layers.indexOf(layer), hi = s.heads.indexOf(head), patch = {};
+    if (hi >= 0) patch.hi = hi;
+    if (Number.isInteger(token) && token >= 0 && token < this.N) Object.assign(patch, { qPin: token, qHov: null });
+    if (li >= 0 && li !== this.state.li) this.layer(li).then(() => this.set({ ...patch, li, cell: null }));
+    else this.set(patch);
+  }
+
+  /** The reader pinned a query token, or chose a layer or head: linked views take it up. */
+  tell(patch) {
+    this.selection?.set(patch);
   }
 
   /** Decoded queries and keys of layer slot li (memoised; decoding is asynchronous). */
@@ -114,15 +123,26 @@ export class NeuronView extends View {
   async pickLayer(li) {
     await this.layer(li);
     this.set({ li, cell: null });
+    this.tell({ layer: this.s.layers[li], head: this.s.heads[this.state.hi] });
+  }
+
+  pickHead(hi) {
+    this.set({ hi, cell: null });
+    this.tell({ layer: this.s.layers[this.state.li], head: this.s.heads[hi] });
+  }
+
+  pinQuery(i) {
+    this.set({ qPin: i, qHov: null, kPin: -1, cell: null });
+    this.tell({ token: i });
   }
 
   get query() {
-    return this.st.qHov ?? this.st.qPin;
+    return this.state.qHov ?? this.state.qPin;
   }
 
   /** Query vectors [N * d] of the current head and the key vectors [N * d] of its key head. */
   vectors() {
-    const { s, N, st } = this, n = N * s.d, d = this.data.get(st.li), head = s.heads[st.hi];
+    const { s, N, state: st } = this, n = N * s.d, d = this.data.get(st.li), head = s.heads[st.hi];
     const slot = keySlot(head, s.keyHeads, s.nHeads, s.nKvHeads);
     return { q: d.q.subarray(st.hi * n, (st.hi + 1) * n), k: d.k.subarray(slot * n, (slot + 1) * n), kh: Math.floor(head / (s.nHeads / s.nKvHeads)) };
   }
@@ -134,15 +154,15 @@ export class NeuronView extends View {
 
   onQuery(e, pin) {
     const i = this.at(e, this.qCol);
-    if (i == null) return;
-    if (pin) this.set({ qPin: i, qHov: null, kPin: -1, cell: null });
+    if (i == null || (pin && i === this.state.qPin && this.state.qHov == null)) return;
+    if (pin) this.pinQuery(i);
     else this.set({ qHov: i });
   }
 
   onKey(e, pin) {
     const j = this.at(e, this.kCol);
     if (j == null) return;
-    if (pin) this.set({ kPin: this.st.kPin === j ? -1 : j, kHov: null });
+    if (pin) this.set({ kPin: this.state.kPin === j ? -1 : j, kHov: null });
     else this.set({ kHov: j });
   }
 
@@ -151,7 +171,7 @@ export class NeuronView extends View {
     if (i == null) return;
     if (e.key === "Enter" || e.key === " ") {
       e.preventDefault();
-      return isQuery ? this.set({ qPin: i, qHov: null, kPin: -1 }) : this.set({ kPin: this.st.kPin === i ? -1 : i });
+      return isQuery ? this.pinQuery(i) : this.set({ kPin: this.state.kPin === i ? -1 : i });
     }
     if (e.key === "Escape") return this.set(isQuery ? { qHov: null } : { kPin: -1, kHov: null });
     const nodes = [...col.children], j = step(e.key, i, nodes.length);
@@ -168,12 +188,12 @@ export class NeuronView extends View {
     if (!g || j < 0 || j >= this.N) return;
     const inK = g.two && x < g.sw, inP = x >= g.px && x < g.px + g.sw;
     const c = inK ? Math.floor(x / g.cw) : inP ? Math.floor((x - g.px) / g.cw) : -1;
-    if (pin) return this.set({ kPin: this.st.kPin === j ? -1 : j, kHov: null });
+    if (pin) return this.set({ kPin: this.state.kPin === j ? -1 : j, kHov: null });
     this.set({ kHov: j, cell: c >= 0 && c < this.s.d ? { j, c } : null });
   }
 
   cellKey(e) {
-    const { N, s } = this, cur = this.st.cell || { j: Math.max(0, this.st.kPin), c: 0 };
+    const { N, s } = this, cur = this.state.cell || { j: Math.max(0, this.state.kPin), c: 0 };
     const d = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] }[e.key];
     if (d) {
       e.preventDefault();
@@ -185,12 +205,14 @@ export class NeuronView extends View {
   }
 
   caption() {
-    const { s, st } = this;
+    const { s, state: st } = this;
     return `Neuron view, layer ${s.layers[st.li]}, head ${s.heads[st.hi]}, query ${show(this.tok[this.query])}`;
   }
 
-  /** Cell width and strip positions for the width we have: two strips (k_j, q ⊙ k_j) or, with little room, one. */
+  /** Cell width and strip positions for the width we have: two strips (k_j, q ⊙ k_j) or, with little room, one.
+   * Measured once per width (reading layout is the costly part of a repaint), so call it before changing the DOM. */
   geometry() {
+    if (this.geo) return this.geo;
     const { d } = this.s, W = (this.w = this.clientWidth) || 600, narrow = W < NARROW;
     this.grid.classList.toggle("xp-narrow", narrow); // no lines, no score column: both are in the readout
     const fixed = this.qCol.offsetWidth + this.kCol.offsetWidth + this.weights.offsetWidth + 24 +
@@ -199,18 +221,30 @@ export class NeuronView extends View {
     const two = room >= 2 * d * MIN_CELL + GAP;
     const cw = Math.max(MIN_CELL, Math.min(MAX_CELL, Math.floor((two ? room - GAP : room) / ((two ? 2 : 1) * d))));
     const sw = cw * d;
-    return { narrow, two, cw, sw, px: two ? sw + GAP : 0, width: two ? 2 * sw + GAP : sw };
+    return (this.geo = { narrow, two, cw, sw, px: two ? sw + GAP : 0, width: two ? 2 * sw + GAP : sw });
+  }
+
+  /** Colours of the palette in use: background [r, g, b], text colour, and the diverging lookup tables. */
+  palette() {
+    const dk = dark();
+    if (this.pal?.dark !== dk) {
+      const base = cssRGB(this, "--md-default-bg-color") || (dk ? [30, 33, 41] : [255, 255, 255]);
+      const lut = divergingLut(dk, base);
+      this.pal = { dark: dk, base, lut, faint: lut.map((_, x) => lut[255 + Math.round((x - 255) / 4)]), // masked rows
+        fg: getComputedStyle(this).color };
+    }
+    return this.pal;
   }
 
   draw() {
-    const { s, st, N, tok } = this, d = s.d, i = this.query, { q, k, kh } = this.vectors();
+    const { s, state: st, N, tok } = this, d = s.d, i = this.query, { q, k, kh } = this.vectors();
     const scale = s.scales[st.li], r = attend(q, k, N, d, i, scale, s.causal);
     let best = -1;
     for (let j = 0; j < N; j++) if (best < 0 || r.weight[j] > r.weight[best]) best = j;
     const key = st.kHov ?? (st.kPin >= 0 ? st.kPin : best);
     const sortKey = st.kPin >= 0 ? st.kPin : best;
     const dims = order(q, k, d, i, sortKey, st.sorted);
-    const g = (this.geo = this.geometry()), dk = dark(), base = cssRGB(this, "--md-default-bg-color") || (dk ? [30, 33, 41] : [255, 255, 255]);
+    const g = this.geometry(), { dark: dk, base, lut, faint, fg } = this.palette();
     const dpr = devicePixelRatio || 1, Hc = N * ROW;
     const fit = (cv, w, hgt) => {
       cv.style.width = w + "px";
@@ -222,34 +256,36 @@ export class NeuronView extends View {
       return x;
     };
 
-    // q above the k strip, then one row per key: k_j and q ⊙ k_j
+    // q above the k strip, then one row per key: k_j and q ⊙ k_j; cells written as pixels (device pixels)
     const qMax = maxAbs(q, i * d, d), kMax = maxAbs(k, 0, N * d);
     let pMax = 0;
     for (let j = 0; j < N; j++) if (!Number.isNaN(r.score[j])) for (let c = 0; c < d; c++) pMax = Math.max(pMax, Math.abs(q[i * d + c] * k[j * d + c]));
     pMax ||= 1;
-    const qx = fit(this.qv, g.width, ROW - 4); // above the first strip (k_j, or q ⊙ k_j alone when narrow)
-    for (let x = 0; x < d; x++) {
-      qx.fillStyle = diverging(q[i * d + dims[x]] / qMax, dk, base);
-      qx.fillRect(x * g.cw, 0, g.cw, ROW - 4);
-    }
-    const sx = fit(this.strips, g.width, Hc);
-    for (let j = 0; j < N; j++) {
-      const y = j * ROW + 2, masked = Number.isNaN(r.score[j]);
-      sx.globalAlpha = masked ? 0.25 : 1;
-      for (let x = 0; x < d; x++) {
-        const c = dims[x], kv = k[j * d + c];
-        if (g.two) {
-          sx.fillStyle = diverging(kv / kMax, dk, base);
-          sx.fillRect(x * g.cw, y, g.cw, ROW - 4);
-        }
-        if (!masked) {
-          sx.fillStyle = diverging((q[i * d + c] * kv) / pMax, dk, base);
-          sx.fillRect(g.px + x * g.cw, y, g.cw, ROW - 4);
+    const cells = (cv, hgt, rows) => { // rows(put) calls put(x0, y0, w, h, colour) in CSS pixels
+      fit(cv, g.width, hgt);
+      const W = cv.width, img = new ImageData(W, cv.height), px = new Uint32Array(img.data.buffer);
+      rows((x0, y0, w, hh, colour) => {
+        const a = Math.round(x0 * dpr), b = Math.round((x0 + w) * dpr), top = Math.round(y0 * dpr), bot = Math.round((y0 + hh) * dpr);
+        for (let y = top; y < bot; y++) px.fill(colour, y * W + a, y * W + b);
+      });
+      cv.getContext("2d").putImageData(img, 0, 0);
+      return cv.getContext("2d");
+    };
+    cells(this.qv, ROW - 4, (put) => { // above the first strip (k_j, or q ⊙ k_j alone when narrow)
+      for (let x = 0; x < d; x++) put(x * g.cw, 0, g.cw, ROW - 4, lut[lutIndex(q[i * d + dims[x]], qMax)]);
+    });
+    const sx = cells(this.strips, Hc, (put) => {
+      for (let j = 0; j < N; j++) {
+        const y = j * ROW + 2, masked = Number.isNaN(r.score[j]);
+        for (let x = 0; x < d; x++) {
+          const c = dims[x], kv = k[j * d + c];
+          if (g.two) put(x * g.cw, y, g.cw, ROW - 4, (masked ? faint : lut)[lutIndex(kv, kMax)]);
+          if (!masked) put(g.px + x * g.cw, y, g.cw, ROW - 4, lut[lutIndex(q[i * d + c] * kv, pMax)]);
         }
       }
-    }
+    });
+    sx.setTransform(dpr, 0, 0, dpr, 0, 0);
     sx.globalAlpha = 1;
-    const fg = getComputedStyle(this).color;
     sx.strokeStyle = fg;
     sx.lineWidth = 1.5;
     if (key >= 0) sx.strokeRect(0.75, key * ROW + 1.25, g.width - 1.5, ROW - 2.5);
@@ -294,6 +330,7 @@ export class NeuronView extends View {
       n.style.setProperty("--w", r.weight[j]);
     });
     this.headSel.value = st.hi;
+    this.layerSel.value = st.li;
     const group = s.nHeads / s.nKvHeads;
     this.kvNote.textContent = group > 1 ? `key head ${kh} (shared by heads ${kh * group}–${kh * group + group - 1})` : "";
     this.legend.querySelector(".xp-nramp").style.background =
@@ -302,7 +339,7 @@ export class NeuronView extends View {
   }
 
   readout(q, k, r, key, scale) {
-    const { s, st, tok } = this, d = s.d, i = this.query, T = (x) => `“${show(tok[x])}”`;
+    const { s, state: st, tok } = this, d = s.d, i = this.query, T = (x) => `“${show(tok[x])}”`;
     const lines = [];
     if (key >= 0 && Number.isNaN(r.score[key])) {
       lines.push(`${T(i)} → ${T(key)}: masked (a causal model reads no later token), weight 0`);

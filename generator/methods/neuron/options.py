@@ -13,9 +13,9 @@ from typing import Any, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Stored values (queries plus keys, all positions and dimensions) the default selection stays within. Measured
-# (benchmarks/neuron.py): uint16 queries and keys of SmolLM2 and MiniLM cost about 1.5 bytes per value once
-# compressed and served gzipped, so this budget keeps a default neuron section near 400 KB gzipped.
-DEFAULT_VALUES = 250_000
+# (benchmarks/neuron.py): uint16 queries and keys of SmolLM2 and MiniLM cost about 1.9 bytes per value deflated,
+# base64-encoded and served gzipped, so this budget keeps a default neuron section near 380 KB gzipped.
+DEFAULT_VALUES = 200_000
 
 Selection = Union[int, str, list[int], None]
 

@@ -1,0 +1,223 @@
+"""Neuron view figures: what capturing queries and keys adds to an attention bake, the size of the default neuron
+section, its quantisation error against the documented bound, and the view's first paint and query-change latency
+in headless Chromium (SmolLM2, 32 tokens).
+
+Run by hand (the figures go in benchmarks/RESULTS.md):
+
+    .venv/bin/python benchmarks/neuron.py
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import http.server
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from attention import text_of  # noqa: E402  (a prefix of one long text with exactly N tokens)
+
+N_TOKENS = 32
+ROUNDS = 15
+
+
+def capture_figures() -> None:
+    """Interleaved rounds of (attention) and (attention + queries and keys) bakes, model loaded once, one torch
+    thread: the CPU time of this thread (what the work costs; other jobs on the machine barely change it) and the
+    wall time, of the capture alone and of capture + sections + JSON."""
+    import torch
+
+    from generator.capture import run
+    from generator.methods import Needs
+    from generator.models.loading import POOL
+    from generator.models.registry import resolve
+    from generator.payload import dumps
+    from generator.spec import spec_from_data
+
+    torch.set_num_threads(1)
+    print(f"## Capture overhead, {N_TOKENS} tokens, model loaded, one torch thread, {ROUNDS} interleaved rounds")
+    print("(median ms: capture CPU / bake CPU / bake wall)")
+    for alias in ("smollm2", "minilm"):
+        loaded = POOL.get(resolve(alias))
+        text = text_of(alias, N_TOKENS)
+        plain = spec_from_data({"model": alias, "text": text, "views": ["head", "model"]}, file="bench")
+        with_qk = spec_from_data({"model": alias, "text": text, "views": ["head", "model", "neuron"]}, file="bench")
+
+        def bake(spec):
+            needs = Needs()
+            for method in spec.methods:
+                needs |= method.needs
+            wall, cpu = time.perf_counter(), time.thread_time()
+            capture = run(spec, loaded, needs)
+            captured = time.thread_time() - cpu
+            dumps({"tokens": capture.tokens, **{m.name: m.section(spec, capture) for m in spec.methods}})
+            return captured, time.thread_time() - cpu, time.perf_counter() - wall
+
+        bake(plain), bake(with_qk)          # warm up
+        times: dict[str, list[tuple[float, float, float]]] = {"attention": [], "attention + q/k": []}
+        for _ in range(ROUNDS):
+            times["attention"].append(bake(plain))
+            times["attention + q/k"].append(bake(with_qk))
+        medians = {name: [1000 * statistics.median(r[x] for r in rounds) for x in range(3)]
+                   for name, rounds in times.items()}
+        for name, (capture, cpu, wall) in medians.items():
+            print(f"{alias} {name}: {capture:.0f} / {cpu:.0f} / {wall:.0f}")
+        a, b = medians["attention"], medians["attention + q/k"]
+        print(f"{alias} overhead of q/k: capture CPU {100 * (b[0] / a[0] - 1):+.1f}%, bake CPU "
+              f"{100 * (b[1] / a[1] - 1):+.1f}%, bake wall {100 * (b[2] / a[2] - 1):+.1f}%")
+
+
+def size_and_error_figures() -> None:
+    """The default section's gzipped size and the recomputed weights' error against the ARCHITECTURE.md bound."""
+    from generator.capture import run
+    from generator.hooks import hook_name
+    from generator.methods import Needs
+    from generator.models.loading import POOL
+    from generator.models.registry import resolve
+    from generator.payload import decode_array
+    from generator.payload.arrays import max_error
+    from generator.spec import spec_from_data
+
+    print(f"\n## Default neuron section, {N_TOKENS} and 64 tokens")
+    for alias in ("smollm2", "minilm"):
+        loaded = POOL.get(resolve(alias))
+        for n in (N_TOKENS, 64):
+            spec = spec_from_data({"model": alias, "text": text_of(alias, n), "views": ["neuron"]}, file="bench")
+            capture = run(spec, loaded, Needs(attention=True, queries_keys=True, adapter=True))
+            section = spec.methods[0].section(spec, capture)
+            text = json.dumps(section).encode()
+            values = sum(int(np.prod(a["shape"])) for a in section["queries"] + section["keys"])
+            zipped = len(gzip.compress(text, 6))
+            worst_error, worst_bound = 0.0, 0.0
+            group = loaded.info.n_heads // loaded.info.n_kv_heads
+            for slot, layer in enumerate(section["layers"]):
+                q_all, k_all = decode_array(section["queries"][slot]), decode_array(section["keys"][slot])
+                dq, dk = max_error(section["queries"][slot]), max_error(section["keys"][slot])
+                scale = section["scales"][slot]
+                for a, head in enumerate(section["heads"]):
+                    q, k = q_all[a], k_all[section["key_heads"].index(head // group)]
+                    scores = q @ k.T * scale
+                    mask = np.tril(np.ones_like(scores)) > 0 if section["causal"] else np.ones_like(scores) > 0
+                    scores = np.where(mask, scores, -np.inf)
+                    w = np.exp(scores - scores.max(-1, keepdims=True))
+                    w /= w.sum(-1, keepdims=True)
+                    worst_error = max(worst_error, float(np.abs(w - capture.attentions[layer, head]).max()))
+                    per_pair = scale * (np.abs(q).sum(-1)[:, None] * dk + np.abs(k).sum(-1)[None, :] * dq
+                                        + q.shape[-1] * dq * dk)
+                    worst_bound = max(worst_bound, float(np.expm1(2 * np.where(mask, per_pair, 0).max())))
+            assert hook_name(0, "attn.hook_q") in capture.activations
+            print(f"{alias}, {len(capture.ids)} tokens: layers {section['layers']}, {len(section['heads'])} heads; "
+                  f"{values:,} values, JSON {len(text):,} B, gzipped {zipped:,} B ({zipped / values:.2f} B/value); "
+                  f"max weight error {worst_error:.2e} (bound {worst_bound:.2e})")
+
+
+def _main_thread_cpu(events: list[dict], start: str, end: str) -> float:
+    """Renderer main-thread CPU time (ms) between two user-timing marks of a Chrome trace: the difference of their
+    thread timestamps ("tts", the thread's CPU clock). Other jobs on a busy machine stretch wall time but hardly
+    this; it is about what an idle machine would take (loopback network aside)."""
+    marks = {e["name"]: e["tts"] for e in events if e.get("cat") == "blink.user_timing" and e["name"] in (start, end)}
+    return (marks[end] - marks[start]) / 1000
+
+
+def browser_figures() -> None:
+    """First paint (the view starts, having come near the viewport -> first draw done: fetch, parse, decode, build,
+    draw) and query change (pointer over a query token -> the frame that repaints), in wall time and in renderer
+    main-thread CPU time."""
+    from playwright.sync_api import sync_playwright
+
+    print(f"\n## Neuron view in headless Chromium, SmolLM2 default section, {N_TOKENS} tokens, 1280 px (5 page loads)")
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp)
+        (root / "docs").mkdir()
+        filler = "\n\n".join(f"Paragraph {i} of filler, so that the figure starts below the fold." for i in range(40))
+        (root / "docs" / "index.md").write_text(
+            f"# Bench\n\n{filler}\n\n```explorable\nmodel: smollm2\ntext: {json.dumps(text_of('smollm2', N_TOKENS))}\n"
+            "views: [neuron]\n```\n")
+        (root / "mkdocs.yml").write_text(
+            f"site_name: bench\ntheme: {{name: material, font: false}}\nplugins:\n  - explorables:\n"
+            f"      cache_dir: {REPO / '.cache' / 'explorables'}\nmarkdown_extensions:\n  - pymdownx.superfences\n")
+        subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(root / "mkdocs.yml")], check=True,
+                       env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root / "site")))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        paint_wall, paint_cpu, change_wall, change_cpu, draws = [], [], [], [], []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run"])
+            for _ in range(5):
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(url, wait_until="load")
+                page.wait_for_timeout(300)
+                cdp = page.context.new_cdp_session(page)
+                events: list[dict] = []
+                cdp.on("Tracing.dataCollected", lambda data: events.extend(data["value"]))
+                cdp.send("Tracing.start", {"categories": "devtools.timeline,blink.user_timing,toplevel",
+                                           "transferMode": "ReportEvents"})
+                view = page.locator("explorable-neuron-view")
+                page.evaluate("""el => new Promise(done => {
+                  new MutationObserver((_, mo) => {
+                    if (el.dataset.state === 'loading' && !performance.getEntriesByName('started').length) performance.mark('started');
+                    if (el.dataset.firstPaintMs) { performance.mark('painted'); mo.disconnect(); done(); }
+                  }).observe(el, {attributes: true});
+                  el.scrollIntoView();
+                })""", view.element_handle())
+                paint_wall.append(float(view.get_attribute("data-visible-paint-ms")))
+                page.evaluate("""async el => {
+                  const toks = el.querySelectorAll('.xp-q .xp-tok'), out = [];
+                  for (let i = 0; i < toks.length; i += 3) {
+                    await new Promise(r => setTimeout(r, 30));
+                    performance.mark('change-' + i);
+                    const t0 = performance.now();
+                    toks[i].dispatchEvent(new PointerEvent('pointerover', {bubbles: true}));
+                    await new Promise(r => requestAnimationFrame(() => r()));
+                    performance.mark('changed-' + i);
+                    out.push(performance.now() - t0);
+                  }
+                  window.__changes = out;
+                }""", view.element_handle())
+                change_wall += page.evaluate("window.__changes")
+                draws.append(float(view.get_attribute("data-draw-ms")))
+                done = []
+                cdp.on("Tracing.tracingComplete", lambda _: done.append(True))
+                cdp.send("Tracing.end")
+                while not done:
+                    page.wait_for_timeout(50)
+                paint_cpu.append(_main_thread_cpu(events, "started", "painted"))
+                n = page.evaluate("document.querySelectorAll('explorable-neuron-view .xp-q .xp-tok').length")
+                change_cpu += [_main_thread_cpu(events, f"change-{i}", f"changed-{i}") for i in range(0, n, 3)]
+                page.close()
+            browser.close()
+        server.shutdown()
+        med = statistics.median
+        print(f"first paint from the view's start: wall median {med(paint_wall):.0f} ms (min {min(paint_wall):.0f}); "
+              f"renderer main-thread CPU median {med(paint_cpu):.1f} ms (max {max(paint_cpu):.1f})")
+        print(f"query change to repainted frame ({len(change_wall)} changes): wall median {med(change_wall):.1f} ms "
+              f"(max {max(change_wall):.1f}); main-thread CPU median {med(change_cpu):.1f} ms (max {max(change_cpu):.1f}); "
+              f"draw call alone median {med(draws):.1f} ms")
+
+
+if __name__ == "__main__":
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
+    capture_figures()
+    size_and_error_figures()
+    browser_figures()
