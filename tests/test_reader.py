@@ -220,8 +220,11 @@ def save_png(page, button, tmp_path, name):
     return Image.open(io.BytesIO(path.read_bytes())).convert("RGB"), drawn
 
 
-def rgb(css: str) -> tuple[int, int, int]:
-    return tuple(int(x) for x in css[css.index("(") + 1:css.index(")")].split(",")[:3])
+def rgb(css: str) -> tuple[int, ...]:
+    """A CSS rgb() / rgba() colour as drawn on white."""
+    values = [float(x) for x in css[css.index("(") + 1:css.index(")")].split(",")]
+    alpha = values[3] if len(values) > 3 else 1.0
+    return tuple(round(c * alpha + 255 * (1 - alpha)) for c in values[:3])
 
 
 def has_colour(image, colour, box, tolerance=6) -> bool:
