@@ -26,6 +26,8 @@ PACKAGE = Path(__file__).resolve().parent
 # numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
 PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py", "plugin.py",
                                   "widgets.py"})
+# Packages that only take finished payloads elsewhere (standalone files, experiment trackers).
+PRESENTATION_PACKAGES = ("export/", "tracking/")
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,7 +36,7 @@ def code_fingerprint() -> str:
     digest = hashlib.sha256()
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE).as_posix()
-        if relative in PRESENTATION_MODULES:
+        if relative in PRESENTATION_MODULES or relative.startswith(PRESENTATION_PACKAGES):
             continue
         digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -22,6 +23,7 @@ class BakeCache:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.used: set[str] = set()
+        self._missed: dict[str, float] = {}   # key -> time of its cache miss, to record how long its bake took
 
     def path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
@@ -31,11 +33,13 @@ class BakeCache:
         try:
             blob = path.read_bytes()
         except FileNotFoundError:
+            self._missed[key] = time.perf_counter()
             return None
         payload = _verified(blob)
         if payload is None:
             log.warning("explorables: cache entry %s is corrupted or truncated; baking it again", path)
             path.unlink(missing_ok=True)
+            self._missed[key] = time.perf_counter()
             return None
         self.used.add(key)
         return payload
@@ -43,12 +47,24 @@ class BakeCache:
     def put(self, key: str, payload: bytes) -> None:
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        header = json.dumps({"format": _MAGIC, "sha256": hashlib.sha256(payload).hexdigest(),
-                             "length": len(payload)}).encode() + b"\n"
+        meta = {"format": _MAGIC, "sha256": hashlib.sha256(payload).hexdigest(), "length": len(payload)}
+        if key in self._missed:   # wall seconds from the miss to this put: the bake (model load included)
+            meta["bake_seconds"] = round(time.perf_counter() - self._missed.pop(key), 3)
+        header = json.dumps(meta).encode() + b"\n"
         # Write to a temporary file in the same folder, then rename: readers never see half an entry, and
         # concurrent writers of the same key each replace it whole.
         _atomic_write(path, header + payload)
         self.used.add(key)
+
+    def bake_seconds(self, key: str) -> float | None:
+        """Seconds the entry's bake took, as recorded when it was stored (None for entries that predate it)."""
+        try:
+            with self.path(key).open("rb") as handle:
+                meta = json.loads(handle.readline())
+        except (OSError, ValueError):
+            return None
+        value = meta.get("bake_seconds") if isinstance(meta, dict) else None
+        return float(value) if isinstance(value, (int, float)) else None
 
     def evict_stale(self, owner: str) -> int:
         """Delete entries this owner (a site) used last time but no longer uses, unless another owner still does.

@@ -8,27 +8,33 @@ the model as `Capture.model`, a handle to run it, and never a tokenizer.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from .hooks import hook_name
+from .hooks import hook_name, weight_name
 from .methods.registry import Needs
+from .models.adapters import recording_queries_keys
 from .models.facts import ModelInfo
 from .models.loading import LoadedModel
+from .models.readout import Readout, readout_of
 from .rules import check_length, check_model
 from .spec import SpecBase
-from .tokens import display_tokens
+from .tokens import Vocabulary, display_tokens
 
 
 @dataclass
 class Sentence:
-    """One sentence of a pair, tokenised on its own as a bi-encoder reads it."""
+    """One sentence of a pair, tokenised on its own as a bi-encoder reads it, and run on its own when the methods
+    need attention or values (then `attentions` and `activations` are those of this sentence alone)."""
 
     input_ids: torch.Tensor                  # int64 [n]
     tokens: list[dict[str, Any]]             # display tokens (generator.tokens)
+    attentions: np.ndarray | None = None     # [L, H, n, n], Needs.attention
+    activations: dict[str, np.ndarray] = field(default_factory=dict)  # hook name -> array (Needs.values)
 
 
 @dataclass
@@ -43,11 +49,18 @@ class Capture:
     attentions: np.ndarray | None = None                            # [L, H, N, N], rows sum to 1
     hidden_states: np.ndarray | None = None                         # [L + 1, N, d_model], as the library returns
     activations: dict[str, np.ndarray] = field(default_factory=dict)  # hook name -> array, see Needs
+    attention_scales: list[float] = field(default_factory=list)      # Needs.queries_keys: per layer, the factor on
+                                                                     # q . k before mask and softmax
     sentences: list[Sentence] = field(default_factory=list)          # Needs.sentences, a pair only
     input_ids: torch.Tensor | None = None                            # int64 [1, N]
     token_type_ids: torch.Tensor | None = None                       # int64 [1, N] for a pair
     model: torch.nn.Module | None = None                             # Needs.gradients: the model, to run again
     stopped_early: str | None = None     # generation ended before `generate` tokens: the display text of its last token
+    readout: Readout | None = None                                   # Needs.readout: final norm + unembedding
+    vocabulary: Vocabulary | None = None                             # Needs.vocabulary: ids <-> display text
+    weights: dict[str, np.ndarray] = field(default_factory=dict)     # weight name -> array (Needs.values: attn.W_O)
+    neutral_id: int | None = None                                    # the neutral token (see neutral_token)
+    neutral_text: str | None = None                                  # its display text
 
 
 def tokenize(spec: SpecBase, loaded: LoadedModel) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -72,7 +85,8 @@ def sentences(spec: SpecBase, loaded: LoadedModel) -> list[Sentence]:
     out = []
     for segment, sentence in enumerate(spec.pair or []):
         ids = loaded.tokenizer(sentence, return_tensors="pt")["input_ids"][0]
-        out.append(Sentence(ids, display_tokens(loaded.tokenizer, ids.tolist(), segments=[segment] * len(ids))))
+        out.append(Sentence(ids, display_tokens(loaded.tokenizer, ids.tolist(), segments=[segment] * len(ids),
+                                                source=sentence)))
     return out
 
 
@@ -89,15 +103,80 @@ def generate(loaded: LoadedModel, input_ids: torch.Tensor, n_new: int) -> torch.
     return output[:, : input_ids.shape[1] + n_new]
 
 
-def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor]) -> list[Any]:
-    """Register forward pre-hooks at the named points `needs` asks for; returns their handles."""
-    handles = []
+def neutral_token(loaded: LoadedModel) -> tuple[int | None, str | None]:
+    """The token that stands for "no token here" (integrated gradients' neutral baseline, and what a faithfulness
+    test puts in place of a removed token): for a causal model its end-of-text token, else its padding token; for
+    an encoder its mask token (what masked-language-model training showed in place of a missing word), else its
+    padding token. (None, None) for a tokenizer with none of these."""
+    tokenizer = loaded.tokenizer
+    order = ("eos_token_id", "pad_token_id") if loaded.causal else ("mask_token_id", "pad_token_id", "eos_token_id")
+    for attribute in order:
+        token_id = getattr(tokenizer, attribute, None)
+        if token_id is not None:
+            return int(token_id), tokenizer.convert_ids_to_tokens(int(token_id))
+    return None, None
+
+
+def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor], stack: ExitStack,
+           scales: dict[int, float]) -> None:
+    """Attach recorders at the named points `needs` asks for; `stack` removes them. `scales` receives each layer's
+    query . key scaling when queries and keys are recorded."""
+    adapter = loaded.adapter
     if needs.mlp_post:
-        for layer, block in enumerate(loaded.adapter.blocks(loaded.model)):
+        for layer, block in enumerate(adapter.blocks(loaded.model)):
             name = hook_name(layer, "mlp.hook_post")
-            handles.append(loaded.adapter.mlp_down_module(block).register_forward_pre_hook(
-                lambda _module, args, name=name: captured.__setitem__(name, args[0][0].detach().clone())))
-    return handles
+            handle = adapter.mlp_down_module(block).register_forward_pre_hook(
+                lambda _module, args, name=name: captured.__setitem__(name, args[0][0].detach().clone()))
+            stack.callback(handle.remove)
+    if needs.values:
+        kv_heads = loaded.info.n_kv_heads
+
+        def keep_values(name: str, output: torch.Tensor) -> None:
+            values = adapter.value_vectors(output[0]).detach()            # [N, H_kv * d_head]
+            captured[name] = values.reshape(values.shape[0], kv_heads, -1).transpose(0, 1).clone()
+        for layer, block in enumerate(adapter.blocks(loaded.model)):
+            handle = adapter.values_module(block).register_forward_hook(
+                lambda _module, _args, output, name=hook_name(layer, "attn.hook_v"): keep_values(name, output))
+            stack.callback(handle.remove)
+    if needs.queries_keys:
+        def keep(layer: int, query: torch.Tensor, key: torch.Tensor, scaling: float) -> None:
+            captured[hook_name(layer, "attn.hook_q")] = query.clone()
+            captured[hook_name(layer, "attn.hook_k")] = key.clone()
+            scales[layer] = scaling
+        stack.enter_context(recording_queries_keys(loaded.model, adapter, keep))
+
+
+def _output_weights(loaded: LoadedModel) -> dict[str, np.ndarray]:
+    """blocks.{i}.attn.W_O as [H, d_head, d_model] for every layer (TransformerLens' layout)."""
+    heads = loaded.info.n_heads
+    weights = {}
+    for layer, block in enumerate(loaded.adapter.blocks(loaded.model)):
+        weight = loaded.adapter.output_weight(block).detach().float()           # [d_model, H * d_head]
+        weights[weight_name(layer, "attn.W_O")] = weight.T.reshape(heads, -1, weight.shape[0]).numpy().copy()
+    return weights
+
+
+def _forward(loaded: LoadedModel, needs: Needs, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None
+             ) -> tuple[Any, dict[str, np.ndarray], dict[int, float]]:
+    """One eager forward of input_ids [1, N] with the hooks `needs` asks for: (model output, hook name -> array,
+    layer -> query . key scaling when queries and keys were recorded)."""
+    captured: dict[str, torch.Tensor] = {}
+    scales: dict[int, float] = {}
+    with ExitStack() as stack:
+        _hooks(loaded, needs, captured, stack, scales)
+        kwargs: dict[str, Any] = {"attention_mask": torch.ones_like(input_ids), "output_attentions": needs.attention,
+                                  "output_hidden_states": needs.hidden_states}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        output = loaded.model(input_ids, **kwargs)
+    if needs.queries_keys and sorted(scales) != list(range(loaded.info.n_layers)):
+        raise RuntimeError(f"queries and keys were recorded for layers {sorted(scales)} of {loaded.info.n_layers}: "
+                           f"{loaded.info.architecture} did not call its eager attention function in every block")
+    return output, {name: tensor.float().numpy() for name, tensor in captured.items()}, scales
+
+
+def _attentions(output: Any) -> np.ndarray:
+    return torch.stack([layer[0] for layer in output.attentions]).float().numpy()
 
 
 @torch.no_grad()
@@ -114,32 +193,38 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     input_ids = generate(loaded, prompt_ids, spec.generate)
     segments = token_type_ids[0].tolist() if token_type_ids is not None else [0] * input_ids.shape[1]
 
-    captured: dict[str, torch.Tensor] = {}
-    handles = _hooks(loaded, needs, captured)
-    try:
-        kwargs: dict[str, Any] = {"attention_mask": torch.ones_like(input_ids), "output_attentions": needs.attention,
-                                  "output_hidden_states": needs.hidden_states}
-        if token_type_ids is not None:
-            kwargs["token_type_ids"] = token_type_ids
-        output = loaded.model(input_ids, **kwargs)
-    finally:
-        for handle in handles:
-            handle.remove()
+    output, activations, scales = _forward(loaded, needs, input_ids, token_type_ids)
 
     ids = input_ids[0].tolist()
     capture = Capture(info=loaded.info, ids=ids, segments=segments, n_prompt=n_prompt,
                       tokens=display_tokens(loaded.tokenizer, ids, segments=segments,
-                                            n_prompt=n_prompt if spec.generate else None),
+                                            n_prompt=n_prompt if spec.generate else None,
+                                            source=spec.pair if spec.pair is not None else spec.text),
                       input_ids=input_ids, token_type_ids=token_type_ids)
     if len(ids) - n_prompt < spec.generate:
         capture.stopped_early = capture.tokens[-1]["text"] if len(ids) > n_prompt else ""
+    capture.neutral_id, capture.neutral_text = neutral_token(loaded)
     if needs.attention:
-        capture.attentions = torch.stack([layer[0] for layer in output.attentions]).float().numpy()
+        capture.attentions = _attentions(output)
     if needs.hidden_states:
         capture.hidden_states = torch.stack([hidden[0] for hidden in output.hidden_states]).float().numpy()
-    capture.activations.update({name: tensor.float().numpy() for name, tensor in captured.items()})
+    capture.activations.update(activations)
+    capture.attention_scales = [scales[layer] for layer in sorted(scales)]
+    if needs.values:
+        capture.weights.update(_output_weights(loaded))
     if needs.sentences:
         capture.sentences = sentences(spec, loaded)
+        if needs.attention or needs.values:
+            sentence_needs = Needs(attention=needs.attention, values=needs.values)
+            for sentence in capture.sentences:
+                output, sentence.activations, _ = _forward(loaded, sentence_needs, sentence.input_ids[None],
+                                                           None)
+                if needs.attention:
+                    sentence.attentions = _attentions(output)
     if needs.gradients:
         capture.model = loaded.model
+    if needs.readout:
+        capture.readout = readout_of(loaded)
+    if needs.vocabulary:
+        capture.vocabulary = Vocabulary(loaded.tokenizer)
     return capture

@@ -1,5 +1,6 @@
 """Command line: `explorables check` validates specs against each model's files without torch; `explorables bake`
-fills the cache."""
+fills the cache; `explorables export` writes standalone HTML files; `explorables log` sends explorables to an
+experiment tracker."""
 
 from __future__ import annotations
 
@@ -68,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("bake", help="bake every curated spec and Markdown block into the cache")
     assets = commands.add_parser("assets", help="copy the widgets' scripts and styles into a folder")
     assets.add_argument("target", help="folder to copy into (assets/explorables/ of your site)")
+    export = commands.add_parser("export", help="write one self-contained HTML file per explorable")
+    export.add_argument("ids", nargs="*", metavar="ID", help="explorable ids (default: every curated spec and block)")
+    export.add_argument("--out", default="explorables-html", help="folder to write into (default: explorables-html)")
+    from .tracking.command import add_parser as add_log_parser
+    add_log_parser(commands)
     args = parser.parse_args(argv)
     root = Path(args.root)
     if args.command == "assets":
@@ -76,6 +82,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     specs, errors = collect(root, args.docs, args.explorables)
+    if args.command in ("export", "log"):
+        for error in errors:
+            print(f"error: {error}", file=sys.stderr)
+        from .bake import Baker
+        baker = Baker(root / args.cache, base_dir=root)
+        if args.command == "export":
+            from .export.command import main as export_main
+            return export_main(specs, baker, args.ids, Path(args.out)) or (1 if errors else 0)
+        from .tracking.command import main as log_main
+        return log_main(specs, baker, args) or (1 if errors else 0)
     if args.command == "check":
         from .bake import Baker
         baker = Baker(root / args.cache, base_dir=root)

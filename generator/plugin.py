@@ -19,6 +19,9 @@ from mkdocs.structure.files import File, Files
 
 from . import markdown_ext
 from .errors import ExplorableError
+from .export import offline
+from .export.assets import asset_bytes
+from .export.site import Downloads
 from .fences import front_matter_lines, page_blocks
 from .widgets import asset_files
 
@@ -33,6 +36,8 @@ class ExplorablesConfig(Config):
     explorables_dir = c.Type(str, default="explorables")
     embed_limit = c.Type(int, default=48_000)
     evict = c.Type(bool, default=True)
+    download = c.Type(bool, default=True)     # a "download HTML" link under each figure (export/site.py)
+    log = c.Type(dict, default={})            # {tracker: mlflow|comet, tracking_uri, experiment, ...}: tracking/
 
 
 class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
@@ -62,16 +67,25 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         self.context = markdown_ext.SiteContext(baker=self.baker, catalogue=lambda: markdown_ext.catalogue_for(folder),
                                                 payload_sink=self._sink, embed_limit=int(settings["embed_limit"]))
         self.explorables_dir = folder
+        self.downloads = Downloads(links=self.config.download)
+        self.context.download_link = self.downloads.link
+        if self.config.log:
+            from .tracking.command import check_options
+            check_options(self.config.log)
         config.markdown_extensions.append(markdown_ext.ExplorablesExtension(self.context, **settings))
         for sheet in ("css/explorables.css",):
             if f"{ASSET_PREFIX}/{sheet}" not in config.extra_css:
                 config.extra_css.append(f"{ASSET_PREFIX}/{sheet}")
-        script = f"{ASSET_PREFIX}/js/explorables.js"
+        # Material's offline plugin (pages read from file://): the classic-script bundle, see export/offline.py.
+        self.offline = offline.offline_enabled(config)
+        script = offline.BUNDLE_URL if self.offline else f"{ASSET_PREFIX}/js/explorables.js"
         if script not in [str(entry) for entry in config.extra_javascript]:
             from mkdocs.config.config_options import ExtraScriptValue
             entry = ExtraScriptValue(script)
-            entry.type = "module"
+            entry.type = "" if self.offline else "module"
             config.extra_javascript.append(entry)
+        if self.offline:
+            offline.use_local_worker_shim(config)
         return config
 
     def on_serve(self, server, *, config, builder):
@@ -90,6 +104,12 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         self._bake_all(files)
         for name, payload in sorted(self.payload_files.items()):
             files.append(File.generated(config, f"{ASSET_PREFIX}/data/{name}", content=payload))
+            if self.offline:
+                files.append(File.generated(config, f"{ASSET_PREFIX}/data/{name.removesuffix('.json')}.js",
+                                            content=offline.payload_script(name, payload)))
+        if self.offline:
+            for path, asset in offline.shipped_files().items():
+                files.append(File.generated(config, path, content=asset_bytes(asset)))
         return files
 
     def _bake_all(self, files: Files) -> None:
@@ -112,7 +132,21 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
     def on_page_markdown(self, markdown, *, page, config, files):
         source = Path(page.file.abs_src_path).read_text(encoding="utf-8-sig") if page.file.abs_src_path else ""
         self.context.page = markdown_ext.PageContext(self._display_path(page.file), front_matter_lines(source))
+        self.downloads.on_page(page.url, self._display_path(page.file))
         return markdown
+
+    def _log_build(self) -> None:
+        """Log every figure of this build to the tracker of the `log:` option (tracking/command.py)."""
+        from mkdocs.exceptions import PluginError
+
+        from .tracking import TrackerError
+        from .tracking.command import log_specs
+        try:
+            lines = log_specs(self.downloads.figures(), self.baker, **self.config.log)
+        except TrackerError as error:
+            raise PluginError(f"explorables: log: {error}") from None
+        for line in lines:
+            log.info("explorables: logged %s", line)
 
     def _display_path(self, file: File) -> str:
         """The page's path as the author knows it: relative to the folder of mkdocs.yml (docs/...)."""
@@ -122,6 +156,9 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
 
     def on_post_build(self, *, config) -> None:
         self.context.page = markdown_ext.PageContext()
+        self.downloads.write(config.site_dir)
+        if self.config.log:
+            self._log_build()
         if self.config.evict and not self.dirty:
             removed = self.baker.cache.evict_stale(owner=str(config.config_file_path))
             if removed:

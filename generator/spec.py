@@ -122,7 +122,8 @@ class SpecBase(_Strict):
         return f"{self._file}:{line}" if line else self._file
 
     def error(self, field: str, message: str, hint: str | None = None) -> SpecError:
-        line = line_for(self._lines, tuple(field.split("."))) if self._lines else None
+        loc = tuple(int(part) if part.isdigit() else part for part in field.split("."))   # "lens.watch.1"
+        line = line_for(self._lines, loc) if self._lines else None
         return SpecError(message, file=self._file, line=line, field=field, hint=hint)
 
 

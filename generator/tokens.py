@@ -3,13 +3,21 @@
 Byte-level BPE can split one character (CJK, emoji) over several tokens, and each piece alone decodes to U+FFFD.
 We recover every token's bytes, decode runs of ordinary tokens together, and give each token the characters its
 bytes belong to; a token holding only part of a character's bytes is marked `partial`.
+
+Two more things a reader must be able to see:
+- characters with no glyph of their own (format characters such as U+200B, unusual spaces, a combining mark with
+  nothing to sit on): the record lists them by code point and name in `invisible`, and the widgets draw a mark;
+- text the tokenizer does not know (WordPiece turns an emoji into `[UNK]`): that token is real input, not a special
+  token; the record is marked `unknown` and its text is the source characters it stands for, found through the
+  tokenizer's offsets mapping.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 _BYTE_TOKEN = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
@@ -75,8 +83,14 @@ def _token_bytes(tokenizer: Any, style: str, piece: str, previous: str | None) -
 
 
 def display_tokens(tokenizer: Any, ids: Iterable[int], *, segments: Iterable[int] | None = None,
-                   n_prompt: int | None = None) -> list[dict[str, Any]]:
-    """One display record per id: text, special, partial, segment, generated."""
+                   n_prompt: int | None = None, source: str | Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """One display record per id: text, special, partial, segment, generated; `unknown` (true) on a token the
+    tokenizer could not read, `invisible` (["U+200B ZERO WIDTH SPACE", ...]) on one holding characters without a
+    glyph of their own (see invisible_characters).
+
+    source: the text (or the sentence pair) the ids were encoded from with `tokenizer(*source)`; needed to tell
+    which characters an unknown token stands for. Without it an unknown token shows the tokenizer's unknown token.
+    """
     ids = [int(i) for i in ids]
     segments = list(segments) if segments is not None else [0] * len(ids)
     special_ids = set(getattr(tokenizer, "all_special_ids", []) or [])
@@ -85,6 +99,21 @@ def display_tokens(tokenizer: Any, ids: Iterable[int], *, segments: Iterable[int
     records = [{"text": "", "special": i in special_ids, "partial": False, "segment": int(seg),
                 "generated": n_prompt is not None and pos >= n_prompt}
                for pos, (i, seg) in enumerate(zip(ids, segments))]
+    shared: list[int] = []   # unknown tokens that split one source span between them
+    for span, positions in _by_span(unknown_sources(tokenizer, ids, source, n_prompt)):
+        for index, pos in enumerate(positions):
+            records[pos]["special"] = False
+            records[pos]["unknown"] = True
+            if span is None:
+                continue
+            text = span[0]
+            data = text.encode("utf-8")
+            if style == "byte-level" and len(data) == len(positions):
+                pieces[pos] = _as_piece(style, data[index:index + 1])   # one byte each: decoded like known bytes
+            else:
+                pieces[pos] = _as_piece(style, text)
+                if len(positions) > 1:
+                    shared.append(pos)
 
     run: list[int] = []   # positions of consecutive ordinary tokens, decoded together
     for pos, piece in enumerate(pieces):
@@ -95,7 +124,113 @@ def display_tokens(tokenizer: Any, ids: Iterable[int], *, segments: Iterable[int
         else:
             run.append(pos)
     _decode_run(tokenizer, style, pieces, run, records)
+    for pos in shared:
+        records[pos]["partial"] = True
+    for record in records:
+        names = invisible_characters(record["text"])
+        if names:
+            record["invisible"] = names
     return records
+
+
+# Whitespace the widgets already draw with a glyph of their own (middle dot, return arrow, tab arrow).
+_DRAWN = frozenset(" \n\t\r")
+_NO_GLYPH = frozenset({"Cf", "Cc", "Co", "Cn", "Cs", "Zl", "Zp", "Zs"})
+
+
+def invisible_characters(text: str) -> list[str]:
+    """Names ("U+200B ZERO WIDTH SPACE") of the distinct characters of `text` that show no glyph of their own, in
+    order: format, control, private-use, unassigned and surrogate characters and every space but U+0020 (Unicode
+    general categories Cf, Cc, Co, Cn, Cs, Zs, Zl, Zp), and combining marks (Mn, Mc, Me) at the start of the text,
+    where no base character carries them. Space, newline, tab and carriage return are left out: the widgets draw
+    them already. Names come from the Unicode Character Database (Python's unicodedata); a character without a
+    name is described by its category."""
+    names: list[str] = []
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if char in _DRAWN or not (category in _NO_GLYPH or (category[0] == "M" and _starts_marks(text, index))):
+            continue
+        name = f"U+{ord(char):04X} {unicodedata.name(char, _UNNAMED.get(category, '(' + category + ')'))}"
+        if name not in names:
+            names.append(name)
+    return names
+
+
+_UNNAMED = {"Cc": "(control character)", "Co": "(private use)", "Cn": "(unassigned)", "Cs": "(surrogate)"}
+
+
+def _starts_marks(text: str, index: int) -> bool:
+    return all(unicodedata.category(char)[0] == "M" for char in text[: index + 1])
+
+
+def _unknown_id(tokenizer: Any) -> int | None:
+    """The unknown token's id, unless the tokenizer gives that id another special role too (SmolLM2's unk_token
+    is `<|endoftext|>`): then only the offsets mapping can tell an unknown character from that token."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is None:
+        return None
+    others = {getattr(tokenizer, f"{role}_token_id", None) for role in ("bos", "eos", "pad", "cls", "sep", "mask")}
+    return None if unk in others else int(unk)
+
+
+def unknown_sources(tokenizer: Any, ids: list[int], source: str | Sequence[str] | None,
+                    n_prompt: int | None = None) -> dict[int, tuple[str, int, int, int] | None]:
+    """Positions of tokens that stand for text the tokenizer could not read -> (those source characters, sentence,
+    start, end), or None when they cannot be recovered (no source given, a slow tokenizer without offsets).
+
+    A position counts when its id is the tokenizer's unk_token_id and the offsets mapping of `tokenizer(*source)`
+    (Hugging Face fast tokenizers, `return_offsets_mapping=True`) gives it a span of the source other than the
+    unknown token's own spelling (an author may write "[UNK]" on purpose). Without offsets, only a prompt token
+    whose unknown id plays no other special role counts. Several positions can share one span (a byte-level
+    tokenizer without a byte for each of a character's bytes gives one unknown token per byte).
+    """
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is None or unk not in ids:
+        return {}
+    texts = [source] if isinstance(source, str) else list(source or [])
+    found: dict[int, tuple[str, int, int, int] | None] = {}
+    offsets: list[tuple[int, int]] = []
+    sequences: list[int | None] = []
+    if texts and getattr(tokenizer, "is_fast", False):
+        encoded = tokenizer(*texts, return_offsets_mapping=True)
+        if list(encoded["input_ids"]) == ids[: len(encoded["input_ids"])]:
+            offsets = [tuple(span) for span in encoded["offset_mapping"]]
+            sequences = encoded.sequence_ids()
+    prompt = len(ids) if n_prompt is None else n_prompt
+    for pos, token_id in enumerate(ids):
+        if token_id != unk:
+            continue
+        if pos < len(offsets) and sequences[pos] is not None and offsets[pos][1] > offsets[pos][0]:
+            start, end = offsets[pos]
+            text = texts[sequences[pos]][start:end]
+            if text != getattr(tokenizer, "unk_token", None):
+                found[pos] = (text, sequences[pos], start, end)
+        elif not offsets and pos < prompt and _unknown_id(tokenizer) == unk:
+            found[pos] = None
+    return found
+
+
+def _by_span(found: dict[int, tuple | None]) -> list[tuple[tuple | None, list[int]]]:
+    """Group consecutive positions that stand for the same source span (each position alone when unrecovered)."""
+    groups: list[tuple[tuple | None, list[int]]] = []
+    for pos in sorted(found):
+        span = found[pos]
+        if span is not None and groups and groups[-1][0] == span and groups[-1][1][-1] == pos - 1:
+            groups[-1][1].append(pos)
+        else:
+            groups.append((span, [pos]))
+    return groups
+
+
+def _as_piece(style: str, text: str | bytes) -> str:
+    """Source characters (or, byte-level only, bytes) written as a vocabulary piece of this tokenizer style, so the
+    run decoder turns them back into the same characters (byte-level pieces map bytes to printable characters)."""
+    if style == "byte-level":
+        table = {byte: char for char, byte in _byte_level_decoder().items()}
+        return "".join(table[byte] for byte in (text if isinstance(text, bytes) else text.encode("utf-8")))
+    if style == "sentencepiece":
+        return text.replace(" ", "▁")
+    return text
 
 
 def _decode_run(tokenizer: Any, style: str, pieces: list[str], run: list[int], records: list[dict]) -> None:
@@ -127,3 +262,50 @@ def _utf8_length(data: bytearray, start: int) -> int:
     if start + need > len(data) or any(not 0x80 <= byte < 0xC0 for byte in data[start + 1:start + need]):
         return 1
     return need
+
+
+def token_alone(tokenizer: Any, style: str, piece: str | None, special: bool) -> dict[str, Any]:
+    """One token read on its own, as a candidate in a list: {"text", "special", "partial"}.
+
+    A token holding only some bytes of a character (byte-level BPE, SentencePiece byte fallback) has no character to
+    show: its undecodable bytes are written `<0xE6>` (SentencePiece's spelling) and it is marked partial.
+    """
+    if special:
+        return {"text": piece or "", "special": True, "partial": False}
+    data = _token_bytes(tokenizer, style, piece or "", None)
+    text, partial, start = "", False, 0
+    while start < len(data):
+        end = start + _utf8_length(bytearray(data), start)
+        try:
+            text += data[start:end].decode("utf-8")
+        except UnicodeDecodeError:
+            text += "".join(f"<0x{byte:02X}>" for byte in data[start:end])
+            partial = True
+        start = end
+    return {"text": text, "special": False, "partial": partial}
+
+
+class Vocabulary:
+    """A tokenizer as methods may see it: text -> ids, ids -> display records, and nothing else.
+
+    Methods never get the tokenizer itself (`generator.capture` makes this wrapper when a method needs it).
+    """
+
+    def __init__(self, tokenizer: Any):
+        self._tokenizer = tokenizer
+        self._style = tokenizer_style(tokenizer)
+        self._special = set(getattr(tokenizer, "all_special_ids", []) or [])
+        self.size = len(tokenizer)
+
+    def encode(self, text: str) -> list[int]:
+        """The ids of `text` alone, without the special tokens the tokenizer would add around a whole text."""
+        return [int(i) for i in self._tokenizer(text, add_special_tokens=False)["input_ids"]]
+
+    def display(self, ids: Iterable[int]) -> list[dict[str, Any]]:
+        """One record per id, each token read on its own (`token_alone`); ids beyond the tokenizer's vocabulary
+        (padding rows of an unembedding) read `<id 49200>`."""
+        ids = [int(i) for i in ids]
+        pieces = self._tokenizer.convert_ids_to_tokens([i if i < self.size else 0 for i in ids])
+        return [token_alone(self._tokenizer, self._style, piece, i in self._special) if i < self.size
+                else {"text": f"<id {i}>", "special": True, "partial": False}
+                for i, piece in zip(ids, pieces)]

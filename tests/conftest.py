@@ -101,19 +101,23 @@ def browser():
 
 # -- built sites served on loopback, for the browser tests -----------------------------------------------------
 
-def build_site(config: Path, site: Path) -> None:
-    """`mkdocs build --strict` in a subprocess; fails the test with MkDocs' own message."""
+def build_site(config: Path, site: Path, site_url: str | None = None) -> None:
+    """`mkdocs build --strict` in a subprocess; fails the test with MkDocs' own message. site_url (the address
+    the site will be served from) goes to the project's mkdocs.yml through $SITE_URL."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", **({"SITE_URL": site_url} if site_url else {})}
     result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(config), "-d", str(site)],
-                            capture_output=True, text=True, timeout=1800,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+                            capture_output=True, text=True, timeout=1800, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def write_test_site_config(root: Path, title: str) -> Path:
-    """A Material site with instant navigation and a palette toggle, like the project's own."""
+def write_test_site_config(root: Path, title: str, site_url: str | None = None) -> Path:
+    """A Material site with instant navigation and a palette toggle, like the project's own. Instant navigation
+    only engages when site_url is the address the site is served from (Material follows the links that
+    sitemap.xml lists, and matches their port too): start the server first, then build."""
     config = root / "mkdocs.yml"
     config.write_text(textwrap.dedent(f"""\
         site_name: {title}
+        {f"site_url: {site_url}" if site_url else ""}
         theme:
           name: material
           font: false
@@ -154,8 +158,9 @@ def serve():
 def real_site(tmp_path_factory, serve) -> str:
     """The project's own site, baked from the bundled models (sharing the project's bake cache)."""
     site = tmp_path_factory.mktemp("real-site")
-    build_site(REPO / "mkdocs.yml", site)
-    return serve(site)
+    url = serve(site)
+    build_site(REPO / "mkdocs.yml", site, site_url=url)
+    return url
 
 
 # -- reading pages in headless Chromium --------------------------------------------------------------------------

@@ -3,6 +3,7 @@ inert spec text, inline errors, no console errors and no request to any other ho
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -46,9 +47,25 @@ def test_site(tmp_path_factory, serve, tiny_models) -> str:
 
         [Back](index.md)
         """), encoding="utf-8")
-    write_test_site_config(root, "Browser test site")
+    (root / "docs" / "tokens.md").write_text(textwrap.dedent(f"""\
+        # Tokens a reader must see
+
+        ```explorable
+        model: {model}
+        text: "pass\\u200bword, a\\u200c\\u200db e\\u0301"
+        views: [head]
+        ```
+
+        ```explorable
+        model: {tiny_models["bert"]}
+        pair: ["I love pizza 🍕", "Pizza is my favourite food"]
+        views: [head]
+        ```
+        """), encoding="utf-8")
+    url = serve(root / "site")
+    write_test_site_config(root, "Browser test site", site_url=url)
     build_site(root / "mkdocs.yml", root / "site")
-    return serve(root / "site")
+    return url
 
 
 # `browser` (headless Chromium) is a session fixture of conftest.py: Playwright's sync API allows one instance at a
@@ -149,6 +166,77 @@ def test_widgets_survive_instant_navigation(test_reader, test_site):
     assert page.locator("explorable-model-view").evaluate(CANVAS_INK) > 5
     unexpected = [e for e in reader.errors if "schema_version" not in e]
     assert unexpected == []
+
+
+def test_the_project_sets_site_url_so_instant_navigation_can_engage(monkeypatch):
+    """Without site_url MkDocs lists no page in sitemap.xml and Material then reloads every page on a click."""
+    from mkdocs.config import load_config
+    monkeypatch.delenv("SITE_URL", raising=False)
+    assert load_config(str(REPO / "mkdocs.yml")).site_url
+    monkeypatch.setenv("SITE_URL", "https://example.org/explorables/")
+    assert load_config(str(REPO / "mkdocs.yml")).site_url == "https://example.org/explorables/"
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_navigation_is_instant_and_every_view_starts_after_it(browser, test_site, width):
+    """A global set on the first page survives a click on a link (no reload: Material swapped the content), and
+    the views of the page reached, and of the page returned to, all start."""
+    reader = Reader(browser, test_site, viewport={"width": width, "height": 900}, is_mobile=width < 500)
+    try:
+        page = reader.open("")
+        first = [v.get_attribute("data-state") for v in reader.wait_all_settled().all()]
+        assert first and set(first) == {"ready"}
+        page.evaluate("window.__sameDocument = 'kept'")
+        page.get_by_role("link", name="Second page").click()
+        page.wait_for_url("**/second/")
+        assert page.evaluate("window.__sameDocument") == "kept", "the click reloaded the page"
+        views = reader.wait_all_settled()
+        assert [v.get_attribute("data-state") for v in views.all()] == ["ready", "error"]
+        assert views.nth(0).evaluate(CANVAS_INK) > 5
+        page.get_by_role("link", name="Back").click()
+        page.wait_for_url(test_site)
+        assert page.evaluate("window.__sameDocument") == "kept"
+        views = reader.wait_all_settled()
+        assert [v.get_attribute("data-state") for v in views.all()] == first
+        assert all(view.evaluate(CANVAS_INK) > 5 for view in views.all())
+        assert [e for e in reader.errors if "schema_version" not in e] == []
+    finally:
+        reader.close()
+
+
+VISIBLE_LABELS = """el => [...el.querySelectorAll('.xp-col.xp-q .xp-tok')].map(t => {
+  const r = t.getBoundingClientRect();
+  return {text: t.innerText, title: t.title, cls: t.className, width: r.width};
+})"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_every_token_has_a_visible_label(browser, test_site, width):
+    """Zero-width and format characters show a mark and are named in the hover; an unknown character ([UNK]
+    to the model) shows the text it stands for and stays when special tokens are hidden."""
+    reader = Reader(browser, test_site, viewport={"width": width, "height": 900}, is_mobile=width < 500)
+    try:
+        page = reader.open("tokens/")
+        views = reader.wait_all_settled()
+        assert [v.get_attribute("data-state") for v in views.all()] == ["ready", "ready"]
+        labels = views.nth(0).evaluate(VISIBLE_LABELS)
+        invisible = re.compile(r"^[\s\u200b-\u200f\u2060\ufeff\u0300-\u036f]*$")
+        assert labels and all(not invisible.match(label["text"]) and label["width"] > 4 for label in labels), labels
+        titles = " ".join(label["title"] for label in labels)
+        for name in ("U+200B ZERO WIDTH SPACE", "U+200C ZERO WIDTH NON-JOINER", "U+200D ZERO WIDTH JOINER"):
+            assert name in titles
+        assert any("◌" in label["text"] for label in labels), "a lone combining accent sits on a dotted circle"
+
+        pair = views.nth(1)
+        unknown = [label for label in pair.evaluate(VISIBLE_LABELS) if "xp-unk" in label["cls"]]
+        assert len(unknown) == 1 and "🍕" in unknown[0]["text"] and "xp-special" not in unknown[0]["cls"]
+        assert "unknown token" in unknown[0]["title"]
+        pair.get_by_label("hide special tokens").check()
+        shown = [label["text"] for label in pair.evaluate(VISIBLE_LABELS)]
+        assert any("🍕" in text for text in shown) and not any("[CLS]" in text or "[SEP]" in text for text in shown)
+        assert reader.errors == [] and reader.foreign == []
+    finally:
+        reader.close()
 
 
 def test_unreadable_payload_shows_an_inline_message(test_reader):

@@ -49,9 +49,10 @@ def site(tmp_path_factory, tiny_models, serve):
 
         [Back](index.md)
         """), encoding="utf-8")
-    write_test_site_config(root, "Factor view test site")
+    url = serve(root / "site")   # first: the site is built for the address it is served from
+    write_test_site_config(root, "Factor view test site", site_url=url)
     build_site(root / "mkdocs.yml", root / "site")
-    return serve(root / "site")
+    return url
 
 
 def test_draws_sparklines_and_colours_tokens_by_the_chosen_factor(open_page):

@@ -71,8 +71,9 @@ def test_documents_are_deterministic_and_versioned():
 
 def test_real_attention_payload_is_under_a_twentieth_of_float_json(tiny_models):
     """Against BertViz-style float JSON of the same tensors (a real model's attention: the compressibility of
-    real attention, not of random numbers, is what matters here)."""
+    real attention, not of random numbers, is what matters here), with the bake's own attention encoding."""
     from generator.capture import run
+    from generator.methods.attention import section
     from generator.models.loading import load
     from generator.models.registry import resolve
     from generator.spec import spec_from_data
@@ -80,5 +81,94 @@ def test_real_attention_payload_is_under_a_twentieth_of_float_json(tiny_models):
     capture = run(spec_from_data({"model": folder, "text": " ".join(["token"] * 60)}, file="t"),
                   load(resolve(folder)))
     float_json = len(json.dumps(capture.attentions.tolist()))
-    encoded = len(json.dumps(encode_array(capture.attentions, lo=0.0, hi=1.0)))
+    encoded = len(json.dumps(section(None, capture)["values"]))
     assert encoded * 20 <= float_json, (encoded, float_json)
+
+
+# -- attention rows keep summing to 1 ------------------------------------------------------------------------
+
+def independent_decode(array: dict) -> np.ndarray:
+    """A second ARRAY decoder, written from ARCHITECTURE.md alone: base64 -> zlib -> integers (uint16 'planes':
+    all high bytes, then all low bytes) -> min + q * (max - min) / levels."""
+    raw = zlib.decompress(base64.b64decode(array["data"]))
+    count = int(np.prod(array["shape"]))
+    bits = {"uint8": 8, "uint16": 16}[array["dtype"]]
+    byte = np.frombuffer(raw, dtype=np.uint8).astype(np.int64)
+    assert byte.size == count * bits // 8
+    if bits == 8:
+        q = byte
+    elif array.get("layout") == "planes":
+        q = byte[:count] * 256 + byte[count:]
+    else:
+        q = byte[0::2] + 256 * byte[1::2]
+    levels = array.get("levels", 2 ** bits - 1)
+    return (array["min"] + q * ((array["max"] - array["min"]) / levels)).reshape(array["shape"])
+
+
+def attention_section(weights: np.ndarray) -> dict:
+    from generator.methods.attention import section
+    return section(None, type("Capture", (), {"attentions": weights})())["values"]
+
+
+def check_attention_encoding(weights: np.ndarray) -> dict:
+    encoded = attention_section(weights)
+    decoded = independent_decode(encoded)
+    row_sums = decoded.sum(axis=-1)
+    assert np.abs(row_sums - weights.sum(axis=-1)).max() <= 1e-3, "a decoded row does not sum like the model's"
+    assert np.abs(row_sums - 1).max() <= 1e-3
+    assert np.abs(decoded - weights).max() <= 0.002
+    return encoded
+
+
+@pytest.mark.parametrize("n", [2, 280, 2048])
+def test_attention_rows_of_equal_values_sum_to_one(n):
+    """The hardest row for a fixed grid: n equal values 1/n. uint8 to nearest gives 280 * 1/255 = 1.098."""
+    check_attention_encoding(np.full((1, 1, 3, n), 1 / n))
+
+
+def test_attention_rows_sum_to_one_on_random_rows_of_every_shape():
+    """Softmax rows, causal masks and one-hot rows (an attention sink), at lengths up to the spec's limit."""
+    rng = np.random.default_rng(3)
+    for n in (4, 17, 64, 300, 1031):
+        weights = random_attention(rng, (2, 2, 4, n)) * rng.uniform(0.5, 3)
+        weights = weights / weights.sum(-1, keepdims=True)
+        causal = np.tril(rng.uniform(size=(n, n)) ** 8)
+        causal /= causal.sum(-1, keepdims=True)
+        weights[0, 0, :, :] = causal[-4:]
+        weights[1, 1, 0, :] = np.eye(n)[n // 2]
+        check_attention_encoding(weights)
+
+
+def test_attention_rows_sum_to_one_on_a_long_smollm2_text(loaded_bundled):
+    """The reported case: one sentence repeated to about 280 tokens (max_tokens 300). Every decoded row sums to 1
+    within 1e-3, every value is within 0.002 of the model's, the size is at most 1/20 of float JSON."""
+    from generator.capture import run
+    from generator.spec import spec_from_data
+    loaded = loaded_bundled("smollm2")
+    sentence = "The animal didn't cross the street because it was too tired. "
+    text = sentence * 30
+    while len(loaded.tokenizer(text)["input_ids"]) > 285:
+        text = text[: text.rstrip().rfind(" ")]
+    capture = run(spec_from_data({"model": "smollm2", "text": text, "max_tokens": 300}, file="t"), loaded)
+    assert capture.attentions.shape[-1] >= 270
+    weights = capture.attentions.astype(np.float64)
+    encoded = check_attention_encoding(weights)
+    # float JSON writes every value with at least 3 characters ("0.0") and 2 of separator (", "): a lower bound
+    # of its size that spares dumping 21 million floats
+    assert len(json.dumps(encoded)) * 20 <= 5 * weights.size - 2
+
+
+def test_levels_and_planes_round_trip_and_are_checked():
+    rng = np.random.default_rng(4)
+    values = rng.uniform(0, 1, size=(5, 33))
+    encoded = encode_array(values, dtype="uint16", lo=0.0, hi=1.0, levels=511, layout="planes")
+    assert encoded["levels"] == 511 and encoded["layout"] == "planes"
+    np.testing.assert_allclose(decode_array(encoded), independent_decode(encoded), atol=1e-12)
+    assert np.abs(decode_array(encoded) - values).max() <= 0.5 / 511 + 1e-12
+    assert "levels" not in encode_array(values) and "layout" not in encode_array(values, dtype="uint16")
+    with pytest.raises(ValueError, match="layout"):
+        decode_array(dict(encoded, layout="columns"))
+    with pytest.raises(ValueError, match="levels"):
+        decode_array(dict(encoded, levels=70000))
+    with pytest.raises(ValueError, match="layout"):
+        encode_array(values, dtype="uint8", layout="planes")

@@ -138,8 +138,8 @@ def test_encoder_saliency_refuses_a_target(tmp_path, tiny_models):
     assert error.field == "saliency.target" and error.line == 14 and "cosine similarity" in error.message
 
 
-@pytest.mark.parametrize("steps, words", [(1, "greater than or equal to 2"), (513, "less than or equal to 512"),
-                                          ("many", "valid integer")])
+@pytest.mark.parametrize("steps, words", [(1, "the least allowed is 2"), (513, "the most allowed is 512"),
+                                          ("many", "a whole number")])
 def test_ig_steps_out_of_range_reads_well(steps, words):
     with pytest.raises(SpecError) as caught:
         block(f"model: smollm2\ntext: a\ngenerate: 2\nsaliency:\n  ig_steps: {steps}\n")

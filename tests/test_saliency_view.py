@@ -73,9 +73,10 @@ def site(tmp_path_factory, tiny_models, serve):
 
         [Back](index.md)
         """), encoding="utf-8")
-    write_test_site_config(root, "Saliency view test site")
+    url = serve(root / "site")   # first: the site is built for the address it is served from
+    write_test_site_config(root, "Saliency view test site", site_url=url)
     build_site(root / "mkdocs.yml", root / "site")
-    return serve(root / "site")
+    return url
 
 
 def ready(page, view):

@@ -44,3 +44,79 @@ def test_javascript_unit_tests(node):
     result = subprocess.run(["node", "--test", *tests], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "# fail 0" in result.stdout
+
+
+# -- the workflow and the maintainer's instructions --------------------------------------------------------------
+
+WORKFLOW = REPO / ".github" / "workflows" / "site.yml"
+
+
+def github_expression(value, context: dict[str, str]):
+    """Evaluate a workflow value that may be a `${{ }}` expression, for the few operators GitHub documents for
+    conditions (==, !=, &&, ||, !, parentheses, 'string' literals, true/false) over the given context."""
+    import re
+    if not isinstance(value, str):
+        return value
+    match = re.fullmatch(r"\s*\$\{\{(.*)\}\}\s*", value)
+    if not match:
+        return value
+    out = []
+    for token in re.findall(r"'[^']*'|[A-Za-z_][\w.-]*|==|!=|&&|\|\||!|\(|\)|\S", match.group(1)):
+        if token.startswith("'"):
+            out.append(repr(token[1:-1]))
+        elif token in ("true", "false"):
+            out.append(token.capitalize())
+        elif token in context:
+            out.append(repr(context[token]))
+        elif token in ("==", "!=", "(", ")"):
+            out.append(token)
+        else:
+            out.append({"&&": " and ", "||": " or ", "!": " not "}[token])
+    return eval("".join(out), {"__builtins__": {}})  # noqa: S307 - tokens above are literals and operators only
+
+
+def test_github_expression_evaluator_reads_what_it_should():
+    context = {"github.ref": "refs/heads/main", "github.event_name": "push"}
+    assert github_expression("${{ github.ref != 'refs/heads/main' }}", context) is False
+    assert github_expression("${{ github.event_name == 'push' && !(github.ref == 'x') }}", context) is True
+    assert github_expression(True, context) is True
+
+
+def workflow() -> dict:
+    import yaml
+    return yaml.safe_load(WORKFLOW.read_text(encoding="utf-8"))
+
+
+def test_every_job_has_a_time_limit():
+    jobs = workflow()["jobs"]
+    assert {name: job.get("timeout-minutes") for name, job in jobs.items() if not job.get("timeout-minutes")} == {}
+    assert all(isinstance(job["timeout-minutes"], int) and 0 < job["timeout-minutes"] <= 120 for job in jobs.values())
+
+
+@pytest.mark.parametrize("ref, event, cancels", [("refs/heads/main", "push", False),
+                                                  ("refs/pull/7/merge", "pull_request", True)])
+def test_a_run_on_main_is_never_cancelled_by_the_next_one(ref, event, cancels):
+    """Runs on main queue (a cancelled run could stop a deploy halfway); pull requests still cancel stale runs."""
+    data = workflow()
+    context = {"github.ref": ref, "github.event_name": event}
+    assert bool(github_expression(data["concurrency"]["cancel-in-progress"], context)) is cancels
+    for name, job in data["jobs"].items():
+        if "concurrency" in job and ref == "refs/heads/main":
+            assert not github_expression(job["concurrency"].get("cancel-in-progress", False), context), name
+
+
+def test_ci_caches_the_dequantised_weights_where_the_loader_looks():
+    data = workflow()
+    folder = data["env"]["EXPLORABLES_MODEL_CACHE"].replace("${{ github.workspace }}/", "")
+    for name in ("build", "test"):
+        paths = [step["with"]["path"] for step in data["jobs"][name]["steps"]
+                 if str(step.get("uses", "")).startswith("actions/cache")]
+        assert any(folder in path.split() for path in paths), name
+
+
+def test_readme_tells_maintainers_what_to_do_first():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    commands = readme.index("scripts/build-site   #")
+    assert "TORCH_INDEX_URL" in readme[:commands], "say where TORCH_INDEX_URL matters before the two commands"
+    pages = readme[readme.index("## Publish on GitHub Pages"):]
+    assert "Source: **GitHub Actions**" in pages and "first deploy" in pages

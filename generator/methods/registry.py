@@ -37,9 +37,12 @@ class Needs:
     mlp_post: bool = False         # blocks.{i}.mlp.hook_post for every layer: [N, neurons]
     hidden_states: bool = False    # residual stream after the embedding and after every block: [L + 1, N, d_model]
     queries_keys: bool = False     # blocks.{i}.attn.hook_q / hook_k: [H, N, d_head] / [H_kv, N, d_head]
+    values: bool = False           # blocks.{i}.attn.hook_v [H_kv, N, d_head] and weights blocks.{i}.attn.W_O
     gradients: bool = False        # the method runs the model itself (gradients), through `Capture.model`
     sentences: bool = False        # each sentence of a pair tokenised on its own (bi-encoder reading)
     adapter: bool = False          # needs an architecture adapter (module paths) for this model family
+    readout: bool = False          # the final norm and unembedding as a handle (`Capture.readout`, models/readout.py)
+    vocabulary: bool = False       # token ids <-> display text (`Capture.vocabulary`, tokens.Vocabulary)
 
     def __or__(self, other: "Needs") -> "Needs":
         return Needs(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})

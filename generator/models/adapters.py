@@ -2,12 +2,36 @@
 
 Methods never reach into a model by attribute names; they ask an adapter. Supporting a new architecture means adding
 one entry to ADAPTERS.
+
+What an adapter knows about the readout (hidden state -> next-token logits, used by the logit lens): where the final
+norm and the unembedding live, whether the library's last hidden state already carries the final norm (in
+transformers 5.x every architecture listed here returns `hidden_states[-1]` after the final norm, which
+tests/test_lens.py checks against a hook on the last block for each family), and which config attribute, if any,
+soft-caps the final logits (Gemma 2 and 3: `logits = cap * tanh(logits / cap)`).
+
+What an adapter knows about attention (for value-weighted attention, Kobayashi et al. 2020): which module's output
+holds the value vectors of every key/value head (a separate value projection, or one part of a fused q/k/v
+projection such as GPT-2's `c_attn`), and where the output projection W_O is, with its weight layout (nn.Linear
+stores [out, in], GPT-2's Conv1D [in, out]).
+
+Queries and keys (the neuron view) are read where the model itself combines them: every attention module of
+transformers 5 hands its per-head query and key, after the rotary embedding where the model has one, to its modeling
+module's `eager_attention_forward(module, query, key, value, attention_mask, scaling=...)`, which computes
+softmax(query . key * scaling + mask). `recording_queries_keys` wraps that function while the capture runs and keeps
+what the block's attention module (`Adapter.attention`) passes: no forked model code, no second projection, and the
+values are by construction the ones the attention weights come from. An entry sets `attention` only when that holds
+for the family (no position bias, soft-capping or alibi added to the scores); a test checks it on a tiny model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import sys
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Iterator
+
+EAGER_ATTENTION = "eager_attention_forward"   # the function of a transformers modeling module that gets q and k
 
 
 @dataclass(frozen=True)
@@ -17,9 +41,23 @@ class Adapter:
     mlp_down: str                  # path inside a block to the MLP down-projection; its input is the neuron values
     final_norm: tuple[str, ...]    # candidate paths to the final norm (applied before unembedding), if any
     pairs: bool = False            # accepts token_type_ids, so it can read a sentence pair
+    unembed: tuple[str, ...] = ()  # candidate paths to the unembedding (the LM head: hidden -> vocabulary logits)
+    last_hidden_normed: bool = True   # the library's hidden_states[-1] is already after the final norm
+    logit_softcap: str | None = None  # config attribute holding the final logit soft-cap, if the family has one
+    values: str = ""               # path inside a block to the module whose output holds the value vectors
+    values_part: tuple[int, int] = (0, 1)  # the values are chunk i of n equal chunks of that output's last axis
+    attn_out: str = ""             # path inside a block to the attention output projection (W_O)
+    attn_out_conv1d: bool = False  # W_O's weight is stored [in, out] (GPT-2's Conv1D), not [out, in] (nn.Linear)
+    attention: str | None = None   # path inside a block to the attention module that calls the eager attention
+                                   # function with q and k; None: queries and keys cannot be captured (neuron view)
 
     def blocks(self, model: Any) -> list[Any]:
         return list(_first_path(model, self.layers, "layer list"))
+
+    def attention_module(self, block: Any) -> Any:
+        if self.attention is None:
+            raise AttributeError("this architecture's adapter has no attention path")
+        return _get(block, self.attention)
 
     def mlp_down_module(self, block: Any) -> Any:
         return _get(block, self.mlp_down)
@@ -27,22 +65,122 @@ class Adapter:
     def final_norm_module(self, model: Any) -> Any | None:
         return _first_path(model, self.final_norm, "final norm", required=False)
 
+    def unembed_module(self, model: Any) -> Any | None:
+        """The LM head (a module mapping [..., d_model] to [..., vocabulary]); None for a model without one."""
+        return _first_path(model, self.unembed, "unembedding", required=False) if self.unembed else None
+
+
+
+    def values_module(self, block: Any) -> Any:
+        """The module of `block` whose output holds the value vectors (see `value_vectors`)."""
+        if not self.values:
+            raise AttributeError("this adapter does not say where the value vectors are")
+        return _get(block, self.values)
+
+    def value_vectors(self, output: Any) -> Any:
+        """The value vectors in the output of `values_module`: [..., n_kv_heads * d_head], bias included."""
+        index, parts = self.values_part
+        return output.chunk(parts, dim=-1)[index] if parts > 1 else output
+
+    def output_weight(self, block: Any) -> Any:
+        """The attention output projection's weight as [d_model, n_heads * d_head] (out x in): the block's attention
+        output is weight @ concat_h(z_h) + bias."""
+        if not self.attn_out:
+            raise AttributeError("this adapter does not say where the attention output projection is")
+        weight = _get(block, self.attn_out).weight
+        return weight.T if self.attn_out_conv1d else weight
+
 
 _LLAMA_LIKE = Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
-                      final_norm=("model.norm", "norm"))
+                      final_norm=("model.norm", "norm"), unembed=("lm_head",), values="self_attn.v_proj",
+                      attn_out="self_attn.o_proj", attention="self_attn")
+_GEMMA_CAPPED = replace(_LLAMA_LIKE, logit_softcap="final_logit_softcapping")
+# Gemma 2 also soft-caps its attention scores (tanh) before the softmax, so q and k alone do not give its weights.
+_GEMMA2 = replace(_GEMMA_CAPPED, attention=None)
 
 ADAPTERS: dict[str, Adapter] = {
     **{model_type: _LLAMA_LIKE for model_type in
-       ("llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "olmo", "olmo2", "smollm3")},
+       ("llama", "mistral", "qwen2", "qwen3", "gemma", "olmo", "olmo2", "smollm3")},
+    "gemma2": _GEMMA2,
+    "gemma3_text": _GEMMA_CAPPED,
     "gpt2": Adapter(causal=True, layers=("transformer.h", "h"), mlp_down="mlp.c_proj",
-                    final_norm=("transformer.ln_f", "ln_f")),
+                    final_norm=("transformer.ln_f", "ln_f"), unembed=("lm_head",), values="attn.c_attn",
+                    values_part=(2, 3), attn_out="attn.c_proj", attn_out_conv1d=True, attention="attn"),
+    "gpt_neox": Adapter(causal=True, layers=("gpt_neox.layers", "layers"), mlp_down="mlp.dense_4h_to_h",
+                        final_norm=("gpt_neox.final_layer_norm", "final_layer_norm"), unembed=("embed_out",),
+                        attention="attention"),
     "bert": Adapter(causal=False, layers=("encoder.layer", "bert.encoder.layer"), mlp_down="output.dense",
-                    final_norm=(), pairs=True),
+                    final_norm=(), pairs=True, values="attention.self.value", attn_out="attention.output.dense",
+                    attention="attention.self"),
 }
 
 
 def adapter_for(model_type: str) -> Adapter | None:
     return ADAPTERS.get(model_type)
+
+
+def reads_queries_keys(model_type: str) -> bool:
+    """Whether queries and keys of this architecture can be captured (its entry names the attention module)."""
+    adapter = ADAPTERS.get(model_type)
+    return adapter is not None and adapter.attention is not None
+
+
+QueryKeySink = Callable[[int, Any, Any, float], None]   # (layer, query [H, N, d], key [H_kv, N, d], scaling)
+
+_lock = threading.Lock()
+_sinks: dict[int, tuple[int, QueryKeySink]] = {}        # id(attention module) -> (layer, sink), while recording
+_installed: dict[str, tuple[Callable[..., Any], int]] = {}   # modeling module -> (original function, users)
+
+
+def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
+    def eager_attention_forward(module, query, key, value, attention_mask, *args, **kwargs):
+        entry = _sinks.get(id(module))
+        if entry is not None:
+            scaling = kwargs.get("scaling", args[0] if args else None)
+            if scaling is None:   # the BERT/T5 family default
+                scaling = query.shape[-1] ** -0.5
+            entry[1](entry[0], query[0].detach(), key[0].detach(), float(scaling))
+        return original(module, query, key, value, attention_mask, *args, **kwargs)
+    return eager_attention_forward
+
+
+@contextmanager
+def recording_queries_keys(model: Any, adapter: Adapter, sink: QueryKeySink) -> Iterator[None]:
+    """While active, each attention call of `model`'s blocks reports `sink(layer, query, key, scaling)`.
+
+    query: float [H, N, d_head], key: float [H_kv, N, d_head] (grouped-query attention: the shared key heads, query
+    head h using key head h // (H / H_kv)), both as the model's eager attention function receives them (after the
+    rotary embedding); scaling: the factor on query . key before mask and softmax (1/sqrt(d_head) unless the model
+    says otherwise). Batch element 0 only. The wrapper is installed on the modeling module once however many runs
+    record at the same time, and removed with the last one. Raises AttributeError when the adapter has no attention
+    path (`reads_queries_keys` is False) or the module has no eager attention function.
+    """
+    modules = [adapter.attention_module(block) for block in adapter.blocks(model)]
+    names = sorted({type(module).__module__ for module in modules})
+    with _lock:
+        for name in names:
+            namespace = sys.modules[name]
+            if not hasattr(namespace, EAGER_ATTENTION):
+                raise AttributeError(f"{name} has no {EAGER_ATTENTION}: its attention cannot be recorded")
+        for name in names:
+            original, users = _installed.get(name, (getattr(sys.modules[name], EAGER_ATTENTION), 0))
+            if not users:
+                setattr(sys.modules[name], EAGER_ATTENTION, _wrap(original))
+            _installed[name] = (original, users + 1)
+        _sinks.update({id(module): (layer, sink) for layer, module in enumerate(modules)})
+    try:
+        yield
+    finally:
+        with _lock:
+            for module in modules:
+                _sinks.pop(id(module), None)
+            for name in names:
+                original, users = _installed[name]
+                if users == 1:
+                    setattr(sys.modules[name], EAGER_ATTENTION, original)
+                    del _installed[name]
+                else:
+                    _installed[name] = (original, users - 1)
 
 
 def _get(obj: Any, path: str) -> Any:

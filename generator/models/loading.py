@@ -7,10 +7,12 @@ import io
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 from ..errors import ModelLoadError
+from . import weights_cache
 from .adapters import Adapter, adapter_for
 from .facts import ModelInfo, is_causal, max_positions, model_info, reads_pairs
 from .registry import ModelSource
@@ -48,20 +50,42 @@ class LoadedModel:
 
 
 def load(source: ModelSource) -> LoadedModel:
-    import torch
-    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
-
+    """Tokenizer and model (float32, eager attention, eval mode) for a source. A GGUF model is read from the
+    de-quantised weights cache when it holds a sound entry, and stored there after loading otherwise
+    (weights_cache.py). Raises ModelLoadError saying what to do."""
+    cached = weights_cache.find(source, checksums=False) if source.gguf_file else None
+    if cached is not None:
+        with ThreadPoolExecutor(1) as pool:   # zlib's CRC releases the GIL: it overlaps the load
+            checking = pool.submit(weights_cache.checksum_problem, cached, source)
+            try:
+                loaded, failure = _load(source, str(cached), {}), None
+            except ModelLoadError as exc:
+                loaded, failure = None, exc
+            problem = checking.result()
+        if loaded is not None and problem is None:
+            return loaded
+        weights_cache.discard(source, cached, problem or f"it could not be loaded: {failure}")
     kwargs: dict[str, Any] = {}
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file
     if source.revision:
         kwargs["revision"] = source.revision
+    loaded = _load(source, source.path, kwargs)
+    if source.gguf_file:
+        weights_cache.store(source, loaded.model, loaded.tokenizer)
+    return loaded
+
+
+def _load(source: ModelSource, path: str, kwargs: dict[str, Any]) -> LoadedModel:
+    import torch
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
+
     try:
-        config = AutoConfig.from_pretrained(source.path, **kwargs)
+        config = AutoConfig.from_pretrained(path, **kwargs)
         causal = is_causal(config)
-        tokenizer = AutoTokenizer.from_pretrained(source.path, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
         model_class = AutoModelForCausalLM if causal else AutoModel
-        model = model_class.from_pretrained(source.path, dtype=torch.float32, attn_implementation="eager", **kwargs)
+        model = model_class.from_pretrained(path, dtype=torch.float32, attn_implementation="eager", **kwargs)
     except (OSError, ValueError, ImportError) as exc:
         raise ModelLoadError(_explain_failure(source, exc)) from exc
     model.eval()

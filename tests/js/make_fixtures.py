@@ -39,6 +39,22 @@ def encode(a, dtype, lo=None, hi=None):
             "data": base64.b64encode(zlib.compress(raw, 9)).decode("ascii")}
 
 
+def encode_rows(a, levels):
+    """uint16 on a grid of `levels` steps over [0, 1], each row rounded so that its integers sum to round(levels *
+    row sum) (the largest fractional parts go up), stored as byte planes: all high bytes, then all low bytes."""
+    a = np.asarray(a, dtype=np.float64)
+    flat = a.reshape(-1, a.shape[-1]) * levels
+    q = np.floor(flat).astype(np.int64)
+    for r, row in enumerate(flat):
+        short = int(round(row.sum())) - int(q[r].sum())
+        for i in sorted(range(len(row)), key=lambda i: (q[r, i] - row[i], i))[:short]:
+            q[r, i] += 1
+    q = q.ravel()
+    raw = bytes((q >> 8).astype(np.uint8)) + bytes((q & 255).astype(np.uint8))
+    return {"dtype": "uint16", "shape": list(a.shape), "min": 0.0, "max": 1.0, "levels": levels, "layout": "planes",
+            "data": base64.b64encode(zlib.compress(raw, 9)).decode("ascii")}
+
+
 def softmax_rows(x):
     x = x - x.max(axis=-1, keepdims=True)
     e = np.exp(x)
@@ -92,6 +108,11 @@ def unit_fixtures(rng):
         cases.append({"name": name, "array": enc, "expected": vals.ravel().tolist(), "step": step})
     const = encode(np.full((3,), 0.25), "uint8", 0.25, 0.25)
     cases.append({"name": "constant", "array": const, "expected": [0.25] * 3, "step": 0.0})
+    # attention rows that must keep summing to 1: 280 equal values, then softmax rows (own generator, so the
+    # random draws of the fixtures above stay the same)
+    rows = np.vstack([np.full((2, 280), 1 / 280), softmax_rows(np.random.default_rng(511).normal(0, 3, (6, 280)))])
+    cases.append({"name": "u16-planes-rows", "array": encode_rows(rows.reshape(2, 4, 280), 511),
+                  "expected": rows.ravel().tolist(), "step": 2 / 511, "row": 280})
 
     att = fake_attention(2, 2, 4, True, rng)
     good = {"schema_version": 1, "id": "tiny", "tokens": [tok("<s>", special=True), tok("The"), tok(" cat"), tok(" sat")],

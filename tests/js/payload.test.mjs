@@ -26,6 +26,27 @@ test("uint8 over [0, 1] has max error below 0.002 (ARCHITECTURE.md)", async () =
   c.expected.forEach((x, i) => assert.ok(Math.abs(values[i] - x) < 0.002));
 });
 
+test("uint16 'planes' on 511 levels: every decoded attention row sums to 1 within 1e-3, values within 0.002", async () => {
+  const c = fx.cases.find((x) => x.name === "u16-planes-rows");
+  const { values } = await decode(c.array);
+  for (let r = 0; r < values.length / c.row; r++) {
+    let sum = 0;
+    for (let i = r * c.row; i < (r + 1) * c.row; i++) {
+      sum += values[i];
+      assert.ok(Math.abs(values[i] - c.expected[i]) < 0.002, `value ${i} off by ${values[i] - c.expected[i]}`);
+    }
+    assert.ok(Math.abs(sum - 1) <= 1e-3, `row ${r} sums to ${sum}`);
+  }
+});
+
+test("unknown layout or levels out of range are rejected", async () => {
+  const c = fx.cases.find((x) => x.name === "u16-planes-rows");
+  await assert.rejects(decode({ ...c.array, layout: "columns" }), /unknown array layout/);
+  await assert.rejects(decode({ ...fx.cases[0].array, layout: "planes" }), /unknown array layout/);
+  await assert.rejects(decode({ ...c.array, levels: 70000 }), /levels/);
+  await assert.rejects(decode({ ...c.array, levels: 1.5 }), /levels/);
+});
+
 test("array() memoises per ARRAY object", () => {
   const a = fx.cases[0].array;
   assert.equal(array(a), array(a));

@@ -50,6 +50,36 @@ test("spaces are visible (middle dot in a dimmed, aria-hidden span)", () => {
   assert.equal(ws.textContent, "·");
 });
 
+test("characters without a glyph get a visible mark and the tooltip names them", () => {
+  // U+200B ZERO WIDTH SPACE, U+200C/U+200D joiners, U+2009 THIN SPACE, U+FEFF, U+2028, a lone combining accent
+  assert.deepEqual(parts("pass\u200bword"), [[false, "pass"], ["mark", "⟨200B⟩"], [false, "word"]]);
+  assert.deepEqual(parts("\u200c\u200d"), [["mark", "⟨200C⟩⟨200D⟩"]]);
+  assert.deepEqual(parts("x\u2009y"), [[false, "x"], ["mark", "⟨2009⟩"], [false, "y"]]);
+  assert.deepEqual(parts("\u0301"), [[false, "◌\u0301"]]);
+  assert.deepEqual(parts("e\u0301"), [[false, "e\u0301"]], "an accent on a letter is visible as it is");
+  for (const text of ["\u200b", "\ufeff", "\u2028", "\u2060", "\u00ad", "\u0301", "\u3000"]) {
+    const shown = show({ text });
+    assert.ok(shown.length > 0 && /[^\s\p{Cf}\p{M}]/u.test(shown), `${JSON.stringify(text)} shows ${JSON.stringify(shown)}`);
+  }
+  const t = { text: "\u200b", partial: true, invisible: ["U+200B ZERO WIDTH SPACE"] };
+  assert.match(describe(t).title, /U\+200B ZERO WIDTH SPACE/);
+  assert.match(describe({ text: "a\u2060b" }).title, /U\+2060/, "without names from the bake, the code point");
+  const doc = fakeDoc();
+  const n = tokenNode({ text: "a\u200cb", invisible: ["U+200C ZERO WIDTH NON-JOINER"] }, doc);
+  assert.equal(n.textContent, "a⟨200C⟩b");
+  assert.equal(n.title, "U+200C ZERO WIDTH NON-JOINER");
+  assert.equal(n.childNodes[1].className, "xp-ws xp-mark");
+  assert.equal(n.childNodes[1].attrs["aria-hidden"], undefined, "screen readers read the mark");
+});
+
+test("an unknown token is real input: not special, labelled by the text it stands for", () => {
+  const d = describe({ text: " 🍕", unknown: true, special: false });
+  assert.doesNotMatch(d.cls, /xp-special/);
+  assert.match(d.cls, /xp-unk/);
+  assert.match(d.title, /unknown token/);
+  assert.equal(show({ text: " 🍕", unknown: true }), "·🍕");
+});
+
 test("partial, special and generated tokens are marked with classes and a tooltip", () => {
   const p = describe({ text: "🙂", partial: true });
   assert.match(p.cls, /xp-partial/);

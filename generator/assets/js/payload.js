@@ -17,16 +17,19 @@ export function load(el) {
 }
 
 const bySrc = new Map(); // data-src URL -> promise; the 4 most recent, shared across containers and navigations
+// The widgets' own URL: data files live in ../data/ beside it. An ES module knows it from import.meta.url; the
+// classic-script bundle of the offline copy (bundle/, where import.meta is empty) from document.currentScript.
+const HERE = globalThis.document?.currentScript?.src || import.meta.url;
 
 function read(c) {
   const text = c.dataset.payload;
   if (text != null) return Promise.resolve().then(() => parse(text));
   const src = c.dataset.src;
   if (!src) return Promise.reject(new Error("the container has neither data-payload nor data-src"));
-  const url = new URL("../data/" + src, import.meta.url).href;
+  const url = new URL("../data/" + src, HERE).href;
   let p = bySrc.get(url);
   if (!p) {
-    p = fetch(url).then(
+    p = globalThis.location?.protocol === "file:" ? script(url, src) : fetch(url).then(
       (r) => (r.ok ? r.text().then(parse) : Promise.reject(new Error(`could not fetch ${src} (HTTP ${r.status})`))),
       (e) => Promise.reject(new Error(`could not fetch ${src} (${e.message})`)));
     bySrc.set(url, p);
@@ -34,6 +37,28 @@ function read(c) {
     if (bySrc.size > 4) bySrc.delete(bySrc.keys().next().value);
   }
   return p;
+}
+
+/**
+ * A page opened from file:// may not fetch() its own files, but it may run classic scripts: the offline build
+ * writes each data file NAME.json a second time as NAME.js, which stores the same JSON text under
+ * self.explorablesData[NAME.json]. Loaded only when a view comes near, like the fetch it replaces.
+ */
+function script(url, src) {
+  return new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    const done = () => {
+      s.remove();
+      const box = globalThis.explorablesData || {}, text = box[src];
+      delete box[src];
+      if (typeof text === "string") resolve(text);
+      else reject(new Error(`${src.replace(/json$/, "js")} did not hold the payload ${src}`));
+    };
+    s.onload = done;
+    s.onerror = () => (s.remove(), reject(new Error(`could not load ${src.replace(/json$/, "js")} next to the page`)));
+    s.src = url.replace(/\.json$/, ".js");
+    document.head.append(s);
+  }).then(parse);
 }
 
 /** Parse and validate payload JSON text. Throws a readable Error. */
@@ -67,12 +92,17 @@ function b64(s) {
 }
 
 export async function decode(a) {
-  const { dtype, shape, min = 0, max = 1 } = a || {};
+  const { dtype, shape, min = 0, max = 1, layout = "interleaved" } = a || {};
   const size = BYTES[dtype];
   if (!size) throw new Error(`unknown array dtype ${JSON.stringify(dtype)}`);
   if (!Array.isArray(shape) || !shape.every((n) => Number.isInteger(n) && n >= 0))
     throw new Error("array shape must be a list of non-negative integers");
   if (!Number.isFinite(min) || !Number.isFinite(max)) throw new Error("array min/max must be finite numbers");
+  const top = dtype === "uint8" ? 255 : 65535, levels = a.levels ?? top;
+  if (dtype !== "float32" && !(Number.isInteger(levels) && levels >= 1 && levels <= top))
+    throw new Error(`array levels must be an integer from 1 to ${top}, got ${JSON.stringify(a.levels)}`);
+  if (layout !== "interleaved" && !(layout === "planes" && dtype === "uint16"))
+    throw new Error(`unknown array layout ${JSON.stringify(layout)} for ${dtype}`);
   if (typeof a.data !== "string") throw new Error("array data must be a base64 string");
   if (typeof DecompressionStream !== "function") throw new Error("this browser cannot inflate the data (no DecompressionStream)");
   let buf;
@@ -87,18 +117,21 @@ export async function decode(a) {
   const n = shape.reduce((x, y) => x * y, 1);
   if (buf.byteLength !== n * size)
     throw new Error(`array of shape [${shape}] needs ${n * size} bytes of ${dtype}, got ${buf.byteLength}`);
-  const out = new Float32Array(n);
+  const out = new Float32Array(n), k = (max - min) / levels;
   if (dtype === "uint8") {
-    const q = new Uint8Array(buf), k = (max - min) / 255;
+    const q = new Uint8Array(buf);
     for (let i = 0; i < n; i++) out[i] = min + q[i] * k;
+  } else if (layout === "planes") { // all high bytes, then all low bytes
+    const b = new Uint8Array(buf);
+    for (let i = 0; i < n; i++) out[i] = min + ((b[i] << 8) | b[n + i]) * k;
   } else if (LE) {
     if (dtype === "float32") out.set(new Float32Array(buf));
     else {
-      const q = new Uint16Array(buf), k = (max - min) / 65535;
+      const q = new Uint16Array(buf);
       for (let i = 0; i < n; i++) out[i] = min + q[i] * k;
     }
   } else {
-    const v = new DataView(buf), k = (max - min) / 65535;
+    const v = new DataView(buf);
     for (let i = 0; i < n; i++)
       out[i] = dtype === "float32" ? v.getFloat32(i * 4, true) : min + v.getUint16(i * 2, true) * k;
   }

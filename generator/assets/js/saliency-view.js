@@ -128,7 +128,7 @@ export class SaliencyView extends TokenListView {
     this.note.classList.toggle("xp-warn", !!c && c.bad);
     this.note.textContent = c
       ? `${c.text}${c.bad ? ". The shares do not add up to the change they should explain: read them with care." : "."}` +
-        ` Baseline: all-zero token embeddings; ${s.ig_steps} steps.`
+        ` Baseline: ${s.ig_baseline_text || "all-zero token embeddings"}; ${s.ig_steps} steps.`
       : `${name}: each token's share is the length of its vector${key === "gradient_norm" ? " of gradients" : " of attributions"}, divided by the sum over all ${causal ? "earlier tokens" : "tokens of both sentences"}.`;
   }
 }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from .baselines import ig_path
 from .checks import check_chunk_budget, check_finite_gradients, check_ig_steps, check_n_prompt, check_target
 from .gradients import batched_vjp, generated_scores, gradient_ready, token_embeddings
 from .quadrature import DEFAULT_IG_METHOD, check_ig_method, ig_rule
@@ -53,10 +54,13 @@ def causal_gradients(model: torch.nn.Module, input_ids: torch.Tensor, n_prompt: 
 
 def causal_integrated_gradients(model: torch.nn.Module, input_ids: torch.Tensor, n_prompt: int,
                                 target: str = "logit", *, steps: int = 50, method: str = DEFAULT_IG_METHOD,
+                                baseline: torch.Tensor | None = None,
                                 max_forward_tokens: int = MAX_FORWARD_TOKENS,
                                 max_backward_tokens: int = MAX_BACKWARD_TOKENS) -> IGTensors:
-    """IG with a zero-embedding baseline for every generated token: attributions [G, N, D] (float64), f(x) [G],
-    f(0) [G]."""
+    """IG for every generated token: attributions [G, N, D] (float64), f(x) [G], f(baseline) [G].
+
+    baseline: embeddings b [N, D] where the path b + alpha (x - b) starts (`baselines.baseline_embeddings`); None
+    is the all-zero baseline. Attributions are (x - b) times the integrated gradient."""
     target = check_target(target)
     alphas, weights = ig_rule(check_ig_method(method), check_ig_steps(steps))
     fwd_budget = check_chunk_budget("max_forward_tokens", max_forward_tokens)
@@ -67,11 +71,13 @@ def causal_integrated_gradients(model: torch.nn.Module, input_ids: torch.Tensor,
         n_tokens, n_generated = x.shape[0], x.shape[0] - n_prompt
         nodes_per_forward = min(steps, max(1, fwd_budget // n_tokens))
         targets_per_backward = min(n_generated, max(1, bwd_budget // (nodes_per_forward * n_tokens)))
+        start, direction = ig_path(x, baseline)
         integral = torch.zeros((n_generated,) + tuple(x.shape), dtype=torch.float64, device=x.device)
         for nodes in _chunks(steps, nodes_per_forward):
             alpha = torch.tensor(alphas[nodes.start:nodes.stop], dtype=x.dtype, device=x.device)
             weight = torch.tensor(weights[nodes.start:nodes.stop], dtype=torch.float64, device=x.device)
-            leaf = (alpha[:, None, None] * x).requires_grad_(True)
+            leaf = (alpha[:, None, None] * direction if start is None
+                    else start + alpha[:, None, None] * direction).requires_grad_(True)
             scores = generated_scores(model, leaf, input_ids, n_prompt, target)  # [nodes, G]
             for cols in _chunks(n_generated, targets_per_backward):
                 grads = batched_vjp(scores, leaf, cols)  # [targets, nodes, N, D]
@@ -79,18 +85,22 @@ def causal_integrated_gradients(model: torch.nn.Module, input_ids: torch.Tensor,
                 integral[cols.start:cols.stop] += torch.einsum("k,gknd->gnd", weight, grads.double())
             del scores, leaf, grads
         with torch.no_grad():
-            ends = generated_scores(model, torch.stack([x, torch.zeros_like(x)]), input_ids, n_prompt, target)
-    return IGTensors(integral * x.double(), ends[0], ends[1])
+            ends = generated_scores(model, torch.stack([x, torch.zeros_like(x) if start is None else start]),
+                                    input_ids, n_prompt, target)
+    return IGTensors(integral * direction.double(), ends[0], ends[1])
+
 
 
 def causal_saliency(model: torch.nn.Module, input_ids: torch.Tensor, n_prompt: int, target: str = "logit", *,
                     ig_steps: int = 50, ig_method: str = DEFAULT_IG_METHOD, methods: tuple[str, ...] = METHODS,
+                    ig_baseline: torch.Tensor | None = None,
                     keep_raw: bool = False, max_forward_tokens: int = MAX_FORWARD_TOKENS,
                     max_backward_tokens: int = MAX_BACKWARD_TOKENS) -> CausalSaliency:
     """Gradient x input, gradient norm and integrated gradients of every generated token.
 
     input_ids: 1-D LongTensor, prompt followed by the generated tokens; n_prompt: prompt length; target: "logit"
-    or "probability" of the generated token at the position before it.
+    or "probability" of the generated token at the position before it; ig_baseline: embeddings [N, D] where IG's
+    path starts (None: all zero).
     """
     methods = check_methods(methods)
     target = check_target(target)
@@ -101,7 +111,7 @@ def causal_saliency(model: torch.nn.Module, input_ids: torch.Tensor, n_prompt: i
                                              max_backward_tokens=max_backward_tokens)
     if INTEGRATED_GRADIENTS in methods:
         ig = causal_integrated_gradients(model, input_ids, n_prompt, target, steps=ig_steps, method=ig_method,
-                                         max_forward_tokens=max_forward_tokens,
+                                         baseline=ig_baseline, max_forward_tokens=max_forward_tokens,
                                          max_backward_tokens=max_backward_tokens)
         if grads is None:
             x, f_input = token_embeddings(model, input_ids), ig.f_input

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from .baselines import ig_path
 from .checks import check_chunk_budget, check_finite_gradients, check_ig_steps
 from .gradients import first_output, gradient_ready, run, token_embeddings
 from .quadrature import DEFAULT_IG_METHOD, check_ig_method, ig_rule
@@ -52,33 +53,38 @@ def similarity_gradients(model: torch.nn.Module, input_ids_a: torch.Tensor, inpu
 
 def similarity_integrated_gradients(model: torch.nn.Module, input_ids_a: torch.Tensor, input_ids_b: torch.Tensor, *,
                                     steps: int = 50, method: str = DEFAULT_IG_METHOD,
+                                    baselines: tuple[torch.Tensor, torch.Tensor] | None = None,
                                     max_forward_tokens: int = MAX_FORWARD_TOKENS) -> tuple[IGTensors, IGTensors]:
-    """IG for both sentences with a zero baseline for both: ([Na, D] attributions, f(x), f(0)) and the same for B."""
+    """IG for both sentences, both paths b + alpha (x - b) taken together: ([Na, D] attributions, f(x), f(b)) and
+    the same for B. baselines: (b_A [Na, D], b_B [Nb, D]) or None for all-zero embeddings."""
     alphas, weights = ig_rule(check_ig_method(method), check_ig_steps(steps))
     budget = check_chunk_budget("max_forward_tokens", max_forward_tokens)
     with gradient_ready(model):
         xs = (token_embeddings(model, input_ids_a, "input_ids_a"), token_embeddings(model, input_ids_b, "input_ids_b"))
         per_forward = min(steps, max(1, budget // max(x.shape[0] for x in xs)))
+        paths = [ig_path(x, None if baselines is None else b) for x, b in zip(xs, baselines or (None, None))]
         integrals = [torch.zeros(x.shape, dtype=torch.float64) for x in xs]
         for start in range(0, steps, per_forward):
             alpha = torch.tensor(alphas[start:start + per_forward], dtype=xs[0].dtype)
             weight = torch.tensor(weights[start:start + per_forward], dtype=torch.float64)
-            leaves = [(alpha[:, None, None] * x).requires_grad_(True) for x in xs]
+            leaves = [(alpha[:, None, None] * d if b is None else b + alpha[:, None, None] * d).requires_grad_(True)
+                      for b, d in paths]
             f = similarity(model, *leaves)  # rows are independent: d f.sum() / d leaf row k = grad at node k
             for integral, grad in zip(integrals, torch.autograd.grad(f.sum(), leaves)):
                 check_finite_gradients(grad[None], alpha)
                 integral += torch.einsum("k,knd->nd", weight, grad.double())
         with torch.no_grad():
-            ends = similarity(model, torch.stack([xs[0], torch.zeros_like(xs[0])]),
-                              torch.stack([xs[1], torch.zeros_like(xs[1])]))
-    return tuple(IGTensors(integral * x.double(), ends[0], ends[1]) for integral, x in zip(integrals, xs))
+            starts = [torch.zeros_like(x) if b is None else b for x, (b, _) in zip(xs, paths)]
+            ends = similarity(model, torch.stack([xs[0], starts[0]]), torch.stack([xs[1], starts[1]]))
+    return tuple(IGTensors(integral * d.double(), ends[0], ends[1]) for integral, (_, d) in zip(integrals, paths))
 
 
 def similarity_saliency(model: torch.nn.Module, input_ids_a: torch.Tensor, input_ids_b: torch.Tensor, *,
                         ig_steps: int = 50, ig_method: str = DEFAULT_IG_METHOD, methods: tuple[str, ...] = METHODS,
+                        ig_baselines: tuple[torch.Tensor, torch.Tensor] | None = None,
                         keep_raw: bool = False, max_forward_tokens: int = MAX_FORWARD_TOKENS) -> SimilaritySaliency:
     """Gradient x input, gradient norm and integrated gradients of the cosine similarity, for every token of A and
-    B (each a 1-D tensor of ids with its own special tokens)."""
+    B (each a 1-D tensor of ids with its own special tokens); ig_baselines: (b_A, b_B) embeddings, None for zero."""
     methods = check_methods(methods)
     ig_steps, ig_method = check_ig_steps(ig_steps), check_ig_method(ig_method)
     grads, xs, f = similarity_gradients(model, input_ids_a, input_ids_b)
@@ -87,5 +93,5 @@ def similarity_saliency(model: torch.nn.Module, input_ids_a: torch.Tensor, input
     igs = None
     if INTEGRATED_GRADIENTS in methods:
         igs = similarity_integrated_gradients(model, input_ids_a, input_ids_b, steps=ig_steps, method=ig_method,
-                                              max_forward_tokens=max_forward_tokens)
+                                              baselines=ig_baselines, max_forward_tokens=max_forward_tokens)
     return assemble_similarity(input_ids_a, input_ids_b, f, ig_steps, ig_method, methods, grads, xs, igs, keep_raw)

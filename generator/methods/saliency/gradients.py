@@ -68,10 +68,13 @@ def _named_parameters_of_forward(model: torch.nn.Module) -> set[str]:
     return {name for name, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
-def run(model: torch.nn.Module, embeds: torch.Tensor, logits_to_keep: int | None = None) -> Any:
-    """model(inputs_embeds=embeds, attention_mask=ones) for a batch [B, N, D] of unpadded sequences."""
+def run(model: torch.nn.Module, embeds: torch.Tensor, logits_to_keep: int | None = None,
+        output_attentions: bool = False) -> Any:
+    """model(inputs_embeds=embeds, attention_mask=ones) for a batch [B, N, D] of unpadded sequences; with
+    `output_attentions` the output's `attentions` are the weights the forward used (eager attention), so gradients
+    can be taken with respect to them."""
     named = _named_parameters_of_forward(model)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"output_attentions": True} if output_attentions else {}
     if "use_cache" in named:
         kwargs["use_cache"] = False
     if logits_to_keep is not None and "logits_to_keep" in named:
@@ -93,23 +96,28 @@ def one_hot_cotangents(outputs: torch.Tensor, columns: Sequence[int]) -> torch.T
     return cotangents
 
 
-def batched_vjp(outputs: torch.Tensor, inputs: torch.Tensor, columns: Sequence[int]) -> torch.Tensor:
-    """d outputs[..., c] / d inputs, summed over the leading output axes, for each c in columns: [K, *inputs.shape].
+def batched_vjp(outputs: torch.Tensor, inputs: torch.Tensor | Sequence[torch.Tensor], columns: Sequence[int]
+                ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """d outputs[..., c] / d inputs, summed over the leading output axes, for each c in columns: [K, *inputs.shape]
+    (a tuple of those when `inputs` is a sequence of tensors, such as the embeddings and every layer's attention).
 
     Rows of `outputs` that depend only on the matching row of `inputs` (a batch of independent sequences) give
     each row's own gradient. One backward pass vectorised over the K cotangents (`is_grads_batched`); the graph
     is kept so that further column chunks can reuse the same forward.
     """
+    single = isinstance(inputs, torch.Tensor)
+    inputs = [inputs] if single else list(inputs)
     cotangents = one_hot_cotangents(outputs, columns)
     try:
-        (grads,) = torch.autograd.grad(outputs, inputs, grad_outputs=cotangents, is_grads_batched=True,
-                                       retain_graph=True)
-        return grads
+        grads = torch.autograd.grad(outputs, inputs, grad_outputs=cotangents, is_grads_batched=True,
+                                    retain_graph=True)
+        return grads[0] if single else tuple(grads)
     except RuntimeError as exc:  # an operator without a batching rule: one backward per column instead
         warnings.warn(f"batched backward failed ({str(exc).splitlines()[0]}); falling back to one backward per "
                       "target", RuntimeWarning, stacklevel=2)
-    return torch.stack([torch.autograd.grad(outputs, inputs, grad_outputs=c, retain_graph=True)[0]
-                        for c in cotangents])
+    per_column = [torch.autograd.grad(outputs, inputs, grad_outputs=c, retain_graph=True) for c in cotangents]
+    grads = tuple(torch.stack([column[k] for column in per_column]) for k in range(len(inputs)))
+    return grads[0] if single else grads
 
 
 def score_from_logits(logits: torch.Tensor, token_ids: torch.Tensor, target: str) -> torch.Tensor:

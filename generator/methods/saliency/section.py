@@ -9,8 +9,9 @@ Causal model with `generate: G` (N tokens, the first n_prompt the prompt):
 
 Row g scores the token at position p = n_prompt + g against every input position i < p (zero for i >= p); each
 row sums to 1. `target_values` is the score f_p (the chosen token's logit or probability), `ig_baseline_values`
-f_p at the all-zero embeddings, `ig_attribution_sums` the sum of all integrated-gradients attributions, and
-`ig_gap` = |sum - (f(x) - f(0))| / |f(x) - f(0)| (null where it is infinite).
+f_p at the baseline, `ig_attribution_sums` the sum of all integrated-gradients attributions, and
+`ig_gap` = |sum - (f(x) - f(b))| / |f(x) - f(b)| (null where it is infinite). `ig_baseline` names IG's baseline
+b ("zero", "neutral" or "mean", `baselines.py`) and `ig_baseline_text` says in words what it is.
 
 Encoder with `pair: [A, B]` (each sentence tokenised on its own, as a bi-encoder reads it):
 
@@ -56,6 +57,9 @@ class SaliencyOptions(BaseModel):
     target: Literal["logit", "probability"] = Field(
         "logit", description="The score whose gradient is taken: the chosen token's logit, or its probability.")
     ig_steps: int = Field(50, ge=IG_STEPS_MIN, le=IG_STEPS_MAX, description="Integration steps of integrated gradients.")
+    baseline: Literal["zero", "neutral", "mean"] = Field(
+        "zero", description="Where integrated gradients' path starts: all-zero embeddings, the neutral token, or the "
+                            "mean embedding (the first and special tokens kept).")
 
 
 def _number(value: Any, digits: int = 6) -> float | None:
@@ -75,27 +79,10 @@ def _methods(scores: dict[str, np.ndarray]) -> dict[str, dict]:
 
 
 def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
-    """Model-dependent rules of the saliency view; each failure is a SpecError naming the field to change."""
-    views_field = "views" if "views" in spec.model_fields_set else "saliency"
-    if model.causal:
-        if spec.pair is not None:
-            raise spec.error("pair", f"{model.label} is a causal model: its saliency explains the tokens it "
-                                     "generates, not a sentence pair",
-                             hint="use 'text' with 'generate: N', or an encoder such as minilm for a pair")
-        if not spec.generate:
-            raise spec.error(views_field, f"saliency on a causal model ({model.label}) scores the tokens it "
-                                          "generates, and this explorable generates none",
-                             hint="add 'generate: N' (for example 'generate: 5'), or remove 'saliency'")
-        return
-    if spec.pair is None:
-        raise spec.error("text", f"saliency on an encoder ({model.label}) explains the similarity of two "
-                                 "sentences, and 'text' is a single one",
-                         hint="write 'pair: [first sentence, second sentence]' instead of 'text'")
-    options = getattr(spec, "saliency", None)
-    if options is not None and "target" in options.model_fields_set:
-        raise spec.error("saliency.target", f"'target' applies to causal models; on an encoder "
-                                            f"({model.label}) saliency always explains the cosine similarity",
-                         hint="remove 'target'")
+    """Model-dependent rules (`rules.check_explained_output`); each failure is a SpecError naming the field."""
+    from ...rules import check_explained_output
+
+    check_explained_output(spec, model, "saliency")
 
 
 def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
@@ -104,21 +91,46 @@ def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     Raises SpecError on field "saliency" when a gradient overflows (an integration node next to the zero baseline).
     """
     options = spec.options("saliency")
+    if options.baseline == "neutral" and capture.neutral_id is None:
+        raise spec.error("saliency.baseline", f"the tokenizer of {capture.info.label} has no end-of-text, mask or "
+                                              "padding token to use as the neutral baseline",
+                         hint="use 'baseline: zero' or 'baseline: mean'")
     try:
         if capture.info.causal:
-            return causal_section(capture, options.target, options.ig_steps)
-        return similarity_section(capture, options.ig_steps)
+            return causal_section(capture, options.target, options.ig_steps, options.baseline)
+        return similarity_section(capture, options.ig_steps, options.baseline)
     except FloatingPointError as exc:  # a gradient overflowed, in practice at an IG node next to the zero baseline
         raise spec.error("saliency", f"saliency could not be computed for {capture.info.label}: {exc}",
                          hint="fewer 'ig_steps' keep the integration nodes further from the all-zero baseline") from None
 
 
-def causal_section(capture: "Capture", target: str, ig_steps: int) -> dict[str, Any]:
+def ig_baseline(capture: "Capture", name: str, input_ids: Any, special: list[bool]) -> Any:
+    """IG's baseline embeddings [N, D] for one sequence of the capture, or None for the zero baseline."""
+    if name == "zero":
+        return None
+    from .baselines import baseline_embeddings, kept_positions
+    from .gradients import token_embeddings
+
+    x = token_embeddings(capture.model, input_ids)
+    return baseline_embeddings(capture.model, x, name, neutral_id=capture.neutral_id, keep=kept_positions(special))
+
+
+def baseline_fields(capture: "Capture", name: str) -> dict[str, Any]:
+    """The payload's record of IG's baseline: its name and, in words, what it is."""
+    from .baselines import DESCRIPTIONS
+
+    return {"ig_baseline": name, "ig_baseline_text": DESCRIPTIONS[name].format(token=capture.neutral_text)}
+
+
+def causal_section(capture: "Capture", target: str, ig_steps: int, baseline: str = "zero") -> dict[str, Any]:
     from .causal import causal_saliency
 
-    result = causal_saliency(capture.model, capture.input_ids[0], capture.n_prompt, target=target, ig_steps=ig_steps)
+    ids = capture.input_ids[0]
+    result = causal_saliency(capture.model, ids, capture.n_prompt, target=target, ig_steps=ig_steps,
+                             ig_baseline=ig_baseline(capture, baseline, ids, [t["special"] for t in capture.tokens]))
     return {
         "kind": "causal", "target": result.target, "ig_steps": result.ig_steps, "ig_method": result.ig_method,
+        **baseline_fields(capture, baseline),
         "methods": _methods(result.scores),
         "target_values": _numbers(result.target_values),
         "ig_baseline_values": _numbers(result.ig_baseline_values),
@@ -127,15 +139,18 @@ def causal_section(capture: "Capture", target: str, ig_steps: int) -> dict[str, 
     }
 
 
-def similarity_section(capture: "Capture", ig_steps: int) -> dict[str, Any]:
+def similarity_section(capture: "Capture", ig_steps: int, baseline: str = "zero") -> dict[str, Any]:
     from .encoder import similarity_saliency
 
     first, second = capture.sentences
-    result = similarity_saliency(capture.model, first.input_ids, second.input_ids, ig_steps=ig_steps)
+    baselines = None if baseline == "zero" else tuple(
+        ig_baseline(capture, baseline, s.input_ids, [t["special"] for t in s.tokens]) for s in (first, second))
+    result = similarity_saliency(capture.model, first.input_ids, second.input_ids, ig_steps=ig_steps,
+                                 ig_baselines=baselines)
     scores = {name: np.concatenate([result.scores_a[name], result.scores_b[name]]) for name in result.scores_a}
     return {
         "kind": "similarity", "similarity": _number(result.similarity),
-        "ig_steps": result.ig_steps, "ig_method": result.ig_method,
+        "ig_steps": result.ig_steps, "ig_method": result.ig_method, **baseline_fields(capture, baseline),
         "tokens_a": first.tokens,
         "tokens_b": second.tokens,
         "methods": _methods(scores),

@@ -1,0 +1,18 @@
+"""Explanations compared: attention-based, gradient-based and attribution methods on one axis, with their
+faithfulness measured on the same output.
+
+For every explained output (each generated token of a causal model, or the cosine similarity of a sentence pair on a
+bi-encoder) every method gives one share per input token, non-negative and summing to 1:
+
+- `attention_maps`: raw attention (last layer, heads averaged) and attention rollout (Abnar & Zuidema 2020);
+- `flow`: attention flow, max-flow on the layered graph of rollout capacities (Abnar & Zuidema 2020; scipy);
+- `value_weighted`: the norm of each weighted, transformed value vector (Kobayashi et al. 2020);
+- `attention_gradients`: gradient-weighted rollout (Chefer, Gur & Wolf 2021), attention x gradient (after Barkan et
+  al. 2021 and Hao et al. 2021) and gradient x input, from one forward and one batched backward;
+- integrated gradients from `generator.methods.saliency` (with its `baseline` option);
+- `faithfulness`: deletion (AOPC, Samek et al. 2017), comprehensiveness and sufficiency (DeYoung et al. 2020, ERASER)
+  against seeded random rankings, and the Spearman correlation of every pair of methods;
+- `options`: the spec options and method names; `section`: the payload section and the registry record.
+
+`options`, `attention_maps`, `flow`, `value_weighted` and the metric half of `faithfulness` import no torch.
+"""

@@ -1,0 +1,120 @@
+"""Gradient-weighted rollout, attention x gradient and gradient x input from one forward and one batched backward.
+
+The forward runs on the token embeddings as a leaf with `output_attentions`: in eager attention the returned weights
+A_l [H, N, N] are the tensors the layer multiplies the values with, so d f / d A_l is the gradient of the target f
+with respect to each attention weight. One vectorised backward per chunk of targets gives d f / d x and every
+d f / d A_l together. From the positive part of the elementwise products P_l = (A_l ⊙ ∂f/∂A_l)^+:
+
+- gradient-weighted rollout (Chefer, Gur & Wolf 2021, "Generic Attention-model Explainability", rule for
+  self-attention): Ā_l = mean_h P_l, R_0 = I, R_l = R_{l-1} + Ā_l R_{l-1}. R = I + (what the attention layers
+  propagate); the identity is the token's own residual stream, which the shares leave out (`relevance` is R - I),
+  as Chefer et al. leave out the [CLS] token's own entry;
+- attention x gradient, per layer (the function-based family: Grad-SAM, Barkan et al. 2021, takes ReLU(∂y/∂A) ⊙ A;
+  AttAttr, Hao et al. 2021, integrates ∂y/∂A along a path of scaled attention): the relevance of key j in layer l is
+  sum over heads and queries of P_l[h, i, j];
+- gradient x input: ||x_j ⊙ ∂f/∂x_j||_2 (the saliency method of the same name).
+
+Targets: every generated token of a causal model (f_p: logit or probability of input_ids[p] at position p - 1), or
+the cosine similarity of a bi-encoder's two mean-pooled sentence embeddings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..saliency.checks import check_finite_gradients, check_n_prompt, check_target
+from ..saliency.encoder import mean_pool
+from ..saliency.gradients import batched_vjp, first_output, gradient_ready, run, score_from_logits, token_embeddings
+
+MAX_GRADIENT_ELEMENTS = 2 ** 25     # attention-gradient floats held at once (K targets x L x H x N x N), ~134 MB
+
+
+@dataclass(frozen=True)
+class AttentionGradients:
+    """For T targets on one sequence of N tokens (float64 numpy)."""
+
+    values: np.ndarray                 # [T] the targets f
+    relevance: np.ndarray              # [T, N, N] gradient-weighted rollout R - I (row i: query position i)
+    attention_x_gradient: np.ndarray   # [T, L, N] per layer, relevance of each key token
+    gradient_x_input: np.ndarray       # [T, N] ||x_j ⊙ ∂f/∂x_j||
+
+
+def reduce_products(attentions: torch.Tensor, gradients: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """attentions [L, H, N, N] and gradients [K, L, H, N, N] -> (R - I [K, N, N] float64, attention x gradient
+    [K, L, N] float64)."""
+    products = (gradients * attentions).clamp_min(0)                  # P_l = (A ⊙ ∂f/∂A)^+
+    per_key = products.sum(dim=(2, 3)).double()                       # sum over heads and queries
+    mean = products.mean(dim=2).double()                              # Ā_l = mean over heads: [K, L, N, N]
+    n = attentions.shape[-1]
+    relevance = torch.eye(n, dtype=torch.float64).expand(gradients.shape[0], n, n).clone()
+    for layer in range(mean.shape[1]):
+        relevance = relevance + mean[:, layer] @ relevance
+    return relevance - torch.eye(n, dtype=torch.float64), per_key
+
+
+def _chunks(total: int, size: int) -> list[range]:
+    return [range(start, min(start + size, total)) for start in range(0, total, size)]
+
+
+def causal_attention_gradients(model: torch.nn.Module, input_ids: torch.Tensor, n_prompt: int, target: str = "logit",
+                               *, max_elements: int = MAX_GRADIENT_ELEMENTS) -> AttentionGradients:
+    """The three gradient methods for every generated token: T = G = N - n_prompt targets.
+
+    input_ids: 1-D LongTensor (prompt then generated tokens). Raises ValueError for a bad n_prompt or target,
+    FloatingPointError for a gradient that is not finite.
+    """
+    target = check_target(target)
+    with gradient_ready(model):
+        x = token_embeddings(model, input_ids)
+        n_tokens = x.shape[0]
+        n_prompt = check_n_prompt(n_prompt, n_tokens)
+        n_generated = n_tokens - n_prompt
+        leaf = x.unsqueeze(0).clone().requires_grad_(True)
+        output = run(model, leaf, logits_to_keep=n_generated + 1, output_attentions=True)
+        logits = first_output(output, "logits")[:, -(n_generated + 1):-1]
+        chosen = input_ids[n_prompt:].to(logits.device, torch.long)[None]
+        scores = score_from_logits(logits, chosen, target)                     # [1, G]
+        attentions = list(output.attentions)                                   # L x [1, H, N, N]
+        weights = torch.stack([a[0] for a in attentions]).detach()
+        per_call = max(1, max_elements // weights.numel())
+        relevance = torch.empty((n_generated, n_tokens, n_tokens), dtype=torch.float64)
+        per_key = torch.empty((n_generated, weights.shape[0], n_tokens), dtype=torch.float64)
+        gxi = torch.empty((n_generated, n_tokens), dtype=torch.float64)
+        for cols in _chunks(n_generated, per_call):
+            grads = batched_vjp(scores, [leaf, *attentions], cols)
+            check_finite_gradients(grads[0])
+            gxi[cols.start:cols.stop] = (grads[0][:, 0].double() * x.double()).norm(dim=-1)
+            layered = torch.stack([g[:, 0] for g in grads[1:]], dim=1)         # [K, L, H, N, N]
+            relevance[cols.start:cols.stop], per_key[cols.start:cols.stop] = reduce_products(weights, layered)
+            del grads, layered
+        return AttentionGradients(scores[0].detach().double().numpy(), relevance.numpy(), per_key.numpy(),
+                                  gxi.numpy())
+
+
+def similarity_attention_gradients(model: torch.nn.Module, input_ids_a: torch.Tensor, input_ids_b: torch.Tensor
+                                   ) -> tuple[AttentionGradients, AttentionGradients]:
+    """The three gradient methods for a bi-encoder's cosine similarity (one target, T = 1), for sentence A and B
+    each read on its own (1-D id tensors with their own special tokens)."""
+    with gradient_ready(model):
+        xs = (token_embeddings(model, input_ids_a, "input_ids_a"), token_embeddings(model, input_ids_b, "input_ids_b"))
+        leaves = [x.unsqueeze(0).clone().requires_grad_(True) for x in xs]
+        outputs = [run(model, leaf, output_attentions=True) for leaf in leaves]
+        pooled = [mean_pool(first_output(out, "last_hidden_state"), torch.ones(leaf.shape[:2], dtype=torch.long))
+                  for out, leaf in zip(outputs, leaves)]
+        f = (pooled[0] * pooled[1]).sum(-1) / (pooled[0].norm(dim=-1) * pooled[1].norm(dim=-1))   # [1]
+        attentions = [list(out.attentions) for out in outputs]
+        grads = torch.autograd.grad(f.sum(), [*leaves, *attentions[0], *attentions[1]])
+        n_layers = len(attentions[0])
+        results = []
+        for k, (x, leaf_grad) in enumerate(zip(xs, grads[:2])):
+            check_finite_gradients(leaf_grad)
+            layered = torch.stack(grads[2 + k * n_layers: 2 + (k + 1) * n_layers], dim=1)   # [1, L, H, n, n]
+            weights = torch.stack([a[0] for a in attentions[k]]).detach()
+            relevance, per_key = reduce_products(weights, layered)
+            gxi = (leaf_grad.double() * x.double()).norm(dim=-1)                               # [1, n]
+            results.append(AttentionGradients(f.detach().double().numpy(), relevance.numpy(), per_key.numpy(),
+                                              gxi.numpy()))
+        return results[0], results[1]

@@ -1,0 +1,134 @@
+"""Options of the neuron method, as authors write them under `neuron:`, and the default choice of layers and heads.
+
+    neuron: {layers: [3, 5], heads: all}      # or layers: 4, layers: "2-6", heads: [0, 7] ...
+
+Without `layers` (or `heads`) the bake picks a default that keeps the section small (`default_selection`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Stored values (queries plus keys, all positions and dimensions) the default selection stays within. Measured
+# (benchmarks/neuron.py): uint16 queries and keys of SmolLM2 and MiniLM cost about 1.5 bytes per value once
+# compressed and served gzipped, so this budget keeps a default neuron section near 400 KB gzipped.
+DEFAULT_VALUES = 250_000
+
+Selection = Union[int, str, list[int], None]
+
+
+def _syntax(value: Any, what: str) -> Any:
+    if value is None or isinstance(value, int):
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"a {what} index is 0 or more")
+        return value
+    if isinstance(value, list):
+        if not value or any(not isinstance(item, int) or item < 0 for item in value):
+            raise ValueError(f"a list of {what}s holds indices 0 or more, at least one")
+        return sorted(set(value))
+    if value == "all" or re.fullmatch(r"\d+-\d+", value):
+        if value != "all":
+            low, high = (int(part) for part in value.split("-"))
+            if low > high:
+                raise ValueError(f"range '{value}' is empty: write it as low-high")
+        return value
+    raise ValueError(f"use 'all', one {what} index such as 3, a range such as '0-5', or a list such as [1, 4]")
+
+
+def indices(value: Selection, count: int, what: str) -> list[int]:
+    """The indices a selection names among `count` (layers or heads). Raises ValueError naming the valid range
+    when one is outside it."""
+    if value is None or value == "all":
+        return list(range(count))
+    if isinstance(value, int):
+        chosen = [value]
+    elif isinstance(value, list):
+        chosen = list(value)
+    else:
+        low, high = (int(part) for part in value.split("-"))
+        chosen = list(range(low, high + 1))
+    outside = [index for index in chosen if index >= count]
+    if outside:
+        raise ValueError(f"{what} {max(outside)} is outside the model, which has {what}s 0-{count - 1}")
+    return chosen
+
+
+class NeuronOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    layers: Selection = Field(None, description="Layers to bake: 'all', an index, a range 'a-b' or a list; "
+                                                "default: evenly spaced layers within the size budget.")
+    heads: Selection = Field(None, description="Query heads to bake: 'all', an index, a range 'a-b' or a list; "
+                                               "default: all.")
+    query: Union[int, str, None] = Field(None, description="The query token the view opens on: its position "
+                                                          "(negative counts from the end) or its text; default: the "
+                                                          "last token that is not special.")
+
+    @field_validator("layers")
+    @classmethod
+    def _layers(cls, value: Selection) -> Selection:
+        return _syntax(value, "layer")
+
+    @field_validator("heads")
+    @classmethod
+    def _heads(cls, value: Selection) -> Selection:
+        return _syntax(value, "head")
+
+
+def query_index(query: int | str | None, tokens: list[dict[str, Any]]) -> int:
+    """Position of the query token the view opens on (`NeuronOptions.query`): an index (negative from the end), the
+    first token whose text without surrounding spaces equals `query`, or by default the last token that is not
+    special. Raises ValueError naming the valid positions or the tokens there are."""
+    n = len(tokens)
+    if query is None:
+        plain = [i for i, token in enumerate(tokens) if not token.get("special")]
+        return plain[-1] if plain else n - 1
+    if isinstance(query, int):
+        if not -n <= query < n:
+            raise ValueError(f"query position {query} is outside the text, which has tokens 0-{n - 1} "
+                             f"(or -{n} to -1 from the end)")
+        return query % n
+    for i, token in enumerate(tokens):
+        if token["text"].strip() == query.strip():
+            return i
+    shown = ", ".join(repr(token["text"].strip()) for token in tokens[:40])
+    raise ValueError(f"no token reads {query!r}; the tokens are {shown}{' ...' if n > 40 else ''}")
+
+
+def key_heads(heads: list[int], n_heads: int, n_kv_heads: int) -> list[int]:
+    """The key heads that `heads` read: query head h uses key head h // (n_heads / n_kv_heads) (grouped-query
+    attention, Ainslie et al. 2023; every key head is its own query head's when n_kv_heads == n_heads)."""
+    group = n_heads // n_kv_heads
+    return sorted({head // group for head in heads})
+
+
+def default_selection(options: NeuronOptions, n_layers: int, n_heads: int, n_kv_heads: int, n_tokens: int,
+                      d_head: int, budget: int = DEFAULT_VALUES) -> tuple[list[int], list[int]]:
+    """The layers and heads to bake: those the options name; for what they leave open, the default.
+
+    Default heads: all. Default layers: all of them if their queries and keys fit `budget` stored values; else as
+    many as fit (at least one), evenly spaced from the first layer to the last. When the options leave the heads open
+    and one layer of all heads is over the budget, the heads are cut to the first ones that fit (at least one).
+    Raises ValueError (naming the valid range) for a layer or head outside the model.
+    """
+    heads = indices(options.heads, n_heads, "head")
+    if options.heads is None:
+        while len(heads) > 1 and _size(heads, n_heads, n_kv_heads, n_tokens, d_head) > budget:
+            heads = heads[:-1]
+    if options.layers is not None:
+        return indices(options.layers, n_layers, "layer"), heads
+    per_layer = _size(heads, n_heads, n_kv_heads, n_tokens, d_head)
+    count = max(1, min(n_layers, budget // max(1, per_layer)))
+    if count == n_layers:
+        return list(range(n_layers)), heads
+    if count == 1:
+        return [0], heads
+    return sorted({round(i * (n_layers - 1) / (count - 1)) for i in range(count)}), heads
+
+
+def _size(heads: list[int], n_heads: int, n_kv_heads: int, n_tokens: int, d_head: int) -> int:
+    """Stored values of one layer: the chosen query heads and the key heads they read, at every position."""
+    return (len(heads) + len(key_heads(heads, n_heads, n_kv_heads))) * n_tokens * d_head

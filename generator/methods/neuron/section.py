@@ -1,0 +1,92 @@
+"""The "neuron" payload section: queries and keys of chosen heads, from which the neuron view recomputes attention.
+
+BertViz's neuron view (Vig 2019, "A Multiscale Visualization of Attention in the Transformer Model"): for query
+token i of one head, the query q_i, every key k_j, their elementwise product, the score s_ij = scale * q_i . k_j
+(scale = 1/sqrt(d_head) for the models here), masked causally where the model is causal, and softmax_j(s_ij), which
+is the model's attention weight. Queries and keys are the tensors the model's own attention function receives (after
+the rotary embedding where there is one; see generator/models/adapters.py), so that identity holds by construction;
+tests/test_neuron.py checks it for every adapter family.
+
+    {"layers": [0, 3, ...], "heads": [0, ..., 8], "key_heads": [0, 1, 2], "d_head": 64, "causal": true,
+     "query": 7,                                                 # the token the view opens on
+     "scales": [0.125, ...],                                     # per listed layer
+     "queries": [ARRAY uint16 [len(heads), N, d_head], ...],     # per listed layer, over that layer's [min, max]
+     "keys": [ARRAY uint16 [len(key_heads), N, d_head], ...]}
+
+Query head heads[a] reads key head h // (n_heads / n_kv_heads), stored at the position of that number in key_heads.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ...hooks import hook_name
+from ...models.adapters import reads_queries_keys
+from ...payload import encode_array
+from ..registry import Method, Needs
+from .options import NeuronOptions, default_selection, indices, key_heads, query_index
+
+if TYPE_CHECKING:
+    from ...capture import Capture
+    from ...models.facts import ModelInfo
+    from ...spec import SpecBase
+
+
+def check(spec: "SpecBase", info: "ModelInfo", n_tokens: int | None = None) -> None:
+    """Before the model runs: the architecture's queries and keys can be captured, and the chosen layers and heads
+    are inside the model. Raises SpecError on the field at fault."""
+    if not reads_queries_keys(info.architecture):
+        field = "views" if "views" in spec.model_fields_set else "neuron"
+        raise spec.error(field, f"the neuron view cannot read queries and keys of architecture "
+                                f"'{info.architecture}' ({info.label})",
+                         hint="give its entry in generator/models/adapters.py an 'attention' path (the module "
+                              "that calls the eager attention function), or use a model such as smollm2 or minilm")
+    options = spec.options("neuron")
+    for field, value, count, what in (("layers", options.layers, info.n_layers, "layer"),
+                                      ("heads", options.heads, info.n_heads, "head")):
+        try:
+            indices(value, count, what)
+        except ValueError as exc:
+            raise spec.error(f"neuron.{field}", str(exc),
+                             hint=f"{info.label} has {what}s 0-{count - 1}: use 'all', an index, a range such "
+                                  f"as '0-{count - 1}' or a list") from None
+
+
+def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
+    """The neuron section of one capture (layout in this module's docstring)."""
+    info = capture.info
+    first = capture.activations[hook_name(0, "attn.hook_q")]
+    d_head = int(first.shape[-1])
+    try:
+        layers, heads = default_selection(spec.options("neuron"), info.n_layers, info.n_heads, info.n_kv_heads,
+                                          len(capture.ids), d_head)
+    except ValueError as exc:      # check() has run before the model; kept for callers that skip it
+        raise spec.error("neuron", str(exc)) from None
+    kv = key_heads(heads, info.n_heads, info.n_kv_heads)
+    try:
+        query = query_index(spec.options("neuron").query, capture.tokens)
+    except ValueError as exc:
+        raise spec.error("neuron.query", str(exc),
+                         hint="give a token's position (0 is the first) or its text as the tokenizer splits it") from None
+    queries, keys = [], []
+    for layer in layers:
+        q = capture.activations[hook_name(layer, "attn.hook_q")][heads]
+        k = capture.activations[hook_name(layer, "attn.hook_k")][kv]
+        queries.append(encode_array(q.astype(np.float64), dtype="uint16"))
+        keys.append(encode_array(k.astype(np.float64), dtype="uint16"))
+    return {"layers": layers, "heads": heads, "key_heads": kv, "d_head": d_head, "causal": info.causal, "query": query,
+            "scales": [float(np.float32(capture.attention_scales[layer])) for layer in layers],
+            "queries": queries, "keys": keys}
+
+
+METHOD = Method(
+    name="neuron",
+    views={"neuron": "explorable-neuron-view"},
+    section=section,
+    needs=Needs(queries_keys=True, adapter=True),
+    options=NeuronOptions,
+    check=check,
+    summary="neuron: inside one head, the query and key vectors behind each attention weight",
+)

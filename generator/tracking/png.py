@@ -1,0 +1,71 @@
+"""PNGs of an explorable's views, rendered headless: the standalone page opened in Chromium, each view's own
+"save PNG" button pressed (assets/js/export.js draws the file), the download kept. Runs in a subprocess, so it
+never meets another Playwright instance of the calling process.
+
+    python -m generator.tracking.png PAGE.html OUT_DIR     # writes OUT_DIR/<name the save PNG button gives>
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+VIEWS = "explorable-head-view, explorable-model-view, explorable-saliency-view, explorable-factor-view"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def available() -> bool:
+    """True when Playwright and a Chromium executable are installed (PNGs are skipped otherwise)."""
+    return importlib.util.find_spec("playwright") is not None and chromium() is not None
+
+
+def render(html: str, timeout: float = 120) -> dict[str, bytes]:
+    """File name -> PNG bytes for every view of a standalone page. Raises RuntimeError if rendering fails."""
+    with tempfile.TemporaryDirectory(prefix="explorables-png-") as temp:
+        page = Path(temp) / "page.html"
+        page.write_text(html, encoding="utf-8")
+        out = Path(temp) / "png"
+        result = subprocess.run([sys.executable, "-m", "generator.tracking.png", str(page), str(out)],
+                                capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(f"rendering the views headless failed: {result.stderr.strip()[-500:]}")
+        return {path.name: path.read_bytes() for path in sorted(out.glob("*.png"))}
+
+
+def _main(page: Path, out: Path) -> int:
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=ARGS)
+        tab = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        tab.goto(page.resolve().as_uri())
+        views = tab.locator(VIEWS)
+        for index in range(views.count()):
+            view = views.nth(index)
+            view.scroll_into_view_if_needed()
+            tab.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=view.element_handle(),
+                                  timeout=30000)
+            if view.get_attribute("data-state") != "ready":
+                raise SystemExit(f"view {index} ({view.evaluate('el => el.localName')}) could not be drawn")
+            with tab.expect_download() as download:
+                view.get_by_role("button", name="save PNG").first.click()
+            target = out / download.value.suggested_filename      # named by export.js: <id>-<part>.png
+            if target.exists():
+                target = target.with_name(f"{target.stem}-{index}.png")
+            download.value.save_as(target)
+        browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(Path(sys.argv[1]), Path(sys.argv[2])))

@@ -1,0 +1,339 @@
+"""The lens views (<explorable-layers-view>, <explorable-ranks-view>, <explorable-probabilities-view>) in headless
+Chromium.
+
+On a small site baked from tiny models: every cell of the prediction grid, the grid's readout, the ranks and the
+probability cards equal the payload decoded here with numpy; the grid works from the keyboard and by touch; a position
+pinned in one view is pinned in the others; the views follow the palette, start lazily, survive instant navigation,
+show payload text as text and report an unreadable payload inline. On the project's own site: the "Layer by layer"
+article draws real data without console errors at desktop and phone widths."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import build_site, next_frame, write_test_site_config
+from conftest import ready as ready_within
+
+from generator.payload import decode_array
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SPACER = "\n\n".join(f"Paragraph {i} of filler text, so that the next figure starts below the fold." for i in range(60))
+WS = {" ": "·", "\n": "↵", "\t": "→", "\r": "␍", "\u00a0": "⍽"}
+BROKEN = ('{&quot;schema_version&quot;: 1, &quot;tokens&quot;: [{&quot;text&quot;: &quot;a&quot;}], &quot;lens&quot;: '
+          '{&quot;candidates&quot;: {&quot;text&quot;: [], &quot;ids&quot;: []}, &quot;top&quot;: {&quot;dtype&quot;: '
+          '&quot;uint16&quot;, &quot;shape&quot;: [2, 1, 1], &quot;data&quot;: &quot;AAAA&quot;}}}')
+VIEWS = "explorable-layers-view, explorable-ranks-view, explorable-probabilities-view"
+
+
+@pytest.fixture(scope="module")
+def site_root(tmp_path_factory, tiny_models):
+    root = tmp_path_factory.mktemp("lens-site")
+    (root / "docs").mkdir()
+    (root / "docs" / "index.md").write_text(textwrap.dedent("""\
+        # Lens
+
+        ```explorable
+        model: {llama}
+        text: "The keys <b>to</b> the cabinet 我"
+        generate: 3
+        views: [layers, ranks, probabilities]
+        lens: {{top_k: 3, watch: [" is", " are"]}}
+        ```
+
+        [Second page](second.md)
+
+        {SPACER}
+
+        ```explorable
+        model: {gpt2}
+        text: A figure far below the fold.
+        views: [layers]
+        ```
+        """).format(SPACER=SPACER, **tiny_models), encoding="utf-8")
+    (root / "docs" / "second.md").write_text(textwrap.dedent(f"""\
+        # Second
+
+        <div class="explorable" data-payload="{BROKEN}">
+        <explorable-layers-view></explorable-layers-view>
+        </div>
+
+        [Back](index.md)
+        """), encoding="utf-8")
+    write_test_site_config(root, "Lens view test site")
+    build_site(root / "mkdocs.yml", root / "site")
+    return root
+
+
+@pytest.fixture(scope="module")
+def site(site_root, serve):
+    return serve(site_root / "site")
+
+
+def ready(page, view):
+    return ready_within(page, view, timeout=30000)
+
+
+def shown(text: str) -> str:
+    """A token as the views print it: whitespace as visible glyphs (tokens.js)."""
+    return "".join(WS.get(char, char) for char in text) or "∅"
+
+
+def pct(p: float) -> str:
+    """The views' percentage of a probability decoded into a Float32Array."""
+    p = float(np.float32(p))
+    return "0%" if p <= 0 else "<0.1%" if p < 0.0005 else f"{100 * p:.1f}%"
+
+
+class Lens:
+    """The lens section of a payload, decoded with numpy."""
+
+    def __init__(self, payload: dict):
+        s = payload["lens"]
+        self.payload, self.tokens, self.n_prompt = payload, payload["tokens"], payload["n_prompt"]
+        self.cand = s["candidates"]["text"]
+        self.cand_ids = s["candidates"]["ids"]
+        self.top = decode_array(s["top"]).round().astype(int)
+        self.probs = decode_array(s["top_probs"])
+        self.next_ranks = decode_array(s["next_ranks"]).round().astype(int)
+        self.next_probs = decode_array(s["next_probs"])
+        self.watch = [(w["text"], decode_array(w["ranks"]).round().astype(int), decode_array(w["probs"]))
+                      for w in s["watch"]]
+        self.ids, self.V = s["token_ids"], s["vocab_size"]
+        self.L1, self.N, self.K = self.top.shape
+        self.L = self.L1 - 1
+
+
+def lens_of(view, root: Path | None = None) -> Lens:
+    box = view.evaluate("el => { const c = el.closest('.explorable'); return [c.dataset.payload, c.dataset.src]; }")
+    text = box[0] if box[0] is not None else (root / "site" / "assets" / "explorables" / "data" / box[1]).read_text()
+    return Lens(json.loads(text))
+
+
+def readout(view) -> str:
+    return view.locator(".xp-readout").inner_text()
+
+
+def cell(view, l: int, p: int, grid: int = 0):
+    return view.locator("table.xp-lgrid").nth(grid).locator(f'td.xp-lc[data-r="{l}"][data-c="{p}"]')
+
+
+# -- the prediction grid ---------------------------------------------------------------------------------------------
+
+def test_every_grid_cell_is_the_payload_s_top_prediction(open_page):
+    page = open_page()
+    view = page.locator("explorable-layers-view").first
+    assert ready(page, view) == "ready"
+    x = lens_of(view)
+    cells = view.locator("td.xp-lc").evaluate_all(
+        "ns => ns.map(n => [+n.dataset.r, +n.dataset.c, n.textContent, n.classList.contains('xp-match'), "
+        "parseFloat(n.style.getPropertyValue('--p'))])")
+    assert len(cells) == x.L1 * x.N
+    for l, p, text, bold, shade in cells:
+        top = x.top[l, p, 0]
+        assert text == shown(x.cand[top]), (l, p)
+        assert bold == (top == x.top[x.L, p, 0]), (l, p)
+        assert shade == pytest.approx(x.probs[l, p, 0], abs=6e-4)
+    heads = view.locator("thead th[scope=col]").all_inner_texts()[1:]
+    assert heads == [shown(t["text"]) for t in x.tokens]
+    assert view.locator("tbody th").first.inner_text() == "emb"
+    assert view.locator("tbody th").last.inner_text() == f"{x.L} out"
+
+
+def test_the_readout_gives_the_top_k_and_the_rank_of_the_next_token(open_page):
+    page = open_page()
+    view = page.locator("explorable-layers-view").first
+    ready(page, view)
+    x = lens_of(view)
+    for l, p in [(1, 2), (x.L, x.n_prompt - 1), (0, 0)]:
+        cell(view, l, p).hover()
+        next_frame(page)
+        text = readout(view)
+        for j in range(x.K):
+            c = x.top[l, p, j]
+            assert f"{j + 1}. “{shown(x.cand[c])}” {pct(x.probs[l, p, j])}" in text, (l, p, j, text)
+        after = shown(x.tokens[p + 1]["text"])
+        rank = f"rank {x.next_ranks[l, p]:,} of {x.V:,}, {pct(x.next_probs[l, p])}"
+        assert f"the token that came next, “{after}”" in text and rank in text, text
+        assert cell(view, l, p).evaluate("n => n.classList.contains('xp-on')")
+    cell(view, 2, x.N - 1).hover()
+    next_frame(page)
+    assert "no token came after it" in readout(view)
+
+
+def test_keyboard_moves_pins_and_releases(open_page):
+    page = open_page()
+    view = page.locator("explorable-layers-view").first
+    ready(page, view)
+    x = lens_of(view)
+    stop = view.locator("td.xp-lc[tabindex='0']")
+    assert stop.count() == 1
+    assert (stop.get_attribute("data-r"), stop.get_attribute("data-c")) == (str(x.L), str(x.n_prompt - 1))
+    stop.focus()
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowLeft")
+    next_frame(page)
+    focused = page.evaluate("[document.activeElement.dataset.r, document.activeElement.dataset.c]")
+    assert focused == [str(x.L - 1), str(x.n_prompt - 2)]
+    assert readout(view).startswith(f"layer {x.L - 1}, position {x.n_prompt - 2}")
+    page.keyboard.press("Enter")
+    next_frame(page)
+    assert "(pinned)" in readout(view)
+    assert cell(view, x.L - 1, x.n_prompt - 2).evaluate("n => n.classList.contains('xp-pin')")
+    page.keyboard.press("End")
+    next_frame(page)
+    assert page.evaluate("document.activeElement.dataset.c") == str(x.N - 1)
+    page.keyboard.press("Escape")
+    page.mouse.move(0, 0)
+    next_frame(page)
+    assert view.locator(".xp-pin").count() == 0
+
+
+# -- ranks, probabilities, and the links between the views ------------------------------------------------------------
+
+def test_ranks_are_the_payload_s_ranks(open_page):
+    page = open_page()
+    view = page.locator("explorable-ranks-view").first
+    assert ready(page, view) == "ready"
+    x = lens_of(view)
+    outs = list(range(x.n_prompt - 1, x.N - 1))
+    generated = view.locator("table.xp-lgrid").first.locator("td.xp-lc").evaluate_all(
+        "ns => ns.map(n => [+n.dataset.r, +n.dataset.c, n.textContent, n.classList.contains('xp-match')])")
+    assert len(generated) == x.L1 * len(outs)
+    for l, j, text, bold in generated:
+        assert text == f"{x.next_ranks[l, outs[j]]:,}" and bold == (x.next_ranks[l, outs[j]] == 1)
+    assert np.all(x.next_ranks[x.L, outs] == 1), "greedy tokens are rank 1 in the output"
+    select = view.locator("select")
+    for position in (x.n_prompt - 1, 0):
+        if position != x.n_prompt - 1:
+            select.select_option(str(position))
+            next_frame(page)
+        assert select.input_value() == str(position)
+        rows = view.locator("table.xp-lgrid").nth(1).locator("tbody tr")
+        for l in (0, x.L // 2, x.L):
+            texts = rows.nth(l).locator("td").all_inner_texts()
+            ranks = [int(w[1][l, position]) for w in x.watch]
+            assert texts[:2] == [f"{r:,}" for r in ranks]
+            assert texts[2] == shown(x.watch[int(np.argmin(ranks))][0]), "the column 'ahead' names the better rank"
+    cell(view, 1, 0, grid=1).hover()
+    next_frame(page)
+    (w_is, ranks_is, probs_is) = x.watch[0]
+    assert f"“·is”: rank {ranks_is[1, 0]:,}, {pct(probs_is[1, 0])}" in readout(view)
+
+
+def test_probability_cards_are_the_output_row(open_page):
+    page = open_page()
+    view = page.locator("explorable-probabilities-view").first
+    assert ready(page, view) == "ready"
+    x = lens_of(view)
+    cards = view.locator(".xp-pcard")
+    outs = list(range(x.n_prompt - 1, x.N - 1))
+    assert cards.count() == len(outs)
+    for j, q in enumerate(outs):
+        rows = cards.nth(j).locator(".xp-prow")
+        assert rows.count() == x.K
+        for k in range(x.K):
+            assert rows.nth(k).locator(".xp-pp").inner_text() == pct(x.probs[x.L, q, k])
+            assert rows.nth(k).locator(".xp-tok").inner_text() == shown(x.cand[x.top[x.L, q, k]])
+        chosen = [k for k in range(x.K) if x.cand_ids[x.top[x.L, q, k]] == x.ids[q + 1]]
+        assert chosen == [0], "greedy: the chosen token is the most probable"
+        assert rows.nth(0).evaluate("n => n.classList.contains('xp-chosen')")
+        assert cards.nth(j).locator(".xp-chosen").count() == 1
+
+
+def test_a_position_pinned_in_one_view_is_pinned_in_the_others(open_page):
+    page = open_page()
+    layers, ranks, probs = (page.locator(tag).first for tag in VIEWS.split(", "))
+    for view in (layers, ranks, probs):
+        ready(page, view)
+    x = lens_of(layers)
+    q = x.n_prompt                                  # predicts the second generated token
+    cell(layers, 1, q).click()
+    next_frame(page)
+    assert probs.locator(".xp-pcard").nth(1).evaluate("n => n.classList.contains('xp-pin')")
+    assert cell(ranks, x.L, 1).evaluate("n => n.classList.contains('xp-pin')")
+    assert ranks.locator("select").input_value() == str(q)
+    probs.locator(".xp-pcard").nth(0).click()        # back the other way
+    next_frame(page)
+    assert cell(layers, x.L, x.n_prompt - 1).evaluate("n => n.classList.contains('xp-pin')")
+    assert layers.locator(".xp-pin").count() == 1
+    probs.locator(".xp-pcard").nth(0).click()        # again: released everywhere
+    next_frame(page)
+    assert layers.locator(".xp-pin").count() == 0 and ranks.locator(".xp-pin").count() == 0
+
+
+# -- touch, palette, text, lifecycle ----------------------------------------------------------------------------------
+
+def test_touch_pins_a_cell_and_the_page_fits_a_phone(open_page):
+    page = open_page(has_touch=True, is_mobile=True, viewport={"width": 375, "height": 800})
+    view = page.locator("explorable-layers-view").first
+    ready(page, view)
+    cell(view, 2, 1).tap()
+    next_frame(page)
+    assert "(pinned)" in readout(view)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    scroller = view.locator(".xp-scroll")
+    assert scroller.evaluate("n => n.scrollWidth > n.clientWidth"), "the grid scrolls inside its box"
+
+
+def test_follows_the_palette(open_page):
+    page = open_page()
+    view = page.locator("explorable-layers-view").first
+    ready(page, view)
+    colour = "el => getComputedStyle(el.querySelector('.xp-lramp')).backgroundImage"   # the heat colour's ramp
+    light = view.evaluate(colour)
+    page.evaluate("document.body.setAttribute('data-md-color-scheme', 'slate')")
+    next_frame(page)
+    assert view.evaluate(colour) != light
+
+
+def test_payload_text_is_shown_as_text(open_page):
+    page = open_page()
+    view = page.locator("explorable-layers-view").first
+    ready(page, view)
+    assert view.locator(":is(table, .xp-readout) :is(b, script, img)").count() == 0
+    heads = "".join(view.locator("thead th").all_inner_texts())
+    assert "<b>" in heads and "</b>" in heads and "我" in heads and "\ufffd" not in heads
+
+
+def test_starts_lazily_survives_instant_navigation_and_reports_a_broken_payload(open_page):
+    page = open_page()
+    far = page.locator("explorable-layers-view").nth(1)
+    page.wait_for_timeout(300)
+    assert far.get_attribute("data-state") is None, "a figure below the fold has not started"
+    assert ready(page, far) == "ready"
+    page.evaluate("window.scrollTo(0, 0)")
+    page.click("text=Second page")
+    page.wait_for_url("**/second/", wait_until="commit")
+    broken = page.locator("explorable-layers-view").first
+    assert ready(page, broken) == "error"
+    assert "could not be shown" in broken.locator(".xp-error").inner_text()
+    page.click("text=Back")
+    page.wait_for_url(lambda url: not url.rstrip("/").endswith("second"), wait_until="commit")
+    view = page.locator("explorable-layers-view").first
+    assert ready(page, view) == "ready" and view.locator("td.xp-lc").count() > 0
+
+
+# -- the project's own article ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("viewport", [{"width": 1280, "height": 900}, {"width": 390, "height": 800}])
+def test_the_article_draws_real_data(open_page, real_site, viewport):
+    page = open_page("lens/", base=real_site, viewport=viewport)
+    views = page.locator(VIEWS)
+    assert views.count() >= 8
+    for index in range(views.count()):
+        assert ready(page, views.nth(index)) == "ready"
+    grid = page.locator("explorable-layers-view").first
+    grid.scroll_into_view_if_needed()
+    x = lens_of(grid)                                # the counting figure: small enough to be inline
+    four = [t["text"] for t in x.tokens].index("4")
+    cell(grid, x.L, four - 1).scroll_into_view_if_needed()
+    cell(grid, x.L, four - 1).hover()
+    next_frame(page)
+    assert f"the token that came next, “4” (generated): rank 1 of 49,152, {pct(x.next_probs[x.L, four - 1])}" in \
+        readout(grid)
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 1
