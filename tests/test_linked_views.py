@@ -58,6 +58,15 @@ def site(tmp_path_factory, tiny_models, serve):
         saliency: {{ig_steps: 4}}
         factors: {{counts: 2}}
         ```
+
+        ```explorable
+        model: {llama}
+        text: "One, two, three,"
+        generate: 2
+        views: [head, layers, neuron, explanations]
+        neuron: {{layers: all}}
+        explanations: {{ig_steps: 4, random_orders: 2}}
+        ```
         """).format(**tiny_models), encoding="utf-8")
     write_test_site_config(root, "Linked views test site")
     build_site(root / "mkdocs.yml", root / "site")
@@ -226,3 +235,29 @@ def test_in_a_causal_block_head_and_saliency_views_share_the_pinned_token(open_p
     next_frame(page)
     assert views["head"].locator(".xp-q .xp-tok").nth(1).get_attribute("aria-selected") == "true"
     assert views["factor"].locator(".xp-ftext .xp-tok").nth(1).get_attribute("aria-selected") == "true"
+
+
+def test_views_added_later_share_the_same_selection(open_page):
+    """The lens, neuron and explanations views, written after the selection store, take part in it like the others."""
+    page = open_page()
+    block = page.locator(".explorable").nth(5)
+    views = {name: block.locator(f"explorable-{name}-view") for name in ("head", "layers", "neuron", "explanations")}
+    for view in views.values():
+        settle(page, view)
+    queries = views["head"].locator(".xp-q .xp-tok")
+    n = queries.count()
+    views["layers"].locator("td[data-r='0'][data-c='2']").click()       # position 2 pinned in the layers view
+    next_frame(page)
+    assert queries.nth(2).get_attribute("aria-selected") == "true"
+    assert views["neuron"].locator(".xp-q .xp-tok").nth(2).get_attribute("aria-selected") == "true"
+    views["head"].locator(".xp-col:not(.xp-q) .xp-tok").nth(n - 1).click()   # the last generated token, as a key
+    next_frame(page)
+    assert views["explanations"].locator(".xp-eout .xp-tok").nth(n - 1).get_attribute("aria-selected") == "true"
+    assert views["layers"].locator(f"td.xp-pin[data-c='{n - 1}']").count() == 1
+    views["head"].locator("select").first.select_option("1")           # a layer chosen in the head view ...
+    next_frame(page)
+    assert views["neuron"].locator("select").first.input_value() == "1"
+    views["neuron"].locator("select").nth(1).select_option("3")         # ... and a head chosen in the neuron view
+    next_frame(page)
+    assert pressed_heads(views["head"]) == [3]
+    assert views["head"].locator("select").first.input_value() == "1"

@@ -109,7 +109,7 @@ export class HeadView extends View {
     const heads = new Set(this.state.heads);
     heads.has(i) ? heads.delete(i) : heads.add(i);
     this.set({ heads });
-    if (heads.size === 1) this.selection.set({ layer: this.state.layer, head: [...heads][0] });
+    if (heads.size === 1) this.tell({ layer: this.state.layer, head: [...heads][0] });
   }
 
   /** (Re)build the token columns for the shown tokens. */
@@ -158,7 +158,7 @@ export class HeadView extends View {
   /** Pin a slot (null releases); linked views learn the token. */
   pinSlot(s) {
     this.set({ pinnedSlot: s && { column: s.column, row: s.row } });
-    this.selection.set({ token: s && this.kept[s.row] });
+    this.tell({ token: s && this.kept[s.row] });
   }
 
   key(e) {

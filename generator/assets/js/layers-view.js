@@ -3,7 +3,7 @@
 // shows the token that layer would predict next, shaded by its probability, bold where it is the model's final
 // prediction at that position. Hover, tap or focus a cell for its top-k candidates and the rank of the token that came
 // next; a click, tap or Enter pins it and tells the block's other views (lens.js sharePosition).
-import { View, h } from "./view.js";
+import { View, h, scroller } from "./view.js";
 import { pngButton } from "./export.js";
 import { tokenNode, show } from "./tokens.js";
 import { Grid } from "./lens-grid.js";
@@ -40,7 +40,7 @@ export class LayersView extends View {
     const note = h("p", { class: "xp-hint xp-lnote" }, `Each layer is read through the model's final norm` +
       `${x.norm ? ` (${x.norm}, with that layer's own statistics)` : ""} and its unembedding; the last row is the model's output.`);
     this.replaceChildren(h("div", { class: "xp-bar" }, legend, pngButton(this, () => [this.grid.el, "Top prediction after each layer (logit lens)", "layers"])),
-      h("div", { class: "xp-scroll" }, this.grid.el), this.out, note);
+      scroller(this.grid.el), this.out, note);
   }
 
   start() {

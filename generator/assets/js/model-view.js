@@ -245,7 +245,7 @@ export class ModelView extends View {
     if (followed) return;
     this.heatmap.focus({ preventScroll: true });
     this.detail.scrollIntoView({ block: "nearest" });
-    this.selection.set({ layer: l, head: hd });
+    this.tell({ layer: l, head: hd });
   }
 
   close() {

@@ -3,7 +3,7 @@
 // one) and their softmax, which is the model's attention weight; lines from the query to each key weighted by it.
 // Positive values blue, negative orange, intensity by magnitude; exact values on hover or with the arrow keys.
 // Reads the payload section "neuron" (see ARCHITECTURE.md); the weights are recomputed here from q and k.
-import { View, h } from "./view.js";
+import { View, h, scroller } from "./view.js";
 import { step } from "./token-list.js";
 import { array } from "./payload.js";
 import { headColour } from "./colour.js";
@@ -29,9 +29,9 @@ export class NeuronView extends View {
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") || "Neuron view: the query and key vectors behind one head's attention weights");
 
-    const layerSel = h("select", { "aria-label": "Layer", onchange: (e) => this.pickLayer(+e.target.value) },
-      ...s.layers.map((l, i) => h("option", { value: i }, `Layer ${l}`)));
-    const headSel = (this.headSel = h("select", { "aria-label": "Head", onchange: (e) => this.set({ hi: +e.target.value, cell: null }) },
+    const layerSel = (this.layerSel = h("select", { "aria-label": "Layer", onchange: (e) => (this.pickLayer(+e.target.value), this.tell({ layer: s.layers[e.target.value] })) },
+      ...s.layers.map((l, i) => h("option", { value: i }, `Layer ${l}`))));
+    const headSel = (this.headSel = h("select", { "aria-label": "Head", onchange: (e) => (this.set({ hi: +e.target.value, cell: null }), this.tell({ layer: s.layers[this.st.li], head: s.heads[e.target.value] })) },
       ...s.heads.map((hd, i) => h("option", { value: i }, `Head ${hd}`))));
     this.kvNote = h("span", { class: "xp-hint" });
     const sort = h("label", null, h("input", { type: "checkbox", onchange: (e) => this.set({ sorted: e.target.checked }) }),
@@ -84,7 +84,7 @@ export class NeuronView extends View {
       h("div", { class: "xp-cap" }, "score"), h("div", { class: "xp-cap" }, "weight"),
       this.qCol, this.lines, this.kCol, this.strips, this.scores, this.weights);
     this.out = h("div", { class: "xp-readout xp-nout", "aria-live": "polite" });
-    this.replaceChildren(bar, h("div", { class: "xp-scroll" }, this.grid), this.out);
+    this.replaceChildren(bar, scroller(this.grid), this.out);
     this.ro = new ResizeObserver(() => this.clientWidth !== this.w && this.redraw());
   }
 
@@ -135,8 +135,22 @@ export class NeuronView extends View {
   onQuery(e, pin) {
     const i = this.at(e, this.qCol);
     if (i == null) return;
-    if (pin) this.set({ qPin: i, qHov: null, kPin: -1, cell: null });
+    if (pin) this.pinQuery(i);
     else this.set({ qHov: i });
+  }
+
+  /** The reader pins query i: linked views learn the token. */
+  pinQuery(i) {
+    this.set({ qPin: i, qHov: null, kPin: -1, cell: null });
+    this.tell({ token: i });
+  }
+
+  /** A linked view chose a layer or head this view has, or a token (the query). */
+  follow({ layer, head, token }) {
+    const li = this.s.layers.indexOf(layer), hi = this.s.heads.indexOf(head);
+    if (li >= 0) (this.layerSel.value = li), this.pickLayer(li);
+    if (hi >= 0) (this.headSel.value = hi), this.set({ hi, cell: null });
+    if (token >= 0 && token < this.N) this.set({ qPin: token, qHov: null, kPin: -1, cell: null });
   }
 
   onKey(e, pin) {
@@ -151,7 +165,7 @@ export class NeuronView extends View {
     if (i == null) return;
     if (e.key === "Enter" || e.key === " ") {
       e.preventDefault();
-      return isQuery ? this.set({ qPin: i, qHov: null, kPin: -1 }) : this.set({ kPin: this.st.kPin === i ? -1 : i });
+      return isQuery ? this.pinQuery(i) : this.set({ kPin: this.st.kPin === i ? -1 : i });
     }
     if (e.key === "Escape") return this.set(isQuery ? { qHov: null } : { kPin: -1, kHov: null });
     const nodes = [...col.children], j = step(e.key, i, nodes.length);

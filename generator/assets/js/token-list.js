@@ -104,7 +104,7 @@ export class TokenListView extends View {
   /** Linked views learn that token i (null: none) is chosen. */
   shareToken(i) {
     const t = i == null || !this.map ? i : this.map[i];
-    if (t == null || t >= 0) this.selection.set({ token: t });
+    if (t == null || t >= 0) this.tell({ token: t });
   }
 
   /** Show token i (or none) as the pinned one. */

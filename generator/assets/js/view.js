@@ -110,7 +110,7 @@ export class View extends (globalThis.HTMLElement || class {}) { // (plain class
   resume() {
     this.detach();
     this.unTheme = onTheme(() => this.redraw());
-    this.unfollow = this.selection.subscribe((patch) => this.follow(patch));
+    this.unfollow = this.selection.subscribe((patch) => this.telling || this.follow(patch));
     this.start();
     this.paint();
   }
@@ -131,7 +131,17 @@ export class View extends (globalThis.HTMLElement || class {}) { // (plain class
   /** A change the reader made that linked views take up too: set here, and in the container's shared selection. */
   share(patch) {
     this.set(patch);
-    this.selection.set(patch);
+    this.tell(patch);
+  }
+
+  /** Tell the linked views (not this one) what the reader chose here. */
+  tell(patch) {
+    this.telling = true;
+    try {
+      this.selection.set(patch);
+    } finally {
+      this.telling = false;
+    }
   }
 
   /** Coalesce redraw requests into one per animation frame. */
