@@ -1,7 +1,7 @@
 // Pure logic of the saliency view: formatting, ranking, and the checks of the payload section.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { METHODS, pct, num, top, peak, check, checkShape, completeness } from "../../generator/assets/js/saliency.js";
+import { METHODS, pct, num, top, peak, place, pairMap, check, checkShape, completeness } from "../../generator/assets/js/saliency.js";
 
 const tok = (text) => ({ text, special: false, partial: false, segment: 0, generated: false });
 
@@ -68,4 +68,26 @@ test("completeness states the sums and flags gaps above 5%", () => {
 
 test("the three methods are offered in a fixed order", () => {
   assert.deepEqual(METHODS.map((m) => m[0]), ["gradient_x_input", "gradient_norm", "integrated_gradients"]);
+});
+
+test("place tells repeated tokens apart: the position in the text, or the sentence and the position in it", () => {
+  assert.equal(place(5, 3, true), "token 5");
+  assert.equal(place(9, 3, true), "token 9");
+  assert.equal(place(2, 4, false), "A, token 2");
+  assert.equal(place(4, 4, false), "B, token 0");
+  assert.equal(place(6, 4, false), "B, token 2");
+});
+
+test("pairMap finds each sentence's own tokens among the pair's tokens; B's own [CLS] has none", () => {
+  const t = (text, segment = 0, special = false) => ({ text, segment, special });
+  // the pair as the encoder read it: [CLS] A [SEP] B [SEP]; each sentence on its own: [CLS] A [SEP], [CLS] B [SEP]
+  const pair = [t("[CLS]", 0, true), t("where"), t(","), t("[SEP]", 0, true), t("the", 1), t(",", 1), t("cat", 1), t("[SEP]", 1, true)];
+  const a = [t("[CLS]", 0, true), t("where"), t(","), t("[SEP]", 0, true)];
+  const b = [t("[CLS]", 0, true), t("the"), t(","), t("cat"), t("[SEP]", 0, true)];
+  assert.deepEqual(pairMap(pair, a, b), [0, 1, 2, 3, -1, 4, 5, 6, 7]);
+  // a token the pair tokenised differently has no counterpart; the ones after it still match
+  const b2 = [t("[CLS]", 0, true), t("th"), t("e"), t(","), t("cat"), t("[SEP]", 0, true)];
+  assert.deepEqual(pairMap(pair, a, b2).slice(4), [-1, -1, -1, 5, 6, 7]);
+  // a special token does not stand in for a plain one of the same text
+  assert.deepEqual(pairMap([t("[SEP]", 0, true)], [t("[SEP]")], []), [-1]);
 });

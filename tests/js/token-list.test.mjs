@@ -84,7 +84,7 @@ test("Enter pins a token and shares it; Enter again, Space or Escape release it"
   assert.deepEqual(v.shared, [{ token: 3 }, { token: null }, { token: 1 }, { token: null }]);
 });
 
-test("a token pinned in a linked view is pinned here; one outside the tokens is ignored; an unlinked list keeps to itself", () => {
+test("a token pinned in a linked view is pinned here; one outside the tokens is ignored", () => {
   const v = listView();
   v.follow({ token: 2 });
   assert.equal(v.state.pinned, 2);
@@ -93,13 +93,37 @@ test("a token pinned in a linked view is pinned here; one outside the tokens is 
   assert.equal(v.state.pinned, 2);
   v.follow({ token: null });
   assert.equal(v.state.pinned, null);
+});
+
+test("a list of its own tokens shares through its map to the payload's tokens, and only mapped tokens", () => {
   const own = listView();
-  own.linked = false;
-  own.follow({ token: 2 });
-  assert.equal(own.state.pinned, undefined);
+  own.map = [3, 4, -1, 6, 7]; // own token i is the payload's token map[i]; token 2 has no counterpart
+  own.follow({ token: 6 });
+  assert.equal(own.state.pinned, 3);
+  own.follow({ token: 5 }); // a payload token this list does not show
+  assert.equal(own.state.pinned, 3);
   press(own, "Enter", 1);
   assert.equal(own.state.pinned, 1);
-  assert.deepEqual(own.shared, [], "an unlinked list does not write the shared token");
+  press(own, "Enter", 2);
+  assert.equal(own.state.pinned, 2);
+  press(own, "Escape", 2);
+  assert.deepEqual(own.shared, [{ token: 4 }, { token: null }], "the payload's indices; nothing for the unmapped token");
+});
+
+test("special tokens hidden by a linked view leave the list and the keyboard path", () => {
+  const v = listView(TokenListView, ["[CLS]", "a", " b", "[SEP]"]);
+  v.tokens.forEach((t) => (t.special = /^\[/.test(t.text)));
+  v.shade = () => {};
+  v.follow({ hideSpecial: true });
+  v.shadeTokens();
+  assert.deepEqual(v.nodes.map((n) => n.hidden), [true, false, false, true]);
+  assert.equal(stop(v), 1, "the tab stop moved off the hidden [CLS]");
+  assert.equal(press(v, "End", 1), true);
+  assert.equal(stop(v), 2, "End goes to the last shown token");
+  assert.equal(press(v, "ArrowRight", 2), false);
+  v.follow({ hideSpecial: false });
+  v.shadeTokens();
+  assert.deepEqual(v.nodes.map((n) => n.hidden), [false, false, false, false]);
 });
 
 test("hover and leaving the tokens", () => {
@@ -117,23 +141,25 @@ test("a line break follows each token holding a newline", () => {
   assert.deepEqual(v.lines(2, 4).map((n) => (n.attrs.class === "xp-nl" ? "|" : n.dataset.i)), [2, 3, "|"]);
 });
 
-test("saliency: a shared generated token becomes the pinned output; a shared prompt token changes nothing", () => {
+test("saliency: a shared generated token becomes the pinned output; a shared prompt token keeps its share shown", () => {
   const v = listView(SaliencyView, ["The", " cat", " sat", " on", " mats"]);
   Object.assign(v, { causal: true, split: 3 });
   v.state = { method: 0, output: 0, hover: null, pinned: null, picked: 1 };
   v.follow({ token: 4 });
   assert.deepEqual(v.state, { method: 0, output: 1, hover: null, pinned: 4, picked: null });
   v.follow({ token: 1 });
-  assert.deepEqual(v.state, { method: 0, output: 1, hover: null, pinned: 4, picked: null });
+  assert.deepEqual(v.state, { method: 0, output: 1, hover: null, pinned: 4, picked: 1 });
   v.hover(3); // pinned: hovering another generated token does not change the output
   assert.equal(v.state.output, 1);
   v.follow({ token: null });
   assert.equal(v.state.pinned, null);
+  assert.equal(v.state.picked, null);
   v.hover(3);
   assert.equal(v.state.output, 0, "released: hovering a generated token explains it");
   press(v, "Enter", 4);
   assert.deepEqual(v.shared.at(-1), { token: 4 });
-  press(v, "Enter", 0); // a prompt token before the output: its share stays in the readout, nothing is shared
+  press(v, "Enter", 0); // a prompt token before the output: its share stays in the readout, and linked views learn it
   assert.equal(v.state.picked, 0);
-  assert.deepEqual(v.shared.at(-1), { token: 4 });
+  assert.equal(v.state.pinned, 4);
+  assert.deepEqual(v.shared.at(-1), { token: 0 });
 });

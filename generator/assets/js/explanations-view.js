@@ -2,7 +2,7 @@
 // One row per method: the input tokens shaded by the method's shares, its faithfulness (AOPC, sufficiency) beside
 // it; rows sort by either score; hovering a token lists every method's share of it; a small chart draws the
 // deletion curves; the layer-by-layer maps of rollout and flow open on demand.
-import { View, h } from "./view.js";
+import { View, h, scroller } from "./view.js";
 import { step } from "./token-list.js";
 import { array } from "./payload.js";
 import { pngButton } from "./export.js";
@@ -95,7 +95,7 @@ export class ExplanationsView extends View {
     this.mapBox = h("div", { class: "xp-emaps", hidden: true });
     this.agree = h("details", { class: "xp-eagree" }, h("summary", {}, "Agreement between the methods (Spearman ρ)"));
     this.note = h("p", { class: "xp-note" });
-    this.replaceChildren(bar, text, h("div", { class: "xp-scroll" }, this.grid), this.out_,
+    this.replaceChildren(bar, text, scroller(this.grid), this.out_,
       h("div", { class: "xp-eside" }, h("div", {}, this.chart, this.chartCap), this.agree), this.mapBox, this.note);
   }
 
@@ -106,14 +106,19 @@ export class ExplanationsView extends View {
 
   choose(e) {
     const t = e.target.closest?.(".xp-tok"), i = t ? +t.dataset.i : -1;
-    if (i >= this.n0) this.set({ out: i - this.n0 });
+    if (i >= this.n0) this.set({ out: i - this.n0 }), this.tell({ token: i });
+  }
+
+  /** A generated token chosen in a linked view is the one explained. */
+  follow({ token }) {
+    if (this.outs && token >= this.n0 && token < this.N) this.set({ out: token - this.n0 });
   }
 
   outKey(e) {
     const t = e.target.closest?.(".xp-tok");
     if (!t) return;
     const i = +t.dataset.i, g = i - this.n0, picks = this.outs.slice(this.n0);
-    if (e.key === "Enter" || e.key === " ") return e.preventDefault(), this.set({ out: g });
+    if (e.key === "Enter" || e.key === " ") return e.preventDefault(), this.set({ out: g }), this.tell({ token: i });
     const j = step(e.key, g, picks.length);
     if (j == null) return;
     e.preventDefault();
@@ -310,7 +315,7 @@ export class ExplanationsView extends View {
       const labels = h("div", { class: "xp-dcols", style: `--c:${MAPCOL}px` }, ...this.tokens.slice(0, n).map((tk) => tokenNode(tk)));
       kids.push(h("figure", { class: "xp-emapfig" },
         h("div", { class: "xp-emaptitle" }, `${longName(key)}, layer by layer`),
-        h("div", { class: "xp-scroll" }, h("div", { class: "xp-emapgrid" }, axis, cv, h("span"), labels)), cap));
+        scroller(h("div", { class: "xp-emapgrid" }, axis, cv, h("span"), labels)), cap));
     }
     this.mapBox.replaceChildren(h("p", { class: "xp-hint" }, "Each row is the state of the explained position after one layer, " +
       "traced back to the input tokens (the last row is the method's shares); each row's largest share is shaded fully."), ...kids);

@@ -1,6 +1,6 @@
 // <explorable-factor-view>: NMF factors of MLP neuron activations (payload section "factors", see ARCHITECTURE.md).
 // One sparkline per factor; the text is coloured by the chosen factor, or by each token's strongest factor.
-import { h } from "./view.js";
+import { h, roving } from "./view.js";
 import { TokenListView } from "./token-list.js";
 import { array } from "./payload.js";
 import { pngButton } from "./export.js";
@@ -80,13 +80,13 @@ export class FactorView extends TokenListView {
     this.tokenNodes(p.tokens);
     const text = this.listbox({ class: "xp-flow xp-ftext", "aria-label": "Tokens, coloured by factor activation" }, ...this.lines());
     this.list = h("div", { class: "xp-flist", role: "radiogroup", "aria-label": "Factor to show",
-      onclick: (e) => this.pick(e), onkeydown: (e) => this.listKey(e),
+      onclick: (e) => this.pick(e),
       onpointermove: (e) => e.target.tagName === "CANVAS" && this.set({ hover: this.at(e) }), onpointerleave: () => this.set({ hover: null }) });
     this.readout = h("div", { class: "xp-readout", "aria-live": "polite" });
     this.side = h("div", { class: "xp-fside" });
     this.replaceChildren(
       h("div", { class: "xp-bar" }, this.runs.length > 1 ? h("label", null, "Factors ", runSelect) : h("span", null, `${this.runs[0].count} factors`), this.info,
-        pngButton(this, () => [this, "", `${this.currentRun.count}-factors`])),
+        pngButton(this, () => [this, `${this.currentRun.count} factors of the MLP neuron activations (NMF), ${this.source}`, `${this.currentRun.count}-factors`])),
       h("div", { class: "xp-fv" }, text, this.list), this.readout, this.side);
     this.resizes = new ResizeObserver(() => this.redraw());
     this.rows();
@@ -114,7 +114,7 @@ export class FactorView extends TokenListView {
   rows() {
     const K = this.currentRun.count, row = (k) => h("button", { type: "button", role: "radio", class: "xp-frow", "data-k": k, style: k < 0 ? null : `--c:${colour(k)}` },
       h("span", { class: "xp-fsw" }), h("span", null, k < 0 ? "All" : `Factor ${k + 1}`), h("canvas", { "aria-hidden": "true" }));
-    this.list.replaceChildren(...Array.from({ length: K + 1 }, (_, i) => row(i - 1)));
+    this.list.replaceChildren(...roving(Array.from({ length: K + 1 }, (_, i) => row(i - 1)), (j) => this.set({ factor: j - 1 })));
     this.list.firstChild.firstChild.style.background = `conic-gradient(${Array.from({ length: Math.min(K, 6) }, (_, k) => colour(k))})`;
     this.panelFor = "";
   }
@@ -128,15 +128,6 @@ export class FactorView extends TokenListView {
   pick(e) {
     const b = e.target.closest?.(".xp-frow, .xp-chip");
     if (b) this.set({ factor: +b.dataset.k });
-  }
-
-  listKey(e) {
-    const K = this.currentRun.count, s = this.state.factor + 1, n = K + 1;
-    const j = { ArrowUp: s - 1, ArrowLeft: s - 1, ArrowDown: s + 1, ArrowRight: s + 1, Home: 0, End: K }[e.key];
-    if (j == null) return;
-    e.preventDefault();
-    this.set({ factor: ((j + n) % n) - 1 });
-    this.list.children[this.state.factor + 1].focus();
   }
 
   shade(node, i, at) {

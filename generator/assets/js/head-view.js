@@ -2,7 +2,7 @@
 // Attributes (optional): layer="3", heads="0 2 5" | "all", hide-special. Shares (selection.js) the layer it shows
 // and whether special tokens are hidden, follows a head chosen in a linked view (that head alone is shown), and
 // writes the token it pins.
-import { View, h, move } from "./view.js";
+import { View, h, move, roving, scroller } from "./view.js";
 import { headColour } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { keep, renorm, argmax, hiddenNote, HIDDEN_CAPTION } from "./attention.js";
@@ -49,9 +49,9 @@ export class HeadView extends View {
     const all = (on) => () => this.set({ heads: new Set(on ? this.headButtons.keys() : []) });
     bar.append(
       h("label", null, "Layer ", this.layerSelect),
-      h("span", { class: "xp-heads", role: "group", "aria-label": "Heads (toggle)" }, "Heads ", ...this.headButtons,
-        h("button", { type: "button", class: "xp-btn", onclick: all(1) }, "all"),
-        h("button", { type: "button", class: "xp-btn", onclick: all(0) }, "none")));
+      h("span", { class: "xp-heads", role: "toolbar", "aria-label": "Heads shown (arrow keys move, Space toggles)" }, "Heads ",
+        ...roving([...this.headButtons, h("button", { type: "button", class: "xp-btn", onclick: all(1) }, "all"),
+          h("button", { type: "button", class: "xp-btn", onclick: all(0) }, "none")])));
     if (this.tokens.some((t) => t.segment === 1)) {
       bar.append(h("label", null, "Sentences ", h("select", { onchange: (e) => this.set({ sentences: e.target.value }) },
         ...FILTERS.map(([v, t]) => h("option", { value: v }, t)))));
@@ -63,8 +63,10 @@ export class HeadView extends View {
     this.note = h("p", { class: "xp-note", hidden: true });
     this.canvas = h("canvas", { "aria-hidden": "true" });
     bar.append(pngButton(this, () => {
-      const { layer, heads, hideSpecial } = this.state;
-      return [grid, `${part.label}, layer ${layer}, heads ${[...heads].sort((a, b) => a - b).join(" ") || "none"}` + (hideSpecial ? HIDDEN_CAPTION : ""), `layer${layer}`];
+      const { layer, heads, hideSpecial, sentences } = this.state, shown = [...heads].sort((a, b) => a - b);
+      const filter = sentences === "all" ? "" : `, sentences ${FILTERS.find((f) => f[0] === sentences)[1]}`;
+      return [grid, `${part.label}, layer ${layer}, heads ${shown.join(", ") || "none"} of ${H}${filter}` + (hideSpecial ? HIDDEN_CAPTION : ""),
+        `layer${layer}`, ["head ", ...shown.flatMap((i) => [{ fill: headColour(i) }, `${i}  `]), " line width and opacity: attention weight"]];
     }));
     this.columns = [0, 1].map((c) => h("div", { class: c ? "xp-col" : "xp-col xp-q", role: "listbox", "aria-label": c ? "Key tokens (attended to)" : "Query tokens (attending)" }));
     const grid = h("div", { class: "xp-hv", onkeydown: (e) => this.key(e), onclick: (e) => this.tap(e),
@@ -73,7 +75,7 @@ export class HeadView extends View {
       h("div", { class: "xp-cap" }, part.q), h("div"), h("div", { class: "xp-cap" }, part.k),
       this.columns[0], this.canvas, this.columns[1]);
     this.readout = h("div", { class: "xp-readout", "aria-live": "polite" });
-    this.replaceChildren(bar, this.note, h("div", { class: "xp-scroll" }, grid), this.readout);
+    this.replaceChildren(bar, this.note, scroller(grid), this.readout);
     this.resizes = new ResizeObserver(() => this.canvas.clientWidth !== this.width && this.redraw());
     this.fillColumns();
   }
@@ -105,19 +107,24 @@ export class HeadView extends View {
     if (this.hideBox) this.hideBox.checked = this.state.hideSpecial;
   }
 
-  /** A linked view chose a layer, a head (shown alone) or whether special tokens are hidden. */
-  follow({ layer, head, hideSpecial }) {
+  /** A linked view chose a layer, a head (shown alone), whether special tokens are hidden, or a token (pinned as a
+   * query, unless pinned here already). */
+  follow({ layer, head, hideSpecial, token }) {
     const { L, H } = this.attention, patch = {};
     if (layer >= 0 && layer < L) patch.layer = layer;
-    if (head >= 0 && head < H) patch.heads = new Set([head]);
+    if (head >= 0 && head < H && !(this.state.heads.size === 1 && this.state.heads.has(head))) patch.heads = new Set([head]);
     if (hideSpecial != null && this.hasSpecial) patch.hideSpecial = hideSpecial;
     this.set(patch);
+    const pin = this.state.pinnedSlot, row = token == null ? -1 : this.kept.indexOf(token);
+    if (token !== undefined && !(pin && this.kept[pin.row] === token)) this.set({ pinnedSlot: row < 0 ? null : { column: 0, row } });
   }
 
+  /** Show or hide head i; when one head is left, linked views learn it. */
   toggle(i) {
     const heads = new Set(this.state.heads);
     heads.has(i) ? heads.delete(i) : heads.add(i);
     this.set({ heads });
+    if (heads.size === 1) this.tell({ layer: this.state.layer, head: [...heads][0] });
   }
 
   /** (Re)build the token columns for the shown tokens: queries `kept` (into tokens), keys `keptKeys` (into
@@ -169,7 +176,7 @@ export class HeadView extends View {
   /** Pin a slot (null releases); linked views learn the token. */
   pinSlot(s) {
     this.set({ pinnedSlot: s && { column: s.column, row: s.row } });
-    if (this.sharesTokens) this.selection.set({ token: s && (s.column ? this.keptKeys : this.kept)[s.row] });
+    if (this.sharesTokens) this.tell({ token: s && (s.column ? this.keptKeys : this.kept)[s.row] });
   }
 
   key(e) {

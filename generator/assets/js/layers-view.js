@@ -5,7 +5,7 @@
 // that came next; a click, tap or Enter pins it and tells the block's other views (lens.js sharePosition).
 // The cells are drawn on one canvas (31 x 256 = 7,936 cells of text would be slow to lay out as elements); the token
 // headers, the layer labels and the readout are elements, so they read as text.
-import { View, h, move } from "./view.js";
+import { View, h, move, scroller } from "./view.js";
 import { pngButton } from "./export.js";
 import { tokenNode, show } from "./tokens.js";
 import { cssRGB } from "./theme.js";
@@ -39,14 +39,15 @@ export class LayersView extends View {
       h("span", { class: "xp-lcorner" }, "layer ↓ · reads →"), h("div", { class: "xp-lcols" }, ...this.heads),
       h("div", { class: "xp-lrows" }, ...this.labels), h("div", { class: "xp-stage" }, this.cv, this.box, this.pinBox),
       h("span", { class: "xp-lcorner", title: "the token that actually came next" }, "next"), h("div", { class: "xp-lcols xp-lfoot" }, ...this.feet));
-    this.scroller = h("div", { class: "xp-scroll" }, this.gridEl);
+    this.scrolled = scroller(this.gridEl);
+    this.scroller = this.scrolled.firstChild;  // the box that scrolls sideways
     this.out = h("div", { class: "xp-readout xp-lout", "aria-live": "polite" });
     const legend = h("span", { class: "xp-hint" }, "probability of the top token 0 ",
       h("span", { class: "xp-ramp xp-lramp", "aria-hidden": "true" }), " 100% · ", h("b", null, "bold"), ": the model's final prediction there");
     const note = h("p", { class: "xp-hint xp-lnote" }, `Each layer is read through the model's final norm` +
       `${x.norm ? ` (${x.norm}, with that layer's own statistics)` : ""} and its unembedding; the last row is the model's output.`);
     this.replaceChildren(h("div", { class: "xp-bar" }, legend, pngButton(this, () => [this.gridEl, "Top prediction after each layer (logit lens)", "layers"])),
-      this.scroller, this.out, note);
+      this.scrolled, this.out, note);
     this.layout();
   }
 

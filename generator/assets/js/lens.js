@@ -1,6 +1,6 @@
 // The "lens" payload section (see ARCHITECTURE.md) decoded and checked, and pure helpers shared by the layers,
 // ranks and probabilities views. Rows of layers: 0 = the embedding output, l = after block l, L = the output.
-import { array, container } from "./payload.js";
+import { array } from "./payload.js";
 
 /** Decode and check the lens section of payload p. Throws a readable Error on anything that does not fit. */
 export async function readLens(p) {
@@ -83,19 +83,16 @@ export function rankShade(r, V) {
   return Math.max(0, Math.min(1, 1 - Math.log(r) / Math.log(V)));
 }
 
-// Linked views: the position a reader pins in one view of a container is shown by the others.
-const EVENT = "explorable-position";
+// Linked views: the position a reader pins in one view of a container is the shared selection's token (selection.js).
 
 /** Tell the other views of `view`'s container that position p (or null) is pinned. */
 export function sharePosition(view, p) {
-  container(view)?.dispatchEvent(new CustomEvent(EVENT, { detail: { token: p, from: view } }));
+  view.tell({ token: p });
 }
 
-/** Call fn(p) when another view of the container pins a position; returns the function that stops listening. */
+/** Call fn(p) for the position pinned before and whenever another view pins one; returns the function that stops. */
 export function followPosition(view, fn) {
-  const box = container(view);
-  if (!box) return () => {};
-  const on = (e) => e.detail && e.detail.from !== view && fn(e.detail.token);
-  box.addEventListener(EVENT, on);
-  return () => box.removeEventListener(EVENT, on);
+  const t = view.selection.get().token;
+  if (t !== undefined) fn(t);
+  return view.selection.subscribe((patch) => "token" in patch && !view.telling && fn(patch.token));
 }

@@ -1,11 +1,11 @@
 // <explorable-model-view>: a layers x heads grid of attention heatmaps on one canvas; a head enlarges on demand.
 // Attribute (optional): hide-special. Shares (selection.js) the head it enlarges (layer and head) and whether special
 // tokens are hidden; a layer or head chosen in a linked view moves its keyboard cursor there.
-import { View, h, move } from "./view.js";
+import { View, h, move, scroller } from "./view.js";
 import { lut, gradient } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
 import { dark, cssRGB } from "./theme.js";
-import { keep, renorm, hiddenNote, HIDDEN_CAPTION } from "./attention.js";
+import { keep, renorm, argmax, hiddenNote, HIDDEN_CAPTION } from "./attention.js";
 import { pngButton } from "./export.js";
 import { attentionParts, partSelect } from "./parts.js";
 
@@ -53,6 +53,7 @@ export class ModelView extends View {
     this.attention = { L: part.L, H: part.H, N: part.R, M: part.C, v: part.v };
     this.tokens = part.rows;
     this.keyTokens = part.cols;
+    this.sharesTokens = part.rows === p.tokens;  // linked views know the payload's tokens only
     const { L, H } = this.attention;
     this.hasSpecial = [...part.rows, ...part.cols].some((t) => t.special);
     // hideSpecial (set() lays the grid out again); cursor: [layer, head] of the keyboard / pointer cursor;
@@ -76,7 +77,7 @@ export class ModelView extends View {
     const labels = (n, f) => Array.from({ length: n }, (_, i) => h("span", null, f(i)));
     this.gridFigure = h("div", { class: "xp-mv" }, h("span"),
       h("div", { class: "xp-cols" }, ...labels(H, (i) => `H${i}`)),
-      h("div", { class: "xp-rows" }, ...labels(L, (i) => `L${i}`)),
+      (this.rowsEl = h("div", { class: "xp-rows" }, ...labels(L, (i) => `L${i}`))),
       h("div", { class: "xp-stage" }, canvas, this.cursorBox));
 
     // detail panel: bigger heatmap with token labels on both axes
@@ -97,7 +98,7 @@ export class ModelView extends View {
       h("div", { class: "xp-bar" }, this.detailTitle, pngButton(this, () => this.figure(true)),
         h("button", { type: "button", class: "xp-btn", onclick: () => this.close() }, "close ✕")),
       this.cellReadout,
-      h("div", { class: "xp-scroll" }, (this.detailFigure = h("div", { class: "xp-dgrid" }, h("span", { class: "xp-axis" }, "query ↓  key →"),
+      scroller((this.detailFigure = h("div", { class: "xp-dgrid" }, h("span", { class: "xp-axis" }, "query ↓  key →"),
         this.columnLabels, this.rowLabels, h("div", { class: "xp-stage" }, this.heatmap, this.cellBox)))));
 
     const bar = h("div", { class: "xp-bar" }, partSelect(this.parts, this.partIndex, (i) => this.showPart(p, i)) ?? "",
@@ -107,17 +108,28 @@ export class ModelView extends View {
       bar.append(h("label", null, this.hideBox, " hide special tokens"));
     }
     bar.append(pngButton(this, () => this.figure(false)), h("span", { class: "xp-hint" }, "Click, tap or press Enter on a head to enlarge it."));
-    this.replaceChildren(bar, this.note, h("div", { class: "xp-scroll" }, this.gridFigure), this.announce, this.detail);
+    this.gridBox = scroller(this.gridFigure);
+    this.replaceChildren(bar, this.note, this.gridBox, this.announce, this.detail);
+    this.resizes = new ResizeObserver(() => this.fit());
     this.layout();
+  }
+
+  start() {
+    this.resizes.observe(this.gridBox);
+  }
+
+  stop() {
+    this.resizes.disconnect();
   }
 
   /** [element, caption, file part] of the grid or of the enlarged head, for the PNG export. */
   figure(enlarged) {
     const hidden = this.state.hideSpecial ? HIDDEN_CAPTION : "", { L, H } = this.attention;
     const what = this.parts.length > 1 ? this.shownPart.label : "Attention weights";
-    if (!enlarged) return [this.gridFigure, `${what}, ${L} layers × ${H} heads${hidden}`, "all-heads"];
+    const keys = ["attention weight 0 ", { fill: getComputedStyle(this.legend).backgroundImage, w: 72 }, " 1"];
+    if (!enlarged) return [this.gridFigure, `${what}, ${L} layers × ${H} heads${hidden}`, "all-heads", keys];
     const [l, head] = this.state.enlarged;
-    return [this.detailFigure, `${what}, layer ${l}, head ${head}${hidden}`, `L${l}-H${head}`];
+    return [this.detailFigure, `${what}, layer ${l}, head ${head}${hidden}`, `L${l}-H${head}`, keys];
   }
 
   /** Show another part: the grid is rebuilt for its layers and heads. */
@@ -136,14 +148,22 @@ export class ModelView extends View {
     if (this.hideBox) this.hideBox.checked = this.state.hideSpecial;
   }
 
-  /** A linked view hid or showed the special tokens, or chose a layer or head (the cursor moves there). */
-  follow({ layer, head, hideSpecial }) {
-    const { L, H } = this.attention, [l, hd] = this.state.cursor;
+  /** A linked view hid or showed the special tokens, chose a layer or head (the cursor moves there, and an enlarged
+   * head is replaced by the chosen one), or a token (its row is read out in the enlarged head). */
+  follow({ layer, head, hideSpecial, token }) {
+    const { L, H } = this.attention, [l, hd] = this.state.cursor, big = this.state.enlarged;
     if (hideSpecial != null && this.hasSpecial) this.set({ hideSpecial });
     const cursor = [layer >= 0 && layer < L ? layer : l, head >= 0 && head < H ? head : hd];
-    if (cursor[0] === l && cursor[1] === hd) return;
-    this.state.cursor = cursor;
-    if (this.ready) this.mark();
+    if (cursor[0] !== l || cursor[1] !== hd) {
+      this.state.cursor = cursor;
+      this.mark(true);
+      if (big && (big[0] !== cursor[0] || big[1] !== cursor[1])) this.enlarge(...cursor, true);
+    }
+    const row = this.sharesTokens ? this.shown.idx.indexOf(token) : -1;
+    if (this.state.enlarged && row >= 0) {
+      const [a, b] = this.state.enlarged, { N, M } = this.shown;
+      this.showCell(row, argmax(this.shown.v, ((a * H + b) * N + row) * M, 1, M));
+    }
   }
 
   /** Sizes, labels and matrices for the shown tokens: all, or all but the special ones (rows renormalised).
@@ -160,14 +180,9 @@ export class ModelView extends View {
         empty += r.empty;
       }
     }
-    this.shown = { N, M, v: shown, tokens: idx.map((i) => this.tokens[i]), keyTokens: kidx.map((i) => this.keyTokens[i]) };
-    const t = (this.thumb = side(N)), u = (this.thumbWidth = side(M));
-    this.pixelRanges = ranges(N, t);
-    this.columnRanges = ranges(M, u);
-    this.style.setProperty("--t", u + "px"); // thumbnail width (and height when square)
-    this.style.setProperty("--tr", t + "px");
-    Object.assign(this.gridCanvas, { width: H * (u + GAP) - GAP, height: L * (t + GAP) - GAP });
-    this.image = null;
+    this.shown = { N, M, v: shown, idx, tokens: idx.map((i) => this.tokens[i]), keyTokens: kidx.map((i) => this.keyTokens[i]) };
+    this.thumb = this.thumbWidth = 0;
+    this.fit();
     const c = (this.cellSize = Math.max(12, Math.min(24, Math.floor(480 / Math.max(N, M)))));
     Object.assign(this.heatmap, { width: M, height: N });
     this.heatmap.style.cssText = `width:${M * c}px;height:${N * c}px`;
@@ -180,6 +195,26 @@ export class ModelView extends View {
     this.note.hidden = !hide;
     this.note.textContent = hide ? hiddenNote(empty, " across all heads") : "";
     if (this.state.enlarged) this.showCell(0, 0, true);
+  }
+
+  /** Thumbnail sizes: side(N) px high and side(M) px wide (at least 48, a multiple of the count; at most 80), both
+   * scaled down (the width to no less than 20 px) until all heads fit the width of the figure. */
+  fit() {
+    const { L, H } = this.attention, { N, M } = this.shown, natural = side(M);
+    const room = Math.floor((this.gridBox.clientWidth - this.rowsEl.offsetWidth - 4 + GAP) / H) - GAP;
+    const u = room > 0 ? Math.max(20, Math.min(natural, room)) : natural;
+    const t = N === M ? u : Math.max(20, Math.round((side(N) * u) / natural));
+    if (t === this.thumb && u === this.thumbWidth) return;
+    this.thumb = t;
+    this.thumbWidth = u;
+    this.pixelRanges = ranges(N, t);
+    this.columnRanges = ranges(M, u);
+    this.style.setProperty("--t", u + "px"); // thumbnail width (and height when square)
+    this.style.setProperty("--tr", t + "px");
+    Object.assign(this.gridCanvas, { width: H * (u + GAP) - GAP, height: L * (t + GAP) - GAP });
+    this.image = null;
+    this.mark();
+    this.redraw();
   }
 
   draw() {
@@ -227,16 +262,18 @@ export class ModelView extends View {
     } else if (e.key === "Escape") this.close();
   }
 
-  enlarge(l, hd) {
+  /** Enlarge head hd of layer l: the reader's choice (focus goes there, linked views learn it) or a linked view's. */
+  enlarge(l, hd, followed) {
     this.state.enlarged = [l, hd];
     this.detail.hidden = false;
     this.detailTitle.textContent = `Layer ${l} · head ${hd}`;
     this.detail.setAttribute("aria-label", `Layer ${l}, head ${hd}, enlarged`);
     this.heat();
     this.showCell(0, 0, true);
+    if (followed) return;
     this.heatmap.focus({ preventScroll: true });
     this.detail.scrollIntoView({ block: "nearest" });
-    this.selection.set({ layer: l, head: hd });
+    this.tell({ layer: l, head: hd });
   }
 
   close() {

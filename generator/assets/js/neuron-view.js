@@ -3,7 +3,7 @@
 // one) and their softmax, which is the model's attention weight; lines from the query to each key weighted by it.
 // Positive values blue, negative orange, intensity by magnitude; exact values on hover or with the arrow keys.
 // Reads the payload section "neuron" (see ARCHITECTURE.md); the weights are recomputed here from q and k.
-import { View, h } from "./view.js";
+import { View, h, scroller } from "./view.js";
 import { step } from "./token-list.js";
 import { array } from "./payload.js";
 import { headColour } from "./colour.js";
@@ -84,7 +84,7 @@ export class NeuronView extends View {
       h("div", { class: "xp-cap" }, "score"), h("div", { class: "xp-cap" }, "weight"),
       this.qCol, this.lines, this.kCol, this.strips, this.scores, this.weights);
     this.out = h("div", { class: "xp-readout xp-nout", "aria-live": "polite" });
-    this.replaceChildren(bar, h("div", { class: "xp-scroll" }, this.grid), this.out);
+    this.replaceChildren(bar, scroller(this.grid), this.out);
     this.ro = new ResizeObserver(() => this.clientWidth !== this.w && ((this.geo = null), this.redraw()));
   }
 
@@ -103,11 +103,6 @@ export class NeuronView extends View {
     if (Number.isInteger(token) && token >= 0 && token < this.N) Object.assign(patch, { qPin: token, qHov: null });
     if (li >= 0 && li !== this.state.li) this.layer(li).then(() => this.set({ ...patch, li, cell: null }));
     else this.set(patch);
-  }
-
-  /** The reader pinned a query token, or chose a layer or head: linked views take it up. */
-  tell(patch) {
-    this.selection?.set(patch);
   }
 
   /** Decoded queries and keys of layer slot li (memoised; decoding is asynchronous). */
@@ -157,6 +152,20 @@ export class NeuronView extends View {
     if (i == null || (pin && i === this.state.qPin && this.state.qHov == null)) return;
     if (pin) this.pinQuery(i);
     else this.set({ qHov: i });
+  }
+
+  /** The reader pins query i: linked views learn the token. */
+  pinQuery(i) {
+    this.set({ qPin: i, qHov: null, kPin: -1, cell: null });
+    this.tell({ token: i });
+  }
+
+  /** A linked view chose a layer or head this view has, or a token (the query). */
+  follow({ layer, head, token }) {
+    const li = this.s.layers.indexOf(layer), hi = this.s.heads.indexOf(head);
+    if (li >= 0) (this.layerSel.value = li), this.pickLayer(li);
+    if (hi >= 0) (this.headSel.value = hi), this.set({ hi, cell: null });
+    if (token >= 0 && token < this.N) this.set({ qPin: token, qHov: null, kPin: -1, cell: null });
   }
 
   onKey(e, pin) {

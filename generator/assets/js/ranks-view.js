@@ -2,7 +2,7 @@
 // generated token (without generated tokens, each token that came next), its rank after every layer in the
 // prediction that produced it. Second grid (with `lens.watch`): the rank of each watched token after every layer at
 // one position, chosen in a menu or pinned in a linked view. Log colour scale; rank 1 is bold.
-import { View, h } from "./view.js";
+import { View, h, scroller } from "./view.js";
 import { pngButton } from "./export.js";
 import { tokenNode, show } from "./tokens.js";
 import { Grid } from "./lens-grid.js";
@@ -37,14 +37,14 @@ export class RanksView extends View {
       });
       this.grids.push(this.gen);
       parts.push(h("p", { class: "xp-lhead" }, this.generated ? "Each generated token: its rank after every layer, where the model predicted it"
-        : "Each token: its rank after every layer, in the prediction made at the token before it"), h("div", { class: "xp-scroll" }, this.gen.el));
+        : "Each token: its rank after every layer, in the prediction made at the token before it"), scroller(this.gen.el));
     }
     if (x.watch.length) {
       this.posSel = h("select", { "aria-label": "Position", onchange: (e) => this.setPosition(+e.target.value) },
         ...x.tokens.map((t, i) => h("option", { value: i }, `${i} ${quote(t)}`)));
       this.posSel.value = this.pos;
-      this.watchBox = h("div", { class: "xp-scroll" });
-      parts.push(h("p", { class: "xp-lhead" }, "Watched tokens: their ranks after every layer at position ", this.posSel), this.watchBox);
+      this.watchBox = h("div");
+      parts.push(h("p", { class: "xp-lhead" }, "Watched tokens: their ranks after every layer at position ", this.posSel), scroller(this.watchBox));
       this.watchGrid();
     }
     if (!parts.length) parts.push(h("p", { class: "xp-note" }, "Nothing to rank: the text has a single token and no watched tokens."));

@@ -2,12 +2,12 @@
 // Causal: the prompt then the generated text; the chosen output token (hover, focus or tap a generated token; a
 // click pins it) shades every token before it by its share of the output's saliency.
 // Similarity: both sentences, every token shaded by its share of the saliency of their cosine similarity.
-import { h } from "./view.js";
+import { h, roving } from "./view.js";
 import { TokenListView } from "./token-list.js";
 import { array } from "./payload.js";
 import { pngButton } from "./export.js";
 import { show } from "./tokens.js";
-import { METHODS, pct, num, top, peak, check, checkShape, completeness } from "./saliency.js";
+import { METHODS, pct, num, top, peak, place, pairMap, check, checkShape, completeness } from "./saliency.js";
 
 export class SaliencyView extends TokenListView {
   static tag = "explorable-saliency-view";
@@ -16,7 +16,7 @@ export class SaliencyView extends TokenListView {
     const c = check(p), section = p.saliency, causal = c.kind === "causal";
     this.section = section;
     this.causal = causal;
-    this.linked = causal; // a similarity section has its own tokens, not the payload's
+    if (!causal) this.map = pairMap(p.tokens, section.tokens_a, section.tokens_b); // each sentence read on its own
     this.split = c.split; // the first generated token (causal) or sentence B's first token (similarity)
     this.outputs = c.outputs;
     this.methods = [];
@@ -36,8 +36,8 @@ export class SaliencyView extends TokenListView {
 
     this.methodButtons = this.methods.map((m, i) => h("button", { type: "button", role: "radio", class: "xp-btn xp-mbtn", "data-m": i }, m.label));
     const group = h("span", { class: "xp-heads", role: "radiogroup", "aria-label": "Saliency method",
-      onclick: (e) => e.target.dataset.m && this.set({ method: +e.target.dataset.m }), onkeydown: (e) => this.methodKey(e) }, ...this.methodButtons);
-    this.info = h("span", { class: "xp-hint" });
+      onclick: (e) => e.target.dataset.m && this.set({ method: +e.target.dataset.m }) }, ...roving(this.methodButtons, (method) => this.set({ method })));
+    this.info = h("div", { class: "xp-hint" });
     this.peakText = h("span");
     const legend = h("span", { class: "xp-hint", title: "share of the saliency; the strongest token is shaded fully" },
       "0 ", h("span", { class: "xp-ramp xp-sramp", "aria-hidden": "true" }), " ", this.peakText);
@@ -50,8 +50,15 @@ export class SaliencyView extends TokenListView {
         h("div", { class: "xp-flow xp-sv" }, h("span", { class: "xp-slabel" }, "B"), ...this.lines(a, n)));
     this.readout = h("div", { class: "xp-readout", "aria-live": "polite" });
     this.note = h("p", { class: "xp-note" });
-    this.replaceChildren(h("div", { class: "xp-bar" }, group, legend, this.info, pngButton(this, () => [this, "", "saliency"])),
-      text, this.readout, this.note);
+    this.replaceChildren(h("div", { class: "xp-bar" }, group, legend, pngButton(this, () => [this, this.caption(), "saliency"])),
+      this.info, text, this.readout, this.note);
+  }
+
+  /** What the figure shows, for the PNG's caption. */
+  caption() {
+    const { method, output } = this.state, name = this.methods[method].name;
+    return this.causal ? `Input saliency (${name}) of “${show(this.tokens[this.split + output])}”, generated token ${output + 1} of ${this.outputs}`
+      : `Input saliency (${name}) of the two sentences' cosine similarity`;
   }
 
   /** The scores of the current method for the current output: [scores, number of scored inputs]. */
@@ -68,31 +75,20 @@ export class SaliencyView extends TokenListView {
     this.set(this.causal && this.state.pinned == null && g >= 0 ? { hover: i, output: g } : { hover: i });
   }
 
-  /** Causal: on a generated token at or after the output, pin it (or release it); on an earlier token, keep its
-   * share in the readout (touch has no hover). Similarity: keep a token's share in the readout. */
+  /** Causal: on a generated token at or after the output, pin it (or release it). Otherwise keep the token's share in
+   * the readout (touch has no hover). Either is shared with the linked views. */
   tap(i) {
     const { output, pinned, picked } = this.state;
-    if (!this.causal || i < this.split + output) return this.set({ picked: picked === i ? null : i });
-    if (i >= this.split) this.pin(pinned === i ? null : i);
+    if (this.causal && i >= this.split + output) return this.pin(pinned === i ? null : i);
+    this.set({ picked: picked === i ? null : i });
+    this.shareToken(this.state.picked);
   }
 
-  release() {
-    this.pin(null);
-    this.set({ picked: null });
-  }
-
-  /** Only a generated token can be the pinned output; a pinned prompt token (from a linked view) changes nothing. */
+  /** A token chosen in a linked view: a generated one becomes the pinned output, another keeps its share shown. */
   showPinned(i) {
-    if (i == null) this.set({ pinned: null });
-    else if (i >= this.split) this.set({ pinned: i, output: i - this.split, picked: null });
-  }
-
-  methodKey(e) {
-    const n = this.methods.length, d = { ArrowLeft: -1, ArrowUp: -1, ArrowRight: 1, ArrowDown: 1 }[e.key];
-    if (!d) return;
-    e.preventDefault();
-    this.set({ method: (this.state.method + d + n) % n });
-    this.methodButtons[this.state.method].focus();
+    if (i == null) this.set({ pinned: null, picked: null });
+    else if (this.causal && i >= this.split) this.set({ pinned: i, output: i - this.split, picked: null });
+    else this.set({ picked: i });
   }
 
   shade(node, i, { scores, scored, peak, at }) {
@@ -112,7 +108,7 @@ export class SaliencyView extends TokenListView {
     this.methodButtons.forEach((b, i) => (b.setAttribute("aria-checked", i === method), (b.tabIndex = i === method ? 0 : -1)));
     this.peakText.textContent = pct(strongest);
     const s = this.section, T = (i) => `“${show(this.tokens[i])}”`;
-    const list = top(scores, scored, 3).map((i) => `${T(i)} ${pct(scores[i])}`).join(", ");
+    const list = top(scores, scored, 3).map((i) => `${T(i)} ${pct(scores[i])} (${place(i, a, causal)})`).join(", ");
     const k = hover ?? picked, lines = [];
     if (causal) {
       this.info.textContent = `score: the ${s.target} of the chosen token`;

@@ -24,6 +24,24 @@ export function top(v, n, k) {
   return idx.sort((a, b) => v[b] - v[a] || a - b).slice(0, k);
 }
 
+/** Where token i is, to tell repeated tokens apart: "token 5" (causal), "B, token 2" (its sentence's own tokens). */
+export const place = (i, split, causal) => (causal ? "" : i < split ? "A, " : "B, ") + `token ${causal || i < split ? i : i - split}`;
+
+/** Each of a pair's section tokens (a then b, each sentence read alone) as an index among the payload's tokens: the
+ * next of its sentence (segment 0, 1) with the same text and kind, or -1 (none: B's own [CLS]). */
+export function pairMap(tokens, a, b) {
+  return [a, b].flatMap((own, s) => {
+    const theirs = tokens.map((t, i) => [t, i]).filter(([t]) => (t.segment === 1 ? 1 : 0) === s);
+    let k = 0;
+    return own.map((t) => {
+      const j = theirs.findIndex(([u], x) => x >= k && u.text === t.text && !u.special === !t.special);
+      if (j < 0) return -1;
+      k = j + 1;
+      return theirs[j][1];
+    });
+  });
+}
+
 /** Largest of v[0..n) (0 when empty). */
 export function peak(v, n) {
   let m = 0;

@@ -20,8 +20,8 @@ const indexOf = (e) => {
 };
 
 export class TokenListView extends View {
-  /** Whether token indices are the payload's (so the pinned token is shared with linked views). */
-  linked = true;
+  /** null: the tokens are the payload's; else each token's index among the payload's (-1: none, never shared). */
+  map = null;
 
   /** Build this.nodes for `tokens`: options of a listbox, data-i = index, the tab stop on token `first`. */
   tokenNodes(tokens, first = 0) {
@@ -61,17 +61,22 @@ export class TokenListView extends View {
     if (i == null) return;
     if (e.key === "Enter" || e.key === " ") return e.preventDefault(), this.tap(i);
     if (e.key === "Escape") return this.release();
-    const j = step(e.key, i, this.nodes.length);
+    const shown = this.nodes.filter((n) => !n.hidden), j = step(e.key, shown.indexOf(this.nodes[i]), shown.length);
     if (j == null) return;
     e.preventDefault();
     this.nodes[i].tabIndex = -1;
-    this.nodes[j].tabIndex = 0;
-    this.nodes[j].focus();
+    shown[j].tabIndex = 0;
+    shown[j].focus();
   }
 
-  /** Shade every token node through the subclass's shade(node, index, frame). */
+  /** Shade every token node through the subclass's shade(node, index, frame); special ones hidden if state.hideSpecial. */
   shadeTokens(frame) {
-    this.nodes.forEach((node, i) => this.shade(node, i, frame));
+    this.nodes.forEach((node, i) => {
+      node.hidden = !!this.state.hideSpecial && !!this.tokens[i].special;
+      this.shade(node, i, frame);
+    });
+    const stop = this.nodes.find((n) => n.tabIndex === 0), first = this.nodes.find((n) => !n.hidden);
+    if (stop?.hidden && first) (stop.tabIndex = -1), (first.tabIndex = 0);
   }
 
   // Reactions a subclass may override.
@@ -93,7 +98,13 @@ export class TokenListView extends View {
   /** The reader pins token i (null releases): shown here, and shared with the linked views. */
   pin(i) {
     this.showPinned(i);
-    if (this.linked) this.selection.set({ token: i });
+    this.shareToken(i);
+  }
+
+  /** Linked views learn that token i (null: none) is chosen. */
+  shareToken(i) {
+    const t = i == null || !this.map ? i : this.map[i];
+    if (t == null || t >= 0) this.tell({ token: t });
   }
 
   /** Show token i (or none) as the pinned one. */
@@ -101,8 +112,9 @@ export class TokenListView extends View {
     this.set({ pinned: i });
   }
 
-  follow(patch) {
-    const i = patch.token;
-    if (this.linked && (i === null || (i >= 0 && i < this.nodes.length))) this.showPinned(i);
+  follow({ token: t, hideSpecial }) {
+    if (hideSpecial != null) this.set({ hideSpecial });
+    const i = t == null || !this.map ? t : this.map.indexOf(t);
+    if (i === null || (i >= 0 && i < this.nodes.length)) this.showPinned(i);
   }
 }

@@ -29,6 +29,36 @@ export function move(key, r, c, R, C) {
   return null;
 }
 
+/** A row of controls as one Tab stop: arrows (round the ends), Home and End move the focus, then call pick(index). */
+export function roving(items, pick) {
+  items.forEach((b, i) => {
+    b.tabIndex = i ? -1 : 0;
+    b.onkeydown = (e) => {
+      const n = items.length, d = { ArrowLeft: -1, ArrowUp: -1, ArrowRight: 1, ArrowDown: 1 }[e.key];
+      const j = d ? (i + d + n) % n : { Home: 0, End: n - 1 }[e.key];
+      if (j == null) return;
+      e.preventDefault();
+      items.forEach((x, k) => (x.tabIndex = k === j ? 0 : -1));
+      items[j].focus();
+      pick?.(j);
+    };
+  });
+  return items;
+}
+
+/** `kid` in a box scrolling sideways, data-more naming the sides with content out of sight (the CSS shades them). */
+export function scroller(kid) {
+  const box = h("div", { class: "xp-scroll" }, kid), wrap = h("div", { class: "xp-sw" }, box), sizes = new ResizeObserver(() => mark());
+  const mark = () => {
+    const x = box.scrollLeft;
+    wrap.dataset.more = (x > 1 ? "left " : "") + (x < box.scrollWidth - box.clientWidth - 1 ? "right" : "");
+  };
+  box.onscroll = mark;
+  sizes.observe(box);
+  sizes.observe(kid);
+  return wrap;
+}
+
 /**
  * A view is a custom element named by its class's `static tag` (explorables.js defines them all). What the reader
  * chose lives in one object, `this.state`, changed with set(patch); what the views of one container share (layer,
@@ -63,7 +93,7 @@ export class View extends (globalThis.HTMLElement || class {}) { // (plain class
     this.busy = true;
     this.dataset.state = "loading";
     try {
-      const p = await load(this);
+      const p = (this.payload = await load(this));
       this.selection = selection(container(this));
       await this.build(p);
       const shared = this.selection.get(); // what linked views chose before this one was built
@@ -80,7 +110,7 @@ export class View extends (globalThis.HTMLElement || class {}) { // (plain class
   resume() {
     this.detach();
     this.unTheme = onTheme(() => this.redraw());
-    this.unfollow = this.selection.subscribe((patch) => this.follow(patch));
+    this.unfollow = this.selection.subscribe((patch) => this.telling || this.follow(patch));
     this.start();
     this.paint();
   }
@@ -101,7 +131,17 @@ export class View extends (globalThis.HTMLElement || class {}) { // (plain class
   /** A change the reader made that linked views take up too: set here, and in the container's shared selection. */
   share(patch) {
     this.set(patch);
-    this.selection.set(patch);
+    this.tell(patch);
+  }
+
+  /** Tell the linked views (not this one) what the reader chose here. */
+  tell(patch) {
+    this.telling = true;
+    try {
+      this.selection.set(patch);
+    } finally {
+      this.telling = false;
+    }
   }
 
   /** Coalesce redraw requests into one per animation frame. */
