@@ -20,7 +20,7 @@ from mkdocs.structure.files import File, Files
 from . import markdown_ext
 from .errors import ExplorableError
 from .fences import front_matter_lines, page_blocks
-from .widgets import asset_files
+from .widgets import ENTRY, asset_files
 
 log = logging.getLogger("mkdocs.plugins.explorables")
 
@@ -66,11 +66,12 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         for sheet in ("css/explorables.css",):
             if f"{ASSET_PREFIX}/{sheet}" not in config.extra_css:
                 config.extra_css.append(f"{ASSET_PREFIX}/{sheet}")
-        script = f"{ASSET_PREFIX}/js/explorables.js"
+        # The widgets as one classic script, run as soon as it arrives (async): not after parsing, as a module would.
+        script = f"{ASSET_PREFIX}/{ENTRY}"
         if script not in [str(entry) for entry in config.extra_javascript]:
             from mkdocs.config.config_options import ExtraScriptValue
             entry = ExtraScriptValue(script)
-            entry.type = "module"
+            entry.async_ = True
             config.extra_javascript.append(entry)
         return config
 

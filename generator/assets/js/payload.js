@@ -17,13 +17,16 @@ export function load(el) {
 }
 
 const bySrc = new Map(); // data-src URL -> promise; the 4 most recent, shared across containers and navigations
+// The widgets' own URL: data files live in ../data/ beside it. An ES module knows it from import.meta.url; the
+// classic-script bundle of the offline copy (bundle/, where import.meta is empty) from document.currentScript.
+const HERE = globalThis.document?.currentScript?.src || import.meta.url;
 
 function read(c) {
   const text = c.dataset.payload;
   if (text != null) return Promise.resolve().then(() => parse(text));
   const src = c.dataset.src;
   if (!src) return Promise.reject(new Error("the container has neither data-payload nor data-src"));
-  const url = new URL("../data/" + src, import.meta.url).href;
+  const url = new URL("../data/" + src, HERE).href;
   let p = bySrc.get(url);
   if (!p) {
     p = fetch(url).then(
