@@ -52,7 +52,8 @@ def summarise(runs: list[dict]) -> dict:
         for name, reps in (r.get("actions") or {}).items():
             actions.setdefault(name, []).extend(reps)
     out["actions"] = {name: {"ms": pb.median([x["ms"] for x in reps]), "longest": max(x["longest"] for x in reps),
-                             "n": len(reps)} for name, reps in actions.items()}
+                             "cpu": pb.median([x.get("cpu") for x in reps]), "n": len(reps)}
+                      for name, reps in actions.items()}
     out["urls"] = runs[0]["urls"]
     return out
 

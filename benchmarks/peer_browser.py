@@ -15,8 +15,8 @@ Every figure is taken the same way for both tools:
 
 from __future__ import annotations
 
-import functools
 import gzip
+import os
 import http.server
 import json
 import shutil
@@ -96,11 +96,13 @@ INTERACT = """async (args) => {
   const loop = (ts) => { stamps.push(ts); if (on) requestAnimationFrame(loop); };
   requestAnimationFrame(loop);
   await frame();
+  performance.mark("xp-act-start");
   const t0 = performance.now();
   stamps.push(t0);
   act(arg);
   await painted();
   const ms = performance.now() - t0;
+  performance.mark("xp-act-end");
   await frame(); await frame();
   on = false;
   let longest = 0;
@@ -143,6 +145,33 @@ ACTIONS = {
 }
 
 
+def cpu_of(browser, page, code: str, arg: int) -> float | None:
+    """Main-thread CPU time (ms) of one interaction, from a Chrome trace: the thread time of the renderer main
+    thread's tasks between the marks INTERACT sets. Unlike wall time it does not grow while the thread waits for a
+    core, so it stays comparable on a busy machine."""
+    path = Path("/tmp") / f"peer-cpu-{os.getpid()}.json"
+    browser.start_tracing(page=page, path=str(path), categories=["toplevel", "blink.user_timing", "devtools.timeline"])
+    try:
+        page.evaluate(INTERACT, [code, arg])
+    finally:
+        browser.stop_tracing()
+    events = json.loads(path.read_text())
+    path.unlink()
+    events = events["traceEvents"] if isinstance(events, dict) else events
+    marks = {e["name"]: e for e in events if e.get("name") in ("xp-act-start", "xp-act-end")}
+    if len(marks) < 2:
+        return None
+    start, end = marks["xp-act-start"], marks["xp-act-end"]
+    pid, tid = start["pid"], start["tid"]
+    total = 0.0
+    for e in events:
+        if e.get("pid") == pid and e.get("tid") == tid and e.get("ph") == "X" and e.get("name") == "ThreadControllerImpl::RunTask":
+            if e["ts"] + e.get("dur", 0) > start["ts"] and e["ts"] < end["ts"]:
+                share = (min(end["ts"], e["ts"] + e["dur"]) - max(start["ts"], e["ts"])) / max(1, e["dur"])
+                total += e.get("tdur", 0) * share
+    return total / 1000
+
+
 def launch(playwright):
     return playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
 
@@ -181,14 +210,13 @@ def measure_page(browser, url: str, tool: str, view: str, timeout: float, intera
             out["draw_ms"] = float(v.get_attribute("data-draw-ms") or "nan")
         if interact:
             out["actions"] = {}
-            if (tool, view) == ("ours", "model") or (tool, view) == ("bertviz", "model"):
-                pass
             for name, code in ACTIONS.get((tool, view), {}).items():
                 runs = []
                 for arg in (0, 1, 0, 1, 0):
                     runs.append(page.evaluate(INTERACT, [code, arg]))
                     if runs[-1]["ms"] > 5000:
                         break
+                runs[-1]["cpu"] = cpu_of(browser, page, code, 0) if runs[-1]["ms"] <= 5000 else None
                 out["actions"][name] = runs
         out["rss"] = renderer_rss(browser)
         cdp = context.new_cdp_session(page)

@@ -121,6 +121,11 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
             return file.src_uri
         return Path(os.path.relpath(file.abs_src_path, self.base_dir)).as_posix()
 
+    def on_post_page(self, output: str, *, page, config) -> str:
+        """Fetch the widgets' script at high priority: an async script is fetched at low priority, after the theme's."""
+        tag = f'{ENTRY.rsplit("/", 1)[1]}" async>'
+        return output.replace(tag, tag[:-1] + ' fetchpriority="high">', 1)
+
     def on_post_build(self, *, config) -> None:
         self.context.page = markdown_ext.PageContext()
         if self.config.evict and not self.dirty:
