@@ -76,9 +76,13 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for a figure")
     ap.add_argument("--no-peer", action="store_true", help="measure our pages only")
-    ap.add_argument("--trace", action="store_true", help="also trace one load of each of our pages")
+    ap.add_argument("--trace", nargs="*", metavar="PAGE", help="also trace one load of our pages (all, or those named "
+                    "like smollm2-16-head) and print where the time goes")
     ap.add_argument("--json", type=Path, help="write every figure here too")
+    ap.add_argument("--tables", type=Path, metavar="JSON", help="only print the tables of a report written by --json")
     args = ap.parse_args()
+    if args.tables:
+        return print_tables(json.loads(args.tables.read_text()))
     print(f"# Peer benchmark, load average at start {pb.load_average()} ({os.cpu_count()} cores)")
     python = None if args.no_peer else pp.peer_env()
     cases = [pp.Case(m, n, pp.text_of(m, n)) for m in args.models for n in args.sizes]
@@ -110,11 +114,13 @@ def main() -> None:
             row["ours"] = measure_curated(browser, f"{server.base}/site/{ours[key]}", view, args.runs)
             row["ours"]["bytes"] = pb.page_bytes(server, row["ours"].pop("urls"))
             print_row(key, row)
-        if args.trace:
+        if args.trace is not None:
             traces = report["traces"] = {}
             for case in cases:
                 for view in args.views:
                     key = f"{case.slug}-{view}"
+                    if args.trace and key not in args.trace:
+                        continue
                     traces[key] = pb.trace_page(browser, f"{server.base}/site/{ours[key]}", pb.DRAWN["ours"],
                                                 pp.WORK / f"trace-{key}.json")
                     print_trace(key, traces[key])
@@ -175,6 +181,7 @@ def print_trace(key: str, tr: dict) -> None:
 
 def print_tables(report: dict) -> None:
     cases = report["cases"]
+    print(f"\nload average (1, 5, 15 min) {report['load_start']} at start, {report.get('load_end')} at end, 2 cores")
     print("\n## First figure (ms from navigation start, median) and bytes (gzip, all files the page requested)\n")
     print("| case | view | ours | BertViz | ratio | ours KB | BertViz KB | ratio | ours RSS MB | BertViz RSS MB | ratio |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -187,18 +194,20 @@ def print_tables(report: dict) -> None:
         print(f"| {label} | {row['view']} | {fmt(o['first'])} | {bshow} | {ratio(o['first'], bfirst)} | "
               f"{fmt(ob, '', 1)} | {fmt(bb, '', 1)} | {ratio(ob, bb)} | {fmt(o['rss'])} | {fmt(b.get('rss'))} | "
               f"{ratio(o['rss'], b.get('rss'))} |")
-    print("\n## Interaction (ms from the event to the end of the frame showing it, median; longest frame while "
-          "switching in brackets)\n")
-    print("| case | view | interaction | ours | BertViz | ratio |")
-    print("|---|---|---|---|---|---|")
+    print("\n## Interaction: ms from the event to the end of the first frame showing it (median; the longest frame "
+          "from the event until one frame after it in brackets), and the main thread's CPU time in that span\n")
+    print("| case | view | interaction | ours wall (longest frame) | ours CPU | BertViz wall (longest frame) | BertViz CPU "
+          "| ratio wall | ratio CPU |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for key, row in cases.items():
         o, b = row["ours"], row.get("bertviz") or {}
         label = f"{row['model']} {row['n']}" if row["n"] else f"{row['model']} (curated)"
         for name, a in o["actions"].items():
             ba = (b.get("actions") or {}).get(name)
-            print(f"| {label} | {row['view']} | {name} | {fmt(a['ms'])} ({fmt(a['longest'])}) | "
+            print(f"| {label} | {row['view']} | {name} | {fmt(a['ms'])} ({fmt(a['longest'])}) | {fmt(a.get('cpu'))} | "
                   f"{fmt(ba['ms']) + ' (' + fmt(ba['longest']) + ')' if ba else '—'} | "
-                  f"{ratio(a['ms'], ba['ms'] if ba else None)} |")
+                  f"{fmt(ba.get('cpu')) if ba else '—'} | {ratio(a['ms'], ba['ms'] if ba else None)} | "
+                  f"{ratio(a.get('cpu'), ba.get('cpu') if ba else None)} |")
 
 
 if __name__ == "__main__":
