@@ -216,7 +216,7 @@ def measure_page(browser, url: str, tool: str, view: str, timeout: float, intera
                     runs.append(page.evaluate(INTERACT, [code, arg]))
                     if runs[-1]["ms"] > 5000:
                         break
-                runs[-1]["cpu"] = cpu_of(browser, page, code, 0) if runs[-1]["ms"] <= 5000 else None
+                runs[-1]["cpu"] = cpu_of(browser, page, code, 1) if runs[-1]["ms"] <= 5000 else None
                 out["actions"][name] = runs
         out["rss"] = renderer_rss(browser)
         cdp = context.new_cdp_session(page)
