@@ -93,7 +93,7 @@ def main() -> None:
     theirs = {} if args.no_peer else pp.build_bertviz(cases, python, peer_dir)
     server = pb.Server({"/site/": site, "/peer/": peer_dir, "/npm/": pp.NPM / "node_modules"})
     from playwright.sync_api import sync_playwright
-    report: dict = {"load_start": pb.load_average(), "cases": {}}
+    report: dict = {"load_start": pb.load_average(), "timeout": args.timeout, "cases": {}}
     with sync_playwright() as playwright:
         browser = pb.launch(playwright)
         for case in cases:
@@ -188,7 +188,9 @@ def print_tables(report: dict) -> None:
     for key, row in cases.items():
         o, b = row["ours"], row.get("bertviz") or {}
         bfirst = b.get("first") if b else None
-        bshow = fmt(bfirst) if bfirst is not None or not b else f"none in {b['fail'] and 'time'}"
+        bshow = fmt(bfirst) if bfirst is not None or not b else (
+            "none: " + b["fail"].split(" (")[0] if "renderer stopped" in (b["fail"] or "")
+            else f"none in {report.get('timeout', '?')} s")
         ob, bb = o["bytes"][1] / 1e3, (b["bytes"][1] / 1e3 if b else None)
         label = f"{row['model']} {row['n']}" if row["n"] else f"{row['model']} (curated)"
         print(f"| {label} | {row['view']} | {fmt(o['first'])} | {bshow} | {ratio(o['first'], bfirst)} | "

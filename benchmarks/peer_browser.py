@@ -188,6 +188,33 @@ def renderer_rss(browser) -> float:
     return max(rss, default=0) / 1e6
 
 
+RSS_LIMIT = 4e9  # bytes: a renderer above this is killed (the machine is shared; BertViz can take 10 GB and more)
+
+
+class Watchdog:
+    """Kills any renderer of this process's browsers whose resident memory passes RSS_LIMIT; `.killed` holds the
+    largest size it killed at."""
+
+    def __init__(self):
+        self.killed, self.on = None, True
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        me = psutil.Process()
+        while self.on:
+            for p in me.children(recursive=True):
+                try:
+                    if "--type=renderer" in " ".join(p.cmdline()) and p.memory_info().rss > RSS_LIMIT:
+                        self.killed = max(self.killed or 0, p.memory_info().rss)
+                        p.kill()
+                except psutil.Error:
+                    pass
+            time.sleep(0.5)
+
+    def stop(self):
+        self.on = False
+
+
 def measure_page(browser, url: str, tool: str, view: str, timeout: float, interact: bool = True) -> dict:
     """One fresh load of `url`: first figure (ms), DOMContentLoaded (ms), each interaction (ms, longest frame),
     renderer RSS (MB), JS heap (MB), requested URLs. `first` is None when the figure did not appear in time."""
@@ -200,6 +227,7 @@ def measure_page(browser, url: str, tool: str, view: str, timeout: float, intera
     drawn = DRAWN["ours" if tool == "ours" else f"bertviz-{view}"]
     page.add_init_script(FIRST_FIGURE % drawn)
     out = {"first": None, "errors": errors, "urls": urls}
+    dog = Watchdog()
     try:
         page.goto(url, wait_until="commit", timeout=timeout * 1000)
         page.wait_for_function("window.__fig !== null", timeout=timeout * 1000, polling=50)
@@ -208,7 +236,7 @@ def measure_page(browser, url: str, tool: str, view: str, timeout: float, intera
         if tool == "ours":
             v = page.locator(".xp-view").first
             out["draw_ms"] = float(v.get_attribute("data-draw-ms") or "nan")
-        if interact:
+        if interact and out["first"] < 20_000:  # past 20 s to a figure, each interaction takes minutes
             out["actions"] = {}
             for name, code in ACTIONS.get((tool, view), {}).items():
                 runs = []
@@ -225,11 +253,19 @@ def measure_page(browser, url: str, tool: str, view: str, timeout: float, intera
         out["heap"] = metrics.get("JSHeapUsedSize", 0) / 1e6
     except Exception as e:  # a timeout: the figure never came
         out["fail"] = type(e).__name__ + ": " + str(e).splitlines()[0][:200]
+        if dog.killed:
+            out["fail"] = f"renderer stopped at {dog.killed / 1e9:.1f} GB (limit {RSS_LIMIT / 1e9:.0f} GB)"
         try:
             out["rss"] = renderer_rss(browser)
         except Exception:
             pass
-    context.close()
+    dog.stop()
+    if dog.killed:
+        out["rss"] = max(out.get("rss") or 0, dog.killed / 1e6)
+    try:
+        context.close()
+    except Exception:
+        pass
     return out
 
 
