@@ -23,7 +23,7 @@ from .export import offline
 from .export.assets import asset_bytes
 from .export.site import Downloads
 from .fences import front_matter_lines, page_blocks
-from .widgets import asset_files
+from .widgets import ENTRY, asset_files
 
 log = logging.getLogger("mkdocs.plugins.explorables")
 
@@ -76,13 +76,14 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         for sheet in ("css/explorables.css",):
             if f"{ASSET_PREFIX}/{sheet}" not in config.extra_css:
                 config.extra_css.append(f"{ASSET_PREFIX}/{sheet}")
-        # Material's offline plugin (pages read from file://): the classic-script bundle, see export/offline.py.
+        # The widgets as one classic script, run as soon as it arrives (async): not after parsing, as a module would.
+        # The same script serves Material's offline plugin (pages read from file://), see export/offline.py.
         self.offline = offline.offline_enabled(config)
-        script = offline.BUNDLE_URL if self.offline else f"{ASSET_PREFIX}/js/explorables.js"
+        script = f"{ASSET_PREFIX}/{ENTRY}"
         if script not in [str(entry) for entry in config.extra_javascript]:
             from mkdocs.config.config_options import ExtraScriptValue
             entry = ExtraScriptValue(script)
-            entry.type = "" if self.offline else "module"
+            entry.async_ = True
             config.extra_javascript.append(entry)
         if self.offline:
             offline.use_local_worker_shim(config)
@@ -153,6 +154,11 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         if not file.abs_src_path:
             return file.src_uri
         return Path(os.path.relpath(file.abs_src_path, self.base_dir)).as_posix()
+
+    def on_post_page(self, output: str, *, page, config) -> str:
+        """Fetch the widgets' script at high priority: an async script is fetched at low priority, after the theme's."""
+        tag = f'{ENTRY.rsplit("/", 1)[1]}" async>'
+        return output.replace(tag, tag[:-1] + ' fetchpriority="high">', 1)
 
     def on_post_build(self, *, config) -> None:
         self.context.page = markdown_ext.PageContext()

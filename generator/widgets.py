@@ -1,4 +1,10 @@
-"""The widgets' files (ES modules and CSS under generator/assets/), as the site and the CLI ship them."""
+"""The widgets' files (ES modules and CSS under generator/assets/), as the site and the CLI ship them.
+
+Beside the modules ships their classic-script bundle (`assets/bundle/explorables.iife.js`, made by esbuild with
+`npm run bundle` and committed; tests/test_bundle.py fails when it is older than the modules) as `js/ENTRY`: the
+site's pages load that one file `async`, so the figures in view are drawn without waiting for a second round of
+module requests nor for the end of parsing (and Material's own script); see benchmarks/RESULTS.md.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ from importlib import resources
 from pathlib import Path
 
 FOLDERS = ("js", "css")
+BUNDLE = "bundle/explorables.iife.js"
+ENTRY = "js/explorables.iife.js"   # where the bundle ships, beside the modules (data files resolve from ../data/)
 
 
 def asset_files() -> list[tuple[str, bytes]]:
@@ -16,6 +24,7 @@ def asset_files() -> list[tuple[str, bytes]]:
         for asset in (root / folder).iterdir():
             if asset.name.endswith((".js", ".css")):
                 files.append((f"{folder}/{asset.name}", asset.read_bytes()))
+    files.append((ENTRY, (root / BUNDLE).read_bytes()))
     return sorted(files)
 
 

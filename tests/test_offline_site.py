@@ -1,8 +1,8 @@
 """The offline copy: a site built with Material's offline plugin, opened from file:// in headless Chromium.
 
 Every view of every page reaches its ready state, interaction, save PNG, the palette toggle and search work, no
-console error, and no request leaves the file system. The classic-script bundle is checked against the modules it
-is made from (esbuild, the same command as `npm run bundle`)."""
+console error, and no request leaves the file system.(tests/test_bundle.py checks the classic-script bundle
+against the modules it is made from.)"""
 
 from __future__ import annotations
 
@@ -17,22 +17,7 @@ import pytest
 from conftest import CANVAS_PIXELS, Reader, build_site, ready
 
 REPO = Path(__file__).resolve().parent.parent
-BUNDLE = REPO / "generator" / "assets" / "bundle" / "explorables.iife.js"
 VIEWS = "explorable-head-view, explorable-model-view, explorable-saliency-view, explorable-factor-view"
-
-
-def test_committed_bundle_is_made_from_the_current_modules(tmp_path):
-    """The site build needs no node: it ships the committed bundle. This fails when a module changed since."""
-    esbuild = REPO / "node_modules" / ".bin" / "esbuild"
-    if not esbuild.exists():
-        pytest.fail("node_modules/.bin/esbuild is missing; run scripts/setup --test (npm install)")
-    command = json.loads((REPO / "package.json").read_text())["scripts"]["bundle"].split()
-    assert command[0] == "esbuild"
-    out = tmp_path / "bundle.js"
-    command = [str(esbuild)] + [f"--outfile={out}" if arg.startswith("--outfile=") else arg for arg in command[1:]]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert out.read_bytes() == BUNDLE.read_bytes(), "the bundle is stale: run `npm run bundle` and commit it"
 
 
 @pytest.fixture(scope="module")

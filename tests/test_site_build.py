@@ -14,6 +14,8 @@ import markdown
 
 from generator.payload import decode_array
 
+REPO = Path(__file__).resolve().parent.parent
+
 BUILD = textwrap.dedent("""
     import logging, sys
     from mkdocs.commands.build import build
@@ -73,9 +75,10 @@ def test_strict_build_embeds_real_payloads_and_ships_assets(tmp_path, tiny_model
     assert "A &lt;b&gt;title&lt;/b&gt;" in page and "<b>title</b>" not in page
     assert "<explorable-head-view>" in page and "<explorable-model-view>" in page
     assert "After the figure." in page
-    assert (tmp_path / "site/assets/explorables/js/explorables.js").exists()
-    assert 'src="assets/explorables/js/explorables.js" type="module"' in page \
-        or 'type="module" src="assets/explorables/js/explorables.js"' in page
+    bundle = (tmp_path / "site/assets/explorables/js/explorables.iife.js").read_bytes()
+    assert bundle == (REPO / "generator/assets/bundle/explorables.iife.js").read_bytes()
+    assert re.search(r'<script src="assets/explorables/js/explorables\.iife\.js" async fetchpriority="high">', page)
+    assert 'type="module"' not in page
     assert "data-search-exclude" in page
 
 

@@ -2,7 +2,7 @@
 
 From file:// Chromium blocks ES module scripts (an opaque origin may not load modules) and `fetch()` of the page's
 own files, and refuses `new Worker()`. So when the offline plugin is on, the explorables plugin
-- ships the classic-script bundle of the widgets instead of the module graph (same code, made by esbuild);
+- relies on the classic-script bundle of the widgets, which every build loads (a module graph would not run);
 - writes every payload data file NAME.json a second time as NAME.js, a script that hands the same JSON text to the
   widgets (payload.js loads it with a <script> element when the page is a file://, only when a view comes near);
 - lists its own Worker stand-in for file:// pages as Material's polyfill, in place of the CDN script the offline
@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 
-from .assets import BUNDLE, WORKER_SHIM
+from .assets import WORKER_SHIM
 
 ASSET_PREFIX = "assets/explorables"
-BUNDLE_URL = f"{ASSET_PREFIX}/js/explorables.iife.js"
 SHIM_URL = f"{ASSET_PREFIX}/offline/iframe-worker.js"
 # Material's offline plugin adds a polyfill from a CDN unless one whose URL contains this is listed already.
 SHIM_MARK = "iframe-worker"
@@ -40,7 +39,7 @@ def use_local_worker_shim(config) -> None:
 
 def shipped_files() -> dict[str, str]:
     """Site path -> asset name of the extra files an offline build ships."""
-    return {BUNDLE_URL: BUNDLE, SHIM_URL: WORKER_SHIM}
+    return {SHIM_URL: WORKER_SHIM}
 
 
 def payload_script(name: str, payload: bytes) -> bytes:

@@ -67,3 +67,25 @@ test("grid keyboard moves are clamped; Home/End jump within the row", () => {
   assert.deepEqual(move("End", 1, 0, 3, 4), [1, 3]);
   assert.equal(move("a", 1, 1, 3, 4), null);
 });
+
+test("lazy: elements already in view start after one microtask, their positions read together before any starts", async () => {
+  const log = [];
+  globalThis.innerHeight = 800;
+  const el = (name, top, height = 100) => ({ name, getBoundingClientRect: () => (log.push(`read ${name}`), { top, bottom: top + height, width: height ? 300 : 0, height }) });
+  const started = [];
+  whenNear(el("a", 100), () => (started.push("a"), log.push("start a")));
+  whenNear(el("b", 1500), () => started.push("b"));           // far below: waits for the observer
+  whenNear(el("c", 900), () => (started.push("c"), log.push("start c"))); // within the 200px margin
+  whenNear(el("hidden", 0, 0), () => started.push("hidden")); // no box (display: none)
+  const cancel = whenNear(el("d", 50), () => started.push("d"));
+  cancel();
+  assert.deepEqual(started, []);
+  await Promise.resolve();
+  assert.deepEqual(started, ["a", "c"]);
+  assert.deepEqual(log.slice(0, 5), ["read a", "read b", "read c", "read hidden", "read d"]);
+  const far = ios.at(-4); // b's observer, still watching; it starts b once, on its report
+  assert.equal(far.els.length, 1);
+  far.cb([{ isIntersecting: true }]);
+  far.cb([{ isIntersecting: true }]);
+  assert.deepEqual(started, ["a", "c", "b"]);
+});

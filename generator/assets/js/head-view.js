@@ -8,8 +8,12 @@ import { tokenNode, show } from "./tokens.js";
 import { keep, renorm, argmax, hiddenNote, HIDDEN_CAPTION } from "./attention.js";
 import { pngButton } from "./export.js";
 import { attentionParts, partSelect } from "./parts.js";
+import { ROW, alphaOf, widthOf, batches, chunks, bandOf, outside } from "./head-lines.js";
 
-const ROW = 22, BUCKETS = 20, MIN = 0.01;
+// Drawing (head-lines.js says why): a figure taller than BAND px is drawn BAND px at a time around the part in view;
+// the first frame after a change strokes at most `budget` px of line area, strongest lines first, the rest follows
+// a chunk per frame; the budget adapts to keep frames near FRAME ms.
+const BAND = 1600, FRAME = 40;
 // [value, label]: "qk" = query segment, key segment (an array: "10" as an object key would sort first)
 const FILTERS = [["all", "All"], ["00", "A→A"], ["01", "A→B"], ["10", "B→A"], ["11", "B→B"]];
 const segment = (t) => (t.segment === 1 ? 1 : 0);
@@ -63,6 +67,7 @@ export class HeadView extends View {
     this.note = h("p", { class: "xp-note", hidden: true });
     this.canvas = h("canvas", { "aria-hidden": "true" });
     bar.append(pngButton(this, () => {
+      this.drawAll();
       const { layer, heads, hideSpecial, sentences } = this.state, shown = [...heads].sort((a, b) => a - b);
       const filter = sentences === "all" ? "" : `, sentences ${FILTERS.find((f) => f[0] === sentences)[1]}`;
       return [grid, `${part.label}, layer ${layer}, heads ${shown.join(", ") || "none"} of ${H}${filter}` + (hideSpecial ? HIDDEN_CAPTION : ""),
@@ -73,10 +78,17 @@ export class HeadView extends View {
       onpointerover: (e) => this.point(e), onpointerleave: () => this.set({ hoverSlot: null }),
       onfocusin: (e) => this.point(e), onfocusout: (e) => !this.contains(e.relatedTarget) && this.set({ hoverSlot: null }) },
       h("div", { class: "xp-cap" }, part.q), h("div"), h("div", { class: "xp-cap" }, part.k),
-      this.columns[0], this.canvas, this.columns[1]);
+      this.columns[0], (this.stage = h("div", { style: "position:relative" }, this.canvas)), this.columns[1]);
     this.readout = h("div", { class: "xp-readout", "aria-live": "polite" });
     this.replaceChildren(bar, this.note, scroller(grid), this.readout);
-    this.resizes = new ResizeObserver(() => this.canvas.clientWidth !== this.width && this.redraw());
+    this.resizes = new ResizeObserver(() => this.stage.clientWidth !== this.width && this.redraw());
+    this.canvas.style.cssText = "position:absolute;left:0;top:0;width:100%";
+    this.budget = 4e6; // px of stroked line area in one frame (adapted by strokeRest)
+    this.onScroll = () => this.scrollCheck ||= requestAnimationFrame(() => {
+      this.scrollCheck = 0;
+      const seen = -this.stage.getBoundingClientRect().top;
+      if (this.band && outside(this.band, Math.max(this.kept.length, this.keptKeys.length) * ROW, seen, innerHeight)) this.paint();
+    });
     this.fillColumns();
   }
 
@@ -91,11 +103,16 @@ export class HeadView extends View {
   }
 
   start() {
-    this.resizes.observe(this.canvas);
+    this.resizes.observe(this.stage);
+    addEventListener("scroll", this.onScroll, { passive: true, capture: true });
   }
 
   stop() {
     this.resizes.disconnect();
+    removeEventListener("scroll", this.onScroll, { capture: true });
+    cancelAnimationFrame(this.scrollCheck);
+    cancelAnimationFrame(this.more);
+    this.scrollCheck = this.more = 0;
   }
 
   set(patch) {
@@ -196,54 +213,85 @@ export class HeadView extends View {
   draw() {
     const { canvas, kept: shown, keptKeys, tokens, keyTokens } = this, { sentences, hoverSlot, pinnedSlot, hideSpecial } = this.state;
     const kq = shown.length, k = keptKeys.length, dpr = devicePixelRatio || 1;
-    const W = (this.width = canvas.clientWidth) || 200, Hc = Math.max(kq, k) * ROW, x0 = 3, x1 = W - 3;
-    canvas.style.height = Hc + "px";
-    if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(Hc * dpr)) {
+    const W = (this.width = this.stage.clientWidth) || 200, Hc = Math.max(kq, k) * ROW, x0 = 3, x1 = W - 3;
+    const band = (this.band = this.full ? [0, Hc] : bandOf(Hc, -this.stage.getBoundingClientRect().top, innerHeight, BAND));
+    const Hb = band[1] - band[0];
+    this.stage.style.height = Hc + "px";
+    canvas.style.top = band[0] + "px";
+    canvas.style.height = Hb + "px";
+    if (canvas.width !== Math.round(W * dpr) || canvas.height !== Math.round(Hb * dpr)) {
       canvas.width = Math.round(W * dpr);
-      canvas.height = Math.round(Hc * dpr);
+      canvas.height = Math.round(Hb * dpr);
     }
     const ctx = canvas.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, W, Hc);
+    ctx.clearRect(0, 0, W, Hb);
     ctx.lineCap = "round";
     const okQuery = (i) => sentences === "all" || segment(tokens[shown[i]]) === +sentences[0];
     const okKey = (j) => sentences === "all" || segment(keyTokens[keptKeys[j]]) === +sentences[1];
     const f = hoverSlot || pinnedSlot, heads = [...this.state.heads].sort((a, b) => a - b);
     let empty = 0;
-    for (const head of heads) {
-      const { m, empty: e } = this.matrix(head), paths = Array.from({ length: BUCKETS }, () => new Path2D());
+    const mats = heads.map((head) => {
+      const { m, empty: e } = this.matrix(head);
       empty = Math.max(empty, e);
-      for (let i = 0; i < kq; i++) {
-        if (!okQuery(i) || (f && f.column === 0 && f.row !== i)) continue;
-        const y0 = i * ROW + ROW / 2;
-        for (let j = 0; j < k; j++) {
-          const w = m[i * k + j];
-          if (w < MIN || !okKey(j) || (f && f.column === 1 && f.row !== j)) continue;
-          const p = paths[Math.min(BUCKETS - 1, (w * BUCKETS) | 0)];
-          p.moveTo(x0, y0);
-          p.lineTo(x1, j * ROW + ROW / 2);
-        }
-      }
-      ctx.strokeStyle = headColour(head);
-      paths.forEach((p, b) => {
-        ctx.globalAlpha = (b + 0.5) / BUCKETS;
-        ctx.lineWidth = 0.6 + (2.4 * b) / BUCKETS;
-        ctx.stroke(p);
-      });
-    }
-    // token states: dimmed outside the sentence filter, shaded by the strongest weight to the isolated token
+      return { head, m, n: kq, k };
+    });
+    const list = batches(mats, (i) => okQuery(i) && !(f && f.column === 0 && f.row !== i),
+      (j) => okKey(j) && !(f && f.column === 1 && f.row !== j), band, x0, x1);
+    cancelAnimationFrame(this.more);
+    this.more = 0;
+    this.rest = chunks(list, this.full ? Infinity : this.budget);
+    this.strokes = { ctx, x0, x1 };
+    this.strokeNext();
+    if (this.rest.length) this.more = requestAnimationFrame((t) => this.strokeRest(t));
+    // token states: dimmed outside the sentence filter, shaded by the strongest weight to the isolated token;
+    // a node is touched only when its state changed (256 tokens make 512 nodes)
     this.columns.forEach((col, c) => [...col.children].forEach((n, i) => {
-      n.classList.toggle("xp-dim", !(c ? okKey(i) : okQuery(i)));
-      n.classList.toggle("xp-on", !!f && f.column === c && f.row === i);
-      n.setAttribute("aria-selected", !!pinnedSlot && pinnedSlot.column === c && pinnedSlot.row === i);
+      const dim = !(c ? okKey(i) : okQuery(i)), on = !!f && f.column === c && f.row === i;
+      const sel = !!pinnedSlot && pinnedSlot.column === c && pinnedSlot.row === i;
       let w = 0;
       if (f && f.column !== c) for (const head of heads) w = Math.max(w, this.matrix(head).m[c ? f.row * k + i : i * k + f.row]);
+      const mark = `${+dim}${+on}${+sel}${w}`;
+      if (n.xpMark === mark) return;
+      n.xpMark = mark;
+      n.classList.toggle("xp-dim", dim);
+      n.classList.toggle("xp-on", on);
+      n.setAttribute("aria-selected", sel);
       n.style.setProperty("--w", w);
     }));
     this.headButtons.forEach((b, i) => b.setAttribute("aria-pressed", this.state.heads.has(i)));
     this.note.hidden = !hideSpecial;
     this.note.textContent = hideSpecial ? hiddenNote(empty) : "";
     this.showReadout(heads, okQuery, okKey);
+  }
+
+  /** Stroke the next chunk of planned batches (one path per head and weight bucket). */
+  strokeNext() {
+    const { ctx, x0, x1 } = this.strokes;
+    for (const { head, bucket, coords } of this.rest.shift() || []) {
+      const p = new Path2D();
+      for (let i = 0; i < coords.length; i += 2) p.moveTo(x0, coords[i]), p.lineTo(x1, coords[i + 1]);
+      ctx.strokeStyle = headColour(head);
+      ctx.globalAlpha = alphaOf(bucket);
+      ctx.lineWidth = widthOf(bucket);
+      ctx.stroke(p);
+    }
+  }
+
+  /** One chunk per frame until all are drawn; the budget follows the frame times seen. */
+  strokeRest(t) {
+    if (this.last) this.budget = Math.max(5e5, Math.min(5e7, this.budget * (t - this.last > FRAME ? 0.7 : 1.2)));
+    this.last = t;
+    this.strokeNext();
+    this.more = this.rest.length && this.isConnected ? requestAnimationFrame((t) => this.strokeRest(t)) : (this.last = 0);
+  }
+
+  /** The whole figure at once (for the PNG export); the band comes back with the next repaint. */
+  drawAll() {
+    this.full = true;
+    this.paint();
+    this.full = false;
+    this.redraw();
   }
 
   showReadout(heads, okQuery, okKey) {

@@ -8,6 +8,14 @@ import { whenNear } from "./lazy.js";
 import { onTheme } from "./theme.js";
 import { selection } from "./selection.js";
 
+/** Resolves once every stylesheet link of the document has loaded: the widgets' script runs async, possibly before
+ * the theme's styles (colours and sizes the views read) have arrived. */
+export function styled() {
+  const links = document.querySelectorAll?.('link[rel="stylesheet"]') || [];
+  const pending = [...links].filter((l) => !l.sheet && !l.disabled);
+  return Promise.all(pending.map((l) => new Promise((r) => (l.addEventListener("load", r), l.addEventListener("error", r)))));
+}
+
 /** Tiny DOM builder. Strings become text nodes; "on*" keys add listeners. */
 export function h(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -94,6 +102,7 @@ export class View extends (globalThis.HTMLElement || class {}) { // (plain class
     this.dataset.state = "loading";
     try {
       const p = (this.payload = await load(this));
+      await styled();
       this.selection = selection(container(this));
       await this.build(p);
       const shared = this.selection.get(); // what linked views chose before this one was built
