@@ -76,10 +76,10 @@ def test_counting(example):
     # commas and spaces settle from layers 12 to 16
     settle = [x.settled(p) for p in x.positions(",") + x.positions(" ")]
     assert len(settle) == 6 and min(settle) == 12 and max(settle) == 16
-    # the middle layers' most frequent guesses are " and" and " ("
+    # the middle layers' most frequent guesses are " and", " " and " (", well ahead of the fourth
     middle = [x.cand[i] for i in x.top[2:12, :, 0].ravel()]
     counts = sorted({t: middle.count(t) for t in middle}.items(), key=lambda kv: -kv[1])
-    assert {counts[0][0], counts[1][0]} == {" and", " ("}, counts[:4]
+    assert [t for t, _ in counts[:3]] == [" and", " ", " ("] and counts[2][1] > counts[3][1] + 3, counts[:4]
     (four,) = x.positions("4")
     assert x.rank(four)[[0, 20, 21, 22, 23, 24]].tolist() == [78, 41, 9, 7, 5, 2] and x.settled(four) == 25
     assert [x.settled(p) for p in x.positions("5") + x.positions("6")] == [24, 25]

@@ -107,7 +107,7 @@ def independent_decode(array: dict) -> np.ndarray:
 
 def attention_section(weights: np.ndarray) -> dict:
     from generator.methods.attention import section
-    return section(None, type("Capture", (), {"attentions": weights})())["values"]
+    return section(None, type("Capture", (), {"attentions": weights, "cross_attentions": None})())["values"]
 
 
 def check_attention_encoding(weights: np.ndarray) -> dict:
