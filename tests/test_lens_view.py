@@ -124,9 +124,10 @@ def cell(view, l: int, p: int, grid: int = 0):
 
 
 def spot(view, l: int, p: int) -> tuple[float, float]:
-    """Page coordinates of the centre of cell (layer l, position p) of the prediction grid's canvas (scrolled into
-    view first)."""
-    view.evaluate("(el, [l, p]) => { window.scrollBy(0, el.cv.getBoundingClientRect().top - innerHeight / 2); el.reveal(p); }", [l, p])
+    """Page coordinates of the centre of cell (layer l, position p) of the prediction grid's canvas (its row scrolled
+    to the middle of the window and its column into the grid's scroller first)."""
+    view.evaluate("(el, [l, p]) => { window.scrollBy(0, el.cv.getBoundingClientRect().top + (l + 0.5) * el.cv.clientHeight"
+                  " / (el.x.L + 1) - innerHeight / 2); el.reveal(p); }", [l, p])
     box = view.locator("canvas.xp-lcanvas").bounding_box()
     x0, width, row = view.evaluate("(el, p) => [el.colX[p], el.colW[p], el.cv.clientHeight / (el.x.L + 1)]", p)
     return box["x"] + x0 + width / 2, box["y"] + (l + 0.5) * row
