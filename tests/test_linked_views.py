@@ -246,14 +246,18 @@ def test_views_added_later_share_the_same_selection(open_page):
         settle(page, view)
     queries = views["head"].locator(".xp-q .xp-tok")
     n = queries.count()
-    views["layers"].locator("td[data-r='0'][data-c='2']").click()       # position 2 pinned in the layers view
+    layers = views["layers"]
+    layers.evaluate("el => el.reveal(2)")
+    x, y = layers.evaluate("el => [el.colX[2] + el.colW[2] / 2, 10]")  # cell (layer 0, position 2), in canvas px
+    layers.locator("canvas").click(position={"x": x, "y": y})          # position 2 pinned in the layers view
     next_frame(page)
     assert queries.nth(2).get_attribute("aria-selected") == "true"
     assert views["neuron"].locator(".xp-q .xp-tok").nth(2).get_attribute("aria-selected") == "true"
     views["head"].locator(".xp-col:not(.xp-q) .xp-tok").nth(n - 1).click()   # the last generated token, as a key
     next_frame(page)
     assert views["explanations"].locator(".xp-eout .xp-tok").nth(n - 1).get_attribute("aria-selected") == "true"
-    assert views["layers"].locator(f"td.xp-pin[data-c='{n - 1}']").count() == 1
+    pinned = layers.evaluate("el => el.pinBox.hidden ? null : el.pinBox.style.transform")
+    assert pinned == layers.evaluate(f"el => `translate(${{el.colX[{n - 1}]}}px, ${{el.x.L * 20}}px)`")  # output row
     views["head"].locator("select").first.select_option("1")           # a layer chosen in the head view ...
     next_frame(page)
     assert views["neuron"].locator("select").first.input_value() == "1"
