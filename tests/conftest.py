@@ -187,9 +187,17 @@ class Reader:
 
     def wait_all_settled(self):
         """Scroll every view into sight (they start lazily) and wait until each is ready or failed."""
+        from playwright.sync_api import Error as PlaywrightError
         views = self.page.locator(".xp-view")  # the class every view element sets on itself when connected
-        for index in range(views.count()):
-            ready(self.page, views.nth(index))
+        for attempt in range(3):
+            try:
+                for index in range(views.count()):
+                    ready(self.page, views.nth(index))
+                return views
+            except PlaywrightError as error:   # instant navigation swapped the content while we looked: look again
+                if "not attached" not in str(error) or attempt == 2:
+                    raise
+                self.page.wait_for_load_state()
         return views
 
     def close(self):

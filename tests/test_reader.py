@@ -69,7 +69,7 @@ def test_every_head_and_token_of_the_attention_views_is_in_sight_or_marked(reade
     page = settled(reader, "attention/")
     assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 1
     models = page.locator("explorable-model-view")
-    assert models.count() == 5
+    assert models.count() == 6   # the attention article's blocks with a model view
     for index in range(models.count()):
         view = models.nth(index)
         heads = assert_reachable(view, ".xp-cols > span", "head")

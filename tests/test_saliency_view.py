@@ -197,7 +197,7 @@ def test_similarity_view_shows_both_sentences_and_the_similarity(open_page):
     rows = view.locator(".xp-sv")
     assert rows.count() == 2
     assert rows.nth(0).inner_text().startswith("A") and rows.nth(1).inner_text().startswith("B")
-    assert f"cosine similarity {section['similarity']:.4g}" in view.locator(".xp-bar").inner_text()
+    assert f"cosine similarity {section['similarity']:.4g}" in view.locator(":scope > .xp-hint").inner_text()
     scores = decode_array(section["methods"]["gradient_x_input"])
     n_a = len(section["tokens_a"])
     assert max(shading(view)) == 1
