@@ -1,7 +1,7 @@
 """Explanation-method figures on SmolLM2-135M-Instruct (Q4_1): attention flow against the original networkx
 formulation, rollout, and the whole comparison bake and how it grows with the prompt.
 
-    .venv/bin/python benchmarks/explanations.py [--threads 1] [--no-scaling]
+    .venv/bin/python benchmarks/explanations.py [--threads 1] [--sizes 16 64 256] [--bake-only]
 
 1. Attention flow of every output position of a 64-token input (30 layers, shares only), with scipy's Dinic on the
    pruned blocks (generator/methods/explanations/flow.py); then, on the first 12 and 16 tokens of the same input
@@ -165,7 +165,9 @@ def whole_bake(loaded, n_prompt: int, layer_maps: bool = True) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--no-scaling", action="store_true", help="only the 24 + 8 bake")
+    parser.add_argument("--sizes", nargs="*", type=int, default=[16, 64, 256],
+                        help="prompt lengths baked after the 24 + 8 bake (none: only that one)")
+    parser.add_argument("--bake-only", action="store_true", help="skip flow and rollout, and the 24 + 8 bake")
     args = parser.parse_args()
 
     import torch
@@ -178,14 +180,14 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     loaded = POOL.get(resolve("smollm2"))
     print(f"torch threads: {torch.get_num_threads()}; load average at start: {os.getloadavg()[0]:.1f}")
-    flow_and_rollout(loaded)
+    if not args.bake_only:
+        flow_and_rollout(loaded)
     print("\n## Whole comparison bake without integrated gradients (wall, CPU; parts in wall seconds)")
     print("| prompt + generated | total | parts |\n|---|---|---|")
-    whole_bake(loaded, 24)
-    if not args.no_scaling:
-        for n in (16, 64):
-            whole_bake(loaded, n)
-        whole_bake(loaded, 256, layer_maps=False)
+    if not args.bake_only:
+        whole_bake(loaded, 24)
+    for n in args.sizes:
+        whole_bake(loaded, n, layer_maps=n < 256)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
