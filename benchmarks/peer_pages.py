@@ -139,7 +139,10 @@ def build_ours(cases: list[Case], site: Path) -> dict:
                  {"model": case.model, "text": case.text, "views": [view]})
     for view, use in (("saliency", "shakespeare-birth"), ("factors", "eu-countries")):
         page(f"curated-{view}", f"curated {view}", {"use": use})
-    config = yaml.safe_load((REPO / "mkdocs.yml").read_text())
+    class Loader(yaml.SafeLoader):   # the project's mkdocs.yml sets site_url with MkDocs' !ENV tag
+        pass
+    Loader.add_constructor("!ENV", lambda loader, node: loader.construct_sequence(node)[-1])
+    config = yaml.load((REPO / "mkdocs.yml").read_text(), Loader=Loader)
     config.update(site_name="Peer benchmark", docs_dir=str(docs), site_dir=str(site), nav=nav)
     config["plugins"] = ["search", {"explorables": {"cache_dir": str(REPO / ".cache" / "explorables"),
                                                     "explorables_dir": str(REPO / "explorables")}}]
