@@ -31,13 +31,18 @@ class Readout:
         return self.norm is not None and not (layer == n_layers and self.last_normed)
 
     @torch.no_grad()
-    def logits(self, rows: torch.Tensor, normed: bool) -> torch.Tensor:
-        """rows [n, d] float32 -> logits [n, V] float32. `normed`: the rows already carry the final norm."""
+    def logits(self, rows: torch.Tensor, normed: bool, out: torch.Tensor | None = None) -> torch.Tensor:
+        """rows [n, d] float32 -> logits [n, V] float32. `normed`: the rows already carry the final norm. `out`: an
+        [n, V] float32 tensor to write the logits into (a buffer reused across calls spares the allocator a fresh
+        n x V block, and the kernel its page faults, each time); returned."""
         if not normed and self.norm is not None:
             rows = self.norm(rows)
-        out = self.unembed(rows)
+        if isinstance(self.unembed, torch.nn.Linear):
+            out = torch.nn.functional.linear(rows, self.unembed.weight, self.unembed.bias, out=out)
+        else:
+            out = self.unembed(rows) if out is None else out.copy_(self.unembed(rows))
         if self.softcap:
-            out = torch.tanh(out / self.softcap) * self.softcap
+            out.div_(self.softcap).tanh_().mul_(self.softcap)
         return out
 
 

@@ -91,12 +91,13 @@ def logit_lens(hidden: np.ndarray, readout: Any, ids: Sequence[int], watch: Sequ
     lse = torch.empty(L1 * N, dtype=torch.float64)
     step = max(1, min(L1 * N, block_bytes // (4 * V)))
     greater = np.empty((step, V), dtype=bool)
+    logits = torch.empty(step, V)                                                         # reused by every block
     position = torch.arange(L1 * N) % N
     with torch.no_grad():
         for start in range(0, L1 * N, step):
             block = slice(start, min(start + step, L1 * N))
             n = block.stop - block.start
-            z = readout.logits(rows[block], normed=True)                                     # [n, V] float32
+            z = readout.logits(rows[block], normed=True, out=logits[:n])                     # [n, V] float32
             top_vals[block], top_idx[block] = torch.topk(z, k, dim=1)
             picked = z.gather(1, targets[position[block]])                                   # [n, 1 + W]
             picked_all[block] = picked
