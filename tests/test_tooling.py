@@ -120,3 +120,12 @@ def test_readme_tells_maintainers_what_to_do_first():
     assert "TORCH_INDEX_URL" in readme[:commands], "say where TORCH_INDEX_URL matters before the two commands"
     pages = readme[readme.index("## Publish on GitHub Pages"):]
     assert "Source: **GitHub Actions**" in pages and "first deploy" in pages
+
+
+def test_the_nav_lists_every_article_once():
+    """MkDocs does not warn about a page listed twice in the nav (it then shows twice in the sidebar)."""
+    from mkdocs.config import load_config
+    pages = [list(entry.values())[0] if isinstance(entry, dict) else entry
+             for entry in load_config(str(REPO / "mkdocs.yml")).nav]
+    assert len(pages) == len(set(pages)), pages
+    assert set(pages) == {path.name for path in (REPO / "docs").glob("*.md")}

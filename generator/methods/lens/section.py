@@ -46,11 +46,18 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
     if model.causal:
         return
     asked = [view for view in spec.shown_views if view in VIEWS]
-    raise spec.error(_views_field(spec),
-                     f"{model.label} is an encoder ({model.architecture}) without a language-model head: it predicts "
-                     f"no next token, so {' and '.join(asked) or 'the lens views'} have nothing to show",
-                     hint="use a causal model such as 'model: smollm2' for layers, ranks and probabilities; on this "
-                          "model the views head, model and factors work")
+    shown = " and ".join(asked) or "the lens views"
+    if model.encoder_decoder:
+        message = (f"{model.label} is an encoder-decoder model ({model.architecture}): {shown} read the layers of a "
+                   "decoder-only model, and do not support one")
+        works = "the views head and model work"
+    else:
+        message = (f"{model.label} is an encoder ({model.architecture}) without a language-model head: it predicts "
+                   f"no next token, so {shown} have nothing to show")
+        works = "the views head, model, factors and neuron work, and saliency and explanations with a 'pair:'"
+    raise spec.error(_views_field(spec), message,
+                     hint=f"use a causal model such as 'model: smollm2' for layers, ranks and probabilities; on this "
+                          f"model {works}")
 
 
 def watched_ids(spec: "SpecBase", capture: "Capture") -> list[int]:
