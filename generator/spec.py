@@ -8,22 +8,19 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import (BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, create_model, field_validator,
+from pydantic import (BaseModel, Field, PrivateAttr, ValidationError, create_model, field_validator,
                       model_validator)
 
 from .errors import SpecError
 from .methods import DEFAULT_METHOD, REGISTRY, Method
+from .methods.options import Options
 from .spec_yaml import line_for, load_with_lines
 
 DEFAULT_MAX_TOKENS = 256
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SpecBase(_Strict):
+class SpecBase(Options):
     """One explorable: a model, a text (or a sentence pair), and the views to bake.
 
     The fields every explorable has. The schema authors are checked against, `ExplorableSpec`, is this class plus

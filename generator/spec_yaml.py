@@ -26,21 +26,29 @@ def load_with_lines(text: str, file: str) -> tuple[Any, dict[tuple, int]]:
     if node is None:
         return None, {}
     lines: dict[tuple, int] = {}
-    _walk(node, (), lines)
+    _walk(node, (), lines, file)
     data = yaml.load(text, Loader=_Loader)
     return data, lines
 
 
-def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int]) -> None:
+def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], file: str) -> None:
+    """Record the line of every key path under `node`. Raises SpecError on a key given twice in one mapping (YAML
+    loaders keep the last one silently)."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
-            key = key_node.value
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            _walk(value_node, path + (key,), lines)
+            key, line = key_node.value, key_node.start_mark.line + 1
+            if key in seen:
+                raise SpecError(f"'{key}' is given a second time here, {line - seen[key]} lines after the first",
+                                file=file, line=line, field=".".join(map(str, path + (key,))),
+                                hint="keep one of the two: YAML would silently use this last one")
+            seen[key] = line
+            lines[path + (key,)] = line
+            _walk(value_node, path + (key,), lines, file)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, path + (index,), lines)
+            _walk(item, path + (index,), lines, file)
 
 
 def line_for(lines: dict[tuple, int], loc: tuple) -> int | None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+import yaml
 
 from generator.bake import Baker
 from generator.errors import SpecError
-from generator.spec import Catalogue, spec_from_block
+from generator.spec import Catalogue, parse_block, spec_from_block, spec_from_data
 
 EMPTY = Catalogue({})
 
@@ -240,3 +241,29 @@ def test_hub_revision_is_part_of_the_fingerprint(tmp_path, monkeypatch):
     assert resolve("org/model").fingerprint() == "hub:org/model@abc123"
     assert resolve("org/model@v2").fingerprint() == "hub:org/model@v2"
     assert resolve("org/model@v2").revision == "v2"
+
+
+def test_a_field_given_twice_is_an_error_at_its_second_line():
+    """YAML loaders keep the last of two equal keys without a word; an author meant one of them."""
+    with pytest.raises(SpecError) as caught:
+        parse_block("model: smollm2\nmodel: minilm\ntext: Hello\n", file="docs/page.md", line_offset=10)
+    error = caught.value
+    assert (error.file, error.line, error.field) == ("docs/page.md", 12, "model")
+    assert "second time" in error.message and "1 lines after" in error.message
+    nested = "model: smollm2\ntext: a\nlens:\n  top_k: 3\n  top_k: 4\n"
+    with pytest.raises(SpecError) as caught:
+        parse_block(nested, file="docs/page.md", line_offset=0)
+    assert caught.value.field == "lens.top_k" and caught.value.line == 5
+
+
+@pytest.mark.parametrize("field, body", [
+    ("generate", "generate: true"),
+    ("max_tokens", "max_tokens: false"),
+    ("lens.top_k", "views: [layers]\nlens: {top_k: true}"),
+    ("saliency.ig_steps", "generate: 2\nsaliency: {ig_steps: true}"),
+])
+def test_true_or_false_is_not_taken_for_a_number(field, body):
+    """pydantic's lax mode reads YAML's true as 1; a spec that says `generate: true` did not mean one token."""
+    with pytest.raises(SpecError) as caught:
+        spec_from_data(yaml.safe_load(f"model: smollm2\ntext: Hello\n{body}\n"), file="docs/page.md")
+    assert caught.value.field == field and "yes/no value" in caught.value.message

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from ..options import Options
 
 from ..saliency.checks import IG_STEPS_MAX, IG_STEPS_MIN
 
@@ -29,10 +31,9 @@ DELETION_STEPS_MAX = 10
 RANDOM_ORDERS_MIN, RANDOM_ORDERS_MAX = 1, 20
 
 
-class ExplanationsOptions(BaseModel):
+class ExplanationsOptions(Options):
     """Options of the explanations view, as authors write them under `explanations:`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     methods: list[MethodName] = Field(
         default_factory=lambda: list(METHODS), min_length=1,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from ..options import Options
 
 MAX_COUNTS = 6
 
 
-class FactorOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class FactorOptions(Options):
 
     counts: list[int] = Field([5], min_length=1, max_length=MAX_COUNTS,
                               description="How many factors to extract; several values give a selector.")

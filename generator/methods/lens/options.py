@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from ..options import Options
 
 TOP_K_MIN, TOP_K_MAX = 1, 20
 WATCH_MAX = 8
 
 
-class LensOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class LensOptions(Options):
 
     top_k: int = Field(5, ge=TOP_K_MIN, le=TOP_K_MAX,
                        description="Candidates kept per layer and position (most probable first).")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from ..options import Options
 
 # Stored values (queries plus keys, all positions and dimensions) the default selection stays within. Measured
 # (benchmarks/neuron.py): uint16 queries and keys of SmolLM2 and MiniLM cost about 1.9 bytes per value deflated,
@@ -56,8 +58,7 @@ def indices(value: Selection, count: int, what: str) -> list[int]:
     return chosen
 
 
-class NeuronOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class NeuronOptions(Options):
 
     layers: Selection = Field(None, description="Layers to bake: 'all', an index, a range 'a-b' or a list; "
                                                 "default: evenly spaced layers within the size budget.")

@@ -34,9 +34,10 @@ import math
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from ...payload import encode_array
+from ..options import Options
 from ..registry import Method, Needs
 from .checks import IG_STEPS_MAX, IG_STEPS_MIN
 from .scores import METHODS
@@ -49,10 +50,9 @@ if TYPE_CHECKING:
 DTYPE = "uint16"
 
 
-class SaliencyOptions(BaseModel):
+class SaliencyOptions(Options):
     """Options of the saliency method, as authors write them under `saliency:`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     target: Literal["logit", "probability"] = Field(
         "logit", description="The score whose gradient is taken: the chosen token's logit, or its probability.")
