@@ -58,8 +58,21 @@ def test_export_writes_one_file_per_explorable_holding_its_cached_payload(tiny_p
 def test_unknown_id_is_refused_with_the_list_of_known_ids(tiny_project, tmp_path):
     result = cli(tiny_project, "export", "tiny-all", "no-such-id", "--out", str(tmp_path / "out"))
     assert result.returncode == 2
-    assert "unknown explorable id no-such-id; known ids: tiny-all, tiny-pair" in result.stderr
+    assert "unknown explorable no-such-id; known: explorable-" in result.stderr
+    assert "tiny-all, tiny-pair (a docs block also answers to FILE:LINE" in result.stderr
     assert not (tmp_path / "out").exists(), "nothing is written when an id is unknown"
+
+
+def test_a_docs_block_is_chosen_by_its_file_and_line_or_by_the_name_export_gave_it(tiny_project, tmp_path):
+    by_line = cli(tiny_project, "export", "docs/index.md:13", "--out", str(tmp_path / "a"))   # the block's 'model:' line
+    assert by_line.returncode == 0, by_line.stderr
+    [written] = [path.name for path in (tmp_path / "a").iterdir()]
+    assert written.startswith("explorable-")          # the block without an id, at lines 12-16 of docs/index.md
+    by_name = cli(tiny_project, "export", written.removesuffix(".html"), "--out", str(tmp_path / "b"))
+    assert by_name.returncode == 0, by_name.stderr
+    assert [path.name for path in (tmp_path / "b").iterdir()] == [written]
+    assert (tmp_path / "a" / written).read_bytes() == (tmp_path / "b" / written).read_bytes()
+    assert cli(tiny_project, "export", "docs/index.md:20", "--out", str(tmp_path / "c")).returncode == 2
 
 
 def test_chosen_ids_only(tiny_project, tmp_path):

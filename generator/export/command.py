@@ -13,18 +13,36 @@ class UnknownIds(ExplorableError):
     """IDs asked for that no curated spec or docs block has."""
 
 
-def select(specs: list[SpecBase], ids: list[str]) -> list[SpecBase]:
-    """The specs named by `ids` (in that order), or every spec when `ids` is empty.
+def names(spec: SpecBase) -> list[str]:
+    """What `explorables export NAME` accepts for a spec: its id; the name its standalone file gets (`ID` or
+    `explorable-DIGEST`, without `.html`); and for a docs block, `FILE:LINE` with any line of the block."""
+    from ..markdown_ext import download_name
 
-    Raises UnknownIds naming the unknown ids and listing the known ones."""
+    known = [spec.id] if spec.id else []
+    known.append(download_name(spec).removesuffix(".html"))
+    lines = spec._lines.values()
+    if spec._file != "<spec>" and lines:
+        known += [f"{spec._file}:{line}" for line in range(min(lines) - 1, max(lines) + 2)]
+    return list(dict.fromkeys(known))
+
+
+def select(specs: list[SpecBase], ids: list[str]) -> list[SpecBase]:
+    """The specs named by `ids` (see `names`; in that order), or every spec when `ids` is empty.
+
+    Raises UnknownIds naming the unknown ones and listing the known ids and file names."""
     if not ids:
         return specs
-    by_id = {spec.id: spec for spec in specs if spec.id}
-    unknown = [name for name in ids if name not in by_id]
+    by_name: dict[str, SpecBase] = {}
+    for spec in specs:
+        for name in names(spec):
+            by_name.setdefault(name, spec)
+    unknown = [name for name in ids if name not in by_name]
     if unknown:
-        raise UnknownIds(f"unknown explorable id{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                         f"known ids: {', '.join(sorted(by_id)) or 'none'}")
-    return [by_id[name] for name in dict.fromkeys(ids)]
+        listed = sorted({names(spec)[0] for spec in specs})
+        raise UnknownIds(f"unknown explorable{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; known: "
+                         f"{', '.join(listed) or 'none'} (a docs block also answers to FILE:LINE, e.g. "
+                         f"docs/attention.md:12)")
+    return list({id(spec): spec for spec in (by_name[name] for name in ids)}.values())
 
 
 def export(specs: list[SpecBase], baker, out: Path) -> tuple[list[Path], list[ExplorableError]]:
