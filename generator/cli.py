@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     assets = commands.add_parser("assets", help="copy the widgets' scripts and styles into a folder")
     assets.add_argument("target", help="folder to copy into (assets/explorables/ of your site)")
     export = commands.add_parser("export", help="write one self-contained HTML file per explorable")
-    export.add_argument("ids", nargs="*", metavar="NAME", help="curated ids, exported file names (explorable-...) or 'FILE:LINE' of a docs block (default: every curated spec and block)")
+    export.add_argument("ids", nargs="*", metavar="NAME",
+                        help="curated ids, exported file names (explorable-...) or 'FILE:LINE' of a docs block "
+                             "(default: every curated spec and block)")
     export.add_argument("--out", default="explorables-html", help="folder to write into (default: explorables-html)")
     from .tracking.command import add_parser as add_log_parser
     add_log_parser(commands)
