@@ -272,6 +272,11 @@ def test_saved_pngs_carry_title_model_and_colour_scale(browser, real_site, tmp_p
         bottom = (0, image.height - keys, image.width, image.height)
         assert has_colour(image, colours[0], bottom, 2) and has_colour(image, colours[2], bottom, 2)
         assert not has_colour(image, colours[1], bottom, 2), "head 1 is not shown, so not in the key"
+        heads.get_by_role("button", name="none").click()
+        heads.locator(".xp-head").nth(1).click()
+        next_frame(page)
+        _, drawn = save_png(page, heads.get_by_role("button", name="save PNG"), tmp_path, "head.png")
+        assert "head 1 of 12" in drawn and "heads" not in drawn.split("head 1 of 12")[0].rsplit(",", 1)[-1]
         assert reader.errors == []
     finally:
         reader.close()

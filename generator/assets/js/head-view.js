@@ -70,7 +70,7 @@ export class HeadView extends View {
       this.drawAll();
       const { layer, heads, hideSpecial, sentences } = this.state, shown = [...heads].sort((a, b) => a - b);
       const filter = sentences === "all" ? "" : `, sentences ${FILTERS.find((f) => f[0] === sentences)[1]}`;
-      return [grid, `${part.label}, layer ${layer}, heads ${shown.join(", ") || "none"} of ${H}${filter}` + (hideSpecial ? HIDDEN_CAPTION : ""),
+      return [grid, `${part.label}, layer ${layer}, ${shown.length === 1 ? "head" : "heads"} ${shown.join(", ") || "none"} of ${H}${filter}` + (hideSpecial ? HIDDEN_CAPTION : ""),
         `layer${layer}`, ["head ", ...shown.flatMap((i) => [{ fill: headColour(i) }, `${i}  `]), " line width and opacity: attention weight"]];
     }));
     this.columns = [0, 1].map((c) => h("div", { class: c ? "xp-col" : "xp-col xp-q", role: "listbox", "aria-label": c ? "Key tokens (attended to)" : "Query tokens (attending)" }));

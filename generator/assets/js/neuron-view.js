@@ -306,6 +306,7 @@ export class NeuronView extends View {
     this.kCap.hidden = !g.two;
     this.pCap.style.width = g.sw + "px";
     this.pCap.textContent = g.two ? "q ⊙ k_j" : "q (top), q ⊙ k_j (rows)";
+    this.pCap.style.whiteSpace = g.two ? "" : "normal"; // one strip is narrow: the longer caption wraps
 
     // lines from the query to every key, by weight, in the head's colour (none in the narrow layout)
     const lx = fit(this.lines, g.narrow ? 8 : LINES, Hc);
