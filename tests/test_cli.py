@@ -124,6 +124,14 @@ def test_check_catches_what_the_build_rejects_from_the_models_files_without_torc
         views: [factors]
         factors: {{layers: 5}}
         ```
+
+        ```explorable
+        model: smollm2
+        text: The cat sat on the
+        generate: 2
+        views: [ranks]
+        lens: {{watch: [" is", " unbelievably"]}}
+        ```
         """)
     # torch is made unimportable: any import of it fails the run.
     code = ("import sys; sys.modules['torch'] = None; from generator.cli import main; "
@@ -138,6 +146,8 @@ def test_check_catches_what_the_build_rejects_from_the_models_files_without_torc
     assert "docs/index.md:28: field 'text':" in err and "reads at most 128 positions" in err
     assert "docs/index.md:34: field 'text':" in err and "similarity of two sentences" in err
     assert "docs/index.md:42: field 'factors.layers':" in err and "layers 0-1" in err
+    assert "docs/index.md:50: field 'lens.watch' (entry 2): \" unbelievably\" is not a single token of SmolLM2" in err
+    assert "tokenises as" in err and "leading space" in err
     assert "Traceback" not in err and "torch" not in err
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..errors import ModelLoadError
 from .adapters import adapter_for
@@ -36,6 +36,9 @@ class ModelInfo:
     encoder_decoder: bool = False   # T5, BART, Marian...: n_layers and n_heads are the encoder's
     n_decoder_layers: int = 0       # encoder-decoder only: the decoder's layers and heads (its self- and
     n_decoder_heads: int = 0        # cross-attention have the same counts)
+    # The tokens a text read on its own splits into, as text (no special tokens): for checks that need the
+    # tokenizer (a `lens.watch` entry must be one token). Set where a tokenizer is at hand; not part of equality.
+    pieces: Callable[[str], list[str]] | None = field(default=None, compare=False, repr=False)
 
     def describe(self) -> dict[str, Any]:
         described = {"name": self.name, "label": self.label, "architecture": self.architecture,
@@ -129,7 +132,10 @@ def _facts(source: ModelSource) -> ModelFacts:
         folder = _folder(source)
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         tokenizer = _tokenizer_json(folder, source)
-    return ModelFacts(model_info(source, config), max_positions(config), reads_pairs(config), tokenizer)
+    def pieces(text: str) -> list[str]:
+        return [tokenizer.decode([i]) for i in tokenizer.encode(text, add_special_tokens=False).ids]
+    info = replace(model_info(source, config), pieces=pieces)
+    return ModelFacts(info, max_positions(config), reads_pairs(config), tokenizer)
 
 
 def _folder(source: ModelSource) -> Path:

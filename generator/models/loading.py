@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Iterator
 
 from ..errors import ModelLoadError
@@ -90,8 +90,13 @@ def _load(source: ModelSource, path: str, kwargs: dict[str, Any]) -> LoadedModel
     except (OSError, ValueError, ImportError) as exc:
         raise ModelLoadError(_explain_failure(source, exc)) from exc
     model.eval()
+    from ..tokens import Vocabulary
+    vocabulary = Vocabulary(tokenizer)
+
+    def pieces(text: str) -> list[str]:
+        return [record["text"] for record in vocabulary.display(vocabulary.encode(text))]
     return LoadedModel(source, tokenizer, model, model.config, adapter_for(model.config.model_type),
-                       model_info(source, model.config))
+                       replace(model_info(source, model.config), pieces=pieces))
 
 
 def _explain_failure(source: ModelSource, exc: Exception) -> str:

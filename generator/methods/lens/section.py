@@ -42,8 +42,14 @@ def _views_field(spec: "SpecBase") -> str:
 
 def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
     """The lens reads next-token predictions: an encoder without a language-model head has none (SpecError on
-    `views`, or on `lens` when the views come from the options alone)."""
+    `views`, or on `lens` when the views come from the options alone); each `lens.watch` entry is one token of the
+    model's vocabulary (when its tokenizer is at hand: `model.pieces`; else `watched_ids` checks after the run)."""
     if model.causal:
+        if model.pieces is not None:
+            for index, entry in enumerate(spec.options("lens").watch):
+                pieces = model.pieces(entry)
+                if len(pieces) != 1:
+                    raise _not_one_token(spec, index, entry, pieces, model.label)
         return
     asked = [view for view in spec.shown_views if view in VIEWS]
     shown = " and ".join(asked) or "the lens views"
@@ -70,13 +76,18 @@ def watched_ids(spec: "SpecBase", capture: "Capture") -> list[int]:
         if len(ids) == 1:
             out.append(ids[0])
             continue
-        pieces = " + ".join(f'"{record["text"]}"' for record in vocabulary.display(ids))
-        raise spec.error(f"lens.watch.{index}",
-                         f'"{entry}" is not a single token of {capture.info.label}: it tokenises as {len(ids)} '
-                         f"tokens, {pieces}",
-                         hint="watch single tokens, such as one of those pieces; a leading space belongs to the "
-                              "token (' is' and 'is' are different tokens)")
+        raise _not_one_token(spec, index, entry, [record["text"] for record in vocabulary.display(ids)],
+                             capture.info.label)
     return out
+
+
+def _not_one_token(spec: "SpecBase", index: int, entry: str, pieces: list[str], label: str) -> Exception:
+    """The SpecError on `lens.watch.<index>` for an entry that is not one token: how it tokenises."""
+    shown = " + ".join(f'"{piece}"' for piece in pieces)
+    return spec.error(f"lens.watch.{index}", f'"{entry}" is not a single token of {label}: it tokenises as '
+                                             f"{len(pieces)} tokens, {shown}",
+                      hint="watch single tokens, such as one of those pieces; a leading space belongs to the "
+                           "token (' is' and 'is' are different tokens)")
 
 
 def _integers(values: np.ndarray, largest: int) -> dict:
