@@ -3,10 +3,54 @@ are frozen, and YAML's true/false is never read as a number (pydantic's lax mode
 
 from __future__ import annotations
 
+import re
 import typing
-from typing import Any
+from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+
+# Layers or heads as authors name them: 'all', one index, an inclusive range 'a-b', or (where allowed) a list.
+Selection = Union[int, str, list[int], None]
+
+
+def selection_syntax(value: Any, what: str, lists: bool = True) -> Any:
+    """Check the form of a selection of `what`s (layers, heads); returns it (a list sorted, without repeats).
+    Raises ValueError saying which forms are allowed (`lists`: whether a list is one of them)."""
+    if value is None or isinstance(value, int):
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"a {what} index is 0 or more")
+        return value
+    if isinstance(value, list):
+        if not value or any(not isinstance(item, int) or item < 0 for item in value):
+            raise ValueError(f"a list of {what}s holds indices 0 or more, at least one")
+        return sorted(set(value))
+    if value == "all" or re.fullmatch(r"\d+-\d+", value):
+        if value != "all":
+            low, high = (int(part) for part in value.split("-"))
+            if low > high:
+                raise ValueError(f"range '{value}' is empty: write it as low-high")
+        return value
+    forms = f"use 'all', one {what} index such as 3, a range such as '0-5'"
+    raise ValueError(f"{forms}, or a list such as [1, 4]" if lists else forms.replace(", a range", ", or a range"))
+
+
+def indices(value: Selection, count: int, what: str) -> list[int]:
+    """The indices a selection (checked by `selection_syntax`; None means all) names among `count` layers or heads.
+    Raises ValueError naming the valid range when one is outside it."""
+    if value is None or value == "all":
+        return list(range(count))
+    if isinstance(value, int):
+        chosen = [value]
+    elif isinstance(value, list):
+        chosen = list(value)
+    else:
+        low, high = (int(part) for part in value.split("-"))
+        chosen = list(range(low, high + 1))
+    outside = [index for index in chosen if index >= count]
+    if outside:
+        raise ValueError(f"{what} {max(outside)} is outside the model, which has {what}s 0-{count - 1}")
+    return chosen
 
 
 def _allows_bool(annotation: Any) -> bool:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from ..options import Options
+from ..options import Options, indices, selection_syntax
 
 MAX_COUNTS = 6
 
@@ -33,26 +32,8 @@ class FactorOptions(Options):
     @field_validator("layers")
     @classmethod
     def _layer_syntax(cls, value: int | str) -> int | str:
-        if isinstance(value, int):
-            if value < 0:
-                raise ValueError("a layer index is 0 or more")
-            return value
-        if value == "all" or re.fullmatch(r"\d+-\d+", value):
-            if value != "all":
-                low, high = (int(part) for part in value.split("-"))
-                if low > high:
-                    raise ValueError(f"range '{value}' is empty: write it as low-high")
-            return value
-        raise ValueError("use 'all', one layer index such as 3, or a range such as '0-5'")
+        return selection_syntax(value, "layer", lists=False)
 
     def layer_indices(self, n_layers: int) -> list[int]:
         """The selected layers. Raises ValueError naming the valid range when a layer is outside the model."""
-        if self.layers == "all":
-            return list(range(n_layers))
-        if isinstance(self.layers, int):
-            low = high = self.layers
-        else:
-            low, high = (int(part) for part in self.layers.split("-"))
-        if high >= n_layers:
-            raise ValueError(f"layer {high} is outside the model, which has layers 0-{n_layers - 1}")
-        return list(range(low, high + 1))
+        return indices(self.layers, n_layers, "layer")

@@ -7,56 +7,16 @@ Without `layers` (or `heads`) the bake picks a default that keeps the section sm
 
 from __future__ import annotations
 
-import re
 from typing import Any, Union
 
 from pydantic import Field, field_validator
 
-from ..options import Options
+from ..options import Options, Selection, indices, selection_syntax
 
 # Stored values (queries plus keys, all positions and dimensions) the default selection stays within. Measured
 # (benchmarks/neuron.py): uint16 queries and keys of SmolLM2 and MiniLM cost about 1.9 bytes per value deflated,
 # base64-encoded and served gzipped, so this budget keeps a default neuron section near 380 KB gzipped.
 DEFAULT_VALUES = 200_000
-
-Selection = Union[int, str, list[int], None]
-
-
-def _syntax(value: Any, what: str) -> Any:
-    if value is None or isinstance(value, int):
-        if isinstance(value, int) and value < 0:
-            raise ValueError(f"a {what} index is 0 or more")
-        return value
-    if isinstance(value, list):
-        if not value or any(not isinstance(item, int) or item < 0 for item in value):
-            raise ValueError(f"a list of {what}s holds indices 0 or more, at least one")
-        return sorted(set(value))
-    if value == "all" or re.fullmatch(r"\d+-\d+", value):
-        if value != "all":
-            low, high = (int(part) for part in value.split("-"))
-            if low > high:
-                raise ValueError(f"range '{value}' is empty: write it as low-high")
-        return value
-    raise ValueError(f"use 'all', one {what} index such as 3, a range such as '0-5', or a list such as [1, 4]")
-
-
-def indices(value: Selection, count: int, what: str) -> list[int]:
-    """The indices a selection names among `count` (layers or heads). Raises ValueError naming the valid range
-    when one is outside it."""
-    if value is None or value == "all":
-        return list(range(count))
-    if isinstance(value, int):
-        chosen = [value]
-    elif isinstance(value, list):
-        chosen = list(value)
-    else:
-        low, high = (int(part) for part in value.split("-"))
-        chosen = list(range(low, high + 1))
-    outside = [index for index in chosen if index >= count]
-    if outside:
-        raise ValueError(f"{what} {max(outside)} is outside the model, which has {what}s 0-{count - 1}")
-    return chosen
-
 
 class NeuronOptions(Options):
 
@@ -71,12 +31,12 @@ class NeuronOptions(Options):
     @field_validator("layers")
     @classmethod
     def _layers(cls, value: Selection) -> Selection:
-        return _syntax(value, "layer")
+        return selection_syntax(value, "layer")
 
     @field_validator("heads")
     @classmethod
     def _heads(cls, value: Selection) -> Selection:
-        return _syntax(value, "head")
+        return selection_syntax(value, "head")
 
 
 def query_index(query: int | str | None, tokens: list[dict[str, Any]]) -> int:
