@@ -34,7 +34,6 @@ RANDOM_ORDERS_MIN, RANDOM_ORDERS_MAX = 1, 20
 class ExplanationsOptions(Options):
     """Options of the explanations view, as authors write them under `explanations:`."""
 
-
     methods: list[MethodName] = Field(
         default_factory=lambda: list(METHODS), min_length=1,
         description="The methods to compare (default: all eight); leave out integrated_gradients for a fast bake.")

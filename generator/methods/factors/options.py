@@ -12,7 +12,6 @@ MAX_COUNTS = 6
 
 
 class FactorOptions(Options):
-
     counts: list[int] = Field([5], min_length=1, max_length=MAX_COUNTS,
                               description="How many factors to extract; several values give a selector.")
     layers: int | str = Field("all", description="'all', one layer index, or an inclusive range 'a-b'.")

@@ -11,7 +11,6 @@ WATCH_MAX = 8
 
 
 class LensOptions(Options):
-
     top_k: int = Field(5, ge=TOP_K_MIN, le=TOP_K_MAX,
                        description="Candidates kept per layer and position (most probable first).")
     watch: list[str] = Field(default_factory=list, max_length=WATCH_MAX,

@@ -19,7 +19,6 @@ from ..options import Options, Selection, indices, selection_syntax
 DEFAULT_VALUES = 200_000
 
 class NeuronOptions(Options):
-
     layers: Selection = Field(None, description="Layers to bake: 'all', an index, a range 'a-b' or a list; "
                                                 "default: evenly spaced layers within the size budget.")
     heads: Selection = Field(None, description="Query heads to bake: 'all', an index, a range 'a-b' or a list; "

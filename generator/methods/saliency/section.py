@@ -53,7 +53,6 @@ DTYPE = "uint16"
 class SaliencyOptions(Options):
     """Options of the saliency method, as authors write them under `saliency:`."""
 
-
     target: Literal["logit", "probability"] = Field(
         "logit", description="The score whose gradient is taken: the chosen token's logit, or its probability.")
     ig_steps: int = Field(50, ge=IG_STEPS_MIN, le=IG_STEPS_MAX, description="Integration steps of integrated gradients.")
