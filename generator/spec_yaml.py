@@ -40,7 +40,9 @@ def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], file: str) -> N
         for key_node, value_node in node.value:
             key, line = key_node.value, key_node.start_mark.line + 1
             if key in seen:
-                raise SpecError(f"'{key}' is given a second time here, {line - seen[key]} lines after the first",
+                gap = line - seen[key]
+                where = "on the same line" if gap == 0 else f"{gap} line{'s' if gap > 1 else ''} after the first"
+                raise SpecError(f"'{key}' is given a second time here, {where}",
                                 file=file, line=line, field=".".join(map(str, path + (key,))),
                                 hint="keep one of the two: YAML would silently use this last one")
             seen[key] = line

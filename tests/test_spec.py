@@ -249,7 +249,7 @@ def test_a_field_given_twice_is_an_error_at_its_second_line():
         parse_block("model: smollm2\nmodel: minilm\ntext: Hello\n", file="docs/page.md", line_offset=10)
     error = caught.value
     assert (error.file, error.line, error.field) == ("docs/page.md", 12, "model")
-    assert "second time" in error.message and "1 lines after" in error.message
+    assert "second time" in error.message and "1 line after the first" in error.message
     nested = "model: smollm2\ntext: a\nlens:\n  top_k: 3\n  top_k: 4\n"
     with pytest.raises(SpecError) as caught:
         parse_block(nested, file="docs/page.md", line_offset=0)
@@ -261,9 +261,19 @@ def test_a_field_given_twice_is_an_error_at_its_second_line():
     ("max_tokens", "max_tokens: false"),
     ("lens.top_k", "views: [layers]\nlens: {top_k: true}"),
     ("saliency.ig_steps", "generate: 2\nsaliency: {ig_steps: true}"),
+    ("factors.counts", "factors: {counts: [2, true]}"),
+    ("neuron.layers", "views: [neuron]\nneuron: {layers: [1, yes]}"),
+    ("explanations.deletion_steps", "generate: 2\nexplanations: {deletion_steps: [10, on]}"),
 ])
 def test_true_or_false_is_not_taken_for_a_number(field, body):
     """pydantic's lax mode reads YAML's true as 1; a spec that says `generate: true` did not mean one token."""
     with pytest.raises(SpecError) as caught:
         spec_from_data(yaml.safe_load(f"model: smollm2\ntext: Hello\n{body}\n"), file="docs/page.md")
     assert caught.value.field == field and "yes/no value" in caught.value.message
+
+
+def test_a_yes_no_field_still_takes_true_and_false():
+    for value in ("false", "yes"):
+        spec = spec_from_data(yaml.safe_load(f"model: smollm2\ntext: Hello\ngenerate: 2\n"
+                                             f"explanations: {{layer_maps: {value}}}\n"), file="docs/page.md")
+        assert spec.options("explanations").layer_maps is (value == "yes")

@@ -1,5 +1,6 @@
 """The base of every options model (the spec itself and each method's options): unknown fields are errors, values
-are frozen, and YAML's true/false is never read as a number (pydantic's lax mode would take `generate: true` as 1)."""
+are frozen, and YAML's true/false is never read as a number, alone or in a list (pydantic's lax mode would take
+`generate: true` as 1)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,9 @@ class Options(BaseModel):
     @field_validator("*", mode="before")
     @classmethod
     def _no_true_or_false_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
-        if isinstance(value, bool) and info.field_name and not _allows_bool(cls.model_fields[info.field_name].annotation):
-            raise ValueError(f"'{str(value).lower()}' is a yes/no value; this field takes a number or a word")
+        items = value if isinstance(value, list) else [value]
+        if (any(isinstance(item, bool) for item in items) and info.field_name
+                and not _allows_bool(cls.model_fields[info.field_name].annotation)):
+            raise ValueError("this is a yes/no value (YAML reads true/false, yes/no and on/off as one), and this field "
+                             "does not take one: write the number itself")
         return value
