@@ -53,7 +53,7 @@ def byte_figures(served: Path, offline: Path, files: Path) -> None:
     assets = served / "assets/explorables"
     print("served, ES modules + CSS:   ", sizes(sorted(assets.glob("js/*.js")) + sorted(assets.glob("css/*.css"))))
     off = offline / "assets/explorables"
-    print("offline, bundle + CSS:      ", sizes([off / "js/explorables.iife.js", off / "css/explorables.css"]))
+    print("offline, scripts + CSS:     ", sizes(sorted(off.glob("js/explorables*.iife.js")) + [off / "css/explorables.css"]))
     print("offline, worker shim:       ", sizes([off / "offline/iframe-worker.js"]))
     json_files = sorted(files.glob("assets/explorables/data/*.json"))
     print("every payload as a file, .json:", sizes(json_files))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 from mkdocs.config import config_options as c
@@ -23,7 +24,7 @@ from .export import offline
 from .export.assets import asset_bytes
 from .export.site import Downloads
 from .fences import front_matter_lines, page_blocks
-from .widgets import ENTRY, asset_files
+from .widgets import ENTRY, asset_files, group_scripts
 
 log = logging.getLogger("mkdocs.plugins.explorables")
 
@@ -156,9 +157,16 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         return Path(os.path.relpath(file.abs_src_path, self.base_dir)).as_posix()
 
     def on_post_page(self, output: str, *, page, config) -> str:
-        """Fetch the widgets' script at high priority: an async script is fetched at low priority, after the theme's."""
-        tag = f'{ENTRY.rsplit("/", 1)[1]}" async>'
-        return output.replace(tag, tag[:-1] + ' fetchpriority="high">', 1)
+        """Fetch the widgets' core at high priority (an async script is fetched at low priority, after the theme's),
+        and beside it the scripts of the views this page shows, so both arrive in one round trip."""
+        core = re.search(r'<script src="([^"]*)' + re.escape(ENTRY.rsplit("/", 1)[1]) + r'" async></script>', output)
+        if not core:
+            return output
+        folder = core.group(1)
+        scripts = [f"{folder}{ENTRY.rsplit('/', 1)[1]}"] + [f"{folder}{script.rsplit('/', 1)[1]}"
+                                                           for script in group_scripts(output)]
+        tags = "".join(f'<script src="{src}" async fetchpriority="high"></script>' for src in scripts)
+        return output[:core.start()] + tags + output[core.end():]
 
     def on_post_build(self, *, config) -> None:
         self.context.page = markdown_ext.PageContext()

@@ -1,31 +1,55 @@
 """The widgets' files (ES modules and CSS under generator/assets/), as the site and the CLI ship them.
 
-Beside the modules ships their classic-script bundle (`assets/bundle/explorables.iife.js`, made by esbuild with
-`npm run bundle` and committed; tests/test_bundle.py fails when it is older than the modules) as `js/ENTRY`: the
-site's pages load that one file `async`, so the figures in view are drawn without waiting for a second round of
-module requests nor for the end of parsing (and Material's own script); see benchmarks/RESULTS.md.
+Beside the modules ship their classic scripts (`assets/bundle/`, made by esbuild with `npm run bundle`, i.e.
+scripts/bundle.mjs, and committed; tests/test_bundle.py fails when they are older than the modules), under `js/`:
+the core `ENTRY` (the shared modules and the loader) and one script per group of views,
+`js/explorables-<group>.iife.js`. A page loads the core and the groups of the views it shows, all `async`, so the
+figures in view are drawn without waiting for a module graph, for the end of parsing or for Material's own script,
+and no page pays for views it does not show (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
 
+import json
+import re
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
 FOLDERS = ("js", "css")
-BUNDLE = "bundle/explorables.iife.js"
-ENTRY = "js/explorables.iife.js"   # where the bundle ships, beside the modules (data files resolve from ../data/)
+BUNDLE = "bundle"
+ENTRY = "js/explorables.iife.js"   # where the core ships, beside the modules (data files resolve from ../data/)
+_TAG = re.compile(r"<(explorable-[a-z]+(?:-[a-z]+)*-view)\b")
+
+
+def _root():
+    return resources.files("generator") / "assets"
 
 
 def asset_files() -> list[tuple[str, bytes]]:
     """Every shipped asset as (path relative to the assets folder, e.g. "js/view.js", bytes), sorted by path."""
-    root = resources.files("generator") / "assets"
+    root = _root()
     files = []
     for folder in FOLDERS:
         for asset in (root / folder).iterdir():
             if asset.name.endswith((".js", ".css")):
                 files.append((f"{folder}/{asset.name}", asset.read_bytes()))
-    files.append((ENTRY, (root / BUNDLE).read_bytes()))
+    for asset in (root / BUNDLE).iterdir():
+        if asset.name.endswith(".js"):
+            files.append((f"js/{asset.name}", asset.read_bytes()))
     return sorted(files)
+
+
+@cache
+def view_groups() -> dict[str, str]:
+    """{element tag: group} of every view, as scripts/bundle.mjs wrote it (assets/bundle/views.json)."""
+    return json.loads((_root() / BUNDLE / "views.json").read_text(encoding="utf-8"))
+
+
+def group_scripts(html: str) -> list[str]:
+    """The group scripts ("js/explorables-<group>.iife.js", sorted) that the view elements in `html` need."""
+    groups = view_groups()
+    return sorted({f"js/explorables-{groups[tag]}.iife.js" for tag in _TAG.findall(html) if tag in groups})
 
 
 def copy_assets(target: Path) -> int:

@@ -31,6 +31,18 @@ def test_site(tmp_path_factory, serve, tiny_models) -> str:
         ```
 
         [Second page](second.md)
+
+        [Open the other views](other.md)
+        """), encoding="utf-8")
+    (root / "docs" / "other.md").write_text(textwrap.dedent(f"""\
+        # Other views
+
+        ```explorable
+        model: {model}
+        text: One two three
+        generate: 2
+        views: [probabilities, saliency]
+        ```
         """), encoding="utf-8")
     (root / "docs" / "second.md").write_text(textwrap.dedent(f"""\
         # Second
@@ -202,6 +214,33 @@ def test_navigation_is_instant_and_every_view_starts_after_it(browser, test_site
         assert [e for e in reader.errors if "schema_version" not in e] == []
     finally:
         reader.close()
+
+
+def test_a_page_loads_only_its_views_scripts_and_fetches_others_after_instant_navigation(test_reader):
+    """The first page shows attention views only: it loads the core and the attention script. A click to a page of
+    other views swaps the content without a reload; the loader then fetches those views' scripts, once, and they
+    draw."""
+    reader, scripts = test_reader, []
+    page = reader.page
+    page.on("request", lambda req: "/assets/explorables/js/" in req.url and scripts.append(req.url.rsplit("/", 1)[1]))
+    reader.open("")
+    first = [v.get_attribute("data-state") for v in reader.wait_all_settled().all()]
+    assert first == ["ready", "ready"], "the head and model views"
+    assert sorted(scripts) == ["explorables-attention.iife.js", "explorables.iife.js"]
+    page.evaluate("window.__sameDocument = 'kept'")
+    page.get_by_role("link", name="Open the other views").click()
+    page.wait_for_url("**/other/")
+    for tag in ("explorable-probabilities-view", "explorable-saliency-view"):
+        page.wait_for_selector(f"{tag}.xp-view", state="attached")
+    views = reader.wait_all_settled()
+    assert [v.get_attribute("data-state") for v in views.all()] == ["ready", "ready"]
+    assert page.evaluate("window.__sameDocument") == "kept", "the click reloaded the page"
+    assert sorted(scripts[2:]) == ["explorables-lens.iife.js", "explorables-saliency.iife.js"]
+    page.go_back()
+    page.wait_for_url(reader.base)
+    assert [v.get_attribute("data-state") for v in reader.wait_all_settled().all()] == first
+    assert len(scripts) == 4, "nothing fetched twice"
+    assert reader.errors == [] and reader.foreign == []
 
 
 VISIBLE_LABELS = """el => [...el.querySelectorAll('.xp-col.xp-q .xp-tok')].map(t => {

@@ -75,9 +75,13 @@ def test_strict_build_embeds_real_payloads_and_ships_assets(tmp_path, tiny_model
     assert "A &lt;b&gt;title&lt;/b&gt;" in page and "<b>title</b>" not in page
     assert "<explorable-head-view>" in page and "<explorable-model-view>" in page
     assert "After the figure." in page
-    bundle = (tmp_path / "site/assets/explorables/js/explorables.iife.js").read_bytes()
-    assert bundle == (REPO / "generator/assets/bundle/explorables.iife.js").read_bytes()
-    assert re.search(r'<script src="assets/explorables/js/explorables\.iife\.js" async fetchpriority="high">', page)
+    for script in ("explorables.iife.js", "explorables-attention.iife.js", "explorables-lens.iife.js"):
+        shipped = (tmp_path / "site/assets/explorables/js" / script).read_bytes()
+        assert shipped == (REPO / "generator/assets/bundle" / script).read_bytes()
+    # the core, then the script of this page's views (head and model: attention), and not the others
+    scripts = re.findall(r'<script src="assets/explorables/js/([^"]+)" async fetchpriority="high"></script>', page)
+    assert scripts == ["explorables.iife.js", "explorables-attention.iife.js"]
+    assert page.count("assets/explorables/js/") == 2
     assert 'type="module"' not in page
     assert "data-search-exclude" in page
 

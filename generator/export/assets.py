@@ -1,20 +1,19 @@
 """The widgets' shipped files, read from the installed package (no node, no network at build time).
 
-The classic-script bundle (`assets/bundle/explorables.iife.js`) is made from the ES modules of `assets/js/` by
-esbuild (`npm run bundle`) and committed; tests/test_offline_site.py fails when it is older than the modules.
+The classic scripts (`assets/bundle/`) are made from the ES modules of `assets/js/` by esbuild (`npm run bundle`)
+and committed; tests/test_bundle.py fails when they are older than the modules.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 
-BUNDLE = "bundle/explorables.iife.js"
 STYLES = "css/explorables.css"
 WORKER_SHIM = "offline/iframe-worker.js"
 
 
 def asset_text(name: str) -> str:
-    """Text of one file under generator/assets/, e.g. BUNDLE. Raises FileNotFoundError if the package lacks it."""
+    """Text of one file under generator/assets/, e.g. STYLES. Raises FileNotFoundError if the package lacks it."""
     return (resources.files("generator") / "assets" / name).read_text(encoding="utf-8")
 
 

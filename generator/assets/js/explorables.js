@@ -1,32 +1,14 @@
-// Entry module: the list of views, one line each. A view class names its element in `static tag`; the loop at the
-// end defines every view listed here. (Adding a view: write its module, add its line here; see ARCHITECTURE.md.)
-export { HeadView } from "./head-view.js";
-export { ModelView } from "./model-view.js";
-export { SaliencyView } from "./saliency-view.js";
-export { FactorView } from "./factor-view.js";
-export { LayersView } from "./layers-view.js";
-export { RanksView } from "./ranks-view.js";
-export { ProbabilitiesView } from "./probabilities-view.js";
-export { ExplanationsView } from "./explanations-view.js";
-export { NeuronView } from "./neuron-view.js";
-
-// Shared modules are listed too, so the browser fetches the whole module graph in one round trip.
-import "./payload.js";
-import "./lazy.js";
-import "./theme.js";
-import "./selection.js";
-import "./view.js";
-import "./token-list.js";
-import "./tokens.js";
-import "./colour.js";
-import "./attention.js";
-import "./saliency.js";
-import "./factors.js";
-import "./lens.js";
-import "./lens-grid.js";
-import "./neuron.js";
-import "./parts.js";
-import "./export.js";
+// Entry module of the widgets as ES modules: every view, defined under its `static tag`. The views come in groups,
+// one module each (views-<group>.js, one line per view); the site loads each group as a classic script of its own,
+// only on the pages that use it (scripts/bundle.mjs, loader.js). Adding a view: write its module, add its line to a
+// group (or a new group, listed here); see ARCHITECTURE.md.
+export * from "./views-attention.js";
+export * from "./views-lens.js";
+export * from "./views-saliency.js";
+export * from "./views-factors.js";
+export * from "./views-explanations.js";
+export * from "./views-neuron.js";
 import * as views from "./explorables.js"; // this module's own exports: the list above
+import { define } from "./loader.js";
 
-for (const View of Object.values(views)) customElements.get(View.tag) || customElements.define(View.tag, View);
+define(views);

@@ -68,7 +68,7 @@ export function scroller(kid) {
 }
 
 /**
- * A view is a custom element named by its class's `static tag` (explorables.js defines them all). What the reader
+ * A view is a custom element named by its class's `static tag` (listed in a views-<group>.js module, defined by loader.js). What the reader
  * chose lives in one object, `this.state`, changed with set(patch); what the views of one container share (layer,
  * head, token, hideSpecial: see selection.js) goes through `this.selection`, and arrives in follow(patch).
  * Subclasses: build(payload) once, draw() on every repaint, start()/stop() to (de)attach observers,

@@ -1,0 +1,2 @@
+// The neuron view's script (js/explorables-neuron.iife.js).
+export { NeuronView } from "./neuron-view.js";
