@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -165,6 +166,16 @@ def test_the_torch_free_tokenizers_count_as_the_models_own(loaded_bundled):
         for text in texts:
             assert facts.tokenizer.encode(text).ids == loaded.tokenizer(text)["input_ids"], (alias, text)
         assert facts.info == loaded.info and facts.max_positions == loaded.max_positions
+        # `check` names the pieces of a watched entry as the bake does: a byte fragment as <0xF0>, so the pieces
+        # spell the entry's UTF-8 bytes again
+        for entry in (" pizza🍕", "🍕", " naïve", "我爱", " is"):
+            shown = facts.info.pieces(entry)
+            assert shown == loaded.info.pieces(entry), (alias, entry)
+            spelled = re.sub(rb"<0x([0-9A-F]{2})>", lambda m: bytes([int(m.group(1), 16)]),
+                             "".join(shown).encode("utf-8"))
+            if alias == "smollm2":
+                assert spelled == entry.encode("utf-8"), (entry, shown)
+                assert "\ufffd" not in "".join(shown)
         assert facts.can_read_pairs == loaded.can_read_pairs
     pair = ["I love pizza", "Pizza is my favourite food"]
     assert model_facts(resolve("minilm")).count(pair=pair) == len(loaded_bundled("minilm").tokenizer(*pair)["input_ids"])

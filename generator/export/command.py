@@ -66,14 +66,27 @@ def export(specs: list[SpecBase], baker, out: Path) -> tuple[list[Path], list[Ex
     return written, errors
 
 
-def main(specs: list[SpecBase], baker, ids: list[str], out: Path) -> int:
+def main(specs: list[SpecBase], baker, ids: list[str], out: Path, invalid: list[ExplorableError] = ()) -> int:
+    """The command: `invalid` are the errors met while reading the specs (already shown to the author)."""
     try:
         chosen = select(specs, ids)
     except UnknownIds as error:
-        print(f"error: {error}", file=sys.stderr)
+        broken = [name for name in ids if _in_broken_file(name, invalid)]
+        if broken:
+            print(f"error: {', '.join(broken)}: no explorable can be read there; fix the error above to export it",
+                  file=sys.stderr)
+        else:
+            print(f"error: {error}", file=sys.stderr)
         return 2
     written, errors = export(chosen, baker, out)
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     print(f"{len(written)} standalone HTML files in {out} ({baker.baked} baked, the rest from the cache)")
     return 1 if errors else 0
+
+
+def _in_broken_file(name: str, invalid) -> bool:
+    """Whether `name` is FILE:LINE in a file where reading a spec failed (its error was shown)."""
+    file, _, line = name.rpartition(":")
+    return bool(file) and line.isdigit() and any(getattr(error, "file", None) == file for error in invalid)
+

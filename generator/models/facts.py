@@ -14,9 +14,11 @@ import os
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
 from ..errors import ModelLoadError
+from ..tokens import token_alone, tokenizer_style
 from .adapters import adapter_for
 from .registry import ModelSource
 
@@ -132,8 +134,15 @@ def _facts(source: ModelSource) -> ModelFacts:
         folder = _folder(source)
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
         tokenizer = _tokenizer_json(folder, source)
+    style = tokenizer_style(SimpleNamespace(backend_tokenizer=tokenizer))
+    special = {i for i, added in tokenizer.get_added_tokens_decoder().items() if added.special}
+
     def pieces(text: str) -> list[str]:
-        return [tokenizer.decode([i]) for i in tokenizer.encode(text, add_special_tokens=False).ids]
+        """Each token of `text` read on its own, as the bake shows it (a byte fragment as `<0xF0>`)."""
+        ids = tokenizer.encode(text, add_special_tokens=False).ids
+        if style == "other":
+            return [tokenizer.decode([i]) for i in ids]
+        return [token_alone(None, style, tokenizer.id_to_token(i), i in special)["text"] for i in ids]
     info = replace(model_info(source, config), pieces=pieces)
     return ModelFacts(info, max_positions(config), reads_pairs(config), tokenizer)
 
