@@ -19,11 +19,9 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], li
     """Every curated spec and every Markdown block under docs/, validated; errors are collected, not raised."""
     specs: list[SpecBase] = []
     errors: list[ExplorableError] = []
-    try:
-        catalogue = Catalogue.load(root / explorables)
-        specs.extend(catalogue.specs.values())
-    except ExplorableError as error:
-        return [], [error]
+    catalogue = Catalogue.load(root / explorables)
+    specs.extend(catalogue.specs.values())
+    errors.extend(catalogue.errors)
     for page in sorted((root / docs).rglob("*.md")):
         offset, blocks = page_blocks(page.read_text(encoding="utf-8-sig"))
         for block in blocks:

@@ -73,8 +73,9 @@ def baker_for(cache_dir: str, base_dir: str) -> Baker:
         return _bakers[key]
 
 
-def catalogue_for(folder: str) -> Catalogue:
-    """The curated specs of `folder`, re-read only when one of its files changed."""
+def catalogue_for(folder: str, base_dir: str | None = None) -> Catalogue:
+    """The curated specs of `folder`, re-read only when one of its files changed; errors name the files relative
+    to `base_dir` (the folder of mkdocs.yml) when given."""
     path = Path(folder)
     files = sorted(path.glob("*.y*ml")) if path.is_dir() else []
     stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
@@ -82,7 +83,9 @@ def catalogue_for(folder: str) -> Catalogue:
         cached = _catalogues.get(str(path.resolve()))
         if cached and cached[0] == stamp:
             return cached[1]
-    catalogue = Catalogue.load(path)
+    catalogue = Catalogue.load(path, base_dir)
+    for error in catalogue.errors:      # once per read of the folder; a strict build fails on them
+        log.warning("explorables: %s", error)
     with _state_lock:
         _catalogues[str(path.resolve())] = (stamp, catalogue)
     return catalogue
@@ -219,7 +222,7 @@ class ExplorablesExtension(Extension):
         if self._context is None:
             folder = self.path("explorables_dir")
             self._context = SiteContext(baker=baker_for(self.path("cache_dir"), self.getConfig("base_dir")),
-                                        catalogue=lambda: catalogue_for(folder),
+                                        catalogue=lambda: catalogue_for(folder, self.getConfig("base_dir")),
                                         embed_limit=int(self.getConfig("embed_limit")))
         return self._context
 

@@ -65,7 +65,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         self.baker = markdown_ext.baker_for(probe.path("cache_dir"), self.base_dir)
         self.baker.cache.used.clear()
         self.payload_files: dict[str, bytes] = {}
-        self.context = markdown_ext.SiteContext(baker=self.baker, catalogue=lambda: markdown_ext.catalogue_for(folder),
+        self.context = markdown_ext.SiteContext(baker=self.baker, catalogue=lambda: markdown_ext.catalogue_for(folder, self.base_dir),
                                                 payload_sink=self._sink, embed_limit=int(settings["embed_limit"]))
         self.explorables_dir = folder
         self.downloads = Downloads(links=self.config.download)

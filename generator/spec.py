@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal, Optional
@@ -262,45 +263,79 @@ def parse_block(text: str, *, file: str = "<markdown>", line_offset: int = 0) ->
 
 
 class Catalogue:
-    """The curated specs of explorables/*.yml, by id."""
+    """The curated specs of explorables/*.yml, by id, and the errors met reading them.
 
-    def __init__(self, specs: dict[str, SpecBase]):
+    A bad entry does not hide the others: `errors` holds one SpecError per entry (or per file that cannot be read
+    at all), placed at file, line and field; a block that uses a broken entry is told so by `get`."""
+
+    def __init__(self, specs: dict[str, SpecBase], errors: list[SpecError] | None = None,
+                 broken: dict[str, SpecError] | None = None, unread: list[str] | None = None):
         self.specs = specs
+        self.errors = errors or []
+        self.broken = broken or {}     # id -> the error of the entry that has it (its spec could not be made)
+        self.unread = unread or []     # files not read at all (not YAML, not a list, ...)
 
     @classmethod
-    def load(cls, folder: str | Path) -> "Catalogue":
+    def load(cls, folder: str | Path, relative_to: str | Path | None = None) -> "Catalogue":
+        """Read every *.yml / *.yaml file of `folder`; errors name files relative to `relative_to` when given (the
+        folder of mkdocs.yml, as for pages)."""
         folder = Path(folder)
         specs: dict[str, SpecBase] = {}
+        errors: list[SpecError] = []
+        broken: dict[str, SpecError] = {}
+        unread: list[str] = []
         if not folder.is_dir():
             return cls(specs)
         for path in sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml")):
-            file = str(path)
+            file = str(path) if relative_to is None else Path(os.path.relpath(path, relative_to)).as_posix()
             try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise SpecError("the file is not UTF-8 text", file=file) from None
-            data, lines = load_with_lines(text, file)
-            if data is None:
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except UnicodeDecodeError:
+                    raise SpecError("the file is not UTF-8 text", file=file) from None
+                repeated: list[SpecError] = []
+                data, lines = load_with_lines(text, file, repeated)
+                if data is None:
+                    continue
+                if not isinstance(data, list):
+                    raise SpecError("a curated file holds a list of explorables, each starting with '- id:'",
+                                    file=file, line=1)
+            except SpecError as error:
+                errors.append(error)
+                unread.append(file)
                 continue
-            if not isinstance(data, list):
-                raise SpecError("a curated file holds a list of explorables, each starting with '- id:'",
-                                file=file, line=1)
+            by_entry = {}
+            for error in repeated:      # a key given twice spoils its entry only
+                by_entry.setdefault(int(error.field.split(".")[0]), error)
             for index, item in enumerate(data):
-                spec = spec_from_data(item, file=file, lines=lines, base=(index,), require_id=True)
-                if spec.id in specs:
-                    first = specs[spec.id]
-                    raise spec.error("id", f"duplicate explorable id '{spec.id}'",
-                                     hint=f"already defined in {first.file}:{first._lines.get(('id',), '?')}; "
-                                          "ids must be unique across explorables/")
+                try:
+                    if index in by_entry:
+                        raise by_entry[index]
+                    spec = spec_from_data(item, file=file, lines=lines, base=(index,), require_id=True)
+                    if spec.id in specs:
+                        first = specs[spec.id]
+                        raise spec.error("id", f"duplicate explorable id '{spec.id}'",
+                                         hint=f"already defined in {first.file}:{first._lines.get(('id',), '?')}; "
+                                              "ids must be unique across explorables/")
+                except SpecError as error:
+                    errors.append(error)
+                    if isinstance(item, dict) and isinstance(item.get("id"), str):
+                        broken.setdefault(item["id"], error)
+                    continue
                 specs[spec.id] = spec
-        return cls(specs)
+        return cls(specs, errors, broken, unread)
 
     def get(self, spec_id: str, *, file: str, line: int | None) -> SpecBase:
-        if spec_id not in self.specs:
-            known = ", ".join(sorted(self.specs)) or "none yet"
-            raise SpecError(f"no curated explorable with id '{spec_id}'", file=file, line=line, field="use",
-                            hint=f"known ids: {known}")
-        return self.specs[spec_id]
+        if spec_id in self.specs:
+            return self.specs[spec_id]
+        if spec_id in self.broken:
+            error = self.broken[spec_id]
+            raise SpecError(f"the curated explorable '{spec_id}' has an error", file=file, line=line, field="use",
+                            hint=f"fix it first: {error}")
+        known = ", ".join(sorted(self.specs)) or "none yet"
+        raise SpecError(f"no curated explorable with id '{spec_id}'", file=file, line=line, field="use",
+                        hint=f"known ids: {known}"
+                             + (f"; {', '.join(self.unread)} could not be read (see its error)" if self.unread else ""))
 
 
 def spec_from_block(body: str, *, file: str, line_offset: int, catalogue: Catalogue) -> SpecBase:

@@ -117,6 +117,25 @@ def test_a_bad_block_fails_strict_builds_and_keeps_everything_else(tmp_path, tin
     assert len(payloads(page)) == 1, "the good block still renders"
 
 
+def test_a_bad_curated_entry_fails_strict_builds_once_and_spoils_only_the_blocks_using_it(tmp_path, tiny_models):
+    pages = {"index.md": "# Page\n\n" + block(tiny_models["gpt2"], "text: my own text")
+                         + "\n```explorable\nuse: good\n```\n\n```explorable\nuse: bad\n```\n"}
+    config = make_site(tmp_path, pages)
+    (tmp_path / "explorables").mkdir()
+    (tmp_path / "explorables" / "curated.yml").write_text(
+        f"- id: bad\n  model: {tiny_models['gpt2']}\n  text: one\n  text: two\n"
+        f"- id: good\n  model: {tiny_models['gpt2']}\n  text: three\n", encoding="utf-8")
+    strict = build(config, strict=True)
+    assert strict.returncode != 0
+    log = strict.stderr + strict.stdout
+    assert log.count("explorables: explorables/curated.yml:4: field 'text' (entry 1): 'text' is given a second") == 1
+    lax = build(config, strict=False)
+    assert lax.returncode == 0, lax.stderr
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert len(payloads(page)) == 2, "the page's own block and the good curated one still render"
+    assert page.count('role="alert"') == 1 and "the curated explorable &#x27;bad&#x27; has an error" in page
+
+
 def test_warm_rebuild_does_not_import_torch_and_title_edits_do_not_rebake(tmp_path, tiny_models):
     body = "text: The warm cache.\ntitle: First"
     config = make_site(tmp_path, {"index.md": block(tiny_models["gpt2"], body)})

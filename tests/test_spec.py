@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import textwrap
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -137,25 +139,45 @@ def test_duplicate_ids_across_files_name_both(tmp_path):
           model: minilm
           text: three
     """)
-    with pytest.raises(SpecError) as caught:
-        Catalogue.load(tmp_path)
-    error = caught.value
+    catalogue = Catalogue.load(tmp_path)
+    [error] = catalogue.errors
     assert error.file.endswith("b.yml") and error.line == 5 and error.field == "id"
     assert "a.yml:2" in error.hint
+    assert sorted(catalogue.specs) == ["other", "same"] and catalogue.specs["same"].file.endswith("a.yml")
 
 
 def test_curated_spec_needs_an_id(tmp_path):
     write(tmp_path / "a.yml", "- model: smollm2\n  text: one\n")
-    with pytest.raises(SpecError) as caught:
-        Catalogue.load(tmp_path)
-    assert caught.value.field == "id" and caught.value.line == 1
+    [error] = Catalogue.load(tmp_path).errors
+    assert error.field == "id" and error.line == 1
 
 
 def test_curated_file_errors_point_into_the_file(tmp_path):
     write(tmp_path / "a.yml", "- id: ok\n  model: smollm2\n  text: one\n- id: bad\n  model: smollm2\n  txt: two\n")
-    with pytest.raises(SpecError) as caught:
-        Catalogue.load(tmp_path)
-    assert caught.value.file.endswith("a.yml") and caught.value.line == 6 and caught.value.field == "txt"
+    catalogue = Catalogue.load(tmp_path)
+    [error] = catalogue.errors
+    assert error.file.endswith("a.yml") and error.line == 6 and error.field == "txt"
+    assert list(catalogue.specs) == ["ok"]
+
+
+def test_a_bad_curated_entry_spoils_only_itself_and_a_block_using_it_is_told_why(tmp_path):
+    """A key given twice, a bad value, an unreadable file: each is one error at its line; every other entry and
+    file is read, and `use:` of a broken entry names that entry's error instead of 'no such id'."""
+    write(tmp_path / "a.yml", "- id: twice\n  model: smollm2\n  text: one\n  text: again\n"
+                              "- id: fine\n  model: smollm2\n  text: two\n"
+                              "- id: flag\n  model: smollm2\n  text: three\n  generate: yes\n")
+    write(tmp_path / "b.yml", "- id: [unclosed\n")
+    write(tmp_path / "c.yml", "- id: also-fine\n  model: minilm\n  text: four\n")
+    catalogue = Catalogue.load(tmp_path)
+    assert sorted(catalogue.specs) == ["also-fine", "fine"]
+    placed = [(Path(e.file).name, e.line, e.field) for e in catalogue.errors]
+    assert placed[:2] == [("a.yml", 4, "0.text"), ("a.yml", 11, "generate")]
+    assert placed[2][0] == "b.yml" and "YAML syntax" in catalogue.errors[2].message and len(placed) == 3
+    error = error_of("use: twice\n", catalogue=catalogue)
+    assert error.field == "use" and error.line == 11
+    assert "has an error" in error.message and "a.yml:4" in error.hint and "given a second time" in error.hint
+    error = error_of("use: elsewhere\n", catalogue=catalogue)
+    assert "no curated explorable" in error.message and "b.yml could not be read" in error.hint
 
 
 def test_use_of_unknown_curated_id_lists_known_ids(tmp_path):
