@@ -18,9 +18,14 @@ export class LayersView extends View {
   static tag = "explorable-layers-view";
 
   async build(p) {
-    const x = (this.x = await readLens(p)), { L, N } = x;
+    this.seen = this.clientWidth; // the view's width, read before its content changes (no layout forced by the grid)
+    const x = (this.x = await readLens(p, { later: true })), { L, N } = x;
+    // the next tokens' ranks, for the readout: a repaint when they arrive; bad ones make the next paint fail
+    x.more.then(() => this.redraw(), (e) => ((this.bad = e), this.redraw()));
     Object.assign(this, { hov: null, pin: null, cur: [L, Math.max(0, Math.min(N - 1, x.nPrompt - 1))], drawn: "" });
     this.final = Array.from({ length: N }, (_, i) => candidate(x, L, i, 0).index);
+    this.texts = [];
+    this.top1 = Int32Array.from({ length: (L + 1) * N }, (_, r) => Math.round(x.top[r * x.K])); // [layer, position]
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") ||
       "Prediction after each layer: rows are layers, columns are positions, each cell the most probable next token");
@@ -41,26 +46,37 @@ export class LayersView extends View {
       h("span", { class: "xp-lcorner", title: "the token that actually came next" }, "next"), h("div", { class: "xp-lcols xp-lfoot" }, ...this.feet));
     this.scrolled = scroller(this.gridEl);
     this.scroller = this.scrolled.firstChild;  // the box that scrolls sideways
+    this.scroller.addEventListener("scroll", () => this.paintRest(), { passive: true });
     this.out = h("div", { class: "xp-readout xp-lout", "aria-live": "polite" });
     const legend = h("span", { class: "xp-hint" }, "probability of the top token 0 ",
       h("span", { class: "xp-ramp xp-lramp", "aria-hidden": "true" }), " 100% · ", h("b", null, "bold"), ": the model's final prediction there");
     const note = h("p", { class: "xp-hint xp-lnote" }, `Each layer is read through the model's final norm` +
       `${x.norm ? ` (${x.norm}, with that layer's own statistics)` : ""} and its unembedding; the last row is the model's output.`);
-    this.replaceChildren(h("div", { class: "xp-bar" }, legend, pngButton(this, () => [this.gridEl, "Top prediction after each layer (logit lens)", "layers"])),
+    this.replaceChildren(h("div", { class: "xp-bar" }, legend, pngButton(this, () => (this.paintRest(), [this.gridEl, "Top prediction after each layer (logit lens)", "layers"]))),
       this.scrolled, this.out, note);
     this.layout();
   }
 
-  /** Column widths from the cells' text (measured once per candidate), the canvas size, the header widths. */
+  /** Shown text of candidate i (memoised: the grid draws the same few candidates many times). */
+  text(i) {
+    return (this.texts[i] ??= show(this.x.cand[i]));
+  }
+
+  /** Column widths from the top candidates' bold text (each distinct candidate measured once), the canvas size,
+   * the header widths. */
   layout() {
-    const x = this.x, { L, N } = x, ctx = this.cv.getContext("2d"), cs = getComputedStyle(this.cv);
+    const x = this.x, { L, N } = x, top1 = this.top1, ctx = this.cv.getContext("2d"), cs = getComputedStyle(this.cv);
     this.font = `${cs.fontSize} ${cs.fontFamily}`;
     ctx.font = `700 ${this.font}`;
-    const width = new Map();
-    const measure = (i) => width.get(i) ?? width.set(i, ctx.measureText(show(x.cand[i])).width).get(i);
+    const width = (this.widths = new Map()); // candidate index -> bold width (CSS px)
     this.colW = Array.from({ length: N }, (_, p) => {
       let w = 0;
-      for (let l = 0; l <= L; l++) w = Math.max(w, measure(candidate(x, l, p, 0).index));
+      for (let l = 0; l <= L; l++) {
+        const i = top1[l * N + p];
+        let m = width.get(i);
+        if (m == null) width.set(i, (m = ctx.measureText(this.text(i)).width));
+        if (m > w) w = m;
+      }
       return Math.round(Math.min(MAX_W, Math.max(MIN_W, w + PAD)));
     });
     this.colX = [0];
@@ -127,17 +143,24 @@ export class LayersView extends View {
     const left = this.cv.getBoundingClientRect().left - box.left + s.scrollLeft + this.colX[p], right = left + this.colW[p];
     if (left < s.scrollLeft + labels) s.scrollLeft = left - labels;
     else if (right > s.scrollLeft + s.clientWidth) s.scrollLeft = right - s.clientWidth;
+    this.left = s.scrollLeft;
   }
 
-  /** Paint every cell (only when the palette or the layout changed: hover and pins move boxes over it). */
-  paintCells() {
-    const x = this.x, { L, N } = x, dpr = devicePixelRatio || 1, ctx = this.cv.getContext("2d");
+  /** Paint the cells of columns [from, to) (only when the palette or the layout changed: hover and pins move boxes
+   * over them). */
+  paintCells(from = 0, to = this.x.N) {
+    const x = this.x, { L, N, K, topP } = x, top1 = this.top1, dpr = devicePixelRatio || 1, ctx = this.cv.getContext("2d");
     const heat = cssRGB(this, "--xp-heat") || [42, 127, 212], fg = getComputedStyle(this).color;
+    const x0 = this.colX[from], x1 = this.colX[to];
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, this.W, this.H);
+    ctx.clearRect(x0, 0, x1 - x0, this.H);
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
-    const fits = new Map(), fit = (i, w, text) => {
+    const rgba = `rgba(${heat[0]},${heat[1]},${heat[2]},`;
+    // a text wider than its cell (only in columns capped at MAX_W) is cut and ends in "…"; every other one fits
+    const fits = new Map(), fit = (i, w) => {
+      const text = this.text(i);
+      if (this.widths.get(i) <= w - 4) return text;
       const key = i * 1024 + w;
       let s = fits.get(key);
       if (s == null) {
@@ -151,16 +174,15 @@ export class LayersView extends View {
     for (const bold of [false, true]) {
       ctx.font = `${bold ? 700 : 400} ${this.font}`;
       for (let l = 0; l <= L; l++) {
-        for (let p = 0; p < N; p++) {
-          const c = candidate(x, l, p, 0);
-          if ((c.index === this.final[p]) !== bold) continue;
-          const X = this.colX[p], w = this.colW[p], y = l * ROW;
-          ctx.fillStyle = `rgba(${heat[0]},${heat[1]},${heat[2]},${(0.6 * c.prob).toFixed(3)})`;
+        for (let p = from; p < to; p++) {
+          const i = top1[l * N + p];
+          if ((i === this.final[p]) !== bold) continue;
+          const X = this.colX[p], w = this.colW[p], y = l * ROW, t = x.cand[i];
+          ctx.fillStyle = rgba + (0.6 * topP[(l * N + p) * K]).toFixed(3) + ")";
           ctx.fillRect(X + 0.5, y + 0.5, w - 1, ROW - 1);
-          const t = c.token, text = show(t), blank = !t.text.trim();
-          ctx.globalAlpha = blank ? 0.7 : 1;
+          ctx.globalAlpha = t.text.trim() ? 1 : 0.7;
           ctx.fillStyle = fg;
-          ctx.fillText(fit(c.index, w, text), X + w / 2, y + ROW / 2 + 0.5);
+          ctx.fillText(fit(i, w), X + w / 2, y + ROW / 2 + 0.5);
           ctx.globalAlpha = 1;
           if (t.partial) {
             ctx.setLineDash([2, 2]);
@@ -176,9 +198,27 @@ export class LayersView extends View {
     }
   }
 
+  /** The columns first in sight: those starting within the view's width of the scroller's left edge (no layout
+   * is read for it). The rest are painted after the first frame (`paintRest`), or at once when the reader scrolls
+   * or saves a PNG. */
   draw() {
+    if (this.bad) throw this.bad;
     const key = `${getComputedStyle(this).color}|${cssRGB(this, "--xp-heat")}|${devicePixelRatio}|${this.W}`;
-    if (key !== this.drawn) (this.paintCells(), (this.drawn = key));
+    if (key !== this.drawn) {
+      const { N } = this.x, left = this.left || 0, right = left + (this.seen || innerWidth || 1280), first = !this.drawn;
+      let a = 0, b = N;
+      if (first) { // a blank canvas: the columns in sight first
+        while (a < N && this.colX[a + 1] <= left) a++;
+        for (b = a; b < N && this.colX[b] < right; b++);
+      }
+      this.paintCells(a, b);
+      this.drawn = key;
+      this.rest = a > 0 || b < N ? [[0, a], [b, N]] : null;
+      if (this.rest) { // in the frame after the first one: one callback for this one, one for the next
+        cancelAnimationFrame(this.restFrame);
+        this.restFrame = requestAnimationFrame(() => (this.restFrame = requestAnimationFrame(() => this.paintRest())));
+      }
+    }
     const on = this.hov ?? (document.activeElement === this.cv ? this.cur : null) ?? this.pin;
     const place = (box, c) => {
       box.hidden = !c;
@@ -189,6 +229,14 @@ export class LayersView extends View {
     this.heads.forEach((el, p) => el.classList.toggle("xp-on", !!on && on[1] === p));
     this.labels.forEach((el, l) => el.classList.toggle("xp-on", !!on && on[0] === l));
     this.readout(on);
+  }
+
+  /** Paint the columns the first paint left out, if any. */
+  paintRest() {
+    cancelAnimationFrame(this.restFrame);
+    const rest = this.rest;
+    this.rest = null;
+    if (rest && this.ready) for (const [a, b] of rest) if (b > a) this.paintCells(a, b);
   }
 
   readout(on) {
@@ -205,7 +253,7 @@ export class LayersView extends View {
         const c = candidate(x, l, p, j);
         return h("span", { class: "xp-lcand", style: `--p:${c.prob.toFixed(4)}` }, `${j + 1}. ${quote(c.token)} ${pct(c.prob)}`);
       })),
-      h("span", { class: "xp-lro" }, n ? `the token that came next, ${quote(after)}${after.generated ? " (generated)" : ""}: rank ${rankText(n.rank)} of ${rankText(x.V)}, ${pct(n.prob)}`
+      h("span", { class: "xp-lro" }, n === undefined ? `the token that came next, ${quote(after)}: rank …` : n ? `the token that came next, ${quote(after)}${after.generated ? " (generated)" : ""}: rank ${rankText(n.rank)} of ${rankText(x.V)}, ${pct(n.prob)}`
         : "the last position: no token came after it"));
   }
 }
