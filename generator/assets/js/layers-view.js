@@ -4,7 +4,8 @@
 // prediction at that position. Hover, tap or focus the grid for a cell's top-k candidates and the rank of the token
 // that came next; a click, tap or Enter pins it and tells the block's other views (lens.js sharePosition).
 // The cells are drawn on one canvas (31 x 256 = 7,936 cells of text would be slow to lay out as elements); the token
-// headers, the layer labels and the readout are elements, so they read as text.
+// headers, the layer labels and the readout are elements, so they read as text. The first paint draws the columns
+// within the view's width and the rest two frames later (benchmarks/lens.py: first paint).
 import { View, h, move, scroller } from "./view.js";
 import { pngButton } from "./export.js";
 import { tokenNode, show } from "./tokens.js";
@@ -19,13 +20,10 @@ export class LayersView extends View {
 
   async build(p) {
     this.seen = this.clientWidth; // the view's width, read before its content changes (no layout forced by the grid)
-    const x = (this.x = await readLens(p, { later: true })), { L, N } = x;
-    // the next tokens' ranks, for the readout: a repaint when they arrive; bad ones make the next paint fail
-    x.more.then(() => this.redraw(), (e) => ((this.bad = e), this.redraw()));
+    const x = (this.x = await readLens(p)), { L, N } = x;
     Object.assign(this, { hov: null, pin: null, cur: [L, Math.max(0, Math.min(N - 1, x.nPrompt - 1))], drawn: "" });
-    this.final = Array.from({ length: N }, (_, i) => candidate(x, L, i, 0).index);
-    this.texts = [];
-    this.top1 = Int32Array.from({ length: (L + 1) * N }, (_, r) => Math.round(x.top[r * x.K])); // [layer, position]
+    this.top1 = x.top.filter((_, r) => r % x.K === 0).map(Math.round); // top candidate of [layer, position]
+    this.final = this.top1.slice(L * N);
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") ||
       "Prediction after each layer: rows are layers, columns are positions, each cell the most probable next token");
@@ -46,7 +44,6 @@ export class LayersView extends View {
       h("span", { class: "xp-lcorner", title: "the token that actually came next" }, "next"), h("div", { class: "xp-lcols xp-lfoot" }, ...this.feet));
     this.scrolled = scroller(this.gridEl);
     this.scroller = this.scrolled.firstChild;  // the box that scrolls sideways
-    this.scroller.addEventListener("scroll", () => this.paintRest(), { passive: true });
     this.out = h("div", { class: "xp-readout xp-lout", "aria-live": "polite" });
     const legend = h("span", { class: "xp-hint" }, "probability of the top token 0 ",
       h("span", { class: "xp-ramp xp-lramp", "aria-hidden": "true" }), " 100% · ", h("b", null, "bold"), ": the model's final prediction there");
@@ -57,26 +54,16 @@ export class LayersView extends View {
     this.layout();
   }
 
-  /** Shown text of candidate i (memoised: the grid draws the same few candidates many times). */
-  text(i) {
-    return (this.texts[i] ??= show(this.x.cand[i]));
-  }
-
   /** Column widths from the top candidates' bold text (each distinct candidate measured once), the canvas size,
    * the header widths. */
   layout() {
     const x = this.x, { L, N } = x, top1 = this.top1, ctx = this.cv.getContext("2d"), cs = getComputedStyle(this.cv);
     this.font = `${cs.fontSize} ${cs.fontFamily}`;
     ctx.font = `700 ${this.font}`;
-    const width = (this.widths = new Map()); // candidate index -> bold width (CSS px)
+    const wid = (this.wid = []), texts = (this.texts = []); // per top candidate: bold width (CSS px), shown text
     this.colW = Array.from({ length: N }, (_, p) => {
       let w = 0;
-      for (let l = 0; l <= L; l++) {
-        const i = top1[l * N + p];
-        let m = width.get(i);
-        if (m == null) width.set(i, (m = ctx.measureText(this.text(i)).width));
-        if (m > w) w = m;
-      }
+      for (let l = 0, i; l <= L; l++) w = Math.max(w, (wid[(i = top1[l * N + p])] ??= ctx.measureText((texts[i] = show(x.cand[i]))).width));
       return Math.round(Math.min(MAX_W, Math.max(MIN_W, w + PAD)));
     });
     this.colX = [0];
@@ -143,33 +130,24 @@ export class LayersView extends View {
     const left = this.cv.getBoundingClientRect().left - box.left + s.scrollLeft + this.colX[p], right = left + this.colW[p];
     if (left < s.scrollLeft + labels) s.scrollLeft = left - labels;
     else if (right > s.scrollLeft + s.clientWidth) s.scrollLeft = right - s.clientWidth;
-    this.left = s.scrollLeft;
   }
 
   /** Paint the cells of columns [from, to) (only when the palette or the layout changed: hover and pins move boxes
    * over them). */
-  paintCells(from = 0, to = this.x.N) {
+  paintCells(from, to = this.x.N) {
     const x = this.x, { L, N, K, topP } = x, top1 = this.top1, dpr = devicePixelRatio || 1, ctx = this.cv.getContext("2d");
     const heat = cssRGB(this, "--xp-heat") || [42, 127, 212], fg = getComputedStyle(this).color;
-    const x0 = this.colX[from], x1 = this.colX[to];
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(x0, 0, x1 - x0, this.H);
+    ctx.clearRect(this.colX[from], 0, this.W, this.H); // (columns after `to` are blank or painted again later)
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
     const rgba = `rgba(${heat[0]},${heat[1]},${heat[2]},`;
-    // a text wider than its cell (only in columns capped at MAX_W) is cut and ends in "…"; every other one fits
-    const fits = new Map(), fit = (i, w) => {
-      const text = this.text(i);
-      if (this.widths.get(i) <= w - 4) return text;
-      const key = i * 1024 + w;
-      let s = fits.get(key);
-      if (s == null) {
-        s = text;
-        while (s.length > 1 && ctx.measureText(s).width > w - 4) s = s.slice(0, -1);
-        if (s !== text) s = s.slice(0, -1) + "…";
-        fits.set(key, s);
-      }
-      return s;
+    // a text wider than its cell is cut to end in "…": only in columns capped at MAX_W, so once per candidate
+    const cut = [], fit = (i, w) => {
+      let t = this.texts[i];
+      if (this.wid[i] <= w - 4 || cut[i]) return cut[i] || t;
+      while (t.length > 1 && ctx.measureText(t).width > w - 4) t = t.slice(0, -1);
+      return (cut[i] = t === this.texts[i] ? t : t.slice(0, -1) + "…");
     };
     for (const bold of [false, true]) {
       ctx.font = `${bold ? 700 : 400} ${this.font}`;
@@ -198,26 +176,17 @@ export class LayersView extends View {
     }
   }
 
-  /** The columns first in sight: those starting within the view's width of the scroller's left edge (no layout
-   * is read for it). The rest are painted after the first frame (`paintRest`), or at once when the reader scrolls
-   * or saves a PNG. */
   draw() {
-    if (this.bad) throw this.bad;
     const key = `${getComputedStyle(this).color}|${cssRGB(this, "--xp-heat")}|${devicePixelRatio}|${this.W}`;
     if (key !== this.drawn) {
-      const { N } = this.x, left = this.left || 0, right = left + (this.seen || innerWidth || 1280), first = !this.drawn;
-      let a = 0, b = N;
-      if (first) { // a blank canvas: the columns in sight first
-        while (a < N && this.colX[a + 1] <= left) a++;
-        for (b = a; b < N && this.colX[b] < right; b++);
-      }
-      this.paintCells(a, b);
+      // a blank canvas (the first paint) gets the columns within the view's width first (no layout is read for
+      // it) and the rest two frames later (paintRest), or at once when the reader saves a PNG
+      let b = this.x.N;
+      if (!this.drawn) for (b = 0; b < this.x.N && this.colX[b] < this.seen; b++);
+      this.paintCells(0, b);
       this.drawn = key;
-      this.rest = a > 0 || b < N ? [[0, a], [b, N]] : null;
-      if (this.rest) { // in the frame after the first one: one callback for this one, one for the next
-        cancelAnimationFrame(this.restFrame);
-        this.restFrame = requestAnimationFrame(() => (this.restFrame = requestAnimationFrame(() => this.paintRest())));
-      }
+      this.rest = b;
+      requestAnimationFrame(() => requestAnimationFrame(() => this.paintRest()));
     }
     const on = this.hov ?? (document.activeElement === this.cv ? this.cur : null) ?? this.pin;
     const place = (box, c) => {
@@ -233,10 +202,9 @@ export class LayersView extends View {
 
   /** Paint the columns the first paint left out, if any. */
   paintRest() {
-    cancelAnimationFrame(this.restFrame);
-    const rest = this.rest;
-    this.rest = null;
-    if (rest && this.ready) for (const [a, b] of rest) if (b > a) this.paintCells(a, b);
+    const { N } = this.x;
+    if (this.rest < N) this.paintCells(this.rest, N);
+    this.rest = N;
   }
 
   readout(on) {
@@ -253,7 +221,7 @@ export class LayersView extends View {
         const c = candidate(x, l, p, j);
         return h("span", { class: "xp-lcand", style: `--p:${c.prob.toFixed(4)}` }, `${j + 1}. ${quote(c.token)} ${pct(c.prob)}`);
       })),
-      h("span", { class: "xp-lro" }, n === undefined ? `the token that came next, ${quote(after)}: rank …` : n ? `the token that came next, ${quote(after)}${after.generated ? " (generated)" : ""}: rank ${rankText(n.rank)} of ${rankText(x.V)}, ${pct(n.prob)}`
+      h("span", { class: "xp-lro" }, n ? `the token that came next, ${quote(after)}${after.generated ? " (generated)" : ""}: rank ${rankText(n.rank)} of ${rankText(x.V)}, ${pct(n.prob)}`
         : "the last position: no token came after it"));
   }
 }

@@ -2,13 +2,8 @@
 // ranks and probabilities views. Rows of layers: 0 = the embedding output, l = after block l, L = the output.
 import { array } from "./payload.js";
 
-/**
- * Decode and check the lens section of payload p. Throws a readable Error on anything that does not fit.
- * With `later`, only the top-k candidates and their probabilities are decoded before it resolves (all a first paint
- * of the prediction grid needs); the next-token ranks and probabilities and the watched tokens follow in `x.more`, a
- * promise that fills x.nextRank, x.nextP and x.watch (null, null and [] until then) or rejects with a readable Error.
- */
-export async function readLens(p, { later = false } = {}) {
+/** Decode and check the lens section of payload p. Throws a readable Error on anything that does not fit. */
+export async function readLens(p) {
   const s = p.lens;
   if (!s || typeof s !== "object") throw new Error("this payload has no lens section");
   const N = p.tokens.length, c = s.candidates || {};
@@ -16,39 +11,31 @@ export async function readLens(p, { later = false } = {}) {
     throw new Error("the lens candidates need a text and an id for each entry");
   const keys = ["top", "top_probs", "next_ranks", "next_probs"], missing = keys.find((k) => !s[k]);
   if (missing) throw new Error(`the lens section has no ${missing}`);
-  const [top, topP] = await Promise.all([array(s.top), array(s.top_probs)]);
+  const [top, topP, nextRank, nextP] = await Promise.all(keys.map((k) => array(s[k])));
   const [L1, n, K] = top.shape;
   if (top.shape.length !== 3 || n !== N || !(L1 >= 1) || !(K >= 1))
     throw new Error(`lens candidates of shape [${top.shape}] do not fit ${N} tokens (expected [layers + 1, ${N}, k])`);
   const same = (a, shape) => a.shape.length === shape.length && a.shape.every((x, i) => x === shape[i]);
   if (!same(topP, top.shape)) throw new Error(`lens probabilities of shape [${topP.shape}] do not match the candidates [${top.shape}]`);
+  for (const [a, name] of [[nextRank, "next-token ranks"], [nextP, "next-token probabilities"]])
+    if (!same(a, [L1, Math.max(0, N - 1)])) throw new Error(`lens ${name} of shape [${a.shape}] do not fit [${L1}, ${N - 1}]`);
   for (let i = 0; i < top.values.length; i++)
     if (!(top.values[i] >= 0 && top.values[i] < c.text.length)) throw new Error("a lens candidate index is outside the candidate list");
+  const watch = [];
+  for (const w of Array.isArray(s.watch) ? s.watch : []) {
+    const [r, q] = await Promise.all([array(w.ranks), array(w.probs)]);
+    if (!same(r, [L1, N]) || !same(q, [L1, N])) throw new Error(`the ranks of watched token ${JSON.stringify(w.text)} do not fit [${L1}, ${N}]`);
+    watch.push({ text: String(w.text), id: w.id, ranks: r.values, probs: q.values });
+  }
   const flags = (list) => new Set(Array.isArray(list) ? list : []);
   const partial = flags(c.partial), special = flags(c.special);
-  const x = {
+  return {
     L1, L: L1 - 1, N, K, V: s.vocab_size, norm: s.norm || "", tokens: p.tokens,
     nPrompt: Number.isInteger(p.n_prompt) ? p.n_prompt : N,
     cand: c.text.map((text, i) => ({ text: String(text), id: c.ids[i], partial: partial.has(i), special: special.has(i) })),
     ids: Array.isArray(s.token_ids) && s.token_ids.length === N ? s.token_ids : null,
-    top: top.values, topP: topP.values, nextRank: null, nextP: null, watch: [],
+    top: top.values, topP: topP.values, nextRank: nextRank.values, nextP: nextP.values, watch,
   };
-  x.more = (async () => {
-    const [nextRank, nextP] = await Promise.all([array(s.next_ranks), array(s.next_probs)]);
-    for (const [a, name] of [[nextRank, "next-token ranks"], [nextP, "next-token probabilities"]])
-      if (!same(a, [L1, Math.max(0, N - 1)])) throw new Error(`lens ${name} of shape [${a.shape}] do not fit [${L1}, ${N - 1}]`);
-    const watch = [];
-    for (const w of Array.isArray(s.watch) ? s.watch : []) {
-      const [r, q] = await Promise.all([array(w.ranks), array(w.probs)]);
-      if (!same(r, [L1, N]) || !same(q, [L1, N])) throw new Error(`the ranks of watched token ${JSON.stringify(w.text)} do not fit [${L1}, ${N}]`);
-      watch.push({ text: String(w.text), id: w.id, ranks: r.values, probs: q.values });
-    }
-    Object.assign(x, { nextRank: nextRank.values, nextP: nextP.values, watch });
-    return x;
-  })();
-  if (!later) await x.more;
-  else x.more.catch(() => {}); // the caller handles it; no unhandled rejection before it looks
-  return x;
 }
 
 /** Candidate j (0 = most probable) after layer l at position p: {token, prob}. */
@@ -58,11 +45,9 @@ export function candidate(x, l, p, j) {
   return { token: x.cand[index], index, id: x.cand[index].id, prob: x.topP[i] };
 }
 
-/** Rank and probability, after layer l, of the token that came after position p (null for the last position;
- * undefined while readLens's `more` is still decoding them). */
+/** Rank and probability, after layer l, of the token that came after position p (null for the last position). */
 export function next(x, l, p) {
   if (p >= x.N - 1) return null;
-  if (!x.nextRank) return undefined;
   const i = l * (x.N - 1) + p;
   return { rank: Math.round(x.nextRank[i]), prob: x.nextP[i] };
 }
