@@ -4,7 +4,8 @@
 // prediction at that position. Hover, tap or focus the grid for a cell's top-k candidates and the rank of the token
 // that came next; a click, tap or Enter pins it and tells the block's other views (lens.js sharePosition).
 // The cells are drawn on one canvas (31 x 256 = 7,936 cells of text would be slow to lay out as elements); the token
-// headers, the layer labels and the readout are elements, so they read as text.
+// headers, the layer labels and the readout are elements, so they read as text. The first paint draws the columns
+// within the view's width and the rest two frames later (benchmarks/lens.py: first paint).
 import { View, h, move, scroller } from "./view.js";
 import { pngButton } from "./export.js";
 import { tokenNode, show } from "./tokens.js";
@@ -18,9 +19,11 @@ export class LayersView extends View {
   static tag = "explorable-layers-view";
 
   async build(p) {
+    this.seen = this.clientWidth; // the view's width, read before its content changes (no layout forced by the grid)
     const x = (this.x = await readLens(p)), { L, N } = x;
     Object.assign(this, { hov: null, pin: null, cur: [L, Math.max(0, Math.min(N - 1, x.nPrompt - 1))], drawn: "" });
-    this.final = Array.from({ length: N }, (_, i) => candidate(x, L, i, 0).index);
+    this.top1 = x.top.filter((_, r) => r % x.K === 0).map(Math.round); // top candidate of [layer, position]
+    this.final = this.top1.slice(L * N);
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") ||
       "Prediction after each layer: rows are layers, columns are positions, each cell the most probable next token");
@@ -46,21 +49,21 @@ export class LayersView extends View {
       h("span", { class: "xp-ramp xp-lramp", "aria-hidden": "true" }), " 100% · ", h("b", null, "bold"), ": the model's final prediction there");
     const note = h("p", { class: "xp-hint xp-lnote" }, `Each layer is read through the model's final norm` +
       `${x.norm ? ` (${x.norm}, with that layer's own statistics)` : ""} and its unembedding; the last row is the model's output.`);
-    this.replaceChildren(h("div", { class: "xp-bar" }, legend, pngButton(this, () => [this.gridEl, "Top prediction after each layer (logit lens)", "layers"])),
+    this.replaceChildren(h("div", { class: "xp-bar" }, legend, pngButton(this, () => (this.paintRest(), [this.gridEl, "Top prediction after each layer (logit lens)", "layers"]))),
       this.scrolled, this.out, note);
     this.layout();
   }
 
-  /** Column widths from the cells' text (measured once per candidate), the canvas size, the header widths. */
+  /** Column widths from the top candidates' bold text (each distinct candidate measured once), the canvas size,
+   * the header widths. */
   layout() {
-    const x = this.x, { L, N } = x, ctx = this.cv.getContext("2d"), cs = getComputedStyle(this.cv);
+    const x = this.x, { L, N } = x, top1 = this.top1, ctx = this.cv.getContext("2d"), cs = getComputedStyle(this.cv);
     this.font = `${cs.fontSize} ${cs.fontFamily}`;
     ctx.font = `700 ${this.font}`;
-    const width = new Map();
-    const measure = (i) => width.get(i) ?? width.set(i, ctx.measureText(show(x.cand[i])).width).get(i);
+    const wid = (this.wid = []), texts = (this.texts = []); // per top candidate: bold width (CSS px), shown text
     this.colW = Array.from({ length: N }, (_, p) => {
       let w = 0;
-      for (let l = 0; l <= L; l++) w = Math.max(w, measure(candidate(x, l, p, 0).index));
+      for (let l = 0, i; l <= L; l++) w = Math.max(w, (wid[(i = top1[l * N + p])] ??= ctx.measureText((texts[i] = show(x.cand[i]))).width));
       return Math.round(Math.min(MAX_W, Math.max(MIN_W, w + PAD)));
     });
     this.colX = [0];
@@ -129,38 +132,35 @@ export class LayersView extends View {
     else if (right > s.scrollLeft + s.clientWidth) s.scrollLeft = right - s.clientWidth;
   }
 
-  /** Paint every cell (only when the palette or the layout changed: hover and pins move boxes over it). */
-  paintCells() {
-    const x = this.x, { L, N } = x, dpr = devicePixelRatio || 1, ctx = this.cv.getContext("2d");
+  /** Paint the cells of columns [from, to) (only when the palette or the layout changed: hover and pins move boxes
+   * over them). */
+  paintCells(from, to = this.x.N) {
+    const x = this.x, { L, N, K, topP } = x, top1 = this.top1, dpr = devicePixelRatio || 1, ctx = this.cv.getContext("2d");
     const heat = cssRGB(this, "--xp-heat") || [42, 127, 212], fg = getComputedStyle(this).color;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.clearRect(0, 0, this.W, this.H);
+    ctx.clearRect(this.colX[from], 0, this.W, this.H); // (columns after `to` are blank or painted again later)
     ctx.textAlign = "center";
     ctx.textBaseline = "middle";
-    const fits = new Map(), fit = (i, w, text) => {
-      const key = i * 1024 + w;
-      let s = fits.get(key);
-      if (s == null) {
-        s = text;
-        while (s.length > 1 && ctx.measureText(s).width > w - 4) s = s.slice(0, -1);
-        if (s !== text) s = s.slice(0, -1) + "…";
-        fits.set(key, s);
-      }
-      return s;
+    const rgba = `rgba(${heat[0]},${heat[1]},${heat[2]},`;
+    // a text wider than its cell is cut to end in "…": only in columns capped at MAX_W, so once per candidate
+    const cut = [], fit = (i, w) => {
+      let t = this.texts[i];
+      if (this.wid[i] <= w - 4 || cut[i]) return cut[i] || t;
+      while (t.length > 1 && ctx.measureText(t).width > w - 4) t = t.slice(0, -1);
+      return (cut[i] = t === this.texts[i] ? t : t.slice(0, -1) + "…");
     };
     for (const bold of [false, true]) {
       ctx.font = `${bold ? 700 : 400} ${this.font}`;
       for (let l = 0; l <= L; l++) {
-        for (let p = 0; p < N; p++) {
-          const c = candidate(x, l, p, 0);
-          if ((c.index === this.final[p]) !== bold) continue;
-          const X = this.colX[p], w = this.colW[p], y = l * ROW;
-          ctx.fillStyle = `rgba(${heat[0]},${heat[1]},${heat[2]},${(0.6 * c.prob).toFixed(3)})`;
+        for (let p = from; p < to; p++) {
+          const i = top1[l * N + p];
+          if ((i === this.final[p]) !== bold) continue;
+          const X = this.colX[p], w = this.colW[p], y = l * ROW, t = x.cand[i];
+          ctx.fillStyle = rgba + (0.6 * topP[(l * N + p) * K]).toFixed(3) + ")";
           ctx.fillRect(X + 0.5, y + 0.5, w - 1, ROW - 1);
-          const t = c.token, text = show(t), blank = !t.text.trim();
-          ctx.globalAlpha = blank ? 0.7 : 1;
+          ctx.globalAlpha = t.text.trim() ? 1 : 0.7;
           ctx.fillStyle = fg;
-          ctx.fillText(fit(c.index, w, text), X + w / 2, y + ROW / 2 + 0.5);
+          ctx.fillText(fit(i, w), X + w / 2, y + ROW / 2 + 0.5);
           ctx.globalAlpha = 1;
           if (t.partial) {
             ctx.setLineDash([2, 2]);
@@ -178,7 +178,16 @@ export class LayersView extends View {
 
   draw() {
     const key = `${getComputedStyle(this).color}|${cssRGB(this, "--xp-heat")}|${devicePixelRatio}|${this.W}`;
-    if (key !== this.drawn) (this.paintCells(), (this.drawn = key));
+    if (key !== this.drawn) {
+      // a blank canvas (the first paint) gets the columns within the view's width first (no layout is read for
+      // it) and the rest two frames later (paintRest), or at once when the reader saves a PNG
+      let b = this.x.N;
+      if (!this.drawn) for (b = 0; b < this.x.N && this.colX[b] < this.seen; b++);
+      this.paintCells(0, b);
+      this.drawn = key;
+      this.rest = b;
+      requestAnimationFrame(() => requestAnimationFrame(() => this.paintRest()));
+    }
     const on = this.hov ?? (document.activeElement === this.cv ? this.cur : null) ?? this.pin;
     const place = (box, c) => {
       box.hidden = !c;
@@ -189,6 +198,13 @@ export class LayersView extends View {
     this.heads.forEach((el, p) => el.classList.toggle("xp-on", !!on && on[1] === p));
     this.labels.forEach((el, l) => el.classList.toggle("xp-on", !!on && on[0] === l));
     this.readout(on);
+  }
+
+  /** Paint the columns the first paint left out, if any. */
+  paintRest() {
+    const { N } = this.x;
+    if (this.rest < N) this.paintCells(this.rest, N);
+    this.rest = N;
   }
 
   readout(on) {

@@ -96,15 +96,6 @@ export class NeuronView extends View {
     this.ro.disconnect();
   }
 
-  /** A linked view chose a layer and head (taken when baked here) or pinned a token (the query). */
-  follow({ layer, head, token }) {
-    const { s } = this, li = s.layers.indexOf(layer), hi = s.heads.indexOf(head), patch = {};
-    if (hi >= 0) patch.hi = hi;
-    if (Number.isInteger(token) && token >= 0 && token < this.N) Object.assign(patch, { qPin: token, qHov: null });
-    if (li >= 0 && li !== this.state.li) this.layer(li).then(() => this.set({ ...patch, li, cell: null }));
-    else this.set(patch);
-  }
-
   /** Decoded queries and keys of layer slot li (memoised; decoding is asynchronous). */
   async layer(li) {
     let d = this.data.get(li);
@@ -124,11 +115,6 @@ export class NeuronView extends View {
   pickHead(hi) {
     this.set({ hi, cell: null });
     this.tell({ layer: this.s.layers[this.state.li], head: this.s.heads[hi] });
-  }
-
-  pinQuery(i) {
-    this.set({ qPin: i, qHov: null, kPin: -1, cell: null });
-    this.tell({ token: i });
   }
 
   get query() {
@@ -246,7 +232,7 @@ export class NeuronView extends View {
   }
 
   draw() {
-    const { s, state: st, N, tok } = this, d = s.d, i = this.query, { q, k, kh } = this.vectors();
+    const { s, state: st, N } = this, d = s.d, i = this.query, { q, k, kh } = this.vectors();
     const scale = s.scales[st.li], r = attend(q, k, N, d, i, scale, s.causal);
     let best = -1;
     for (let j = 0; j < N; j++) if (best < 0 || r.weight[j] > r.weight[best]) best = j;
