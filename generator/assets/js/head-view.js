@@ -279,21 +279,19 @@ export class HeadView extends View {
     });
     cancelAnimationFrame(this.more);
     this.more = 0;
-    if (!this.full) this.keepCache(W, band, dpr);
-    const cached = !f && !this.full && this.cache?.layers.get(this.state.layer);
-    if (cached && heads.every((head) => cached[head])) {
-      // every shown head is prepared: composite (drawing order: head ascending, like a one-bucket figure)
-      ctx.globalAlpha = 1;
-      for (const head of heads) ctx.drawImage(cached[head], 0, 0, W, Hb);
-      this.rest = [];
-    } else {
-      const list = batches(mats, (i) => okQuery(i) && !(f && f.column === 0 && f.row !== i),
-        (j) => okKey(j) && !(f && f.column === 1 && f.row !== j), band, x0, x1);
-      this.rest = chunks(list, this.full ? Infinity : this.budget);
-      this.strokes = { ctx, x0, x1 };
-      this.strokeNext();
-      if (this.rest.length) this.more = requestAnimationFrame((t) => this.strokeRest(t));
-    }
+    // all lines shown (no token isolated, not the PNG): each head's lines go to its bitmap (cached or drawn now, the
+    // strongest of every head first) and the canvas composites them, heads ascending; else strokes on the canvas
+    const done = !f && !this.full && this.keepCache(W, band, dpr);
+    const missing = done ? mats.filter(({ head }) => !done[head]) : mats;
+    this.live = done && new Map(missing.map(({ head }) => [head, this.sheet()]));
+    const list = batches(missing, (i) => okQuery(i) && !(f && f.column === 0 && f.row !== i),
+      (j) => okKey(j) && !(f && f.column === 1 && f.row !== j), band, x0, x1);
+    // drawn at once: head by head, as the composite is (source-over is associative: the same picture)
+    if (f || this.full) list.sort((a, b) => a.head - b.head || b.bucket - a.bucket);
+    this.rest = chunks(list, this.full ? Infinity : this.budget);
+    this.strokes = { ctx, x0, x1, W, Hb, dpr, heads, layer: this.state.layer };
+    this.strokeNext();
+    if (this.rest.length) this.more = requestAnimationFrame((t) => this.strokeRest(t));
     this.prepare();
     // token states: dimmed outside the sentence filter, shaded by the strongest weight to the isolated token;
     // a node is touched only when its state changed (256 tokens make 512 nodes)
@@ -318,8 +316,15 @@ export class HeadView extends View {
 
   /** Stroke the next chunk of planned batches (one path per head and weight bucket). */
   strokeNext() {
-    const { ctx, x0, x1 } = this.strokes;
-    for (const b of this.rest.shift() || []) stroke(ctx, b, x0, x1);
+    const { ctx, x0, x1, W, Hb, dpr, heads, layer } = this.strokes, live = this.live;
+    for (const b of this.rest.shift() || []) stroke(live ? live.get(b.head) : ctx, b, x0, x1);
+    if (!live) return;
+    const done = this.cache.layers.get(layer) ?? [];
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.globalAlpha = 1;
+    ctx.clearRect(0, 0, W, Hb);
+    for (const head of heads) ctx.drawImage(done[head] ?? live.get(head).canvas, 0, 0, W, Hb);
+    if (!this.rest.length) for (const [head, c] of live) this.put(layer, head, c.canvas.transferToImageBitmap());
   }
 
   /** One chunk per frame until all are drawn; the budget follows the frame times seen. */
@@ -331,7 +336,8 @@ export class HeadView extends View {
     this.prepare();
   }
 
-  /** Keep the bitmap cache for this band, width, filter and scale (else drop it); drop layers no longer near. */
+  /** Keep the bitmap cache for this band, width, filter and scale (else drop it); drop layers no longer near.
+   * Returns the shown layer's bitmaps (an array by head, holes where missing), or null without a cache. */
   keepCache(W, band, dpr) {
     const { H, L } = this.attention, Hb = band[1] - band[0], plan = cachePlan(dpr, W, Hb, H, CAN_CACHE ? CACHE : 0);
     const key = [W, band, this.state.sentences, this.state.hideSpecial, plan.scale, this.partIndex].join(" ");
@@ -341,8 +347,26 @@ export class HeadView extends View {
     }
     const near = (this.cache.near = nearLayers(this.state.layer, L, plan.layers, this.previous ?? -1));
     for (const [l, maps] of this.cache.layers) if (!near.includes(l)) maps.forEach((b) => b?.close()), this.cache.layers.delete(l);
+    for (const l of near) if (!this.cache.layers.has(l)) this.cache.layers.set(l, new Array(H));
     const job = this.cache.job;
     if (job && !near.includes(job.layer)) job.done?.close(), (this.cache.job = null);
+    return near.length ? this.cache.layers.get(this.state.layer) : null;
+  }
+
+  /** A transparent canvas for one head's bitmap (the cache's scale), drawn on in CSS px of the band: its context. */
+  sheet() {
+    const { W, Hb, plan } = this.cache, canvas = new OffscreenCanvas(Math.round(W * plan.scale), Math.round(Hb * plan.scale));
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(canvas.width / W, 0, 0, canvas.height / Hb, 0, 0);
+    ctx.lineCap = "round";
+    return ctx;
+  }
+
+  /** Keep a finished bitmap (unless its layer was dropped or it is there already). */
+  put(layer, head, bitmap) {
+    const maps = this.cache?.layers.get(layer);
+    if (maps && !maps[head]) maps[head] = bitmap;
+    else bitmap.close();
   }
 
   dropCache() {
@@ -350,7 +374,7 @@ export class HeadView extends View {
     this.cancelPrep = null;
     for (const maps of this.cache?.layers.values() ?? []) maps.forEach((b) => b?.close());
     this.cache?.job?.done?.close();
-    this.cache = null;
+    this.cache = this.live = null;
   }
 
   /** In idle time, until the near layers are all prepared (not while strokes are pending: those come first). */
@@ -369,31 +393,25 @@ export class HeadView extends View {
     do {
       const job = (cache.job ??= this.nextJob());
       if (!job) return false;
-      const { ctx, canvas } = job;
-      ctx.setTransform(canvas.width / cache.W, 0, 0, canvas.height / cache.Hb, 0, 0);
-      ctx.lineCap = "round";
-      ctx.globalAlpha = 1;
-      if (job.done) ctx.drawImage(job.done, 0, 0, cache.W, cache.Hb), job.done.close();
+      const ctx = this.sheet();
+      if (job.done) ctx.globalAlpha = 1, ctx.drawImage(job.done, 0, 0, cache.W, cache.Hb), job.done.close();
       for (const b of job.rest.shift()) stroke(ctx, b, 3, cache.W - 3);
       // the transfer rasterises now (a canvas records strokes and rasterises when read): the chunk's cost is paid here
-      job.done = canvas.transferToImageBitmap();
-      if (!job.rest.length) cache.layers.get(job.layer)[job.head] = job.done, (cache.job = null);
+      job.done = ctx.canvas.transferToImageBitmap();
+      if (!job.rest.length) this.put(job.layer, job.head, job.done), (cache.job = null);
     } while (deadline?.timeRemaining?.() > 4);
     return true;
   }
 
   /** The first missing bitmap's canvas and planned chunks, or null. */
   nextJob() {
-    const { cache } = this, { H } = this.attention;
+    const { cache } = this;
     for (const layer of cache.near) {
-      if (!cache.layers.has(layer)) cache.layers.set(layer, new Array(H));
       const head = cache.layers.get(layer).findIndex((b) => !b);
       if (head < 0) continue;
-      const { W, Hb, band, plan } = cache, cw = Math.round(W * plan.scale), ch = Math.round(Hb * plan.scale);
-      const canvas = new OffscreenCanvas(cw, ch), ctx = canvas.getContext("2d"), [okQuery, okKey] = this.filters();
       const m = layer === this.state.layer ? this.matrix(head).m : this.weights(layer, head).m;
-      const list = batches([{ head, m, n: this.kept.length, k: this.keptKeys.length }], okQuery, okKey, band, 3, W - 3);
-      return { layer, head, canvas, ctx, rest: list.length ? chunks(list, PREP) : [[]] };
+      const list = batches([{ head, m, n: this.kept.length, k: this.keptKeys.length }], ...this.filters(), cache.band, 3, cache.W - 3);
+      return { layer, head, rest: list.length ? chunks(list, PREP) : [[]] };
     }
     return null;
   }
