@@ -11,12 +11,13 @@ import { attentionParts, partSelect } from "./parts.js";
 import { ROW, alphaOf, widthOf, batches, chunks, bandOf, outside, cachePlan, nearLayers } from "./head-lines.js";
 
 // Drawing (head-lines.js says why): a figure taller than BAND px is drawn BAND px at a time around the part in view;
-// the first frame after a change strokes at most `budget` px of line area, strongest lines first, the rest follows
-// a chunk per frame; the budget adapts to keep frames near FRAME ms.
+// the first frame after a change strokes at most `budget` (head-lines.js lineCost units), strongest lines first, the
+// rest follows a chunk per frame; the budget adapts to keep frames near FRAME ms.
 const BAND = 1600, FRAME = 40;
-// Each head's lines of the shown layer, of the one shown before and of the next are kept as bitmaps (prepared in idle
-// time, one head per task), so a head toggle or a switch among them only composites bitmaps; at most CACHE bytes
-// (a phone at devicePixelRatio 3 gets scale-2 bitmaps: cachePlan). Without OffscreenCanvas every change strokes.
+// Each head's lines go to a bitmap of their own (composited, heads ascending, every frame); those of the shown layer,
+// of the one shown before and of the next are kept (the others prepared in idle time, PREP cost at a time), so a head
+// toggle or a switch among them strokes nothing; at most CACHE bytes (a phone at devicePixelRatio 3 gets scale-2
+// bitmaps: cachePlan). Without OffscreenCanvas, or when not one layer fits, lines are stroked on the canvas.
 const CACHE = 48e6, CAN_CACHE = typeof OffscreenCanvas === "function", PREP = 1e6;
 const idle = globalThis.requestIdleCallback
   ? (f) => { const id = requestIdleCallback(f, { timeout: 2000 }); return () => cancelIdleCallback(id); }
