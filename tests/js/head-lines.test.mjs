@@ -62,6 +62,8 @@ test("chunks() keep the order, lose nothing, and stay within the budget unless o
   }
   assert.deepEqual(out.map((c) => c.map((b) => b.cost)), [[5, 1], [7], [3, 3], [12], [2, 2, 2]]);
   assert.equal(chunks(list, Infinity).length, 1);
+  // a smaller first chunk: [5] alone (5 + 1 > 5), then the budget of 8 as before
+  assert.deepEqual(chunks(list, 8, 5).map((c) => c.map((b) => b.cost)), [[5], [1, 7], [3, 3], [12], [2, 2, 2]]);
   assert.deepEqual(chunks([], 10), []);
 });
 

@@ -51,13 +51,14 @@ export function batches(heads, query, key, band, x0, x1) {
   return out.sort((a, b) => b.bucket - a.bucket || a.head - b.head);
 }
 
-/** Split batches (already in drawing order) into consecutive chunks of total cost <= budget; a batch costlier than
- * the budget is a chunk of its own (it is one stroke). Returns a list of lists. */
-export function chunks(list, budget) {
+/** Split batches (already in drawing order) into consecutive chunks of total cost <= budget (the first chunk
+ * <= first: its frame carries the planning too); a batch costlier than its chunk's budget is a chunk of its own (it
+ * is one stroke). Returns a list of lists. */
+export function chunks(list, budget, first = budget) {
   const out = [];
   let cur = [], sum = 0;
   for (const b of list) {
-    if (cur.length && sum + b.cost > budget) out.push(cur), (cur = []), (sum = 0);
+    if (cur.length && sum + b.cost > (out.length ? budget : first)) out.push(cur), (cur = []), (sum = 0);
     cur.push(b);
     sum += b.cost;
   }

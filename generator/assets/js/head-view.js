@@ -289,7 +289,7 @@ export class HeadView extends View {
       (j) => okKey(j) && !(f && f.column === 1 && f.row !== j), band, x0, x1);
     // drawn at once: head by head, as the composite is (source-over is associative: the same picture)
     if (f || this.full) list.sort((a, b) => a.head - b.head || b.bucket - a.bucket);
-    this.rest = chunks(list, this.full ? Infinity : this.budget);
+    this.rest = chunks(list, this.full ? Infinity : this.budget, this.full ? Infinity : this.budget / 2);
     this.strokes = { ctx, x0, x1, W, Hb, dpr, heads, layer: this.state.layer };
     this.strokeNext();
     if (this.rest.length) this.more = requestAnimationFrame((t) => this.strokeRest(t));
