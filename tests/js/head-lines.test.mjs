@@ -1,7 +1,7 @@
 // The head view's line planning: band culling, weight buckets, drawing order and chunking, the band around the view.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ROW, BUCKETS, MIN, batches, chunks, bandOf, outside } from "../../generator/assets/js/head-lines.js";
+import { ROW, BUCKETS, MIN, THICK, batches, chunks, bandOf, outside, lineCost, widthOf, cachePlan, nearLayers } from "../../generator/assets/js/head-lines.js";
 
 // a deterministic pseudo-random k x k matrix with rows summing to 1 and many weights below MIN
 function matrix(k, seed) {
@@ -62,6 +62,8 @@ test("chunks() keep the order, lose nothing, and stay within the budget unless o
   }
   assert.deepEqual(out.map((c) => c.map((b) => b.cost)), [[5, 1], [7], [3, 3], [12], [2, 2, 2]]);
   assert.equal(chunks(list, Infinity).length, 1);
+  // a smaller first chunk: [5] alone (5 + 1 > 5), then the budget of 8 as before
+  assert.deepEqual(chunks(list, 8, 5).map((c) => c.map((b) => b.cost)), [[5], [1, 7], [3, 3], [12], [2, 2, 2]]);
   assert.deepEqual(chunks([], 10), []);
 });
 
@@ -94,4 +96,49 @@ test("batches() reads a rectangular n x k matrix (cross-attention: n decoder que
     for (let c = 0; c < b.coords.length; c += 2) lines.push([(b.coords[c] - ROW / 2) / ROW, (b.coords[c + 1] - ROW / 2) / ROW, b.bucket]);
   const want = [[0, 0, 10], [0, 1, 10], [1, 4, 19], [2, 0, 4], [2, 1, 4], [2, 2, 4], [2, 3, 4], [2, 4, 4]];
   assert.deepEqual(lines.map(String).sort(), want.map(String).sort());
+});
+
+test("batches() cost sums each line's raster cost: thin lines their length, wider ones THICK x length x width", () => {
+  const k = 30, m = matrix(k, 13), band = [100, 500], x0 = 3, x1 = 203;
+  for (const b of batches([{ head: 0, m, k }], () => true, () => true, band, x0, x1)) {
+    let want = 0;
+    for (let c = 0; c < b.coords.length; c += 2) {
+      const lo = Math.min(b.coords[c], b.coords[c + 1]) + band[0], hi = Math.max(b.coords[c], b.coords[c + 1]) + band[0];
+      const length = Math.min(hi, band[1]) - Math.max(lo, band[0]) + (x1 - x0), w = widthOf(b.bucket);
+      want += w < 1 ? length : THICK * length * w;
+    }
+    assert.ok(Math.abs(b.cost - want) < 1e-6 * want, `bucket ${b.bucket}: ${b.cost} vs ${want}`);
+  }
+  assert.equal(lineCost(100, 0.6), 100);
+  assert.equal(lineCost(100, 2), 100 * 2 * THICK);
+});
+
+test("cachePlan() fits whole layers of bitmaps in the budget, at the device's scale up to 2, else at 1", () => {
+  const layer = (w, h, s, heads) => Math.round(w * s) * Math.round(h * s) * 4 * heads;
+  // desktop: 260 x 1600 CSS px, 12 heads at scale 1 take 19.97 MB: two fit in 48 MB
+  assert.deepEqual(cachePlan(1, 260, 1600, 12, 48e6), { scale: 1, layers: 2, bytes: layer(260, 1600, 1, 12) });
+  // a phone at dpr 3 is cached at scale 2: 120 x 1600 x 4 (scale 2 squared) x 4 bytes x 12 heads = 36.9 MB, one layer
+  assert.deepEqual(cachePlan(3, 120, 1600, 12, 48e6), { scale: 2, layers: 1, bytes: layer(120, 1600, 2, 12) });
+  // too wide for one layer at scale 2: scale 1
+  const wide = cachePlan(2, 400, 1600, 12, 48e6);
+  assert.equal(wide.scale, 1);
+  assert.equal(wide.layers, Math.floor(48e6 / layer(400, 1600, 1, 12)));
+  // never more than asked, none without a budget, none when even scale 1 does not fit
+  assert.equal(cachePlan(1, 100, 100, 9, 1e9).layers, 3);
+  assert.equal(cachePlan(1, 260, 1600, 12, 0).layers, 0);
+  assert.equal(cachePlan(1, 2000, 1600, 30, 48e6).layers, 0);
+  // fractional ratios round the bitmap like the canvas does
+  assert.equal(cachePlan(1.5, 261, 1600, 1, 1e9).bytes, Math.round(261 * 1.5) * 2400 * 4);
+});
+
+test("nearLayers() keeps the shown layer, the one shown before, then the nearest, next before previous", () => {
+  assert.deepEqual(nearLayers(0, 6, 3), [0, 1, 2]);
+  assert.deepEqual(nearLayers(3, 6, 3), [3, 4, 2]);
+  assert.deepEqual(nearLayers(3, 6, 2, 0), [3, 0]);
+  assert.deepEqual(nearLayers(3, 6, 3, 0), [3, 0, 4]);
+  assert.deepEqual(nearLayers(5, 6, 3), [5, 4, 3]);
+  assert.deepEqual(nearLayers(2, 6, 3, 2), [2, 3, 1]); // "before" = the same layer: ignored
+  assert.deepEqual(nearLayers(0, 1, 3), [0]);
+  assert.deepEqual(nearLayers(4, 6, 0), []);
+  assert.deepEqual(nearLayers(1, 30, 6, 20), [1, 20, 2, 0, 3, 4]);
 });

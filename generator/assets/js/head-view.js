@@ -8,15 +8,33 @@ import { tokenNode, show } from "./tokens.js";
 import { keep, renorm, argmax, hiddenNote, HIDDEN_CAPTION } from "./attention.js";
 import { pngButton } from "./export.js";
 import { attentionParts, partSelect } from "./parts.js";
-import { ROW, alphaOf, widthOf, batches, chunks, bandOf, outside } from "./head-lines.js";
+import { ROW, alphaOf, widthOf, batches, chunks, bandOf, outside, cachePlan, nearLayers } from "./head-lines.js";
 
 // Drawing (head-lines.js says why): a figure taller than BAND px is drawn BAND px at a time around the part in view;
-// the first frame after a change strokes at most `budget` px of line area, strongest lines first, the rest follows
-// a chunk per frame; the budget adapts to keep frames near FRAME ms.
+// the first frame after a change strokes at most `budget` (head-lines.js lineCost units), strongest lines first, the
+// rest follows a chunk per frame; the budget adapts to keep frames near FRAME ms.
 const BAND = 1600, FRAME = 40;
+// Each head's lines go to a bitmap of their own (composited, heads ascending, every frame); those of the shown layer,
+// of the one shown before and of the next are kept (the others prepared in idle time, PREP cost at a time), so a head
+// toggle or a switch among them strokes nothing; at most CACHE bytes (a phone at devicePixelRatio 3 gets scale-2
+// bitmaps: cachePlan). Without OffscreenCanvas, or when not one layer fits, lines are stroked on the canvas.
+const CACHE = 48e6, CAN_CACHE = typeof OffscreenCanvas === "function", PREP = 1e6;
+const idle = globalThis.requestIdleCallback
+  ? (f) => { const id = requestIdleCallback(f, { timeout: 2000 }); return () => cancelIdleCallback(id); }
+  : (f) => { const id = setTimeout(f, 30); return () => clearTimeout(id); };
 // [value, label]: "qk" = query segment, key segment (an array: "10" as an object key would sort first)
 const FILTERS = [["all", "All"], ["00", "A→A"], ["01", "A→B"], ["10", "B→A"], ["11", "B→B"]];
 const segment = (t) => (t.segment === 1 ? 1 : 0);
+
+/** Stroke one planned batch (head-lines.js batches): one path, one colour, opacity and width. */
+function stroke(ctx, { head, bucket, coords }, x0, x1) {
+  const p = new Path2D();
+  for (let i = 0; i < coords.length; i += 2) p.moveTo(x0, coords[i]), p.lineTo(x1, coords[i + 1]);
+  ctx.strokeStyle = headColour(head);
+  ctx.globalAlpha = alphaOf(bucket);
+  ctx.lineWidth = widthOf(bucket);
+  ctx.stroke(p);
+}
 
 export class HeadView extends View {
   static tag = "explorable-head-view";
@@ -112,11 +130,14 @@ export class HeadView extends View {
     removeEventListener("scroll", this.onScroll, { capture: true });
     cancelAnimationFrame(this.scrollCheck);
     cancelAnimationFrame(this.more);
-    this.scrollCheck = this.more = 0;
+    cancelAnimationFrame(this.paintedNow);
+    this.scrollCheck = this.more = this.paintedNow = 0;
+    this.dropCache();
   }
 
   set(patch) {
     const rebuild = "hideSpecial" in patch && patch.hideSpecial !== this.state.hideSpecial;
+    if ("layer" in patch && patch.layer !== this.state.layer) this.previous = this.state.layer;
     super.set(patch);
     if ("layer" in patch) this.layerSelect.value = this.state.layer;
     if ("layer" in patch || rebuild) this.matrices = null;
@@ -165,11 +186,21 @@ export class HeadView extends View {
   matrix(head) {
     this.matrices ??= new Map();
     let m = this.matrices.get(head);
-    if (!m) {
-      const { N, M, H, v } = this.attention, off = (this.state.layer * H + head) * N * M, sub = v.subarray(off, off + N * M);
-      this.matrices.set(head, (m = this.state.hideSpecial ? renorm(sub, M, this.kept, this.keptKeys) : { m: sub, k: M, empty: 0 }));
-    }
+    if (!m) this.matrices.set(head, (m = this.weights(this.state.layer, head)));
     return m;
+  }
+
+  /** Like matrix(), for any layer, not kept. */
+  weights(layer, head) {
+    const { N, M, H, v } = this.attention, off = (layer * H + head) * N * M, sub = v.subarray(off, off + N * M);
+    return this.state.hideSpecial ? renorm(sub, M, this.kept, this.keptKeys) : { m: sub, k: M, empty: 0 };
+  }
+
+  /** Whether query row i / key column j pass the sentence filter. */
+  filters() {
+    const { kept, keptKeys, tokens, keyTokens } = this, { sentences } = this.state;
+    return [(i) => sentences === "all" || segment(tokens[kept[i]]) === +sentences[0],
+      (j) => sentences === "all" || segment(keyTokens[keptKeys[j]]) === +sentences[1]];
   }
 
   /** The token slot an event happened on: {column, row, node} or null. */
@@ -179,8 +210,20 @@ export class HeadView extends View {
   }
 
   point(e) {
-    const s = this.slot(e);
-    if (s) this.set({ hoverSlot: { column: s.column, row: s.row } });
+    const s = this.slot(e), h = this.state.hoverSlot;
+    if (!s || (h && h.column === s.column && h.row === s.row)) return;
+    this.set({ hoverSlot: { column: s.column, row: s.row } });
+    if (e.type === "pointerover") this.paintNow();
+  }
+
+  /** Repaint within this event rather than on the next frame (a hover's few lines: it shows a frame sooner), at
+   * most once a frame; otherwise the repaint set() asked for comes on the next frame. */
+  paintNow() {
+    if (this.paintedNow || !this.frame) return;
+    cancelAnimationFrame(this.frame);
+    this.frame = 0;
+    this.paint();
+    this.paintedNow = requestAnimationFrame(() => (this.paintedNow = 0));
   }
 
   tap(e) {
@@ -211,7 +254,7 @@ export class HeadView extends View {
   }
 
   draw() {
-    const { canvas, kept: shown, keptKeys, tokens, keyTokens } = this, { sentences, hoverSlot, pinnedSlot, hideSpecial } = this.state;
+    const { canvas, kept: shown, keptKeys } = this, { hoverSlot, pinnedSlot, hideSpecial } = this.state;
     const kq = shown.length, k = keptKeys.length, dpr = devicePixelRatio || 1;
     const W = (this.width = this.stage.clientWidth) || 200, Hc = Math.max(kq, k) * ROW, x0 = 3, x1 = W - 3;
     const band = (this.band = this.full ? [0, Hc] : bandOf(Hc, -this.stage.getBoundingClientRect().top, innerHeight, BAND));
@@ -227,8 +270,7 @@ export class HeadView extends View {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, W, Hb);
     ctx.lineCap = "round";
-    const okQuery = (i) => sentences === "all" || segment(tokens[shown[i]]) === +sentences[0];
-    const okKey = (j) => sentences === "all" || segment(keyTokens[keptKeys[j]]) === +sentences[1];
+    const [okQuery, okKey] = this.filters();
     const f = hoverSlot || pinnedSlot, heads = [...this.state.heads].sort((a, b) => a - b);
     let empty = 0;
     const mats = heads.map((head) => {
@@ -236,14 +278,22 @@ export class HeadView extends View {
       empty = Math.max(empty, e);
       return { head, m, n: kq, k };
     });
-    const list = batches(mats, (i) => okQuery(i) && !(f && f.column === 0 && f.row !== i),
-      (j) => okKey(j) && !(f && f.column === 1 && f.row !== j), band, x0, x1);
     cancelAnimationFrame(this.more);
     this.more = 0;
-    this.rest = chunks(list, this.full ? Infinity : this.budget);
-    this.strokes = { ctx, x0, x1 };
+    // all lines shown (no token isolated, not the PNG): each head's lines go to its bitmap (cached or drawn now, the
+    // strongest of every head first) and the canvas composites them, heads ascending; else strokes on the canvas
+    const done = !f && !this.full && this.keepCache(W, band, dpr);
+    const missing = done ? mats.filter(({ head }) => !done[head]) : mats;
+    this.live = done && new Map(missing.map(({ head }) => [head, this.sheet()]));
+    const list = batches(missing, (i) => okQuery(i) && !(f && f.column === 0 && f.row !== i),
+      (j) => okKey(j) && !(f && f.column === 1 && f.row !== j), band, x0, x1);
+    // drawn at once: head by head, as the composite is (source-over is associative: the same picture)
+    if (f || this.full) list.sort((a, b) => a.head - b.head || b.bucket - a.bucket);
+    this.rest = chunks(list, this.full ? Infinity : this.budget, this.full ? Infinity : this.budget / 2);
+    this.strokes = { ctx, x0, x1, W, Hb, dpr, heads, layer: this.state.layer };
     this.strokeNext();
     if (this.rest.length) this.more = requestAnimationFrame((t) => this.strokeRest(t));
+    this.prepare();
     // token states: dimmed outside the sentence filter, shaded by the strongest weight to the isolated token;
     // a node is touched only when its state changed (256 tokens make 512 nodes)
     this.columns.forEach((col, c) => [...col.children].forEach((n, i) => {
@@ -267,15 +317,15 @@ export class HeadView extends View {
 
   /** Stroke the next chunk of planned batches (one path per head and weight bucket). */
   strokeNext() {
-    const { ctx, x0, x1 } = this.strokes;
-    for (const { head, bucket, coords } of this.rest.shift() || []) {
-      const p = new Path2D();
-      for (let i = 0; i < coords.length; i += 2) p.moveTo(x0, coords[i]), p.lineTo(x1, coords[i + 1]);
-      ctx.strokeStyle = headColour(head);
-      ctx.globalAlpha = alphaOf(bucket);
-      ctx.lineWidth = widthOf(bucket);
-      ctx.stroke(p);
-    }
+    const { ctx, x0, x1, W, Hb, dpr, heads, layer } = this.strokes, live = this.live;
+    for (const b of this.rest.shift() || []) stroke(live ? live.get(b.head) : ctx, b, x0, x1);
+    if (!live) return;
+    const done = this.cache.layers.get(layer) ?? [];
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.globalAlpha = 1;
+    ctx.clearRect(0, 0, W, Hb);
+    for (const head of heads) ctx.drawImage(done[head] ?? live.get(head).canvas, 0, 0, W, Hb);
+    if (!this.rest.length) for (const [head, c] of live) this.put(layer, head, c.canvas.transferToImageBitmap());
   }
 
   /** One chunk per frame until all are drawn; the budget follows the frame times seen. */
@@ -284,6 +334,87 @@ export class HeadView extends View {
     this.last = t;
     this.strokeNext();
     this.more = this.rest.length && this.isConnected ? requestAnimationFrame((t) => this.strokeRest(t)) : (this.last = 0);
+    this.prepare();
+  }
+
+  /** Keep the bitmap cache for this band, width, filter and scale (else drop it); drop layers no longer near.
+   * Returns the shown layer's bitmaps (an array by head, holes where missing), or null without a cache. */
+  keepCache(W, band, dpr) {
+    const { H, L } = this.attention, Hb = band[1] - band[0], plan = cachePlan(dpr, W, Hb, H, CAN_CACHE ? CACHE : 0);
+    const key = [W, band, this.state.sentences, this.state.hideSpecial, plan.scale, this.partIndex].join(" ");
+    if (this.cache?.key !== key) {
+      this.dropCache();
+      this.cache = { key, plan, W, Hb, band, layers: new Map() };
+    }
+    const near = (this.cache.near = nearLayers(this.state.layer, L, plan.layers, this.previous ?? -1));
+    for (const [l, maps] of this.cache.layers) if (!near.includes(l)) maps.forEach((b) => b?.close()), this.cache.layers.delete(l);
+    for (const l of near) if (!this.cache.layers.has(l)) this.cache.layers.set(l, new Array(H));
+    const job = this.cache.job;
+    if (job && !near.includes(job.layer)) job.done?.close(), (this.cache.job = null);
+    return near.length ? this.cache.layers.get(this.state.layer) : null;
+  }
+
+  /** A transparent canvas for one head's bitmap (the cache's scale), drawn on in CSS px of the band: its context. */
+  sheet() {
+    const { W, Hb, plan } = this.cache, canvas = new OffscreenCanvas(Math.round(W * plan.scale), Math.round(Hb * plan.scale));
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(canvas.width / W, 0, 0, canvas.height / Hb, 0, 0);
+    ctx.lineCap = "round";
+    return ctx;
+  }
+
+  /** Keep a finished bitmap (unless its layer was dropped or it is there already). */
+  put(layer, head, bitmap) {
+    const maps = this.cache?.layers.get(layer);
+    if (maps && !maps[head]) maps[head] = bitmap;
+    else bitmap.close();
+  }
+
+  dropCache() {
+    this.cancelPrep?.();
+    this.cancelPrep = null;
+    for (const maps of this.cache?.layers.values() ?? []) maps.forEach((b) => b?.close());
+    this.cache?.job?.done?.close();
+    this.cache = this.live = null;
+  }
+
+  /** In idle time, until the near layers are all prepared (not while strokes are pending: those come first). */
+  prepare() {
+    if (this.cancelPrep || this.more || !this.cache?.near.length) return;
+    this.cancelPrep = idle((deadline) => {
+      this.cancelPrep = null;
+      if (this.isConnected && this.prepareSome(deadline)) this.prepare();
+    });
+  }
+
+  /** Rasterise missing bitmaps a chunk of PREP cost at a time while the idle period lasts (one chunk at least: a
+   * task stays a few ms, so a reader's input waits little); false when none is missing. */
+  prepareSome(deadline) {
+    const { cache } = this;
+    do {
+      const job = (cache.job ??= this.nextJob());
+      if (!job) return false;
+      const ctx = this.sheet();
+      if (job.done) ctx.globalAlpha = 1, ctx.drawImage(job.done, 0, 0, cache.W, cache.Hb), job.done.close();
+      for (const b of job.rest.shift()) stroke(ctx, b, 3, cache.W - 3);
+      // the transfer rasterises now (a canvas records strokes and rasterises when read): the chunk's cost is paid here
+      job.done = ctx.canvas.transferToImageBitmap();
+      if (!job.rest.length) this.put(job.layer, job.head, job.done), (cache.job = null);
+    } while (deadline?.timeRemaining?.() > 4);
+    return true;
+  }
+
+  /** The first missing bitmap's canvas and planned chunks, or null. */
+  nextJob() {
+    const { cache } = this;
+    for (const layer of cache.near) {
+      const head = cache.layers.get(layer).findIndex((b) => !b);
+      if (head < 0) continue;
+      const m = layer === this.state.layer ? this.matrix(head).m : this.weights(layer, head).m;
+      const list = batches([{ head, m, n: this.kept.length, k: this.keptKeys.length }], ...this.filters(), cache.band, 3, cache.W - 3);
+      return { layer, head, rest: list.length ? chunks(list, PREP) : [[]] };
+    }
+    return null;
   }
 
   /** The whole figure at once (for the PNG export); the band comes back with the next repaint. */
