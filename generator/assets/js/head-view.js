@@ -282,13 +282,16 @@ export class HeadView extends View {
     this.more = 0;
     // all lines shown (no token isolated, not the PNG): each head's lines go to its bitmap (cached or drawn now, the
     // strongest of every head first) and the canvas composites them, heads ascending; else strokes on the canvas
-    const done = !f && !this.full && this.keepCache(W, band, dpr);
+    // The first picture, and a layer none of whose bitmaps are ready, are stroked on the canvas itself (making the
+    // bitmaps first would delay them); idle time then fills the cache, shown layer first.
+    const cached = !f && !this.full && this.keepCache(W, band, dpr);
+    const done = this.dataset.firstPaintMs && cached && cached.some(Boolean) ? cached : null;
     const missing = done ? mats.filter(({ head }) => !done[head]) : mats;
     this.live = done && new Map(missing.map(({ head }) => [head, this.sheet()]));
     const list = batches(missing, (i) => okQuery(i) && !(f && f.column === 0 && f.row !== i),
       (j) => okKey(j) && !(f && f.column === 1 && f.row !== j), band, x0, x1);
-    // drawn at once: head by head, as the composite is (source-over is associative: the same picture)
-    if (f || this.full) list.sort((a, b) => a.head - b.head || b.bucket - a.bucket);
+    // stroked on the canvas: head by head, as the composite is (source-over is associative: the same picture)
+    if (!done) list.sort((a, b) => a.head - b.head || b.bucket - a.bucket);
     this.rest = chunks(list, this.full ? Infinity : this.budget, this.full ? Infinity : this.budget / 2);
     this.strokes = { ctx, x0, x1, W, Hb, dpr, heads, layer: this.state.layer };
     this.strokeNext();
