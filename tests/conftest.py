@@ -224,11 +224,19 @@ def open_page(browser, site):
 
 
 def ready(page, view, timeout: int = 15000) -> str:
-    """Scroll a view into sight (it starts lazily) and wait until it is ready or failed: its data-state."""
-    view.scroll_into_view_if_needed()
-    page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=view.element_handle(),
-                           timeout=timeout)
-    return view.get_attribute("data-state")
+    """Scroll a view into sight (it starts lazily) and wait until it is ready or failed: its data-state. When
+    instant navigation swaps the page's content while this looks, the locator is resolved again."""
+    from playwright.sync_api import Error as PlaywrightError
+    for attempt in range(3):
+        try:
+            view.scroll_into_view_if_needed()
+            page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=view.element_handle(),
+                                   timeout=timeout)
+            return view.get_attribute("data-state")
+        except PlaywrightError as error:
+            if "not attached" not in str(error) or attempt == 2:
+                raise
+            page.wait_for_load_state()
 
 
 def next_frame(page):

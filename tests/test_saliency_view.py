@@ -242,6 +242,7 @@ def test_starts_lazily_survives_instant_navigation_and_reports_a_broken_payload(
     assert "could not be shown" in broken.locator(".xp-error").inner_text()
     page.click("text=Back")
     page.wait_for_url(lambda url: not url.rstrip("/").endswith("second"), wait_until="commit")
+    page.wait_for_selector("text=Second page")   # the first page's content is in place
     view = page.locator("explorable-saliency-view").first
     assert ready(page, view) == "ready"
     assert view.locator(".xp-mbtn").count() == 3 and max(shading(view)) == 1
