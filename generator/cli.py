@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         baker = Baker(root / args.cache, base_dir=root)
         if args.command == "export":
             from .export.command import main as export_main
-            return export_main(specs, baker, args.ids, Path(args.out), errors) or (1 if errors else 0)
+            return export_main(specs, baker, args.ids, Path(args.out), errors, root) or (1 if errors else 0)
         from .tracking.command import main as log_main
         return log_main(specs, baker, args) or (1 if errors else 0)
     if args.command == "check":

@@ -312,11 +312,12 @@ class Catalogue:
                     if index in by_entry:
                         raise by_entry[index]
                     spec = spec_from_data(item, file=file, lines=lines, base=(index,), require_id=True)
-                    if spec.id in specs:
-                        first = specs[spec.id]
+                    if spec.id in specs or spec.id in broken:
+                        first = specs.get(spec.id) or broken[spec.id]
+                        where = (f"{first.file}:{first._lines.get(('id',), '?')}" if spec.id in specs
+                                 else f"{first.file}:{first.line}, an entry with an error")
                         raise spec.error("id", f"duplicate explorable id '{spec.id}'",
-                                         hint=f"already defined in {first.file}:{first._lines.get(('id',), '?')}; "
-                                              "ids must be unique across explorables/")
+                                         hint=f"already defined in {where}; ids must be unique across explorables/")
                 except SpecError as error:
                     errors.append(error)
                     if isinstance(item, dict) and isinstance(item.get("id"), str):

@@ -24,24 +24,39 @@ def load_with_lines(text: str, file: str, repeated: list[SpecError] | None = Non
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None and start.line + 1 != line:
+            problem = f"{problem} ({context} that starts on line {start.line + 1})"
+        elif context:
+            problem = f"{context}: {problem}"
         raise SpecError(f"YAML syntax error: {problem}", file=file, line=line,
                         hint="check indentation and quote text that contains ':' or '#'") from None
     if node is None:
         return None, {}
     lines: dict[tuple, int] = {}
-    _walk(node, (), lines, file, repeated)
+    _walk(node, (), lines, file, repeated, set())
     data = yaml.load(text, Loader=_Loader)
     return data, lines
 
 
-def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], file: str, repeated: list | None) -> None:
+def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], file: str, repeated: list | None,
+          inside: set) -> None:
     """Record the line of every key path under `node`. A key given twice in one mapping (YAML loaders keep the last
-    one silently) raises SpecError, or is appended to `repeated` when that is a list."""
+    one silently) raises SpecError, or is appended to `repeated` when that is a list. Raises SpecError on a key that
+    is not a plain value and on an alias (`*name`) that refers to a node holding it (`inside`: the nodes around)."""
     lines.setdefault(path, node.start_mark.line + 1)
+    if id(node) in inside:
+        raise SpecError("this YAML alias refers to a value that holds it, so the value would never end",
+                        file=file, line=node.start_mark.line + 1, field=_field(path),
+                        hint="write the value out instead of the alias")
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key, line = key_node.value, key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise SpecError("a key must be a plain name, not a list or a mapping", file=file, line=line,
+                                field=_field(path),
+                                hint="write 'name: value'; a line starting with '?' makes a complex key")
             if key in seen:
                 gap = line - seen[key]
                 where = "on the same line" if gap == 0 else f"{gap} line{'s' if gap > 1 else ''} after the first"
@@ -53,10 +68,15 @@ def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], file: str, repe
                 repeated.append(error)
             seen[key] = line
             lines[path + (key,)] = line
-            _walk(value_node, path + (key,), lines, file, repeated)
+            _walk(value_node, path + (key,), lines, file, repeated, inside | {id(node)})
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _walk(item, path + (index,), lines, file, repeated)
+            _walk(item, path + (index,), lines, file, repeated, inside | {id(node)})
+
+
+def _field(path: tuple) -> str | None:
+    """The dotted field of a key path, or None for the top of a document or of a list entry."""
+    return ".".join(map(str, path)) if any(isinstance(part, str) for part in path) else None
 
 
 def line_for(lines: dict[tuple, int], loc: tuple) -> int | None:

@@ -78,13 +78,19 @@ def test_a_docs_block_is_chosen_by_its_file_and_line_or_by_the_name_export_gave_
 def test_a_docs_block_that_cannot_be_read_is_named_as_such_not_as_unknown(tmp_path, tiny_models):
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "index.md").write_text(
-        f"# Page\n\n```explorable\nmodel: {tiny_models['gpt2']}\ntext: Hi.\nviews: [heads]\n```\n", encoding="utf-8")
+        f"# Page\n\n```explorable\nmodel: {tiny_models['gpt2']}\ntext: Hi.\nviews: [heads]\n```\n\n"
+        f"```explorable\nmodel: {tiny_models['gpt2']}\ntext: Fine.\nviews: [model]\n```\n", encoding="utf-8")
     result = cli(tmp_path, "export", "docs/index.md:4", "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("error: docs/index.md:6: field 'views'"), lines    # the author's error, placed
     assert lines[1] == ("error: docs/index.md:4: no explorable can be read there; fix the error above to export it")
     assert "unknown explorable" not in result.stderr and not (tmp_path / "out").exists()
+    # the good block of the same page exports; a line outside any block is unknown, not "broken"
+    good = cli(tmp_path, "export", "docs/index.md:11", "--out", str(tmp_path / "good"))
+    assert len(list((tmp_path / "good").glob("*.html"))) == 1, good.stderr
+    outside = cli(tmp_path, "export", "docs/index.md:2", "--out", str(tmp_path / "none"))
+    assert outside.returncode == 2 and "unknown explorable docs/index.md:2" in outside.stderr
 
 
 def test_chosen_ids_only(tiny_project, tmp_path):

@@ -299,3 +299,28 @@ def test_a_yes_no_field_still_takes_true_and_false():
         spec = spec_from_data(yaml.safe_load(f"model: smollm2\ntext: Hello\ngenerate: 2\n"
                                              f"explanations: {{layer_maps: {value}}}\n"), file="docs/page.md")
         assert spec.options("explanations").layer_maps is (value == "yes")
+
+
+def test_yaml_that_would_crash_the_loader_is_an_error_at_its_line():
+    """A list used as a key (PyYAML's '?' syntax) and an alias that refers to the value holding it are placed
+    errors, not a TypeError or a RecursionError that would stop the whole build."""
+    error = error_of("model: smollm2\ntext: hi\n? [a, b]\n: 1\n")
+    assert error.line == 13 and "plain name" in error.message
+    error = error_of("model: smollm2\ntext: hi\nviews: &r [head, *r]\n")
+    assert error.line == 13 and error.field == "views.1" and "alias" in error.message
+
+
+def test_a_yaml_syntax_error_names_where_the_unclosed_part_starts(tmp_path):
+    write(tmp_path / "a.yml", "- id: c\n  model: smollm2\n  text: [unclosed\n  generate: 5\n")
+    [error] = Catalogue.load(tmp_path).errors
+    assert error.line == 4 and "YAML syntax error" in error.message
+    assert "while parsing a flow sequence that starts on line 3" in error.message
+
+
+def test_an_id_reused_after_a_broken_entry_is_still_a_duplicate(tmp_path):
+    write(tmp_path / "a.yml", "- id: d\n  model: smollm2\n  text: x\n  generate: -3\n")
+    write(tmp_path / "b.yml", "- id: d\n  model: smollm2\n  text: y\n")
+    catalogue = Catalogue.load(tmp_path)
+    assert [(Path(e.file).name, e.field) for e in catalogue.errors] == [("a.yml", "generate"), ("b.yml", "id")]
+    assert "duplicate explorable id 'd'" in catalogue.errors[1].message and "a.yml:4" in catalogue.errors[1].hint
+    assert "d" not in catalogue.specs, "neither copy is used silently"

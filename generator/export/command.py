@@ -41,7 +41,7 @@ def select(specs: list[SpecBase], ids: list[str]) -> list[SpecBase]:
         listed = sorted({names(spec)[0] for spec in specs})
         raise UnknownIds(f"unknown explorable{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; known: "
                          f"{', '.join(listed) or 'none'} (a docs block also answers to FILE:LINE, e.g. "
-                         f"docs/attention.md:12)")
+                         f"docs/attention.md:12; a 'use:' block answers to its curated id)")
     return list({id(spec): spec for spec in (by_name[name] for name in ids)}.values())
 
 
@@ -66,12 +66,14 @@ def export(specs: list[SpecBase], baker, out: Path) -> tuple[list[Path], list[Ex
     return written, errors
 
 
-def main(specs: list[SpecBase], baker, ids: list[str], out: Path, invalid: list[ExplorableError] = ()) -> int:
-    """The command: `invalid` are the errors met while reading the specs (already shown to the author)."""
+def main(specs: list[SpecBase], baker, ids: list[str], out: Path, invalid: list[ExplorableError] = (),
+         root: Path = Path(".")) -> int:
+    """The command: `invalid` are the errors met while reading the specs (already shown to the author), with files
+    named relative to `root`."""
     try:
         chosen = select(specs, ids)
     except UnknownIds as error:
-        broken = [name for name in ids if _in_broken_file(name, invalid)]
+        broken = [name for name in ids if _in_broken_block(name, invalid, root)]
         if broken:
             print(f"error: {', '.join(broken)}: no explorable can be read there; fix the error above to export it",
                   file=sys.stderr)
@@ -85,8 +87,20 @@ def main(specs: list[SpecBase], baker, ids: list[str], out: Path, invalid: list[
     return 1 if errors else 0
 
 
-def _in_broken_file(name: str, invalid) -> bool:
-    """Whether `name` is FILE:LINE in a file where reading a spec failed (its error was shown)."""
-    file, _, line = name.rpartition(":")
-    return bool(file) and line.isdigit() and any(getattr(error, "file", None) == file for error in invalid)
+def _in_broken_block(name: str, invalid, root: Path) -> bool:
+    """Whether `name` is FILE:LINE inside a docs block of FILE that failed to read (its error was shown)."""
+    from ..fences import page_blocks
 
+    file, _, line = name.rpartition(":")
+    errors = [error.line for error in invalid if getattr(error, "file", None) == file and error.line]
+    if not (file and line.isdigit() and errors):
+        return False
+    try:
+        offset, blocks = page_blocks((root / file).read_text(encoding="utf-8-sig"))
+    except OSError:
+        return False
+    for block in blocks:      # 1-based lines of the file, fences included
+        first, last = block.start + 1 + offset, block.end + 1 + offset
+        if first <= int(line) <= last:
+            return any(first <= at <= last for at in errors)
+    return False
