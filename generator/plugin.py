@@ -157,16 +157,23 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         return Path(os.path.relpath(file.abs_src_path, self.base_dir)).as_posix()
 
     def on_post_page(self, output: str, *, page, config) -> str:
-        """Fetch the widgets' core at high priority (an async script is fetched at low priority, after the theme's),
-        and beside it the scripts of the views this page shows, so both arrive in one round trip."""
+        """The widgets' core and the scripts of the views this page shows, fetched at high priority (one round
+        trip) and run before Material's own script: an async script, or one after Material's, would run only after
+        Material's ~100 ms of work, and the figures in view would be drawn that much later (benchmarks/RESULTS.md,
+        peer.py). Without Material's script (another theme) they stay where they were, async."""
         core = re.search(r'<script src="([^"]*)' + re.escape(ENTRY.rsplit("/", 1)[1]) + r'" async></script>', output)
         if not core:
             return output
         folder = core.group(1)
         scripts = [f"{folder}{ENTRY.rsplit('/', 1)[1]}"] + [f"{folder}{script.rsplit('/', 1)[1]}"
                                                            for script in group_scripts(output)]
-        tags = "".join(f'<script src="{src}" async fetchpriority="high"></script>' for src in scripts)
-        return output[:core.start()] + tags + output[core.end():]
+        theme = re.search(r'<script src="[^"]*assets/javascripts/bundle\.[0-9a-f]+\.min\.js"></script>',
+                          output[:core.start()])
+        if not theme:
+            tags = "".join(f'<script src="{src}" async fetchpriority="high"></script>' for src in scripts)
+            return output[:core.start()] + tags + output[core.end():]
+        tags = "".join(f'<script src="{src}" fetchpriority="high"></script>' for src in scripts)
+        return (output[:theme.start()] + tags + output[theme.start():core.start()] + output[core.end():])
 
     def on_post_build(self, *, config) -> None:
         self.context.page = markdown_ext.PageContext()

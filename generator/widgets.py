@@ -3,9 +3,9 @@
 Beside the modules ship their classic scripts (`assets/bundle/`, made by esbuild with `npm run bundle`, i.e.
 scripts/bundle.mjs, and committed; tests/test_bundle.py fails when they are older than the modules), under `js/`:
 the core `ENTRY` (the shared modules and the loader) and one script per group of views,
-`js/explorables-<group>.iife.js`. A page loads the core and the groups of the views it shows, all `async`, so the
-figures in view are drawn without waiting for a module graph, for the end of parsing or for Material's own script,
-and no page pays for views it does not show (benchmarks/RESULTS.md).
+`js/explorables-<group>.iife.js`. A page loads the core and the groups of the views it shows, before Material's own
+script (plugin.py), so the figures in view are drawn without waiting for a module graph, for the end of parsing or
+for Material's script, and no page pays for views it does not show (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations

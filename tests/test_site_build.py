@@ -78,9 +78,12 @@ def test_strict_build_embeds_real_payloads_and_ships_assets(tmp_path, tiny_model
     for script in ("explorables.iife.js", "explorables-attention.iife.js", "explorables-lens.iife.js"):
         shipped = (tmp_path / "site/assets/explorables/js" / script).read_bytes()
         assert shipped == (REPO / "generator/assets/bundle" / script).read_bytes()
-    # the core, then the script of this page's views (head and model: attention), and not the others
-    scripts = re.findall(r'<script src="assets/explorables/js/([^"]+)" async fetchpriority="high"></script>', page)
-    assert scripts == ["explorables.iife.js", "explorables-attention.iife.js"]
+    # the core, then the script of this page's views (head and model: attention), and not the others; before
+    # Material's own script, so the figures in view are drawn before it runs
+    scripts = re.findall(r'<script src="(?:assets/explorables/js/([^"]+)" fetchpriority="high"|'
+                         r'assets/javascripts/(bundle)\.[0-9a-f]+\.min\.js")></script>', page)
+    assert ["".join(script) for script in scripts] == ["explorables.iife.js", "explorables-attention.iife.js",
+                                                         "bundle"]
     assert page.count("assets/explorables/js/") == 2
     assert 'type="module"' not in page
     assert "data-search-exclude" in page
