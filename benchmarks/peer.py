@@ -108,8 +108,8 @@ def main() -> None:
                                              args.runs, args.timeout)
                     row["bertviz"]["bytes"] = pb.page_bytes(server, row["bertviz"].pop("urls"))
                 print_row(key, row)
-        for key in ("curated-saliency", "curated-factors"):
-            view = key.split("-")[1]
+        for view, _ in pp.CURATED:
+            key = f"curated-{view}"
             row = report["cases"][key] = {"model": "smollm2", "n": None, "view": view}
             row["ours"] = measure_curated(browser, f"{server.base}/site/{ours[key]}", view, args.runs)
             row["ours"]["bytes"] = pb.page_bytes(server, row["ours"].pop("urls"))
@@ -150,7 +150,7 @@ CURATED_ACTIONS = {
 
 
 def measure_curated(browser, url: str, view: str, runs: int) -> dict:
-    pb.ACTIONS[("ours", view)] = CURATED_ACTIONS[view]
+    pb.ACTIONS[("ours", view)] = CURATED_ACTIONS.get(view, {})   # (first figure only where none is written)
     return measure(browser, url, "ours", view, runs, 60)
 
 

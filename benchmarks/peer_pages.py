@@ -116,10 +116,15 @@ def our_page(case: Case, view: str) -> str:
     return f"{case.slug}-{view}/"
 
 
+# The views BertViz has no counterpart of, each on one of the project's curated blocks (first figure, interactions).
+CURATED = (("saliency", "shakespeare-birth"), ("factors", "eu-countries"), ("layers", "counting-lens"),
+           ("neuron", "neuron-previous-token"), ("explanations", "explain-pronoun"))
+
+
 def build_ours(cases: list[Case], site: Path) -> dict:
     """A Material site with the project's mkdocs.yml theme, plugins and extensions: one page per case and view
-    (head, model), each with one explorable block, plus the project's saliency and factor articles' curated blocks
-    one per page. Returns {"pages": {key: url path}}."""
+    (head, model), each with one explorable block, plus one page per view of CURATED. Returns {"pages": {key: url
+    path}}."""
     docs = WORK / "docs"
     for old in docs.glob("*.md") if docs.exists() else []:
         old.unlink()
@@ -137,8 +142,8 @@ def build_ours(cases: list[Case], site: Path) -> dict:
         for view in OUR_VIEWS:
             page(f"{case.slug}-{view}", f"{case.model} {case.n} {view}",
                  {"model": case.model, "text": case.text, "views": [view]})
-    for view, use in (("saliency", "shakespeare-birth"), ("factors", "eu-countries")):
-        page(f"curated-{view}", f"curated {view}", {"use": use})
+    for view, use in CURATED:
+        page(f"curated-{view}", f"curated {view}", {"use": use, "views": [view]})
     class Loader(yaml.SafeLoader):   # the project's mkdocs.yml sets site_url with MkDocs' !ENV tag
         pass
     Loader.add_constructor("!ENV", lambda loader, node: loader.construct_sequence(node)[-1])
