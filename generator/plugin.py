@@ -164,16 +164,12 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         core = re.search(r'<script src="([^"]*)' + re.escape(ENTRY.rsplit("/", 1)[1]) + r'" async></script>', output)
         if not core:
             return output
-        folder = core.group(1)
-        scripts = [f"{folder}{ENTRY.rsplit('/', 1)[1]}"] + [f"{folder}{script.rsplit('/', 1)[1]}"
-                                                           for script in group_scripts(output)]
         theme = re.search(r'<script src="[^"]*assets/javascripts/bundle\.[0-9a-f]+\.min\.js"></script>',
                           output[:core.start()])
-        if not theme:
-            tags = "".join(f'<script src="{src}" async fetchpriority="high"></script>' for src in scripts)
-            return output[:core.start()] + tags + output[core.end():]
-        tags = "".join(f'<script src="{src}" fetchpriority="high"></script>' for src in scripts)
-        return (output[:theme.start()] + tags + output[theme.start():core.start()] + output[core.end():])
+        tags = "".join(f'<script src="{core.group(1)}{path.rsplit("/", 1)[1]}"{"" if theme else " async"} '
+                       'fetchpriority="high"></script>' for path in [ENTRY, *group_scripts(output)])
+        rest, at = output[:core.start()] + output[core.end():], (theme or core).start()
+        return rest[:at] + tags + rest[at:]
 
     def on_post_build(self, *, config) -> None:
         self.context.page = markdown_ext.PageContext()

@@ -1,7 +1,7 @@
 """One explorable as a self-contained HTML file: it opens from file:// with no network, and every view works.
 
-Everything is inlined: the widgets' classic scripts (the core and the groups of the views shown) and stylesheet (the same files the site's offline copy
-ships), a small stylesheet that gives the page Material's palette variables in light and dark, a script that
+Everything is inlined: the widgets' classic scripts (the core and the groups of the views shown) and stylesheet
+(the same files the site's offline copy ships), a small stylesheet that gives the page Material's palette variables in light and dark, a script that
 follows the reader's `prefers-color-scheme`, and the payload in the container's `data-payload` attribute (the
 same markup the Markdown extension writes). The page also states what was measured: title, caption, model, and
 the text the model read (with what it generated).

@@ -13,7 +13,7 @@ import { ROW, alphaOf, widthOf, batches, chunks, bandOf, outside, cachePlan, nea
 // Drawing (head-lines.js says why): a figure taller than BAND px is drawn BAND px at a time around the part in view;
 // the first frame after a change strokes at most `budget` (head-lines.js lineCost units), strongest lines first, the
 // rest follows a chunk per frame; the budget adapts to keep frames near FRAME ms.
-const BAND = 1600, FRAME = 40;
+const BAND = 1600, FRAME = 40, EDGE = 3; // EDGE: px between the token columns and the lines' ends
 // Each head's lines go to a bitmap of their own (composited, heads ascending, every frame); those of the shown layer,
 // of the one shown before and of the next are kept (the others prepared in idle time, PREP cost at a time), so a head
 // toggle or a switch among them strokes nothing; at most CACHE bytes (a phone at devicePixelRatio 3 gets scale-2
@@ -256,7 +256,7 @@ export class HeadView extends View {
   draw() {
     const { canvas, kept: shown, keptKeys } = this, { hoverSlot, pinnedSlot, hideSpecial } = this.state;
     const kq = shown.length, k = keptKeys.length, dpr = devicePixelRatio || 1;
-    const W = (this.width = this.stage.clientWidth) || 200, Hc = Math.max(kq, k) * ROW, x0 = 3, x1 = W - 3;
+    const W = (this.width = this.stage.clientWidth) || 200, Hc = Math.max(kq, k) * ROW, x0 = EDGE, x1 = W - EDGE;
     const band = (this.band = this.full ? [0, Hc] : bandOf(Hc, -this.stage.getBoundingClientRect().top, innerHeight, BAND));
     const Hb = band[1] - band[0];
     this.stage.style.height = Hc + "px";
@@ -280,10 +280,10 @@ export class HeadView extends View {
     });
     cancelAnimationFrame(this.more);
     this.more = 0;
-    // all lines shown (no token isolated, not the PNG): each head's lines go to its bitmap (cached or drawn now, the
-    // strongest of every head first) and the canvas composites them, heads ascending; else strokes on the canvas
-    // The first picture, and a layer none of whose bitmaps are ready, are stroked on the canvas itself (making the
-    // bitmaps first would delay them); idle time then fills the cache, shown layer first.
+    // all lines shown (no token isolated, not the PNG) of a layer with bitmaps already: each head's lines go to its
+    // bitmap (cached or drawn now, the strongest of every head first) and the canvas composites them, heads
+    // ascending. Else strokes on the canvas itself: also the first picture and a layer none of whose bitmaps are
+    // ready (making the bitmaps first would delay them); idle time then fills the cache, shown layer first.
     const cached = !f && !this.full && this.keepCache(W, band, dpr);
     const done = this.dataset.firstPaintMs && cached && cached.some(Boolean) ? cached : null;
     const missing = done ? mats.filter(({ head }) => !done[head]) : mats;
@@ -399,7 +399,7 @@ export class HeadView extends View {
       if (!job) return false;
       const ctx = this.sheet();
       if (job.done) ctx.globalAlpha = 1, ctx.drawImage(job.done, 0, 0, cache.W, cache.Hb), job.done.close();
-      for (const b of job.rest.shift()) stroke(ctx, b, 3, cache.W - 3);
+      for (const b of job.rest.shift()) stroke(ctx, b, EDGE, cache.W - EDGE);
       // the transfer rasterises now (a canvas records strokes and rasterises when read): the chunk's cost is paid here
       job.done = ctx.canvas.transferToImageBitmap();
       if (!job.rest.length) this.put(job.layer, job.head, job.done), (cache.job = null);
@@ -414,7 +414,7 @@ export class HeadView extends View {
       const head = cache.layers.get(layer).findIndex((b) => !b);
       if (head < 0) continue;
       const m = layer === this.state.layer ? this.matrix(head).m : this.weights(layer, head).m;
-      const list = batches([{ head, m, n: this.kept.length, k: this.keptKeys.length }], ...this.filters(), cache.band, 3, cache.W - 3);
+      const list = batches([{ head, m, n: this.kept.length, k: this.keptKeys.length }], ...this.filters(), cache.band, EDGE, cache.W - EDGE);
       return { layer, head, rest: list.length ? chunks(list, PREP) : [[]] };
     }
     return null;

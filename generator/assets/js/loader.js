@@ -11,7 +11,7 @@ export function define(views) {
   for (const View of Object.values(views)) customElements.get(View.tag) || customElements.define(View.tag, View);
 }
 
-const requested = new Set(); // groups whose script is on the page or asked for
+const requested = new Set(); // URLs of the group scripts on the page or asked for
 
 /**
  * Starts the loader of the core script.
@@ -27,7 +27,7 @@ export function start(groups, base) {
   if (!base || typeof document === "undefined") return;
   const sources = Object.entries(groups).map(([tag, group]) => [tag, new URL(`explorables-${group}.iife.js`, base).href]);
   for (const script of document.scripts) requested.add(script.src);
-  let pending = false;
+  let pending = false, watch = null;
   const scan = () => {
     pending = false;
     for (const [tag, src] of sources) {
@@ -38,10 +38,12 @@ export function start(groups, base) {
       script.async = true;
       document.head.append(script);
     }
+    // every group asked for: nothing left to watch the document for
+    if (watch && sources.every(([, src]) => requested.has(src))) watch.disconnect();
   };
-  scan();
   if (typeof MutationObserver === "function") {
-    new MutationObserver(() => pending || ((pending = true), queueMicrotask(scan)))
-      .observe(document.documentElement, { childList: true, subtree: true });
+    watch = new MutationObserver(() => pending || ((pending = true), queueMicrotask(scan)));
+    watch.observe(document.documentElement, { childList: true, subtree: true });
   }
+  scan();
 }

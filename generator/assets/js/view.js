@@ -68,8 +68,8 @@ export function scroller(kid) {
 }
 
 /**
- * A view is a custom element named by its class's `static tag` (listed in a views-<group>.js module, defined by loader.js). What the reader
- * chose lives in one object, `this.state`, changed with set(patch); what the views of one container share (layer,
+ * A view is a custom element named by its class's `static tag` (listed in a views-<group>.js module, defined by
+ * loader.js). What the reader chose lives in one object, `this.state`, changed with set(patch); what the views of one container share (layer,
  * head, token, hideSpecial: see selection.js) goes through `this.selection`, and arrives in follow(patch).
  * Subclasses: build(payload) once, draw() on every repaint, start()/stop() to (de)attach observers,
  * follow(patch) to take up what another view selected.
