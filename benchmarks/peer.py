@@ -159,7 +159,7 @@ CURATED_ACTIONS = {
     "explanations": {
         "token pick": "const t = document.querySelectorAll('explorable-explanations-view .xp-pick');"
                       " t[arg ? 0 : t.length - 1].click();",
-        "sort": "document.querySelectorAll('explorable-explanations-view .xp-sort')[arg ? 1 : 2].click();",
+        "sort": "document.querySelectorAll('explorable-explanations-view .xp-sort')[arg ? 0 : 1].click();",
     },
 }
 
