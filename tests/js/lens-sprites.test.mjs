@@ -2,7 +2,7 @@
 // landing where fillText would have put that text. A recording stand-in for the canvas plays the browser's part.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { shelves, Sprites } from "../../generator/assets/js/lens-sprites.js";
+import { shelves, Sprites, measurer } from "../../generator/assets/js/lens-sprites.js";
 
 test("shelves puts boxes left to right, a new row when the next would pass the limit, never overlapping", () => {
   const widths = [30, 50, 25, 90, 10, 120, 5];
@@ -77,3 +77,39 @@ for (const dpr of [1, 2, 1.5]) {
     assert.equal(sp.width("4"), 14);
   });
 }
+
+/** A context measuring texts by a table of character advances (and a kerning pair when asked); counts its calls. */
+function measuring(advance, kern = 0) {
+  const ctx = { font: "", calls: [] };
+  ctx.measureText = (t) => {
+    ctx.calls.push(t);
+    let w = 0, prev = "";
+    for (const c of t) (w += advance(c, ctx.font)), (w -= prev === "A" && c === "V" ? kern : 0), (prev = c);
+    return { width: w };
+  };
+  return ctx;
+}
+
+test("measurer: in a monospaced font, texts of ASCII and the whitespace marks are sums of measured characters", () => {
+  const ctx = measuring((c) => (c.charCodeAt(0) < 127 || c === "·" ? 7.25 : c === "…" ? 7.5 : 14));
+  const width = measurer(ctx, "400 11px mono");
+  const probes = ctx.calls.length; // "0", and the 95 ASCII characters with kerning pairs
+  assert.equal(width("·the"), 4 * 7.25);
+  assert.equal(width("·and…"), 4 * 7.25 + 7.5);
+  assert.equal(width("·of"), 3 * 7.25);
+  assert.deepEqual(ctx.calls.slice(probes), ["·", "…"], "only each mark once: ASCII is known from the probe");
+  assert.equal(width("我们"), 28, "other characters: the text is measured whole");
+  assert.equal(ctx.calls.at(-1), "我们");
+  assert.ok(ctx.calls.every(() => ctx.font === "400 11px mono"));
+});
+
+test("measurer: a proportional or kerning font measures every text whole", () => {
+  const prop = measuring((c) => (c === "i" ? 3 : 8));
+  const w1 = measurer(prop, "400 11px serif");
+  assert.equal(w1("·in"), 8 + 3 + 8);
+  assert.equal(prop.calls.at(-1), "·in");
+  const kerned = measuring(() => 7, 1.5); // equal advances, but "AV" kerned
+  const w2 = measurer(kerned, "400 11px mono");
+  assert.equal(w2("AVA"), 21 - 1.5);
+  assert.equal(kerned.calls.at(-1), "AVA");
+});

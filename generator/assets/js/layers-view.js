@@ -10,7 +10,7 @@ import { View, h, move, scroller } from "./view.js";
 import { pngButton } from "./export.js";
 import { tokenNode, show } from "./tokens.js";
 import { cssRGB } from "./theme.js";
-import { Sprites } from "./lens-sprites.js";
+import { Sprites, measurer } from "./lens-sprites.js";
 import { readLens, candidate, next, layerName, layerLabel, pct, rankText, sharePosition, followPosition } from "./lens.js";
 
 const ROW = 20, PAD = 6, MIN_W = 18, MAX_W = 84; // CSS px
@@ -55,16 +55,19 @@ export class LayersView extends View {
     this.layout();
   }
 
-  /** Column widths from the top candidates' bold text (each distinct candidate measured once), the canvas size,
-   * the header widths. */
+  /** Column widths from the top candidates' bold text (each distinct candidate measured once, see `measurer`), the
+   * canvas size, the header widths. */
   layout() {
     const x = this.x, { L, N } = x, top1 = this.top1, ctx = this.cv.getContext("2d"), cs = getComputedStyle(this.cv);
     const font = `${cs.fontSize} ${cs.fontFamily}`;
-    ctx.font = (this.fonts = [`400 ${font}`, `700 ${font}`])[1];
-    const wid = (this.wid = []), texts = (this.texts = []); // per top candidate: bold width (CSS px), shown text
+    this.fonts = [`400 ${font}`, `700 ${font}`];
+    this.palette = [getComputedStyle(this).color, cssRGB(this, "--xp-heat")]; // read with the font: one style update
+    this.measure = this.fonts.map((f) => measurer(ctx, f));
+    // per top candidate: bold width (CSS px), shown text
+    const wid = (this.wid = []), texts = (this.texts = []), bold = this.measure[1];
     this.colW = Array.from({ length: N }, (_, p) => {
       let w = 0;
-      for (let l = 0, i; l <= L; l++) w = Math.max(w, (wid[(i = top1[l * N + p])] ??= ctx.measureText((texts[i] = show(x.cand[i]))).width));
+      for (let l = 0, i; l <= L; l++) w = Math.max(w, (wid[(i = top1[l * N + p])] ??= bold((texts[i] = show(x.cand[i])))));
       return Math.round(Math.min(MAX_W, Math.max(MIN_W, w + PAD)));
     });
     this.colX = [0];
@@ -146,9 +149,10 @@ export class LayersView extends View {
    * over them): backgrounds, then the texts, copied from sprites (lens-sprites.js), then partial tokens' underlines. */
   paintCells(from, to = this.x.N) {
     const x = this.x, { L, N, K, topP } = x, top1 = this.top1, dpr = devicePixelRatio || 1, ctx = this.cv.getContext("2d");
-    const heat = cssRGB(this, "--xp-heat") || [42, 127, 212], fg = getComputedStyle(this).color;
+    const fg = this.palette[0], heat = this.palette[1] || [42, 127, 212];
     if (this.sprites?.color !== fg || this.sprites.dpr !== dpr)
-      this.sprites = new Sprites({ dpr, height: ROW, baseline: ROW / 2 + 0.5, color: fg });
+      this.sprites = new Sprites({ dpr, height: ROW, baseline: ROW / 2 + 0.5, color: fg,
+        measure: (t, f) => this.measure[+(f === this.fonts[1])](t) });
     const sp = this.sprites, texts = new Map(), under = [];
     // a text wider than its cell is cut to end in "…": only in columns capped at MAX_W, so once per candidate and weight
     const fit = (i, bold, w) => {
@@ -192,7 +196,10 @@ export class LayersView extends View {
   }
 
   draw() {
-    const key = `${getComputedStyle(this).color}|${cssRGB(this, "--xp-heat")}|${devicePixelRatio}|${this.W}`;
+    // the palette of the first paint was read in layout(), with the font (reading it here would update the styles
+    // again, after layout() set the column widths)
+    if (this.drawn) this.palette = [getComputedStyle(this).color, cssRGB(this, "--xp-heat")];
+    const key = `${this.palette}|${devicePixelRatio}|${this.W}`;
     if (key !== this.drawn) {
       // a blank canvas (the first paint) gets the columns within the view's width first (no layout is read for
       // it) and the whole grid two frames later (paintRest), or at once when the reader saves a PNG
