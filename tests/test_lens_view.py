@@ -250,6 +250,11 @@ def test_grid_cells_show_their_own_candidate_as_fill_text_draws_it(open_page, sc
           f"texts of the next row: {wrong:.3%}")
     assert far < 0.001, (far, most)
     assert wrong > 10 * max(far, 0.001), (wrong, far)
+    # the column widths came from texts' widths summed by character (lens-sprites.js measurer): as measureText's
+    off = view.evaluate("""el => { const c = document.createElement("canvas").getContext("2d");
+      c.font = el.fonts[1];
+      return Math.max(...el.wid.map((w, i) => w === undefined ? 0 : Math.abs(w - c.measureText(el.texts[i]).width))); }""")
+    assert off < 0.01, off
 
 
 def test_keyboard_moves_pins_and_releases(open_page):

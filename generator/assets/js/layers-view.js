@@ -161,8 +161,7 @@ export class LayersView extends View {
       if (c) return c;
       c = this.texts[i];
       if (this.wid[i] > w - 4) {
-        ctx.font = this.fonts[bold];
-        while (c.length > 1 && ctx.measureText(c).width > w - 4) c = c.slice(0, -1);
+        while (c.length > 1 && this.measure[bold](c) > w - 4) c = c.slice(0, -1);
         if (c !== this.texts[i]) c = c.slice(0, -1) + "…";
       }
       texts.set(key, c);
