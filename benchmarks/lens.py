@@ -153,10 +153,11 @@ PAINT_PROBE = """
     if (v.dataset.state === 'loading' && !window.__near) (window.__near = true), mark('xp-near');
     if (v.dataset.firstPaintMs && !window.__framed) {
       window.__framed = true;
+      window.__drawMs = v.dataset.drawMs;
       mark('xp-drawn');
       requestAnimationFrame(() => setTimeout(() => {
         mark('xp-frame');
-        console.log('xp-paint ' + v.dataset.visiblePaintMs + ' ' + (performance.now() - v.nearAt));
+        console.log('xp-paint ' + v.dataset.visiblePaintMs + ' ' + (performance.now() - v.nearAt) + ' ' + window.__drawMs);
       }, 0));
     }
   }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-first-paint-ms', 'data-state']});
@@ -186,9 +187,9 @@ def trace_cpu(trace: bytes) -> tuple[float, float]:
 
 def first_paint(loaded, n_tokens: int = 64, loads: int = 5, against: Path | None = None, trace: bool = False) -> dict:
     """The grid's first paint in headless Chromium at 1280 x 900: the view's own data-visible-paint-ms (in view ->
-    first draw done) and the time until the frame after that draw was rendered (layout and paint included), as
-    medians over `loads` page loads. The page reports both through the console, so no script of the test driver runs
-    in the page while it is measured. With `against` (a checkout), the same site is served a second time with that
+    first draw done), the time until the frame after that draw was rendered (layout and paint included) and the
+    first draw() call alone (data-draw-ms), as medians over `loads` page loads. The page reports them through the
+    console, so no script of the test driver runs in the page while it is measured. With `against` (a checkout), the same site is served a second time with that
     checkout's widget scripts (generator/assets/bundle), and the loads alternate between the two. With `trace`, each
     load is traced and the main thread's CPU time of both spans is reported too."""
     from playwright.sync_api import sync_playwright
@@ -218,7 +219,7 @@ def first_paint(loaded, n_tokens: int = 64, loads: int = 5, against: Path | None
                    for name, d in sites.items()}
         for server in servers.values():
             threading.Thread(target=server.serve_forever, daemon=True).start()
-        figures = {name: {"draw": [], "frame": [], "cpu_draw": [], "cpu_frame": []} for name in sites}
+        figures = {name: {"draw": [], "frame": [], "first_draw": [], "cpu_draw": [], "cpu_frame": []} for name in sites}
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -232,8 +233,9 @@ def first_paint(loaded, n_tokens: int = 64, loads: int = 5, against: Path | None
                             "devtools.timeline", "disabled-by-default-devtools.timeline", "blink.user_timing", "toplevel"])
                     with page.expect_console_message(lambda m: m.text.startswith("xp-paint "), timeout=30000) as message:
                         page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
-                    draw, frame = (float(v) for v in message.value.text.split()[1:])
+                    draw, frame, first = (float(v) for v in message.value.text.split()[1:])
                     figures[name]["draw"].append(draw)
+                    figures[name]["first_draw"].append(first)
                     figures[name]["frame"].append(frame)
                     if trace:
                         page.wait_for_timeout(100)
@@ -313,7 +315,8 @@ def paint_figures(loaded, loads: int, against: Path | None, trace: bool) -> None
     for name, p in runs.items():
         who = "this checkout" if name == "this" else str(against)
         cpu = f"; main-thread CPU {p['cpu_draw']:.0f} / {p['cpu_frame']:.0f} ms" if trace else ""
-        print(f"{who}: in view -> draw done {p['draw']:.0f} ms, -> next frame rendered {p['frame']:.0f} ms{cpu}; "
+        print(f"{who}: in view -> draw done {p['draw']:.0f} ms, -> next frame rendered {p['frame']:.0f} ms "
+              f"(the first draw() {p['first_draw']:.1f} ms){cpu}; "
               f"all frames: {[round(v) for v in p['frames']]}")
 
 

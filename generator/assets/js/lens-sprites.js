@@ -55,7 +55,10 @@ export class Sprites {
    */
   constructor({ dpr, height, baseline, color, make = () => document.createElement("canvas"), measure }) {
     const pad = Math.ceil(2 * dpr); // device px either side of a text: glyphs may overhang their advance
-    Object.assign(this, { dpr, pad, h: Math.round(height * dpr), baseline, color, make, measure, at: new Map(), wid: new Map(), queue: [] });
+    Object.assign(this, { dpr, pad, h: Math.round(height * dpr), baseline, color, make, measure });
+    this.at = new Map();   // sprite id (key@fraction) -> {cv, sx, sy, sw}: its box on an atlas, device px
+    this.wid = new Map();  // key -> [text, font, width in CSS px]
+    this.queue = [];       // copies to draw: key, cx, top, alpha
   }
 
   /**
