@@ -189,9 +189,10 @@ def first_paint(loaded, n_tokens: int = 64, loads: int = 5, against: Path | None
     """The grid's first paint in headless Chromium at 1280 x 900: the view's own data-visible-paint-ms (in view ->
     first draw done), the time until the frame after that draw was rendered (layout and paint included) and the
     first draw() call alone (data-draw-ms), as medians over `loads` page loads. The page reports them through the
-    console, so no script of the test driver runs in the page while it is measured. With `against` (a checkout), the same site is served a second time with that
-    checkout's widget scripts (generator/assets/bundle), and the loads alternate between the two. With `trace`, each
-    load is traced and the main thread's CPU time of both spans is reported too."""
+    console, so no script of the test driver runs in the page while it is measured. With `against` (a checkout), the
+    same site is served a second time with that checkout's widget scripts (generator/assets/bundle), and the loads
+    alternate between the two. With `trace`, each load is traced and the main thread's CPU time of both spans is
+    reported too."""
     from playwright.sync_api import sync_playwright
 
     text = text_of(loaded.tokenizer, n_tokens)
