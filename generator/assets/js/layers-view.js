@@ -5,7 +5,8 @@
 // that came next; a click, tap or Enter pins it and tells the block's other views (lens.js sharePosition).
 // The cells are drawn on one canvas (31 x 256 = 7,936 cells of text would be slow to lay out as elements); the token
 // headers, the layer labels and the readout are elements, so they read as text. The first paint draws the columns
-// within the view's width and the rest two frames later (benchmarks/lens.py: first paint).
+// within the view's width, on a canvas only that wide, and the whole grid two frames later; each cell's text is
+// copied from a sprite drawn once per text (lens-sprites.js) (benchmarks/lens.py: first paint).
 import { View, h, move, scroller } from "./view.js";
 import { pngButton } from "./export.js";
 import { tokenNode, show } from "./tokens.js";
