@@ -41,22 +41,22 @@ for (const dpr of [1, 2, 1.5]) {
     const sp = new Sprites({ dpr, height: 20, baseline: 10.5, color: "rgb(1, 2, 3)", make: () => fakeCanvas(log) });
     const target = fakeCanvas(log).getContext("2d");
     // [key, text, font, width given, cell centre x, cell top, alpha]
-    const cells = [["1", " the", "400 11px mono", null, 100.5, 40, 1], ["3", " the", "700 11px mono", 32, 100.5, 60, 1],
-      ["4", "我们", "400 11px mono", null, 37, 0, 1], ["7", "…long", "700 11px mono", null, 210, 20, 0.7],
-      ["1", " the", "400 11px mono", null, 150, 40, 1], ["1", " the", "400 11px mono", null, 151, 0, 1]];
+    const cells = [[1, " the", "400 11px mono", null, 100.5, 40, 1], [3, " the", "700 11px mono", 32, 100.5, 60, 1],
+      [4, "我们", "400 11px mono", null, 37, 0, 1], [7, "…long", "700 11px mono", null, 210, 20, 0.7],
+      [1, " the", "400 11px mono", null, 150, 40, 1], [1, " the", "400 11px mono", null, 151, 0, 1]];
     for (const c of cells) sp.use(...c);
     sp.flush(target);
     assert.deepEqual(log.measured, [" the", "我们", "…long"], "a width given is not measured; a text once");
     const first = log.filled.length;
-    sp.use("3", " the", "700 11px mono", 32, 100.5, 60); // drawn already at this fraction of a pixel: copied only
-    sp.use("9", "x", "400 11px mono", null, 10, 0);      // new: on an atlas of its own
+    sp.use(3, " the", "700 11px mono", 32, 100.5, 60); // drawn already at this fraction of a pixel: copied only
+    sp.use(9, "x", "400 11px mono", null, 10, 0);      // new: on an atlas of its own
     sp.flush(target);
     assert.equal(log.filled.length, first + 1);
     assert.equal(log.filled.at(-1).t, "x");
     assert.notEqual(log.filled.at(-1).cv, log.filled[0].cv);
     assert.ok(log.filled.every((f) => f.colour === "rgb(1, 2, 3)"));
     const h = Math.round(20 * dpr);
-    const all = [...cells, ["3", " the", "700 11px mono", 32, 100.5, 60, 1], ["9", "x", "400 11px mono", null, 10, 0, 1]];
+    const all = [...cells, [3, " the", "700 11px mono", 32, 100.5, 60, 1], [9, "x", "400 11px mono", null, 10, 0, 1]];
     assert.equal(log.copied.length, all.length);
     log.copied.forEach(({ src, sx, sy, sw, sh, dx, dy, dw, dh, alpha }, n) => {
       const [, t, font, , cx, top, opacity] = all[n];
@@ -74,7 +74,7 @@ for (const dpr of [1, 2, 1.5]) {
       assert.ok(Math.abs(left - (cx - width / 2) * dpr) < 0.01, `copy ${n}: left edge ${left} vs ${(cx - width / 2) * dpr}`);
       assert.ok(Math.abs(middle - (top + 10.5) * dpr) < 1e-9);
     });
-    assert.equal(sp.width("4"), 14);
+    assert.equal(sp.width(4), 14);
   });
 }
 

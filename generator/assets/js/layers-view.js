@@ -177,7 +177,7 @@ export class LayersView extends View {
         ctx.fillStyle = rgba + (0.6 * topP[(l * N + p) * K]).toFixed(3) + ")";
         ctx.fillRect(X + 0.5, y + 0.5, w - 1, ROW - 1);
         const c = fit(i, bold, w);
-        sp.use(`${2 * i + bold}`, c, this.fonts[bold], bold && c === this.texts[i] ? this.wid[i] : null, X + w / 2, y, t.text.trim() ? 1 : 0.7);
+        sp.use(2 * i + bold, c, this.fonts[bold], bold && c === this.texts[i] ? this.wid[i] : null, X + w / 2, y, t.text.trim() ? 1 : 0.7);
         if (t.partial) under.push(X, w, y);
       }
     }

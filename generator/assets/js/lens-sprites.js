@@ -56,14 +56,14 @@ export class Sprites {
   constructor({ dpr, height, baseline, color, make = () => document.createElement("canvas"), measure }) {
     const pad = Math.ceil(2 * dpr); // device px either side of a text: glyphs may overhang their advance
     Object.assign(this, { dpr, pad, h: Math.round(height * dpr), baseline, color, make, measure });
-    this.at = new Map();   // sprite id (key@fraction) -> {cv, sx, sy, sw}: its box on an atlas, device px
+    this.at = new Map();   // sprite id (key, fraction) -> {cv, sx, sy, sw}: its box on an atlas, device px
     this.wid = new Map();  // key -> [text, font, width in CSS px]
     this.queue = [];       // copies to draw: key, cx, top, alpha
   }
 
   /**
    * Queue a copy of `text` in `font` (CSS font string) centred on x = cx, its box's top at y = top (CSS px), with
-   * opacity `alpha`. `key` names the text and font together; `width` is the text's width (CSS px), measured when
+   * opacity `alpha`. `key`, a whole number from 0 to 2^40, names the text and font together; `width` is the text's width (CSS px), measured when
    * not given. Nothing is drawn until flush().
    */
   use(key, text, font, width, cx, top, alpha = 1) {
@@ -88,8 +88,8 @@ export class Sprites {
     for (let j = 0; j < queue.length; j += 4) {
       const key = queue[j], w = this.wid.get(key);
       if (w[2] == null) w[2] = measure(w[0], w[1]);
-      const left = (queue[j + 1] - w[2] / 2) * dpr, x = Math.floor(left + 1e-6), f = Math.round((left - x) * 64) / 64;
-      const id = `${key}@${f}`;
+      const left = (queue[j + 1] - w[2] / 2) * dpr, x = Math.floor(left + 1e-6), q = Math.round((left - x) * 64);
+      const id = key * 65 + q, f = q / 64; // q: the fraction in 64ths, 0 to 64
       if (!this.at.has(id)) this.at.set(id, null), todo.push([id, w[0], w[1], f, Math.ceil(w[2] * dpr + f) + 2 * pad]);
       copies.push(id, x - pad, Math.round(queue[j + 2] * dpr), queue[j + 3]);
     }
