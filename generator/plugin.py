@@ -35,7 +35,7 @@ EXTENSION = "generator.markdown_ext"
 class ExplorablesConfig(Config):
     cache_dir = c.Type(str, default=".cache/explorables")
     explorables_dir = c.Type(str, default="explorables")
-    embed_limit = c.Type(int, default=48_000)
+    embed_limit = c.Type(int, default=markdown_ext.DEFAULT_EMBED_LIMIT)
     evict = c.Type(bool, default=True)
     download = c.Type(bool, default=True)     # a "download HTML" link under each figure (export/site.py)
     log = c.Type(dict, default={})            # {tracker: mlflow|comet, tracking_uri, experiment, ...}: tracking/

@@ -77,16 +77,19 @@ export function parse(text) {
 }
 
 /**
- * Starts decoding the arrays of the payloads embedded in the page whose containers are within 200 px of the
- * viewport, so that the first figures find them decoded. Inflating takes a few task turns; started by the core
- * script, they pass before the parser runs the page's next scripts, and the views in view draw as soon as their
- * own script runs instead of after the theme's script (benchmarks/RESULTS.md, peer.py: first figure). Errors are
- * left for the views to report.
+ * Starts loading the payloads of the containers within 200 px of the viewport, and decoding their arrays (up to
+ * 200 KB of them each: a view of a larger payload may need only a part), so that the first figures find them ready.
+ * Fetching and inflating take task turns; started by the core script, they pass before the parser runs the page's
+ * next scripts, and a view in view draws as soon as its own script runs instead of after the theme's script
+ * (benchmarks/RESULTS.md, peer.py: first figure). Errors are left for the views to report.
  */
 export function warm(doc) {
-  const near = [...doc.querySelectorAll(".explorable[data-payload]")].filter((c) => c.getBoundingClientRect().top < innerHeight + 200);
-  const walk = (o) => o && typeof o === "object" && (typeof o.data === "string" && o.dtype ? array(o).catch(() => {}) : Object.values(o).forEach(walk));
-  near.forEach((c) => load(c).then(walk, () => {}));
+  const near = [...doc.querySelectorAll(".explorable")].filter((c) => c.getBoundingClientRect().top < innerHeight + 200);
+  const found = (o, out) => (o && typeof o === "object" && (typeof o.data === "string" && o.dtype ? out.push(o) : Object.values(o).forEach((v) => found(v, out))), out);
+  near.forEach((c) => load(c).then((p) => {
+    const a = found(p, []);
+    if (a.reduce((n, x) => n + x.data.length, 0) < 2e5) a.forEach((x) => array(x).catch(() => {}));
+  }, () => {}));
 }
 
 /** Decode an ARRAY object (memoised per object): {shape, values: Float32Array}. */
