@@ -14,7 +14,6 @@ locations) and a payload sink (large payloads become files instead of page attri
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import logging
@@ -30,6 +29,7 @@ from .bake import Baker
 from .errors import ExplorableError, SpecError
 from .fences import Block, find_blocks
 from .methods import REGISTRY
+from .payload.parts import data_name
 from .spec import Catalogue, SpecBase, spec_from_block
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -91,8 +91,7 @@ def catalogue_for(folder: str, base_dir: str | None = None) -> Catalogue:
     return catalogue
 
 
-def payload_name(payload: bytes) -> str:
-    return hashlib.sha256(payload).hexdigest()[:20] + ".json"
+payload_name = data_name   # a data file's name: a hash of the whole payload (its parts have their own)
 
 
 # -- rendering ---------------------------------------------------------------------------------------------------

@@ -26,6 +26,11 @@ export class NeuronView extends View {
     const q0 = Number.isInteger(s.query) && s.query >= 0 && s.query < this.N ? s.query : last >= 0 ? last : this.N - 1;
     this.state = { li: 0, hi: 0, qPin: q0, qHov: null, kPin: -1, kHov: null, cell: null, sorted: false };
     await this.layer(0);
+    // read before the DOM below exists, so that the first draw forces no layout: the width, the palette, and the
+    // widths of the token and number columns estimated from their (monospace) text; checked once laid out (ro)
+    this.w = this.clientWidth;
+    this.palette();
+    this.cols = this.estimate();
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") || "Neuron view: the query and key vectors behind one head's attention weights");
 
@@ -85,7 +90,14 @@ export class NeuronView extends View {
       this.qCol, this.lines, this.kCol, this.strips, this.scores, this.weights);
     this.out = h("div", { class: "xp-readout xp-nout", "aria-live": "polite" });
     this.replaceChildren(bar, scroller(this.grid), this.out);
-    this.ro = new ResizeObserver(() => this.clientWidth !== this.w && ((this.geo = null), this.redraw()));
+    // after each layout (reading it is free here): the real column widths; repaint when the cells come out otherwise
+    this.ro = new ResizeObserver(() => {
+      const { qCol, kCol, weights, scores } = this, g = this.geo;
+      this.w = this.clientWidth;
+      this.cols = [Math.max(qCol.offsetWidth, kCol.offsetWidth), weights.offsetWidth, scores.offsetWidth || this.cols[2]];
+      const now = this.fit();
+      if (g && (now.narrow !== g.narrow || now.two !== g.two || now.cw !== g.cw)) (this.geo = now), this.redraw();
+    });
   }
 
   start() {
@@ -106,8 +118,15 @@ export class NeuronView extends View {
     return d;
   }
 
+  /** Show layer slot li once its arrays are here (on the site a layer but the first is fetched when picked). */
   async pickLayer(li) {
-    await this.layer(li);
+    this.want = li;
+    try {
+      await this.layer(li);
+    } catch (e) {
+      return this.fail(e);
+    }
+    if (this.want !== li) return; // the reader picked another layer meanwhile
     this.set({ li, cell: null });
     this.tell({ layer: this.s.layers[li], head: this.s.heads[this.state.hi] });
   }
@@ -204,19 +223,31 @@ export class NeuronView extends View {
     return `Neuron view, layer ${s.layers[st.li]}, head ${s.heads[st.hi]}, query ${show(this.tok[this.query])}`;
   }
 
-  /** Cell width and strip positions for the width we have: two strips (k_j, q ⊙ k_j) or, with little room, one.
-   * Measured once per width (reading layout is the costly part of a repaint), so call it before changing the DOM. */
-  geometry() {
-    if (this.geo) return this.geo;
-    const { d } = this.s, W = (this.w = this.clientWidth) || 600, narrow = W < NARROW;
-    this.grid.classList.toggle("xp-narrow", narrow); // no lines, no score column: both are in the readout
-    const fixed = this.qCol.offsetWidth + this.kCol.offsetWidth + this.weights.offsetWidth + 24 +
-      (narrow ? 8 : LINES + this.scores.offsetWidth);
+  /** Widths (CSS px) of the token column, the weight column and the score column, estimated from their text:
+   * monospace, about 0.6 em a character (measuring text would cost more than the layout it saves). */
+  estimate() {
+    const em = parseFloat(getComputedStyle(this).fontSize) || 12, ch = 0.6 * em;
+    const cap = (matchMedia("(max-width: 600px)").matches ? 7 : 12) * em; // .xp-tok's max-width
+    const tok = Math.max(...this.tok.map((t) => Math.min([...show(t)].length * ch + 0.6 * em, cap)));
+    return [tok, Math.max(4.2 * em, 5 * ch + 0.8 * em), 6 * ch + 0.8 * em]; // "0.000", "−12.34"
+  }
+
+  /** Cell width and strip positions for the width we have (this.w) and the columns (this.cols): two strips
+   * (k_j, q ⊙ k_j) or, with little room, one. */
+  fit() {
+    const { d } = this.s, W = this.w || 600, narrow = W < NARROW, [tok, weights, scores] = this.cols;
+    const fixed = 2 * tok + weights + 24 + (narrow ? 8 : LINES + scores);
     const room = Math.max(0, W - fixed);
     const two = room >= 2 * d * MIN_CELL + GAP;
     const cw = Math.max(MIN_CELL, Math.min(MAX_CELL, Math.floor((two ? room - GAP : room) / ((two ? 2 : 1) * d))));
     const sw = cw * d;
-    return (this.geo = { narrow, two, cw, sw, px: two ? sw + GAP : 0, width: two ? 2 * sw + GAP : sw });
+    return { narrow, two, cw, sw, px: two ? sw + GAP : 0, width: two ? 2 * sw + GAP : sw };
+  }
+
+  geometry() {
+    const g = (this.geo ||= this.fit());
+    this.grid.classList.toggle("xp-narrow", g.narrow); // no lines, no score column: both are in the readout
+    return g;
   }
 
   /** Colours of the palette in use: background [r, g, b], text colour, and the diverging lookup tables. */
@@ -258,11 +289,13 @@ export class NeuronView extends View {
     pMax ||= 1;
     const cells = (cv, hgt, rows) => { // rows(put) calls put(x0, y0, w, h, colour) in CSS pixels
       fit(cv, g.width, hgt);
-      const W = cv.width, img = new ImageData(W, cv.height), px = new Uint32Array(img.data.buffer);
-      rows((x0, y0, w, hh, colour) => {
-        const a = Math.round(x0 * dpr), b = Math.round((x0 + w) * dpr), top = Math.round(y0 * dpr), bot = Math.round((y0 + hh) * dpr);
-        for (let y = top; y < bot; y++) px.fill(colour, y * W + a, y * W + b);
+      const W = cv.width, img = new ImageData(W, cv.height), px = new Uint32Array(img.data.buffer), bands = new Map();
+      rows((x0, y0, w, hh, colour) => { // fill the cell's top row of pixels; the band's other rows are copies of it
+        const a = Math.round(x0 * dpr), b = Math.round((x0 + w) * dpr), top = Math.round(y0 * dpr);
+        px.fill(colour, top * W + a, top * W + b);
+        bands.set(top, Math.round((y0 + hh) * dpr));
       });
+      for (const [top, bot] of bands) for (let y = top + 1; y < bot; y++) px.copyWithin(y * W, top * W, (top + 1) * W);
       cv.getContext("2d").putImageData(img, 0, 0);
       return cv.getContext("2d");
     };
