@@ -143,8 +143,9 @@ def _bench_site(root: Path, repo: Path, cache: Path) -> Path:
     (root / "mkdocs.yml").write_text(
         f"site_name: bench\ntheme: {{name: material, font: false}}\nplugins:\n  - explorables:\n"
         f"      cache_dir: {cache}\nmarkdown_extensions:\n  - pymdownx.superfences\n")
+    # run from the site's folder: `python -m` puts the working directory first on sys.path, before PYTHONPATH
     subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(root / "mkdocs.yml")], check=True,
-                   env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(repo)})
+                   cwd=root, env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(repo)})
     return root / "site"
 
 
