@@ -208,7 +208,7 @@ def test_the_standalone_file_holds_every_layer(parts_site, browser):
 @pytest.mark.browser
 def test_a_wrong_column_estimate_is_corrected_once_laid_out(parts_site, serve, browser):
     """The first draw takes the columns' widths from their text; should that be far off (here: a token column
-    forced to 1,000 px, so the first draw has room for one narrow strip only), the layout read after the first
+    forced to 2,000 px, so the first draw has room for one narrow strip only), the layout read after the first
     frame redraws the cells once, and the figure ends as the one drawn from a right estimate."""
     base = serve(parts_site)
 
@@ -218,7 +218,7 @@ def test_a_wrong_column_estimate_is_corrected_once_laid_out(parts_site, serve, b
             reader.page.add_init_script("""(() => {
               const define = customElements.define.bind(customElements);
               customElements.define = (tag, cls) => {
-                if (tag === 'explorable-neuron-view') cls.prototype.estimate = () => [1000, 0, 0];
+                if (tag === 'explorable-neuron-view') cls.prototype.estimate = () => 2000;
                 return define(tag, cls);
               };
             })()""")
