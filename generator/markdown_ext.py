@@ -29,7 +29,6 @@ from .bake import Baker
 from .errors import ExplorableError, SpecError
 from .fences import Block, find_blocks
 from .methods import REGISTRY
-from .payload.parts import data_name
 from .spec import Catalogue, SpecBase, spec_from_block
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -89,9 +88,6 @@ def catalogue_for(folder: str, base_dir: str | None = None) -> Catalogue:
     with _state_lock:
         _catalogues[str(path.resolve())] = (stamp, catalogue)
     return catalogue
-
-
-payload_name = data_name   # a data file's name: a hash of the whole payload (its parts have their own)
 
 
 # -- rendering ---------------------------------------------------------------------------------------------------

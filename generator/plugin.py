@@ -26,7 +26,7 @@ from .export.assets import asset_bytes
 from .export.site import Downloads
 from .fences import front_matter_lines, page_blocks
 from .methods import REGISTRY
-from .payload.parts import split
+from .payload.parts import data_name, split
 from .widgets import ENTRY, asset_files, group_scripts
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -67,7 +67,8 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         folder = probe.path("explorables_dir")
         self.baker = markdown_ext.baker_for(probe.path("cache_dir"), self.base_dir)
         self.baker.cache.used.clear()
-        self.payload_files: dict[str, bytes] = {}
+        self.payload_files: dict[str, bytes] = {}     # data file name (a hash of its bytes) -> bytes
+        self.file_names: dict[bytes, str] = {}        # a payload written as a data file -> that file's name
         self.context = markdown_ext.SiteContext(baker=self.baker, catalogue=lambda: markdown_ext.catalogue_for(folder, self.base_dir),
                                                 payload_sink=self._sink, embed_limit=int(settings["embed_limit"]))
         self.explorables_dir = folder
@@ -100,8 +101,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         return server
 
     def _sink(self, payload: bytes) -> str | None:
-        name = markdown_ext.payload_name(payload)
-        return name if name in self.payload_files else None
+        return self.file_names.get(payload)
 
     def on_files(self, files: Files, *, config) -> Files:
         for relative, content in asset_files():
@@ -133,7 +133,8 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
                 if len(payload) > self.config.embed_limit:
                     # arrays shown one at a time (a method's `parts`) become files of their own, fetched when shown
                     main, parts = split(payload, REGISTRY.parts())
-                    self.payload_files[markdown_ext.payload_name(payload)] = main
+                    self.file_names[payload] = data_name(main)
+                    self.payload_files[data_name(main)] = main
                     self.payload_files.update(parts)
         self.context.page = markdown_ext.PageContext()
 

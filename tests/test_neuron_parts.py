@@ -97,6 +97,7 @@ def site_payload(site: Path) -> tuple[dict, dict, list[list[str]]]:
     [name] = re.findall(r'data-src="([^"]+)"', page)
     data = site / "assets" / "explorables" / "data"
     main = (data / name).read_bytes()
+    assert name == hashlib.sha256(main).hexdigest()[:20] + ".json", "every data file is named by its own bytes"
     parts = {path.name: path.read_bytes() for path in data.glob("*.json") if path.name != name}
     section = json.loads(main)["neuron"]
     layer_parts = [[section["queries"][slot]["part"], section["keys"][slot]["part"]]
@@ -207,9 +208,9 @@ def test_the_standalone_file_holds_every_layer(parts_site, browser):
 
 @pytest.mark.browser
 def test_a_wrong_column_estimate_is_corrected_once_laid_out(parts_site, serve, browser):
-    """The first draw takes the columns' widths from their text; should that be far off (here: a token column
-    forced to 2,000 px, so the first draw has room for one narrow strip only), the layout read after the first
-    frame redraws the cells once, and the figure ends as the one drawn from a right estimate."""
+    """The first draw estimates the width beside the strips from the text; should that be far off (here: forced to
+    2,000 px, so the first draw has room for one narrow strip only), the layout read after the first frame redraws
+    the cells once, and the figure ends as the one drawn from a right estimate."""
     base = serve(parts_site)
 
     def figure(patch: bool):
