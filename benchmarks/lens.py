@@ -145,9 +145,54 @@ def memory(n_tokens: int = 256) -> dict:
     return {"after_load": after_load, "peak": peak, "maxrss": maxrss}
 
 
-def first_paint(loaded, n_tokens: int = 64) -> dict:
-    """The grid's first paint in headless Chromium, 5 page loads: the view's own data-visible-paint-ms (in view ->
-    first draw done) and the time until the frame after that draw was rendered (layout and paint included)."""
+PAINT_PROBE = """
+  const mark = (n) => performance.mark(n);
+  new MutationObserver(() => {
+    const v = document.querySelector('explorable-layers-view');
+    if (!v) return;
+    if (v.dataset.state === 'loading' && !window.__near) (window.__near = true), mark('xp-near');
+    if (v.dataset.firstPaintMs && !window.__framed) {
+      window.__framed = true;
+      window.__drawMs = v.dataset.drawMs;
+      mark('xp-drawn');
+      requestAnimationFrame(() => setTimeout(() => {
+        mark('xp-frame');
+        console.log('xp-paint ' + v.dataset.visiblePaintMs + ' ' + (performance.now() - v.nearAt) + ' ' + window.__drawMs);
+      }, 0));
+    }
+  }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-first-paint-ms', 'data-state']});
+"""
+
+
+def trace_cpu(trace: bytes) -> tuple[float, float]:
+    """Main-thread CPU (ms) of the page's renderer from the view coming near to its draw done, and from there to the
+    frame after it: the thread time (`tdur`, not the wall time: the machine may be shared) of the thread's top-level
+    tasks within each span, a task cut by a span's edge counted in proportion (Chrome trace, devtools.timeline)."""
+    events = json.loads(trace)["traceEvents"]
+    marks = {e["name"]: (e["ts"], (e["pid"], e["tid"])) for e in events if e.get("name", "").startswith("xp-")}
+    thread = marks["xp-frame"][1]
+    near, drawn, frame = (marks[k][0] for k in ("xp-near", "xp-drawn", "xp-frame"))
+    tasks, end = [], 0
+    for e in sorted((e for e in events if (e["pid"], e["tid"]) == thread and e.get("ph") == "X" and "dur" in e),
+                    key=lambda e: (e["ts"], -e["dur"])):
+        if e["ts"] >= end and e["name"] in ("RunTask", "ThreadControllerImpl::RunTask"):
+            tasks.append(e)
+            end = e["ts"] + e["dur"]
+
+    def cpu(a, b):
+        return sum(e.get("tdur", e["dur"]) * max(0, min(b, e["ts"] + e["dur"]) - max(a, e["ts"])) / max(1, e["dur"])
+                   for e in tasks) / 1000
+    return cpu(near, drawn), cpu(drawn, frame)
+
+
+def first_paint(loaded, n_tokens: int = 64, loads: int = 5, against: Path | None = None, trace: bool = False) -> dict:
+    """The grid's first paint in headless Chromium at 1280 x 900: the view's own data-visible-paint-ms (in view ->
+    first draw done), the time until the frame after that draw was rendered (layout and paint included) and the
+    first draw() call alone (data-draw-ms), as medians over `loads` page loads. The page reports them through the
+    console, so no script of the test driver runs in the page while it is measured. With `against` (a checkout), the
+    same site is served a second time with that checkout's widget scripts (generator/assets/bundle), and the loads
+    alternate between the two. With `trace`, each load is traced and the main thread's CPU time of both spans is
+    reported too."""
     from playwright.sync_api import sync_playwright
 
     text = text_of(loaded.tokenizer, n_tokens)
@@ -161,38 +206,49 @@ def first_paint(loaded, n_tokens: int = 64) -> dict:
             f"      cache_dir: {REPO / '.cache' / 'explorables'}\n")
         subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(root / "mkdocs.yml")], check=True,
                        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+        sites = {"this": root / "site"}
+        if against:
+            other = sites["against"] = root / "against"
+            shutil.copytree(root / "site", other)
+            for script in (against / "generator" / "assets" / "bundle").glob("*.js"):
+                shutil.copy(script, other / "assets" / "explorables" / "js" / script.name)
 
         class Quiet(http.server.SimpleHTTPRequestHandler):
             def log_message(self, *args):
                 pass
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root / "site")))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
-        draws, frames = [], []
+        servers = {name: http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(d)))
+                   for name, d in sites.items()}
+        for server in servers.values():
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+        figures = {name: {"draw": [], "frame": [], "first_draw": [], "cpu_draw": [], "cpu_frame": []} for name in sites}
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run"])
-            for _ in range(5):
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.add_init_script("""
-                  new MutationObserver(() => {
-                    const v = document.querySelector('explorable-layers-view');
-                    if (v && v.dataset.firstPaintMs && !window.__framed) {
-                      window.__framed = true;
-                      requestAnimationFrame(() => setTimeout(() => (window.__frame = performance.now() - (v.t1 ?? v.nearAt)), 0));
-                    }
-                  }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-first-paint-ms']});
-                """)
-                page.goto(url)
-                page.wait_for_function("window.__frame !== undefined", timeout=30000)
-                view = page.locator("explorable-layers-view")
-                draws.append(float(view.get_attribute("data-visible-paint-ms")))
-                frames.append(page.evaluate("window.__frame"))
-                page.close()
+            for _ in range(loads):
+                for name, server in servers.items():
+                    page = browser.new_page(viewport={"width": 1280, "height": 900})
+                    page.add_init_script(PAINT_PROBE)
+                    if trace:
+                        browser.start_tracing(page=page, categories=[
+                            "devtools.timeline", "disabled-by-default-devtools.timeline", "blink.user_timing", "toplevel"])
+                    with page.expect_console_message(lambda m: m.text.startswith("xp-paint "), timeout=30000) as message:
+                        page.goto(f"http://127.0.0.1:{server.server_address[1]}/")
+                    draw, frame, first = (float(v) for v in message.value.text.split()[1:])
+                    figures[name]["draw"].append(draw)
+                    figures[name]["first_draw"].append(first)
+                    figures[name]["frame"].append(frame)
+                    if trace:
+                        page.wait_for_timeout(100)
+                        cpu_draw, cpu_frame = trace_cpu(browser.stop_tracing())
+                        figures[name]["cpu_draw"].append(cpu_draw)
+                        figures[name]["cpu_frame"].append(cpu_frame)
+                    page.close()
             browser.close()
-        server.shutdown()
-    return {"draw": statistics.median(draws), "frame": statistics.median(frames), "draws": draws, "frames": frames}
+        for server in servers.values():
+            server.shutdown()
+    return {name: {**{k: statistics.median(v) for k, v in f.items() if v}, "frames": f["frame"]}
+            for name, f in figures.items()}
 
 
 def main() -> None:
@@ -200,6 +256,9 @@ def main() -> None:
     parser.add_argument("--parts", default="time,size,memory,paint",
                         help="comma-separated: time, size, memory, paint (default: all)")
     parser.add_argument("--torch-threads", type=int, default=0, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--loads", type=int, default=5, help="page loads for the first paint (default: 5)")
+    parser.add_argument("--against", type=Path, help="paint: alternate loads with this checkout's widget scripts")
+    parser.add_argument("--trace", action="store_true", help="paint: also the main thread's CPU time, from traces")
     args = parser.parse_args()
 
     import torch
@@ -222,15 +281,16 @@ def main() -> None:
     if "memory" in parts:
         memory_figures()
     if "paint" in parts:
-        paint_figures(loaded)
+        paint_figures(loaded, args.loads, args.against, args.trace)
 
 
 def time_figures(loaded) -> None:
     t = timing(loaded)
     print(f"\n## Time, 64 tokens, {t['rows']} rows x 576 x 49,152 = {t['gflop']:.0f} GFLOP (medians of {REPEATS})")
     print(f"multiply alone {t['multiply']:.2f} s; lens section {t['section']:.2f} s "
-          f"({t['section'] / t['multiply']:.2f}x); capture + section {t['bake']:.2f} s "
-          f"({t['bake'] / t['multiply']:.2f}x; target 1.5x); load average {os.getloadavg()[0]:.1f}")
+          f"({t['section'] / t['multiply']:.2f}x; target 1.5x); capture + section {t['bake']:.2f} s "
+          f"({t['bake'] / t['multiply']:.2f}x: the capture is the block's one forward pass, which its other views "
+          f"share); load average {os.getloadavg()[0]:.1f}")
 
 
 def size_figures(loaded) -> None:
@@ -250,11 +310,16 @@ def memory_figures() -> None:
           f"{31 * 256 * 49152 * 4 / 1e9:.2f} GB (GB = 10^9 bytes)")
 
 
-def paint_figures(loaded) -> None:
-    p = first_paint(loaded)
-    print(f"\n## First paint of the grid, 64 tokens (31 x 64 cells), headless Chromium, 5 loads: "
-          f"draw done {p['draw']:.0f} ms, next frame rendered {p['frame']:.0f} ms (median; target 100 ms); "
-          f"all: {[round(v) for v in p['frames']]}")
+def paint_figures(loaded, loads: int, against: Path | None, trace: bool) -> None:
+    runs = first_paint(loaded, loads=loads, against=against, trace=trace)
+    print(f"\n## First paint of the grid, 64 tokens (31 x 64 cells), headless Chromium, {loads} loads each "
+          f"(medians; target 100 ms), load average {os.getloadavg()[0]:.1f}")
+    for name, p in runs.items():
+        who = "this checkout" if name == "this" else str(against)
+        cpu = f"; main-thread CPU {p['cpu_draw']:.0f} / {p['cpu_frame']:.0f} ms" if trace else ""
+        print(f"{who}: in view -> draw done {p['draw']:.0f} ms, -> next frame rendered {p['frame']:.0f} ms "
+              f"(the first draw() {p['first_draw']:.1f} ms){cpu}; "
+              f"all frames: {[round(v) for v in p['frames']]}")
 
 
 if __name__ == "__main__":

@@ -146,6 +146,21 @@ CURATED_ACTIONS = {
         "hover": "const t = document.querySelectorAll('explorable-factor-view .xp-tok')[arg ? 3 : 5];"
                  " t.dispatchEvent(new PointerEvent('pointerover', {bubbles: true}));",
     },
+    "layers": {
+        "hover": "const c = document.querySelector('explorable-layers-view canvas'), r = c.getBoundingClientRect();"
+                 " c.dispatchEvent(new PointerEvent('pointermove', {bubbles: true,"
+                 " clientX: r.left + (arg ? 20 : 60), clientY: r.top + (arg ? 10 : 70)}));",
+    },
+    "neuron": {
+        "query change": "document.querySelectorAll('explorable-neuron-view .xp-q .xp-tok')[arg ? 3 : 5].click();",
+        "layer switch": "const s = document.querySelector('explorable-neuron-view select');"
+                        " s.value = String(arg ? 0 : s.options.length - 1); s.dispatchEvent(new Event('change'));",
+    },
+    "explanations": {
+        "token pick": "const t = document.querySelectorAll('explorable-explanations-view .xp-pick');"
+                      " t[arg ? 0 : t.length - 1].click();",
+        "sort": "document.querySelectorAll('explorable-explanations-view .xp-sort')[arg ? 0 : 1].click();",
+    },
 }
 
 

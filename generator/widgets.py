@@ -27,17 +27,19 @@ def _root():
 
 
 def asset_files() -> list[tuple[str, bytes]]:
-    """Every shipped asset as (path relative to the assets folder, e.g. "js/view.js", bytes), sorted by path."""
+    """Every shipped asset as (path relative to the assets folder, e.g. "js/view.js", bytes), sorted by path. The
+    bundle's files ship beside the sources, its scripts under js/ and its minified stylesheet as css/explorables.css
+    in place of the source."""
     root = _root()
-    files = []
+    files = {}
     for folder in FOLDERS:
         for asset in (root / folder).iterdir():
             if asset.name.endswith((".js", ".css")):
-                files.append((f"{folder}/{asset.name}", asset.read_bytes()))
+                files[f"{folder}/{asset.name}"] = asset.read_bytes()
     for asset in (root / BUNDLE).iterdir():
-        if asset.name.endswith(".js"):
-            files.append((f"js/{asset.name}", asset.read_bytes()))
-    return sorted(files)
+        if asset.name.endswith((".js", ".css")):
+            files[f"{'js' if asset.name.endswith('.js') else 'css'}/{asset.name}"] = asset.read_bytes()
+    return sorted(files.items())
 
 
 @cache

@@ -9,6 +9,7 @@
 // - explorables-<group>.iife.js for each group listed in explorables.js (`export * from "./views-<group>.js"`): that
 //   group's own modules; its imports of core modules read globalThis.explorables.modules, and it queues itself on
 //   globalThis.explorablesQueue so it may arrive before the core;
+// - explorables.css: the stylesheet (assets/css/explorables.css) minified;
 // - views.json: {element tag: group}, which the Python side reads to give each page the scripts of its views.
 // Pages load the core and their own groups only, so no page pays for views it does not show (issue 14's budget).
 import * as esbuild from "esbuild";
@@ -79,6 +80,9 @@ for (const group of groups) {
     banner: { js: "(self.explorablesQueue=self.explorablesQueue||[]).push(function(){" }, footer: { js: "});" },
   });
 }
+// The widgets' stylesheet, minified (the pages' 30 KB budget counts it).
+const css = await esbuild.build({ ...COMMON, entryPoints: [join(REPO, "generator", "assets", "css", "explorables.css")] });
+outputs["explorables.css"] = css;
 mkdirSync(OUT, { recursive: true });
 for (const [name, result] of Object.entries(outputs)) writeFileSync(join(OUT, name), result.outputFiles[0].contents);
 const sorted = Object.fromEntries(Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : 1)));

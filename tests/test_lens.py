@@ -184,13 +184,26 @@ def test_a_greedy_token_has_rank_one_at_the_last_layer(family, lens_models):
     assert np.array_equal(ranks, result.next_ranks), "ranks are stored exactly"
 
 
-def test_blocks_of_any_size_give_the_same_lens(lens_models):
-    _, capture, whole, _ = lens_of(lens_models["llama"])
-    small = logit_lens(capture.hidden_states, capture.readout, capture.ids, [], 5, block_bytes=1)  # one row a block
-    for name in ("top_ids", "next_ranks"):
-        assert np.array_equal(getattr(small, name), getattr(whole, name))
-    for name in ("top_probs", "next_probs"):
-        assert np.abs(getattr(small, name) - getattr(whole, name)).max() < 1e-6
+@pytest.mark.parametrize("tile", [(1, 16_385), (5, 4_099)])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tiles_of_any_size_and_any_number_of_workers_give_the_same_lens(tile, threads, lens_models):
+    """One row a tile, and tiles cutting rows and the vocabulary (49,152) unevenly; on one worker and on two. Ranks
+    and top ids stay exactly those of one whole tile, watched tokens included."""
+    loaded, capture, _, _ = lens_of(lens_models["llama"])
+    watch = [loaded.tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in (" the", " is")]
+    args = (capture.hidden_states, capture.readout, capture.ids, watch, 5)
+    whole = logit_lens(*args, tile=(10**6, 10**6))
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        small = logit_lens(*args, tile=tile)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.get_num_threads() == before
+    for name in ("top_ids", "next_ranks", "watch_ranks"):
+        assert np.array_equal(getattr(small, name), getattr(whole, name)), name
+    for name in ("top_probs", "next_probs", "watch_probs"):
+        assert np.abs(getattr(small, name) - getattr(whole, name)).max() < 1e-6, name
 
 
 def test_the_section_decodes_to_the_lens(lens_models):

@@ -178,6 +178,87 @@ def test_every_grid_cell_reads_out_the_payload_s_top_k(open_page):
     assert cursor(view) is None and "Hover, tap or focus" in readout(view)
 
 
+# The old drawing, text by text with fillText (each cell: its heat, its top candidate centred, bold where it is the
+# model's final prediction, cut to end in "…" when wider than the cell less 4 px, faint when only whitespace, a dashed
+# underline when partial), on a canvas of the view's size; the cell -> candidate map comes from the payload (numpy).
+FILL_TEXT_GRID = """(el, [top1, texts, partial, blank, swap]) => {
+  const x = el.x, { L, N } = x, dpr = devicePixelRatio, ROW = 20, ref = document.createElement("canvas");
+  Object.assign(ref, { width: el.cv.width, height: el.cv.height });
+  const ctx = ref.getContext("2d"), cs = getComputedStyle(el.cv), font = `${cs.fontSize} ${cs.fontFamily}`;
+  const heat = globalThis.explorables.modules["theme.js"].cssRGB(el, "--xp-heat"), fg = getComputedStyle(el).color;
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+  ctx.textAlign = "center";
+  ctx.textBaseline = "middle";
+  for (let l = 0; l <= L; l++) for (let p = 0; p < N; p++) {
+    const i = top1[swap ? (l + 1) % (L + 1) : l][p], X = el.colX[p], w = el.colW[p], y = l * ROW;
+    ctx.fillStyle = `rgba(${heat},${(0.6 * x.topP[(l * N + p) * x.K]).toFixed(3)})`;
+    ctx.fillRect(X + 0.5, y + 0.5, w - 1, ROW - 1);
+    ctx.font = `${i === top1[L][p] ? 700 : 400} ${font}`;
+    let t = texts[i];
+    if (ctx.measureText(t).width > w - 4) {
+      while (t.length > 1 && ctx.measureText(t).width > w - 4) t = t.slice(0, -1);
+      t = t.slice(0, -1) + "…";
+    }
+    ctx.globalAlpha = blank[i] ? 0.7 : 1;
+    ctx.fillStyle = fg;
+    ctx.fillText(t, X + w / 2, y + ROW / 2 + 0.5);
+    ctx.globalAlpha = 1;
+    if (partial[i]) {
+      ctx.setLineDash([2, 2]);
+      ctx.strokeStyle = fg;
+      ctx.beginPath();
+      ctx.moveTo(X + 3, y + ROW - 3.5);
+      ctx.lineTo(X + w - 3, y + ROW - 3.5);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+  }
+  const a = el.cv.getContext("2d").getImageData(0, 0, ref.width, ref.height).data;
+  const b = ctx.getImageData(0, 0, ref.width, ref.height).data;
+  let far = 0, most = 0;
+  for (let k = 0; k < a.length; k += 4) {
+    const d = Math.max(...[0, 1, 2, 3].map((c) => Math.abs(a[k + c] - b[k + c])));
+    most = Math.max(most, d);
+    if (d > 16) far++;
+  }
+  return [far / (a.length / 4), most, a.length / 4];
+}"""
+
+
+@pytest.mark.parametrize("scale,scheme", [(1, "default"), (2, "default"), (2, "slate")])
+def test_grid_cells_show_their_own_candidate_as_fill_text_draws_it(open_page, scale, scheme):
+    """The grid copies each text from a sprite (lens-sprites.js): the whole canvas must look as if every cell's text
+    had been drawn with fillText (the way before sprites), at devicePixelRatio 1 and 2, light and dark: sprites are
+    drawn at the fraction of a pixel where the text falls, so only rounding may differ (measured: identical here; at
+    most 11 of 255 on one channel on the SmolLM2 grid). The same reference with each row's texts taken from the next
+    row must differ a lot (the comparison sees a misplaced text)."""
+    page = open_page(device_scale_factor=scale)
+    page.evaluate(f"document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+    view = page.locator("explorable-layers-view").first
+    assert ready(page, view) == "ready"
+    page.wait_for_function("el => el.rest === el.x.N && el.cv.width === Math.round(el.W * devicePixelRatio)",
+                           arg=view.element_handle(), timeout=10000)
+    next_frame(page)
+    x = lens_of(view)
+    top1 = x.top[:, :, 0].tolist()
+    texts = [shown(t) for t in x.cand]
+    partial = [i in set(x.payload["lens"]["candidates"]["partial"]) for i in range(len(x.cand))]
+    blank = [not t.strip() for t in x.cand]
+    far, most, pixels = view.evaluate(FILL_TEXT_GRID, [top1, texts, partial, blank, False])
+    wrong, _, _ = view.evaluate(FILL_TEXT_GRID, [top1, texts, partial, blank, True])
+    print(f"scale {scale} {scheme}: {far:.4%} of {pixels} pixels differ by more than 16 of 255 (max {most}); "
+          f"texts of the next row: {wrong:.3%}")
+    assert far < 0.001, (far, most)
+    assert wrong > 10 * max(far, 0.001), (wrong, far)
+    # the column widths came from texts' widths summed by character (lens-sprites.js measurer): as measureText's
+    off = view.evaluate("""el => { const c = document.createElement("canvas").getContext("2d");
+      c.font = el.fonts[1];
+      let most = 0, n = 0;
+      el.wid.forEach((w, i) => ((most = Math.max(most, Math.abs(w - c.measureText(el.texts[i]).width))), n++));
+      return [most, n]; }""")
+    assert off[1] == len({i for row in top1 for i in row}) and off[0] < 0.01, off   # every top candidate, measured
+
+
 def test_keyboard_moves_pins_and_releases(open_page):
     page = open_page()
     view = page.locator("explorable-layers-view").first

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-STYLES = "css/explorables.css"
+STYLES = "bundle/explorables.css"   # minified by scripts/bundle.mjs
 WORKER_SHIM = "offline/iframe-worker.js"
 
 

@@ -31,20 +31,42 @@ class Readout:
         return self.norm is not None and not (layer == n_layers and self.last_normed)
 
     @torch.no_grad()
-    def logits(self, rows: torch.Tensor, normed: bool, out: torch.Tensor | None = None) -> torch.Tensor:
-        """rows [n, d] float32 -> logits [n, V] float32. `normed`: the rows already carry the final norm. `out`: an
-        [n, V] float32 tensor to write the logits into (a buffer reused across calls spares the allocator a fresh
-        n x V block, and the kernel its page faults, each time); returned."""
+    def logits(self, rows: torch.Tensor, normed: bool, out: torch.Tensor | None = None,
+               vocab: slice | None = None) -> torch.Tensor:
+        """rows [n, d] float32 -> logits [n, V] float32 (or [n, len(vocab)] for a contiguous `vocab` slice of the
+        vocabulary). `normed`: the rows already carry the final norm. `out`: a tensor of that shape to write the
+        logits into (a buffer reused across calls spares the allocator a fresh block, and the kernel its page faults,
+        each time); returned."""
         if not normed and self.norm is not None:
             rows = self.norm(rows)
         if isinstance(self.unembed, torch.nn.Linear):
-            out = torch.nn.functional.linear(rows, self.unembed.weight, self.unembed.bias, out=out)
+            weight, bias = self.unembed.weight, self.unembed.bias
+            if vocab is not None:
+                weight, bias = weight[vocab], None if bias is None else bias[vocab]
+            out = torch.nn.functional.linear(rows, weight, bias, out=out)
         else:
-            out = self.unembed(rows) if out is None else out.copy_(self.unembed(rows))
-        if self.softcap:
-            out.div_(self.softcap).tanh_().mul_(self.softcap)
-        return out
+            full = self.unembed(rows)
+            full = full if vocab is None else full[:, vocab]
+            out = full if out is None else out.copy_(full)
+        return self._capped(out)
 
+    @torch.no_grad()
+    def logits_at(self, rows: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """The logits of chosen vocabulary entries only, from rows that already carry the final norm: rows [n, d]
+        float32, ids [n, j] int64 -> [n, j] float32, entry (r, i) the logit of token ids[r, i] at row r. Costs
+        n x j x d instead of n x V x d. Equal to `logits(rows)` gathered at ids up to float32 rounding (the sums run
+        in another order)."""
+        if isinstance(self.unembed, torch.nn.Linear):
+            picked = torch.einsum("nd,njd->nj", rows, self.unembed.weight[ids])
+            if self.unembed.bias is not None:
+                picked += self.unembed.bias[ids]
+            return self._capped(picked)
+        return self.logits(rows, normed=True).gather(1, ids)
+
+    def _capped(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.softcap:
+            logits.div_(self.softcap).tanh_().mul_(self.softcap)
+        return logits
 
 def readout_of(loaded: Any) -> Readout:
     """The Readout of a LoadedModel. Raises ValueError when its architecture has no adapter or no LM head."""

@@ -5,11 +5,13 @@
 // that came next; a click, tap or Enter pins it and tells the block's other views (lens.js sharePosition).
 // The cells are drawn on one canvas (31 x 256 = 7,936 cells of text would be slow to lay out as elements); the token
 // headers, the layer labels and the readout are elements, so they read as text. The first paint draws the columns
-// within the view's width and the rest two frames later (benchmarks/lens.py: first paint).
+// within the view's width, on a canvas only that wide, and the whole grid two frames later; each cell's text is
+// copied from a sprite drawn once per text (lens-sprites.js) (benchmarks/lens.py: first paint).
 import { View, h, move, scroller } from "./view.js";
 import { pngButton } from "./export.js";
 import { tokenNode, show } from "./tokens.js";
 import { cssRGB } from "./theme.js";
+import { Sprites, measurer } from "./lens-sprites.js";
 import { readLens, candidate, next, layerName, layerLabel, pct, rankText, sharePosition, followPosition } from "./lens.js";
 
 const ROW = 20, PAD = 6, MIN_W = 18, MAX_W = 84; // CSS px
@@ -40,7 +42,7 @@ export class LayersView extends View {
     this.labels = Array.from({ length: L + 1 }, (_, l) => h("span", { title: layerName(l, L) }, layerLabel(l, L)));
     this.gridEl = h("div", { class: "xp-lgrid2", style: `--row:${ROW}px` },
       h("span", { class: "xp-lcorner" }, "layer ↓ · reads →"), h("div", { class: "xp-lcols" }, ...this.heads),
-      h("div", { class: "xp-lrows" }, ...this.labels), h("div", { class: "xp-stage" }, this.cv, this.box, this.pinBox),
+      h("div", { class: "xp-lrows" }, ...this.labels), (this.stage = h("div", { class: "xp-stage" }, this.cv, this.box, this.pinBox)),
       h("span", { class: "xp-lcorner", title: "the token that actually came next" }, "next"), h("div", { class: "xp-lcols xp-lfoot" }, ...this.feet));
     this.scrolled = scroller(this.gridEl);
     this.scroller = this.scrolled.firstChild;  // the box that scrolls sideways
@@ -54,27 +56,39 @@ export class LayersView extends View {
     this.layout();
   }
 
-  /** Column widths from the top candidates' bold text (each distinct candidate measured once), the canvas size,
-   * the header widths. */
+  /** Column widths from the top candidates' bold text (each distinct candidate measured once, see `measurer`), the
+   * canvas size, the header widths. */
   layout() {
     const x = this.x, { L, N } = x, top1 = this.top1, ctx = this.cv.getContext("2d"), cs = getComputedStyle(this.cv);
-    this.font = `${cs.fontSize} ${cs.fontFamily}`;
-    ctx.font = `700 ${this.font}`;
-    const wid = (this.wid = []), texts = (this.texts = []); // per top candidate: bold width (CSS px), shown text
+    const font = `${cs.fontSize} ${cs.fontFamily}`;
+    this.fonts = [`400 ${font}`, `700 ${font}`];
+    this.palette = [getComputedStyle(this).color, cssRGB(this, "--xp-heat")]; // read with the font: one style update
+    this.measure = this.fonts.map((f) => measurer(ctx, f));
+    // per top candidate: bold width (CSS px), shown text
+    const wid = (this.wid = []), texts = (this.texts = []), bold = this.measure[1];
     this.colW = Array.from({ length: N }, (_, p) => {
       let w = 0;
-      for (let l = 0, i; l <= L; l++) w = Math.max(w, (wid[(i = top1[l * N + p])] ??= ctx.measureText((texts[i] = show(x.cand[i]))).width));
+      for (let l = 0, i; l <= L; l++) w = Math.max(w, (wid[(i = top1[l * N + p])] ??= bold((texts[i] = show(x.cand[i])))));
       return Math.round(Math.min(MAX_W, Math.max(MIN_W, w + PAD)));
     });
     this.colX = [0];
     for (const w of this.colW) this.colX.push(this.colX.at(-1) + w);
     this.W = this.colX[N];
     this.H = (L + 1) * ROW;
-    const dpr = devicePixelRatio || 1;
-    Object.assign(this.cv, { width: Math.round(this.W * dpr), height: Math.round(this.H * dpr) });
-    this.cv.style.cssText = `width:${this.W}px;height:${this.H}px`;
+    // the first paint's canvas covers only the columns within the view's width (a smaller bitmap to fill and hand to
+    // the compositor); the stage keeps the whole grid's size, so the scroller's extent is right from the start
+    for (this.first = 0; this.first < N && this.colX[this.first] < this.seen; this.first++);
+    this.stage.style.cssText = `width:${this.W}px;height:${this.H}px`;
+    this.size(this.colX[this.first]);
     [this.heads, this.feet].forEach((row) => row.forEach((el, p) => (el.style.width = `${this.colW[p]}px`)));
     this.drawn = "";
+  }
+
+  /** Size the canvas to the first `w` CSS px of the grid (which clears it). */
+  size(w) {
+    const dpr = devicePixelRatio || 1;
+    Object.assign(this.cv, { width: Math.round(w * dpr), height: Math.round(this.H * dpr) });
+    this.cv.style.cssText = `width:${w}px;height:${this.H}px`;
   }
 
   start() {
@@ -133,60 +147,69 @@ export class LayersView extends View {
   }
 
   /** Paint the cells of columns [from, to) (only when the palette or the layout changed: hover and pins move boxes
-   * over them). */
+   * over them): backgrounds, then the texts, copied from sprites (lens-sprites.js), then partial tokens' underlines. */
   paintCells(from, to = this.x.N) {
     const x = this.x, { L, N, K, topP } = x, top1 = this.top1, dpr = devicePixelRatio || 1, ctx = this.cv.getContext("2d");
-    const heat = cssRGB(this, "--xp-heat") || [42, 127, 212], fg = getComputedStyle(this).color;
+    const fg = this.palette[0], heat = this.palette[1] || [42, 127, 212];
+    if (this.sprites?.color !== fg || this.sprites.dpr !== dpr)
+      this.sprites = new Sprites({ dpr, height: ROW, baseline: ROW / 2 + 0.5, color: fg,
+        measure: (t, f) => this.measure[+(f === this.fonts[1])](t) });
+    const sp = this.sprites, texts = new Map(), under = [];
+    // a text wider than its cell is cut to end in "…": only in columns capped at MAX_W, so once per candidate and weight
+    const fit = (i, bold, w) => {
+      const key = 2 * i + bold;
+      let c = texts.get(key);
+      if (c) return c;
+      c = this.texts[i];
+      if (this.wid[i] > w - 4) {
+        while (c.length > 1 && this.measure[bold](c) > w - 4) c = c.slice(0, -1);
+        if (c !== this.texts[i]) c = c.slice(0, -1) + "…";
+      }
+      texts.set(key, c);
+      return c;
+    };
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(this.colX[from], 0, this.W, this.H); // (columns after `to` are blank or painted again later)
-    ctx.textAlign = "center";
-    ctx.textBaseline = "middle";
     const rgba = `rgba(${heat[0]},${heat[1]},${heat[2]},`;
-    // a text wider than its cell is cut to end in "…": only in columns capped at MAX_W, so once per candidate
-    const cut = [], fit = (i, w) => {
-      let t = this.texts[i];
-      if (this.wid[i] <= w - 4 || cut[i]) return cut[i] || t;
-      while (t.length > 1 && ctx.measureText(t).width > w - 4) t = t.slice(0, -1);
-      return (cut[i] = t === this.texts[i] ? t : t.slice(0, -1) + "…");
-    };
-    for (const bold of [false, true]) {
-      ctx.font = `${bold ? 700 : 400} ${this.font}`;
-      for (let l = 0; l <= L; l++) {
-        for (let p = from; p < to; p++) {
-          const i = top1[l * N + p];
-          if ((i === this.final[p]) !== bold) continue;
-          const X = this.colX[p], w = this.colW[p], y = l * ROW, t = x.cand[i];
-          ctx.fillStyle = rgba + (0.6 * topP[(l * N + p) * K]).toFixed(3) + ")";
-          ctx.fillRect(X + 0.5, y + 0.5, w - 1, ROW - 1);
-          ctx.globalAlpha = t.text.trim() ? 1 : 0.7;
-          ctx.fillStyle = fg;
-          ctx.fillText(fit(i, w), X + w / 2, y + ROW / 2 + 0.5);
-          ctx.globalAlpha = 1;
-          if (t.partial) {
-            ctx.setLineDash([2, 2]);
-            ctx.strokeStyle = fg;
-            ctx.beginPath();
-            ctx.moveTo(X + 3, y + ROW - 3.5);
-            ctx.lineTo(X + w - 3, y + ROW - 3.5);
-            ctx.stroke();
-            ctx.setLineDash([]);
-          }
-        }
+    for (let l = 0; l <= L; l++) {
+      for (let p = from; p < to; p++) {
+        const i = top1[l * N + p], X = this.colX[p], w = this.colW[p], y = l * ROW, bold = +(i === this.final[p]), t = x.cand[i];
+        ctx.fillStyle = rgba + (0.6 * topP[(l * N + p) * K]).toFixed(3) + ")";
+        ctx.fillRect(X + 0.5, y + 0.5, w - 1, ROW - 1);
+        const c = fit(i, bold, w);
+        sp.use(2 * i + bold, c, this.fonts[bold], bold && c === this.texts[i] ? this.wid[i] : null, X + w / 2, y, t.text.trim() ? 1 : 0.7);
+        if (t.partial) under.push(X, w, y);
       }
     }
+    sp.flush(ctx);
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.setLineDash([2, 2]);
+    ctx.strokeStyle = fg;
+    for (let j = 0; j < under.length; j += 3) {
+      const [X, w, y] = under.slice(j, j + 3);
+      ctx.beginPath();
+      ctx.moveTo(X + 3, y + ROW - 3.5);
+      ctx.lineTo(X + w - 3, y + ROW - 3.5);
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
   }
 
   draw() {
-    const key = `${getComputedStyle(this).color}|${cssRGB(this, "--xp-heat")}|${devicePixelRatio}|${this.W}`;
+    // the palette of the first paint was read in layout(), with the font (reading it here would update the styles
+    // again, after layout() set the column widths)
+    if (this.drawn) this.palette = [getComputedStyle(this).color, cssRGB(this, "--xp-heat")];
+    const key = `${this.palette}|${devicePixelRatio}|${this.W}`;
     if (key !== this.drawn) {
       // a blank canvas (the first paint) gets the columns within the view's width first (no layout is read for
-      // it) and the rest two frames later (paintRest), or at once when the reader saves a PNG
-      let b = this.x.N;
-      if (!this.drawn) for (b = 0; b < this.x.N && this.colX[b] < this.seen; b++);
-      this.paintCells(0, b);
+      // it) and the whole grid two frames later (paintRest), or at once when the reader saves a PNG
+      if (this.drawn) this.rest = 0, this.paintRest();
+      else {
+        this.paintCells(0, this.first);
+        this.rest = this.first;
+        requestAnimationFrame(() => requestAnimationFrame(() => this.paintRest()));
+      }
       this.drawn = key;
-      this.rest = b;
-      requestAnimationFrame(() => requestAnimationFrame(() => this.paintRest()));
     }
     const on = this.hov ?? (document.activeElement === this.cv ? this.cur : null) ?? this.pin;
     const place = (box, c) => {
@@ -200,11 +223,10 @@ export class LayersView extends View {
     this.readout(on);
   }
 
-  /** Paint the columns the first paint left out, if any. */
+  /** Paint the columns the first paint left out, if any, on a canvas of the whole grid's size. */
   paintRest() {
-    const { N } = this.x;
-    if (this.rest < N) this.paintCells(this.rest, N);
-    this.rest = N;
+    if (this.rest < this.x.N) this.size(this.W), this.paintCells(0, this.x.N);
+    this.rest = this.x.N;
   }
 
   readout(on) {

@@ -5,6 +5,7 @@
 // groups are requested by the page itself, next to the core (the plugin adds their tags), so both download at once;
 // a group's script may run before the core, so it queues itself on `explorablesQueue` and runs when the core has.
 // Views that arrive later (instant navigation swaps the page's content) make the loader request their group.
+import { warm } from "./payload.js";
 
 /** Defines each view class of `views` (an object of classes) under its `static tag`, unless already defined. */
 export function define(views) {
@@ -23,10 +24,10 @@ const requested = new Set(); // URLs of the group scripts on the page or asked f
 export function start(groups, base) {
   const queued = globalThis.explorablesQueue || [];
   globalThis.explorablesQueue = { push: (run) => run() };
+  if (typeof document !== "undefined") warm(document);
   queued.forEach((run) => run());
   if (!base || typeof document === "undefined") return;
   const sources = Object.entries(groups).map(([tag, group]) => [tag, new URL(`explorables-${group}.iife.js`, base).href]);
-  for (const script of document.scripts) requested.add(script.src);
   let pending = false, watch = null;
   const scan = () => {
     pending = false;
@@ -41,9 +42,15 @@ export function start(groups, base) {
     // every group asked for: nothing left to watch the document for
     if (watch && sources.every(([, src]) => requested.has(src))) watch.disconnect();
   };
-  if (typeof MutationObserver === "function") {
-    watch = new MutationObserver(() => pending || ((pending = true), queueMicrotask(scan)));
-    watch.observe(document.documentElement, { childList: true, subtree: true });
-  }
-  scan();
+  const go = () => {
+    for (const script of document.scripts) requested.add(script.src);
+    if (typeof MutationObserver === "function") {
+      watch = new MutationObserver(() => pending || ((pending = true), queueMicrotask(scan)));
+      watch.observe(document.documentElement, { childList: true, subtree: true });
+    }
+    scan();
+  };
+  // While the page is parsed, its own group scripts may still lie ahead of the parser: wait for them all.
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", go, { once: true });
+  else go();
 }

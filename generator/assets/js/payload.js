@@ -80,6 +80,19 @@ export function parse(text) {
   return p;
 }
 
+/**
+ * Starts decoding the arrays of the payloads embedded in the page whose containers are within 200 px of the
+ * viewport, so that the first figures find them decoded. Inflating takes a few task turns; started by the core
+ * script, they pass before the parser runs the page's next scripts, and the views in view draw as soon as their
+ * own script runs instead of after the theme's script (benchmarks/RESULTS.md, peer.py: first figure). Errors are
+ * left for the views to report.
+ */
+export function warm(doc) {
+  const near = [...doc.querySelectorAll(".explorable[data-payload]")].filter((c) => c.getBoundingClientRect().top < innerHeight + 200);
+  const walk = (o) => o && typeof o === "object" && (typeof o.data === "string" && o.dtype ? array(o).catch(() => {}) : Object.values(o).forEach(walk));
+  near.forEach((c) => load(c).then(walk, () => {}));
+}
+
 /** Decode an ARRAY object (memoised per object): {shape, values: Float32Array}. An ARRAY with `part` in place of
  * `data` has its data in that data file (generator/payload/parts.py), fetched here once. */
 export function array(a) {

@@ -1,5 +1,5 @@
-"""The logit lens on captured hidden states, in blocks of rows so the whole [layers, positions, vocabulary] logits
-tensor never exists.
+"""The logit lens on captured hidden states, one tile of logits at a time so the whole [layers, positions,
+vocabulary] logits tensor never exists.
 
 Definitions (nostalgebraist 2020, "interpreting GPT: the logit lens"; Ecco's layer predictions and rankings):
 for the hidden states h_0 (the embedding output) ... h_L (after block L) at position p,
@@ -13,11 +13,23 @@ variance of a LayerNorm) come from h_l and not from the last layer. transformers
 final norm; it is not normed again (`Readout.needs_norm`). The last layer therefore reproduces the model's own
 output distribution. The position p predicts the token at p + 1.
 
-Cost and memory: the work is the (L+1) N x d x V unembedding multiply. All (L+1) N logits at once would take
-(L+1) N V x 4 bytes (SmolLM2 at 256 tokens: 31 x 256 x 49,152 x 4 = 1.56 GB). Rows (layer, position) are flattened
-and processed in blocks of at most `block_bytes` of logits (64 MB by default, 341 rows for V = 49,152), each block
-reduced at once to its top-k, target ranks and log-sum-exp (the softmax's normaliser, computed in place). Flattening lets the rows of several layers share a
-block, so the unembedding matrix (113 MB for SmolLM2) is read once per block rather than once per layer.
+Cost and memory: the work is the (L+1) N x d x V unembedding multiply; everything else should cost little beside
+it. All (L+1) N logits at once would take (L+1) N V x 4 bytes (SmolLM2 at 256 tokens: 31 x 256 x 49,152 x 4 =
+1.56 GB), so rows (layer, position) are flattened and the logits made one tile at a time: `TILE_ROWS` rows by
+`TILE_VOCAB` vocabulary entries (8 MB of float32), small enough to stay in the processor's cache while every
+statistic is read off it, which is what makes those passes cheap (benchmarks/RESULTS.md, `lens.py`). Per row the
+tiles are folded into running statistics (the softmax's normaliser as in the online softmax of Milakov & Gimelshein
+2018, "Online normalizer calculation for softmax"):
+
+- the top-k so far (a tile's own top-k is taken only for rows whose tile maximum beats their current k-th value);
+- each tile's maximum and sum of exp(z - maximum), combined at the end into the log-sum-exp;
+- for each target token (the next token, the watched ones), the count of entries with a larger logit, compared
+  with the target's logit computed beforehand (`Readout.logits_at`); the target itself is never counted, so the two
+  computations of its logit, equal up to float32 rounding, cannot move its rank.
+
+Row tiles are shared among `torch.get_num_threads()` worker threads, each running torch on one thread: coarse
+parallel work, where torch's own threading would synchronise its threads on every small operation. The tiles are
+fixed in size whatever the number of workers, so the results do not depend on it.
 """
 
 from __future__ import annotations
@@ -27,7 +39,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-BLOCK_BYTES = 64 * 2**20
+TILE_ROWS = 1024
+TILE_VOCAB = 2048
+
 
 
 @dataclass
@@ -57,13 +71,14 @@ def normed_hidden(hidden: Any, readout: Any) -> Any:
 
 
 def logit_lens(hidden: np.ndarray, readout: Any, ids: Sequence[int], watch: Sequence[int] = (), top_k: int = 5,
-               block_bytes: int = BLOCK_BYTES) -> LensResult:
+               tile: tuple[int, int] = (TILE_ROWS, TILE_VOCAB)) -> LensResult:
     """The lens over all layers and positions.
 
     hidden: [L+1, N, d] hidden states as transformers returns them (`output_hidden_states`); readout: a
     `generator.models.readout.Readout` (final norm, unembedding, soft-cap); ids: the N token ids read (the target
     of position p is ids[p + 1]); watch: token ids whose rank and probability are kept everywhere; top_k: candidates
-    kept per row. Raises ValueError for a shape that does not fit the ids, or an id outside the vocabulary.
+    kept per row; tile: (rows, vocabulary entries) of logits made at a time. Raises ValueError for a shape that does
+    not fit the ids, or an id outside the vocabulary.
     """
     import torch
 
@@ -78,46 +93,103 @@ def logit_lens(hidden: np.ndarray, readout: Any, ids: Sequence[int], watch: Sequ
     if top_k < 1:
         raise ValueError(f"top_k must be at least 1, got {top_k}")
     L1, N, d = hidden_t.shape
-    k, W = min(int(top_k), V), len(watch)
+    R, k, W = L1 * N, min(int(top_k), V), len(watch)
 
-    # Targets of each position: the next token (the last position has none: a placeholder, dropped below), then
-    # the watched tokens.
-    targets = torch.tensor([[nxt, *watch] for nxt in [*ids[1:], 0]], dtype=torch.int64)        # [N, 1 + W]
-    rows = normed_hidden(hidden_t, readout).reshape(L1 * N, d)
-    top_vals = torch.empty(L1 * N, k)
-    top_idx = torch.empty(L1 * N, k, dtype=torch.int64)
-    ranks = np.empty((L1 * N, 1 + W), dtype=np.int64)
-    picked_all = torch.empty(L1 * N, 1 + W)
-    lse = torch.empty(L1 * N, dtype=torch.float64)
-    step = max(1, min(L1 * N, block_bytes // (4 * V)))
-    greater = np.empty((step, V), dtype=bool)
-    logits = torch.empty(step, V)                                                         # reused by every block
-    position = torch.arange(L1 * N) % N
-    with torch.no_grad():
-        for start in range(0, L1 * N, step):
-            block = slice(start, min(start + step, L1 * N))
-            n = block.stop - block.start
-            z = readout.logits(rows[block], normed=True, out=logits[:n])                     # [n, V] float32
-            top_vals[block], top_idx[block] = torch.topk(z, k, dim=1)
-            picked = z.gather(1, targets[position[block]])                                   # [n, 1 + W]
-            picked_all[block] = picked
-            # Ranks: numpy's comparison into a reused buffer and its count are one fast pass each (torch sums a
-            # bool tensor several times slower).
-            zn, pn = z.numpy(), picked.numpy()
-            for column in range(1 + W):
-                np.greater(zn, pn[:, column:column + 1], out=greater[:n])
-                ranks[block, column] = np.count_nonzero(greater[:n], axis=1) + 1
-            # log-sum-exp around each row's maximum (the top value), in place: z is not needed any more.
-            peak = top_vals[block, :1]
-            lse[block] = (peak[:, 0].double() + z.sub_(peak).exp_().sum(dim=1).double().log())
+    # Targets of each row: the next token (the last position has none: a placeholder, dropped below), then the
+    # watched tokens.
+    targets = torch.tensor([[nxt, *watch] for nxt in [*ids[1:], 0]], dtype=torch.int64)[torch.arange(R) % N]
+    rows = normed_hidden(hidden_t, readout).reshape(R, d)
+    stats = _Stats(R, k, 1 + W, n_chunks=-(-V // tile[1]))
+    stats.bar = readout.logits_at(rows, targets).numpy()                             # [R, 1 + W] float32
+    starts = list(range(0, R, tile[0]))
+    workers = max(1, min(torch.get_num_threads(), len(starts)))
 
-    values, order_ids, lse_np = top_vals.numpy(), top_idx.numpy(), lse.numpy()[:, None]
-    order = np.lexsort((order_ids, -values), axis=-1)           # by logit, descending; equal logits: lower id first
-    top_ids = np.take_along_axis(order_ids, order, axis=-1)
-    top_probs = np.exp(np.take_along_axis(values, order, axis=-1).astype(np.float64) - lse_np)
-    probs_np = np.exp(picked_all.numpy().astype(np.float64) - lse_np).reshape(L1, N, 1 + W)
-    ranks_np = ranks.reshape(L1, N, 1 + W)
-    return LensResult(
-        top_ids=top_ids.reshape(L1, N, k), top_probs=top_probs.reshape(L1, N, k),
-        next_ranks=ranks_np[:, :-1, 0], next_probs=probs_np[:, :-1, 0],
-        watch_ranks=np.moveaxis(ranks_np[:, :, 1:], -1, 0), watch_probs=np.moveaxis(probs_np[:, :, 1:], -1, 0))
+    def work(share: list[int]) -> None:
+        if workers > 1:
+            torch.set_num_threads(1)           # this thread's own setting (OpenMP and MKL keep it per thread)
+        logits = torch.empty(min(tile[0], R), min(tile[1], V))
+        greater = np.empty(tuple(logits.shape), dtype=bool)
+        with torch.no_grad():
+            for r0 in share:
+                block = slice(r0, min(r0 + tile[0], R))
+                for chunk, c0 in enumerate(range(0, V, tile[1])):
+                    vocab = slice(c0, min(c0 + tile[1], V))
+                    z = logits[:block.stop - block.start, :vocab.stop - vocab.start]
+                    readout.logits(rows[block], normed=True, out=z, vocab=vocab)
+                    stats.fold(z, block, vocab, chunk, targets[block], greater)
+
+    if workers == 1:
+        work(starts)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        before = torch.get_num_threads()
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(work, [starts[i::workers] for i in range(workers)]))
+        finally:
+            torch.set_num_threads(before)
+    return stats.result(L1, N)
+
+
+class _Stats:
+    """Running per-row statistics of the logits, folded in one tile at a time (rows of different workers never
+    overlap)."""
+
+    def __init__(self, R: int, k: int, n_targets: int, n_chunks: int) -> None:
+        import torch
+
+        self.best = torch.full((R, k), -torch.inf)                # top-k logits so far, [R, k]
+        self.best_ids = torch.zeros(R, k, dtype=torch.int64)
+        self.peaks = torch.empty(R, n_chunks)                     # each tile's maximum per row
+        self.sums = torch.empty(R, n_chunks)                      # each tile's sum of exp(z - maximum) per row
+        self.picked = torch.empty(R, n_targets)                   # the targets' logits, read off their tiles
+        self.above = np.zeros((R, n_targets), dtype=np.int64)     # entries with a larger logit than each target
+        self.bar = np.empty((R, n_targets), dtype=np.float32)     # the targets' logits, computed beforehand
+
+    def fold(self, z: Any, block: slice, vocab: slice, chunk: int, targets: Any, greater: np.ndarray) -> None:
+        """Folds one tile z = logits[block, vocab] (float32, overwritten) into the rows' statistics."""
+        import torch
+
+        r0, c0 = block.start, vocab.start
+        peak = torch.amax(z, dim=1, keepdim=True)                                            # [n, 1]
+        gain = (peak[:, 0] > self.best[block, -1]).nonzero()[:, 0]
+        if len(gain):
+            tv, ti = torch.topk(z if len(gain) == len(z) else z[gain], min(self.best.shape[1], z.shape[1]), dim=1)
+            where = gain + r0
+            values = torch.cat([self.best[where], tv], 1)
+            merged = torch.cat([self.best_ids[where], ti + c0], 1)
+            keep_v, keep = torch.topk(values, self.best.shape[1], dim=1)
+            self.best[where], self.best_ids[where] = keep_v, merged.gather(1, keep)
+        # Ranks: numpy's comparison into a reused buffer and its count are one fast pass each (torch sums a bool
+        # tensor several times slower).
+        zn, bar, g = z.numpy(), self.bar[block], greater[:len(z), :z.shape[1]]
+        for column in range(bar.shape[1]):
+            np.greater(zn, bar[:, column:column + 1], out=g)
+            self.above[block, column] += np.count_nonzero(g, axis=1)
+        inside = ((targets >= c0) & (targets < vocab.stop)).nonzero()
+        if len(inside):
+            rows, columns = inside[:, 0], inside[:, 1]
+            own = z[rows, targets[rows, columns] - c0]
+            self.picked[rows + r0, columns] = own
+            counted = (own.numpy() > bar[rows.numpy(), columns.numpy()])   # the target itself, counted above
+            np.subtract.at(self.above, ((rows + r0).numpy()[counted], columns.numpy()[counted]), 1)
+        self.peaks[block, chunk] = peak[:, 0]
+        self.sums[block, chunk] = z.sub_(peak).exp_().sum(dim=1)
+
+    def result(self, L1: int, N: int) -> LensResult:
+        peaks, sums = self.peaks.double().numpy(), self.sums.double().numpy()
+        top = peaks.max(axis=1, keepdims=True)
+        lse = top + np.log((sums * np.exp(peaks - top)).sum(axis=1, keepdims=True))               # [R, 1]
+        values, order_ids = self.best.numpy(), self.best_ids.numpy()
+        order = np.lexsort((order_ids, -values), axis=-1)       # by logit, descending; equal logits: lower id first
+        k = values.shape[1]
+        top_ids = np.take_along_axis(order_ids, order, axis=-1)
+        top_probs = np.exp(np.take_along_axis(values, order, axis=-1).astype(np.float64) - lse)
+        n_targets = self.picked.shape[1]
+        probs = np.exp(self.picked.numpy().astype(np.float64) - lse).reshape(L1, N, n_targets)
+        ranks = (self.above + 1).reshape(L1, N, n_targets)
+        return LensResult(
+            top_ids=top_ids.reshape(L1, N, k), top_probs=top_probs.reshape(L1, N, k),
+            next_ranks=ranks[:, :-1, 0], next_probs=probs[:, :-1, 0],
+            watch_ranks=np.moveaxis(ranks[:, :, 1:], -1, 0), watch_probs=np.moveaxis(probs[:, :, 1:], -1, 0))
