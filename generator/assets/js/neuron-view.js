@@ -285,11 +285,13 @@ export class NeuronView extends View {
     pMax ||= 1;
     const cells = (cv, hgt, rows) => { // rows(put) calls put(x0, y0, w, h, colour) in CSS pixels
       fit(cv, g.width, hgt);
-      const W = cv.width, img = new ImageData(W, cv.height), px = new Uint32Array(img.data.buffer);
-      rows((x0, y0, w, hh, colour) => {
-        const a = Math.round(x0 * dpr), b = Math.round((x0 + w) * dpr), top = Math.round(y0 * dpr), bot = Math.round((y0 + hh) * dpr);
-        for (let y = top; y < bot; y++) px.fill(colour, y * W + a, y * W + b);
+      const W = cv.width, img = new ImageData(W, cv.height), px = new Uint32Array(img.data.buffer), bands = new Map();
+      rows((x0, y0, w, hh, colour) => { // fill the cell's top row of pixels; the band's other rows are copies of it
+        const a = Math.round(x0 * dpr), b = Math.round((x0 + w) * dpr), top = Math.round(y0 * dpr);
+        px.fill(colour, top * W + a, top * W + b);
+        bands.set(top, Math.round((y0 + hh) * dpr));
       });
+      for (const [top, bot] of bands) for (let y = top + 1; y < bot; y++) px.copyWithin(y * W, top * W, (top + 1) * W);
       cv.getContext("2d").putImageData(img, 0, 0);
       return cv.getContext("2d");
     };
