@@ -5,6 +5,8 @@ in headless Chromium (SmolLM2, 32 tokens).
 Run by hand (the figures go in benchmarks/RESULTS.md):
 
     .venv/bin/python benchmarks/neuron.py
+    .venv/bin/python benchmarks/neuron.py --browser-only --compare ../main --loads 7   # page loads interleaved
+                                                                                       # with another checkout's
 """
 
 from __future__ import annotations
