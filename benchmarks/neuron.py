@@ -5,6 +5,8 @@ in headless Chromium (SmolLM2, 32 tokens).
 Run by hand (the figures go in benchmarks/RESULTS.md):
 
     .venv/bin/python benchmarks/neuron.py
+    .venv/bin/python benchmarks/neuron.py --browser-only --compare ../main --loads 7   # page loads interleaved
+                                                                                       # with another checkout's
 """
 
 from __future__ import annotations
@@ -133,91 +135,134 @@ def _main_thread_cpu(events: list[dict], start: str, end: str) -> float:
     return (marks[end] - marks[start]) / 1000
 
 
-def browser_figures() -> None:
+def _bench_site(root: Path, repo: Path, cache: Path) -> Path:
+    """Build the one-figure bench page (the neuron view below the fold) with the generator of checkout `repo`."""
+    (root / "docs").mkdir(parents=True)
+    filler = "\n\n".join(f"Paragraph {i} of filler, so that the figure starts below the fold." for i in range(40))
+    (root / "docs" / "index.md").write_text(
+        f"# Bench\n\n{filler}\n\n```explorable\nmodel: smollm2\ntext: {json.dumps(text_of('smollm2', N_TOKENS))}\n"
+        "views: [neuron]\n```\n")
+    (root / "mkdocs.yml").write_text(
+        f"site_name: bench\ntheme: {{name: material, font: false}}\nplugins:\n  - explorables:\n"
+        f"      cache_dir: {cache}\nmarkdown_extensions:\n  - pymdownx.superfences\n")
+    # run from the site's folder: `python -m` puts the working directory first on sys.path, before PYTHONPATH
+    subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(root / "mkdocs.yml")], check=True,
+                   cwd=root, env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(repo)})
+    return root / "site"
+
+
+def _one_load(browser, url: str) -> dict[str, list[float]]:
+    """One page load: first paint (the view starts -> its first draw returns, and -> the frame after it has been
+    rendered), in wall and renderer main-thread CPU time, then a query change every third token."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(url, wait_until="load")
+    page.wait_for_timeout(300)
+    cdp = page.context.new_cdp_session(page)
+    events: list[dict] = []
+    cdp.on("Tracing.dataCollected", lambda data: events.extend(data["value"]))
+    cdp.send("Tracing.start", {"categories": "devtools.timeline,blink.user_timing,toplevel",
+                               "transferMode": "ReportEvents"})
+    view = page.locator("explorable-neuron-view")
+    framed = page.evaluate("""el => new Promise(done => {
+      new MutationObserver((_, mo) => {
+        if (el.dataset.state === 'loading' && !performance.getEntriesByName('started').length) performance.mark('started');
+        if (el.dataset.firstPaintMs) {
+          performance.mark('painted');
+          mo.disconnect();
+          // the frame that shows the draw: its rAF callbacks run before its layout and paint, a task after them
+          requestAnimationFrame(() => setTimeout(() => {
+            performance.mark('framed');
+            done(performance.getEntriesByName('framed')[0].startTime - performance.getEntriesByName('started')[0].startTime);
+          }));
+        }
+      }).observe(el, {attributes: true});
+      el.scrollIntoView();
+    })""", view.element_handle())
+    out = {"paint_wall": [float(view.get_attribute("data-visible-paint-ms"))], "frame_wall": [framed]}
+    page.evaluate("""async el => {
+      const toks = el.querySelectorAll('.xp-q .xp-tok'), out = [];
+      for (let i = 0; i < toks.length; i += 3) {
+        await new Promise(r => setTimeout(r, 30));
+        performance.mark('change-' + i);
+        const t0 = performance.now();
+        toks[i].dispatchEvent(new PointerEvent('pointerover', {bubbles: true}));
+        await new Promise(r => requestAnimationFrame(() => r()));
+        performance.mark('changed-' + i);
+        out.push(performance.now() - t0);
+      }
+      window.__changes = out;
+    }""", view.element_handle())
+    out["change_wall"] = page.evaluate("window.__changes")
+    out["draw"] = [float(view.get_attribute("data-draw-ms"))]
+    done = []
+    cdp.on("Tracing.tracingComplete", lambda _: done.append(True))
+    cdp.send("Tracing.end")
+    while not done:
+        page.wait_for_timeout(50)
+    out["paint_cpu"] = [_main_thread_cpu(events, "started", "painted")]
+    out["frame_cpu"] = [_main_thread_cpu(events, "started", "framed")]
+    n = page.evaluate("document.querySelectorAll('explorable-neuron-view .xp-q .xp-tok').length")
+    out["change_cpu"] = [_main_thread_cpu(events, f"change-{i}", f"changed-{i}") for i in range(0, n, 3)]
+    page.close()
+    return out
+
+
+def browser_figures(compare: Path | None = None, loads: int = 5) -> None:
     """First paint (the view starts, having come near the viewport -> first draw done: fetch, parse, decode, build,
-    draw) and query change (pointer over a query token -> the frame that repaints), in wall time and in renderer
-    main-thread CPU time."""
+    draw; and -> the frame after it) and query change (pointer over a query token -> the frame that repaints), in
+    wall time and in renderer main-thread CPU time. With `compare` (another checkout, e.g. /work/main), the same
+    page built by its generator too, loads of the two interleaved."""
     from playwright.sync_api import sync_playwright
 
-    print(f"\n## Neuron view in headless Chromium, SmolLM2 default section, {N_TOKENS} tokens, 1280 px (5 page loads)")
+    print(f"\n## Neuron view in headless Chromium, SmolLM2 default section, {N_TOKENS} tokens, 1280 px ({loads} page loads)")
+    checkouts = {"this": REPO, **({"compare": compare.resolve()} if compare else {})}
     with tempfile.TemporaryDirectory() as temp:
-        root = Path(temp)
-        (root / "docs").mkdir()
-        filler = "\n\n".join(f"Paragraph {i} of filler, so that the figure starts below the fold." for i in range(40))
-        (root / "docs" / "index.md").write_text(
-            f"# Bench\n\n{filler}\n\n```explorable\nmodel: smollm2\ntext: {json.dumps(text_of('smollm2', N_TOKENS))}\n"
-            "views: [neuron]\n```\n")
-        (root / "mkdocs.yml").write_text(
-            f"site_name: bench\ntheme: {{name: material, font: false}}\nplugins:\n  - explorables:\n"
-            f"      cache_dir: {REPO / '.cache' / 'explorables'}\nmarkdown_extensions:\n  - pymdownx.superfences\n")
-        subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(root / "mkdocs.yml")], check=True,
-                       env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+        urls, servers = {}, []
 
         class Quiet(http.server.SimpleHTTPRequestHandler):
             def log_message(self, *args):
                 pass
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root / "site")))
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_address[1]}/"
-        paint_wall, paint_cpu, change_wall, change_cpu, draws = [], [], [], [], []
+        for name, repo in checkouts.items():
+            cache = REPO / ".cache" / ("explorables" if name == "this" else "explorables-compare")
+            site = _bench_site(Path(temp) / name, repo, cache)
+            server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site)))
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            servers.append(server)
+            urls[name] = f"http://127.0.0.1:{server.server_address[1]}/"
+        figures: dict[str, dict[str, list[float]]] = {name: {} for name in urls}
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run"])
-            for _ in range(5):
-                page = browser.new_page(viewport={"width": 1280, "height": 900})
-                page.goto(url, wait_until="load")
-                page.wait_for_timeout(300)
-                cdp = page.context.new_cdp_session(page)
-                events: list[dict] = []
-                cdp.on("Tracing.dataCollected", lambda data: events.extend(data["value"]))
-                cdp.send("Tracing.start", {"categories": "devtools.timeline,blink.user_timing,toplevel",
-                                           "transferMode": "ReportEvents"})
-                view = page.locator("explorable-neuron-view")
-                page.evaluate("""el => new Promise(done => {
-                  new MutationObserver((_, mo) => {
-                    if (el.dataset.state === 'loading' && !performance.getEntriesByName('started').length) performance.mark('started');
-                    if (el.dataset.firstPaintMs) { performance.mark('painted'); mo.disconnect(); done(); }
-                  }).observe(el, {attributes: true});
-                  el.scrollIntoView();
-                })""", view.element_handle())
-                paint_wall.append(float(view.get_attribute("data-visible-paint-ms")))
-                page.evaluate("""async el => {
-                  const toks = el.querySelectorAll('.xp-q .xp-tok'), out = [];
-                  for (let i = 0; i < toks.length; i += 3) {
-                    await new Promise(r => setTimeout(r, 30));
-                    performance.mark('change-' + i);
-                    const t0 = performance.now();
-                    toks[i].dispatchEvent(new PointerEvent('pointerover', {bubbles: true}));
-                    await new Promise(r => requestAnimationFrame(() => r()));
-                    performance.mark('changed-' + i);
-                    out.push(performance.now() - t0);
-                  }
-                  window.__changes = out;
-                }""", view.element_handle())
-                change_wall += page.evaluate("window.__changes")
-                draws.append(float(view.get_attribute("data-draw-ms")))
-                done = []
-                cdp.on("Tracing.tracingComplete", lambda _: done.append(True))
-                cdp.send("Tracing.end")
-                while not done:
-                    page.wait_for_timeout(50)
-                paint_cpu.append(_main_thread_cpu(events, "started", "painted"))
-                n = page.evaluate("document.querySelectorAll('explorable-neuron-view .xp-q .xp-tok').length")
-                change_cpu += [_main_thread_cpu(events, f"change-{i}", f"changed-{i}") for i in range(0, n, 3)]
-                page.close()
+            for _ in range(loads):
+                for name, url in urls.items():
+                    for key, values in _one_load(browser, url).items():
+                        figures[name].setdefault(key, []).extend(values)
             browser.close()
-        server.shutdown()
+        for server in servers:
+            server.shutdown()
         med = statistics.median
-        print(f"first paint from the view's start: wall median {med(paint_wall):.0f} ms (min {min(paint_wall):.0f}); "
-              f"renderer main-thread CPU median {med(paint_cpu):.1f} ms (max {max(paint_cpu):.1f})")
-        print(f"query change to repainted frame ({len(change_wall)} changes): wall median {med(change_wall):.1f} ms "
-              f"(max {max(change_wall):.1f}); main-thread CPU median {med(change_cpu):.1f} ms (max {max(change_cpu):.1f}); "
-              f"draw call alone median {med(draws):.1f} ms")
+        for name, f in figures.items():
+            print(f"[{name}: {checkouts[name]}] load average now {os.getloadavg()[0]:.1f}")
+            print(f"first paint from the view's start: wall median {med(f['paint_wall']):.0f} ms (min "
+                  f"{min(f['paint_wall']):.0f}), to the frame after it {med(f['frame_wall']):.0f} ms (min "
+                  f"{min(f['frame_wall']):.0f}); renderer main-thread CPU median {med(f['paint_cpu']):.1f} ms, to the "
+                  f"frame after it {med(f['frame_cpu']):.1f} ms")
+            print(f"query change to repainted frame ({len(f['change_wall'])} changes): wall median "
+                  f"{med(f['change_wall']):.1f} ms (max {max(f['change_wall']):.1f}); main-thread CPU median "
+                  f"{med(f['change_cpu']):.1f} ms (max {max(f['change_cpu']):.1f}); draw call alone median "
+                  f"{med(f['draw']):.1f} ms")
 
 
 if __name__ == "__main__":
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--browser-only", action="store_true", help="only the headless Chromium figures")
+    parser.add_argument("--compare", type=Path, help="another checkout whose page is loaded in turn with this one's")
+    parser.add_argument("--loads", type=int, default=5, help="page loads of each checkout (default 5)")
+    args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n")
-    capture_figures()
-    size_and_error_figures()
-    browser_figures()
+    if not args.browser_only:
+        capture_figures()
+        size_and_error_figures()
+    browser_figures(args.compare, args.loads)

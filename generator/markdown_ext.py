@@ -14,7 +14,6 @@ locations) and a payload sink (large payloads become files instead of page attri
 
 from __future__ import annotations
 
-import hashlib
 import html
 import json
 import logging
@@ -89,10 +88,6 @@ def catalogue_for(folder: str, base_dir: str | None = None) -> Catalogue:
     with _state_lock:
         _catalogues[str(path.resolve())] = (stamp, catalogue)
     return catalogue
-
-
-def payload_name(payload: bytes) -> str:
-    return hashlib.sha256(payload).hexdigest()[:20] + ".json"
 
 
 # -- rendering ---------------------------------------------------------------------------------------------------

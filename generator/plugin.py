@@ -2,7 +2,8 @@
 
 It registers the extension, ships the widgets' assets, bakes every block of the site up front (with progress) so
 large payloads can be added as generated files, passes the page's file name to error messages, and evicts cache
-entries the build no longer uses. Models stay loaded across `mkdocs serve` rebuilds (on_startup keeps this
+entries the build no longer uses. A large payload's arrays that a view shows one at a time go into files of their
+own (`generator/payload/parts.py`). Models stay loaded across `mkdocs serve` rebuilds (on_startup keeps this
 plugin instance alive), so only changed blocks are baked again.
 """
 
@@ -24,6 +25,8 @@ from .export import offline
 from .export.assets import asset_bytes
 from .export.site import Downloads
 from .fences import front_matter_lines, page_blocks
+from .methods import REGISTRY
+from .payload.parts import data_name, split
 from .widgets import ENTRY, asset_files, group_scripts
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -64,7 +67,8 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         folder = probe.path("explorables_dir")
         self.baker = markdown_ext.baker_for(probe.path("cache_dir"), self.base_dir)
         self.baker.cache.used.clear()
-        self.payload_files: dict[str, bytes] = {}
+        self.payload_files: dict[str, bytes] = {}     # data file name (a hash of its bytes) -> bytes
+        self.file_names: dict[bytes, str] = {}        # a payload written as a data file -> that file's name
         self.context = markdown_ext.SiteContext(baker=self.baker, catalogue=lambda: markdown_ext.catalogue_for(folder, self.base_dir),
                                                 payload_sink=self._sink, embed_limit=int(settings["embed_limit"]))
         self.explorables_dir = folder
@@ -97,8 +101,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         return server
 
     def _sink(self, payload: bytes) -> str | None:
-        name = markdown_ext.payload_name(payload)
-        return name if name in self.payload_files else None
+        return self.file_names.get(payload)
 
     def on_files(self, files: Files, *, config) -> Files:
         for relative, content in asset_files():
@@ -128,7 +131,11 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
                 except ExplorableError:
                     continue      # reported, with its location, when the page is rendered
                 if len(payload) > self.config.embed_limit:
-                    self.payload_files[markdown_ext.payload_name(payload)] = payload
+                    # arrays shown one at a time (a method's `parts`) become files of their own, fetched when shown
+                    main, parts = split(payload, REGISTRY.parts())
+                    self.file_names[payload] = data_name(main)
+                    self.payload_files[data_name(main)] = main
+                    self.payload_files.update(parts)
         self.context.page = markdown_ext.PageContext()
 
     def on_page_markdown(self, markdown, *, page, config, files):

@@ -9,7 +9,9 @@ A method (in Captum's sense: one class of explanation under one contract) is a `
 - `check(spec, model_info, n_tokens)`: model-dependent rules, raised as placed `SpecError`s before the model runs
   (by the bake, and by `explorables check` without torch); n_tokens is the most tokens the run can have, or None;
 - `section(spec, capture)`: the function from a `Capture` to its payload section (a JSON-ready dict);
-- `encoder_decoder`: whether it also reads encoder-decoder models (whose capture differs, see `generator.capture`).
+- `encoder_decoder`: whether it also reads encoder-decoder models (whose capture differs, see `generator.capture`);
+- `parts`: fields of its section holding a list of ARRAYs (one per layer) that its views show one at a time: on
+  the site every entry but the first becomes a data file fetched when shown (`generator.payload.parts`).
 
 Everything else is derived from the registry: the spec's allowed views and their error hints (`generator.spec`), the
 sections a bake computes and what the capture records (`generator.bake`), the view -> element table of the Markdown
@@ -59,6 +61,7 @@ class Method:
     check: Callable[["ExplorableSpec", "ModelInfo", int | None], None] | None = None
     summary: str = ""              # one line for error hints and docs: what the views show
     encoder_decoder: bool = False  # its section can be computed for encoder-decoder models (T5, BART, ...)
+    parts: tuple[str, ...] = ()    # lists of ARRAYs shown one at a time: data files of their own on the site
 
 
 class Registry:
@@ -89,6 +92,10 @@ class Registry:
 
     def __getitem__(self, name: str) -> Method:
         return self._methods[name]
+
+    def parts(self) -> dict[str, tuple[str, ...]]:
+        """{section name: its `parts` fields} of the methods that have any (`generator.payload.parts.split`)."""
+        return {method.name: method.parts for method in self if method.parts}
 
     def views(self) -> list[str]:
         """Every view name, in registration order."""

@@ -100,3 +100,28 @@ test("load() shares one promise per .explorable container and reads data-payload
   await assert.rejects(load(view(null)), /no \.explorable container/);
   await assert.rejects(load(view({ dataset: {} })), /neither data-payload nor data-src/);
 });
+
+test("an ARRAY with a part fetches that data file once, beside the widgets, and decodes as the inline one", async () => {
+  const c = fx.cases.find((x) => x.name === "u16-planes-rows"), { data, ...ref } = c.array;
+  const asked = [], real = globalThis.fetch;
+  let fail = true;
+  globalThis.fetch = async (url) => {
+    asked.push(url);
+    if (fail) return { ok: false, status: 404 };
+    return { ok: true, text: async () => JSON.stringify(data) };
+  };
+  try {
+    const part = { ...ref, part: "0123456789abcdef0123.json" };
+    await assert.rejects(array(part), /could not fetch 0123456789abcdef0123\.json \(HTTP 404\)/);
+    fail = false; // a failed fetch is not kept: the next decode asks again
+    const [a, b] = await Promise.all([array(part), array(part)]);
+    assert.equal(a, b);
+    assert.equal(asked.length, 2);
+    assert.ok(asked.every((url) => url === new URL("../data/0123456789abcdef0123.json", new URL("../../generator/assets/js/", import.meta.url)).href));
+    assert.deepEqual(a.values, (await decode(c.array)).values);
+    // the reference's shape rules: data that does not fit it is refused
+    await assert.rejects(array({ ...ref, shape: [1, 2], part: "0123456789abcdef0123.json" }), /needs 4 bytes/);
+  } finally {
+    globalThis.fetch = real;
+  }
+});

@@ -26,6 +26,11 @@ export class NeuronView extends View {
     const q0 = Number.isInteger(s.query) && s.query >= 0 && s.query < this.N ? s.query : last >= 0 ? last : this.N - 1;
     this.state = { li: 0, hi: 0, qPin: q0, qHov: null, kPin: -1, kHov: null, cell: null, sorted: false };
     await this.layer(0);
+    // read before the DOM below exists, so that the first draw forces no layout: the width, the palette, and the
+    // width of everything beside the strips, estimated from the text (checked once laid out: this.ro)
+    this.w = this.clientWidth;
+    this.palette();
+    this.fixed = this.estimate();
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") || "Neuron view: the query and key vectors behind one head's attention weights");
 
@@ -43,9 +48,21 @@ export class NeuronView extends View {
       this.kvNote, sort, this.legend,
       pngButton(this, () => [this.grid, this.caption(), `L${s.layers[this.state.li]}-H${s.heads[this.state.hi]}-q${this.query}`]));
 
-    const col = (label, cls) => h("div", { class: "xp-col " + cls, role: "listbox", "aria-label": label });
-    this.qCol = col("Query tokens: hover, tap or use the arrow keys to choose the query", "xp-q");
-    this.kCol = col("Key tokens: hover or tap to choose the key whose dimensions are read out", "");
+    const col = (label, cls, on) => h("div", { class: "xp-col " + cls, role: "listbox", "aria-label": label, ...on });
+    this.qCol = col("Query tokens: hover, tap or use the arrow keys to choose the query", "xp-q", {
+      onpointerover: (e) => this.onQuery(e, false),
+      onfocusin: (e) => this.onQuery(e, true), // keyboard: the focused token is the query
+      onpointerleave: () => this.set({ qHov: null }),
+      onclick: (e) => this.onQuery(e, true),
+      onkeydown: (e) => this.tokenKey(e, this.qCol, true),
+    });
+    this.kCol = col("Key tokens: hover or tap to choose the key whose dimensions are read out", "", {
+      onpointerover: (e) => this.onKey(e, false),
+      onfocusin: (e) => this.onKey(e, false),
+      onpointerleave: () => this.set({ kHov: null }),
+      onclick: (e) => this.onKey(e, true),
+      onkeydown: (e) => this.tokenKey(e, this.kCol, false),
+    });
     const fill = (c, t) => c.replaceChildren(...this.tok.map((x, i) => {
       const n = tokenNode(x);
       n.setAttribute("role", "option");
@@ -55,16 +72,6 @@ export class NeuronView extends View {
     }));
     fill(this.qCol, 0);
     fill(this.kCol, 1);
-    this.qCol.addEventListener("pointerover", (e) => this.onQuery(e, false));
-    this.qCol.addEventListener("focusin", (e) => this.onQuery(e, true)); // keyboard: the focused token is the query
-    this.qCol.addEventListener("pointerleave", () => this.set({ qHov: null }));
-    this.qCol.addEventListener("click", (e) => this.onQuery(e, true));
-    this.qCol.addEventListener("keydown", (e) => this.tokenKey(e, this.qCol, true));
-    this.kCol.addEventListener("pointerover", (e) => this.onKey(e, false));
-    this.kCol.addEventListener("focusin", (e) => this.onKey(e, false));
-    this.kCol.addEventListener("pointerleave", () => this.set({ kHov: null }));
-    this.kCol.addEventListener("click", (e) => this.onKey(e, true));
-    this.kCol.addEventListener("keydown", (e) => this.tokenKey(e, this.kCol, false));
 
     this.lines = h("canvas", { "aria-hidden": "true", class: "xp-nlines" });
     this.qv = h("canvas", { "aria-hidden": "true" });
@@ -85,7 +92,15 @@ export class NeuronView extends View {
       this.qCol, this.lines, this.kCol, this.strips, this.scores, this.weights);
     this.out = h("div", { class: "xp-readout xp-nout", "aria-live": "polite" });
     this.replaceChildren(bar, scroller(this.grid), this.out);
-    this.ro = new ResizeObserver(() => this.clientWidth !== this.w && ((this.geo = null), this.redraw()));
+    // after each layout (reading it is free here): the real width beside the strips; repaint if the cells change
+    this.ro = new ResizeObserver(() => {
+      const g = this.geo;
+      if (!g) return;
+      this.w = this.clientWidth;
+      this.fixed = this.grid.offsetWidth - g.width + 8; // + 24 - the strips' 16 px of margin
+      const now = this.fit();
+      if (["narrow", "two", "cw"].some((k) => now[k] !== g[k])) (this.geo = now), this.redraw();
+    });
   }
 
   start() {
@@ -106,8 +121,14 @@ export class NeuronView extends View {
     return d;
   }
 
+  /** Show layer slot li once its arrays are here (on the site a layer but the first is fetched when picked). */
   async pickLayer(li) {
-    await this.layer(li);
+    try {
+      await this.layer(li);
+    } catch (e) {
+      return this.fail(e);
+    }
+    if (+this.layerSel.value !== li) return; // the reader picked another layer meanwhile
     this.set({ li, cell: null });
     this.tell({ layer: this.s.layers[li], head: this.s.heads[this.state.hi] });
   }
@@ -204,19 +225,24 @@ export class NeuronView extends View {
     return `Neuron view, layer ${s.layers[st.li]}, head ${s.heads[st.hi]}, query ${show(this.tok[this.query])}`;
   }
 
-  /** Cell width and strip positions for the width we have: two strips (k_j, q ⊙ k_j) or, with little room, one.
-   * Measured once per width (reading layout is the costly part of a repaint), so call it before changing the DOM. */
-  geometry() {
-    if (this.geo) return this.geo;
-    const { d } = this.s, W = (this.w = this.clientWidth) || 600, narrow = W < NARROW;
-    this.grid.classList.toggle("xp-narrow", narrow); // no lines, no score column: both are in the readout
-    const fixed = this.qCol.offsetWidth + this.kCol.offsetWidth + this.weights.offsetWidth + 24 +
-      (narrow ? 8 : LINES + this.scores.offsetWidth);
-    const room = Math.max(0, W - fixed);
+  /** Width (CSS px) of the figure beside the strips, with 24 px to spare, estimated from the text: two token
+   * columns (monospace, about 0.6 em a character, padding, at most 12 em), the weights ("0.000" in 4.2 em) and,
+   * unless narrow, the lines and the scores ("−12.34"). Measuring text on a canvas would cost more than the
+   * layout this saves. */
+  estimate() {
+    const em = parseFloat(getComputedStyle(this).fontSize) || 12;
+    const tok = Math.max(...this.tok.map((t) => Math.min([...show(t)].length * 0.6 + 0.6, 12))) * em;
+    return 2 * tok + 4.2 * em + 24 + (this.w < NARROW ? 8 : LINES + 4.4 * em);
+  }
+
+  /** Cell width and strip positions for the width we have (this.w) beside the rest (this.fixed): two strips
+   * (k_j, q ⊙ k_j) or, with little room, one. */
+  fit() {
+    const { d } = this.s, W = this.w || 600, narrow = W < NARROW, room = Math.max(0, W - this.fixed);
     const two = room >= 2 * d * MIN_CELL + GAP;
     const cw = Math.max(MIN_CELL, Math.min(MAX_CELL, Math.floor((two ? room - GAP : room) / ((two ? 2 : 1) * d))));
     const sw = cw * d;
-    return (this.geo = { narrow, two, cw, sw, px: two ? sw + GAP : 0, width: two ? 2 * sw + GAP : sw });
+    return { narrow, two, cw, sw, px: two ? sw + GAP : 0, width: two ? 2 * sw + GAP : sw };
   }
 
   /** Colours of the palette in use: background [r, g, b], text colour, and the diverging lookup tables. */
@@ -239,7 +265,8 @@ export class NeuronView extends View {
     const key = st.kHov ?? (st.kPin >= 0 ? st.kPin : best);
     const sortKey = st.kPin >= 0 ? st.kPin : best;
     const dims = order(q, k, d, i, sortKey, st.sorted);
-    const g = this.geometry(), { dark: dk, base, lut, faint, fg } = this.palette();
+    const g = (this.geo ||= this.fit()), { dark: dk, base, lut, faint, fg } = this.palette();
+    this.grid.classList.toggle("xp-narrow", g.narrow); // no lines, no score column: both are in the readout
     const dpr = devicePixelRatio || 1, Hc = N * ROW;
     const fit = (cv, w, hgt) => {
       cv.style.width = w + "px";
@@ -258,11 +285,13 @@ export class NeuronView extends View {
     pMax ||= 1;
     const cells = (cv, hgt, rows) => { // rows(put) calls put(x0, y0, w, h, colour) in CSS pixels
       fit(cv, g.width, hgt);
-      const W = cv.width, img = new ImageData(W, cv.height), px = new Uint32Array(img.data.buffer);
-      rows((x0, y0, w, hh, colour) => {
-        const a = Math.round(x0 * dpr), b = Math.round((x0 + w) * dpr), top = Math.round(y0 * dpr), bot = Math.round((y0 + hh) * dpr);
-        for (let y = top; y < bot; y++) px.fill(colour, y * W + a, y * W + b);
+      const W = cv.width, img = new ImageData(W, cv.height), px = new Uint32Array(img.data.buffer), bands = new Map();
+      rows((x0, y0, w, hh, colour) => { // fill the cell's top row of pixels; the band's other rows are copies of it
+        const a = Math.round(x0 * dpr), b = Math.round((x0 + w) * dpr), top = Math.round(y0 * dpr);
+        px.fill(colour, top * W + a, top * W + b);
+        bands.set(top, Math.round((y0 + hh) * dpr));
       });
+      for (const [top, bot] of bands) for (let y = top + 1; y < bot; y++) px.copyWithin(y * W, top * W, (top + 1) * W);
       cv.getContext("2d").putImageData(img, 0, 0);
       return cv.getContext("2d");
     };

@@ -26,17 +26,21 @@ function read(c) {
   if (text != null) return Promise.resolve().then(() => parse(text));
   const src = c.dataset.src;
   if (!src) return Promise.reject(new Error("the container has neither data-payload nor data-src"));
-  const url = new URL("../data/" + src, HERE).href;
-  let p = bySrc.get(url);
+  let p = bySrc.get(src);
   if (!p) {
-    p = globalThis.location?.protocol === "file:" ? script(url, src) : fetch(url).then(
-      (r) => (r.ok ? r.text().then(parse) : Promise.reject(new Error(`could not fetch ${src} (HTTP ${r.status})`))),
-      (e) => Promise.reject(new Error(`could not fetch ${src} (${e.message})`)));
-    bySrc.set(url, p);
-    p.catch(() => bySrc.delete(url)); // failures are retried by the next container (e.g. after navigation)
+    bySrc.set(src, (p = file(src).then(parse)));
+    p.catch(() => bySrc.delete(src)); // failures are retried by the next container (e.g. after navigation)
     if (bySrc.size > 4) bySrc.delete(bySrc.keys().next().value);
   }
   return p;
+}
+
+/** Promise of the text of the data file `src` (in ../data/ beside the widgets' script). */
+function file(src) {
+  const url = new URL("../data/" + src, HERE).href;
+  return globalThis.location?.protocol === "file:" ? script(url, src) : fetch(url).then(
+    (r) => (r.ok ? r.text() : Promise.reject(new Error(`could not fetch ${src} (HTTP ${r.status})`))),
+    (e) => Promise.reject(new Error(`could not fetch ${src} (${e.message})`)));
 }
 
 /**
@@ -58,7 +62,7 @@ function script(url, src) {
     s.onerror = () => (s.remove(), reject(new Error(`could not load ${src.replace(/json$/, "js")} next to the page`)));
     s.src = url.replace(/\.json$/, ".js");
     document.head.append(s);
-  }).then(parse);
+  });
 }
 
 /** Parse and validate payload JSON text. Throws a readable Error. */
@@ -92,10 +96,14 @@ export function warm(doc) {
   }, () => {}));
 }
 
-/** Decode an ARRAY object (memoised per object): {shape, values: Float32Array}. */
+/** Decode an ARRAY object (memoised per object): {shape, values: Float32Array}. An ARRAY with `part` in place of
+ * `data` has its data in that data file (generator/payload/parts.py), fetched here once. */
 export function array(a) {
   let d = arrays.get(a);
-  if (!d) arrays.set(a, (d = decode(a)));
+  if (!d) {
+    arrays.set(a, (d = a?.part ? file(a.part).then((t) => decode({ ...a, data: JSON.parse(t) })) : decode(a)));
+    d.catch(() => arrays.delete(a)); // a failed fetch is tried again next time
+  }
   return d;
 }
 

@@ -88,5 +88,6 @@ METHOD = Method(
     needs=Needs(queries_keys=True, adapter=True),
     options=NeuronOptions,
     check=check,
+    parts=("queries", "keys"),     # the view shows one layer: on the site the others come when the reader picks them
     summary="neuron: inside one head, the query and key vectors behind each attention weight",
 )
