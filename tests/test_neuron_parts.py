@@ -245,3 +245,40 @@ def test_a_wrong_column_estimate_is_corrected_once_laid_out(parts_site, serve, b
     right, wrong = figure(False), figure(True)
     assert right[0] == 1 and wrong[0] == 2
     assert wrong[1:] == right[1:]
+
+
+@pytest.mark.browser
+def test_a_layer_file_that_cannot_be_read_is_reported_on_its_own_and_retried(parts_site, serve, browser):
+    """A missing part leaves the view usable: an inline message names the layer, the shown layer stays, and
+    picking the layer again once the file is back fetches it and shows it. A failure arriving after the reader
+    moved to another layer is ignored."""
+    main, payload, layer_parts = site_payload(parts_site)
+    missing = set(layer_parts[0])
+    reader = open_reader(browser, serve(parts_site), 1280)
+    blocked = {"on": True}
+
+    def route(r):
+        if blocked["on"] and r.request.url.rsplit("/", 1)[-1] in missing:
+            return r.fulfill(status=404, body="gone")
+        return r.continue_()
+    try:
+        reader.page.route("**/data/*.json", route)
+        page = reader.open("index.html")
+        view = page.locator("explorable-neuron-view")
+        assert ready(page, view) == "ready"
+        layer = main["neuron"]["layers"][1]
+        view.locator("select").first.select_option("1")
+        alert = view.locator(".xp-bar .xp-error")
+        alert.wait_for(state="visible")
+        assert f"Layer {layer} could not be loaded" in alert.inner_text() and "HTTP 404" in alert.inner_text()
+        assert view.get_attribute("data-state") == "ready" and view.evaluate("el => el.state.li") == 0
+        assert view.locator("select").first.input_value() == "0", "the select shows the layer still drawn"
+        blocked["on"] = False
+        view.locator("select").first.select_option("1")
+        page.wait_for_function("el => el.state.li === 1", arg=view.element_handle())
+        next_frame(page)
+        assert alert.inner_text() == "" and not alert.is_visible()
+        query = main["neuron"]["query"]
+        np.testing.assert_allclose(shown(view), weights(payload, 1, 0, query), atol=0.0005 + 1e-6)
+    finally:
+        reader.close()

@@ -39,13 +39,14 @@ export class NeuronView extends View {
     const headSel = (this.headSel = h("select", { "aria-label": "Head", onchange: (e) => this.pickHead(+e.target.value) },
       ...s.heads.map((hd, i) => h("option", { value: i }, `Head ${hd}`))));
     this.kvNote = h("span", { class: "xp-hint" });
+    this.err = h("span", { class: "xp-error", role: "alert" });
     const sort = h("label", null, h("input", { type: "checkbox", onchange: (e) => this.set({ sorted: e.target.checked }) }),
       " sort dimensions by |q ⊙ k| of the chosen key");
     this.legend = h("span", { class: "xp-nlegend" }, "negative ", h("span", { class: "xp-ramp xp-nramp" }), " positive");
     const bar = h("div", { class: "xp-bar" },
       s.layers.length > 1 ? h("label", null, "Layer ", layerSel) : h("span", null, `Layer ${s.layers[0]}`),
       s.heads.length > 1 ? h("label", null, "Head ", headSel) : h("span", null, `Head ${s.heads[0]}`),
-      this.kvNote, sort, this.legend,
+      this.kvNote, sort, this.legend, this.err,
       pngButton(this, () => [this.grid, this.caption(), `L${s.layers[this.state.li]}-H${s.heads[this.state.hi]}-q${this.query}`]));
 
     const col = (label, cls, on) => h("div", { class: "xp-col " + cls, role: "listbox", "aria-label": label, ...on });
@@ -123,10 +124,15 @@ export class NeuronView extends View {
 
   /** Show layer slot li once its arrays are here (on the site a layer but the first is fetched when picked). */
   async pickLayer(li) {
+    this.err.textContent = "";
     try {
       await this.layer(li);
     } catch (e) {
-      return this.fail(e);
+      if (+this.layerSel.value !== li) return; // the reader picked another layer meanwhile
+      // the shown layer stays; picking this one again tries its file again
+      this.layerSel.value = this.state.li;
+      this.err.textContent = `Layer ${this.s.layers[li]} could not be loaded (${e.message}): pick it again to retry.`;
+      return;
     }
     if (+this.layerSel.value !== li) return; // the reader picked another layer meanwhile
     this.set({ li, cell: null });
