@@ -99,8 +99,7 @@ def logit_lens(hidden: np.ndarray, readout: Any, ids: Sequence[int], watch: Sequ
     # watched tokens.
     targets = torch.tensor([[nxt, *watch] for nxt in [*ids[1:], 0]], dtype=torch.int64)[torch.arange(R) % N]
     rows = normed_hidden(hidden_t, readout).reshape(R, d)
-    stats = _Stats(R, k, 1 + W, n_chunks=-(-V // tile[1]))
-    stats.bar = readout.logits_at(rows, targets).numpy()                             # [R, 1 + W] float32
+    stats = _Stats(k, readout.logits_at(rows, targets).numpy(), n_chunks=-(-V // tile[1]))
     starts = list(range(0, R, tile[0]))
     workers = max(1, min(torch.get_num_threads(), len(starts)))
 
@@ -136,16 +135,19 @@ class _Stats:
     """Running per-row statistics of the logits, folded in one tile at a time (rows of different workers never
     overlap)."""
 
-    def __init__(self, R: int, k: int, n_targets: int, n_chunks: int) -> None:
+    def __init__(self, k: int, bar: np.ndarray, n_chunks: int) -> None:
+        """k: candidates kept per row; bar: [R, n_targets] float32, the targets' logits computed beforehand (the
+        rank counts compare with them); n_chunks: tiles across the vocabulary."""
         import torch
 
+        R, n_targets = bar.shape
+        self.bar = bar
         self.best = torch.full((R, k), -torch.inf)                # top-k logits so far, [R, k]
         self.best_ids = torch.zeros(R, k, dtype=torch.int64)
         self.peaks = torch.empty(R, n_chunks)                     # each tile's maximum per row
         self.sums = torch.empty(R, n_chunks)                      # each tile's sum of exp(z - maximum) per row
         self.picked = torch.empty(R, n_targets)                   # the targets' logits, read off their tiles
         self.above = np.zeros((R, n_targets), dtype=np.int64)     # entries with a larger logit than each target
-        self.bar = np.empty((R, n_targets), dtype=np.float32)     # the targets' logits, computed beforehand
 
     def fold(self, z: Any, block: slice, vocab: slice, chunk: int, targets: Any, greater: np.ndarray) -> None:
         """Folds one tile z = logits[block, vocab] (float32, overwritten) into the rows' statistics."""
