@@ -28,6 +28,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench_site import one_figure_site  # noqa: E402  (benchmarks/bench_site.py)
+
 LONG_TEXT = ("The history of the printing press begins in the fifteenth century, when movable metal type made it "
              "possible to copy books quickly. Within fifty years, presses operated in more than two hundred cities "
              "across Europe, and the price of a book fell so far that students, merchants and craftsmen could own "
@@ -113,15 +115,7 @@ def first_paint_figures() -> None:
     print("\n## Model view first paint, SmolLM2 (30 layers x 9 heads), 64-token text, headless Chromium")
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
-        (root / "docs").mkdir()
-        (root / "docs" / "index.md").write_text(
-            f"# Bench\n\n```explorable\nmodel: smollm2\ntext: {json.dumps(text_of('smollm2', 64))}\n"
-            "views: [model]\n```\n")
-        (root / "mkdocs.yml").write_text(
-            f"site_name: bench\ntheme: {{name: material, font: false}}\nplugins:\n  - explorables:\n"
-            f"      cache_dir: {REPO / '.cache' / 'explorables'}\n")
-        subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(root / "mkdocs.yml")], check=True,
-                       env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+        one_figure_site(root, text_of("smollm2", 64), ["model"], REPO / ".cache" / "explorables")
         class Quiet(http.server.SimpleHTTPRequestHandler):
             def log_message(self, *args):
                 pass

@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from bench_site import one_figure_site  # noqa: E402
 from factors import text_of  # noqa: E402  (benchmarks/factors.py: a public-domain text cut to N tokens)
 
 REPEATS = 5
@@ -201,14 +202,7 @@ def first_paint(loaded, n_tokens: int = 64, loads: int = 5, against: Path | None
     text = text_of(loaded.tokenizer, n_tokens)
     with tempfile.TemporaryDirectory() as temp:
         root = Path(temp)
-        (root / "docs").mkdir()
-        (root / "docs" / "index.md").write_text(
-            f"# Bench\n\n```explorable\nmodel: smollm2\ntext: {json.dumps(text)}\nviews: [layers]\n```\n")
-        (root / "mkdocs.yml").write_text(
-            "site_name: bench\ntheme: {name: material, font: false}\nplugins:\n  - explorables:\n"
-            f"      cache_dir: {REPO / '.cache' / 'explorables'}\n")
-        subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(root / "mkdocs.yml")], check=True,
-                       env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+        one_figure_site(root, text, ["layers"], REPO / ".cache" / "explorables")
         sites = {"this": root / "site"}
         if against:
             other = sites["against"] = root / "against"

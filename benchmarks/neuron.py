@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,6 +31,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from attention import text_of  # noqa: E402  (a prefix of one long text with exactly N tokens)
+from bench_site import one_figure_site  # noqa: E402
 
 N_TOKENS = 32
 ROUNDS = 15
@@ -137,18 +137,8 @@ def _main_thread_cpu(events: list[dict], start: str, end: str) -> float:
 
 def _bench_site(root: Path, repo: Path, cache: Path) -> Path:
     """Build the one-figure bench page (the neuron view below the fold) with the generator of checkout `repo`."""
-    (root / "docs").mkdir(parents=True)
     filler = "\n\n".join(f"Paragraph {i} of filler, so that the figure starts below the fold." for i in range(40))
-    (root / "docs" / "index.md").write_text(
-        f"# Bench\n\n{filler}\n\n```explorable\nmodel: smollm2\ntext: {json.dumps(text_of('smollm2', N_TOKENS))}\n"
-        "views: [neuron]\n```\n")
-    (root / "mkdocs.yml").write_text(
-        f"site_name: bench\ntheme: {{name: material, font: false}}\nplugins:\n  - explorables:\n"
-        f"      cache_dir: {cache}\nmarkdown_extensions:\n  - pymdownx.superfences\n")
-    # run from the site's folder: `python -m` puts the working directory first on sys.path, before PYTHONPATH
-    subprocess.run([sys.executable, "-m", "mkdocs", "build", "-q", "-f", str(root / "mkdocs.yml")], check=True,
-                   cwd=root, env={**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(repo)})
-    return root / "site"
+    return one_figure_site(root, text_of("smollm2", N_TOKENS), ["neuron"], cache, repo=repo, before=filler)
 
 
 def _one_load(browser, url: str) -> dict[str, list[float]]:
