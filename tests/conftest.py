@@ -110,10 +110,14 @@ def build_site(config: Path, site: Path, site_url: str | None = None) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-def write_test_site_config(root: Path, title: str, site_url: str | None = None) -> Path:
+def write_test_site_config(root: Path, title: str, site_url: str | None = None, *, offline: bool = False,
+                           embed_limit: int | None = None) -> Path:
     """A Material site with instant navigation and a palette toggle, like the project's own. Instant navigation
     only engages when site_url is the address the site is served from (Material follows the links that
-    sitemap.xml lists, and matches their port too): start the server first, then build."""
+    sitemap.xml lists, and matches their port too): start the server first, then build. offline: with search and
+    Material's offline plugin (pages that open from file://); embed_limit: the explorables plugin's option."""
+    plugins = ["search", "offline"] if offline else []
+    plugins.append(f"explorables: {{embed_limit: {embed_limit}}}" if embed_limit is not None else "explorables")
     config = root / "mkdocs.yml"
     config.write_text(textwrap.dedent(f"""\
         site_name: {title}
@@ -128,8 +132,7 @@ def write_test_site_config(root: Path, title: str, site_url: str | None = None) 
             - scheme: slate
               toggle: {{icon: material/weather-sunny, name: Light}}
         plugins:
-          - explorables
-        """), encoding="utf-8")
+        """) + "".join(f"  - {plugin}\n" for plugin in plugins), encoding="utf-8")
     return config
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import Reader, build_site, next_frame, ready
+from conftest import Reader, build_site, next_frame, ready, write_test_site_config
 
 from generator.methods import REGISTRY
 from generator.payload import decode_array, dumps, encode_array
@@ -78,15 +78,7 @@ def parts_site(tmp_path_factory, tiny_models) -> Path:
         views: [neuron, head]
         ```
         """), encoding="utf-8")
-    (root / "mkdocs.yml").write_text(textwrap.dedent("""\
-        site_name: Parts test site
-        theme: {name: material, font: false}
-        plugins:
-          - search
-          - offline
-          - explorables:
-              embed_limit: 2000
-        """), encoding="utf-8")
+    write_test_site_config(root, "Parts test site", offline=True, embed_limit=2000)
     build_site(root / "mkdocs.yml", root / "site")
     return root / "site"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CANVAS_PIXELS, Reader, build_site, ready
+from conftest import CANVAS_PIXELS, Reader, build_site, ready, write_test_site_config
 
 REPO = Path(__file__).resolve().parent.parent
 VIEWS = "explorable-head-view, explorable-model-view, explorable-saliency-view, explorable-factor-view"
@@ -58,23 +58,7 @@ def offline_site(tmp_path_factory, tiny_models) -> Path:
         views: [saliency, head]
         ```
         """), encoding="utf-8")
-    (root / "mkdocs.yml").write_text(textwrap.dedent("""\
-        site_name: Offline test site
-        theme:
-          name: material
-          font: false
-          features: [navigation.instant]
-          palette:
-            - scheme: default
-              toggle: {icon: material/weather-night, name: Dark}
-            - scheme: slate
-              toggle: {icon: material/weather-sunny, name: Light}
-        plugins:
-          - search
-          - offline
-          - explorables:
-              embed_limit: 2000
-        """), encoding="utf-8")
+    write_test_site_config(root, "Offline test site", offline=True, embed_limit=2000)
     build_site(root / "mkdocs.yml", root / "site")
     return root / "site"
 
