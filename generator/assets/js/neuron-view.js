@@ -125,16 +125,13 @@ export class NeuronView extends View {
   /** Show layer slot li once its arrays are here (on the site a layer but the first is fetched when picked). */
   async pickLayer(li) {
     this.err.textContent = "";
-    try {
-      await this.layer(li);
-    } catch (e) {
-      if (+this.layerSel.value !== li) return; // the reader picked another layer meanwhile
-      // the shown layer stays; picking this one again tries its file again
+    const failed = await this.layer(li).then(() => null, (e) => e);
+    if (+this.layerSel.value !== li) return; // the reader picked another layer meanwhile
+    if (failed) { // the shown layer stays; picking this one again tries its file again
       this.layerSel.value = this.state.li;
-      this.err.textContent = `Layer ${this.s.layers[li]} could not be loaded (${e.message}): pick it again to retry.`;
+      this.err.textContent = `Layer ${this.s.layers[li]} could not be loaded (${failed.message}): pick it again to retry.`;
       return;
     }
-    if (+this.layerSel.value !== li) return; // the reader picked another layer meanwhile
     this.set({ li, cell: null });
     this.tell({ layer: this.s.layers[li], head: this.s.heads[this.state.hi] });
   }
