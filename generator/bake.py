@@ -11,11 +11,13 @@ from typing import Any
 
 from . import DATA_VERSION, SCHEMA_VERSION
 from .cache import BakeCache
+from .precision import Precision, site_defaults
+from .precision import resolve as resolve_precision
 from .errors import ModelLoadError, SpecError
 from .methods import Needs
 from .models.registry import ModelSource, resolve
 from .payload import dumps
-from .rules import check_methods, check_model
+from .rules import check_methods, check_model, check_precision
 from .spec import SpecBase
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -24,10 +26,10 @@ PACKAGE = Path(__file__).resolve().parent
 # Modules that only present, route or store bakes: editing them must not throw the bake cache away. Every other
 # module of the package (methods, capture, tokens, payload, models, spec) is part of the key, so a change to the
 # numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
-PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py", "plugin.py",
-                                  "widgets.py", "payload/parts.py"})
+PRESENTATION_MODULES = frozenset({"cache.py", "cache_remote.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py",
+                                  "plugin.py", "widgets.py", "payload/parts.py"})
 # Packages that only take finished payloads elsewhere (standalone files, experiment trackers).
-PRESENTATION_PACKAGES = ("export/", "tracking/")
+PRESENTATION_PACKAGES = ("export/", "tracking/", "distributed/")
 
 
 @functools.lru_cache(maxsize=1)
@@ -42,10 +44,23 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+class NotBakedError(SpecError):
+    """A block whose payload is not in the cache, in a build that only reads (`Baker(read_only=True)`)."""
+
+
 class Baker:
-    def __init__(self, cache_dir: str | Path = ".cache/explorables", base_dir: str | Path = "."):
-        self.cache = BakeCache(cache_dir)
+    """Spec -> payload bytes through the bake cache at `cache_dir` (a folder, or an fsspec URL with
+    `cache_options`, see cache.py). `device` / `dtype`: the site's setting (generator/precision.py). `read_only`:
+    a missing payload is a NotBakedError placed at the block instead of a bake (a site baked ahead, e.g. by
+    `explorables bake --executor ray`). Raises CacheError when a remote cache cannot be reached."""
+
+    def __init__(self, cache_dir: str | Path = ".cache/explorables", base_dir: str | Path = ".", *,
+                 cache_options: dict | None = None, device: str | None = None, dtype: str | None = None,
+                 read_only: bool = False):
+        self.cache = BakeCache(cache_dir, cache_options)
         self.base_dir = Path(base_dir)
+        self.device, self.dtype = site_defaults(device, dtype)
+        self.read_only = read_only
         self.baked = 0            # bakes that ran a model (cache misses), for reports and tests
         self._memo: dict[str, bytes] = {}
         self._failures: dict[str, SpecError] = {}   # a spec that failed is not run again in this process
@@ -57,10 +72,15 @@ class Baker:
         except ModelLoadError as exc:
             raise spec.error("model", str(exc)) from None
 
+    def precision(self, spec: SpecBase) -> Precision:
+        """The block's device and dtype over the site's, `auto` resolved (no torch import)."""
+        return resolve_precision(spec, self.device, self.dtype)
+
     def key(self, spec: SpecBase) -> str:
         fingerprint = self.source(spec).fingerprint()
         parts = (DATA_VERSION, code_fingerprint(), fingerprint, spec.digest())
-        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+        extra = self.precision(spec).key_part()     # None for cpu / float32: the keys made before stay valid
+        return hashlib.sha256("\0".join(parts + ((extra,) if extra else ())).encode()).hexdigest()
 
     def payload(self, spec: SpecBase) -> bytes:
         key = self.key(spec)
@@ -72,6 +92,8 @@ class Baker:
                 raise self._failures[key]
             data = self.cache.get(key)
             if data is None:
+                if self.read_only:
+                    raise self.not_baked(spec)
                 try:
                     data = self._compute(spec)
                 except SpecError as error:
@@ -82,39 +104,62 @@ class Baker:
             self._memo[key] = data
             return data
 
+    def not_baked(self, spec: SpecBase) -> NotBakedError:
+        block = spec.error("model", "")
+        return NotBakedError(f"this block has no baked payload in the cache {self.cache.location}, and this build "
+                             "only reads the cache (plugin option bake: false, or EXPLORABLES_BAKE=0)",
+                             file=block.file, line=block.line,
+                             hint="bake the site first (`explorables bake`, or `explorables bake --executor ray`) "
+                                  "with the same cache, code and models, or let the build bake (bake: true)")
+
     def _compute(self, spec: SpecBase) -> bytes:
         """Run the model once for everything the spec's methods need, then each method on the capture."""
-        from .capture import run
-        from .models.loading import POOL
+        return compute(spec, self.source(spec), self.precision(spec))
 
-        source = self.source(spec)
-        try:
-            loaded = POOL.get(source)
-        except ModelLoadError as exc:
-            raise spec.error("model", str(exc)) from None
-        check_model(spec, loaded)
-        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None)
-        needs = Needs()
-        for method in methods:
-            needs |= method.needs
-        log.info("explorables: baking %s on %s", spec.where(), source.label)
-        capture = run(spec, loaded, needs)
-        payload: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "model": loaded.info.describe(),
-            "tokens": capture.tokens,
-            "n_prompt": capture.n_prompt,
-        }
-        if loaded.info.encoder_decoder:
-            payload["target_tokens"] = capture.target_tokens
-        if spec.generate:
-            generated = (len(capture.target_ids) - 1 if loaded.info.encoder_decoder
-                         else len(capture.ids) - capture.n_prompt)
-            payload["generation"] = {"requested": spec.generate, "generated": generated,
-                                     "stop_token": capture.stopped_early}
-            if capture.stopped_early is not None:
-                log.info("explorables: %s: the model stopped after %d of %d tokens to generate (it wrote %r, "
-                         "its end token)", spec.where(), generated, spec.generate, capture.stopped_early)
-        for method in methods:
-            payload[method.name] = method.section(spec, capture)
-        return dumps(payload)
+
+def compute(spec: SpecBase, source: ModelSource, precision: Precision = Precision()) -> bytes:
+    """The payload bytes of one spec: load the model (kept in the process's pool, by fingerprint, device and
+    dtype), run it once for everything the spec's methods need, then each method on the capture. Raises SpecError
+    placed at the field to change. Used by `Baker` and by the distributed workers (generator/distributed/)."""
+    from .capture import run
+    from .models.loading import POOL
+    from .precision import notes, require
+
+    check_precision(spec, precision, spec.methods)     # before anything loads: a dtype a method cannot use
+    require(spec, precision)
+    try:
+        loaded = POOL.get(source, device=precision.device, dtype=precision.dtype)
+    except ModelLoadError as exc:
+        raise spec.error("model", str(exc)) from None
+    check_model(spec, loaded)
+    methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None)
+    needs = Needs()
+    for method in methods:
+        needs |= method.needs
+    log.info("explorables: baking %s on %s%s", spec.where(), source.label,
+             "" if precision.default else f" ({precision.device}, {precision.dtype})")
+    warnings = notes(precision, methods)
+    for note in warnings:
+        log.warning("explorables: %s: %s", spec.where(), note)
+    capture = run(spec, loaded, needs)
+    payload: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "model": loaded.info.describe(),
+        "tokens": capture.tokens,
+        "n_prompt": capture.n_prompt,
+    }
+    if not precision.default:     # written only off the defaults, so default payloads keep their bytes
+        payload["precision"] = {**precision.describe(), "notes": warnings}
+    if loaded.info.encoder_decoder:
+        payload["target_tokens"] = capture.target_tokens
+    if spec.generate:
+        generated = (len(capture.target_ids) - 1 if loaded.info.encoder_decoder
+                     else len(capture.ids) - capture.n_prompt)
+        payload["generation"] = {"requested": spec.generate, "generated": generated,
+                                 "stop_token": capture.stopped_early}
+        if capture.stopped_early is not None:
+            log.info("explorables: %s: the model stopped after %d of %d tokens to generate (it wrote %r, "
+                     "its end token)", spec.where(), generated, spec.generate, capture.stopped_early)
+    for method in methods:
+        payload[method.name] = method.section(spec, capture)
+    return dumps(payload)

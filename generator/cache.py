@@ -2,6 +2,11 @@
 
 An entry is one file: a header line with the payload's SHA-256 and length, then the payload. A truncated or altered
 entry fails the check, is reported, deleted, and baked again.
+
+Where the entries live is a store: a local folder (the default, `LocalStore`), or any fsspec URL such as
+`s3://bucket/prefix` or `gs://bucket/prefix` (`generator/cache_remote.py`, imported only for such a URL, so a
+normal build never imports fsspec). Both publish an entry whole or not at all: a reader sees the old entry, the new
+one or none, never a part; two writers of one key each publish a whole, identical entry.
 """
 
 from __future__ import annotations
@@ -10,58 +15,138 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import ExplorableError
 
 log = logging.getLogger("mkdocs.plugins.explorables")
 
 _MAGIC = "explorables-cache/1"
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+class CacheError(ExplorableError):
+    """The cache's store cannot be used (unreachable, no credentials, no bucket); the message names the setting."""
+
+
+def is_url(location: str | Path) -> bool:
+    """True for an fsspec URL (`s3://...`, `gs://...`, `memory://...`), false for a local folder (`file://` counts
+    as a URL: fsspec's local filesystem)."""
+    return isinstance(location, str) and bool(_URL.match(location))
+
+
+def locate(base_dir: str | Path, location: str | Path) -> str:
+    """The cache location a setting names: a URL as written, a folder relative to `base_dir` (the project folder)."""
+    return str(location) if is_url(location) else str(Path(base_dir) / location)
+
+
+class LocalStore:
+    """Entries as files of a local folder; publish = write a temporary file beside the entry, fsync, rename."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+
+    def where(self, relative: str) -> Path:
+        return self.folder / relative
+
+    def read(self, relative: str) -> bytes | None:
+        try:
+            return self.where(relative).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def first_line(self, relative: str) -> bytes | None:
+        try:
+            with self.where(relative).open("rb") as handle:
+                return handle.readline()
+        except OSError:
+            return None
+
+    def publish(self, relative: str, data: bytes) -> None:
+        path = self.where(relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(path, data)
+
+    def delete(self, relative: str) -> None:
+        self.where(relative).unlink(missing_ok=True)
+
+    def listing(self, folder: str, suffix: str) -> list[str]:
+        base = self.where(folder)
+        return sorted(f"{folder}/{path.name}" for path in base.glob(f"*{suffix}")) if base.is_dir() else []
 
 
 class BakeCache:
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
+    """The bake cache at `location`: a local folder, or an fsspec URL with `options` (fsspec storage options,
+    e.g. `{"endpoint_url": ..., "key": ..., "secret": ...}` for S3; credentials otherwise come from the
+    environment as the filesystem library reads them). Raises CacheError when a remote store cannot be reached."""
+
+    def __init__(self, location: str | Path, options: dict[str, Any] | None = None):
+        self.location = str(location)
+        if is_url(self.location):
+            from .cache_remote import FsspecStore
+            self.store: Any = FsspecStore(self.location, options or {})
+        else:
+            self.store = LocalStore(location)
         self.used: set[str] = set()
         self._missed: dict[str, float] = {}   # key -> time of its cache miss, to record how long its bake took
 
-    def path(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.json"
+    @property
+    def remote(self) -> bool:
+        return not isinstance(self.store, LocalStore)
+
+    @staticmethod
+    def relative(key: str) -> str:
+        return f"{key[:2]}/{key}.json"
+
+    def path(self, key: str) -> Path | str:
+        """Where the entry lives: a Path in a local folder, a URL in a remote store."""
+        return self.store.where(self.relative(key))
 
     def get(self, key: str) -> bytes | None:
-        path = self.path(key)
-        try:
-            blob = path.read_bytes()
-        except FileNotFoundError:
+        blob = self.store.read(self.relative(key))
+        if blob is None:
             self._missed[key] = time.perf_counter()
             return None
         payload = _verified(blob)
         if payload is None:
-            log.warning("explorables: cache entry %s is corrupted or truncated; baking it again", path)
-            path.unlink(missing_ok=True)
+            log.warning("explorables: cache entry %s is corrupted or truncated; baking it again", self.path(key))
+            self.store.delete(self.relative(key))
             self._missed[key] = time.perf_counter()
             return None
         self.used.add(key)
         return payload
 
-    def put(self, key: str, payload: bytes) -> None:
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def has(self, key: str) -> bool:
+        """Whether a sound entry is stored for `key` (reads and checks it; a damaged entry is deleted). Counts as
+        neither a use nor a miss."""
+        blob = self.store.read(self.relative(key))
+        if blob is not None and _verified(blob) is None:
+            self.store.delete(self.relative(key))
+            return False
+        return blob is not None
+
+    def put(self, key: str, payload: bytes, *, bake_seconds: float | None = None) -> None:
         meta = {"format": _MAGIC, "sha256": hashlib.sha256(payload).hexdigest(), "length": len(payload)}
-        if key in self._missed:   # wall seconds from the miss to this put: the bake (model load included)
+        if bake_seconds is not None:
+            meta["bake_seconds"] = round(bake_seconds, 3)
+        elif key in self._missed:   # wall seconds from the miss to this put: the bake (model load included)
             meta["bake_seconds"] = round(time.perf_counter() - self._missed.pop(key), 3)
         header = json.dumps(meta).encode() + b"\n"
-        # Write to a temporary file in the same folder, then rename: readers never see half an entry, and
-        # concurrent writers of the same key each replace it whole.
-        _atomic_write(path, header + payload)
+        # Published whole (LocalStore: temporary file + rename; FsspecStore: see cache_remote.py): readers never see
+        # half an entry, and concurrent writers of the same key each replace it whole.
+        self.store.publish(self.relative(key), header + payload)
         self.used.add(key)
 
     def bake_seconds(self, key: str) -> float | None:
         """Seconds the entry's bake took, as recorded when it was stored (None for entries that predate it)."""
+        line = self.store.first_line(self.relative(key))
         try:
-            with self.path(key).open("rb") as handle:
-                meta = json.loads(handle.readline())
-        except (OSError, ValueError):
+            meta = json.loads(line) if line else None
+        except ValueError:
             return None
         value = meta.get("bake_seconds") if isinstance(meta, dict) else None
         return float(value) if isinstance(value, (int, float)) else None
@@ -72,18 +157,16 @@ class BakeCache:
         Each owner's keys are kept in a manifest, so sites sharing one cache, and entries baked ahead by the CLI,
         are never evicted by somebody else's build. Returns how many entries were deleted.
         """
-        manifests = self.folder / "owners"
-        manifests.mkdir(parents=True, exist_ok=True)
-        mine = manifests / (hashlib.sha256(owner.encode()).hexdigest()[:16] + ".json")
-        previous = set(_read_keys(mine))
+        mine = "owners/" + hashlib.sha256(owner.encode()).hexdigest()[:16] + ".json"
+        previous = set(_read_keys(self.store.read(mine)))
         others: set[str] = set()
-        for manifest in manifests.glob("*.json"):
+        for manifest in self.store.listing("owners", ".json"):
             if manifest != mine:
-                others.update(_read_keys(manifest))
+                others.update(_read_keys(self.store.read(manifest)))
         stale = previous - self.used - others
         for key in stale:
-            self.path(key).unlink(missing_ok=True)
-        _atomic_write(mine, json.dumps({"owner": owner, "keys": sorted(self.used)}).encode())
+            self.store.delete(self.relative(key))
+        self.store.publish(mine, json.dumps({"owner": owner, "keys": sorted(self.used)}).encode())
         return len(stale)
 
 
@@ -100,10 +183,10 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _read_keys(manifest: Path) -> list[str]:
+def _read_keys(blob: bytes | None) -> Iterable[str]:
     try:
-        keys = json.loads(manifest.read_text()).get("keys", [])
-    except (OSError, ValueError, AttributeError):
+        keys = json.loads(blob).get("keys", []) if blob else []
+    except (ValueError, AttributeError):
         return []
     return [key for key in keys if isinstance(key, str)]
 

@@ -80,18 +80,19 @@ def tokenize(spec: SpecBase, loaded: LoadedModel) -> tuple[torch.Tensor, torch.T
         encoded = tokenizer(spec.pair[0], spec.pair[1], return_tensors="pt")
     else:
         encoded = tokenizer(spec.text, return_tensors="pt")
-    input_ids = encoded["input_ids"]
+    input_ids = encoded["input_ids"].to(loaded.model.device)   # the model's device (generator/precision.py)
     check_length(spec, loaded.info.label, input_ids.shape[1], loaded.max_positions)
     if input_ids.shape[1] == 0:
         raise spec.error("text", "the text produced no tokens")
-    return input_ids, encoded.get("token_type_ids")
+    token_type_ids = encoded.get("token_type_ids")
+    return input_ids, None if token_type_ids is None else token_type_ids.to(input_ids.device)
 
 
 def sentences(spec: SpecBase, loaded: LoadedModel) -> list[Sentence]:
     """Each sentence of the spec's pair tokenised on its own, with its own [CLS]/[SEP] (segment 0 and 1)."""
     out = []
     for segment, sentence in enumerate(spec.pair or []):
-        ids = loaded.tokenizer(sentence, return_tensors="pt")["input_ids"][0]
+        ids = loaded.tokenizer(sentence, return_tensors="pt")["input_ids"][0].to(loaded.model.device)
         out.append(Sentence(ids, display_tokens(loaded.tokenizer, ids.tolist(), segments=[segment] * len(ids),
                                                 source=sentence)))
     return out
@@ -159,7 +160,7 @@ def _output_weights(loaded: LoadedModel) -> dict[str, np.ndarray]:
     weights = {}
     for layer, block in enumerate(loaded.adapter.blocks(loaded.model)):
         weight = loaded.adapter.output_weight(block).detach().float()           # [d_model, H * d_head]
-        weights[weight_name(layer, "attn.W_O")] = weight.T.reshape(heads, -1, weight.shape[0]).numpy().copy()
+        weights[weight_name(layer, "attn.W_O")] = weight.T.reshape(heads, -1, weight.shape[0]).cpu().numpy().copy()
     return weights
 
 
@@ -181,11 +182,11 @@ def _forward(loaded: LoadedModel, needs: Needs, input_ids: torch.Tensor, token_t
     if needs.queries_keys and sorted(scales) != list(range(loaded.info.n_layers)):
         raise RuntimeError(f"queries and keys were recorded for layers {sorted(scales)} of {loaded.info.n_layers}: "
                            f"{loaded.info.architecture} did not call its eager attention function in every block")
-    return output, {name: tensor.float().numpy() for name, tensor in captured.items()}, scales
+    return output, {name: tensor.float().cpu().numpy() for name, tensor in captured.items()}, scales
 
 
 def _attentions(output: Any) -> np.ndarray:
-    return torch.stack([layer[0] for layer in output.attentions]).float().numpy()
+    return torch.stack([layer[0] for layer in output.attentions]).float().cpu().numpy()
 
 
 @torch.no_grad()
@@ -208,7 +209,7 @@ def run_encoder_decoder(spec: SpecBase, loaded: LoadedModel, needs: Needs) -> Ca
     if len(target) - 1 < spec.generate:
         capture.stopped_early = capture.target_tokens[-1]["text"] if len(target) > 1 else ""
     if needs.attention:
-        stack = lambda layers: torch.stack([layer[0] for layer in layers]).float().numpy()  # noqa: E731
+        stack = lambda layers: torch.stack([layer[0] for layer in layers]).float().cpu().numpy()  # noqa: E731
         capture.attentions = stack(forward.encoder_attentions)
         capture.decoder_attentions = stack(forward.decoder_attentions)
         capture.cross_attentions = stack(forward.cross_attentions)
@@ -245,7 +246,7 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     if needs.attention:
         capture.attentions = _attentions(output)
     if needs.hidden_states:
-        capture.hidden_states = torch.stack([hidden[0] for hidden in output.hidden_states]).float().numpy()
+        capture.hidden_states = torch.stack([hidden[0] for hidden in output.hidden_states]).float().cpu().numpy()
     capture.activations.update(activations)
     capture.attention_scales = [scales[layer] for layer in sorted(scales)]
     if needs.values:

@@ -26,6 +26,7 @@ from markdown import Extension, Markdown
 from markdown.preprocessors import Preprocessor
 
 from .bake import Baker
+from .cache import is_url, locate
 from .errors import ExplorableError, SpecError
 from .fences import Block, find_blocks
 from .methods import REGISTRY
@@ -64,11 +65,14 @@ _bakers: dict[tuple[str, str], Baker] = {}
 _catalogues: dict[str, tuple[tuple, Catalogue]] = {}
 
 
-def baker_for(cache_dir: str, base_dir: str) -> Baker:
-    key = (str(Path(cache_dir).resolve()), str(Path(base_dir).resolve()))
+def baker_for(cache_dir: str, base_dir: str, **settings) -> Baker:
+    """The process's baker for a cache and project folder (and the Baker settings: cache_options, device, dtype,
+    read_only). Raises CacheError for a remote cache that cannot be reached, ValueError for a bad device/dtype."""
+    location = cache_dir if is_url(cache_dir) else str(Path(cache_dir).resolve())
+    key = (location, str(Path(base_dir).resolve()), json.dumps(settings, sort_keys=True, default=str))
     with _state_lock:
         if key not in _bakers:
-            _bakers[key] = Baker(cache_dir=key[0], base_dir=key[1])
+            _bakers[key] = Baker(cache_dir=key[0], base_dir=key[1], **settings)
         return _bakers[key]
 
 
@@ -209,8 +213,8 @@ class ExplorablesExtension(Extension):
         self._context = context
 
     def path(self, key: str) -> str:
-        """A folder option resolved against `base_dir`."""
-        return str(Path(self.getConfig("base_dir")) / self.getConfig(key))
+        """A folder option resolved against `base_dir` (a cache URL such as s3://... stays as written)."""
+        return locate(self.getConfig("base_dir"), self.getConfig(key))
 
     @property
     def context(self) -> SiteContext:

@@ -42,6 +42,13 @@ class ExplorablesConfig(Config):
     evict = c.Type(bool, default=True)
     download = c.Type(bool, default=True)     # a "download HTML" link under each figure (export/site.py)
     log = c.Type(dict, default={})            # {tracker: mlflow|comet, tracking_uri, experiment, ...}: tracking/
+    # Remote cache and precision (docs/writing.md, "Baking at scale"): fsspec storage options for a cache_dir URL;
+    # the site's device (auto | cpu | cuda) and dtype (float32 | bfloat16), or EXPLORABLES_DEVICE / _DTYPE; bake:
+    # false (or EXPLORABLES_BAKE=0) makes the build only read the cache, a missing payload an error at its block.
+    cache_options = c.Type(dict, default={})
+    device = c.Optional(c.Choice(("auto", "cpu", "cuda")))
+    dtype = c.Optional(c.Choice(("float32", "bfloat16")))
+    bake = c.Type(bool, default=True)
 
 
 class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
@@ -65,7 +72,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
                                          and not isinstance(entry, markdown_ext.ExplorablesExtension)]
         probe = markdown_ext.ExplorablesExtension(**settings)
         folder = probe.path("explorables_dir")
-        self.baker = markdown_ext.baker_for(probe.path("cache_dir"), self.base_dir)
+        self.baker = self._baker(probe.path("cache_dir"))
         self.baker.cache.used.clear()
         self.payload_files: dict[str, bytes] = {}     # data file name (a hash of its bytes) -> bytes
         self.file_names: dict[bytes, str] = {}        # a payload written as a data file -> that file's name
@@ -93,6 +100,19 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         if self.offline:
             offline.use_local_worker_shim(config)
         return config
+
+    def _baker(self, cache_dir: str) -> markdown_ext.Baker:
+        """The site's baker; a cache that cannot be reached or a bad device/dtype stops the build, naming the
+        setting."""
+        from mkdocs.exceptions import PluginError
+
+        from .cache import CacheError
+        read_only = not self.config.bake or os.environ.get("EXPLORABLES_BAKE", "").lower() in ("0", "false", "no")
+        try:
+            return markdown_ext.baker_for(cache_dir, self.base_dir, cache_options=self.config.cache_options,
+                                          device=self.config.device, dtype=self.config.dtype, read_only=read_only)
+        except (CacheError, ValueError) as error:
+            raise PluginError(f"explorables: {error}") from None
 
     def on_serve(self, server, *, config, builder):
         """Rebuild when a curated spec changes, not only the pages."""

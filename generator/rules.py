@@ -118,3 +118,21 @@ def check_explained_output(spec: "SpecBase", model: "ModelInfo", method: str) ->
         raise spec.error(f"{method}.target", f"'target' applies to causal models; on an encoder ({model.label}) "
                                              f"the {method} view always explains the cosine similarity",
                          hint="remove 'target'")
+
+
+def check_precision(spec: "SpecBase", precision, methods: list["Method"]) -> None:
+    """A dtype a method cannot use is an error naming the setting (generator/precision.py): the logit lens
+    (`Needs.readout`) runs the model's final norm and unembedding on the float32 hidden states and ranks every
+    token of the vocabulary exactly, which a bfloat16 model's modules cannot do (and bfloat16 logits would tie
+    across thousands of tokens)."""
+    from .precision import placed_error
+
+    if precision.dtype == "float32":
+        return
+    for method in methods:
+        if method.needs.readout:
+            raise placed_error(spec, precision, "dtype",
+                               f"the {method.name} method cannot run in {precision.dtype}: it ranks the whole "
+                               "vocabulary exactly through the model's final norm and unembedding, in float32",
+                               hint=f"set dtype: float32 for this block, or leave out the views of {method.name} "
+                                    f"({', '.join(method.views)})")

@@ -38,6 +38,10 @@ class SpecBase(Options):
     generate: int = Field(0, ge=0, le=64, description="Greedy tokens to generate (causal models).")
     views: list[str] = Field(default_factory=list, description="Widgets to show.")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=2, le=2048, description="Refuse texts longer than this.")
+    device: Optional[Literal["auto", "cpu", "cuda"]] = Field(
+        None, description="Where the model runs for this block: auto, cpu or cuda (default: the site's, cpu).")
+    dtype: Optional[Literal["float32", "bfloat16"]] = Field(
+        None, description="The model's number format for this block: float32 or bfloat16 (default: the site's).")
 
     _lines: dict = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="<spec>")
@@ -94,7 +98,9 @@ class SpecBase(Options):
         return getattr(self, method, None) or options()
 
     def compute_fields(self) -> dict[str, Any]:
-        """Everything that changes the baked numbers (and nothing that is only presentation)."""
+        """Everything that changes the baked numbers (and nothing that is only presentation). `device` and `dtype`
+        are not here: they fall back to the site's setting, so the baker adds the resolved setting to the cache key
+        (`generator.precision`), and only when it is not the default cpu / float32."""
         fields: dict[str, Any] = {"model": self.model, "text": self.text, "pair": self.pair,
                                   "generate": self.generate, "max_tokens": self.max_tokens}
         for method in self.methods:

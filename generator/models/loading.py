@@ -49,16 +49,17 @@ class LoadedModel:
         return max_positions(self.config)
 
 
-def load(source: ModelSource) -> LoadedModel:
-    """Tokenizer and model (float32, eager attention, eval mode) for a source. A GGUF model is read from the
-    de-quantised weights cache when it holds a sound entry, and stored there after loading otherwise
-    (weights_cache.py). Raises ModelLoadError saying what to do."""
+def load(source: ModelSource, device: str = "cpu", dtype: str = "float32") -> LoadedModel:
+    """Tokenizer and model (eager attention, eval mode) for a source, in `dtype` ("float32" or "bfloat16") on
+    `device` ("cpu" or "cuda"). A GGUF model is read from the de-quantised weights cache when it holds a sound
+    entry, and stored there after a float32 load otherwise (weights_cache.py). Raises ModelLoadError saying what
+    to do."""
     cached = weights_cache.find(source, checksums=False) if source.gguf_file else None
     if cached is not None:
         with ThreadPoolExecutor(1) as pool:   # zlib's CRC releases the GIL: it overlaps the load
             checking = pool.submit(weights_cache.checksum_problem, cached, source)
             try:
-                loaded, failure = _load(source, str(cached), {}), None
+                loaded, failure = _load(source, str(cached), {}, device, dtype), None
             except ModelLoadError as exc:
                 loaded, failure = None, exc
             problem = checking.result()
@@ -70,13 +71,14 @@ def load(source: ModelSource) -> LoadedModel:
         kwargs["gguf_file"] = source.gguf_file
     if source.revision:
         kwargs["revision"] = source.revision
-    loaded = _load(source, source.path, kwargs)
-    if source.gguf_file:
+    loaded = _load(source, source.path, kwargs, device, dtype)
+    if source.gguf_file and dtype == "float32" and device == "cpu":
         weights_cache.store(source, loaded.model, loaded.tokenizer)
     return loaded
 
 
-def _load(source: ModelSource, path: str, kwargs: dict[str, Any]) -> LoadedModel:
+def _load(source: ModelSource, path: str, kwargs: dict[str, Any], device: str = "cpu",
+          dtype: str = "float32") -> LoadedModel:
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
 
@@ -86,10 +88,12 @@ def _load(source: ModelSource, path: str, kwargs: dict[str, Any]) -> LoadedModel
         tokenizer = AutoTokenizer.from_pretrained(path, **kwargs)
         model_class = (AutoModelForSeq2SeqLM if is_encoder_decoder(config) else
                        AutoModelForCausalLM if causal else AutoModel)
-        model = model_class.from_pretrained(path, dtype=torch.float32, attn_implementation="eager", **kwargs)
+        model = model_class.from_pretrained(path, dtype=getattr(torch, dtype), attn_implementation="eager", **kwargs)
     except (OSError, ValueError, ImportError) as exc:
         raise ModelLoadError(_explain_failure(source, exc)) from exc
     model.eval()
+    if device != "cpu":
+        model.to(device)
     from ..tokens import Vocabulary
     vocabulary = Vocabulary(tokenizer)
 
@@ -130,19 +134,22 @@ def quiet_library() -> Iterator[None]:
 
 
 class ModelPool:
-    """Loaded models by fingerprint. One pool lives for the whole process, so `mkdocs serve` loads each model once."""
+    """Loaded models by (fingerprint, device, dtype). One pool lives for the whole process, so `mkdocs serve` (and a
+    distributed worker) loads each model once."""
 
     def __init__(self) -> None:
         self._models: dict[str, LoadedModel] = {}
         self._lock = threading.Lock()
 
-    def get(self, source: ModelSource) -> LoadedModel:
-        key = source.fingerprint()
+    def get(self, source: ModelSource, device: str = "cpu", dtype: str = "float32") -> LoadedModel:
+        key = source.fingerprint() if (device, dtype) == ("cpu", "float32") else \
+            f"{source.fingerprint()}/{device}/{dtype}"
         with self._lock:
             if key not in self._models:
-                log.info("explorables: loading model %s", source.label)
+                log.info("explorables: loading model %s%s", source.label,
+                         "" if (device, dtype) == ("cpu", "float32") else f" ({device}, {dtype})")
                 with quiet_library():
-                    self._models[key] = load(source)
+                    self._models[key] = load(source, device, dtype)
             return self._models[key]
 
     def __len__(self) -> int:
