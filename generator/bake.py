@@ -58,6 +58,7 @@ class Baker:
                  cache_options: dict | None = None, device: str | None = None, dtype: str | None = None,
                  read_only: bool = False):
         self.cache = BakeCache(cache_dir, cache_options)
+        self.cache_options = dict(cache_options or {})
         self.base_dir = Path(base_dir)
         self.device, self.dtype = site_defaults(device, dtype)
         self.read_only = read_only

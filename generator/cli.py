@@ -56,15 +56,47 @@ def check_against_files(spec: SpecBase, source: ModelSource) -> None:
                   n_tokens=n_tokens + spec.generate)
 
 
+def make_baker(root: Path, args: argparse.Namespace):
+    """The baker of --cache (a folder under --root, or a URL), --cache-option, --device and --dtype. Raises
+    ExplorableError (CacheError) when a remote cache cannot be reached, or for an option that is not KEY=VALUE."""
+    from .bake import Baker
+    from .cache import locate
+
+    options = {}
+    for option in args.cache_option:
+        name, equals, value = option.partition("=")
+        if not equals or not name:
+            raise ExplorableError(f"--cache-option {option!r}: write KEY=VALUE, e.g. endpoint_url=http://host:9000")
+        options[name] = value
+    try:
+        return Baker(locate(root, args.cache), base_dir=root, cache_options=options, device=args.device,
+                     dtype=args.dtype)
+    except ValueError as error:
+        raise ExplorableError(str(error)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="explorables", description=__doc__)
     parser.add_argument("--root", default=".", help="project folder (holding docs/ and explorables/)")
     parser.add_argument("--docs", default="docs", help="Markdown folder, relative to --root")
     parser.add_argument("--explorables", default="explorables", help="curated specs folder, relative to --root")
     parser.add_argument("--cache", default=".cache/explorables", help="bake cache folder, relative to --root")
+    parser.add_argument("--cache-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a storage option of a cache URL (fsspec), e.g. endpoint_url=http://127.0.0.1:9000; "
+                             "repeat for several")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                        help="where models run, for blocks that do not say (default: EXPLORABLES_DEVICE, else cpu)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"),
+                        help="the models' number format, for blocks that do not say (default: EXPLORABLES_DTYPE, "
+                             "else float32)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("check", help="validate every spec and block without running a model")
-    commands.add_parser("bake", help="bake every curated spec and Markdown block into the cache")
+    bake = commands.add_parser("bake", help="bake every curated spec and Markdown block into the cache")
+    bake.add_argument("--executor", choices=("local", "ray"), default="local",
+                      help="local: one after another in this process (default); ray: on a Ray cluster, one worker "
+                           "per model, each writing its payloads to the cache (explorables[ray])")
+    bake.add_argument("--address", help="host:port of a running Ray cluster's head (default: start one here)")
+    bake.add_argument("--workers", type=int, help="Ray workers in all (default: the cluster's CPUs)")
     assets = commands.add_parser("assets", help="copy the widgets' scripts and styles into a folder")
     assets.add_argument("target", help="folder to copy into (assets/explorables/ of your site)")
     export = commands.add_parser("export", help="write one self-contained HTML file per explorable")
@@ -82,29 +114,42 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     specs, errors = collect(root, args.docs, args.explorables)
+    try:
+        baker = make_baker(root, args)
+    except ExplorableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if args.command in ("export", "log"):
         for error in errors:
             print(f"error: {error}", file=sys.stderr)
-        from .bake import Baker
-        baker = Baker(root / args.cache, base_dir=root)
         if args.command == "export":
             from .export.command import main as export_main
             return export_main(specs, baker, args.ids, Path(args.out), errors, root) or (1 if errors else 0)
         from .tracking.command import main as log_main
         return log_main(specs, baker, args) or (1 if errors else 0)
     if args.command == "check":
-        from .bake import Baker
-        baker = Baker(root / args.cache, base_dir=root)
         for spec in specs:
             try:
                 check_against_files(spec, baker.source(spec))
             except ExplorableError as error:
                 errors.append(error)
+    elif args.executor == "ray":
+        from .distributed.ray_bake import bake as ray_bake
+        try:
+            baked, cached, failed = ray_bake(specs, baker, address=args.address, workers=args.workers)
+        except ExplorableError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        errors.extend(failed)
+        for name in baked:
+            print(f"baked {name}")
+        print(f"{len(specs)} explorables: {len(baked)} baked on Ray, {cached} from cache")
     else:
+        if args.address or args.workers:
+            print("error: --address and --workers are settings of --executor ray", file=sys.stderr)
+            return 1
         from tqdm import tqdm
 
-        from .bake import Baker
-        baker = Baker(root / args.cache, base_dir=root)
         baked = []
         for spec in tqdm(specs, desc="baking", unit="explorable", file=sys.stderr):
             before = baker.baked
