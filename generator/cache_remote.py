@@ -39,7 +39,11 @@ class FsspecStore:
             # botocore's defaults retry a refused connection for minutes; a build should say so in seconds
             options.setdefault("config_kwargs", {"connect_timeout": 5, "read_timeout": 60,
                                                  "retries": {"max_attempts": 2, "mode": "standard"}})
-            options.setdefault("retries", 2)
+            if not _has_s3_credentials(options):
+                raise CacheError(f"{SETTING} {url}: no credentials for S3 were found. Set AWS_ACCESS_KEY_ID and "
+                                 "AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), give key and secret in cache_options in "
+                                 "mkdocs.yml, or set anon: true in cache_options for a public bucket")
+        options.setdefault("skip_instance_cache", True)    # credentials and endpoint as they are now
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url, **options)
         except ImportError as exc:
@@ -56,9 +60,11 @@ class FsspecStore:
         """Reach the store once, so that a wrong URL, endpoint or credentials fail the build before any bake."""
         if self.atomic_put:
             bucket = self.root.split("/", 1)[0]
-            if not self._call("reach", self.fs.exists, bucket):
+            try:
+                self._call("reach", self.fs.info, bucket)
+            except FileNotFoundError:
                 raise CacheError(f"{SETTING} {self.url}: the bucket '{bucket}' does not exist (or these credentials "
-                                 "may not see it): create it, or correct the URL")
+                                 "may not see it): create it, or correct the URL") from None
         else:
             self._call("create", self.fs.makedirs, self.root, exist_ok=True)
 
@@ -119,6 +125,18 @@ class FsspecStore:
         except FileNotFoundError:
             return []
         return sorted(f"{folder}/{name.rstrip('/').rsplit('/', 1)[-1]}" for name in names if name.endswith(suffix))
+
+def _has_s3_credentials(options: dict[str, Any]) -> bool:
+    """Whether S3 credentials are given in `options` or found by botocore's chain (environment, shared files,
+    profile, instance metadata). s3fs would otherwise go on anonymously, and a private bucket answer 403 later."""
+    if options.get("anon") or options.get("key") or options.get("profile") or options.get("session"):
+        return True
+    try:
+        import botocore.session
+    except ImportError:
+        return True     # s3fs will say what is missing
+    return botocore.session.get_session().get_credentials() is not None
+
 
 def explain(url: str, doing: str, exc: Exception) -> str:
     """A store failure in words: which setting, what went wrong, what to do."""
