@@ -78,6 +78,12 @@ def readout_of(loaded: Any) -> Readout:
     if unembed is None:
         raise ValueError(f"{loaded.info.label} ({loaded.architecture}) has no language-model head")
     norm = adapter.final_norm_module(model)
+    if unembed.weight.device.type != "cpu" or unembed.weight.dtype != torch.float32:
+        # The lens reads float32 hidden states on the CPU (capture.py brings them there): a model on a GPU gets a
+        # float32 CPU copy of its final norm and unembedding (precision.py). On CPU float32, the model's own modules.
+        import copy
+        unembed = copy.deepcopy(unembed).to("cpu", torch.float32)
+        norm = None if norm is None else copy.deepcopy(norm).to("cpu", torch.float32)
     softcap = getattr(loaded.config, adapter.logit_softcap, None) if adapter.logit_softcap else None
     return Readout(norm=norm, unembed=unembed, softcap=float(softcap) if softcap else None,
                    last_normed=adapter.last_hidden_normed, vocab_size=int(unembed.weight.shape[0]),

@@ -49,10 +49,10 @@ def reduce_products(attentions: torch.Tensor, gradients: torch.Tensor) -> tuple[
     per_key = products.sum(dim=(2, 3)).double()                       # sum over heads and queries
     mean = products.mean(dim=2).double()                              # Ā_l = mean over heads: [K, L, N, N]
     n = attentions.shape[-1]
-    relevance = torch.eye(n, dtype=torch.float64).expand(gradients.shape[0], n, n).clone()
+    relevance = torch.eye(n, dtype=torch.float64, device=mean.device).expand(gradients.shape[0], n, n).clone()
     for layer in range(mean.shape[1]):
         relevance = relevance + mean[:, layer] @ relevance
-    return relevance - torch.eye(n, dtype=torch.float64), per_key
+    return relevance - torch.eye(n, dtype=torch.float64, device=mean.device), per_key
 
 
 def _chunks(total: int, size: int) -> list[range]:
@@ -90,7 +90,7 @@ def causal_attention_gradients(model: torch.nn.Module, input_ids: torch.Tensor, 
             layered = torch.stack([g[:, 0] for g in grads[1:]], dim=1)         # [K, L, H, N, N]
             relevance[cols.start:cols.stop], per_key[cols.start:cols.stop] = reduce_products(weights, layered)
             del grads, layered
-        return AttentionGradients(scores[0].detach().double().numpy(), relevance.numpy(), per_key.numpy(),
+        return AttentionGradients(scores[0].detach().double().cpu().numpy(), relevance.numpy(), per_key.numpy(),
                                   gxi.numpy())
 
 
@@ -102,7 +102,8 @@ def similarity_attention_gradients(model: torch.nn.Module, input_ids_a: torch.Te
         xs = (token_embeddings(model, input_ids_a, "input_ids_a"), token_embeddings(model, input_ids_b, "input_ids_b"))
         leaves = [x.unsqueeze(0).clone().requires_grad_(True) for x in xs]
         outputs = [run(model, leaf, output_attentions=True) for leaf in leaves]
-        pooled = [mean_pool(first_output(out, "last_hidden_state"), torch.ones(leaf.shape[:2], dtype=torch.long))
+        pooled = [mean_pool(first_output(out, "last_hidden_state"), torch.ones(leaf.shape[:2], dtype=torch.long,
+                                                                                  device=leaf.device))
                   for out, leaf in zip(outputs, leaves)]
         f = (pooled[0] * pooled[1]).sum(-1) / (pooled[0].norm(dim=-1) * pooled[1].norm(dim=-1))   # [1]
         attentions = [list(out.attentions) for out in outputs]
@@ -115,6 +116,6 @@ def similarity_attention_gradients(model: torch.nn.Module, input_ids_a: torch.Te
             weights = torch.stack([a[0] for a in attentions[k]]).detach()
             relevance, per_key = reduce_products(weights, layered)
             gxi = (leaf_grad.double() * x.double()).norm(dim=-1)                               # [1, n]
-            results.append(AttentionGradients(f.detach().double().numpy(), relevance.numpy(), per_key.numpy(),
+            results.append(AttentionGradients(f.detach().double().cpu().numpy(), relevance.numpy(), per_key.numpy(),
                                               gxi.numpy()))
         return results[0], results[1]

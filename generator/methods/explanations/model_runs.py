@@ -52,6 +52,6 @@ def similarity_variant_scores(model: torch.nn.Module, input_ids_a: torch.Tensor,
         per_forward = max(1, max_tokens // int(ids.shape[0]))
         vectors = torch.cat([sentence_embedding(model, _replaced(model, ids, unique[s:s + per_forward], neutral_id))
                              for s in range(0, unique.shape[0], per_forward)])
-        pooled.append(vectors[torch.as_tensor(inverse.ravel())])
+        pooled.append(vectors[torch.as_tensor(inverse.ravel(), device=vectors.device)])
     u, v = pooled
     return ((u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1))).double().cpu().numpy()

@@ -105,14 +105,14 @@ def causal(capture: "Capture", options: ExplanationsOptions) -> Explained:
                                            neutral_id=capture.neutral_id, keep=kept_positions(special))
         result = causal_integrated_gradients(capture.model, ids, n_prompt, target, steps=options.ig_steps,
                                              baseline=baseline)
-        attributions = result.attributions.detach().double().numpy()          # [G, N, D]
+        attributions = result.attributions.detach().double().cpu().numpy()          # [G, N, D]
         raw[INTEGRATED_GRADIENTS] = np.linalg.norm(attributions, axis=-1)
         sums = np.where(valid, attributions.sum(axis=-1), 0.0).sum(axis=-1)
-        ig = _ig_summary(result.f_input.double().numpy(), result.f_baseline.double().numpy(), sums)
+        ig = _ig_summary(result.f_input.double().cpu().numpy(), result.f_baseline.double().cpu().numpy(), sums)
 
     with gradient_ready(capture.model), torch.no_grad():
         values = generated_scores(capture.model, token_embeddings(capture.model, ids)[None], ids, n_prompt,
-                                  target)[0].double().numpy()
+                                  target)[0].double().cpu().numpy()
 
     def run_masks(t: int, masks: np.ndarray) -> np.ndarray:
         position = n_prompt + t
@@ -184,7 +184,7 @@ def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
                 for s in sentences)
         results = similarity_integrated_gradients(capture.model, ids_a, ids_b, steps=options.ig_steps,
                                                   baselines=baselines)
-        attributions = [r.attributions.detach().double().numpy() for r in results]
+        attributions = [r.attributions.detach().double().cpu().numpy() for r in results]
         joint[INTEGRATED_GRADIENTS] = np.concatenate([np.linalg.norm(a, axis=-1) for a in attributions])
         sums = np.array([sum(float(a.sum()) for a in attributions)])
         ig = _ig_summary([float(results[0].f_input)], [float(results[0].f_baseline)], sums)

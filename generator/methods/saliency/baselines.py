@@ -61,7 +61,8 @@ def baseline_embeddings(model: Any, x: Any, name: str, *, neutral_id: int | None
     with torch.no_grad():
         filler = table[int(neutral_id)] if name == "neutral" else table.mean(dim=0)
         baseline = filler.to(x.dtype).expand_as(x).clone()
-        kept = torch.tensor(list(keep) if keep is not None else [True] + [False] * (x.shape[0] - 1), dtype=torch.bool)
+        kept = torch.tensor(list(keep) if keep is not None else [True] + [False] * (x.shape[0] - 1), dtype=torch.bool,
+                            device=x.device)
         if kept.shape[0] != x.shape[0]:
             raise ValueError(f"keep has {kept.shape[0]} entries for {x.shape[0]} tokens")
         baseline[kept] = x[kept]

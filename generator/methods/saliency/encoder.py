@@ -63,10 +63,10 @@ def similarity_integrated_gradients(model: torch.nn.Module, input_ids_a: torch.T
         xs = (token_embeddings(model, input_ids_a, "input_ids_a"), token_embeddings(model, input_ids_b, "input_ids_b"))
         per_forward = min(steps, max(1, budget // max(x.shape[0] for x in xs)))
         paths = [ig_path(x, None if baselines is None else b) for x, b in zip(xs, baselines or (None, None))]
-        integrals = [torch.zeros(x.shape, dtype=torch.float64) for x in xs]
+        integrals = [torch.zeros(x.shape, dtype=torch.float64, device=x.device) for x in xs]
         for start in range(0, steps, per_forward):
-            alpha = torch.tensor(alphas[start:start + per_forward], dtype=xs[0].dtype)
-            weight = torch.tensor(weights[start:start + per_forward], dtype=torch.float64)
+            alpha = torch.tensor(alphas[start:start + per_forward], dtype=xs[0].dtype, device=xs[0].device)
+            weight = torch.tensor(weights[start:start + per_forward], dtype=torch.float64, device=xs[0].device)
             leaves = [(alpha[:, None, None] * d if b is None else b + alpha[:, None, None] * d).requires_grad_(True)
                       for b, d in paths]
             f = similarity(model, *leaves)  # rows are independent: d f.sum() / d leaf row k = grad at node k
