@@ -54,7 +54,7 @@ def import_ray():
     return ray
 
 
-class Worker:
+class BakeWorker:
     """The body of a `BakeWorker` actor: one process, one loaded model (through the process's model pool)."""
 
     def __init__(self, cache: str, cache_options: dict, base_dir: str, device: str | None, dtype: str | None,
@@ -97,6 +97,12 @@ class Worker:
 def connect(ray, address: str | None) -> None:
     """Join the cluster at `address` (host:port of its head), or start a local one on this machine."""
     env = {name: os.environ[name] for name in FORWARDED if name in os.environ}
+    if address and address != "auto":
+        problem = unreachable(address)
+        if problem:   # Ray itself would wait for the head for minutes
+            raise ExecutorError(f"could not join the Ray cluster at --address {address}: {problem}. Check the "
+                                "address (host:port of the head node, as `ray start --head` prints it) and that the "
+                                "head is running and reachable, or leave --address out to start a local cluster")
     try:
         ray.init(address=address or None, runtime_env={"env_vars": env}, logging_level="ERROR",
                  log_to_driver=False, **({} if address else {"include_dashboard": False}))
@@ -106,6 +112,21 @@ def connect(ray, address: str | None) -> None:
                             + ("Check the address (host:port of the head node, as `ray start --head` prints it) "
                                "and that the head is running and reachable"
                                if address else "Start one with `ray start --head` and pass --address")) from None
+
+
+def unreachable(address: str, timeout: float = 5.0) -> str | None:
+    """Why host:port (optionally ray://host:port) does not answer a TCP connection within `timeout` seconds, or
+    None when it does."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return "it is not host:port"
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            return None
+    except OSError as error:
+        return f"nothing answers there ({error.strerror or error})"
 
 
 def bake(specs: list[SpecBase], baker: Baker, *, address: str | None = None, workers: int | None = None,
@@ -131,7 +152,7 @@ def _run(ray, todo: Plan, baker: Baker, cpus: int, gpus: int, progress: bool
     errors: list[ExplorableError] = list(todo.errors)
     baked: list[str] = []
     cache = baker.cache.location if baker.cache.remote else str(Path(baker.cache.location).resolve())
-    actor_class = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES)(Worker)
+    actor_class = ray.remote(max_restarts=RETRIES, max_task_retries=RETRIES)(BakeWorker)
     bar = tqdm(total=todo.total, initial=len(todo.cached), desc="baking", unit="explorable", file=sys.stderr,
                disable=not progress)
     queues = {id(group): list(group.jobs) for group in todo.groups}
