@@ -32,7 +32,7 @@ SITE = """\
   views: [head, model]
 - id: m-pair
   model: minilm
-  pair: [Where did the cat sleep?, The cat slept on the warm windowsill.]
+  pair: ["Where did the cat sleep?", "The cat slept on the warm windowsill."]
   views: [head]
 - id: m-saliency
   model: minilm
@@ -105,11 +105,13 @@ def cluster(tmp_path):
     """A Ray cluster on 127.0.0.1 with 2 CPUs, in a process of its own (and its children); yields (address, the
     process). Ended by its own id: SIGTERM (ray.shutdown stops what it started), then its process group."""
     pytest.importorskip("ray")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0",
+           "RAY_AUTH_MODE": "disabled"}     # a cluster of this test only, on loopback: no token to share
     process = subprocess.Popen([sys.executable, "-c", CLUSTER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                text=True, env=env, cwd=tmp_path, start_new_session=True)
     address = process.stdout.readline().strip()
     assert address, "the Ray cluster did not start"
+    address = "127.0.0.1:" + address.rsplit(":", 1)[1]
     yield address, process
     process.send_signal(signal.SIGTERM)
     try:
@@ -140,7 +142,7 @@ def test_a_ray_cluster_bakes_into_s3_what_a_serial_bake_makes_even_when_a_worker
     (tmp_path / "docs").mkdir()
     (tmp_path / "explorables" / "site.yml").write_text(SITE, encoding="utf-8")
     (tmp_path / "docs" / "index.md").write_text("# Site\n\n```explorable\nuse: m-head\n```\n", encoding="utf-8")
-    env = {**os.environ, **s3_env, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, **s3_env, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled"}
     cli = [sys.executable, "-m", "generator.cli", "--root", str(tmp_path)]
     serial = subprocess.run([*cli, "--cache", "serial", "bake"], capture_output=True, text=True, timeout=900,
                             env=env)

@@ -108,6 +108,10 @@ def connect(ray, address: str | None) -> None:
                  log_to_driver=False, **({} if address else {"include_dashboard": False}))
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as error:
         where = f"the Ray cluster at --address {address}" if address else "a local Ray cluster"
+        if "auth" in str(error).lower():
+            raise ExecutorError(f"could not join {where}: it asks for an authentication token. Give this machine "
+                                "the cluster's token (RAY_AUTH_TOKEN, or the file ~/.ray/auth_token), see Ray's "
+                                "token authentication docs") from None
         raise ExecutorError(f"could not join {where}: {str(error).splitlines()[0] if str(error) else error}. "
                             + ("Check the address (host:port of the head node, as `ray start --head` prints it) "
                                "and that the head is running and reachable"

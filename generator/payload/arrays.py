@@ -57,16 +57,32 @@ def encode_array(values: Any, *, dtype: str = "uint8", lo: float | None = None, 
         scaled = np.zeros_like(array) if span <= 0 else (np.clip(array, lo, hi) - lo) / span * steps
         rounded = round_rows_to_sums(scaled) if keep_row_sums and array.ndim else np.rint(scaled)
         quantized = np.clip(rounded, 0, steps).astype(_NUMPY[dtype])
+        raw = pack(quantized, layout)
         if layout == "planes":
-            pairs = quantized.reshape(-1).view(np.uint8).reshape(-1, 2)   # little-endian: [low, high]
-            raw = pairs[:, 1].tobytes() + pairs[:, 0].tobytes()
             extra["layout"] = layout
-        else:
-            raw = quantized.tobytes()
     else:
         raise ValueError(f"unsupported dtype {dtype!r}")
     return {"dtype": dtype, "shape": list(array.shape), "min": _round(lo), "max": _round(hi), **extra,
             "data": base64.b64encode(zlib.compress(raw, 9)).decode("ascii")}
+
+
+def pack(quantized: np.ndarray, layout: str = "interleaved") -> bytes:
+    """The raw bytes of an integer array already on its grid (uint8 or little-endian uint16), before deflate:
+    row-major values one after another, or for uint16 `layout="planes"` every high byte, then every low byte."""
+    if layout == "planes":
+        pairs = np.ascontiguousarray(quantized, dtype=_NUMPY["uint16"]).reshape(-1).view(np.uint8).reshape(-1, 2)
+        return pairs[:, 1].tobytes() + pairs[:, 0].tobytes()      # little-endian pairs are [low, high]
+    return np.ascontiguousarray(quantized).tobytes()
+
+
+def encode_levels(quantized: np.ndarray, *, lo: float, hi: float, levels: int, layout: str = "planes") -> dict:
+    """An ARRAY from uint16 values already on a grid of `levels` steps over [lo, hi] (what encode_array makes of
+    the float values it would round there): the same bytes, without ever holding the float array."""
+    extra: dict[str, Any] = {"levels": levels} if levels != _LEVELS["uint16"] else {}
+    if layout == "planes":
+        extra["layout"] = layout
+    return {"dtype": "uint16", "shape": list(quantized.shape), "min": _round(lo), "max": _round(hi), **extra,
+            "data": base64.b64encode(zlib.compress(pack(quantized, layout), 9)).decode("ascii")}
 
 
 def round_rows_to_sums(scaled: np.ndarray, *, chunk: int = 1 << 20) -> np.ndarray:
