@@ -1,0 +1,101 @@
+"""The curated site's cold bake: serial (`explorables bake`) against Ray with 1 and 2 workers
+(`explorables bake --executor ray --workers N`, a local Ray cluster started by the command), each into a fresh
+cache, each one fresh process (wall time of the whole command: torch import, model loads, Ray start included).
+Also the per-explorable costs the 1,000-explorable estimate of RESULTS.md uses: each entry's recorded bake
+seconds and payload bytes, by model.
+
+    .venv/bin/python benchmarks/ray_bake.py [--only MODEL] [--runs N]
+
+--only keeps the curated entries of one model (e.g. minilm) when the whole site is too long for the machine.
+Payloads of the three ways are compared byte for byte (serial with one torch thread, as each Ray worker has).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def site(root: Path, only: str | None) -> int:
+    """The curated specs (of one model with `only`) under root/explorables; returns how many."""
+    (root / "explorables").mkdir(parents=True)
+    (root / "docs").mkdir()
+    count = 0
+    for path in sorted((REPO / "explorables").glob("*.yml")):
+        entries = [entry for entry in yaml.safe_load(path.read_text()) or [] if not only or entry["model"] == only]
+        count += len(entries)
+        if entries:
+            (root / "explorables" / path.name).write_text(yaml.safe_dump(entries, sort_keys=False))
+    return count
+
+
+def bake(root: Path, cache: Path, *extra: str, threads: int | None = None) -> float:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "generator.cli", "--root", str(root), "--cache", str(cache),
+                             "bake", *extra], capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if result.returncode:
+        sys.exit(result.stderr[-3000:])
+    return seconds
+
+
+def entries(cache: Path) -> dict[str, tuple[dict, bytes]]:
+    out = {}
+    for path in cache.glob("??/*.json"):
+        header, payload = path.read_bytes().split(b"\n", 1)
+        out[path.stem] = (json.loads(header), payload)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", help="keep the curated entries of this model only")
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        count = site(root, args.only)
+        print(f"{count} curated explorables{f' of {args.only}' if args.only else ''}; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        ways = {"serial (torch's default threads)": ([], None),
+                "serial (1 torch thread)": ([], 1),
+                "ray, 1 worker": (["--executor", "ray", "--workers", "1"], None),
+                "ray, 2 workers": (["--executor", "ray", "--workers", "2"], None)}
+        times: dict[str, list[float]] = {name: [] for name in ways}
+        caches: dict[str, Path] = {}
+        for run in range(args.runs):
+            for index, (name, (extra, threads)) in enumerate(ways.items()):
+                caches[name] = root / f"cache-{index}-{run}"
+                times[name].append(bake(root, caches[name], *extra, threads=threads))
+                print(f"  {name}: {times[name][-1]:.1f} s (load average {os.getloadavg()[0]:.1f})", flush=True)
+        serial = statistics.median(times["serial (torch's default threads)"])
+        for name, values in times.items():
+            print(f"{name:34s} median {statistics.median(values):7.1f} s   speed-up {serial / statistics.median(values):.2f}x")
+        reference = entries(caches["serial (1 torch thread)"])
+        for name in ("ray, 1 worker", "ray, 2 workers"):
+            same = all(entries(caches[name])[key][1] == payload for key, (_, payload) in reference.items())
+            print(f"{name}: payloads byte-identical to the 1-thread serial bake: {same}")
+        print("per explorable (serial, default threads): bake seconds (model load in the first of each model) and "
+              "payload bytes")
+        for key, (header, payload) in sorted(entries(caches["serial (torch's default threads)"]).items(),
+                                             key=lambda item: -item[1][0].get("bake_seconds", 0)):
+            model = json.loads(payload)["model"]["label"]
+            print(f"  {header.get('bake_seconds', 0):7.2f} s {len(payload):>9,} B  {model}")
+
+
+if __name__ == "__main__":
+    main()
