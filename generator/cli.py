@@ -128,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         from .tracking.command import main as log_main
         return log_main(specs, baker, args) or (1 if errors else 0)
     if args.command == "check":
+        from .rules import check_precision
         for spec in specs:
             try:
+                check_precision(spec, baker.precision(spec), spec.methods)
                 check_against_files(spec, baker.source(spec))
             except ExplorableError as error:
                 errors.append(error)

@@ -35,8 +35,9 @@ DEFAULT_DEVICE = "cpu"
 DEFAULT_DTYPE = "float32"
 ENV_DEVICE = "EXPLORABLES_DEVICE"
 ENV_DTYPE = "EXPLORABLES_DTYPE"
-SITE_SETTING = {"device": f"the site's device setting (plugin option 'device' in mkdocs.yml, or {ENV_DEVICE})",
-                "dtype": f"the site's dtype setting (plugin option 'dtype' in mkdocs.yml, or {ENV_DTYPE})"}
+SITE_SETTING = {"device": f"the site's device setting (plugin option 'device' in mkdocs.yml, {ENV_DEVICE}, or "
+                          "--device)",
+                "dtype": f"the site's dtype setting (plugin option 'dtype' in mkdocs.yml, {ENV_DTYPE}, or --dtype)"}
 
 
 @dataclass(frozen=True)
