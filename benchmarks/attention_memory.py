@@ -30,6 +30,7 @@ CHILD = textwrap.dedent("""
     way, n = sys.argv[1], int(sys.argv[2])
     loaded = POOL.get(resolve("smollm2"))
     ids = torch.randint(100, 40000, (1, n), generator=torch.Generator().manual_seed(0))
+    torch.set_grad_enabled(False)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if way == "all-layers":
         from generator.capture import _attentions, _forward
