@@ -170,7 +170,12 @@ def render(block: Block, context: SiteContext) -> str:
     except ExplorableError as error:
         log.warning("explorables: %s", error)
         return render_error(error)
-    return render_widget(spec, payload, context)
+    try:
+        return render_widget(spec, payload, context)
+    except Exception as exc:  # noqa: BLE001: a bad block gives its error box, the rest of the page builds
+        error = spec.error("views", f"the figure could not be written: {type(exc).__name__}: {exc}")
+        log.warning("explorables: %s", error)
+        return render_error(error)
 
 
 class ExplorablePreprocessor(Preprocessor):
