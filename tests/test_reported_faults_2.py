@@ -67,3 +67,61 @@ def test_check_places_a_broken_model_folder_and_goes_on(tmp_path, tiny_models):
     assert "docs/index.md:9: field 'model':" in err and "tokenizer.json" in err
     assert "docs/index.md:15: field 'txt': unknown field" in err
     assert "docs/index.md:19: field 'model':" in err and "layer and head counts" in err
+
+
+# -- 2. `mkdocs serve` and a transient edit --------------------------------------------------------------------------
+
+class Session:
+    """The explorables plugin driven through its hooks as `mkdocs serve` (or `mkdocs build`) drives it: one plugin
+    instance for the whole session (it has on_startup), the config read again for every rebuild."""
+
+    def __init__(self, config_file: Path, command: str):
+        from generator.plugin import ExplorablesPlugin
+        self.config_file = config_file
+        self.plugin = ExplorablesPlugin()
+        errors, warnings = self.plugin.load_config({"embed_limit": 48_000})
+        assert not errors and not warnings
+        self.plugin.on_startup(command=command, dirty=False)
+
+    def rebuild(self) -> None:
+        from mkdocs.config import load_config
+        from mkdocs.structure.files import get_files
+        config = load_config(str(self.config_file))
+        config.plugins._current_plugin = "explorables"      # as mkdocs sets it while a plugin's hook runs
+        config = self.plugin.on_config(config)
+        files = self.plugin.on_files(get_files(config), config=config)
+        self.plugin.on_post_build(config=config)
+
+
+def cache_entries(root: Path) -> set[str]:
+    return {path.name for path in (root / ".cache" / "explorables").glob("??/*.json")}
+
+
+def test_serve_keeps_the_bake_of_a_block_that_had_a_transient_typo(tmp_path, tiny_models):
+    from test_site_build import block, make_site
+
+    from generator.bake import Baker
+    from generator.spec import spec_from_data
+
+    page = lambda body: {"index.md": "# Serve\n\n" + block(tiny_models["gpt2"], body)}  # noqa: E731
+    config = make_site(tmp_path, page("text: version one"))
+    serve = Session(config, "serve")
+    serve.rebuild()
+    [baked] = cache_entries(tmp_path)
+    for transient in ("txet: version one", "text: version two"):      # a typo, then another text, each undone
+        make_site(tmp_path, page(transient))
+        serve.rebuild()
+        make_site(tmp_path, page("text: version one"))
+        serve.rebuild()
+        assert baked in cache_entries(tmp_path), transient
+    # The next bake (a fresh process: nothing in memory) finds it in the cache.
+    fresh = Baker(tmp_path / ".cache" / "explorables", base_dir=tmp_path)
+    fresh.payload(spec_from_data({"model": str(tiny_models["gpt2"]), "text": "version one"}, file="x"))
+    assert fresh.baked == 0
+    # A build with an error evicts nothing either; a clean full build then drops what no page uses any more.
+    make_site(tmp_path, page("txet: version one"))
+    Session(config, "build").rebuild()
+    assert baked in cache_entries(tmp_path) and len(cache_entries(tmp_path)) == 2
+    make_site(tmp_path, page("text: version one"))
+    Session(config, "build").rebuild()
+    assert cache_entries(tmp_path) == {baked}
