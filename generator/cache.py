@@ -37,7 +37,8 @@ class BakeCache:
             return None
         payload = _verified(blob)
         if payload is None:
-            log.warning("explorables: cache entry %s is corrupted or truncated; baking it again", path)
+            # info, not warning: the entry heals itself, so `mkdocs build --strict` must not fail on it
+            log.info("explorables: cache entry %s is corrupted or truncated; baking it again", path)
             path.unlink(missing_ok=True)
             self._missed[key] = time.perf_counter()
             return None

@@ -5,6 +5,7 @@ experiment tracker."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -56,6 +57,26 @@ def check_against_files(spec: SpecBase, source: ModelSource) -> None:
                   n_tokens=n_tokens + spec.generate)
 
 
+def show_notices() -> None:
+    """Print the generator's log lines of level INFO and up (a healed cache entry, a model loading, a block
+    baking) on stderr, as MkDocs shows them in a build; through tqdm, so that a progress bar is not torn. Once
+    per process."""
+    logger = logging.getLogger("mkdocs.plugins.explorables")
+    if any(getattr(handler, "explorables_cli", False) for handler in logger.handlers):
+        return
+    handler = _TqdmHandler()
+    handler.explorables_cli = True
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+class _TqdmHandler(logging.Handler):
+    def emit(self, record) -> None:
+        from tqdm import tqdm
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="explorables", description=__doc__)
     parser.add_argument("--root", default=".", help="project folder (holding docs/ and explorables/)")
@@ -81,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"copied the widgets' {count} assets to {args.target}")
         return 0
 
+    show_notices()
     specs, errors = collect(root, args.docs, args.explorables)
     if args.command in ("export", "log"):
         for error in errors:

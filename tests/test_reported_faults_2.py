@@ -3,6 +3,7 @@ test failed before its fix."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -125,3 +126,34 @@ def test_serve_keeps_the_bake_of_a_block_that_had_a_transient_typo(tmp_path, tin
     make_site(tmp_path, page("text: version one"))
     Session(config, "build").rebuild()
     assert cache_entries(tmp_path) == {baked}
+
+
+# -- 3. a healed cache entry and --strict -----------------------------------------------------------------------------
+
+def test_a_healed_cache_entry_passes_a_strict_build_and_is_still_said(tmp_path, tiny_models):
+    from test_site_build import block, build, make_site
+
+    config = make_site(tmp_path, {"index.md": "# Heal\n\n" + block(tiny_models["gpt2"], "text: a damaged entry")})
+    assert build(config).returncode == 0
+    [entry] = (tmp_path / ".cache" / "explorables").glob("??/*.json")
+    entry.write_bytes(entry.read_bytes()[:-50])
+    healed = build(config)
+    assert healed.returncode == 0, healed.stderr[-3000:]
+    log = healed.stderr + healed.stdout
+    assert re.search(r"INFO .*cache entry .* is corrupted or truncated; baking it again", log), log[-3000:]
+    assert entry.exists() and "TORCH_IMPORTED=True" in healed.stdout
+
+
+def test_the_command_line_says_it_healed_an_entry(tmp_path, tiny_models, capsys):
+    root = project(tmp_path, "# Page\n", curated=f"""\
+        - id: one
+          model: {tiny_models['gpt2']}
+          text: first example
+        """)
+    assert main(["--root", str(root), "bake"]) == 0
+    [entry] = (root / ".cache" / "explorables").glob("??/*.json")
+    entry.write_bytes(entry.read_bytes()[:-50])
+    capsys.readouterr()
+    assert main(["--root", str(root), "bake"]) == 0
+    captured = capsys.readouterr()
+    assert "is corrupted or truncated; baking it again" in captured.err and "1 baked" in captured.out
