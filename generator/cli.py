@@ -71,6 +71,12 @@ def show_notices() -> None:
     logger.setLevel(logging.INFO)
 
 
+def bake_bar(specs: list[SpecBase]):
+    """The progress bar of every command that may bake (`bake`, `export`, `log`): over the specs, on stderr."""
+    from tqdm import tqdm
+    return tqdm(specs, desc="baking", unit="explorable", file=sys.stderr)
+
+
 class _TqdmHandler(logging.Handler):
     def emit(self, record) -> None:
         from tqdm import tqdm
@@ -111,9 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         baker = Baker(root / args.cache, base_dir=root)
         if args.command == "export":
             from .export.command import main as export_main
-            return export_main(specs, baker, args.ids, Path(args.out), errors, root) or (1 if errors else 0)
+            return export_main(specs, baker, args.ids, Path(args.out), errors, root,
+                               progress=bake_bar) or (1 if errors else 0)
         from .tracking.command import main as log_main
-        return log_main(specs, baker, args) or (1 if errors else 0)
+        return log_main(specs, baker, args, progress=bake_bar) or (1 if errors else 0)
     if args.command == "check":
         from .bake import Baker
         baker = Baker(root / args.cache, base_dir=root)
@@ -123,12 +130,10 @@ def main(argv: list[str] | None = None) -> int:
             except ExplorableError as error:
                 errors.append(error)
     else:
-        from tqdm import tqdm
-
         from .bake import Baker
         baker = Baker(root / args.cache, base_dir=root)
         baked = []
-        for spec in tqdm(specs, desc="baking", unit="explorable", file=sys.stderr):
+        for spec in bake_bar(specs):
             before = baker.baked
             try:
                 baker.payload(spec)
