@@ -5,6 +5,7 @@ experiment tracker."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -60,6 +61,32 @@ def check_against_files(spec: SpecBase, source: ModelSource) -> None:
                   n_tokens=n_tokens + spec.generate)
 
 
+def show_notices() -> None:
+    """Print the generator's log lines of level INFO and up (a healed cache entry, a model loading, a block
+    baking) on stderr, as MkDocs shows them in a build; through tqdm, so that a progress bar is not torn. Once
+    per process."""
+    logger = logging.getLogger("mkdocs.plugins.explorables")
+    if any(getattr(handler, "explorables_cli", False) for handler in logger.handlers):
+        return
+    handler = _TqdmHandler()
+    handler.explorables_cli = True
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def bake_bar(specs: list[SpecBase]):
+    """The progress bar of every command that may bake (`bake`, `export`, `log`): over the specs, on stderr."""
+    from tqdm import tqdm
+    return tqdm(specs, desc="baking", unit="explorable", file=sys.stderr)
+
+
+class _TqdmHandler(logging.Handler):
+    def emit(self, record) -> None:
+        from tqdm import tqdm
+        tqdm.write(self.format(record), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="explorables", description=__doc__)
     parser.add_argument("--root", default=".", help="project folder (holding docs/ and explorables/)")
@@ -85,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"copied the widgets' {count} assets to {args.target}")
         return 0
 
+    show_notices()
     specs, errors = collect(root, args.docs, args.explorables)
     if args.command in ("export", "log"):
         for error in errors:
@@ -93,9 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         baker = Baker(root / args.cache, base_dir=root)
         if args.command == "export":
             from .export.command import main as export_main
-            return export_main(specs, baker, args.ids, Path(args.out), errors, root) or (1 if errors else 0)
+            return export_main(specs, baker, args.ids, Path(args.out), errors, root,
+                               progress=bake_bar) or (1 if errors else 0)
         from .tracking.command import main as log_main
-        return log_main(specs, baker, args) or (1 if errors else 0)
+        return log_main(specs, baker, args, progress=bake_bar) or (1 if errors else 0)
     if args.command == "check":
         from .bake import Baker
         baker = Baker(root / args.cache, base_dir=root)
@@ -105,12 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             except ExplorableError as error:
                 errors.append(error)
     else:
-        from tqdm import tqdm
-
         from .bake import Baker
         baker = Baker(root / args.cache, base_dir=root)
         baked = []
-        for spec in tqdm(specs, desc="baking", unit="explorable", file=sys.stderr):
+        for spec in bake_bar(specs):
             before = baker.baked
             try:
                 baker.payload(spec)
