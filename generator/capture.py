@@ -44,7 +44,6 @@ class Capture:
 
     info: ModelInfo
     ids: list[int]
-    segments: list[int]
     n_prompt: int
     tokens: list[dict[str, Any]]
     attentions: np.ndarray | None = None                            # [L, H, N, N], rows sum to 1
@@ -54,7 +53,6 @@ class Capture:
                                                                      # q . k before mask and softmax
     sentences: list[Sentence] = field(default_factory=list)          # Needs.sentences, a pair only
     input_ids: torch.Tensor | None = None                            # int64 [1, N]
-    token_type_ids: torch.Tensor | None = None                       # int64 [1, N] for a pair
     model: torch.nn.Module | None = None                             # Needs.gradients: the model, to run again
     stopped_early: str | None = None     # generation ended before `generate` tokens: the display text of its last token
     readout: Readout | None = None                                   # Needs.readout: final norm + unembedding
@@ -202,7 +200,7 @@ def run_encoder_decoder(spec: SpecBase, loaded: LoadedModel, needs: Needs) -> Ca
     forward = loaded.model(source_ids, attention_mask=torch.ones_like(source_ids), decoder_input_ids=target_ids,
                            output_attentions=needs.attention)
     ids, target = source_ids[0].tolist(), target_ids[0].tolist()
-    capture = Capture(info=loaded.info, ids=ids, segments=[0] * len(ids), n_prompt=len(ids),
+    capture = Capture(info=loaded.info, ids=ids, n_prompt=len(ids),
                       tokens=display_tokens(tokenizer, ids, source=spec.text), input_ids=source_ids,
                       target_ids=target, target_tokens=display_tokens(tokenizer, target, n_prompt=1))
     if len(target) - 1 < spec.generate:
@@ -234,11 +232,11 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     output, activations, scales = _forward(loaded, needs, input_ids, token_type_ids)
 
     ids = input_ids[0].tolist()
-    capture = Capture(info=loaded.info, ids=ids, segments=segments, n_prompt=n_prompt,
+    capture = Capture(info=loaded.info, ids=ids, n_prompt=n_prompt,
                       tokens=display_tokens(loaded.tokenizer, ids, segments=segments,
                                             n_prompt=n_prompt if spec.generate else None,
                                             source=spec.pair if spec.pair is not None else spec.text),
-                      input_ids=input_ids, token_type_ids=token_type_ids)
+                      input_ids=input_ids)
     if len(ids) - n_prompt < spec.generate:
         capture.stopped_early = capture.tokens[-1]["text"] if len(ids) > n_prompt else ""
     capture.neutral_id, capture.neutral_text = neutral_token(loaded)

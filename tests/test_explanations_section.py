@@ -206,9 +206,9 @@ def test_zero_baseline_ig_equals_the_saliency_view_and_bakes_byte_identically(tm
 
 @pytest.mark.parametrize("baseline", ["neutral", "mean"])
 def test_ig_baselines_keep_the_first_token_and_add_up(tmp_path, tiny_models, baseline):
-    from generator.methods.saliency.baselines import baseline_embeddings, kept_positions
-    from generator.methods.saliency.causal import causal_integrated_gradients
-    from generator.methods.saliency.gradients import token_embeddings
+    from generator.attribution.baselines import baseline_embeddings, kept_positions
+    from generator.attribution.gradients import token_embeddings
+    from generator.attribution.integrated import causal_integrated_gradients
 
     loaded = POOL.get(resolve(str(tiny_models["llama"])))
     ids = torch.tensor([7, 300, 41, 9, 1200, 55, 2])

@@ -16,7 +16,7 @@ class UnknownIds(ExplorableError):
 def names(spec: SpecBase) -> list[str]:
     """What `explorables export NAME` accepts for a spec: its id; the name its standalone file gets (`ID` or
     `explorable-DIGEST`, without `.html`); and for a docs block, `FILE:LINE` with any line of the block."""
-    from ..markdown_ext import download_name
+    from ..widget_html import download_name
 
     known = [spec.id] if spec.id else []
     known.append(download_name(spec).removesuffix(".html"))
@@ -49,7 +49,7 @@ def export(specs: list[SpecBase], baker, out: Path) -> tuple[list[Path], list[Ex
     """Write each spec's standalone page into `out` (created if needed), baking through `baker` (its cache).
 
     Returns the files written and the errors met (a spec that fails does not stop the others)."""
-    from ..markdown_ext import download_name
+    from ..widget_html import download_name
     from .standalone import standalone_html
 
     out.mkdir(parents=True, exist_ok=True)

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..saliency.checks import check_finite_gradients, check_n_prompt, check_target
-from ..saliency.encoder import mean_pool
-from ..saliency.gradients import batched_vjp, first_output, gradient_ready, run, score_from_logits, token_embeddings
+from ...attribution.checks import check_finite_gradients, check_n_prompt
+from ...attribution.gradients import batched_vjp, first_output, gradient_ready, run, token_embeddings
+from ...attribution.integrated import chunks
+from ...attribution.targets import check_target, cosine, mean_pool, score_from_logits
 
 MAX_GRADIENT_ELEMENTS = 2 ** 25     # attention-gradient floats held at once (K targets x L x H x N x N), ~134 MB
 
@@ -55,10 +56,6 @@ def reduce_products(attentions: torch.Tensor, gradients: torch.Tensor) -> tuple[
     return relevance - torch.eye(n, dtype=torch.float64), per_key
 
 
-def _chunks(total: int, size: int) -> list[range]:
-    return [range(start, min(start + size, total)) for start in range(0, total, size)]
-
-
 def causal_attention_gradients(model: torch.nn.Module, input_ids: torch.Tensor, n_prompt: int, target: str = "logit",
                                *, max_elements: int = MAX_GRADIENT_ELEMENTS) -> AttentionGradients:
     """The three gradient methods for every generated token: T = G = N - n_prompt targets.
@@ -83,7 +80,7 @@ def causal_attention_gradients(model: torch.nn.Module, input_ids: torch.Tensor, 
         relevance = torch.empty((n_generated, n_tokens, n_tokens), dtype=torch.float64)
         per_key = torch.empty((n_generated, weights.shape[0], n_tokens), dtype=torch.float64)
         gxi = torch.empty((n_generated, n_tokens), dtype=torch.float64)
-        for cols in _chunks(n_generated, per_call):
+        for cols in chunks(n_generated, per_call):
             grads = batched_vjp(scores, [leaf, *attentions], cols)
             check_finite_gradients(grads[0])
             gxi[cols.start:cols.stop] = (grads[0][:, 0].double() * x.double()).norm(dim=-1)
@@ -104,7 +101,7 @@ def similarity_attention_gradients(model: torch.nn.Module, input_ids_a: torch.Te
         outputs = [run(model, leaf, output_attentions=True) for leaf in leaves]
         pooled = [mean_pool(first_output(out, "last_hidden_state"), torch.ones(leaf.shape[:2], dtype=torch.long))
                   for out, leaf in zip(outputs, leaves)]
-        f = (pooled[0] * pooled[1]).sum(-1) / (pooled[0].norm(dim=-1) * pooled[1].norm(dim=-1))   # [1]
+        f = cosine(pooled[0], pooled[1])                                                    # [1]
         attentions = [list(out.attentions) for out in outputs]
         grads = torch.autograd.grad(f.sum(), [*leaves, *attentions[0], *attentions[1]])
         n_layers = len(attentions[0])

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..saliency.encoder import sentence_embedding
-from ..saliency.gradients import embedding_table, first_output, run, score_from_logits
+from ...attribution.gradients import embedding_table, first_output, run
+from ...attribution.targets import cosine, score_from_logits, sentence_embedding
 
 MAX_TOKENS = 4096
 
@@ -54,4 +54,4 @@ def similarity_variant_scores(model: torch.nn.Module, input_ids_a: torch.Tensor,
                              for s in range(0, unique.shape[0], per_forward)])
         pooled.append(vectors[torch.as_tensor(inverse.ravel())])
     u, v = pooled
-    return ((u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1))).double().cpu().numpy()
+    return cosine(u, v).double().cpu().numpy()

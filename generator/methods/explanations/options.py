@@ -6,9 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from ...attribution.options import Baseline, Target, baseline_field, ig_steps_field, target_field
 from ..options import Options
-
-from ..saliency.checks import IG_STEPS_MAX, IG_STEPS_MIN
 
 RAW_ATTENTION = "raw_attention"
 ROLLOUT = "rollout"
@@ -37,12 +36,9 @@ class ExplanationsOptions(Options):
     methods: list[MethodName] = Field(
         default_factory=lambda: list(METHODS), min_length=1,
         description="The methods to compare (default: all eight); leave out integrated_gradients for a fast bake.")
-    target: Literal["logit", "probability"] = Field(
-        "logit", description="The score explained and re-measured: the chosen token's logit, or its probability.")
-    ig_steps: int = Field(50, ge=IG_STEPS_MIN, le=IG_STEPS_MAX, description="Integration steps of integrated gradients.")
-    baseline: Literal["zero", "neutral", "mean"] = Field(
-        "neutral", description="Where integrated gradients' path starts: all-zero embeddings, the neutral token, or "
-                               "the mean embedding (the first and special tokens kept).")
+    target: Target = target_field()
+    ig_steps: int = ig_steps_field()
+    baseline: Baseline = baseline_field("neutral")
     deletion_steps: list[int] = Field(
         default_factory=lambda: [10, 20, 30, 40, 50], min_length=1, max_length=DELETION_STEPS_MAX,
         description="Percentages of the input tokens removed (deletion, comprehensiveness) or kept (sufficiency).")

@@ -21,6 +21,7 @@ import numpy as np
 
 from ...payload import encode_array
 from ..registry import Method, Needs
+from .metrics import metrics
 from .options import ExplanationsOptions
 
 if TYPE_CHECKING:
@@ -42,8 +43,9 @@ def numbers(values: Any) -> Any:
     return [numbers(part) for part in array]
 
 def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
-    """Model-dependent rules (`rules.check_explained_output`); each failure is a SpecError naming the field."""
-    from ...rules import check_explained_output
+    """Model-dependent rules (`attribution.rules.check_explained_output`); each failure is a SpecError naming the
+    field."""
+    from ...attribution.rules import check_explained_output
 
     check_explained_output(spec, model, "explanations")
 
@@ -51,13 +53,12 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
 def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     """The explanations section of one capture. Raises SpecError when the tokenizer has no neutral token (needed to
     remove tokens), or when a gradient overflows."""
+    from ...attribution.rules import require_neutral
     from . import shares
 
     options: ExplanationsOptions = spec.options("explanations")
-    if capture.neutral_id is None:
-        raise spec.error("explanations", f"the tokenizer of {capture.info.label} has no end-of-text, mask or padding "
-                                         "token to put in place of a removed token",
-                         hint="use a model whose tokenizer defines one")
+    require_neutral(spec, capture.neutral_id, capture.info.label, "explanations",
+                    "to put in place of a removed token", hint="use a model whose tokenizer defines one")
     try:
         explained = shares.causal(capture, options) if capture.info.causal else shares.similarity(capture, options)
     except FloatingPointError as exc:
@@ -90,11 +91,11 @@ def payload_section(explained: "Any", options: ExplanationsOptions, capture: "Ca
         "ig": None,
     }
     if explained.ig is not None:
-        from ..saliency.baselines import DESCRIPTIONS
-        from ..saliency.quadrature import DEFAULT_IG_METHOD
+        from ...attribution.baselines import describe
+        from ...attribution.quadrature import DEFAULT_IG_METHOD
 
         out["ig"] = {"steps": options.ig_steps, "method": DEFAULT_IG_METHOD, "baseline": options.baseline,
-                     "baseline_text": DESCRIPTIONS[options.baseline].format(token=capture.neutral_text),
+                     "baseline_text": describe(options.baseline, capture.neutral_text),
                      **{key: numbers(value) for key, value in explained.ig.items()}}
     if explained.kind == "similarity":
         out["tokens_a"], out["tokens_b"] = capture.sentences[0].tokens, capture.sentences[1].tokens
@@ -107,5 +108,7 @@ METHOD = Method(
     needs=Needs(attention=True, values=True, gradients=True, sentences=True, adapter=True),
     options=ExplanationsOptions,
     check=check,
-    summary="explanations: eight explanation methods side by side on each output, with their faithfulness",
+    metrics=metrics,
+    summary=("Explanation methods side by side on each output, with their faithfulness (deletion AOPC, "
+             "comprehensiveness, sufficiency). Needs `generate` on a causal model, a `pair` on an encoder."),
 )

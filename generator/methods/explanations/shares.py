@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from ...attribution.shares import completeness_gap, normalise
 from ...hooks import hook_name, weight_name
-from ..saliency.scores import normalise
 from .attention_maps import raw_attention, residual_attention, rollout_layers
 from .flow import flow_rows
 from .options import (ATTENTION_X_GRADIENT, FLOW, GRAD_ROLLOUT, GRADIENT_METHODS, GRADIENT_X_INPUT,
@@ -49,8 +49,6 @@ class Explained:
 
 
 def _ig_summary(f_input: Any, f_baseline: Any, sums: np.ndarray) -> dict[str, np.ndarray]:
-    from ..saliency.scores import completeness_gap
-
     f_input = np.asarray(f_input, dtype=np.float64)
     f_baseline = np.asarray(f_baseline, dtype=np.float64)
     return {"baseline_values": f_baseline, "attribution_sums": sums,
@@ -61,9 +59,10 @@ def causal(capture: "Capture", options: ExplanationsOptions) -> Explained:
     """Shares [T = G, N] of every generated token."""
     import torch
 
-    from ..saliency.baselines import baseline_embeddings, kept_positions
-    from ..saliency.causal import causal_integrated_gradients
-    from ..saliency.gradients import generated_scores, gradient_ready, token_embeddings
+    from ...attribution.baselines import baseline_for
+    from ...attribution.gradients import gradient_ready, token_embeddings
+    from ...attribution.integrated import causal_integrated_gradients
+    from ...attribution.targets import generated_scores
     from .attention_gradients import causal_attention_gradients
     from .model_runs import causal_variant_scores
 
@@ -99,10 +98,7 @@ def causal(capture: "Capture", options: ExplanationsOptions) -> Explained:
         raw[GRADIENT_X_INPUT] = gradients.gradient_x_input
     ig = None
     if INTEGRATED_GRADIENTS in methods:
-        baseline = None
-        if options.baseline != "zero":
-            baseline = baseline_embeddings(capture.model, token_embeddings(capture.model, ids), options.baseline,
-                                           neutral_id=capture.neutral_id, keep=kept_positions(special))
+        baseline = baseline_for(capture.model, ids, options.baseline, neutral_id=capture.neutral_id, special=special)
         result = causal_integrated_gradients(capture.model, ids, n_prompt, target, steps=options.ig_steps,
                                              baseline=baseline)
         attributions = result.attributions.detach().double().numpy()          # [G, N, D]
@@ -125,9 +121,8 @@ def causal(capture: "Capture", options: ExplanationsOptions) -> Explained:
 
 def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
     """Shares [T = 1, Na + Nb] of a bi-encoder pair's cosine similarity (A's tokens first)."""
-    from ..saliency.baselines import baseline_embeddings, kept_positions
-    from ..saliency.encoder import similarity_integrated_gradients
-    from ..saliency.gradients import token_embeddings
+    from ...attribution.baselines import baseline_for
+    from ...attribution.integrated import similarity_integrated_gradients
     from .attention_gradients import similarity_attention_gradients
     from .model_runs import similarity_variant_scores
 
@@ -178,10 +173,8 @@ def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
     if INTEGRATED_GRADIENTS in methods:
         baselines = None
         if options.baseline != "zero":
-            baselines = tuple(baseline_embeddings(
-                capture.model, token_embeddings(capture.model, s.input_ids), options.baseline,
-                neutral_id=capture.neutral_id, keep=kept_positions([t["special"] for t in s.tokens]))
-                for s in sentences)
+            baselines = tuple(baseline_for(capture.model, s.input_ids, options.baseline, neutral_id=capture.neutral_id,
+                                           special=[t["special"] for t in s.tokens]) for s in sentences)
         results = similarity_integrated_gradients(capture.model, ids_a, ids_b, steps=options.ig_steps,
                                                   baselines=baselines)
         attributions = [r.attributions.detach().double().numpy() for r in results]

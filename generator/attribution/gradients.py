@@ -1,4 +1,5 @@
-"""Gradients of model outputs with respect to the input token embeddings: the only contact with the model.
+"""Gradients of model outputs with respect to the input token embeddings: the attribution engine's contact with the
+model.
 
 The model is touched only through its input embedding table and `model(inputs_embeds=..., attention_mask=...)`.
 Two optional keyword arguments of Hugging Face forwards are passed when the forward names them: `use_cache=False`
@@ -7,7 +8,8 @@ only). Neither changes a value.
 
 Scores of all generated tokens come from ONE forward over the full sequence: for a causal model the logits at
 position p - 1 depend on x_0 .. x_{p-1} only, so the full-sequence forward gives at position p - 1 exactly what the
-prefix input_ids[:p] would give. Their gradients come from batched vector-Jacobian products (`is_grads_batched`).
+prefix input_ids[:p] would give (`targets.generated_scores`). Their gradients come from batched vector-Jacobian
+products (`is_grads_batched`, `batched_vjp`).
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from .checks import check_token_ids
-
-
 
 
 @contextmanager
@@ -118,24 +118,3 @@ def batched_vjp(outputs: torch.Tensor, inputs: torch.Tensor | Sequence[torch.Ten
     per_column = [torch.autograd.grad(outputs, inputs, grad_outputs=c, retain_graph=True) for c in cotangents]
     grads = tuple(torch.stack([column[k] for column in per_column]) for k in range(len(inputs)))
     return grads[0] if single else grads
-
-
-def score_from_logits(logits: torch.Tensor, token_ids: torch.Tensor, target: str) -> torch.Tensor:
-    """logits [..., V], token_ids [...] -> the chosen token's logit, or its softmax probability, [...]."""
-    chosen = logits.gather(-1, token_ids.unsqueeze(-1)).squeeze(-1)
-    if target == "logit":
-        return chosen
-    return torch.exp(chosen - torch.logsumexp(logits, dim=-1))
-
-
-def generated_scores(model: torch.nn.Module, embeds: torch.Tensor, input_ids: torch.Tensor, n_prompt: int,
-                     target: str) -> torch.Tensor:
-    """embeds [B, N, D] (rows are independent sequences) -> [B, G]: f_p at row b for p = n_prompt + g."""
-    n_tokens = input_ids.shape[0]
-    n_generated = n_tokens - n_prompt
-    # Positions n_prompt - 1 .. N - 2 predict the generated tokens; keeping the last G + 1 logits covers them
-    # (the forward may ignore logits_to_keep and return all N: the slice below is right either way).
-    logits = first_output(run(model, embeds, logits_to_keep=n_generated + 1), "logits")
-    logits = logits[:, -(n_generated + 1):-1]
-    chosen = input_ids[n_prompt:].to(logits.device, torch.long).expand(embeds.shape[0], n_generated)
-    return score_from_logits(logits, chosen, target)
