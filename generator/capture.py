@@ -137,7 +137,7 @@ def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor],
         kv_heads = loaded.info.n_kv_heads
 
         def keep_values(name: str, output: torch.Tensor) -> None:
-            values = adapter.value_vectors(output[0]).detach()            # [N, H_kv * d_head]
+            values = adapter.value_vectors(output[0], (loaded.info.n_heads, kv_heads)).detach()  # [N, H_kv * d]
             captured[name] = values.reshape(values.shape[0], kv_heads, -1).transpose(0, 1).clone()
         for layer, block in enumerate(adapter.blocks(loaded.model)):
             handle = adapter.values_module(block).register_forward_hook(

@@ -114,8 +114,13 @@ def render(block: Block, context: SiteContext) -> str:
     except ExplorableError as error:
         log.warning("explorables: %s", error)
         return render_error(error)
-    return render_widget(spec, payload, payload_sink=context.payload_sink, embed_limit=context.embed_limit,
-                         download_link=context.download_link)
+    try:
+        return render_widget(spec, payload, payload_sink=context.payload_sink, embed_limit=context.embed_limit,
+                             download_link=context.download_link)
+    except Exception as exc:  # noqa: BLE001: a bad block gives its error box, the rest of the page builds
+        error = spec.error("views", f"the figure could not be written: {type(exc).__name__}: {exc}")
+        log.warning("explorables: %s", error)
+        return render_error(error)
 
 
 class ExplorablePreprocessor(Preprocessor):

@@ -5,7 +5,8 @@ A method (in Captum's sense: one class of explanation under one contract) is a `
 - `name`: the payload section it writes and the spec field that holds its options (`saliency: {ig_steps: 50}`);
 - `views`: the views it provides, view name -> custom element tag (`{"saliency": "explorable-saliency-view"}`);
 - `options`: a pydantic model of its options (or None), included in the spec schema as field `name`;
-- `needs`: what it needs from the model run (`Needs`), so the capture records only that;
+- `needs`: what it needs from the model run (`Needs`), so the capture records only that; `needs_of(spec)`, where
+  given, narrows it to what the spec's options use (`Method.needs_for`);
 - `check(spec, model_info, n_tokens)`: model-dependent rules, raised as placed `SpecError`s before the model runs
   (by the bake, and by `explorables check` without torch); n_tokens is the most tokens the run can have, or None;
 - `section(spec, capture)`: the function from a `Capture` to its payload section (a JSON-ready dict);
@@ -71,6 +72,13 @@ class Method:
     metrics: Callable[[dict[str, Any]], dict[str, float]] | None = None   # tracker metrics of a baked section
     encoder_decoder: bool = False  # its section can be computed for encoder-decoder models (T5, BART, ...)
     parts: tuple[str, ...] = ()    # lists of ARRAYs shown one at a time: data files of their own on the site
+    # what the run must record for this spec's options, when that depends on them (None: always `needs`); e.g.
+    # the explanations method asks for value vectors only when value-weighted attention is chosen
+    needs_of: Callable[["ExplorableSpec"], Needs] | None = None
+
+    def needs_for(self, spec: "ExplorableSpec") -> Needs:
+        """What the model run must record for this method with `spec`'s options (`needs_of`, else `needs`)."""
+        return self.needs if self.needs_of is None else self.needs_of(spec)
 
 
 class ContractError(TypeError):
@@ -80,7 +88,8 @@ class ContractError(TypeError):
 # (field, the arguments it is called with, how the contract writes them)
 _CALLED = (("section", 2, "section(spec, capture) -> dict"),
            ("check", 3, "check(spec, model_info, n_tokens) -> None, raising spec.error(field, message, hint=...)"),
-           ("metrics", 1, "metrics(section) -> {name: number}"))
+           ("metrics", 1, "metrics(section) -> {name: number}"),
+           ("needs_of", 1, "needs_of(spec) -> Needs"))
 _TAG = re.compile(r"explorable-[a-z0-9]+(-[a-z0-9]+)*")
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 

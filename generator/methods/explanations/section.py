@@ -101,6 +101,15 @@ def payload_section(explained: "Any", options: ExplanationsOptions, capture: "Ca
         out["tokens_a"], out["tokens_b"] = capture.sentences[0].tokens, capture.sentences[1].tokens
     return out
 
+def needs_of(spec: "SpecBase") -> Needs:
+    """What the run records for the chosen methods: the value vectors and W_O only for value-weighted attention (so
+    that a family whose adapter does not say where its values are still gets the other methods)."""
+    from .options import VALUE_WEIGHTED
+
+    return Needs(attention=True, values=VALUE_WEIGHTED in spec.options("explanations").methods, gradients=True,
+                 sentences=True, adapter=True)
+
+
 METHOD = Method(
     name="explanations",
     views={"explanations": "explorable-explanations-view"},
@@ -108,6 +117,7 @@ METHOD = Method(
     needs=Needs(attention=True, values=True, gradients=True, sentences=True, adapter=True),
     options=ExplanationsOptions,
     check=check,
+    needs_of=needs_of,
     metrics=metrics,
     summary=("Explanation methods side by side on each output, with their faithfulness (deletion AOPC, "
              "comprehensiveness, sufficiency). Needs `generate` on a causal model, a `pair` on an encoder."),
