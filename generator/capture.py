@@ -18,6 +18,7 @@ import torch
 
 from .hooks import hook_name, weight_name
 from .methods.registry import Needs
+from .model_run import ModelRun
 from .models.adapters import recording_queries_keys
 from .models.facts import ModelInfo
 from .models.loading import LoadedModel
@@ -54,6 +55,7 @@ class Capture:
     sentences: list[Sentence] = field(default_factory=list)          # Needs.sentences, a pair only
     input_ids: torch.Tensor | None = None                            # int64 [1, N]
     model: torch.nn.Module | None = None                             # Needs.gradients: the model, to run again
+    model_run: ModelRun | None = None    # Needs.gradients: the run handle, to read and edit runs by hook name
     stopped_early: str | None = None     # generation ended before `generate` tokens: the display text of its last token
     readout: Readout | None = None                                   # Needs.readout: final norm + unembedding
     vocabulary: Vocabulary | None = None                             # Needs.vocabulary: ids <-> display text
@@ -259,6 +261,7 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
                     sentence.attentions = _attentions(output)
     if needs.gradients:
         capture.model = loaded.model
+        capture.model_run = ModelRun(loaded)
     if needs.readout:
         capture.readout = readout_of(loaded)
     if needs.vocabulary:

@@ -116,7 +116,7 @@ def test_variant_scores_equal_a_forward_on_replaced_token_ids(tiny_models):
 @pytest.fixture(scope="module")
 def causal_payload(tmp_path_factory, tiny_models):
     body = (f"model: {tiny_models['llama']}\ntext: The cat sat on the mat because it\ngenerate: 3\n"
-            "views: [explanations]\nexplanations: {ig_steps: 8}\n")
+            f"views: [explanations]\nexplanations: {{ig_steps: 8, methods: {json.dumps(list(METHODS))}}}\n")
     return bake(tmp_path_factory.mktemp("causal"), body), body
 
 
@@ -167,7 +167,7 @@ def test_causal_faithfulness_and_ig_records(causal_payload):
 def test_similarity_section_halves_attention_and_joins_gradients(tmp_path, tiny_models):
     pair = ["A man plays a guitar.", "Someone makes music."]
     body = (f"model: {tiny_models['bert']}\npair: {json.dumps(pair)}\nviews: [explanations]\n"
-            "explanations: {ig_steps: 8, baseline: zero}\n")
+            f"explanations: {{ig_steps: 8, baseline: zero, methods: {json.dumps(list(METHODS))}}}\n")
     section = bake(tmp_path, body)["explanations"]
     n_a, n_b = len(section["tokens_a"]), len(section["tokens_b"])
     shares = decode_array(section["shares"])
@@ -176,7 +176,7 @@ def test_similarity_section_halves_attention_and_joins_gradients(tmp_path, tiny_
     bound = max_error(section["shares"]) * (n_a + n_b)
     for m, name in enumerate(METHODS):
         assert abs(shares[m, 0].sum() - 1) <= bound + 1e-12
-        if name in ("raw_attention", "rollout", "flow", "value_weighted"):
+        if name in ("raw_attention", "rollout", "flow", "value_weighted", "value_zeroing"):
             assert abs(shares[m, 0, :n_a].sum() - 0.5) <= bound + 1e-12, name
     assert section["faithfulness"]["candidates"] == [n_a + n_b - 4], "[CLS] and [SEP] of each sentence stay"
     loaded = POOL.get(resolve(str(tiny_models["bert"])))

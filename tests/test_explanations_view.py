@@ -68,7 +68,7 @@ def shading(view, method: int) -> list[float]:
 
 
 LABELS = {"raw_attention": "raw attention", "rollout": "rollout", "flow": "flow", "grad_rollout": "grad. rollout",
-          "attention_x_gradient": "attn × grad", "value_weighted": "value-weighted", "gradient_x_input": "grad × input",
+          "attention_x_gradient": "Grad-SAM", "value_weighted": "value-weighted", "gradient_x_input": "grad × input",
           "integrated_gradients": "IG"}
 
 

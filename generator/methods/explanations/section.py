@@ -22,7 +22,7 @@ import numpy as np
 from ...payload import encode_array
 from ..registry import Method, Needs
 from .metrics import metrics
-from .options import ExplanationsOptions
+from .options import EDITING_METHODS, ExplanationsOptions
 
 if TYPE_CHECKING:
     from ...capture import Capture
@@ -59,8 +59,15 @@ def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     options: ExplanationsOptions = spec.options("explanations")
     require_neutral(spec, capture.neutral_id, capture.info.label, "explanations",
                     "to put in place of a removed token", hint="use a model whose tokenizer defines one")
+    from ...model_run import MissingHookPoint
+
     try:
         explained = shares.causal(capture, options) if capture.info.causal else shares.similarity(capture, options)
+    except MissingHookPoint as exc:     # a method that edits the run, on a family whose adapter lacks the point
+        editing = [name for name in options.methods if name in EDITING_METHODS]
+        raise spec.error("explanations.methods", f"{', '.join(editing)} edit the run of {capture.info.label} by hook "
+                                                 f"name, and {exc}",
+                         hint=f"leave {' and '.join(editing)} out of 'explanations.methods'") from None
     except FloatingPointError as exc:
         raise spec.error("explanations", f"explanations could not be computed for {capture.info.label}: {exc}",
                          hint="try another 'baseline' or fewer 'ig_steps'") from None

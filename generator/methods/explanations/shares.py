@@ -24,14 +24,15 @@ from ...attribution.shares import completeness_gap, normalise
 from ...hooks import hook_name, weight_name
 from .attention_maps import raw_attention, residual_attention, rollout_layers
 from .flow import flow_rows
-from .options import (ATTENTION_X_GRADIENT, FLOW, GRAD_ROLLOUT, GRADIENT_METHODS, GRADIENT_X_INPUT,
-                      INTEGRATED_GRADIENTS, RAW_ATTENTION, ROLLOUT, VALUE_WEIGHTED, ExplanationsOptions)
+from .options import (ATTENTION_ATTRIBUTION, ATTENTION_X_GRADIENT, FLOW, GRAD_ROLLOUT, GRADIENT_METHODS,
+                      GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, RAW_ATTENTION, ROLLOUT, VALUE_WEIGHTED, VALUE_ZEROING,
+                      ExplanationsOptions)
 from .value_weighted import value_weighted_norms
 
 if TYPE_CHECKING:
     from ...capture import Capture
 
-ATTENTION_ONLY = (RAW_ATTENTION, ROLLOUT, FLOW, VALUE_WEIGHTED)
+ATTENTION_ONLY = (RAW_ATTENTION, ROLLOUT, FLOW, VALUE_WEIGHTED, VALUE_ZEROING)   # each sentence half the mass
 
 
 @dataclass
@@ -96,6 +97,15 @@ def causal(capture: "Capture", options: ExplanationsOptions) -> Explained:
         raw[GRAD_ROLLOUT] = gradients.relevance[np.arange(len(rows)), rows]
         raw[ATTENTION_X_GRADIENT] = gradients.attention_x_gradient.sum(axis=1)
         raw[GRADIENT_X_INPUT] = gradients.gradient_x_input
+    if ATTENTION_ATTRIBUTION in methods:
+        from .attention_attribution import causal_attention_attribution
+
+        raw[ATTENTION_ATTRIBUTION] = causal_attention_attribution(capture.model_run, ids, n_prompt, target,
+                                                                  steps=options.ig_steps)
+    if VALUE_ZEROING in methods:
+        from .value_zeroing import value_zeroing
+
+        raw[VALUE_ZEROING] = value_zeroing(capture.model_run, ids, causal=True)[rows]
     ig = None
     if INTEGRATED_GRADIENTS in methods:
         baseline = baseline_for(capture.model, ids, options.baseline, neutral_id=capture.neutral_id, special=special)
@@ -152,6 +162,11 @@ def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
             halves[VALUE_WEIGHTED].append(value_weighted_norms(
                 pooled, sentence.activations[hook_name(last, "attn.hook_v")],
                 capture.weights[weight_name(last, "attn.W_O")])[0])
+        if VALUE_ZEROING in methods:
+            from .value_zeroing import value_zeroing
+
+            zeroed = value_zeroing(capture.model_run, sentence.input_ids, causal=False)
+            halves[VALUE_ZEROING].append(zeroed.mean(axis=0))
     shares = {name: 0.5 * np.concatenate([normalise(np.clip(h, 0, None)) for h in parts])[None]
               for name, parts in halves.items()}
     maps = {}
@@ -169,6 +184,11 @@ def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
     if GRADIENT_X_INPUT in methods:
         joint[GRADIENT_X_INPUT] = np.concatenate([g.gradient_x_input[0] for g in gradients])
     value = float(gradients[0].values[0])
+    if ATTENTION_ATTRIBUTION in methods:
+        from .attention_attribution import similarity_attention_attribution
+
+        joint[ATTENTION_ATTRIBUTION] = np.concatenate(similarity_attention_attribution(
+            capture.model_run, ids_a, ids_b, steps=options.ig_steps))
     ig = None
     if INTEGRATED_GRADIENTS in methods:
         baselines = None
