@@ -247,6 +247,10 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     if needs.hidden_states:
         capture.hidden_states = torch.stack([hidden[0] for hidden in output.hidden_states]).float().numpy()
     capture.activations.update(activations)
+    if needs.hooks:                     # points asked for by name, through the run handle
+        _, cache = ModelRun(loaded).run_with_cache(input_ids, names_filter=list(needs.hooks),
+                                                   token_type_ids=token_type_ids)
+        capture.activations.update({name: tensor[0].float().numpy() for name, tensor in cache.items()})
     capture.attention_scales = [scales[layer] for layer in sorted(scales)]
     if needs.values:
         capture.weights.update(_output_weights(loaded))

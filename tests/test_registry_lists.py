@@ -65,6 +65,8 @@ def two_arguments(spec, model_info):
     ({"options": dict}, "options must be a pydantic model class"),
     ({"needs": {"attention": True}}, "needs must be a Needs record"),
     ({"parts": ["queries"]}, "parts must be a tuple"),
+    ({"needs": Needs(hooks=("blocks.*.attn.hook_weights",))}, "'blocks.*.attn.hook_weights' names no hook point"),
+    ({"needs": Needs(hooks="hook_embed")}, "needs.hooks must be a tuple"),
 ])
 def test_register_refuses_a_record_that_breaks_the_contract(change, words):
     fields = {"name": "toy", "views": {"toy": "explorable-toy-view"}, "section": section, **change}

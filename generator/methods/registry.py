@@ -43,21 +43,32 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Needs:
-    """What a method needs the model run to record (the capture records the union over a spec's methods)."""
+    """What a method needs the model run to record (the capture records the union over a spec's methods).
 
-    attention: bool = False        # attention weights [L, H, N, N]
+    `hooks` lists hook names or patterns (`generator.hooks`: `blocks.*.attn.hook_pattern`, `blocks.3.hook_resid_post`,
+    `hook_embed`, ...): the capture records each in `Capture.activations` by name, through the run handle
+    (`generator.model_run.ModelRun.run_with_cache`), batch axis dropped. A new capture point is one entry in
+    `generator/hooks.py` and its place in the adapter; a method asks for it here by name. The booleans before it
+    are the capture's older, dedicated records (kept so that the payloads they feed keep their bytes); the flags
+    after it are whole-run needs.
+    """
+
+    attention: bool = False        # attention weights [L, H, N, N] (`Capture.attentions`)
     mlp_post: bool = False         # blocks.{i}.mlp.hook_post for every layer: [N, neurons]
     hidden_states: bool = False    # residual stream after the embedding and after every block: [L + 1, N, d_model]
-    queries_keys: bool = False     # blocks.{i}.attn.hook_q / hook_k: [H, N, d_head] / [H_kv, N, d_head]
+    queries_keys: bool = False     # blocks.{i}.attn.hook_q / hook_k: [H, N, d_head] / [H_kv, N, d_head], and scales
     values: bool = False           # blocks.{i}.attn.hook_v [H_kv, N, d_head] and weights blocks.{i}.attn.W_O
-    gradients: bool = False        # the method runs the model itself (gradients), through `Capture.model`
+    hooks: tuple[str, ...] = ()    # hook names or patterns recorded by name (see above)
+    gradients: bool = False        # the method runs the model again (gradients, edits): `Capture.model_run`
     sentences: bool = False        # each sentence of a pair tokenised on its own (bi-encoder reading)
     adapter: bool = False          # needs an architecture adapter (module paths) for this model family
     readout: bool = False          # the final norm and unembedding as a handle (`Capture.readout`, models/readout.py)
     vocabulary: bool = False       # token ids <-> display text (`Capture.vocabulary`, tokens.Vocabulary)
 
     def __or__(self, other: "Needs") -> "Needs":
-        return Needs(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})
+        merged = {f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)}
+        merged["hooks"] = tuple(dict.fromkeys(self.hooks + other.hooks))
+        return Needs(**merged)
 
 
 @dataclass(frozen=True)
@@ -137,9 +148,25 @@ def check_contract(method: Any) -> None:
                             "None")
     if not isinstance(method.needs, Needs):
         raise ContractError(f"{who}: needs must be a Needs record (what the model run records for it)")
+    if not isinstance(method.needs.hooks, tuple):
+        raise ContractError(f"{who}: needs.hooks must be a tuple of hook names or patterns, such as "
+                            "('blocks.*.attn.hook_pattern',)")
+    for name in method.needs.hooks:
+        _check_hook(who, name)
     if not isinstance(method.parts, tuple) or not all(isinstance(part, str) for part in method.parts):
         raise ContractError(f"{who}: parts must be a tuple of section field names (lists of ARRAYs shown one at a "
                             "time)")
+
+
+def _check_hook(who: str, name: object) -> None:
+    """A hook name or pattern that can name some point (generator.hooks), else ContractError."""
+    from .. import hooks
+
+    if not isinstance(name, str):
+        raise ContractError(f"{who}: needs.hooks holds {name!r}; a hook name is a string")
+    if not hooks.matching(name, hooks.all_names(256)):
+        raise ContractError(f"{who}: needs.hooks: '{name}' names no hook point (known: {hooks.EMBED}, and "
+                            f"blocks.<layer>.<point> with point one of {', '.join(hooks.POINTS)}; '*' for any layer)")
 
 
 class Registry:
