@@ -2,8 +2,9 @@
 
 Tokenize (a text, a sentence pair as one sequence, and each sentence of a pair on its own where a method reads them
 so), generate greedily when asked, then one eager forward pass with hooks at the named capture points the methods
-need (`generator.hooks.hook_name`). Methods are functions of the returned `Capture`; those that take gradients get
-the model as `Capture.model`, a handle to run it, and never a tokenizer.
+need (`generator.hooks.hook_name`), and the points they ask for by name through the run handle. Methods are
+functions of the returned `Capture`; those that run the model again (gradients, edits) get the run handle
+`Capture.model_run` (`generator.model_run`), and never a tokenizer.
 """
 
 from __future__ import annotations
@@ -54,8 +55,7 @@ class Capture:
                                                                      # q . k before mask and softmax
     sentences: list[Sentence] = field(default_factory=list)          # Needs.sentences, a pair only
     input_ids: torch.Tensor | None = None                            # int64 [1, N]
-    model: torch.nn.Module | None = None                             # Needs.gradients: the model, to run again
-    model_run: ModelRun | None = None    # Needs.gradients: the run handle, to read and edit runs by hook name
+    model_run: ModelRun | None = None    # Needs.gradients: the run handle, to run again and edit runs by hook name
     stopped_early: str | None = None     # generation ended before `generate` tokens: the display text of its last token
     readout: Readout | None = None                                   # Needs.readout: final norm + unembedding
     vocabulary: Vocabulary | None = None                             # Needs.vocabulary: ids <-> display text
@@ -264,7 +264,6 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
                 if needs.attention:
                     sentence.attentions = _attentions(output)
     if needs.gradients:
-        capture.model = loaded.model
         capture.model_run = ModelRun(loaded)
     if needs.readout:
         capture.readout = readout_of(loaded)

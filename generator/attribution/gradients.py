@@ -30,6 +30,7 @@ def gradient_ready(model: torch.nn.Module) -> Iterator[None]:
 
     Frozen parameters mean autograd computes no weight gradients and keeps fewer tensors alive for the backward.
     """
+    model = module(model)
     was_training = model.training
     flags = [(p, p.requires_grad) for p in model.parameters()]
     model.eval()
@@ -43,7 +44,9 @@ def gradient_ready(model: torch.nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def embedding_table(model: torch.nn.Module) -> torch.nn.Module:
+def embedding_table(model: Any) -> torch.nn.Module:
+    """The input embedding table of a model (or of a run handle's model). Raises ValueError when it has none."""
+    model = module(model)
     table = model.get_input_embeddings()
     if table is None:
         raise ValueError(f"{type(model).__name__} has no input embeddings (get_input_embeddings() returned None)")
@@ -68,11 +71,40 @@ def _named_parameters_of_forward(model: torch.nn.Module) -> set[str]:
     return {name for name, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
-def run(model: torch.nn.Module, embeds: torch.Tensor, logits_to_keep: int | None = None,
+def handle(model: Any) -> Any:
+    """The run handle (`generator.model_run.ModelRun`) of `model`: itself when it is one (`Capture.model_run`), else a
+    handle on a bare module, which runs whole forwards and edits `hook_embed` only (no adapter, no block points)."""
+    from types import SimpleNamespace
+
+    from ..model_run import ModelRun
+
+    if isinstance(model, ModelRun):
+        return model
+    info = SimpleNamespace(architecture=type(model).__name__, n_layers=0, n_heads=0)
+    return ModelRun(SimpleNamespace(model=model, adapter=None, info=info))
+
+
+def module(model: Any) -> torch.nn.Module:
+    """The torch module behind a run handle, or `model` itself."""
+    return getattr(model, "model", model) if not isinstance(model, torch.nn.Module) else model
+
+
+def forward(model: Any, embeds: torch.Tensor, logits_to_keep: int | None = None) -> torch.Tensor:
+    """The model's main output for a batch [B, N, D] of unpadded sequences given as token embeddings, through the
+    run handle (`handle`): logits [B, N or logits_to_keep, V] for a model with an LM head, else the last hidden state
+    [B, N, d_model]. Gradients flow when the caller has them enabled."""
+    return handle(model).run_with_hooks(inputs_embeds=embeds, grad=torch.is_grad_enabled(),
+                                        logits_to_keep=logits_to_keep)
+
+
+def run(model: Any, embeds: torch.Tensor, logits_to_keep: int | None = None,
         output_attentions: bool = False) -> Any:
-    """model(inputs_embeds=embeds, attention_mask=ones) for a batch [B, N, D] of unpadded sequences; with
-    `output_attentions` the output's `attentions` are the weights the forward used (eager attention), so gradients
-    can be taken with respect to them."""
+    """The model's whole output object, model(inputs_embeds=embeds, attention_mask=ones): with `output_attentions`
+    its `attentions` are the weights the forward used (eager attention), so gradients can be taken with respect to
+    them. The run handle gives the same weights only where the adapter names the attention module, and this works
+    for every eager model: gradient-weighted rollout and Grad-SAM read the weights this way; every other re-run goes
+    through `forward`."""
+    model = module(model)
     named = _named_parameters_of_forward(model)
     kwargs: dict[str, Any] = {"output_attentions": True} if output_attentions else {}
     if "use_cache" in named:

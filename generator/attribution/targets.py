@@ -52,13 +52,13 @@ def generated_scores(model: Any, embeds: "torch.Tensor", input_ids: "torch.Tenso
     """embeds [B, N, D] (rows are independent sequences) -> [B, G]: f_p at row b for p = n_prompt + g."""
     import torch
 
-    from .gradients import first_output, run
+    from .gradients import forward
 
     n_tokens = input_ids.shape[0]
     n_generated = n_tokens - n_prompt
     # Positions n_prompt - 1 .. N - 2 predict the generated tokens; keeping the last G + 1 logits covers them
     # (the forward may ignore logits_to_keep and return all N: the slice below is right either way).
-    logits = first_output(run(model, embeds, logits_to_keep=n_generated + 1), "logits")
+    logits = forward(model, embeds, logits_to_keep=n_generated + 1)
     logits = logits[:, -(n_generated + 1):-1]
     chosen = input_ids[n_prompt:].to(logits.device, torch.long).expand(embeds.shape[0], n_generated)
     return score_from_logits(logits, chosen, target)
@@ -74,9 +74,9 @@ def sentence_embedding(model: Any, embeds: "torch.Tensor") -> "torch.Tensor":
     """Token embeddings [B, N, D] of one unpadded sentence per row -> mean-pooled sentence embeddings [B, H]."""
     import torch
 
-    from .gradients import first_output, run
+    from .gradients import forward
 
-    hidden = first_output(run(model, embeds), "last_hidden_state")
+    hidden = forward(model, embeds)
     return mean_pool(hidden, torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device))
 
 

@@ -1,4 +1,5 @@
-"""Gradient-weighted rollout, Grad-SAM (attention x gradient) and gradient x input from one forward and one batched backward.
+"""Gradient-weighted rollout, Grad-SAM (attention x gradient) and gradient x input from one forward and one batched
+backward.
 
 The forward runs on the token embeddings as a leaf with `output_attentions`: in eager attention the returned weights
 A_l [H, N, N] are the tensors the layer multiplies the values with, so d f / d A_l is the gradient of the target f
@@ -10,9 +11,9 @@ d f / d A_l together. From the positive part of the elementwise products P_l = (
   propagate); the identity is the token's own residual stream, which the shares leave out (`relevance` is R - I),
   as Chefer et al. leave out the [CLS] token's own entry;
 - Grad-SAM (Barkan et al. 2021; payload key `attention_x_gradient`), per layer: the relevance of key j in layer l is
-  the sum over heads and queries of P_l[h, i, j]; as A >= 0, (A ⊙ ∂f/∂A)^+ = A ⊙ ReLU(∂f/∂A), Grad-SAM's product,
-  summed here where Grad-SAM averages (the same up to normalisation). Hao et al.'s attention attribution integrates
-  the gradient along scaled weights instead (`attention_attribution.py`);
+  the sum over heads and queries of P_l[h, i, j]; as A >= 0, (A ⊙ ∂f/∂A)^+ = A ⊙ ReLU(∂f/∂A), Grad-SAM's
+  product, summed here where Grad-SAM averages (the same up to normalisation). Hao et al.'s attention attribution
+  integrates the gradient along scaled weights instead (`attention_attribution.py`);
 - gradient x input: ||x_j ⊙ ∂f/∂x_j||_2 (the saliency method of the same name).
 
 Targets: every generated token of a causal model (f_p: logit or probability of input_ids[p] at position p - 1), or

@@ -93,7 +93,7 @@ def causal(capture: "Capture", options: ExplanationsOptions) -> Explained:
         raw[VALUE_WEIGHTED] = value_weighted_norms(attentions[last][:, rows], capture.activations[
             hook_name(last, "attn.hook_v")], capture.weights[weight_name(last, "attn.W_O")])
     if any(name in methods for name in GRADIENT_METHODS):
-        gradients = causal_attention_gradients(capture.model, ids, n_prompt, target)
+        gradients = causal_attention_gradients(capture.model_run, ids, n_prompt, target)
         raw[GRAD_ROLLOUT] = gradients.relevance[np.arange(len(rows)), rows]
         raw[ATTENTION_X_GRADIENT] = gradients.attention_x_gradient.sum(axis=1)
         raw[GRADIENT_X_INPUT] = gradients.gradient_x_input
@@ -108,21 +108,24 @@ def causal(capture: "Capture", options: ExplanationsOptions) -> Explained:
         raw[VALUE_ZEROING] = value_zeroing(capture.model_run, ids, causal=True)[rows]
     ig = None
     if INTEGRATED_GRADIENTS in methods:
-        baseline = baseline_for(capture.model, ids, options.baseline, neutral_id=capture.neutral_id, special=special)
-        result = causal_integrated_gradients(capture.model, ids, n_prompt, target, steps=options.ig_steps,
+        baseline = baseline_for(capture.model_run, ids, options.baseline, neutral_id=capture.neutral_id,
+                                special=special)
+        result = causal_integrated_gradients(capture.model_run, ids, n_prompt, target, steps=options.ig_steps,
                                              baseline=baseline)
         attributions = result.attributions.detach().double().numpy()          # [G, N, D]
         raw[INTEGRATED_GRADIENTS] = np.linalg.norm(attributions, axis=-1)
         sums = np.where(valid, attributions.sum(axis=-1), 0.0).sum(axis=-1)
         ig = _ig_summary(result.f_input.double().numpy(), result.f_baseline.double().numpy(), sums)
 
-    with gradient_ready(capture.model), torch.no_grad():
-        values = generated_scores(capture.model, token_embeddings(capture.model, ids)[None], ids, n_prompt,
+    with gradient_ready(capture.model_run), torch.no_grad():
+        values = generated_scores(capture.model_run, token_embeddings(capture.model_run, ids)[None], ids,
+                                  n_prompt,
                                   target)[0].double().numpy()
 
     def run_masks(t: int, masks: np.ndarray) -> np.ndarray:
         position = n_prompt + t
-        return causal_variant_scores(capture.model, ids, position, masks[:, :position], capture.neutral_id, target)
+        return causal_variant_scores(capture.model_run, ids, position, masks[:, :position], capture.neutral_id,
+                                     target)
 
     shares = {name: normalise(np.clip(raw[name], 0, None), valid) for name in methods}
     maps = {name: normalise(np.clip(layers, 0, None), valid[:, None, :]) for name, layers in maps.items()}
@@ -176,7 +179,7 @@ def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
 
     ids_a, ids_b = (s.input_ids for s in sentences)
     joint: dict[str, np.ndarray] = {}
-    gradients = similarity_attention_gradients(capture.model, ids_a, ids_b)
+    gradients = similarity_attention_gradients(capture.model_run, ids_a, ids_b)
     if GRAD_ROLLOUT in methods:
         joint[GRAD_ROLLOUT] = np.concatenate([g.relevance[0].mean(axis=0) for g in gradients])
     if ATTENTION_X_GRADIENT in methods:
@@ -193,9 +196,10 @@ def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
     if INTEGRATED_GRADIENTS in methods:
         baselines = None
         if options.baseline != "zero":
-            baselines = tuple(baseline_for(capture.model, s.input_ids, options.baseline, neutral_id=capture.neutral_id,
-                                           special=[t["special"] for t in s.tokens]) for s in sentences)
-        results = similarity_integrated_gradients(capture.model, ids_a, ids_b, steps=options.ig_steps,
+            baselines = tuple(baseline_for(capture.model_run, s.input_ids, options.baseline,
+                                           neutral_id=capture.neutral_id, special=[t["special"] for t in s.tokens])
+                              for s in sentences)
+        results = similarity_integrated_gradients(capture.model_run, ids_a, ids_b, steps=options.ig_steps,
                                                   baselines=baselines)
         attributions = [r.attributions.detach().double().numpy() for r in results]
         joint[INTEGRATED_GRADIENTS] = np.concatenate([np.linalg.norm(a, axis=-1) for a in attributions])
@@ -207,7 +211,7 @@ def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
     special = np.array([bool(t["special"]) for s in sentences for t in s.tokens])
 
     def run_masks(_t: int, masks: np.ndarray) -> np.ndarray:
-        return similarity_variant_scores(capture.model, ids_a, ids_b, masks, capture.neutral_id)
+        return similarity_variant_scores(capture.model_run, ids_a, ids_b, masks, capture.neutral_id)
 
     return Explained("similarity", shares, maps, np.array([value]), ~special[None, :], run_masks, ig,
                      extra={"sizes": sizes})

@@ -106,7 +106,7 @@ def ig_baseline(capture: "Capture", name: str, input_ids: Any, tokens: list[dict
     or None for the zero baseline (`attribution.baselines.baseline_for`)."""
     from ...attribution.baselines import baseline_for
 
-    return baseline_for(capture.model, input_ids, name, neutral_id=capture.neutral_id,
+    return baseline_for(capture.model_run, input_ids, name, neutral_id=capture.neutral_id,
                         special=[t["special"] for t in tokens])
 
 
@@ -121,7 +121,7 @@ def causal_section(capture: "Capture", target: str, ig_steps: int, baseline: str
     from .causal import causal_saliency
 
     ids = capture.input_ids[0]
-    result = causal_saliency(capture.model, ids, capture.n_prompt, target=target, ig_steps=ig_steps,
+    result = causal_saliency(capture.model_run, ids, capture.n_prompt, target=target, ig_steps=ig_steps,
                              ig_baseline=ig_baseline(capture, baseline, ids, capture.tokens))
     return {
         "kind": "causal", "target": result.target, "ig_steps": result.ig_steps, "ig_method": result.ig_method,
@@ -140,7 +140,7 @@ def similarity_section(capture: "Capture", ig_steps: int, baseline: str = "zero"
     first, second = capture.sentences
     baselines = None if baseline == "zero" else tuple(
         ig_baseline(capture, baseline, s.input_ids, s.tokens) for s in (first, second))
-    result = similarity_saliency(capture.model, first.input_ids, second.input_ids, ig_steps=ig_steps,
+    result = similarity_saliency(capture.model_run, first.input_ids, second.input_ids, ig_steps=ig_steps,
                                  ig_baselines=baselines)
     scores = {name: np.concatenate([result.scores_a[name], result.scores_b[name]]) for name in result.scores_a}
     return {
