@@ -125,3 +125,15 @@ def test_value_zeroing_equals_the_written_out_edit(gpt2):
     assert np.triu(expected, 1).max() == 0 and expected.min() >= 0
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(got.sum(axis=1), 1.0, rtol=1e-12)
+
+
+def test_every_explanations_method_has_its_label_in_the_view():
+    import re
+    from pathlib import Path
+
+    from generator.methods.explanations.options import METHODS
+
+    labels = (Path(__file__).resolve().parent.parent / "generator/assets/js/explanations.js").read_text()
+    for key in METHODS:
+        assert re.search(rf"^\s+{key}: \[", labels, re.M), key
+    assert re.search(r'attention_x_gradient: \["Grad-SAM"', labels)
