@@ -25,7 +25,7 @@ PACKAGE = Path(__file__).resolve().parent
 # module of the package (methods, capture, tokens, payload, models, spec) is part of the key, so a change to the
 # numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
 PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py", "plugin.py",
-                                  "widgets.py", "payload/parts.py"})
+                                  "widgets.py", "widget_html.py", "payload/parts.py"})
 # Packages that only take finished payloads elsewhere (standalone files, experiment trackers).
 PRESENTATION_PACKAGES = ("export/", "tracking/")
 

@@ -130,28 +130,3 @@ def check_length(spec: "SpecBase", label: str, n_tokens: int, model_limit: int |
                      hint=f"shorten the text{fewer}, or raise 'max_tokens' (up to "
                           f"{min(model_limit or 2048, 2048)} for {label}; long inputs make heavy pages)")
 
-
-def check_explained_output(spec: "SpecBase", model: "ModelInfo", method: str) -> None:
-    """What methods that explain one output need (saliency, explanations): on a causal model, generated tokens and no
-    pair; on an encoder, a sentence pair (the explained score is their similarity) and no `target` option."""
-    views_field = "views" if "views" in spec.model_fields_set else method
-    if model.causal:
-        if spec.pair is not None:
-            raise spec.error("pair", f"{model.label} is a causal model: the {method} view explains the tokens it "
-                                     "generates, "
-                                     "not a sentence pair",
-                             hint="use 'text' with 'generate: N', or an encoder such as minilm for a pair")
-        if not spec.generate:
-            raise spec.error(views_field, f"the {method} view on a causal model ({model.label}) explains the tokens it "
-                                          "generates, and this explorable generates none",
-                             hint=f"add 'generate: N' (for example 'generate: 5'), or remove '{method}'")
-        return
-    if spec.pair is None:
-        raise spec.error("text", f"the {method} view on an encoder ({model.label}) explains the similarity of two "
-                                 "sentences, and 'text' is a single one",
-                         hint="write 'pair: [first sentence, second sentence]' instead of 'text'")
-    options = getattr(spec, method, None)
-    if options is not None and "target" in options.model_fields_set:
-        raise spec.error(f"{method}.target", f"'target' applies to causal models; on an encoder ({model.label}) "
-                                             f"the {method} view always explains the cosine similarity",
-                         hint="remove 'target'")
