@@ -163,8 +163,7 @@ def render(block: Block, context: SiteContext) -> str:
     page = context.page
     try:
         if not block.closed:
-            raise SpecError("the explorable block is never closed", file=page.file,
-                            line=block.start + 1 + page.line_offset, hint="end it with a line of ```")
+            raise block.unclosed_error(page.file, page.line_offset)
         spec = spec_for(block, context)
         payload = context.baker.payload(spec)
     except ExplorableError as error:

@@ -51,28 +51,39 @@ def check_methods(spec: "SpecBase", model: ModelTraits, *, has_adapter: bool, n_
                   ) -> list["Method"]:
     """Each method's own rules (and its need of an architecture adapter); returns the spec's methods.
 
-    n_tokens: the most tokens the run can have (prompt plus `generate`), when known before the run.
+    n_tokens: the most tokens the run can have (prompt plus `generate`), when known before the run. An error of a
+    method that the page of a `use:` block asked for is placed at that page's `views` (`SpecBase.asked_by_page`).
     """
-    from .methods import REGISTRY
-    from .models.adapters import ADAPTERS
+    from .errors import SpecError
 
     methods = spec.methods
     for method in methods:
-        if model.info.encoder_decoder and not method.encoder_decoder:
-            views = [view for view in spec.shown_views if view in method.views]
-            field = "views" if "views" in spec.model_fields_set else method.name
-            supported = [view for known in REGISTRY if known.encoder_decoder for view in known.views]
-            raise spec.error(field, f"the {', '.join(views)} view does not read encoder-decoder models such as "
-                                    f"{model.info.label} ({model.info.architecture})",
-                             hint=f"views for encoder-decoder models: {', '.join(supported)}")
-        if method.needs.adapter and not has_adapter:
-            raise spec.error(method.name, f"no architecture adapter for '{model.info.architecture}', so "
-                                          f"{method.name} cannot find the model's parts",
-                             hint="supported: " + ", ".join(sorted(ADAPTERS)) +
-                                  "; add one entry to generator/models/adapters.py")
-        if method.check is not None:
-            method.check(spec, model.info, n_tokens)
+        try:
+            _check_method(spec, method, model, has_adapter, n_tokens)
+        except SpecError as error:
+            raise spec.asked_by_page(method.name, error) from None
     return methods
+
+
+def _check_method(spec: "SpecBase", method: "Method", model: ModelTraits, has_adapter: bool,
+                  n_tokens: int | None) -> None:
+    from .methods import REGISTRY
+    from .models.adapters import ADAPTERS
+
+    if model.info.encoder_decoder and not method.encoder_decoder:
+        views = [view for view in spec.shown_views if view in method.views]
+        field = "views" if "views" in spec.model_fields_set else method.name
+        supported = [view for known in REGISTRY if known.encoder_decoder for view in known.views]
+        raise spec.error(field, f"the {', '.join(views)} view does not read encoder-decoder models such as "
+                                f"{model.info.label} ({model.info.architecture})",
+                         hint=f"views for encoder-decoder models: {', '.join(supported)}")
+    if method.needs.adapter and not has_adapter:
+        raise spec.error(method.name, f"no architecture adapter for '{model.info.architecture}', so "
+                                      f"{method.name} cannot find the model's parts",
+                         hint="supported: " + ", ".join(sorted(ADAPTERS)) +
+                              "; add one entry to generator/models/adapters.py")
+    if method.check is not None:
+        method.check(spec, model.info, n_tokens)
 
 
 def check_length(spec: "SpecBase", label: str, n_tokens: int, model_limit: int | None) -> None:

@@ -41,6 +41,11 @@ class SpecBase(Options):
 
     _lines: dict = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="<spec>")
+    # A `use:` block: the page's file and lines, the fields it set (title, caption, views) and the methods of the
+    # curated example it uses, so that an error the page's own choices cause is placed on the page.
+    _page: tuple[str, dict] | None = PrivateAttr(default=None)
+    _page_fields: frozenset = PrivateAttr(default=frozenset())
+    _base_methods: frozenset = PrivateAttr(default=frozenset())
 
     @field_validator("text")
     @classmethod
@@ -120,9 +125,27 @@ class SpecBase(Options):
         return f"{self._file}:{line}" if line else self._file
 
     def error(self, field: str, message: str, hint: str | None = None) -> SpecError:
+        """A SpecError at `field` ("lens.watch.1"), placed in the file and line that set it: the page of a `use:`
+        block for the fields the page sets, else the spec's own file."""
         loc = tuple(int(part) if part.isdigit() else part for part in field.split("."))   # "lens.watch.1"
-        line = line_for(self._lines, loc) if self._lines else None
-        return SpecError(message, file=self._file, line=line, field=field, hint=hint)
+        file, lines = self._file, self._lines
+        if self._page is not None and loc[0] in self._page_fields:
+            file, lines = self._page
+        line = line_for(lines, loc) if lines else None
+        return SpecError(message, file=file, line=line, field=field, hint=hint)
+
+    def asked_by_page(self, method: str, error: SpecError) -> SpecError:
+        """`error`, met while checking `method`, placed at the page's `views` when the page of a `use:` block asked
+        for a view of a method the curated example does not have (the example itself is fine; the page's choice
+        of views is what to change). Other errors are returned unchanged."""
+        if self._page is None or "views" not in self._page_fields or method in self._base_methods:
+            return error
+        file, lines = self._page
+        where = error.file if error.line is None else f"{error.file}:{error.line}"
+        return SpecError(f"the curated explorable '{self.id}' cannot show the {method} view: {error.message}",
+                         file=file, line=line_for(lines, ("views",)), field="views",
+                         hint=f"choose other views for it, or change the example at {where}"
+                              + (f": {error.hint.rstrip('. ')}" if error.hint else ""))
 
 
 _schemas: dict[int, type[SpecBase]] = {}
@@ -354,5 +377,7 @@ def spec_from_block(body: str, *, file: str, line_offset: int, catalogue: Catalo
         merged = base.model_dump(exclude_unset=True) | overrides
         spec = spec_from_data(merged, file=file, lines=lines)
         spec._file, spec._lines = base.file, base._lines
+        spec._page, spec._page_fields = (file, lines), frozenset(overrides)
+        spec._base_methods = frozenset(method.name for method in base.methods)
         return spec
     return spec_from_data(data, file=file, lines=lines)

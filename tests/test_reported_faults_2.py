@@ -184,3 +184,91 @@ def test_the_export_time_claim_says_when_it_holds():
     median = float(re.search(r"5 runs: best [\d.]+ s,\s+median\s+([\d.]+) s", measured).group(1))
     said = float(re.search(r"takes about ([\d.]+) s", claim).group(1))
     assert 0.5 * said <= median <= said, (median, said)          # the figure it gives is the measured one
+
+
+# -- 6. errors in the right place, with the right advice ----------------------------------------------------------
+
+CHECK = "import sys; from generator.cli import main; sys.exit(main(['--root', sys.argv[1], 'check']))"
+
+
+def check_errors(root: Path) -> str:
+    result = subprocess.run([sys.executable, "-c", CHECK, str(root)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    return result.stderr
+
+
+def test_a_view_the_curated_example_cannot_show_blames_the_page(tmp_path):
+    root = project(tmp_path, """\
+        # Page
+
+        ```explorable
+        use: one-sentence
+        title: Saliency of one sentence
+        views: [head, saliency]
+        ```
+        """, curated="""\
+        - id: one-sentence
+          model: minilm
+          text: A single sentence, fine for the attention views.
+        """)
+    err = check_errors(root)
+    assert "docs/index.md:6: field 'views':" in err, err
+    assert "explorables/examples.yml" in err            # where the example is, to choose another one
+    assert "explorables/examples.yml:3" not in err.split("(")[0]
+
+
+def test_error_lines_count_the_front_matter_and_the_blank_lines_mkdocs_drops(tmp_path):
+    from test_site_build import build, make_site
+
+    bad = "```explorable\nmodel: smollm2\ntxt: typo\n```\n"
+    config = make_site(tmp_path, {
+        "yaml.md": "---\ntitle: With front matter\n---\n\n\n# Page\n\n" + bad,      # typo on line 10
+        "meta.md": "Title: MultiMarkdown meta\nAuthor: me\n\n# Page\n\n" + bad,     # typo on line 8
+    })
+    result = build(config, strict=False)
+    log = result.stderr + result.stdout
+    assert "docs/yaml.md:10: field 'txt'" in log and "docs/meta.md:8: field 'txt'" in log, log[-3000:]
+    assert "docs/yaml.md:10: field" in (tmp_path / "site" / "yaml" / "index.html").read_text()
+    (tmp_path / "explorables").mkdir()
+    err = check_errors(tmp_path)
+    assert "docs/yaml.md:10: field 'txt'" in err and "docs/meta.md:8: field 'txt'" in err, err
+
+
+def test_a_bundled_name_with_a_revision_is_not_sent_to_the_hub():
+    from generator.errors import ModelLoadError
+    from generator.models.registry import resolve
+
+    for name in ("minilm@x", "smollm2@main"):
+        try:
+            resolve(name)
+        except ModelLoadError as error:
+            text = str(error)
+        else:
+            raise AssertionError(f"{name} was accepted")
+        alias = name.split("@")[0]
+        assert "takes no revision" in text and f"model: {alias}" in text and "hf download" not in text, text
+
+
+def test_check_reports_an_unclosed_fence_at_the_fence_and_a_query_outside_the_text(tmp_path):
+    root = project(tmp_path, """\
+        # Page
+
+        ```explorable
+        model: minilm
+        text: Five words are here.
+        views: [neuron]
+        neuron: {query: 40}
+        ```
+
+        ```explorable
+        model: minilm
+        text: never closed
+
+        Some prose.
+
+        More prose: with a colon.
+        """)
+    err = check_errors(root)
+    assert "docs/index.md:7: field 'neuron.query': query position 40 is outside the text" in err, err
+    assert "docs/index.md:10: the explorable block is never closed" in err, err
+    assert "YAML" not in err
