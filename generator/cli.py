@@ -21,6 +21,7 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], li
     specs: list[SpecBase] = []
     errors: list[ExplorableError] = []
     catalogue = Catalogue.load(root / explorables, root)
+    ids: dict[str, str] = {}        # id -> FILE:LINE of the block that declared it first
     specs.extend(catalogue.specs.values())
     errors.extend(catalogue.errors)
     for page in sorted((root / docs).rglob("*.md")):
@@ -33,6 +34,7 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], li
             try:
                 spec = spec_from_block(block.body, file=file,
                                        line_offset=block.body_line - 1 + offset, catalogue=catalogue)
+                catalogue.claim_id(spec, ids)
             except ExplorableError as error:
                 errors.append(error)
                 continue

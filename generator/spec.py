@@ -362,6 +362,28 @@ class Catalogue:
                              + (f"; {', '.join(self.unread)} could not be read (see its error)" if self.unread else ""))
 
 
+    def claim_id(self, spec: SpecBase, seen: dict[str, str] | None) -> None:
+        """Refuse a page block's `id` that a curated explorable has, or (with `seen`, id -> FILE:LINE of the block
+        that declared it first, filled here) that another block declared before, as curated files refuse a
+        duplicate. A `use:` block carries its example's id and is not a declaration. Raises SpecError at `id`."""
+        if spec.id is None or spec._page is not None:
+            return
+        if spec.id in self.specs or spec.id in self.broken:
+            curated = self.specs.get(spec.id)
+            where = (f"{curated.file}:{curated._lines.get(('id',), '?')}" if curated is not None
+                     else f"{self.broken[spec.id].file}:{self.broken[spec.id].line}")
+            raise spec.error("id", f"'{spec.id}' is the id of a curated explorable ({where})",
+                             hint=f"to show that example write 'use: {spec.id}' without model and text, or give "
+                                  "this block another id; ids are unique across pages and explorables/")
+        if seen is None:
+            return
+        place = f"{spec.file}:{min(spec._lines.values())}" if spec._lines else spec.file
+        first = seen.setdefault(spec.id, place)
+        if first != place:
+            raise spec.error("id", f"duplicate explorable id '{spec.id}'",
+                             hint=f"already used at {first}; ids are unique across pages and explorables/")
+
+
 def spec_from_block(body: str, *, file: str, line_offset: int, catalogue: Catalogue) -> SpecBase:
     """A Markdown block: either a full spec, or 'use: <id>' with optional presentation overrides."""
     parsed = parse_block(body, file=file, line_offset=line_offset)

@@ -272,3 +272,60 @@ def test_check_reports_an_unclosed_fence_at_the_fence_and_a_query_outside_the_te
     assert "docs/index.md:7: field 'neuron.query': query position 40 is outside the text" in err, err
     assert "docs/index.md:10: the explorable block is never closed" in err, err
     assert "YAML" not in err
+
+
+# -- 7. duplicate ids ---------------------------------------------------------------------------------------------
+
+TWINS = """\
+    # Twins
+
+    ```explorable
+    id: twin
+    model: {model}
+    text: The first block with this id.
+    ```
+
+    ```explorable
+    id: twin
+    model: {model}
+    text: The second block with this id.
+    ```
+
+    ```explorable
+    id: curated-one
+    model: {model}
+    text: A block reusing a curated id.
+    ```
+
+    ```explorable
+    use: curated-one
+    title: Using it is fine.
+    ```
+    """
+CURATED = """\
+    - id: curated-one
+      model: {model}
+      text: The curated example.
+    """
+
+
+def test_duplicate_ids_are_refused_in_builds_and_checks(tmp_path, tiny_models):
+    from test_site_build import build, make_site
+
+    model = tiny_models["gpt2"]
+    config = make_site(tmp_path, {"index.md": TWINS.format(model=model)})
+    (tmp_path / "explorables").mkdir()
+    (tmp_path / "explorables" / "curated.yml").write_text(textwrap.dedent(CURATED.format(model=model)))
+    result = build(config)
+    assert result.returncode != 0
+    log = result.stderr + result.stdout
+    assert "docs/index.md:10: field 'id': duplicate explorable id 'twin'" in log and "docs/index.md:4" in log, log
+    assert "docs/index.md:16: field 'id': 'curated-one' is the id of a curated explorable" in log, log
+    assert "use: curated-one" in log and "explorables/curated.yml:1" in log
+    lax = build(config, strict=False)
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert page.count('data-explorable-id="twin"') == 1 and page.count('data-explorable-id="curated-one"') == 1
+    assert lax.returncode == 0
+    err = check_errors(tmp_path)
+    assert "docs/index.md:10: field 'id': duplicate explorable id 'twin'" in err, err
+    assert "docs/index.md:16: field 'id': 'curated-one' is the id of a curated explorable" in err, err
