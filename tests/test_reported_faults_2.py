@@ -329,3 +329,46 @@ def test_duplicate_ids_are_refused_in_builds_and_checks(tmp_path, tiny_models):
     err = check_errors(tmp_path)
     assert "docs/index.md:10: field 'id': duplicate explorable id 'twin'" in err, err
     assert "docs/index.md:16: field 'id': 'curated-one' is the id of a curated explorable" in err, err
+
+
+# -- 11. words -----------------------------------------------------------------------------------------------------
+
+def schema_error(**fields) -> str:
+    from generator.errors import SpecError
+    from generator.spec import spec_from_data
+    data = {"model": "smollm2", "text": "x", **fields}
+    if "pair" in fields:
+        data.pop("text")
+    try:
+        spec_from_data(data, file="docs/a.md")
+    except SpecError as error:
+        return error.describe()
+    raise AssertionError(f"{fields} was accepted")
+
+
+def test_a_list_where_a_union_is_taken_says_so_and_what_is_taken():
+    text = schema_error(factors={"layers": [1, 2]})
+    assert text.startswith("docs/a.md: field 'factors.layers': a list is not taken here"), text
+    assert "whole number" in text and "text" in text and "'all'" in text and "range" in text, text
+    text = schema_error(neuron={"query": {"a": 1}})
+    assert text.startswith("docs/a.md: field 'neuron.query': a mapping is not taken here"), text
+    assert ".int" not in schema_error(neuron={"layers": {"a": 1}})
+
+
+def test_counts_and_ranges_read_as_english():
+    assert "at least 1 entry" in schema_error(factors={"counts": []})
+    assert "entries" not in schema_error(factors={"counts": []})
+    assert "at least 2 entries" in schema_error(pair=["only one"])
+    text = schema_error(generate=float("nan"))
+    assert "finite" in text and "from 0 to 64" in text, text          # the range the number must be in
+    assert "input should" not in text.lower()
+
+
+def test_a_library_sentence_inside_ours_has_one_full_stop():
+    from generator.models.loading import _explain_failure
+    from generator.models.registry import ModelSource
+
+    source = ModelSource("org/model", "hub", "org/model", "org/model")
+    text = _explain_failure(source, OSError("We couldn't connect to the hub to load this file, and it is not "
+                                            "in the cached files.\nCheck your connection."))
+    assert ".." not in text and "cached files. Either" in text, text
