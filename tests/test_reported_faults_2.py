@@ -372,3 +372,30 @@ def test_a_library_sentence_inside_ours_has_one_full_stop():
     text = _explain_failure(source, OSError("We couldn't connect to the hub to load this file, and it is not "
                                             "in the cached files.\nCheck your connection."))
     assert ".." not in text and "cached files. Either" in text, text
+
+
+# -- 14. the same bytes whatever torch's thread count ---------------------------------------------------------------
+
+def test_a_bake_writes_the_same_bytes_with_one_and_two_torch_threads(tmp_path):
+    """Faithfulness scalars once differed in their last printed digit between 1 and 2 threads (a parallel
+    reduction sums in another order), so a CI runner and a laptop wrote different bytes under one cache key."""
+    import torch
+
+    from generator.bake import Baker
+    from generator.spec import spec_from_data
+
+    spec = spec_from_data({"model": "minilm", "pair": ["A man is playing a guitar.",
+                                                       "Someone is performing music on an instrument."],
+                           "views": ["explanations"],
+                           "explanations": {"methods": ["raw_attention", "rollout", "gradient_x_input",
+                                                        "integrated_gradients"], "ig_steps": 8}}, file="t")
+    before = torch.get_num_threads()
+    baked = {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            baked[threads] = Baker(tmp_path / f"cache-{threads}").payload(spec)
+            assert torch.get_num_threads() == threads, "the caller's setting is given back"
+    finally:
+        torch.set_num_threads(before)
+    assert baked[1] == baked[2]
