@@ -20,15 +20,21 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], li
     """Every curated spec and every Markdown block under docs/, validated; errors are collected, not raised."""
     specs: list[SpecBase] = []
     errors: list[ExplorableError] = []
-    catalogue = Catalogue.load(root / explorables)
+    catalogue = Catalogue.load(root / explorables, root)
+    ids: dict[str, str] = {}        # id -> FILE:LINE of the block that declared it first
     specs.extend(catalogue.specs.values())
     errors.extend(catalogue.errors)
     for page in sorted((root / docs).rglob("*.md")):
         offset, blocks = page_blocks(page.read_text(encoding="utf-8-sig"))
+        file = page.relative_to(root).as_posix()
         for block in blocks:
+            if not block.closed:
+                errors.append(block.unclosed_error(file, offset))
+                continue
             try:
-                spec = spec_from_block(block.body, file=str(page.relative_to(root)),
+                spec = spec_from_block(block.body, file=file,
                                        line_offset=block.body_line - 1 + offset, catalogue=catalogue)
+                catalogue.claim_id(spec, ids)
             except ExplorableError as error:
                 errors.append(error)
                 continue

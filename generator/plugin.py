@@ -122,6 +122,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         """Bake every block now, so large payloads can become generated files; errors wait for the page. Sets
         `clean` False when a block fails (its cache entry must then not be evicted)."""
         self.clean = not self.context.catalogue().errors
+        self.context.ids = {}        # the first block to declare an id keeps it, in the order of the pages
         for file in files.documentation_pages():
             text = Path(file.abs_src_path).read_text(encoding="utf-8-sig") if file.abs_src_path else ""
             offset, blocks = page_blocks(text)
