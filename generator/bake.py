@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import DATA_VERSION, SCHEMA_VERSION
 from .cache import BakeCache
 from .precision import Precision, site_defaults
 from .precision import resolve as resolve_precision
-from .errors import ModelLoadError, SpecError
+from .errors import ExplorableError, ModelLoadError, SpecError
 from .methods import Needs
 from .models.registry import ModelSource, resolve
 from .payload import dumps
@@ -27,7 +28,7 @@ PACKAGE = Path(__file__).resolve().parent
 # module of the package (methods, capture, tokens, payload, models, spec) is part of the key, so a change to the
 # numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
 PRESENTATION_MODULES = frozenset({"cache.py", "cache_remote.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py",
-                                  "plugin.py", "widgets.py", "payload/parts.py"})
+                                  "plugin.py", "widgets.py", "widget_html.py", "payload/parts.py"})
 # Packages that only take finished payloads elsewhere (standalone files, experiment trackers).
 PRESENTATION_PACKAGES = ("export/", "tracking/", "distributed/")
 
@@ -44,6 +45,27 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
+# Torch's intra-op threads during a bake. A parallel reduction splits its sum by thread count, so the same spec
+# baked at 1 and at 2 threads differed in the last printed digit of faithfulness scalars: one cache key, two
+# contents, depending on the machine. A fixed count makes the bytes independent of the machine's cores and of the
+# caller's setting. 2: no more than nearly any machine has (no oversubscription), and threads gain a bake little
+# (benchmarks/RESULTS.md: 1.2-1.5x between 1 thread and the default).
+BAKE_THREADS = 2
+
+
+@contextlib.contextmanager
+def fixed_threads(count: int = BAKE_THREADS) -> Iterator[None]:
+    """Run the block with torch.set_num_threads(count), then give the caller's count back."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class NotBakedError(SpecError):
     """A block whose payload is not in the cache, in a build that only reads (`Baker(read_only=True)`)."""
 
@@ -52,7 +74,8 @@ class Baker:
     """Spec -> payload bytes through the bake cache at `cache_dir` (a folder, or an fsspec URL with
     `cache_options`, see cache.py). `device` / `dtype`: the site's setting (generator/precision.py). `read_only`:
     a missing payload is a NotBakedError placed at the block instead of a bake (a site baked ahead, e.g. by
-    `explorables bake --executor ray`). Raises CacheError when a remote cache cannot be reached."""
+    `explorables bake --executor ray`). Raises CacheError when a remote cache cannot be reached, ValueError for a
+    device or dtype outside the allowed ones."""
 
     def __init__(self, cache_dir: str | Path = ".cache/explorables", base_dir: str | Path = ".", *,
                  cache_options: dict | None = None, device: str | None = None, dtype: str | None = None,
@@ -96,7 +119,7 @@ class Baker:
                 if self.read_only:
                     raise self.not_baked(spec)
                 try:
-                    data = self._compute(spec)
+                    data = self._run(spec)
                 except SpecError as error:
                     self._failures[key] = error
                     raise
@@ -114,53 +137,69 @@ class Baker:
                                   "with the same cache, code and models, or let the build bake (bake: true)")
 
     def _compute(self, spec: SpecBase) -> bytes:
-        """Run the model once for everything the spec's methods need, then each method on the capture."""
-        return compute(spec, self.source(spec), self.precision(spec))
+        """Run the model once for everything the spec's methods need, then each method on the capture, with torch
+        at BAKE_THREADS threads (`fixed_threads`)."""
+        with fixed_threads():
+            return self._compute_now(spec)
 
+    def _compute_now(self, spec: SpecBase) -> bytes:
+        from .capture import run
+        from .models.loading import POOL
+        from .precision import notes, require
 
-def compute(spec: SpecBase, source: ModelSource, precision: Precision = Precision()) -> bytes:
-    """The payload bytes of one spec: load the model (kept in the process's pool, by fingerprint, device and
-    dtype), run it once for everything the spec's methods need, then each method on the capture. Raises SpecError
-    placed at the field to change. Used by `Baker` and by the distributed workers (generator/distributed/)."""
-    from .capture import run
-    from .models.loading import POOL
-    from .precision import notes, require
+        source = self.source(spec)
+        precision = self.precision(spec)
+        check_precision(spec, precision, spec.methods)     # before anything loads: a dtype a method cannot use
+        require(spec, precision)
+        try:
+            loaded = POOL.get(source, device=precision.device, dtype=precision.dtype)
+        except ModelLoadError as exc:
+            raise spec.error("model", str(exc)) from None
+        check_model(spec, loaded)
+        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None)
+        needs = Needs()
+        for method in methods:
+            needs |= method.needs_for(spec)
+        log.info("explorables: baking %s on %s%s", spec.where(), source.label,
+                 "" if precision.default else f" ({precision.device}, {precision.dtype})")
+        warnings = notes(precision, methods)
+        for note in warnings:
+            log.warning("explorables: %s: %s", spec.where(), note)
+        capture = run(spec, loaded, needs)
+        payload: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "model": loaded.info.describe(),
+            "tokens": capture.tokens,
+            "n_prompt": capture.n_prompt,
+        }
+        if not precision.default:     # written only off the defaults, so default payloads keep their bytes
+            payload["precision"] = {**precision.describe(), "notes": warnings}
+        if loaded.info.encoder_decoder:
+            payload["target_tokens"] = capture.target_tokens
+        if spec.generate:
+            generated = (len(capture.target_ids) - 1 if loaded.info.encoder_decoder
+                         else len(capture.ids) - capture.n_prompt)
+            payload["generation"] = {"requested": spec.generate, "generated": generated,
+                                     "stop_token": capture.stopped_early}
+            if capture.stopped_early is not None:
+                log.info("explorables: %s: the model stopped after %d of %d tokens to generate (it wrote %r, "
+                         "its end token)", spec.where(), generated, spec.generate, capture.stopped_early)
+        for method in methods:
+            payload[method.name] = method.section(spec, capture)
+        return dumps(payload)
 
-    check_precision(spec, precision, spec.methods)     # before anything loads: a dtype a method cannot use
-    require(spec, precision)
-    try:
-        loaded = POOL.get(source, device=precision.device, dtype=precision.dtype)
-    except ModelLoadError as exc:
-        raise spec.error("model", str(exc)) from None
-    check_model(spec, loaded)
-    methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None)
-    needs = Needs()
-    for method in methods:
-        needs |= method.needs
-    log.info("explorables: baking %s on %s%s", spec.where(), source.label,
-             "" if precision.default else f" ({precision.device}, {precision.dtype})")
-    warnings = notes(precision, methods)
-    for note in warnings:
-        log.warning("explorables: %s: %s", spec.where(), note)
-    capture = run(spec, loaded, needs)
-    payload: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "model": loaded.info.describe(),
-        "tokens": capture.tokens,
-        "n_prompt": capture.n_prompt,
-    }
-    if not precision.default:     # written only off the defaults, so default payloads keep their bytes
-        payload["precision"] = {**precision.describe(), "notes": warnings}
-    if loaded.info.encoder_decoder:
-        payload["target_tokens"] = capture.target_tokens
-    if spec.generate:
-        generated = (len(capture.target_ids) - 1 if loaded.info.encoder_decoder
-                     else len(capture.ids) - capture.n_prompt)
-        payload["generation"] = {"requested": spec.generate, "generated": generated,
-                                 "stop_token": capture.stopped_early}
-        if capture.stopped_early is not None:
-            log.info("explorables: %s: the model stopped after %d of %d tokens to generate (it wrote %r, "
-                     "its end token)", spec.where(), generated, spec.generate, capture.stopped_early)
-    for method in methods:
-        payload[method.name] = method.section(spec, capture)
-    return dumps(payload)
+    def _run(self, spec: SpecBase) -> bytes:
+        """`_compute`, with every failure that is not already an author's error turned into one placed at the
+        block (its views), so that one block that cannot bake gives an error box and never stops a build."""
+        try:
+            return self._compute(spec)
+        except ExplorableError:
+            raise
+        except Exception as exc:  # noqa: BLE001: any library failure on a model family is reported at the block
+            log.debug("explorables: %s failed", spec.where(), exc_info=True)
+            field = "views" if "views" in spec.model_fields_set else "model"
+            shown = ", ".join(spec.shown_views)
+            raise spec.error(field, f"the bake of {shown} on model '{spec.model}' failed: {type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else ''}",
+                             hint="this model family may not be supported by these views (see the support table in "
+                                  "docs/writing.md); show fewer views, or report it with this message") from exc

@@ -113,7 +113,8 @@ class BakeCache:
             return None
         payload = _verified(blob)
         if payload is None:
-            log.warning("explorables: cache entry %s is corrupted or truncated; baking it again", self.path(key))
+            # info, not warning: the entry heals itself, so `mkdocs build --strict` must not fail on it
+            log.info("explorables: cache entry %s is corrupted or truncated; baking it again", self.path(key))
             self.store.delete(self.relative(key))
             self._missed[key] = time.perf_counter()
             return None
@@ -151,13 +152,27 @@ class BakeCache:
         value = meta.get("bake_seconds") if isinstance(meta, dict) else None
         return float(value) if isinstance(value, (int, float)) else None
 
+    @staticmethod
+    def _manifest(owner: str) -> str:
+        return "owners/" + hashlib.sha256(owner.encode()).hexdigest()[:16] + ".json"
+
+    def remember(self, owner: str) -> None:
+        """Add the entries used since the last `used.clear()` to this owner's manifest, deleting nothing: for
+        builds that may not have seen every block (`mkdocs serve` rebuilds, builds with errors), whose entries
+        a later clean full build (`evict_stale`) evicts if no page uses them any more."""
+        mine = self._manifest(owner)
+        keys = set(_read_keys(self.store.read(mine))) | self.used
+        self.store.publish(mine, json.dumps({"owner": owner, "keys": sorted(keys)}).encode())
+
     def evict_stale(self, owner: str) -> int:
         """Delete entries this owner (a site) used last time but no longer uses, unless another owner still does.
+        Call it only at the end of a clean full build (every block baked, none failed): a block with a transient
+        error is not in `used`, and its entry would go.
 
         Each owner's keys are kept in a manifest, so sites sharing one cache, and entries baked ahead by the CLI,
         are never evicted by somebody else's build. Returns how many entries were deleted.
         """
-        mine = "owners/" + hashlib.sha256(owner.encode()).hexdigest()[:16] + ".json"
+        mine = self._manifest(owner)
         previous = set(_read_keys(self.store.read(mine)))
         others: set[str] = set()
         for manifest in self.store.listing("owners", ".json"):

@@ -57,6 +57,7 @@ def test_an_entry_on_s3_has_the_local_layout_and_bytes(s3, tmp_path):
 @pytest.mark.parametrize("damage", ["truncate", "flip", "empty"])
 def test_a_damaged_object_is_detected_deleted_and_reported(s3, damage, caplog):
     url, _ = s3
+    caplog.set_level("INFO", logger="mkdocs.plugins.explorables")
     cache = BakeCache(url)
     key = "cd" * 32
     cache.put(key, b'{"payload": "' + b"x" * 1000 + b'"}')

@@ -69,7 +69,6 @@ class BakeWorker:
 
     def bake(self, key: str, item: dict[str, Any]) -> dict[str, Any]:
         """Bake one spec into the cache; returns {key, bytes, seconds} or {key, error: fields of a SpecError}."""
-        from ..bake import compute
         from .plan import rebuild
 
         started = time.perf_counter()
@@ -82,7 +81,7 @@ class BakeWorker:
                                  hint="install the same version of explorables and the same models on every node")
             if self.baker.cache.has(key):      # baked meanwhile (a retried task, or another site's bake)
                 return {"key": key, "bytes": 0, "seconds": 0.0, "reused": True}
-            payload = compute(spec, self.baker.source(spec), self.baker.precision(spec))
+            payload = self.baker._run(spec)     # the serial bake's own path (fixed torch threads, placed errors)
             seconds = time.perf_counter() - started
             self.baker.cache.put(key, payload, bake_seconds=seconds)
         except SpecError as error:
