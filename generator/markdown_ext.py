@@ -15,6 +15,7 @@ locations) and a payload sink (large payloads become files instead of page attri
 from __future__ import annotations
 
 import html
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
