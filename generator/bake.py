@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from . import DATA_VERSION, SCHEMA_VERSION
 from .cache import BakeCache
-from .errors import ModelLoadError, SpecError
+from .errors import ExplorableError, ModelLoadError, SpecError
 from .methods import Needs
 from .models.registry import ModelSource, resolve
 from .payload import dumps
@@ -26,7 +26,7 @@ PACKAGE = Path(__file__).resolve().parent
 # module of the package (methods, capture, tokens, payload, models, spec) is part of the key, so a change to the
 # numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
 PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py", "plugin.py",
-                                  "widgets.py", "payload/parts.py"})
+                                  "widgets.py", "widget_html.py", "payload/parts.py"})
 # Packages that only take finished payloads elsewhere (standalone files, experiment trackers).
 PRESENTATION_PACKAGES = ("export/", "tracking/")
 
@@ -95,7 +95,7 @@ class Baker:
             data = self.cache.get(key)
             if data is None:
                 try:
-                    data = self._compute(spec)
+                    data = self._run(spec)
                 except SpecError as error:
                     self._failures[key] = error
                     raise
@@ -123,7 +123,7 @@ class Baker:
         methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None)
         needs = Needs()
         for method in methods:
-            needs |= method.needs
+            needs |= method.needs_for(spec)
         log.info("explorables: baking %s on %s", spec.where(), source.label)
         capture = run(spec, loaded, needs)
         payload: dict[str, Any] = {
@@ -145,3 +145,19 @@ class Baker:
         for method in methods:
             payload[method.name] = method.section(spec, capture)
         return dumps(payload)
+
+    def _run(self, spec: SpecBase) -> bytes:
+        """`_compute`, with every failure that is not already an author's error turned into one placed at the
+        block (its views), so that one block that cannot bake gives an error box and never stops a build."""
+        try:
+            return self._compute(spec)
+        except ExplorableError:
+            raise
+        except Exception as exc:  # noqa: BLE001: any library failure on a model family is reported at the block
+            log.debug("explorables: %s failed", spec.where(), exc_info=True)
+            field = "views" if "views" in spec.model_fields_set else "model"
+            shown = ", ".join(spec.shown_views)
+            raise spec.error(field, f"the bake of {shown} on model '{spec.model}' failed: {type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else ''}",
+                             hint="this model family may not be supported by these views (see the support table in "
+                                  "docs/writing.md); show fewer views, or report it with this message") from exc

@@ -54,6 +54,10 @@ def check_against_files(spec: SpecBase, source: ModelSource) -> None:
         facts = model_facts(source)
     except ModelLoadError as exc:
         raise spec.error("model", str(exc)) from None
+    except Exception as exc:  # noqa: BLE001: a config or tokenizer file these readers do not understand
+        raise spec.error("model", f"could not read the config or tokenizer of '{spec.model}': "
+                                  f"{type(exc).__name__}: {exc}",
+                         hint="`explorables bake` loads the model itself and may still work") from None
     check_model(spec, facts)
     n_tokens = facts.count(spec.text, spec.pair)
     if n_tokens == 0:

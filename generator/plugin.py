@@ -20,7 +20,7 @@ from mkdocs.config.base import Config
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 
-from . import markdown_ext
+from . import markdown_ext, widget_html
 from .errors import ExplorableError
 from .export import offline
 from .export.assets import asset_bytes
@@ -39,7 +39,7 @@ EXTENSION = "generator.markdown_ext"
 class ExplorablesConfig(Config):
     cache_dir = c.Type(str, default=".cache/explorables")
     explorables_dir = c.Type(str, default="explorables")
-    embed_limit = c.Type(int, default=markdown_ext.DEFAULT_EMBED_LIMIT)
+    embed_limit = c.Type(int, default=widget_html.DEFAULT_EMBED_LIMIT)
     evict = c.Type(bool, default=True)
     download = c.Type(bool, default=True)     # a "download HTML" link under each figure (export/site.py)
     log = c.Type(dict, default={})            # {tracker: mlflow|comet, tracking_uri, experiment, ...}: tracking/

@@ -17,7 +17,7 @@ class UnknownIds(ExplorableError):
 def names(spec: SpecBase) -> list[str]:
     """What `explorables export NAME` accepts for a spec: its id; the name its standalone file gets (`ID` or
     `explorable-DIGEST`, without `.html`); and for a docs block, `FILE:LINE` with any line of the block."""
-    from ..markdown_ext import download_name
+    from ..widget_html import download_name
 
     known = [spec.id] if spec.id else []
     known.append(download_name(spec).removesuffix(".html"))
@@ -52,7 +52,7 @@ def export(specs: list[SpecBase], baker, out: Path,
     spec not baked yet is baked here, minutes for a SmolLM2 block); `progress` wraps the specs (the CLI's bar).
 
     Returns the files written and the errors met (a spec that fails does not stop the others)."""
-    from ..markdown_ext import download_name
+    from ..widget_html import download_name
     from .standalone import standalone_html
 
     out.mkdir(parents=True, exist_ok=True)

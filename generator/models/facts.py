@@ -82,8 +82,8 @@ def model_info(source: ModelSource, config: Any) -> ModelInfo:
     sizes in their own words (T5: num_layers, num_decoder_layers, num_heads; BART and Marian: encoder_layers,
     decoder_layers, encoder_attention_heads, decoder_attention_heads), which a config object maps but its dict
     does not."""
-    heads = int(_field(config, "num_attention_heads", "n_head", "num_heads", "encoder_attention_heads"))
-    layers = int(_field(config, "num_hidden_layers", "n_layer", "num_layers", "encoder_layers"))
+    heads = int(_field(config, "num_attention_heads", "n_head", "n_heads", "num_heads", "encoder_attention_heads"))
+    layers = int(_field(config, "num_hidden_layers", "n_layer", "n_layers", "num_layers", "encoder_layers"))
     kv_heads = int(_field(config, "num_key_value_heads") or heads)
     if not is_encoder_decoder(config):
         return ModelInfo(source.name, source.label, _field(config, "model_type"), is_causal(config), layers, heads,

@@ -88,6 +88,13 @@ def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
             "queries": queries, "keys": keys}
 
 
+def metrics(section: dict[str, Any]) -> dict[str, float]:
+    """Tracker metrics: layers and heads baked, and the query and key values stored (what the page's size follows)."""
+    stored = sum(int(np.prod(array["shape"])) for array in [*section.get("queries", []), *section.get("keys", [])])
+    return {"neuron_layers": float(len(section.get("layers", []))), "neuron_heads": float(len(section.get("heads", []))),
+            "neuron_stored_values": float(stored)}
+
+
 METHOD = Method(
     name="neuron",
     views={"neuron": "explorable-neuron-view"},
@@ -95,6 +102,8 @@ METHOD = Method(
     needs=Needs(queries_keys=True, adapter=True),
     options=NeuronOptions,
     check=check,
+    metrics=metrics,
     parts=("queries", "keys"),     # the view shows one layer: on the site the others come when the reader picks them
-    summary="neuron: inside one head, the query and key vectors behind each attention weight",
+    summary=("Inside one head: the query and key vectors behind each attention weight. Needs an adapter entry "
+             "naming the attention module (generator/models/adapters.py)."),
 )
