@@ -55,6 +55,9 @@ class SiteContext:
     # Given spec and payload, the page-relative URL of the figure's standalone HTML file (generator/export/) for a
     # "download HTML" link, or None for no link.
     download_link: Callable[[SpecBase, bytes], str | None] | None = None
+    # Given spec and payload, the folder name of the block's live model under assets/explorables/live/ (a "try your
+    # own text" control, generator/live/), or None; raises SpecError when the block asks for it and cannot be live.
+    live: Callable[[SpecBase, bytes], str | None] | None = None
 
 
 # -- the default context of standalone use (one baker and catalogue per folder, shared by every page) -------------
@@ -92,7 +95,9 @@ def catalogue_for(folder: str, base_dir: str | None = None) -> Catalogue:
 
 # -- rendering ---------------------------------------------------------------------------------------------------
 
-def render_widget(spec: SpecBase, payload: bytes, context: SiteContext) -> str:
+def render_widget(spec: SpecBase, payload: bytes, context: SiteContext, live: str | None = None) -> str:
+    """The block's container: the payload (embedded, or a data file's name), title, one element per view, caption,
+    download link. live: the folder of its live model (a `<explorable-live-view>` above the views), or None."""
     attrs = {"class": "explorable", "data-search-exclude": ""}
     if spec.id:
         attrs["data-explorable-id"] = spec.id
@@ -108,6 +113,8 @@ def render_widget(spec: SpecBase, payload: bytes, context: SiteContext) -> str:
     parts = [f"<div {attr_text}>"]
     if spec.title:
         parts.append(f'<p class="explorable-title">{html.escape(spec.title)}</p>')
+    if live:
+        parts.append(f'<explorable-live-view model="{html.escape(live, quote=True)}"></explorable-live-view>')
     for view in spec.shown_views:
         element = REGISTRY.element(view)
         parts.append(f"<{element}></{element}>")
@@ -167,10 +174,11 @@ def render(block: Block, context: SiteContext) -> str:
                             line=block.start + 1 + page.line_offset, hint="end it with a line of ```")
         spec = spec_for(block, context)
         payload = context.baker.payload(spec)
+        live = context.live(spec, payload) if context.live else None
     except ExplorableError as error:
         log.warning("explorables: %s", error)
         return render_error(error)
-    return render_widget(spec, payload, context)
+    return render_widget(spec, payload, context, live)
 
 
 class ExplorablePreprocessor(Preprocessor):

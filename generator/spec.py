@@ -38,6 +38,8 @@ class SpecBase(Options):
     generate: int = Field(0, ge=0, le=64, description="Greedy tokens to generate (causal models).")
     views: list[str] = Field(default_factory=list, description="Widgets to show.")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=2, le=2048, description="Refuse texts longer than this.")
+    live: bool = Field(False, description="A 'try your own text' control: the model runs in the reader's browser "
+                                          "(encoders; head, model and neuron views; generator/live/).")
 
     _lines: dict = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="<spec>")
