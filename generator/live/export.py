@@ -24,7 +24,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,7 +123,8 @@ def export_float(loaded: "LoadedModel", path: Path) -> dict[str, Any]:
     graph = _graph(loaded)
     example = loaded.tokenizer("the animal did not cross the street", return_tensors="pt")
     ids, types = example["input_ids"], example.get("token_type_ids", torch.zeros_like(example["input_ids"]))
-    with recording_queries_keys(loaded.model, loaded.adapter, graph.sink), torch.no_grad():
+    with recording_queries_keys(loaded.model, loaded.adapter, graph.sink), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # the TorchScript exporter's deprecation notice, tracer notes
         torch.onnx.export(graph, (ids, types), str(path), input_names=["input_ids", "token_type_ids"],
                           output_names=list(OUTPUTS), dynamic_axes={"input_ids": {1: "n"}, "token_type_ids": {1: "n"}},
                           opset_version=OPSET, dynamo=False, do_constant_folding=True)
@@ -134,7 +137,13 @@ def quantize(source: Path, target: Path) -> None:
     weights become int8 with a per-tensor scale; activations are quantised at run time."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)            # its advice to pre-process first (for static quantisation) is noise here
+    try:
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
+    finally:
+        root.setLevel(level)
 
 
 def gzip_bytes(data: bytes) -> bytes:

@@ -1,0 +1,62 @@
+// A payload made in the page from the live model's outputs, in the schema of baked payloads (ARCHITECTURE.md,
+// "Payload format"): the views read it through the same decoder (payload.js `array`), so nothing in them knows it was
+// not baked. Arrays are float32 ARRAYs (exact: the decoder stores float32 as is), deflated with CompressionStream
+// and base64-encoded, as the Python encoder writes them.
+
+/** Base64 of bytes (chunks keep String.fromCharCode's argument list short). */
+function base64(bytes) {
+  if (bytes.toBase64) return bytes.toBase64();
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+/** An ARRAY {dtype: "float32", shape, min, max, data} of `values` (a Float32Array, row-major in `shape`). */
+export async function floatArray(values, shape) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (values.length !== n) throw new Error(`${values.length} values do not fill shape [${shape}]`);
+  const le = new Uint8Array(n * 4), view = new DataView(le.buffer);
+  let min = Infinity, max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    view.setFloat32(i * 4, v, true);
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  const stream = new ReadableStream({ start: (c) => (c.enqueue(le), c.close()) }).pipeThrough(new CompressionStream("deflate"));
+  const data = new Uint8Array(await new Response(stream).arrayBuffer());
+  return { dtype: "float32", shape, min: n ? min : 0, max: n ? max : 0, data: base64(data) };
+}
+
+/** Rows [lo, hi) of axis 0 of a tensor [A, ...rest] picked by `index` (a list of axis-0 indices) into a new array. */
+function pick(values, dims, index) {
+  const size = dims.slice(1).reduce((a, b) => a * b, 1), out = new Float32Array(index.length * size);
+  index.forEach((k, i) => out.set(values.subarray(k * size, (k + 1) * size), i * size));
+  return out;
+}
+
+/**
+ * The payload for a text the reader typed.
+ *
+ * base: the block's baked payload (model, views, title, and the neuron section's choice of layers and heads);
+ * tokens: display records (live-wordpiece.js `display`); out: the model's outputs {attentions [L, H, N, N],
+ * queries [L, H, N, d], keys [L, H_kv, N, d]} as {data: Float32Array, dims}; scales: per layer factor on q . k.
+ */
+export async function livePayload(base, tokens, out, scales) {
+  const N = tokens.length, p = { ...base, tokens, n_prompt: N };
+  delete p.generation;
+  const [L, H] = out.attentions.dims;
+  if (out.attentions.dims[2] !== N) throw new Error(`the model returned ${out.attentions.dims[2]} positions for ${N} tokens`);
+  p.attention = { values: await floatArray(out.attentions.data, [L, H, N, N]) };
+  if (base.neuron) {
+    const nb = base.neuron, d = out.queries.dims[3], qs = [], ks = [];
+    for (const layer of nb.layers) {
+      const q = pick(out.queries.data, out.queries.dims, [layer]), k = pick(out.keys.data, out.keys.dims, [layer]);
+      qs.push(await floatArray(pick(q, [H, N, d], nb.heads), [nb.heads.length, N, d]));
+      const kv = out.keys.dims[1];
+      ks.push(await floatArray(pick(k, [kv, N, d], nb.key_heads), [nb.key_heads.length, N, d]));
+    }
+    p.neuron = { ...nb, d_head: d, query: Math.min(nb.query, N - 1), scales: nb.layers.map((l) => scales[l]), queries: qs, keys: ks };
+  }
+  return p;
+}
