@@ -114,7 +114,8 @@ def render_widget(spec: SpecBase, payload: bytes, context: SiteContext, live: st
     if spec.title:
         parts.append(f'<p class="explorable-title">{html.escape(spec.title)}</p>')
     if live:
-        parts.append(f'<explorable-live-view model="{html.escape(live, quote=True)}"></explorable-live-view>')
+        parts.append(f'<explorable-live-view model="{html.escape(live, quote=True)}" '
+                     f'text="{html.escape(spec.text or "", quote=True)}"></explorable-live-view>')
     for view in spec.shown_views:
         element = REGISTRY.element(view)
         parts.append(f"<{element}></{element}>")

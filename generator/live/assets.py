@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 VENDOR = "vendor/onnxruntime-web"
 RUNTIME = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm.gz", "LICENSE")
 VIEWS = frozenset({"head", "model", "neuron"})      # the views a page-made payload can feed
-INSTALL = "pip install 'explorables[live]' (onnx and onnxruntime), or run scripts/setup"
+INSTALL = "pip install 'explorables[live]' (onnx), or run scripts/setup"
 
 
 def runtime_files() -> list[tuple[str, bytes]]:
@@ -95,9 +95,8 @@ class LiveModels:
     def _build(source, folder) -> None:
         try:
             import onnx  # noqa: F401
-            import onnxruntime  # noqa: F401
         except ImportError as exc:
-            raise SpecError(f"live blocks need the packages onnx and onnxruntime at build time ({exc})",
+            raise SpecError(f"live blocks need the package onnx at build time ({exc})",
                             hint=INSTALL) from None
         from ..models.loading import POOL
         from .export import LiveUnsupported, build

@@ -1,8 +1,8 @@
 """The exported live models, cached by the model's fingerprint beside the de-quantised weights cache.
 
 An entry is a folder `live-<hash>` under `weights_cache.cache_root()` (`$EXPLORABLES_MODEL_CACHE`, else
-`~/.cache/explorables/models`), the hash over the model's fingerprint (registry.py), this format's version and the
-versions of the packages that shape the file (torch, transformers, onnx, onnxruntime). It holds the files of
+`~/.cache/explorables/models`), the hash over the model's fingerprint (registry.py), this format's version, the source of
+export.py and the versions of the packages that shape the file (torch, transformers, onnx, onnxruntime). It holds the files of
 `export.build` and a manifest (written last) with each file's size and CRC-32; an incomplete or damaged entry is
 rebuilt. Entries are written to a temporary folder and renamed into place. A hit reads files only: no torch.
 With the cache off (`$EXPLORABLES_MODEL_CACHE=off`) the files are built into a temporary folder every build.
@@ -37,7 +37,8 @@ def identity(source: ModelSource) -> dict[str, Any]:
             versions[package] = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             versions[package] = "absent"
-    return {"format": FORMAT, "fingerprint": source.fingerprint(), **versions}
+    code = hashlib.sha256((Path(__file__).parent / "export.py").read_bytes()).hexdigest()[:16]   # how it is made
+    return {"format": FORMAT, "fingerprint": source.fingerprint(), "export": code, **versions}
 
 
 def entry_name(source: ModelSource) -> str:
