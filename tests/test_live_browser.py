@@ -31,7 +31,7 @@ LIVE_PATHS = ("/live/", "/vendor/onnxruntime-web/")
 def site(tmp_path_factory, serve):
     root = tmp_path_factory.mktemp("live-site")
     (root / "docs").mkdir()
-    write_test_site_config(root, "Live")
+    write_test_site_config(root, "Live", offline=True)   # the copy that opens from file:// too
     (root / "docs" / "index.md").write_text(textwrap.dedent(f"""\
         # Live
 
@@ -97,11 +97,11 @@ COMPARE = """async (el) => {
 def test_no_live_files_without_a_live_block_or_before_the_press(browser, base):
     reader, requests = _reader(browser, base)
     try:
-        page = reader.open("plain/")
+        page = reader.open("plain.html")
         assert ready(page, page.locator("explorable-head-view")) == "ready"
         assert not [u for u in requests if "live" in u or "onnxruntime" in u], requests
         requests.clear()
-        page = reader.open("")
+        page = reader.open("index.html")
         assert ready(page, page.locator("explorable-head-view")) == "ready"
         assert ready(page, page.locator("explorable-live-view")) == "ready"
         page.wait_for_timeout(500)
@@ -115,7 +115,7 @@ def test_no_live_files_without_a_live_block_or_before_the_press(browser, base):
 def test_author_text_in_the_page_equals_the_bake_within_the_int8_bound(browser, base):
     reader, requests = _reader(browser, base)
     try:
-        page = reader.open("")
+        page = reader.open("index.html")
         ready(page, page.locator("explorable-live-view"))
         status = _press(page)
         assert "Showing your text" in status, status
@@ -137,7 +137,7 @@ def test_author_text_in_the_page_equals_the_bake_within_the_int8_bound(browser, 
 def test_reader_text_redraws_and_goes_back(browser, base):
     reader, _ = _reader(browser, base)
     try:
-        page = reader.open("")
+        page = reader.open("index.html")
         ready(page, page.locator("explorable-live-view"))
         status = _press(page, "A <script>alert(1)</script> zero\u200bwidth 👨\u200d👩\u200d👧 family <b>bold</b>")
         assert "Showing your text" in status, status
@@ -159,7 +159,7 @@ def test_reader_text_redraws_and_goes_back(browser, base):
 def test_bad_input_leaves_the_figure(browser, base):
     reader, _ = _reader(browser, base)
     try:
-        page = reader.open("")
+        page = reader.open("index.html")
         ready(page, page.locator("explorable-head-view"))
         page.evaluate("document.querySelector('explorable-head-view').marked = 1")
         page.evaluate("document.querySelector('explorable-live-view details').open = true")
@@ -181,7 +181,7 @@ def test_a_model_that_fails_to_load_leaves_the_baked_figure(browser, site, serve
         model.unlink()
     reader = Reader(browser, serve(broken), viewport={"width": 1100, "height": 800})
     try:
-        page = reader.open("")
+        page = reader.open("index.html")
         ready(page, page.locator("explorable-head-view"))
         page.evaluate("document.querySelector('explorable-head-view').marked = 1")
         status = _press(page)

@@ -56,6 +56,7 @@ export class LiveView extends View {
       this.bar.hidden = false;
       const t0 = performance.now();
       model = await loadModel(this.getAttribute("model"), (done, total) => {
+        if (this.dataset.liveState !== "loading") return; // a download still running after another one failed
         this.bar.max = total;
         this.bar.value = done;
         this.say(`Loading the model: ${mb(done)} of ${mb(total)}`);
