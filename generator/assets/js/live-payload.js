@@ -1,7 +1,7 @@
 // A payload made in the page from the live model's outputs, in the schema of baked payloads (ARCHITECTURE.md,
 // "Payload format"): the views read it through the same decoder (payload.js `array`), so nothing in them knows it was
-// not baked. Arrays are float32 ARRAYs (exact: the decoder stores float32 as is), deflated with CompressionStream
-// and base64-encoded, as the Python encoder writes them.
+// not baked. Attention is a uint16 ARRAY over [0, 1], queries and keys float32 ARRAYs (exact), deflated with
+// CompressionStream and base64-encoded, as the Python encoder writes them.
 
 /** Base64 of bytes (chunks keep String.fromCharCode's argument list short). */
 function base64(bytes) {
@@ -23,12 +23,30 @@ export async function floatArray(values, shape) {
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  const stream = new ReadableStream({ start: (c) => (c.enqueue(le), c.close()) }).pipeThrough(new CompressionStream("deflate"));
-  const data = new Uint8Array(await new Response(stream).arrayBuffer());
-  return { dtype: "float32", shape, min: n ? min : 0, max: n ? max : 0, data: base64(data) };
+  return { dtype: "float32", shape, min: n ? min : 0, max: n ? max : 0, data: base64(await deflate(le)) };
 }
 
-/** Rows [lo, hi) of axis 0 of a tensor [A, ...rest] picked by `index` (a list of axis-0 indices) into a new array. */
+/** An ARRAY {dtype: "uint16", shape, min: 0, max: 1, data} of `values` in [0, 1] (rounded to the nearest of 65,535
+ * steps: within 1/131070 of each value, so a row of N weights sums to 1 within N/131070). For attention: 2 bytes a
+ * value instead of float32's 4 (a 512-token text has 19 million). */
+export async function unitArray(values, shape) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (values.length !== n) throw new Error(`${values.length} values do not fill shape [${shape}]`);
+  const le = new Uint8Array(n * 2);
+  for (let i = 0; i < n; i++) {
+    const q = Math.round(Math.min(1, Math.max(0, values[i])) * 65535);
+    le[2 * i] = q & 255;
+    le[2 * i + 1] = q >> 8;
+  }
+  return { dtype: "uint16", shape, min: 0, max: 1, data: base64(await deflate(le)) };
+}
+
+async function deflate(bytes) {
+  const stream = new ReadableStream({ start: (c) => (c.enqueue(bytes), c.close()) }).pipeThrough(new CompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** The entries of axis 0 of a tensor [A, ...rest] listed in `index`, into a new array [index.length, ...rest]. */
 function pick(values, dims, index) {
   const size = dims.slice(1).reduce((a, b) => a * b, 1), out = new Float32Array(index.length * size);
   index.forEach((k, i) => out.set(values.subarray(k * size, (k + 1) * size), i * size));
@@ -47,7 +65,7 @@ export async function livePayload(base, tokens, out, scales) {
   delete p.generation;
   const [L, H] = out.attentions.dims;
   if (out.attentions.dims[2] !== N) throw new Error(`the model returned ${out.attentions.dims[2]} positions for ${N} tokens`);
-  p.attention = { values: await floatArray(out.attentions.data, [L, H, N, N]) };
+  p.attention = { values: await unitArray(out.attentions.data, [L, H, N, N]) };
   if (base.neuron) {
     const nb = base.neuron, d = out.queries.dims[3], qs = [], ks = [];
     for (const layer of nb.layers) {
