@@ -114,8 +114,10 @@ def render_widget(spec: SpecBase, payload: bytes, context: SiteContext, live: st
     if spec.title:
         parts.append(f'<p class="explorable-title">{html.escape(spec.title)}</p>')
     if live:
+        first, second = (spec.pair[0], spec.pair[1]) if spec.pair else (spec.text or "", None)
+        pair = f' text-b="{html.escape(second, quote=True)}"' if second is not None else ""
         parts.append(f'<explorable-live-view model="{html.escape(live, quote=True)}" '
-                     f'text="{html.escape(spec.text or "", quote=True)}"></explorable-live-view>')
+                     f'text="{html.escape(first, quote=True)}"{pair}></explorable-live-view>')
     for view in spec.shown_views:
         element = REGISTRY.element(view)
         parts.append(f"<{element}></{element}>")

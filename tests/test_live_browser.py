@@ -52,6 +52,17 @@ def site(tmp_path_factory, serve):
         views: [head]
         ```
         """), encoding="utf-8")
+    (root / "docs" / "pair.md").write_text(textwrap.dedent("""\
+        # Pair
+
+        ```explorable
+        model: minilm
+        pair: ["The cat sat on the mat.", "A dog slept on the rug."]
+        views: [neuron, model]
+        neuron: {layers: 4, heads: 5, query: cat}
+        live: true
+        ```
+        """), encoding="utf-8")
     out = root / "site"
     build_site(root / "mkdocs.yml", out)
     return out
@@ -91,7 +102,7 @@ COMPARE = """async (el) => {
     ds = Math.max(ds, Math.abs(sa - sb)); sum1 = Math.max(sum1, Math.abs(sa - 1));
   }
   return {dv, ds, sum1, shape: [a.L, a.H, a.N], baked: [b.L, b.H, b.N], live: live !== baked,
-          tokens: live.tokens.map((t) => [t.text, t.special]), bakedTokens: baked.tokens.map((t) => [t.text, t.special])};
+          tokens: live.tokens.map((t) => [t.text, t.special, t.segment]), bakedTokens: baked.tokens.map((t) => [t.text, t.special, t.segment])};
 }"""
 
 
@@ -203,3 +214,27 @@ def test_from_file_the_control_says_why(browser, site):
         assert "served over http(s)" in page.text_content(".xp-live-status")
     finally:
         context.close()
+
+
+def test_a_sentence_pair(browser, base):
+    reader, _ = _reader(browser, base)
+    try:
+        page = reader.open("pair.html")
+        ready(page, page.locator("explorable-live-view"))
+        status = _press(page)
+        assert "Showing your text" in status, status
+        got = page.evaluate(COMPARE, page.query_selector("explorable-live-view"))
+        assert got["tokens"] == got["bakedTokens"] and {t[2] for t in got["tokens"]} == {0, 1}
+        assert got["dv"] <= VALUE_BOUND and got["ds"] <= 2 * ROW_BOUND, got
+        page.fill("explorable-live-view textarea >> nth=1", "  ")
+        page.click("explorable-live-view button >> nth=0")
+        assert "Both sentences need some text" in page.text_content(".xp-live-status")
+        page.fill("explorable-live-view textarea >> nth=1", "A bird flew over the house.")
+        status = _press(page)
+        assert "Showing your text" in status, status
+        for tag in ("explorable-neuron-view", "explorable-model-view"):
+            assert ready(page, page.locator(tag)) == "ready", page.text_content(tag)[:300]
+        assert "bird" in page.text_content("explorable-neuron-view")
+        assert not reader.errors and not reader.foreign, (reader.errors, reader.foreign)
+    finally:
+        reader.close()

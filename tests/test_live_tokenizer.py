@@ -43,9 +43,17 @@ def test_js_tokenizer_equals_python(tokenizer, tmp_path):
     vocab = settings.pop("vocab")
     assert vocab == tokenizer.convert_ids_to_tokens(list(range(len(vocab))))
     cases = []
-    for text in json.loads(STRINGS.read_text(encoding="utf-8")):
-        ids = tokenizer(text)["input_ids"]
-        cases.append({"text": text, "ids": ids, "tokens": display_tokens(tokenizer, ids, source=text)})
+    strings = json.loads(STRINGS.read_text(encoding="utf-8"))
+    for text in strings:
+        encoded = tokenizer(text)
+        ids = encoded["input_ids"]
+        cases.append({"text": text, "ids": ids, "segments": encoded["token_type_ids"],
+                      "tokens": display_tokens(tokenizer, ids, source=text)})
+    for first, second in zip(strings[::7], strings[3::7]):      # sentence pairs: [CLS] A [SEP] B [SEP]
+        encoded = tokenizer(first, second)
+        ids, segments = encoded["input_ids"], encoded["token_type_ids"]
+        cases.append({"text": first, "pair": second, "ids": ids, "segments": segments,
+                      "tokens": display_tokens(tokenizer, ids, segments=segments, source=(first, second))})
     assert sum(tokenizer.unk_token_id in case["ids"] for case in cases) >= 10    # unknown tokens are exercised
     path = tmp_path / "cases.json"
     path.write_text(json.dumps({"settings": settings, "vocab": vocab, "cases": cases}), encoding="utf-8")

@@ -40,8 +40,6 @@ def why_not(spec: "SpecBase", document: dict[str, Any]) -> str | None:
         kind = "causal" if model.get("causal") else "encoder-decoder"
         return (f"{model.get('label')} is a {kind} model; live blocks run encoders such as minilm "
                 "(benchmarks/RESULTS.md has SmolLM2's figures)")
-    if spec.pair is not None:
-        return "live blocks read one text; a sentence pair is not live yet"
     other = sorted(set(spec.shown_views) - VIEWS)
     if other:
         return f"live blocks redraw the views {', '.join(sorted(VIEWS))}; this block also shows {', '.join(other)}"

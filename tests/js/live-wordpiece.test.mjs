@@ -44,13 +44,14 @@ test("ids and display records equal the Python tokenizer's on every test string"
   const { settings, vocab, cases: list } = JSON.parse(readFileSync(cases, "utf8"));
   const wp = new WordPiece(settings, vocab);
   const wrong = [];
-  for (const { text, ids, tokens } of list) {
-    const enc = wp.encode(text);
+  for (const { text, pair = null, ids, segments, tokens } of list) {
+    const enc = wp.encode(text, pair);
     if (JSON.stringify(enc.ids) !== JSON.stringify(ids)) { wrong.push(`${JSON.stringify(text)}: ids ${enc.ids} != ${ids}`); continue; }
-    const shown = wp.display(text, enc).map(({ text, special, unknown }) => [text, special, !!unknown]);
-    const want = tokens.map(({ text, special, unknown }) => [text, special, !!unknown]);
+    if (JSON.stringify(enc.segments) !== JSON.stringify(segments)) wrong.push(`${JSON.stringify(text)}: segments ${enc.segments} != ${segments}`);
+    const shown = wp.display(text, enc, pair).map(({ text, special, unknown, segment }) => [text, special, !!unknown, segment]);
+    const want = tokens.map(({ text, special, unknown, segment }) => [text, special, !!unknown, segment]);
     if (JSON.stringify(shown) !== JSON.stringify(want)) wrong.push(`${JSON.stringify(text)}: tokens ${JSON.stringify(shown)} != ${JSON.stringify(want)}`);
   }
-  assert.ok(list.length >= 200, `only ${list.length} cases`);
+  assert.ok(list.filter((c) => c.pair == null).length >= 200 && list.some((c) => c.pair != null), `${list.length} cases`);
   assert.deepEqual(wrong, []);
 });

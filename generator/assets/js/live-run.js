@@ -81,10 +81,10 @@ async function load(entry, progress) {
     bytes(base + vocab.name, tick).then((b) => new TextDecoder().decode(b))]);
   const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
   const tokenizer = new WordPiece(manifest.tokenizer, vocabText.replace(/\n$/, "").split("\n"));
-  /** One forward pass: {attentions, queries, keys, pooled} as {data: Float32Array, dims}. */
-  async function run(ids) {
+  /** One forward pass (segments: 0 or 1 per id, for a pair): {attentions, queries, keys, pooled} as {data, dims}. */
+  async function run(ids, segments = null) {
     const n = ids.length, t = (a) => new ort.Tensor("int64", BigInt64Array.from(a, BigInt), [1, n]);
-    const out = await session.run({ input_ids: t(ids), token_type_ids: t(ids.map(() => 0)) });
+    const out = await session.run({ input_ids: t(ids), token_type_ids: t(segments || ids.map(() => 0)) });
     const res = {};
     for (const name of manifest.outputs) res[name] = { data: out[name].data, dims: out[name].dims };
     return res;

@@ -24,6 +24,9 @@ export class LiveView extends View {
     this.box = h("textarea", { rows: 2, "aria-label": "Your text", spellcheck: "false",
       style: "box-sizing:border-box;width:100%;font:inherit;font-size:.8rem;padding:.3em;color:inherit;background:var(--xp-code);border:1px solid var(--xp-fg2);border-radius:.2em" });
     this.box.value = text;
+    // a sentence pair: a second box for sentence B ([CLS] A [SEP] B [SEP], as the bake read it)
+    this.boxB = this.hasAttribute("text-b") ? h("textarea", { rows: 2, "aria-label": "Your sentence B", spellcheck: "false", style: this.box.getAttribute("style") }) : null;
+    if (this.boxB) this.boxB.value = this.getAttribute("text-b");
     this.runButton = h("button", { type: "button", class: "xp-btn", style: "border-style:solid", onclick: () => this.run() }, "Run the model on this text");
     this.backButton = h("button", { type: "button", class: "xp-btn", disabled: true, onclick: () => this.back() }, "Back to the author's text");
     this.bar = h("progress", { max: 1, value: 0, hidden: true, "aria-label": "Model download" });
@@ -31,7 +34,7 @@ export class LiveView extends View {
     const why = unavailable();
     this.replaceChildren(h("details", { class: "xp-live", style: "margin-bottom:.8em" }, h("summary", { style: "cursor:pointer" }, "Try your own text"),
       h("p", { class: "xp-live-help" }, "The model runs in your browser: pressing Run loads it once (about 25 MB) from this site, and nothing is sent anywhere."),
-      this.box, h("div", { class: "xp-bar" }, this.runButton, this.backButton, this.bar), this.status));
+      ...(this.boxB ? [h("label", null, "Sentence A", this.box), h("label", null, "Sentence B", this.boxB)] : [this.box]), h("div", { class: "xp-bar" }, this.runButton, this.backButton, this.bar), this.status));
     this.dataset.liveState = "idle";
     if (why) {
       this.runButton.disabled = true;
@@ -47,8 +50,9 @@ export class LiveView extends View {
   }
 
   async run() {
-    const pressed = performance.now(), text = this.box.value;
-    if (!text.trim()) return this.say("Type some text first: the figure is unchanged.", true);
+    const pressed = performance.now(), text = this.box.value, second = this.boxB ? this.boxB.value : null;
+    if (!text.trim() || (second != null && !second.trim()))
+      return this.say(second == null ? "Type some text first: the figure is unchanged." : "Both sentences need some text: the figure is unchanged.", true);
     this.runButton.disabled = true;
     try {
       let model, loadMs = null;
@@ -63,20 +67,22 @@ export class LiveView extends View {
       });
       loadMs = performance.now() - t0;
       this.bar.hidden = true;
-      const enc = model.tokenizer.encode(text), limit = model.manifest.max_tokens;
+      const enc = model.tokenizer.encode(text, second), limit = model.manifest.max_tokens;
       if (enc.ids.length > limit) {
         this.dataset.liveState = "idle";
         return this.say(`This text is ${enc.ids.length} tokens long and ${model.manifest.label} reads at most ${limit} ` +
           "(counting [CLS] and [SEP]). Shorten it: nothing was cut, and the figure is unchanged.", true);
       }
-      if (enc.ids.length <= 2) {
+      // tokens of each sentence, [CLS] and [SEP] aside
+      const inA = enc.segments.filter((s) => s === 0).length - 2, inB = second == null ? 1 : enc.segments.length - inA - 3;
+      if (inA < 1 || inB < 1) {
         this.dataset.liveState = "idle";
         return this.say("Nothing in this text is left for the model once invisible and control characters are removed: the figure is unchanged.", true);
       }
       this.dataset.liveState = "running";
       this.say("Running the model…");
-      const t1 = performance.now(), out = await model.run(enc.ids), forwardMs = performance.now() - t1;
-      const payload = await livePayload(this.baked, model.tokenizer.display(text, enc), out, model.manifest.scales);
+      const t1 = performance.now(), out = await model.run(enc.ids, enc.segments), forwardMs = performance.now() - t1;
+      const payload = await livePayload(this.baked, model.tokenizer.display(text, enc, second), out, model.manifest.scales);
       await this.show(payload);
       this.dataset.forwardMs = forwardMs.toFixed(1);
       if (loadMs > 50) this.dataset.loadMs = loadMs.toFixed(0);
@@ -96,6 +102,7 @@ export class LiveView extends View {
   async back() {
     this.backButton.disabled = true;
     this.box.value = this.getAttribute("text") || "";
+    if (this.boxB) this.boxB.value = this.getAttribute("text-b");
     await this.show(this.baked);
     this.dataset.liveState = "idle";
     this.say("Showing the author's text again.");

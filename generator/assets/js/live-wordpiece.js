@@ -67,13 +67,24 @@ export class WordPiece {
   }
 
   /**
-   * Encode one text as the model reads it: {ids: [CLS] ... [SEP], spans: [start, end) of the source for each id
-   * (null for [CLS] and [SEP])}. A word longer than max_word_chars, or with a piece not in the vocabulary, becomes
-   * the unknown token (WordPiece's greedy longest match, continuing pieces with the prefix).
+   * Encode one text (or a pair, `second` given) as the model reads it: {ids: [CLS] A [SEP] (B [SEP]), spans:
+   * [start, end, sentence] of the source for each id (null for [CLS] and [SEP]), segments: 0 or 1 per id}. A word
+   * longer than max_word_chars, or with a piece not in the vocabulary, becomes the unknown token (WordPiece's greedy longest match, continuing pieces with the prefix).
    */
-  encode(text) {
-    const { unk_token, prefix, max_word_chars, cls_id, sep_id } = this.s, unk = this.ids.get(unk_token);
-    const ids = [cls_id], spans = [null];
+  encode(text, second = null) {
+    const { cls_id, sep_id } = this.s, ids = [cls_id], spans = [null], segments = [0];
+    this.pieces(text, 0, ids, spans, segments);
+    ids.push(sep_id), spans.push(null), segments.push(0);
+    if (second != null) {
+      this.pieces(second, 1, ids, spans, segments);
+      ids.push(sep_id), spans.push(null), segments.push(1);
+    }
+    return { ids, spans, segments };
+  }
+
+  /** Append the pieces of `text` (sentence `sentence`: 0 or 1) to ids, spans ([start, end, sentence]), segments. */
+  pieces(text, sentence, ids, spans, segments) {
+    const { unk_token, prefix, max_word_chars } = this.s, unk = this.ids.get(unk_token);
     for (const w of this.words(text)) {
       const chars = [...w.text], pieces = [];
       let ok = chars.length <= max_word_chars, i = 0;
@@ -86,24 +97,22 @@ export class WordPiece {
         if (j === i) ok = false;
         else pieces.push(id), (i = j);
       }
-      for (const id of ok ? pieces : [unk]) ids.push(id), spans.push([w.start, w.end]);
+      for (const id of ok ? pieces : [unk]) ids.push(id), spans.push([w.start, w.end, sentence]), segments.push(sentence);
     }
-    ids.push(sep_id), spans.push(null);
-    return { ids, spans };
   }
 
   /**
-   * Display records of encoded ids, as generator/tokens.py display_tokens makes them for a WordPiece tokenizer:
+   * Display records of encoded ids (of `text`, and `second` for a pair), as generator/tokens.py display_tokens makes them for a WordPiece tokenizer:
    * {text, special, partial, segment, generated}, `unknown: true` on an unknown token with the source characters
    * it stands for as its text. A continuing piece is written without its prefix; other pieces after a token get a
    * leading space, except where text usually has none (before "." or ")", after "(" or "$").
    */
-  display(text, { ids, spans }) {
-    const unk = this.ids.get(this.s.unk_token), { prefix } = this.s;
-    const records = ids.map((id) => ({ text: "", special: this.special.has(id), partial: false, segment: 0, generated: false }));
+  display(text, { ids, spans, segments }, second = null) {
+    const unk = this.ids.get(this.s.unk_token), { prefix } = this.s, texts = [text, second];
+    const records = ids.map((id, k) => ({ text: "", special: this.special.has(id), partial: false, segment: segments?.[k] ?? 0, generated: false }));
     const pieces = ids.map((id) => this.vocab[id]);
     ids.forEach((id, k) => {
-      const source = id === unk && spans[k] ? text.slice(spans[k][0], spans[k][1]) : null;
+      const source = id === unk && spans[k] ? texts[spans[k][2] ?? 0].slice(spans[k][0], spans[k][1]) : null;
       if (source && source !== this.s.unk_token) {
         records[k].special = false;
         records[k].unknown = true;
