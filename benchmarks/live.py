@@ -72,9 +72,10 @@ def serve(folder: Path) -> str:
     return f"http://127.0.0.1:{server.server_port}/"
 
 
-def renderer_mb(browser_pid: int) -> float:
+def renderer_mb() -> float:
+    """RSS of the renderer processes this script's browser started (Playwright's driver is our child, Chromium its)."""
     total = 0
-    for child in psutil.Process(browser_pid).children(recursive=True):
+    for child in psutil.Process().children(recursive=True):
         try:
             if "--type=renderer" in " ".join(child.cmdline()):
                 total += child.memory_info().rss
@@ -105,8 +106,6 @@ def main() -> None:
         base = serve(build(Path(work)))
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
-            pid = next(p.pid for p in psutil.process_iter(["name", "cmdline"])
-                       if "chromium" in (p.info["name"] or "") and "--type=" not in " ".join(p.info["cmdline"] or []))
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             page = context.new_page()
             sizes: dict[str, int] = {}
@@ -114,10 +113,10 @@ def main() -> None:
                     sizes.__setitem__(r.url.rsplit("/", 1)[1], r.sizes()["responseBodySize"]))
             page.goto(base)
             page.wait_for_selector("explorable-head-view[data-state=ready]")
-            before = renderer_mb(pid)
+            before = renderer_mb()
             cold = press(page, text_of(32))
             forward = [float(press(page, text_of(64))["forwardMs"]) for _ in range(args.runs)]
-            after = renderer_mb(pid)
+            after = renderer_mb()
             warm_page = context.new_page()         # same context: the HTTP cache holds the files, the page nothing
             warm_page.goto(base)
             warm_page.wait_for_selector("explorable-head-view[data-state=ready]")
