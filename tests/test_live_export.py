@@ -145,3 +145,15 @@ def test_the_vendored_runtime_is_the_npm_package():
     assert json.loads((package / "package.json").read_text())["version"] == "1.31.1"
     assert (package / "dist" / "ort-wasm-simd-threaded.wasm").read_bytes() == wasm
     assert (package / "dist" / "ort.wasm.bundle.min.mjs").read_bytes() == files["vendor/onnxruntime-web/ort.wasm.bundle.min.mjs"]
+
+
+def test_the_control_is_written_only_for_live_blocks_and_its_text_escaped():
+    from generator.widget_html import render_widget
+
+    payload = json.dumps({"schema_version": 1, "model": {"label": "m"}, "tokens": []}).encode()
+    spec = _spec('model: minilm\ntext: "<b>x</b> & \\"y\\""\nviews: [head]\nlive: true\n')
+    assert "explorable-live-view" not in render_widget(spec, payload)        # standalone files: no control
+    html = render_widget(spec, payload, live="live-abc")
+    assert '<explorable-live-view model="live-abc" text="&lt;b&gt;x&lt;/b&gt; &amp; &quot;y&quot;">' in html
+    pair = _spec("model: minilm\npair: [one, '<i>two</i>']\nviews: [head]\nlive: true\n")
+    assert 'text="one" text-b="&lt;i&gt;two&lt;/i&gt;"' in render_widget(pair, payload, live="live-abc")
