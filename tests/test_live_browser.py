@@ -58,7 +58,7 @@ def site(tmp_path_factory, serve):
         ```explorable
         model: minilm
         pair: ["The cat sat on the mat.", "A dog slept on the rug."]
-        views: [neuron, model]
+        views: [neuron, model, saliency]
         neuron: {layers: 4, heads: 5, query: cat}
         live: true
         ```
@@ -225,6 +225,17 @@ def test_a_sentence_pair(browser, base):
         assert "Showing your text" in status, status
         got = page.evaluate(COMPARE, page.query_selector("explorable-live-view"))
         assert got["tokens"] == got["bakedTokens"] and {t[2] for t in got["tokens"]} == {0, 1}
+        # the similarity, each sentence read alone, against the bake's (int8 weights); shares by occlusion
+        sal = page.evaluate("""async (el) => {
+          const P = explorables.modules["payload.js"], live = await P.load(el.closest('.explorable'));
+          const s = live.saliency, v = (await P.array(s.methods.occlusion)).values;
+          return {sim: s.similarity, baked: el.baked.saliency.similarity, methods: Object.keys(s.methods), n: v.length,
+                  sum: v.reduce((a, b) => a + b, 0), a: s.tokens_a.map((t) => t.text), aBaked: el.baked.saliency.tokens_a.map((t) => t.text)};
+        }""", page.query_selector("explorable-live-view"))
+        assert sal["methods"] == ["occlusion"] and sal["a"] == sal["aBaked"], sal
+        assert abs(sal["sim"] - sal["baked"]) < 0.02 and abs(sal["sum"] - 1) < 1e-3, sal
+        assert ready(page, page.locator("explorable-saliency-view")) == "ready"
+        assert "occlusion" in page.text_content("explorable-saliency-view")
         assert got["dv"] <= VALUE_BOUND and got["ds"] <= 2 * ROW_BOUND, got
         page.fill("explorable-live-view textarea >> nth=1", "  ")
         page.click("explorable-live-view button >> nth=0")

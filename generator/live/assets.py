@@ -40,9 +40,11 @@ def why_not(spec: "SpecBase", document: dict[str, Any]) -> str | None:
         kind = "causal" if model.get("causal") else "encoder-decoder"
         return (f"{model.get('label')} is a {kind} model; live blocks run encoders such as minilm "
                 "(benchmarks/RESULTS.md has SmolLM2's figures)")
-    other = sorted(set(spec.shown_views) - VIEWS)
+    views = VIEWS | ({"saliency"} if spec.pair is not None else set())     # a pair's similarity, by occlusion
+    other = sorted(set(spec.shown_views) - views)
     if other:
-        return f"live blocks redraw the views {', '.join(sorted(VIEWS))}; this block also shows {', '.join(other)}"
+        return (f"live blocks redraw the views {', '.join(sorted(VIEWS))} (and saliency, by occlusion, of a sentence "
+                f"pair); this block also shows {', '.join(other)}")
     return None
 
 

@@ -63,6 +63,7 @@ function pick(values, dims, index) {
 export async function livePayload(base, tokens, out, scales) {
   const N = tokens.length, p = { ...base, tokens, n_prompt: N };
   delete p.generation;
+  delete p.saliency; // made by `occlusion` for a pair; baked methods do not carry over to another text
   const [L, H] = out.attentions.dims;
   if (out.attentions.dims[2] !== N) throw new Error(`the model returned ${out.attentions.dims[2]} positions for ${N} tokens`);
   p.attention = { values: await unitArray(out.attentions.data, [L, H, N, N]) };
@@ -77,4 +78,34 @@ export async function livePayload(base, tokens, out, scales) {
     p.neuron = { ...nb, d_head: d, query: Math.min(nb.query, N - 1), scales: nb.layers.map((l) => scales[l]), queries: qs, keys: ks };
   }
   return p;
+}
+
+const cosine = (a, b) => {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) ab += a[i] * b[i], aa += a[i] * a[i], bb += b[i] * b[i];
+  return ab / Math.sqrt(aa * bb);
+};
+
+/**
+ * The saliency section of a sentence pair's similarity by occlusion, in the schema of the baked one (kind
+ * "similarity"): each sentence read on its own, as a bi-encoder reads it; similarity = cosine of the two pooled
+ * embeddings (mean of the last hidden state); a token's score = |similarity - similarity with [MASK] in its
+ * place|, special tokens 0, shares normalised over both sentences (all 0 when nothing moves it).
+ *
+ * a, b: {ids, tokens (display records)}; pooled(ids) -> Promise of the pooled embedding; maskId: [MASK]'s id.
+ */
+export async function occlusion(a, b, pooled, maskId) {
+  const ea = await pooled(a.ids), eb = await pooled(b.ids), sim = cosine(ea, eb), scores = [];
+  for (const [own, other, first] of [[a, eb, true], [b, ea, false]]) {
+    for (let i = 0; i < own.ids.length; i++) {
+      if (own.tokens[i].special) { scores.push(0); continue; }
+      const ids = own.ids.slice();
+      ids[i] = maskId;
+      const e = await pooled(ids);
+      scores.push(Math.abs(sim - (first ? cosine(e, other) : cosine(other, e))));
+    }
+  }
+  const total = scores.reduce((x, y) => x + y, 0), shares = Float32Array.from(scores, (x) => (total > 0 ? x / total : 0));
+  return { kind: "similarity", similarity: +sim.toPrecision(6), tokens_a: a.tokens, tokens_b: b.tokens,
+    methods: { occlusion: await unitArray(shares, [shares.length]) }, occlusion: { token: "[MASK]", runs: scores.length + 2 } };
 }

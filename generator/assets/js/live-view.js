@@ -11,7 +11,7 @@
 import { View, h } from "./view.js";
 import { container, replace } from "./payload.js";
 import { loadModel, unavailable } from "./live-run.js";
-import { livePayload } from "./live-payload.js";
+import { livePayload, occlusion } from "./live-payload.js";
 
 const mb = (n) => (n / 1e6).toFixed(1) + " MB";
 
@@ -83,6 +83,13 @@ export class LiveView extends View {
       this.say("Running the model…");
       const t1 = performance.now(), out = await model.run(enc.ids, enc.segments), forwardMs = performance.now() - t1;
       const payload = await livePayload(this.baked, model.tokenizer.display(text, enc, second), out, model.manifest.scales);
+      if (this.baked.saliency?.kind === "similarity" && second != null) {
+        // each sentence on its own, and once more per token with [MASK] in its place
+        this.say("Running the model on each sentence, with each token masked in turn…");
+        const alone = (t) => { const e = model.tokenizer.encode(t); return { ids: e.ids, tokens: model.tokenizer.display(t, e) }; };
+        const pooled = async (ids) => (await model.run(ids)).pooled.data;
+        payload.saliency = await occlusion(alone(text), alone(second), pooled, model.manifest.tokenizer.mask_id);
+      }
       await this.show(payload);
       this.dataset.forwardMs = forwardMs.toFixed(1);
       if (loadMs > 50) this.dataset.loadMs = loadMs.toFixed(0);
