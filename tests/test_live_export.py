@@ -106,16 +106,16 @@ def test_which_blocks_can_be_live():
     encoder = {"model": {"label": "m", "causal": False}}
     assert why_not(_spec("model: minilm\ntext: hi\nviews: [head, neuron]\nlive: true\n"), encoder) is None
     assert "causal" in why_not(_spec("model: smollm2\ntext: hi\nviews: [head]\n"), {"model": {"label": "s", "causal": True}})
-    assert why_not(_spec("model: minilm\npair: [a, b]\nviews: [head]\n"), encoder) is None
+    assert why_not(_spec("model: minilm\npair: [a, b]\nviews: [head, saliency]\n"), encoder) is None
     assert "saliency" in why_not(_spec("model: minilm\npair: [a, b]\nviews: [saliency]\n").model_copy(update={"pair": None}), encoder)
 
 
 def test_a_block_that_asks_and_cannot_is_placed_on_its_live_line():
-    spec = _spec("model: minilm\npair: [a, b]\nviews: [saliency]\nlive: true\n")
+    spec = _spec("model: minilm\ntext: a b\nviews: [factors]\nlive: true\n")
     live = LiveModels(baker=None)
     with pytest.raises(SpecError) as error:
         live.entry(spec, json.dumps({"model": {"label": "m", "causal": False}}).encode())
-    assert error.value.field == "live" and error.value.line == 14 and "saliency" in error.value.message
+    assert error.value.field == "live" and error.value.line == 14 and "factors" in error.value.message
     # the site-wide switch skips such a block quietly; nothing ships without a live block
     site = LiveModels(baker=None, site_live=True)
     assert site.entry(spec.model_copy(update={"live": False}), b'{"model": {"causal": false}}') is None
