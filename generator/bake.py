@@ -27,8 +27,9 @@ PACKAGE = Path(__file__).resolve().parent
 # numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
 PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py", "plugin.py",
                                   "widgets.py", "widget_html.py", "payload/parts.py"})
-# Packages that only take finished payloads elsewhere (standalone files, experiment trackers).
-PRESENTATION_PACKAGES = ("export/", "tracking/")
+# Packages that only take finished payloads elsewhere (standalone files, experiment trackers) or ship files beside
+# them (the live models of generator/live/).
+PRESENTATION_PACKAGES = ("export/", "tracking/", "live/")
 
 
 @functools.lru_cache(maxsize=1)
