@@ -40,7 +40,8 @@ def section(spec: "ExplorableSpec", capture: "Capture") -> dict[str, Any]:
 
 
 def _weights(weights: np.ndarray) -> dict[str, Any]:
-    return encode_array(np.asarray(weights, dtype=np.float64), dtype="uint16", lo=0.0, hi=1.0, levels=LEVELS,
+    weights = np.asarray(weights)      # float32 as captured: encode_array widens one layer at a time
+    return encode_array(weights if weights.dtype == np.float32 else weights.astype(np.float64), dtype="uint16", lo=0.0, hi=1.0, levels=LEVELS,
                         layout="planes", keep_row_sums=True)
 
 
