@@ -7,6 +7,7 @@ table as the loaded model."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -220,3 +221,27 @@ def test_the_table_is_read_without_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                             cwd=Path(__file__).resolve().parent.parent)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_probe_page_of_every_view_builds_with_error_boxes_for_the_views_a_family_lacks(matrix, tmp_path):
+    """One block per view for three families with gaps (GPT-NeoX: none; Gemma 2: the neuron view; T5: all but head and
+    model): a lax build writes a figure for every supported cell and an error box for every other one, with no
+    traceback; a strict build fails on those boxes."""
+    from test_site_build import build, make_site
+
+    chosen = [family for family in FAMILIES if family.model_type in ("gpt_neox", "gemma2", "t5")]
+    blocks, expected_errors = [], 0
+    for family in chosen:
+        support = view_support(family.info(), family.can_read_pairs)
+        for view, reason in support.items():
+            options = "".join(f"\n{name}: {json.dumps(value)}" for name, value in FAST.items() if name == view)
+            body = f"model: {matrix[family.model_type]}\ntext: {TEXT}\ngenerate: 2\nviews: [{view}]{options}"
+            blocks.append(f"```explorable\n{body}\n```\n")
+            expected_errors += bool(reason)
+    config = make_site(tmp_path, {"index.md": "# Probe\n\n" + "\n".join(blocks)})
+    lax = build(config, strict=False)
+    assert lax.returncode == 0 and "Traceback" not in lax.stderr, lax.stderr[-3000:]
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert page.count("explorable--error") == expected_errors == 1 + 7
+    assert len(re.findall(r"<explorable-[a-z]+-view", page)) == len(blocks) - expected_errors
+    assert build(config).returncode != 0
