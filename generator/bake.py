@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import DATA_VERSION, SCHEMA_VERSION
 from .cache import BakeCache
@@ -25,7 +26,7 @@ PACKAGE = Path(__file__).resolve().parent
 # module of the package (methods, capture, tokens, payload, models, spec) is part of the key, so a change to the
 # numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
 PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py", "plugin.py",
-                                  "widgets.py", "payload/parts.py"})
+                                  "widgets.py", "widget_html.py", "payload/parts.py"})
 # Packages that only take finished payloads elsewhere (standalone files, experiment trackers).
 PRESENTATION_PACKAGES = ("export/", "tracking/")
 
@@ -40,6 +41,27 @@ def code_fingerprint() -> str:
             continue
         digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+# Torch's intra-op threads during a bake. A parallel reduction splits its sum by thread count, so the same spec
+# baked at 1 and at 2 threads differed in the last printed digit of faithfulness scalars: one cache key, two
+# contents, depending on the machine. A fixed count makes the bytes independent of the machine's cores and of the
+# caller's setting. 2: no more than nearly any machine has (no oversubscription), and threads gain a bake little
+# (benchmarks/RESULTS.md: 1.2-1.5x between 1 thread and the default).
+BAKE_THREADS = 2
+
+
+@contextlib.contextmanager
+def fixed_threads(count: int = BAKE_THREADS) -> Iterator[None]:
+    """Run the block with torch.set_num_threads(count), then give the caller's count back."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class Baker:
@@ -83,7 +105,12 @@ class Baker:
             return data
 
     def _compute(self, spec: SpecBase) -> bytes:
-        """Run the model once for everything the spec's methods need, then each method on the capture."""
+        """Run the model once for everything the spec's methods need, then each method on the capture, with torch
+        at BAKE_THREADS threads (`fixed_threads`)."""
+        with fixed_threads():
+            return self._compute_now(spec)
+
+    def _compute_now(self, spec: SpecBase) -> bytes:
         from .capture import run
         from .models.loading import POOL
 

@@ -53,21 +53,33 @@ def check_methods(spec: "SpecBase", model: ModelTraits, *, has_adapter: bool, n_
 
     n_tokens: the most tokens the run can have (prompt plus `generate`), when known before the run. A method that
     cannot read this family raises a SpecError on `views` (or the method's options field) naming the view, the
-    model type and, with `hints`, the views that do work on it (`models.support.working_views`).
+    model type and, with `hints`, the views that do work on it (`models.support.working_views`). An error of a
+    method that the page of a `use:` block asked for is placed at that page's `views` (`SpecBase.asked_by_page`).
     """
+    from .errors import SpecError
+
     methods = spec.methods
     for method in methods:
-        problem = family_problem(method, spec, model.info, has_adapter=has_adapter)
-        if problem is not None:
-            field, message, hint = problem
-            if hints:
-                from .models.support import working_views
-                works = working_views(model.info, can_read_pairs=model.can_read_pairs)
-                hint = f"{hint}; views that work on {model.info.architecture}: {', '.join(works) or 'none'}"
-            raise spec.error(field, message, hint=hint)
-        if method.check is not None:
-            method.check(spec, model.info, n_tokens)
+        try:
+            _check_method(spec, method, model, has_adapter, n_tokens, hints)
+        except SpecError as error:
+            raise spec.asked_by_page(method.name, error) from None
     return methods
+
+
+def _check_method(spec: "SpecBase", method: "Method", model: ModelTraits, has_adapter: bool,
+                  n_tokens: int | None, hints: bool) -> None:
+    """One method's family needs (`family_problem`) and its own `check`."""
+    problem = family_problem(method, spec, model.info, has_adapter=has_adapter)
+    if problem is not None:
+        field, message, hint = problem
+        if hints:
+            from .models.support import working_views
+            works = working_views(model.info, can_read_pairs=model.can_read_pairs)
+            hint = f"{hint}; views that work on {model.info.architecture}: {', '.join(works) or 'none'}"
+        raise spec.error(field, message, hint=hint)
+    if method.check is not None:
+        method.check(spec, model.info, n_tokens)
 
 
 def family_problem(method: "Method", spec: "SpecBase", info: "ModelInfo", *, has_adapter: bool
@@ -130,28 +142,3 @@ def check_length(spec: "SpecBase", label: str, n_tokens: int, model_limit: int |
                      hint=f"shorten the text{fewer}, or raise 'max_tokens' (up to "
                           f"{min(model_limit or 2048, 2048)} for {label}; long inputs make heavy pages)")
 
-
-def check_explained_output(spec: "SpecBase", model: "ModelInfo", method: str) -> None:
-    """What methods that explain one output need (saliency, explanations): on a causal model, generated tokens and no
-    pair; on an encoder, a sentence pair (the explained score is their similarity) and no `target` option."""
-    views_field = "views" if "views" in spec.model_fields_set else method
-    if model.causal:
-        if spec.pair is not None:
-            raise spec.error("pair", f"{model.label} is a causal model: the {method} view explains the tokens it "
-                                     "generates, "
-                                     "not a sentence pair",
-                             hint="use 'text' with 'generate: N', or an encoder such as minilm for a pair")
-        if not spec.generate:
-            raise spec.error(views_field, f"the {method} view on a causal model ({model.label}) explains the tokens it "
-                                          "generates, and this explorable generates none",
-                             hint=f"add 'generate: N' (for example 'generate: 5'), or remove '{method}'")
-        return
-    if spec.pair is None:
-        raise spec.error("text", f"the {method} view on an encoder ({model.label}) explains the similarity of two "
-                                 "sentences, and 'text' is a single one",
-                         hint="write 'pair: [first sentence, second sentence]' instead of 'text'")
-    options = getattr(spec, method, None)
-    if options is not None and "target" in options.model_fields_set:
-        raise spec.error(f"{method}.target", f"'target' applies to causal models; on an encoder ({model.label}) "
-                                             f"the {method} view always explains the cosine similarity",
-                         hint="remove 'target'")

@@ -159,34 +159,40 @@ def reads_queries_keys(model_type: str) -> bool:
 
 
 QueryKeySink = Callable[[int, Any, Any, float], None]   # (layer, query [H, N, d], key [H_kv, N, d], scaling)
+# (layer, attention module, the original eager function, its positional args, its keyword args) -> its result
+AttentionHandler = Callable[[int, Any, Callable[..., Any], tuple, dict], Any]
 
 _lock = threading.Lock()
-_sinks: dict[int, tuple[int, QueryKeySink]] = {}        # id(attention module) -> (layer, sink), while recording
+_handlers: dict[int, tuple[int, AttentionHandler]] = {}   # id(attention module) -> (layer, handler), while active
 _installed: dict[str, tuple[Callable[..., Any], int]] = {}   # modeling module -> (original function, users)
 
 
 def _wrap(original: Callable[..., Any]) -> Callable[..., Any]:
-    def eager_attention_forward(module, query, key, value, attention_mask, *args, **kwargs):
-        entry = _sinks.get(id(module))
-        if entry is not None:
-            scaling = kwargs.get("scaling", args[0] if args else None)
-            if scaling is None:   # the BERT/T5 family default
-                scaling = query.shape[-1] ** -0.5
-            entry[1](entry[0], query[0].detach(), key[0].detach(), float(scaling))
-        return original(module, query, key, value, attention_mask, *args, **kwargs)
+    def eager_attention_forward(module, *args, **kwargs):
+        entry = _handlers.get(id(module))
+        if entry is None:
+            return original(module, *args, **kwargs)
+        return entry[1](entry[0], module, original, args, kwargs)
     return eager_attention_forward
 
 
-@contextmanager
-def recording_queries_keys(model: Any, adapter: Adapter, sink: QueryKeySink) -> Iterator[None]:
-    """While active, each attention call of `model`'s blocks reports `sink(layer, query, key, scaling)`.
+def attention_scaling(query: Any, args: tuple, kwargs: dict) -> float:
+    """The factor on query . key of one eager attention call (args after query, key, value, attention_mask):
+    the `scaling` argument, or 1/sqrt(d_head), the BERT/T5 family default, when the call gives none."""
+    scaling = kwargs.get("scaling", args[0] if args else None)
+    return float(query.shape[-1] ** -0.5 if scaling is None else scaling)
 
-    query: float [H, N, d_head], key: float [H_kv, N, d_head] (grouped-query attention: the shared key heads, query
-    head h using key head h // (H / H_kv)), both as the model's eager attention function receives them (after the
-    rotary embedding); scaling: the factor on query . key before mask and softmax (1/sqrt(d_head) unless the model
-    says otherwise). Batch element 0 only. The wrapper is installed on the modeling module once however many runs
-    record at the same time, and removed with the last one. Raises AttributeError when the adapter has no attention
-    path (`reads_queries_keys` is False) or the module has no eager attention function.
+
+@contextmanager
+def intercepting_attention(model: Any, adapter: Adapter, handler: AttentionHandler) -> Iterator[None]:
+    """While active, every call of the eager attention function by `model`'s blocks goes to
+    `handler(layer, module, original, args, kwargs)`, which must return what `original(module, *args, **kwargs)`
+    returns: (attention output [B, N, H, d_head], weights [B, H, N, N]). args are (query [B, H, N, d_head],
+    key [B, H_kv, N, d_head], value [B, H_kv, N, d_head], attention_mask, ...) as the attention module passes them.
+
+    The wrapper is installed on the modeling module once however many runs use it at the same time, and removed
+    with the last one; calls of other models' modules go straight to the original. Raises AttributeError when the
+    adapter has no attention path (`reads_queries_keys` is False) or the module has no eager attention function.
     """
     modules = [adapter.attention_module(block) for block in adapter.blocks(model)]
     names = sorted({type(module).__module__ for module in modules})
@@ -200,13 +206,13 @@ def recording_queries_keys(model: Any, adapter: Adapter, sink: QueryKeySink) -> 
             if not users:
                 setattr(sys.modules[name], EAGER_ATTENTION, _wrap(original))
             _installed[name] = (original, users + 1)
-        _sinks.update({id(module): (layer, sink) for layer, module in enumerate(modules)})
+        _handlers.update({id(module): (layer, handler) for layer, module in enumerate(modules)})
     try:
         yield
     finally:
         with _lock:
             for module in modules:
-                _sinks.pop(id(module), None)
+                _handlers.pop(id(module), None)
             for name in names:
                 original, users = _installed[name]
                 if users == 1:
@@ -214,6 +220,23 @@ def recording_queries_keys(model: Any, adapter: Adapter, sink: QueryKeySink) -> 
                     del _installed[name]
                 else:
                     _installed[name] = (original, users - 1)
+
+
+@contextmanager
+def recording_queries_keys(model: Any, adapter: Adapter, sink: QueryKeySink) -> Iterator[None]:
+    """While active, each attention call of `model`'s blocks reports `sink(layer, query, key, scaling)`.
+
+    query: float [H, N, d_head], key: float [H_kv, N, d_head] (grouped-query attention: the shared key heads, query
+    head h using key head h // (H / H_kv)), both as the model's eager attention function receives them (after the
+    rotary embedding); scaling: the factor on query . key before mask and softmax (1/sqrt(d_head) unless the model
+    says otherwise). Batch element 0 only. Raises AttributeError as `intercepting_attention` does.
+    """
+    def record(layer, module, original, args, kwargs):
+        query, key = args[0], args[1]
+        sink(layer, query[0].detach(), key[0].detach(), attention_scaling(query, args[4:], kwargs))
+        return original(module, *args, **kwargs)
+    with intercepting_attention(model, adapter, record):
+        yield
 
 
 def _get(obj: Any, path: str) -> Any:
