@@ -42,6 +42,8 @@ class SpecBase(Options):
         None, description="Where the model runs for this block: auto, cpu or cuda (default: the site's, cpu).")
     dtype: Optional[Literal["float32", "bfloat16"]] = Field(
         None, description="The model's number format for this block: float32 or bfloat16 (default: the site's).")
+    live: bool = Field(False, description="A 'try your own text' control: the model runs in the reader's browser "
+                                          "(encoders; head, model and neuron views; generator/live/).")
 
     _lines: dict = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="<spec>")
@@ -474,11 +476,11 @@ def spec_from_block(body: str, *, file: str, line_offset: int, catalogue: Catalo
     data, lines = parsed["data"], parsed["lines"]
     if isinstance(data, dict) and "use" in data:
         overrides = {key: value for key, value in data.items() if key != "use"}
-        allowed = {"title", "caption", "views"}
+        allowed = {"title", "caption", "views", "live"}
         extra = sorted(set(overrides) - allowed)
         if extra:
             raise SpecError("unknown field next to 'use'", file=file, line=line_for(lines, (extra[0],)),
-                            field=extra[0], hint="with 'use' you may only set title, caption and views")
+                            field=extra[0], hint="with 'use' you may only set title, caption, views and live")
         base = catalogue.get(str(data["use"]), file=file, line=line_for(lines, ("use",)))
         merged = base.model_dump(exclude_unset=True) | overrides
         spec = spec_from_data(merged, file=file, lines=lines)
