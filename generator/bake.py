@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import DATA_VERSION, SCHEMA_VERSION
 from .cache import BakeCache
@@ -26,8 +27,9 @@ PACKAGE = Path(__file__).resolve().parent
 # numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
 PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py", "plugin.py",
                                   "widgets.py", "widget_html.py", "payload/parts.py"})
-# Packages that only take finished payloads elsewhere (standalone files, experiment trackers).
-PRESENTATION_PACKAGES = ("export/", "tracking/")
+# Packages that only take finished payloads elsewhere (standalone files, experiment trackers) or ship files beside
+# them (the live models of generator/live/).
+PRESENTATION_PACKAGES = ("export/", "tracking/", "live/")
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,6 +42,27 @@ def code_fingerprint() -> str:
             continue
         digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+# Torch's intra-op threads during a bake. A parallel reduction splits its sum by thread count, so the same spec
+# baked at 1 and at 2 threads differed in the last printed digit of faithfulness scalars: one cache key, two
+# contents, depending on the machine. A fixed count makes the bytes independent of the machine's cores and of the
+# caller's setting. 2: no more than nearly any machine has (no oversubscription), and threads gain a bake little
+# (benchmarks/RESULTS.md: 1.2-1.5x between 1 thread and the default).
+BAKE_THREADS = 2
+
+
+@contextlib.contextmanager
+def fixed_threads(count: int = BAKE_THREADS) -> Iterator[None]:
+    """Run the block with torch.set_num_threads(count), then give the caller's count back."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class Baker:
@@ -83,7 +106,12 @@ class Baker:
             return data
 
     def _compute(self, spec: SpecBase) -> bytes:
-        """Run the model once for everything the spec's methods need, then each method on the capture."""
+        """Run the model once for everything the spec's methods need, then each method on the capture, with torch
+        at BAKE_THREADS threads (`fixed_threads`)."""
+        with fixed_threads():
+            return self._compute_now(spec)
+
+    def _compute_now(self, spec: SpecBase) -> bytes:
         from .capture import run
         from .models.loading import POOL
 
@@ -93,7 +121,8 @@ class Baker:
         except ModelLoadError as exc:
             raise spec.error("model", str(exc)) from None
         check_model(spec, loaded)
-        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None)
+        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None,
+                                n_tokens=_token_count(spec, loaded))
         needs = Needs()
         for method in methods:
             needs |= method.needs_for(spec)
@@ -134,3 +163,11 @@ class Baker:
                                     f"{str(exc).splitlines()[0] if str(exc) else ''}",
                              hint="this model family may not be supported by these views (see the support table in "
                                   "docs/writing.md); show fewer views, or report it with this message") from exc
+
+
+def _token_count(spec: SpecBase, loaded: Any) -> int:
+    """The most tokens the run can have, counted before it runs: the text's (or the pair's, read as one sequence)
+    tokens plus `generate`, as `explorables check` counts them."""
+    tokenizer = loaded.tokenizer
+    encoded = tokenizer(spec.pair[0], spec.pair[1]) if spec.pair is not None else tokenizer(spec.text)
+    return len(encoded["input_ids"]) + spec.generate

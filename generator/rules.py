@@ -53,21 +53,33 @@ def check_methods(spec: "SpecBase", model: ModelTraits, *, has_adapter: bool, n_
 
     n_tokens: the most tokens the run can have (prompt plus `generate`), when known before the run. A method that
     cannot read this family raises a SpecError on `views` (or the method's options field) naming the view, the
-    model type and, with `hints`, the views that do work on it (`models.support.working_views`).
+    model type and, with `hints`, the views that do work on it (`models.support.working_views`). An error of a
+    method that the page of a `use:` block asked for is placed at that page's `views` (`SpecBase.asked_by_page`).
     """
+    from .errors import SpecError
+
     methods = spec.methods
     for method in methods:
-        problem = family_problem(method, spec, model.info, has_adapter=has_adapter)
-        if problem is not None:
-            field, message, hint = problem
-            if hints:
-                from .models.support import working_views
-                works = working_views(model.info, can_read_pairs=model.can_read_pairs)
-                hint = f"{hint}; views that work on {model.info.architecture}: {', '.join(works) or 'none'}"
-            raise spec.error(field, message, hint=hint)
-        if method.check is not None:
-            method.check(spec, model.info, n_tokens)
+        try:
+            _check_method(spec, method, model, has_adapter, n_tokens, hints)
+        except SpecError as error:
+            raise spec.asked_by_page(method.name, error) from None
     return methods
+
+
+def _check_method(spec: "SpecBase", method: "Method", model: ModelTraits, has_adapter: bool,
+                  n_tokens: int | None, hints: bool) -> None:
+    """One method's family needs (`family_problem`) and its own `check`."""
+    problem = family_problem(method, spec, model.info, has_adapter=has_adapter)
+    if problem is not None:
+        field, message, hint = problem
+        if hints:
+            from .models.support import working_views
+            works = working_views(model.info, can_read_pairs=model.can_read_pairs)
+            hint = f"{hint}; views that work on {model.info.architecture}: {', '.join(works) or 'none'}"
+        raise spec.error(field, message, hint=hint)
+    if method.check is not None:
+        method.check(spec, model.info, n_tokens)
 
 
 def family_problem(method: "Method", spec: "SpecBase", info: "ModelInfo", *, has_adapter: bool
@@ -87,8 +99,8 @@ def family_problem(method: "Method", spec: "SpecBase", info: "ModelInfo", *, has
         return field, f"the {views} view does not read encoder-decoder models such as {info.label} " \
                       f"({info.architecture})", f"views for encoder-decoder models: {', '.join(supported)}"
     needs = method.needs_for(spec)
-    if needs.adapter and not has_adapter:
-        return field, f"{what}: there is no architecture adapter for '{info.architecture}', so {method.name} " \
+    if needs.adapter and not has_adapter:      # placed at the method's field, as before the support table
+        return method.name, f"{what}: there is no architecture adapter for '{info.architecture}', so {method.name} " \
                       "cannot find the model's parts", \
             "supported: " + ", ".join(sorted(ADAPTERS)) + "; add one entry to generator/models/adapters.py"
     adapter = adapter_for(info.architecture)
