@@ -1,6 +1,7 @@
 """One explorable as a self-contained HTML file: it opens from file:// with no network, and every view works.
 
-Everything is inlined: the widgets' classic scripts (the core and the groups of the views shown) and stylesheet
+Everything is inlined: the widgets' classic scripts (the core, the groups of the views shown and the save buttons'
+drawing code) and stylesheet
 (the same files the site's offline copy ships), a small stylesheet that gives the page Material's palette variables in light and dark, a script that
 follows the reader's `prefers-color-scheme`, and the payload in the container's `data-payload` attribute (the
 same markup the Markdown extension writes). The page also states what was measured: title, caption, model, and
@@ -19,7 +20,7 @@ from importlib import resources
 
 from .. import markdown_ext
 from ..spec import SpecBase
-from ..widgets import ENTRY, group_scripts
+from ..widgets import ENTRY, FIGURE, group_scripts
 from .assets import STYLES, asset_text
 
 GENERATOR = "explorables"
@@ -99,7 +100,7 @@ def standalone_html(spec: SpecBase, payload: bytes) -> str:
         _about(spec, document),
         widget,
         f"<footer>{footer}</footer></main>",
-        *(_inline_script(asset_text(f"bundle/{script.rsplit('/', 1)[1]}")) for script in [ENTRY, *group_scripts(widget)]),
+        *(_inline_script(asset_text(f"bundle/{script.rsplit('/', 1)[1]}")) for script in [ENTRY, *group_scripts(widget), FIGURE]),
         "</body></html>\n",
     ])
 
