@@ -4,8 +4,8 @@
 - toolbars keep "save PNG" and "save SVG" together on one line (at 1280 px on the toolbar's first line);
 - the lens prediction grid opens on the last prompt position and the generated ones, which a phone shows;
 - block titles look like titles; the dashed underline of partial tokens (an emoji's byte pieces) has a key;
-- the drawing that both exports share (export.js `describe`) never writes one text over another, and the lens
-  figure carries its colour scale and the key to its bold cells;
+- the drawing that both exports share (figure.js `describe`, loaded on the first click) never writes one text over
+  another, and the lens figure carries its colour scale and the key to its bold cells;
 - "save SVG" of every view downloads an SVG that Python's XML parser reads: text as <text>, the block's title, the
   model line, sane dimensions; Chromium renders it to a non-blank image.
 
@@ -143,7 +143,7 @@ def test_the_prediction_grid_opens_on_the_positions_its_caption_is_about(open_pa
     painted = view.locator("canvas.xp-lcanvas").evaluate("""c => {
       const col = document.querySelectorAll('explorable-layers-view .xp-lcols')[0].children, r = c.getBoundingClientRect();
       const last = col[col.length - 1].getBoundingClientRect(), dpr = c.width / r.width;
-      const d = c.getContext('2d').getImageData(Math.floor((last.left - r.left + 2) * dpr), 0, 2, c.height).data;
+      const d = c.getContext('2d').getImageData(Math.floor((last.left - r.left) * dpr), 0, Math.floor(last.width * dpr), c.height).data;
       return d.some(v => v);
     }""")
     assert painted, "the columns in view are painted"
@@ -158,7 +158,7 @@ def test_the_prediction_grid_opens_on_the_positions_its_caption_is_about(open_pa
 def test_titles_look_like_titles_and_partial_tokens_have_a_key(open_page, width):
     page = settle(open_page, width)
     title = page.locator(".explorable[data-explorable-id=fig-explain] .explorable-title")
-    body = page.locator("article p").first
+    body = page.locator(".explorable[data-explorable-id=fig-explain] .explorable-caption")
     style = title.evaluate("e => { const s = getComputedStyle(e); return [parseFloat(s.fontSize), +s.fontWeight]; }")
     text_size = body.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")
     assert style[1] >= 700 and style[0] > text_size, (style, text_size)
@@ -176,19 +176,25 @@ def test_titles_look_like_titles_and_partial_tokens_have_a_key(open_page, width)
 
 # -- the shared drawing of both exports ------------------------------------------------------------------------------
 
-DESCRIBE = """(el, what) => {
-  const ex = globalThis.explorables.modules["export.js"];
+DESCRIBE = """async (el, what) => {
+  const ex = await globalThis.explorables.modules["export.js"].figure();   // the drawing code, loaded on demand
   const d = ex.describe(el, what || {});
   const ctx = document.createElement("canvas").getContext("2d"), texts = [], all = [];
-  const walk = (shapes) => shapes.forEach((s) => {
+  // texts as boxes (the canvas's measure), cut to the clip they are drawn in
+  const walk = (shapes, c) => shapes.forEach((s) => {
     all.push(s.k);
-    if (s.k === "clip") return walk(s.kids);
+    if (s.k === "clip") {
+      const x = Math.max(c[0], s.x), y = Math.max(c[1], s.y);
+      return walk(s.kids, [x, y, Math.min(c[2], s.x + s.w), Math.min(c[3], s.y + s.h)]);
+    }
     if (s.k !== "text" || s.up) return;
     ctx.font = s.font;
     const m = ctx.measureText(s.s), h = m.fontBoundingBoxAscent + m.fontBoundingBoxDescent;
-    texts.push({ s: s.s, x: s.x, y: s.y - h / 2, w: m.width, h, font: s.font });
+    const x = Math.max(c[0], s.x), y = Math.max(c[1], s.y - h / 2);
+    const w = Math.min(c[2], s.x + m.width) - x, hh = Math.min(c[3], s.y + h / 2) - y;
+    if (w > 0 && hh > 0) texts.push({ s: s.s, x, y, w, h: hh, font: s.font });
   });
-  walk(d.shapes);
+  walk(d.shapes, [-1e9, -1e9, 1e9, 1e9]);
   return { w: d.w, h: d.h, texts, kinds: all };
 }"""
 
