@@ -11,7 +11,8 @@ const SCALE = 2;
 const clear = (c) => !c || c === "transparent" || /^rgba\(.*,\s*0\)$/.test(c);
 // skipped: hidden parts, hover cursors, form inputs and the export buttons themselves
 // (nor what the browser does not show: the content of a closed <details>, which keeps its boxes)
-const skipped = (el, cs) => el.hidden || cs.display === "none" || cs.visibility === "hidden" || el.checkVisibility?.() === false ||
+const skipped = (el, cs) => el.hidden || cs.display === "none" || cs.visibility === "hidden" ||
+  (cs.display !== "contents" && el.checkVisibility?.() === false) ||
   el.classList.contains("xp-cur") || el.tagName === "INPUT" || "noExport" in el.dataset;
 let measurer;
 const measure = (text, font) => (((measurer ??= document.createElement("canvas").getContext("2d")).font = font), measurer.measureText(text).width);
@@ -144,16 +145,18 @@ export function describe(root, { title, caption, keys = [], model } = {}) {
   const above = [[title, `bold ${Math.round(size * 1.25)}px ${cs.fontFamily}`, Math.ceil(size * 2.2)], [caption, normal, line]].filter((l) => l[0]);
   const lines = (Array.isArray(keys[0]) ? keys : [keys]).filter((l) => l.length);
   const below = [...lines, model && [`Model: ${model}`]].filter(Boolean);
-  const shapes = [], scrolled = [...root.querySelectorAll(".xp-scroll"), root].filter((e) => e.scrollLeft).map((e) => [e, e.scrollLeft]);
+  const shapes = [], scrolled = [...root.querySelectorAll(".xp-scroll")];
+  for (let e = root; e; e = e.parentElement) scrolled.push(e);
+  const back = scrolled.filter((e) => e.scrollLeft).map((e) => [e, e.scrollLeft]);
   let y = pad;
   for (const [t, f, lh] of above) shapes.push({ k: "text", s: t, x: pad, y: y + lh / 2, font: f, fill }), (y += lh);
   const top = y, widths = above.map(([t, f]) => measure(t, f));
   below.forEach((l, i) => widths.push(keyLine(shapes, l, pad, top + box.height + line * (i + 0.5), normal, fill)));
   // the whole figure, scrolled to its start: sticky labels (the lens grid's layers) back in their own column
-  scrolled.forEach(([e]) => (e.scrollLeft = 0));
+  back.forEach(([e]) => (e.scrollLeft = 0));
   const at = root.getBoundingClientRect();
   element(shapes, root, (r) => [r.left - at.left + pad, r.top - at.top + top]);
-  scrolled.forEach(([e, x]) => (e.scrollLeft = x));
+  back.forEach(([e, x]) => (e.scrollLeft = x));
   return { w: Math.max(box.width, ...widths) + 2 * pad, h: top + box.height + below.length * line + pad,
     bg: pageBackground(root), shapes };
 }
