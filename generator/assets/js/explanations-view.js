@@ -37,10 +37,11 @@ export class ExplanationsView extends View {
     // the output chooser (causal) or the pair's similarity (encoder)
     this.info = h("span", { class: "xp-hint" });
     this.mapBtn = Object.keys(this.maps).length
-      ? h("button", { type: "button", class: "xp-btn xp-mbtn", "aria-pressed": "false", onclick: () => this.set({ showMaps: !this.showMaps }) }, "layer maps")
+      ? h("button", { type: "button", class: "xp-btn xp-mbtn", "aria-pressed": "false", "data-no-export": true,
+        onclick: () => this.set({ showMaps: !this.showMaps }) }, "layer maps")
       : "";
     // causal models pile attention on the first token: the reader may set it aside and compare the rest
-    this.asideBtn = causal ? h("button", { type: "button", class: "xp-btn xp-mbtn", "aria-pressed": "false",
+    this.asideBtn = causal ? h("button", { type: "button", class: "xp-btn xp-mbtn", "aria-pressed": "false", "data-no-export": true,
       title: "Shade and read every share without the first token: each row's other shares as parts of what is left",
       onclick: () => this.set({ aside: !this.aside }) }, "set first token aside") : "";
     this.asideNote = h("p", { class: "xp-hint xp-easide", hidden: true });
