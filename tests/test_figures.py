@@ -302,3 +302,42 @@ def test_every_view_saves_an_svg_with_text_as_text(open_page, width, tmp_path):
         if shots():
             shots().mkdir(parents=True, exist_ok=True)
             (shots() / f"{tag}-{width}.svg.png").write_bytes(png)
+
+
+# -- the first token set aside (issue 21, point 5) ------------------------------------------------------------------
+
+def test_the_first_token_can_be_set_aside_and_the_rest_read_at_their_own_scale(open_page):
+    """With the first token set aside, each row's other tokens are shaded by their share over the largest of them,
+    and hover reads their share of what is left; both computed here from the payload's decoded float32 shares."""
+    import json
+
+    import numpy as np
+
+    from generator.payload import decode_array
+
+    page = settle(open_page, 1280)
+    view = page.locator("explorable-explanations-view").first
+    payload = json.loads(view.evaluate("el => el.closest('.explorable').dataset.payload"))
+    shares, n_prompt = decode_array(payload["explanations"]["shares"]), payload["n_prompt"]
+    button = view.get_by_role("button", name="set first token aside")
+    assert button.get_attribute("aria-pressed") == "false"
+    button.click()
+    next_frame(page)
+    assert button.get_attribute("aria-pressed") == "true"
+    assert "is set aside" in view.locator(".xp-easide").inner_text()
+    for m in range(shares.shape[0]):
+        row = shares[m, 0, :n_prompt]
+        cells = view.locator(f".xp-erow[data-m='{m}'] .xp-tok")
+        shown = cells.evaluate_all("ns => ns.filter(n => !n.hidden).map(n => [parseFloat(n.style.getPropertyValue('--w')) || 0, n.classList.contains('xp-aside')])")
+        assert shown[0] == [0, True], "the first token is set aside"
+        rest = row[1:]
+        expected = rest / rest.max() if rest.max() > 0 else rest
+        np.testing.assert_allclose([w for w, _ in shown[1:]], expected, atol=6e-4)
+    i = int(np.argmax(shares[0, 0, 1:n_prompt])) + 1
+    view.locator(".xp-erow[data-m='0'] .xp-tok").nth(i).hover()
+    next_frame(page)
+    part = shares[0, 0, i] / shares[0, 0, 1:n_prompt].sum()
+    assert f"({100 * part:.1f}% of the rest)" in view.locator(".xp-readout").inner_text()
+    button.click()
+    next_frame(page)
+    assert view.locator(".xp-aside").count() == 0

@@ -79,9 +79,11 @@ def standalone_html(spec: SpecBase, payload: bytes) -> str:
     """
     document = json.loads(payload)
     title = spec.title or spec.id or "Explorable"
-    # the container as on the site, payload embedded; the title is the page's heading instead
+    # the container as on the site, payload embedded; the title is the page's heading instead, and stays in the
+    # container hidden, where the save buttons read it for the saved figure's title
     context = markdown_ext.SiteContext(baker=None, catalogue=lambda: None, embed_limit=len(payload) + 1)
-    widget = markdown_ext.render_widget(spec.model_copy(update={"title": None}), payload, context)
+    widget = markdown_ext.render_widget(spec.model_copy(update={"title": title}), payload, context).replace(
+        '<p class="explorable-title">', '<p class="explorable-title" hidden>', 1)
     footer = (f"Baked by {GENERATOR} (payload schema_version {document.get('schema_version')}"
               + (f", explorable '{html.escape(spec.id)}'" if spec.id else "")
               + "). This file needs no network: the widgets and the data are inside it.")
