@@ -285,7 +285,11 @@ def test_every_view_saves_an_svg_with_text_as_text(open_page, width, tmp_path):
         assert title in texts and f"Model: {model}" in texts, (tag, texts[:4], texts[-3:])
         for t in root.iter(f"{SVG}text"):
             assert t.get("font-size", "").endswith("px") and t.get("font-family"), "every text has its font"
-        # the text is the PNG's text: both come from one drawing
+        # what the view drew on canvases comes as PNG images inside the file (nothing linked from elsewhere)
+        images = [i.get("{http://www.w3.org/1999/xlink}href") for i in root.iter(f"{SVG}image")]
+        if tag in ("explorable-head-view", "explorable-model-view", "explorable-layers-view"):
+            assert images, f"{tag}: its canvas is in the file"
+        assert all(i.startswith("data:image/png;base64,") for i in images), tag
         # Chromium renders the file: an image of the stated size with real content
         shot = page.context.new_page()
         try:

@@ -231,7 +231,7 @@ export class ExplanationsView extends View {
       const heavy = firstHeavy(this.v, this.methods, this.T, this.N, t, n);
       this.asideNote.hidden = !heavy && !this.aside;
       this.asideNote.textContent = this.aside
-        ? `The first token, ${T(0)}, is set aside (hatched): the other tokens are shaded by their share of what is left, and hover shows it in brackets.`
+        ? `The first token, ${T(0)}, is set aside (dashed outline): the other tokens are shaded by their share of what is left, and hover shows it in brackets.`
         : heavy ? `${longName(heavy.key)} gives the first token, ${T(0)}, ${pct(heavy.share)}: the rest are nearly blank at this scale. ` +
           "Press “set first token aside” to compare them." : "";
     }

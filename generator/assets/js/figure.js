@@ -238,7 +238,7 @@ export function toSVG(d) {
       return `<text ${s.up ? `transform="translate(${n(s.x)} ${n(s.y)}) rotate(-90)"` : at} dominant-baseline="central" ` +
         `xml:space="preserve" ${fontAttrs(s.font)} ${colour(s.fill)}>${esc(s.s)}</text>`;
     if (s.k === "img")
-      return `<image ${size()} preserveAspectRatio="none" style="image-rendering:pixelated" href="${s.el.toDataURL()}"/>`;
+      return `<image ${size()} preserveAspectRatio="none" style="image-rendering:pixelated" xlink:href="${s.el.toDataURL()}"/>`; // (xlink: older readers need it)
     if (s.k === "line") return `<line x1="${n(s.x)}" y1="${n(s.y)}" x2="${n(s.x2)}" y2="${n(s.y2)}" ${colour(s.stroke, "stroke")} stroke-width="${s.lw}"${dash}/>`;
     if (s.k === "box") return `<rect ${size()} fill="none" ${colour(s.stroke, "stroke")} stroke-width="${s.lw}"${dash}/>`;
     const id = `c${ids++}`; // clip
@@ -247,7 +247,7 @@ export function toSVG(d) {
   }).join("\n");
   const body = draw(d.shapes);
   const w = Math.ceil(d.w), ht = Math.ceil(d.h);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${ht}" viewBox="0 0 ${w} ${ht}">\n` +
+  return `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${w}" height="${ht}" viewBox="0 0 ${w} ${ht}">\n` +
     `<defs>${defs.join("\n")}</defs>\n<rect width="100%" height="100%" ${colour(d.bg)}/>\n${body}\n</svg>\n`;
 }
 
