@@ -285,6 +285,11 @@ def test_every_view_saves_an_svg_with_text_as_text(open_page, width, tmp_path):
         assert title in texts and f"Model: {model}" in texts, (tag, texts[:4], texts[-3:])
         for t in root.iter(f"{SVG}text"):
             assert t.get("font-size", "").endswith("px") and t.get("font-family"), "every text has its font"
+        # every colour as rgb() (plus an opacity), which every SVG reader takes: a gradient stop of "none" is black
+        for el in root.iter():
+            for attr in ("fill", "stroke", "stop-color"):
+                value = el.get(attr)
+                assert value is None or value.startswith(("rgb(", "url(#")) or (value == "none" and attr != "stop-color"), (tag, attr, value)
         # what the view drew on canvases comes as PNG images inside the file (nothing linked from elsewhere)
         images = [i.get("{http://www.w3.org/1999/xlink}href") for i in root.iter(f"{SVG}image")]
         if tag in ("explorable-head-view", "explorable-model-view", "explorable-layers-view"):

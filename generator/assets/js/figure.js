@@ -210,13 +210,13 @@ export function toSVG(d) {
   const colour = (c, attr = "fill") => {
     if (!seen.has(c)) {
       px.clearRect(0, 0, 1, 1);
+      px.fillStyle = "#0000"; // (a colour the canvas cannot read leaves this: nothing)
       px.fillStyle = c;
       px.fillRect(0, 0, 1, 1);
       const [r, g, b, a] = px.getImageData(0, 0, 1, 1).data;
-      seen.set(c, a ? `="rgb(${r},${g},${b})"${a < 255 ? ` ${attr}-opacity="${n(a / 255)}"` : ""}` : null);
+      seen.set(c, `="rgb(${r},${g},${b})"${a < 255 ? ` ${attr}-opacity="${n(a / 255)}"` : ""}`); // (a stop cannot be "none")
     }
-    const v = seen.get(c);
-    return v ? attr + v : `${attr}="none"`;
+    return attr + seen.get(c);
   };
   const fontAttrs = (f) => { // "style weight size family" as canvas fonts are written here
     const [, style = "normal", weight = "400", size, family] = /^(?:(normal|italic|oblique) )?(?:(\w+) )?([\d.]+px) (.*)$/.exec(f.replace(/^bold /, "normal 700 ")) || [];
