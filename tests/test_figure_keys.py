@@ -3,7 +3,7 @@ or of a section's own sentences, holds only part of a character's bytes, and onl
 
 from __future__ import annotations
 
-from generator.markdown_ext import partial_key
+from generator.widget_html import partial_key
 
 
 def token(text: str, partial: bool = False) -> dict:

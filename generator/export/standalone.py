@@ -18,8 +18,8 @@ import html
 import json
 from importlib import resources
 
-from .. import markdown_ext
 from ..spec import SpecBase
+from ..widget_html import render_widget
 from ..widgets import ENTRY, FIGURE, group_scripts
 from .assets import STYLES, asset_text
 
@@ -81,8 +81,7 @@ def standalone_html(spec: SpecBase, payload: bytes) -> str:
     title = spec.title or spec.id or "Explorable"
     # the container as on the site, payload embedded; the title is the page's heading instead, and stays in the
     # container hidden, where the save buttons read it for the saved figure's title
-    context = markdown_ext.SiteContext(baker=None, catalogue=lambda: None, embed_limit=len(payload) + 1)
-    widget = markdown_ext.render_widget(spec.model_copy(update={"title": title}), payload, context).replace(
+    widget = render_widget(spec.model_copy(update={"title": title}), payload, embed_limit=len(payload) + 1).replace(
         '<p class="explorable-title">', '<p class="explorable-title" hidden>', 1)
     footer = (f"Baked by {GENERATOR} (payload schema_version {document.get('schema_version')}"
               + (f", explorable '{html.escape(spec.id)}'" if spec.id else "")

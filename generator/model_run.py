@@ -1,0 +1,365 @@
+"""A handle on a loaded model that reads and edits a run by hook name (TransformerLens' `run_with_cache` and
+`run_with_hooks`, over Hugging Face modules instead of a re-implemented model).
+
+Every re-run of a model (gradients, deletion curves, interventions, counterfactuals) goes through `ModelRun`; the
+methods never reach into a model. Names come from `generator.hooks`; where each point sits in a model comes from
+its architecture adapter (`generator.models.adapters`), so nothing here knows a model family:
+
+- `hook_embed`: a forward hook on the input embedding table (not called when the run is given `inputs_embeds`);
+- `blocks.{l}.hook_resid_pre` / `hook_resid_post`: forward pre-hook / forward hook on block l (`Adapter.layers`);
+- `blocks.{l}.attn.hook_q`, `hook_k`, `hook_v`, `hook_pattern`: the block's call of its modeling module's eager
+  attention function (`Adapter.attention`, `adapters.intercepting_attention`). An edit of q, k or v changes what the
+  function receives; an edit of the pattern replaces the weights that multiply the values: the output is then
+  pattern' @ v for the edited pattern' (heads sharing a key/value head read the same values), exactly what the
+  function computes from its own weights, so an edit that returns the pattern unchanged changes nothing;
+- `blocks.{l}.attn.hook_z`: a forward pre-hook on the attention output projection (`Adapter.attn_out`), its input
+  [B, N, H * d_head] seen as [B, N, H, d_head]; `blocks.{l}.hook_attn_out`: that projection's output;
+- `blocks.{l}.mlp.hook_post` / `hook_mlp_out`: input / output of the MLP down-projection (`Adapter.mlp_down`).
+
+A hook function is `fn(activation, hook)`, `hook` a `HookPoint` (its `name` and `layer`); it returns a tensor of the
+same shape to replace the activation, or None to leave it. Hook names in `fwd_hooks` and `names_filter` may be
+patterns (`blocks.*.attn.hook_pattern`, `generator.hooks.matching`).
+"""
+
+from __future__ import annotations
+
+import inspect
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import torch
+
+from . import hooks
+from .models.adapters import Adapter, intercepting_attention
+
+if TYPE_CHECKING:
+    from .models.loading import LoadedModel
+
+HookFn = Callable[[torch.Tensor, "HookPoint"], "torch.Tensor | None"]
+
+# points -> what the adapter must name for them (field, words for an error)
+_ATTENTION_CALL = ("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_pattern")
+_OUTPUT_PROJECTION = ("attn.hook_z", "hook_attn_out")
+_MLP_DOWN = ("mlp.hook_post", "hook_mlp_out")
+
+
+class MissingHookPoint(LookupError):
+    """A hook point this model cannot give: the message names the point, the model type and what its adapter
+    lacks."""
+
+
+@dataclass(frozen=True)
+class HookPoint:
+    """What a hook function is told about where it runs."""
+
+    name: str
+    layer: int | None
+
+
+class ActivationCache(Mapping[str, torch.Tensor]):
+    """Activations of one run by hook name, batch axis kept ([B, ...]); detached unless the run kept gradients."""
+
+    def __init__(self, values: dict[str, torch.Tensor]):
+        self._values = values
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def stack(self, pattern: str) -> torch.Tensor:
+        """The activations whose names match `pattern`, stacked in layer order along a new first axis."""
+        names = hooks.matching(pattern, list(self._values))
+        if not names:
+            raise KeyError(f"no cached activation matches '{pattern}'")
+        return torch.stack([self._values[name] for name in names])
+
+
+class ModelRun:
+    """Reads and edits runs of one loaded model by hook name.
+
+    `loaded`: a `generator.models.loading.LoadedModel` (eager attention, eval mode). Raises MissingHookPoint when
+    the model has no architecture adapter and a block hook point is asked for.
+    """
+
+    def __init__(self, loaded: "LoadedModel"):
+        self.model = loaded.model
+        self.adapter: Adapter | None = loaded.adapter
+        self.info = loaded.info
+        self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+
+    # -- which points exist -------------------------------------------------------------------------------------
+
+    def missing(self, point: str) -> str | None:
+        """Why this model cannot give hook point `point` (a point name, `generator.hooks.POINTS`), or None."""
+        model_type = self.info.architecture
+        if point == hooks.EMBED:
+            return None
+        adapter = self.adapter
+        if adapter is None:
+            return f"{model_type} has no architecture adapter (generator/models/adapters.py)"
+        if point in _ATTENTION_CALL and adapter.attention is None:
+            return (f"the {model_type} adapter names no attention module whose eager attention function gives q, k, "
+                    f"v and the pattern (its scores carry a position bias or a soft-cap, or nobody checked it)")
+        if point in _OUTPUT_PROJECTION and not adapter.attn_out:
+            return f"the {model_type} adapter does not say where the attention output projection is"
+        return None
+
+    def hook_names(self) -> list[str]:
+        """Every hook name this model offers, in forward order."""
+        points = tuple(point for point in hooks.POINTS if self.missing(point) is None)
+        return hooks.all_names(self.info.n_layers, points)
+
+    def _resolve(self, pattern: str) -> list[str]:
+        names = hooks.matching(pattern, hooks.all_names(self.info.n_layers))
+        if not names:
+            hooks.parse(pattern)   # raises ValueError naming the known points
+            raise MissingHookPoint(f"'{pattern}': this model has {self.info.n_layers} blocks")
+        for name in names:
+            reason = self.missing(hooks.parse(name)[1])
+            if reason is not None:
+                raise MissingHookPoint(f"hook point '{name}' is not available: {reason}")
+        return names
+
+    # -- runs ---------------------------------------------------------------------------------------------------
+
+    def run_with_hooks(self, input_ids: torch.Tensor | None = None, fwd_hooks: Iterable[tuple[str, HookFn]] = (),
+                       *, inputs_embeds: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
+                       attention_mask: torch.Tensor | None = None, grad: bool = False,
+                       logits_to_keep: int | None = None) -> torch.Tensor:
+        """One forward with `fwd_hooks` attached; returns the model's main output: logits [B, N, V] (or the last
+        `logits_to_keep` positions' where the model can skip the rest) for a model with an LM head, else the last
+        hidden state [B, N, d_model].
+
+        input_ids: int64 [B, N] (or `inputs_embeds` float [B, N, d_model]); attention_mask defaults to all ones
+        (unpadded sequences). grad=False runs under torch.no_grad(). Raises MissingHookPoint / ValueError for a
+        hook name this model cannot give.
+        """
+        return self._run(input_ids, list(fwd_hooks), None, inputs_embeds, token_type_ids, attention_mask, grad,
+                         logits_to_keep)[0]
+
+    def run_with_cache(self, input_ids: torch.Tensor | None = None,
+                       names_filter: str | Sequence[str] | Callable[[str], bool] | None = None,
+                       fwd_hooks: Iterable[tuple[str, HookFn]] = (), *, inputs_embeds: torch.Tensor | None = None,
+                       token_type_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                       grad: bool = False, logits_to_keep: int | None = None
+                       ) -> tuple[torch.Tensor, ActivationCache]:
+        """`run_with_hooks` that also records the activations named by `names_filter` (a name or pattern, a list of
+        them, a predicate on names, or None for every point this model has), after any edits at the same point.
+        With grad=True the cached tensors stay in the autograd graph (take gradients with respect to them)."""
+        available = self.hook_names()
+        if names_filter is None:
+            cached = available
+        elif callable(names_filter):
+            cached = [name for name in available if names_filter(name)]
+        else:
+            patterns = [names_filter] if isinstance(names_filter, str) else list(names_filter)
+            cached = [name for pattern in patterns for name in self._resolve(pattern)]
+        return self._run(input_ids, list(fwd_hooks), cached, inputs_embeds, token_type_ids, attention_mask, grad,
+                         logits_to_keep)
+
+    def run_edit_sets(self, input_ids: torch.Tensor, edit_sets: Sequence[Sequence[tuple[str, HookFn]]], *,
+                      batch_size: int = 16, token_type_ids: torch.Tensor | None = None,
+                      reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                      logits_to_keep: int | None = None) -> torch.Tensor:
+        """Many edited runs of one input, batched: `input_ids` [1, N] is repeated, and edit set s (a list of
+        (hook name, fn) pairs, maybe empty) applies to its own batch row only (each fn sees that row, [1, ...]).
+
+        Returns reduce(main output of a batch) concatenated over the batches, in edit-set order ([S, ...]); the
+        default reduce keeps the outputs whole ([S, N, V]). Every row is computed as in a run of its own (the
+        model's rows are independent: no padding, the same mask).
+        """
+        if input_ids.shape[0] != 1:
+            raise ValueError(f"run_edit_sets takes one input [1, N], got a batch of {input_ids.shape[0]}")
+        outputs = []
+        for start in range(0, len(edit_sets), batch_size):
+            chunk = edit_sets[start:start + batch_size]
+            per_name: dict[str, list[tuple[int, HookFn]]] = {}
+            for row, edits in enumerate(chunk):
+                for pattern, fn in edits:
+                    for name in self._resolve(pattern):
+                        per_name.setdefault(name, []).append((row, fn))
+            fwd = [(name, _rowwise(entries)) for name, entries in per_name.items()]
+            batch = input_ids.expand(len(chunk), -1)
+            types = token_type_ids.expand(len(chunk), -1) if token_type_ids is not None else None
+            out = self.run_with_hooks(batch, fwd, token_type_ids=types, logits_to_keep=logits_to_keep)
+            outputs.append(reduce(out) if reduce is not None else out)
+        return torch.cat(outputs)
+
+    # -- machinery ----------------------------------------------------------------------------------------------
+
+    def _run(self, input_ids, fwd_hooks, cached, inputs_embeds, token_type_ids, attention_mask, grad,
+             logits_to_keep) -> tuple[torch.Tensor, ActivationCache]:
+        edits: dict[str, list[HookFn]] = {}
+        for pattern, fn in fwd_hooks:
+            for name in self._resolve(pattern):
+                edits.setdefault(name, []).append(fn)
+        store: dict[str, torch.Tensor] = {}
+        keep = set(cached or ())
+        reference = input_ids if input_ids is not None else inputs_embeds
+        if reference is None:
+            raise ValueError("a run needs input_ids or inputs_embeds")
+        kwargs: dict[str, Any] = {"attention_mask": attention_mask if attention_mask is not None
+                                  else torch.ones(reference.shape[:2], dtype=torch.long)}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        if logits_to_keep is not None and self._takes_logits_to_keep:
+            kwargs["logits_to_keep"] = logits_to_keep
+        if input_ids is not None:
+            kwargs["input_ids"] = input_ids
+        else:
+            kwargs["inputs_embeds"] = inputs_embeds
+
+        def apply(name: str, layer: int | None, value: torch.Tensor) -> torch.Tensor:
+            point = HookPoint(name, layer)
+            for fn in edits.get(name, ()):
+                replaced = fn(value, point)
+                if replaced is not None:
+                    if replaced.shape != value.shape:
+                        raise ValueError(f"a hook at {name} returned shape {tuple(replaced.shape)} for an "
+                                         f"activation of shape {tuple(value.shape)}")
+                    value = replaced
+            if name in keep:
+                store[name] = value if grad else value.detach()
+            return value
+
+        wanted = set(edits) | keep
+        with ExitStack() as stack:
+            stack.enter_context(torch.enable_grad() if grad else torch.no_grad())
+            self._attach(wanted, apply, stack)
+            output = self.model(**kwargs)
+        main = getattr(output, "logits", None)
+        if main is None:
+            main = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
+        if logits_to_keep is not None and not self._takes_logits_to_keep:
+            main = main[:, -logits_to_keep:]
+        return main, ActivationCache({name: store[name] for name in (cached or ()) if name in store})
+
+    def _attach(self, wanted: set[str], apply: Callable[[str, int | None, torch.Tensor], torch.Tensor],
+                stack: ExitStack) -> None:
+        """Register the module hooks (and the attention interception) for the names in `wanted`."""
+        if not wanted:
+            return
+        by_layer: dict[int | None, set[str]] = {}
+        for name in wanted:
+            layer, point = hooks.parse(name)
+            by_layer.setdefault(layer, set()).add(point)
+        if None in by_layer:
+            embedding = self.model.get_input_embeddings()
+            handle = embedding.register_forward_hook(
+                lambda _m, _a, out: apply(hooks.EMBED, None, out))
+            stack.callback(handle.remove)
+        if not any(layer is not None for layer in by_layer):
+            return
+        adapter = self.adapter
+        if adapter is None:
+            raise MissingHookPoint(f"{self.info.architecture} has no architecture adapter")
+        blocks = adapter.blocks(self.model)
+        attention_layers: dict[int, set[str]] = {}
+        for layer, points in by_layer.items():
+            if layer is None:
+                continue
+            block = blocks[layer]
+
+            def name(point: str, layer: int = layer) -> str:
+                return hooks.hook_name(layer, point)
+            if "hook_resid_pre" in points:
+                stack.callback(block.register_forward_pre_hook(
+                    _pre_hook(lambda x, n=name("hook_resid_pre"), l=layer: apply(n, l, x)), with_kwargs=True).remove)
+            if "hook_resid_post" in points:
+                stack.callback(block.register_forward_hook(
+                    _post_hook(lambda x, n=name("hook_resid_post"), l=layer: apply(n, l, x))).remove)
+            if points & set(_MLP_DOWN):
+                down = adapter.mlp_down_module(block)
+                if "mlp.hook_post" in points:
+                    stack.callback(down.register_forward_pre_hook(
+                        _pre_hook(lambda x, n=name("mlp.hook_post"), l=layer: apply(n, l, x)),
+                        with_kwargs=True).remove)
+                if "hook_mlp_out" in points:
+                    stack.callback(down.register_forward_hook(
+                        _post_hook(lambda x, n=name("hook_mlp_out"), l=layer: apply(n, l, x))).remove)
+            if points & set(_OUTPUT_PROJECTION):
+                projection = _get(block, adapter.attn_out)
+                heads = self.info.n_heads
+                if "attn.hook_z" in points:
+                    def per_head(x, n=name("attn.hook_z"), l=layer):
+                        shape = x.shape
+                        return apply(n, l, x.reshape(*shape[:-1], heads, shape[-1] // heads)).reshape(shape)
+                    stack.callback(projection.register_forward_pre_hook(_pre_hook(per_head), with_kwargs=True).remove)
+                if "hook_attn_out" in points:
+                    stack.callback(projection.register_forward_hook(
+                        _post_hook(lambda x, n=name("hook_attn_out"), l=layer: apply(n, l, x))).remove)
+            if points & set(_ATTENTION_CALL):
+                attention_layers[layer] = points & set(_ATTENTION_CALL)
+        if attention_layers:
+            stack.enter_context(_attention_hooks(self.model, adapter, attention_layers, apply))
+
+
+def _rowwise(entries: list[tuple[int, HookFn]]) -> HookFn:
+    """One hook for a batch whose row r gets the functions listed for r (in order); other rows pass unchanged."""
+    def hook(value: torch.Tensor, point: HookPoint) -> torch.Tensor:
+        rows = list(value.split(1))
+        for row, fn in entries:
+            replaced = fn(rows[row], point)
+            if replaced is not None:
+                rows[row] = replaced
+        return torch.cat(rows)
+    return hook
+
+
+def _pre_hook(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., Any]:
+    """A forward pre-hook (with kwargs) that passes the module's first input, positional or `hidden_states`,
+    through `fn`."""
+    def hook(_module, args, kwargs):
+        if args:
+            return (fn(args[0]), *args[1:]), kwargs
+        key = "hidden_states" if "hidden_states" in kwargs else next(iter(kwargs))
+        return args, {**kwargs, key: fn(kwargs[key])}
+    return hook
+
+
+def _post_hook(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., Any]:
+    """A forward hook that passes the module's output (a tensor, or the first element of a tuple) through `fn`."""
+    def hook(_module, _args, output):
+        if isinstance(output, tuple):
+            return (fn(output[0]), *output[1:])
+        return fn(output)
+    return hook
+
+
+@contextmanager
+def _attention_hooks(model: Any, adapter: Adapter, layers: dict[int, set[str]],
+                     apply: Callable[[str, int | None, torch.Tensor], torch.Tensor]) -> Iterator[None]:
+    def handler(layer, module, original, args, kwargs):
+        points = layers.get(layer)
+        if not points:
+            return original(module, *args, **kwargs)
+        query, key, value = args[0], args[1], args[2]
+        if "attn.hook_q" in points:
+            query = apply(hooks.hook_name(layer, "attn.hook_q"), layer, query)
+        if "attn.hook_k" in points:
+            key = apply(hooks.hook_name(layer, "attn.hook_k"), layer, key)
+        if "attn.hook_v" in points:
+            value = apply(hooks.hook_name(layer, "attn.hook_v"), layer, value)
+        output, weights = original(module, query, key, value, *args[3:], **kwargs)
+        if "attn.hook_pattern" in points:
+            edited = apply(hooks.hook_name(layer, "attn.hook_pattern"), layer, weights)
+            if edited is not weights:
+                groups = edited.shape[1] // value.shape[1]
+                values = value.repeat_interleave(groups, dim=1) if groups > 1 else value
+                output = torch.matmul(edited.to(values.dtype), values).transpose(1, 2).contiguous()
+                weights = edited
+        return output, weights
+    with intercepting_attention(model, adapter, handler):
+        yield
+
+
+def _get(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj

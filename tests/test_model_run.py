@@ -1,0 +1,169 @@
+"""The run handle (generator.model_run): reading and editing a run by hook name, each checked by another route.
+
+- cached patterns equal the model's own `output_attentions`; cached residual streams equal `output_hidden_states`;
+- zeroing head h's hook_z equals a copy of the model whose output-projection columns for h are zero;
+- blocking the attention to token j (pattern edit: column zeroed, rows renormalised) equals the model run with key
+  j masked out by its own attention mask (softmax with key j at -inf), in every layer and head;
+- an edit that returns the activation unchanged changes nothing; patching the residual stream of every position
+  from a clean run gives the clean output; batched edit sets equal one run per set;
+- a point the adapter cannot give raises MissingHookPoint naming it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import pytest
+import torch
+
+from generator.model_run import MissingHookPoint, ModelRun
+
+
+def _load(folder):
+    from generator.models.loading import load
+    from generator.models.registry import resolve
+    return load(resolve(str(folder)))
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_models):
+    return {name: ModelRun(_load(folder)) for name, folder in tiny_models.items()}
+
+
+def _ids(run, n=9, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    vocab = run.model.get_input_embeddings().weight.shape[0]
+    return torch.randint(5, min(vocab, 500), (1, n), generator=generator)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bert"])
+def test_cached_patterns_and_residuals_equal_the_models_own_outputs(runs, family):
+    run = runs[family]
+    ids = _ids(run)
+    _, cache = run.run_with_cache(ids, ["blocks.*.attn.hook_pattern", "blocks.*.hook_resid_pre",
+                                        "blocks.*.hook_resid_post"])
+    with torch.no_grad():
+        own = run.model(ids, attention_mask=torch.ones_like(ids), output_attentions=True, output_hidden_states=True)
+    n_layers = len(own.attentions)
+    for layer in range(n_layers):
+        torch.testing.assert_close(cache[f"blocks.{layer}.attn.hook_pattern"], own.attentions[layer],
+                                   rtol=0, atol=1e-6)
+        torch.testing.assert_close(cache[f"blocks.{layer}.hook_resid_pre"], own.hidden_states[layer],
+                                   rtol=0, atol=1e-6)
+    # hidden_states[l + 1] is block l's output, except the last, which the library returns after the final norm
+    for layer in range(n_layers - 1):
+        torch.testing.assert_close(cache[f"blocks.{layer}.hook_resid_post"], own.hidden_states[layer + 1],
+                                   rtol=0, atol=1e-6)
+    assert cache.stack("blocks.*.attn.hook_pattern").shape[0] == n_layers
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bert"])
+def test_zeroing_a_heads_z_equals_zeroing_its_output_projection_columns(runs, family):
+    run = runs[family]
+    ids = _ids(run, seed=1)
+    layer, head = 1, 2
+    heads = run.info.n_heads
+
+    def knock_out(z, hook):
+        z = z.clone()
+        z[:, :, head] = 0
+        return z
+    edited = run.run_with_hooks(ids, [(f"blocks.{layer}.attn.hook_z", knock_out)])
+
+    # another route: a copy of the model with W_O's input columns of that head set to zero
+    model = copy.deepcopy(run.model)
+    block = run.adapter.blocks(model)[layer]
+    projection = block
+    for part in run.adapter.attn_out.split("."):
+        projection = getattr(projection, part)
+    with torch.no_grad():
+        weight = projection.weight                     # nn.Linear [out, in]; GPT-2 Conv1D [in, out]
+        d_head = (weight.shape[0] if run.adapter.attn_out_conv1d else weight.shape[1]) // heads
+        span = slice(head * d_head, (head + 1) * d_head)
+        if run.adapter.attn_out_conv1d:
+            weight[span, :] = 0
+        else:
+            weight[:, span] = 0
+        out = model(ids, attention_mask=torch.ones_like(ids))
+    expected = out.logits if hasattr(out, "logits") else out.last_hidden_state
+    torch.testing.assert_close(edited, expected, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(edited, run.run_with_hooks(ids), atol=1e-4), "the knockout changed nothing"
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bert"])
+def test_blocking_attention_to_a_token_equals_masking_it_out(runs, family):
+    run = runs[family]
+    ids = _ids(run, seed=2)
+    blocked = 3
+
+    def block(pattern, hook):
+        pattern = pattern.clone()
+        pattern[..., blocked] = 0
+        return pattern / pattern.sum(-1, keepdim=True)
+    edited = run.run_with_hooks(ids, [("blocks.*.attn.hook_pattern", block)])
+    mask = torch.ones_like(ids)
+    mask[0, blocked] = 0
+    with torch.no_grad():
+        out = run.model(ids, attention_mask=mask)
+    expected = out.logits if hasattr(out, "logits") else out.last_hidden_state
+    torch.testing.assert_close(edited, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bert"])
+def test_an_unchanging_edit_changes_nothing(runs, family):
+    run = runs[family]
+    ids = _ids(run, seed=3)
+    plain = run.run_with_hooks(ids)
+    same = run.run_with_hooks(ids, [(name, lambda x, hook: x.clone()) for name in run.hook_names()])
+    torch.testing.assert_close(same, plain, rtol=0, atol=1e-6)
+
+
+def test_patching_every_position_from_the_clean_run_gives_the_clean_output(runs):
+    run = runs["llama"]
+    clean, contrast = _ids(run, seed=4), _ids(run, seed=5)
+    clean_out, cache = run.run_with_cache(clean, "blocks.1.hook_resid_pre")
+    patched = run.run_with_hooks(contrast, [("blocks.1.hook_resid_pre",
+                                             lambda x, hook: cache["blocks.1.hook_resid_pre"])])
+    torch.testing.assert_close(patched, clean_out, rtol=0, atol=1e-5)
+    assert not torch.allclose(run.run_with_hooks(contrast), clean_out, atol=1e-3)
+
+
+def test_edit_sets_in_one_batch_equal_one_run_each(runs):
+    run = runs["llama"]
+    ids = _ids(run, seed=6)
+
+    def zero_head(h):
+        def fn(z, hook):
+            z = z.clone()
+            z[:, :, h] = 0
+            return z
+        return fn
+    sets = [[]] + [[(f"blocks.{layer}.attn.hook_z", zero_head(h))] for layer in range(2) for h in range(4)]
+    batched = run.run_edit_sets(ids, sets, batch_size=4, reduce=lambda logits: logits[:, -1])
+    single = torch.cat([run.run_with_hooks(ids, edits)[:, -1] for edits in sets])
+    assert batched.shape == single.shape == (len(sets), single.shape[-1])
+    torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-5)
+
+
+def test_gradients_reach_cached_patterns(runs):
+    run = runs["llama"]
+    ids = _ids(run, seed=7)
+    logits, cache = run.run_with_cache(ids, "blocks.*.attn.hook_pattern", grad=True)
+    grads = torch.autograd.grad(logits[0, -1].max(), [cache[name] for name in cache])
+    assert all(g.shape == cache[name].shape for g, name in zip(grads, cache))
+    assert all(float(g.abs().sum()) > 0 for g in grads)
+
+
+def test_a_point_the_adapter_cannot_give_is_refused_by_name(tiny_models):
+    loaded = _load(tiny_models["llama"])
+    loaded = dataclasses.replace(loaded, adapter=dataclasses.replace(loaded.adapter, attention=None, attn_out=""))
+    run = ModelRun(loaded)
+    assert "blocks.0.attn.hook_pattern" not in run.hook_names()
+    assert "blocks.0.hook_resid_post" in run.hook_names()
+    with pytest.raises(MissingHookPoint, match=r"blocks\.0\.attn\.hook_pattern.*llama"):
+        run.run_with_cache(_ids(run), "blocks.0.attn.hook_pattern")
+    with pytest.raises(MissingHookPoint, match=r"hook_z.*output projection"):
+        run.run_with_hooks(_ids(run), [("blocks.*.attn.hook_z", lambda x, hook: x)])
+    with pytest.raises(ValueError, match="not a hook point"):
+        run.run_with_hooks(_ids(run), [("blocks.0.attn.hook_nothing", lambda x, hook: x)])
