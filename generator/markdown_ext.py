@@ -52,6 +52,9 @@ class SiteContext:
     # Given spec and payload, the page-relative URL of the figure's standalone HTML file (generator/export/) for a
     # "download HTML" link, or None for no link.
     download_link: Callable[[SpecBase, bytes], str | None] | None = None
+    # Given spec and payload, the folder name of the block's live model under assets/explorables/live/ (a "try your
+    # own text" control, generator/live/), or None; raises SpecError when the block asks for it and cannot be live.
+    live: Callable[[SpecBase, bytes], str | None] | None = None
     # id -> FILE:LINE of the block that declared it first in this build (the plugin clears it per build), so a
     # second block with that id is refused; None: ids are only checked against the curated ones.
     ids: dict[str, str] | None = None
@@ -117,12 +120,13 @@ def render(block: Block, context: SiteContext) -> str:
             raise block.unclosed_error(page.file, page.line_offset)
         spec = spec_for(block, context)
         payload = context.baker.payload(spec)
+        live = context.live(spec, payload) if context.live else None
     except ExplorableError as error:
         log.warning("explorables: %s", error)
         return render_error(error)
     try:
         return render_widget(spec, payload, payload_sink=context.payload_sink, embed_limit=context.embed_limit,
-                             download_link=context.download_link)
+                             download_link=context.download_link, live=live)
     except Exception as exc:  # noqa: BLE001: a bad block gives its error box, the rest of the page builds
         error = spec.error("views", f"the figure could not be written: {type(exc).__name__}: {exc}")
         log.warning("explorables: %s", error)

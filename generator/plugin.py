@@ -1,8 +1,9 @@
 """A thin MkDocs plugin around the Markdown extension.
 
 It registers the extension, ships the widgets' assets, bakes every block of the site up front (with progress) so
-large payloads can be added as generated files, passes the page's file name to error messages, and evicts cache
-entries the build no longer uses. A large payload's arrays that a view shows one at a time go into files of their
+large payloads can be added as generated files, passes the page's file name to error messages, refuses an id
+that a curated explorable or an earlier block has, and, at the end of a clean full build (not under `mkdocs
+serve`, no failing block), evicts cache entries the site no longer uses. A large payload's arrays that a view shows one at a time go into files of their
 own (`generator/payload/parts.py`). Models stay loaded across `mkdocs serve` rebuilds (on_startup keeps this
 plugin instance alive), so only changed blocks are baked again.
 """
@@ -25,6 +26,7 @@ from .export import offline
 from .export.assets import asset_bytes
 from .export.site import Downloads
 from .fences import front_matter_lines, page_blocks
+from .live.assets import LiveModels
 from .methods import REGISTRY
 from .payload.parts import data_name, split
 from .widgets import ENTRY, asset_files, group_scripts
@@ -42,6 +44,7 @@ class ExplorablesConfig(Config):
     evict = c.Type(bool, default=True)
     download = c.Type(bool, default=True)     # a "download HTML" link under each figure (export/site.py)
     log = c.Type(dict, default={})            # {tracker: mlflow|comet, tracking_uri, experiment, ...}: tracking/
+    live = c.Type(bool, default=False)        # every block that can be live gets "try your own text" (generator/live/)
 
 
 class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
@@ -75,6 +78,8 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         self.explorables_dir = folder
         self.downloads = Downloads(links=self.config.download)
         self.context.download_link = self.downloads.link
+        self.live = LiveModels(self.baker, site_live=self.config.live)
+        self.context.live = self.live.entry
         if self.config.log:
             from .tracking.command import check_options
             check_options(self.config.log)
@@ -108,6 +113,8 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         for relative, content in asset_files():
             files.append(File.generated(config, f"{ASSET_PREFIX}/{relative}", content=content))
         self._bake_all(files)
+        for relative, content in self.live.files():     # nothing unless some page has a live block
+            files.append(File.generated(config, f"{ASSET_PREFIX}/{relative}", content=content))
         for name, payload in sorted(self.payload_files.items()):
             files.append(File.generated(config, f"{ASSET_PREFIX}/data/{name}", content=payload))
             if self.offline:
@@ -132,7 +139,9 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
                     self.clean = False
                     continue
                 try:
-                    payload = self.baker.payload(markdown_ext.spec_for(block, self.context))
+                    spec = markdown_ext.spec_for(block, self.context)
+                    payload = self.baker.payload(spec)
+                    self.live.entry(spec, payload)      # the live model's files, before on_files adds them
                 except ExplorableError:
                     self.clean = False
                     continue      # reported, with its location, when the page is rendered

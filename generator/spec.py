@@ -38,6 +38,8 @@ class SpecBase(Options):
     generate: int = Field(0, ge=0, le=64, description="Greedy tokens to generate (causal models).")
     views: list[str] = Field(default_factory=list, description="Widgets to show.")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=2, le=2048, description="Refuse texts longer than this.")
+    live: bool = Field(False, description="A 'try your own text' control: the model runs in the reader's browser "
+                                          "(encoders; head, model and neuron views; generator/live/).")
 
     _lines: dict = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="<spec>")
@@ -468,11 +470,11 @@ def spec_from_block(body: str, *, file: str, line_offset: int, catalogue: Catalo
     data, lines = parsed["data"], parsed["lines"]
     if isinstance(data, dict) and "use" in data:
         overrides = {key: value for key, value in data.items() if key != "use"}
-        allowed = {"title", "caption", "views"}
+        allowed = {"title", "caption", "views", "live"}
         extra = sorted(set(overrides) - allowed)
         if extra:
             raise SpecError("unknown field next to 'use'", file=file, line=line_for(lines, (extra[0],)),
-                            field=extra[0], hint="with 'use' you may only set title, caption and views")
+                            field=extra[0], hint="with 'use' you may only set title, caption, views and live")
         base = catalogue.get(str(data["use"]), file=file, line=line_for(lines, ("use",)))
         merged = base.model_dump(exclude_unset=True) | overrides
         spec = spec_from_data(merged, file=file, lines=lines)

@@ -19,11 +19,12 @@ DEFAULT_EMBED_LIMIT = 64_000   # bytes; a data file costs a request that waits b
 
 def render_widget(spec: SpecBase, payload: bytes, *, payload_sink: Callable[[bytes], str | None] | None = None,
                   embed_limit: int = DEFAULT_EMBED_LIMIT,
-                  download_link: Callable[[SpecBase, bytes], str | None] | None = None) -> str:
+                  download_link: Callable[[SpecBase, bytes], str | None] | None = None, live: str | None = None) -> str:
     """The container of one explorable: `<div class="explorable">` with its payload (embedded as `data-payload`, or
     as `data-src` naming the file `payload_sink` returns for a payload over `embed_limit` bytes), one element per
     shown view (the registry's tag), the title, the caption with the model's label, and a "download HTML" link when
-    `download_link` gives a URL. Text from the spec reaches the page escaped."""
+    `download_link` gives a URL; `live`: the folder of the block's live model, for a `<explorable-live-view>` above
+    the views ("try your own text", generator/live/). Text from the spec reaches the page escaped."""
     attrs = {"class": "explorable", "data-search-exclude": ""}
     if spec.id:
         attrs["data-explorable-id"] = spec.id
@@ -38,6 +39,11 @@ def render_widget(spec: SpecBase, payload: bytes, *, payload_sink: Callable[[byt
     parts = [f"<div {attr_text}>"]
     if spec.title:
         parts.append(f'<p class="explorable-title">{html.escape(spec.title)}</p>')
+    if live:
+        first, second = (spec.pair[0], spec.pair[1]) if spec.pair else (spec.text or "", None)
+        pair = f' text-b="{html.escape(second, quote=True)}"' if second is not None else ""
+        parts.append(f'<explorable-live-view model="{html.escape(live, quote=True)}" '
+                     f'text="{html.escape(first, quote=True)}"{pair}></explorable-live-view>')
     for view in spec.shown_views:
         element = REGISTRY.element(view)
         parts.append(f"<{element}></{element}>")

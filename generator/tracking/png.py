@@ -1,5 +1,5 @@
 """PNGs of an explorable's views, rendered headless: the standalone page opened in Chromium, each view's own
-"save PNG" button pressed (assets/js/export.js draws the file), the download kept. Every view is found by what
+"save PNG" button pressed (assets/js/figure.js draws the file), the download kept. Every view is found by what
 every view shares, the class `xp-view` that the `View` base class (assets/js/view.js) sets on itself, so a view
 added to the registry gets its PNG with no list to update here. Runs in a subprocess, so it
 never meets another Playwright instance of the calling process.
@@ -61,8 +61,11 @@ def _main(page: Path, out: Path) -> int:
                                   timeout=30000)
             if view.get_attribute("data-state") != "ready":
                 raise SystemExit(f"view {index} ({view.evaluate('el => el.localName')}) could not be drawn")
+            button = view.get_by_role("button", name="save PNG")
+            if button.count() == 0:     # a control rather than a figure (the live view's "try your own text")
+                continue
             with tab.expect_download() as download:
-                view.get_by_role("button", name="save PNG").first.click()
+                button.first.click()
             target = out / download.value.suggested_filename      # named by export.js: <id>-<part>.png
             if target.exists():
                 target = target.with_name(f"{target.stem}-{index}.png")
