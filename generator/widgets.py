@@ -19,6 +19,7 @@ from pathlib import Path
 FOLDERS = ("js", "css")
 BUNDLE = "bundle"
 ENTRY = "js/explorables.iife.js"   # where the core ships, beside the modules (data files resolve from ../data/)
+FIGURE = "js/explorables-export.iife.js"   # the save buttons' drawing code, loaded on a first click (export.js)
 _TAG = re.compile(r"<(explorable-[a-z]+(?:-[a-z]+)*-view)\b")
 
 

@@ -9,6 +9,8 @@
 // - explorables-<group>.iife.js for each group listed in explorables.js (`export * from "./views-<group>.js"`): that
 //   group's own modules; its imports of core modules read globalThis.explorables.modules, and it queues itself on
 //   globalThis.explorablesQueue so it may arrive before the core;
+// - explorables-export.iife.js: the drawing code of the views' "save PNG" / "save SVG" buttons (figure.js), which
+//   export.js loads on the first click;
 // - explorables.css: the stylesheet (assets/css/explorables.css) minified;
 // - views.json: {element tag: group}, which the Python side reads to give each page the scripts of its views.
 // Pages load the core and their own groups only, so no page pays for views it does not show (issue 14's budget).
@@ -80,6 +82,13 @@ for (const group of groups) {
     banner: { js: "(self.explorablesQueue=self.explorablesQueue||[]).push(function(){" }, footer: { js: "});" },
   });
 }
+// The drawing code of "save PNG" / "save SVG" (figure.js), loaded by export.js on the first click: no page pays for it
+// up front. Like a group, it reads the core's modules and queues itself.
+outputs["explorables-export.iife.js"] = await esbuild.build({
+  ...COMMON, ...entry(`import * as figure from "./figure.js";\nglobalThis.explorables.figure = figure;\n`), plugins: [fromCore],
+  banner: { js: "(self.explorablesQueue=self.explorablesQueue||[]).push(function(){" }, footer: { js: "});" },
+});
+if (core.includes("figure.js")) throw new Error("figure.js is loaded on demand: no view may import it");
 // The widgets' stylesheet, minified (the pages' 30 KB budget counts it).
 const css = await esbuild.build({ ...COMMON, entryPoints: [join(REPO, "generator", "assets", "css", "explorables.css")] });
 outputs["explorables.css"] = css;

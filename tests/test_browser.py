@@ -365,8 +365,8 @@ def test_model_view_hides_special_tokens_and_renormalises_rows(reader):
 
 def test_save_png_exports_the_heatmaps_as_drawn(reader, tmp_path):
     """The model view's "save PNG" gives a file named after the explorable whose pixels, where the grid canvas sits,
-    are the canvas's own pixels (drawn at 2x without smoothing), with two lines (title, caption) above them and two
-    (colour key, model) below."""
+    are the canvas's own pixels (drawn at 2x without smoothing), with the title (a line of 2.2 em: a larger, bold
+    font) and the caption (1.8 em) above them and two lines (colour key, model) below."""
     from PIL import Image
 
     page = reader.open("attention/")
@@ -389,11 +389,11 @@ def test_save_png_exports_the_heatmaps_as_drawn(reader, tmp_path):
         if (d[3] === 255) samples.push([x, y, d[0], d[1], d[2]]);  // not the transparent gaps between heads
       }
       return { w: grid.width, h: grid.height, dx: r.left - grid.left, dy: r.top - grid.top,
-               line: Math.ceil(size * 1.8), samples };
+               line: Math.ceil(size * 1.8), title: Math.ceil(size * 2.2), samples };
     }""")
     pad, scale = 8, 2
-    layout["top"] = 2 * layout["line"]
-    expected = ((layout["w"] + 2 * pad) * scale, (layout["h"] + 4 * layout["line"] + 2 * pad) * scale)
+    layout["top"] = layout["title"] + layout["line"]
+    expected = ((layout["w"] + 2 * pad) * scale, (layout["h"] + layout["top"] + 2 * layout["line"] + 2 * pad) * scale)
     assert abs(image.size[1] - expected[1]) <= 1 and image.size[0] >= expected[0] - 1, (image.size, expected)
     differences = []
     for x, y, *rgb in layout["samples"]:

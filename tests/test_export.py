@@ -107,9 +107,10 @@ def test_the_file_is_self_contained_and_its_code_weighs_at_most_40_kb_gzipped(ex
     assert not re.search(r"url\(|@import", "".join(re.findall(r"<style>(.*?)</style>", page, flags=re.S)))
     scripts = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
     styles = re.findall(r"<style>(.*?)</style>", page, flags=re.S)
-    # the core and the scripts of the four views shown (head and model, saliency, factors), not the others
+    # the core, the scripts of the four views shown (head and model, saliency, factors) and the save buttons' drawing
+    # code (which the site loads on a first click, and a file from disk could not), not the others
     for name in ("explorables.iife.js", "explorables-attention.iife.js", "explorables-saliency.iife.js",
-                 "explorables-factors.iife.js"):
+                 "explorables-factors.iife.js", "explorables-export.iife.js"):
         code = (REPO / "generator/assets/bundle" / name).read_text(encoding="utf-8")
         assert code in scripts, f"the same widgets as the site's offline copy: {name}"
     assert (REPO / "generator/assets/bundle/explorables-lens.iife.js").read_text(encoding="utf-8") not in scripts
@@ -168,6 +169,13 @@ def test_the_file_works_from_disk_and_follows_the_system_palette(exported, brows
         assert download.value.suggested_filename == "tiny-all-all-heads.png"
         download.value.save_as(tmp_path / "grid.png")
         assert (tmp_path / "grid.png").read_bytes()[:4] == b"\x89PNG"
+        with page.expect_download() as download:
+            model.get_by_role("button", name="save SVG").click()
+        assert download.value.suggested_filename == "tiny-all-all-heads.svg"
+        download.value.save_as(tmp_path / "grid.svg")
+        import xml.etree.ElementTree as ET
+        texts = ["".join(t.itertext()) for t in ET.parse(tmp_path / "grid.svg").getroot().iter("{http://www.w3.org/2000/svg}text")]
+        assert "Every view of a tiny Llama" in texts, "the standalone file saves SVG too, with no request"
 
         dark = model.evaluate(CANVAS_PIXELS)
         page.emulate_media(color_scheme="light")

@@ -133,9 +133,9 @@ def test_head_toggles_are_one_tab_stop_moved_by_arrow_keys(reader):
     view = page.locator(".explorable[data-explorable-id=question-context] explorable-head-view")
     controls = view.locator(".xp-bar").evaluate(
         "bar => [...bar.querySelectorAll('select, input, button')].filter(e => e.tabIndex >= 0).length")
-    # layer, the head toolbar, sentences, hide special tokens, save PNG: 5 stops, then the first token
-    assert controls == 5
-    assert tabs_to_tokens(page, view.locator("select").first, view) == 5
+    # layer, the head toolbar, sentences, hide special tokens, save PNG, save SVG: 6 stops, then the first token
+    assert controls == 6
+    assert tabs_to_tokens(page, view.locator("select").first, view) == 6
     toggles = view.locator(".xp-head")
     assert toggles.count() == 12
     toggles.first.focus()

@@ -1,6 +1,7 @@
 """One explorable as a self-contained HTML file: it opens from file:// with no network, and every view works.
 
-Everything is inlined: the widgets' classic scripts (the core and the groups of the views shown) and stylesheet
+Everything is inlined: the widgets' classic scripts (the core, the groups of the views shown and the save buttons'
+drawing code) and stylesheet
 (the same files the site's offline copy ships), a small stylesheet that gives the page Material's palette variables in light and dark, a script that
 follows the reader's `prefers-color-scheme`, and the payload in the container's `data-payload` attribute (the
 same markup the Markdown extension writes). The page also states what was measured: title, caption, model, and
@@ -19,7 +20,7 @@ from importlib import resources
 
 from ..spec import SpecBase
 from ..widget_html import render_widget
-from ..widgets import ENTRY, group_scripts
+from ..widgets import ENTRY, FIGURE, group_scripts
 from .assets import STYLES, asset_text
 
 GENERATOR = "explorables"
@@ -78,8 +79,10 @@ def standalone_html(spec: SpecBase, payload: bytes) -> str:
     """
     document = json.loads(payload)
     title = spec.title or spec.id or "Explorable"
-    # the container as on the site, payload embedded; the title is the page's heading instead
-    widget = render_widget(spec.model_copy(update={"title": None}), payload, embed_limit=len(payload) + 1)
+    # the container as on the site, payload embedded; the title is the page's heading instead, and stays in the
+    # container hidden, where the save buttons read it for the saved figure's title
+    widget = render_widget(spec.model_copy(update={"title": title}), payload, embed_limit=len(payload) + 1).replace(
+        '<p class="explorable-title">', '<p class="explorable-title" hidden>', 1)
     footer = (f"Baked by {GENERATOR} (payload schema_version {document.get('schema_version')}"
               + (f", explorable '{html.escape(spec.id)}'" if spec.id else "")
               + "). This file needs no network: the widgets and the data are inside it.")
@@ -98,7 +101,7 @@ def standalone_html(spec: SpecBase, payload: bytes) -> str:
         _about(spec, document),
         widget,
         f"<footer>{footer}</footer></main>",
-        *(_inline_script(asset_text(f"bundle/{script.rsplit('/', 1)[1]}")) for script in [ENTRY, *group_scripts(widget)]),
+        *(_inline_script(asset_text(f"bundle/{script.rsplit('/', 1)[1]}")) for script in [ENTRY, *group_scripts(widget), FIGURE]),
         "</body></html>\n",
     ])
 

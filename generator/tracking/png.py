@@ -1,5 +1,5 @@
 """PNGs of an explorable's views, rendered headless: the standalone page opened in Chromium, each view's own
-"save PNG" button pressed (assets/js/export.js draws the file), the download kept. Every view is found by what
+"save PNG" button pressed (assets/js/figure.js draws the file), the download kept. Every view is found by what
 every view shares, the class `xp-view` that the `View` base class (assets/js/view.js) sets on itself, so a view
 added to the registry gets its PNG with no list to update here. Runs in a subprocess, so it
 never meets another Playwright instance of the calling process.

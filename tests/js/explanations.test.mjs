@@ -1,7 +1,7 @@
 // Pure logic of the explanations view: section checks, row order by score, deletion curves and their range.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LABELS, label, check, checkShape, inputs, order, curve, range, rho } from "../../generator/assets/js/explanations.js";
+import { LABELS, label, check, checkShape, inputs, order, curve, range, rho, aside, firstHeavy } from "../../generator/assets/js/explanations.js";
 
 const tok = (text) => ({ text, special: false, partial: false, segment: 0, generated: false });
 const faith = (M, T) => ({ steps: [10, 50], random_orders: 2, aopc: Array.from({ length: M + 1 }, () => Array(T).fill(0)),
@@ -56,4 +56,26 @@ test("rho prints two decimals with a real minus sign, and a dash where undefined
   assert.equal(rho(-0.456), "−0.46");
   assert.equal(rho(1), "1.00");
   assert.equal(rho(null), "–");
+});
+
+test("aside shades and reads the other tokens as parts of what the first one leaves", () => {
+  // rollout on a causal model: nearly all the mass on the first token
+  const row = Float32Array.from([0.999997, 0.000002, 0.000001, 0, 9]); // the last value lies beyond n = 4
+  const whole = aside(row, 4, 0), rest = aside(row, 4, 1);
+  assert.equal(whole.shade[0], 1);
+  assert.ok(whole.shade[1] < 1e-5, "at the whole row's scale the others look blank");
+  assert.equal(rest.shade[0], 0);
+  assert.equal(rest.shade[1], 1);
+  assert.ok(Math.abs(rest.shade[2] - 0.5) < 1e-6);
+  // independent: 2e-6 / (2e-6 + 1e-6) and 1e-6 / 3e-6, as stored in float32
+  assert.ok(Math.abs(rest.rest[1] - 2 / 3) < 1e-6 && Math.abs(rest.rest[2] - 1 / 3) < 1e-6);
+  assert.equal(rest.rest[3], 0);
+  assert.deepEqual([...aside(new Float32Array(3), 3, 1).shade], [0, 0, 0], "an empty rest stays blank");
+});
+
+test("firstHeavy names the method that piles the most on the first token, above the limit only", () => {
+  const v = Float32Array.from([0.4, 0.6, 0, 0, 0.98, 0.02, 0, 0]); // [M = 2, T = 1, N = 4]
+  assert.deepEqual(firstHeavy(v, ["raw_attention", "rollout"], 1, 4, 0, 2), { key: "rollout", share: v[4] });
+  assert.equal(firstHeavy(v, ["raw_attention", "rollout"], 1, 4, 0, 2, 0.99), null);
+  assert.equal(firstHeavy(v, ["raw_attention", "rollout"], 1, 4, 0, 1), null, "a single input has nothing to compare");
 });

@@ -8,9 +8,9 @@ import { array } from "./payload.js";
 import { pngButton } from "./export.js";
 import { headColour as colour, lut } from "./colour.js";
 import { dark } from "./theme.js";
-import { tokenNode, show } from "./tokens.js";
-import { pct, num, peak } from "./saliency.js";
-import { LABELS, label, longName, check, checkShape, inputs, order, curve, range, rho } from "./explanations.js";
+import { tokenNode, show, describe } from "./tokens.js";
+import { pct, num } from "./saliency.js";
+import { LABELS, label, longName, check, checkShape, inputs, order, curve, range, rho, aside, firstHeavy } from "./explanations.js";
 
 const CHART = [300, 170]; // CSS px
 const MAPCOL = 18; // layer-map column width (CSS px)
@@ -28,7 +28,7 @@ export class ExplanationsView extends View {
       if (d.shape.length !== 3 || d.shape[0] !== c.T || d.shape[2] !== c.N) throw new Error(`layer maps of ${key} do not fit the tokens`);
       this.maps[key] = { L: d.shape[1], v: d.values };
     }
-    Object.assign(this, c, { s, v: values, out: 0, sort: null, hov: null, hrow: null, showMaps: false, cell: null });
+    Object.assign(this, c, { s, v: values, out: 0, sort: null, hov: null, hrow: null, showMaps: false, cell: null, aside: false });
     const causal = c.kind === "causal";
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") ||
@@ -37,9 +37,16 @@ export class ExplanationsView extends View {
     // the output chooser (causal) or the pair's similarity (encoder)
     this.info = h("span", { class: "xp-hint" });
     this.mapBtn = Object.keys(this.maps).length
-      ? h("button", { type: "button", class: "xp-btn xp-mbtn", "aria-pressed": "false", onclick: () => this.set({ showMaps: !this.showMaps }) }, "layer maps")
+      ? h("button", { type: "button", class: "xp-btn xp-mbtn", "aria-pressed": "false", "data-no-export": true,
+        onclick: () => this.set({ showMaps: !this.showMaps }) }, "layer maps")
       : "";
-    const bar = h("div", { class: "xp-bar" }, this.info, this.mapBtn, pngButton(this, () => [this, "", "explanations"]));
+    // causal models pile attention on the first token: the reader may set it aside and compare the rest
+    this.asideBtn = causal ? h("button", { type: "button", class: "xp-btn xp-mbtn", "aria-pressed": "false", "data-no-export": true,
+      title: "Shade and read every share without the first token: each row's other shares as parts of what is left",
+      onclick: () => this.set({ aside: !this.aside }) }, "set first token aside") : "";
+    this.asideNote = h("p", { class: "xp-hint xp-easide", hidden: true });
+    const bar = h("div", { class: "xp-bar" }, this.info, this.asideBtn, this.mapBtn,
+      pngButton(this, () => [this, this.aside ? `shares with the first token “${show(c.tokens[0])}” set aside` : "", "explanations"]));
     let text = "";
     if (causal) {
       this.outs = c.tokens.map((t, i) => {
@@ -95,7 +102,7 @@ export class ExplanationsView extends View {
     this.mapBox = h("div", { class: "xp-emaps", hidden: true });
     this.agree = h("details", { class: "xp-eagree" }, h("summary", {}, "Agreement between the methods (Spearman ρ)"));
     this.note = h("p", { class: "xp-note" });
-    this.replaceChildren(bar, text, scroller(this.grid), this.out_,
+    this.replaceChildren(bar, this.asideNote, text, scroller(this.grid), this.out_,
       h("div", { class: "xp-eside" }, h("div", {}, this.chart, this.chartCap), this.agree), this.mapBox, this.note);
   }
 
@@ -181,15 +188,17 @@ export class ExplanationsView extends View {
     } else this.info.textContent = `explaining the cosine similarity of the two sentences, ${num(s.values[0])}`;
 
     // rows: shading, scores, order
-    const ord = this.rowOrder();
+    const ord = this.rowOrder(), off = causal && this.aside ? 1 : 0;
     for (const r of this.rows) {
-      const base = (r.m * this.T + t) * this.N, top = peak(this.v.subarray(base, base + this.N), n);
+      const base = (r.m * this.T + t) * this.N, row = this.v.subarray(base, base + this.N), shown = aside(row, n, off);
       r.cells.forEach((node, i) => {
-        const w = i < n ? this.v[base + i] : 0;
+        const w = i < n ? row[i] : 0;
         node.hidden = i >= n && causal;
-        node.style.setProperty("--w", top > 0 ? (w / top).toFixed(3) : 0);
+        node.style.setProperty("--w", i < off || i >= n ? 0 : shown.shade[i].toFixed(3));
+        node.classList.toggle("xp-aside", i < off);
         node.classList.toggle("xp-on", i === this.hov);
-        node.title = i < n ? `${longName(r.key)}: ${pct(w)}` : "";
+        const tip = describe(this.tokens[i]).title;
+        node.title = i < n ? `${longName(r.key)}: ${pct(w)}${off && i >= off ? ` (${pct(shown.rest[i])} of the rest)` : ""}${tip ? "; " + tip : ""}` : "";
       });
       r.score.textContent = num(aopc[r.m]);
       r.suff.textContent = num(suff[r.m]);
@@ -211,17 +220,27 @@ export class ExplanationsView extends View {
     const lines = [];
     if (this.hov != null && this.hov < n) {
       const i = this.hov;
+      const rest = (m) => (off && i >= off ? ` (${pct(aside(this.v.subarray((m * this.T + t) * this.N), n, off).rest[i])} of the rest)` : "");
       lines.push(`${T(i)}${causal ? ` → ${T(this.n0 + t)}` : ` (sentence ${i < this.n0 ? "A" : "B"})`}: ` +
-        ord.map((m) => `${label(this.methods[m])} ${pct(this.share(m, i))}`).join(" · "));
+        ord.map((m) => `${label(this.methods[m])} ${pct(this.share(m, i))}${rest(m)}`).join(" · "));
     } else lines.push("Hover or focus a token for every method's share of it.");
     this.out_.replaceChildren(...lines.map((x) => h("span", { class: "xp-sro" }, x)));
 
+    if (this.asideBtn) {
+      this.asideBtn.setAttribute("aria-pressed", this.aside);
+      const heavy = firstHeavy(this.v, this.methods, this.T, this.N, t, n);
+      this.asideNote.hidden = !heavy && !this.aside;
+      this.asideNote.textContent = this.aside
+        ? `The first token, ${T(0)}, is set aside (dashed outline): the other tokens are shaded by their share of what is left, and hover shows it in brackets.`
+        : heavy ? `${longName(heavy.key)} gives the first token, ${T(0)}, ${pct(heavy.share)}: the rest are nearly blank at this scale. ` +
+          "Press “set first token aside” to compare them." : "";
+    }
     this.drawChart(t);
     this.drawAgreement(t);
     this.mapBox.hidden = !this.showMaps;
     if (this.mapBtn) this.mapBtn.setAttribute("aria-pressed", this.showMaps);
-    const mapKey = `${t}|${dark()}`;
-    if (this.showMaps && this.mapKey !== mapKey) (this.mapKey = mapKey), this.drawMaps(t, n);
+    const mapKey = `${t}|${dark()}|${off}`;
+    if (this.showMaps && this.mapKey !== mapKey) (this.mapKey = mapKey), this.drawMaps(t, n, off);
 
     const removed = `a removed token is replaced by “${f.neutral_token}” (positions stay)`;
     const ig = s.ig && this.methods.includes("integrated_gradients")
@@ -289,7 +308,7 @@ export class ExplanationsView extends View {
     old ? old.replaceWith(table) : this.agree.append(table);
   }
 
-  drawMaps(t, n) {
+  drawMaps(t, n, off) {
     const px = lut(dark()), kids = [];
     for (const key of this.methods.filter((k) => this.maps[k])) {
       const { L, v } = this.maps[key], w = Math.max(1, n), rowH = Math.max(6, Math.min(14, Math.round(240 / L)));
@@ -297,8 +316,8 @@ export class ExplanationsView extends View {
         "aria-label": `${longName(key)} layer by layer: rows are layers 1 to ${L}, columns the input tokens` });
       const img = new ImageData(w, L), out = new Uint32Array(img.data.buffer);
       for (let l = 0; l < L; l++) {
-        const base = (t * L + l) * this.N, top = peak(v.subarray(base, base + this.N), n) || 1;
-        for (let i = 0; i < n; i++) out[l * w + i] = px[Math.round((255 * v[base + i]) / top)];
+        const shade = aside(v.subarray((t * L + l) * this.N), n, off).shade;
+        for (let i = 0; i < n; i++) out[l * w + i] = i < off ? 0 : px[Math.round(255 * shade[i])];
       }
       cv.width = w;
       cv.height = L;
@@ -318,7 +337,8 @@ export class ExplanationsView extends View {
         scroller(h("div", { class: "xp-emapgrid" }, axis, cv, h("span"), labels)), cap));
     }
     this.mapBox.replaceChildren(h("p", { class: "xp-hint" }, "Each row is the state of the explained position after one layer, " +
-      "traced back to the input tokens (the last row is the method's shares); each row's largest share is shaded fully."), ...kids);
+      "traced back to the input tokens (the last row is the method's shares); each row's largest share is shaded fully" +
+      (off ? ", the first token set aside (its column left blank)." : ".")), ...kids);
   }
 }
 

@@ -79,3 +79,28 @@ export function range(s, t) {
 
 /** Spearman's rho as text with a real minus sign ("–" where undefined). */
 export const rho = (v) => (v == null || !Number.isFinite(v) ? "–" : v.toFixed(2).replace("-", "−"));
+
+/**
+ * One row of shares (row[0..n)) with its first `off` tokens set aside (off = 0: nothing set aside): `shade[i]`, the
+ * share over the largest of the others (1 for the largest), and `rest[i]`, the share of what the others hold
+ * together (share / (1 - the set-aside shares); 0 where they hold nothing). Both 0 for the set-aside tokens.
+ */
+export function aside(row, n, off = 0) {
+  let top = 0, sum = 0;
+  for (let i = off; i < n; i++) (top = Math.max(top, row[i])), (sum += row[i]);
+  const shade = new Float64Array(n), rest = new Float64Array(n);
+  for (let i = off; i < n; i++) (shade[i] = top > 0 ? row[i] / top : 0), (rest[i] = sum > 0 ? row[i] / sum : 0);
+  return { shade, rest };
+}
+
+/** The method whose share of the first token is largest for output t, when that share is at least `limit` (the
+ * other tokens then look blank): {key, share}, else null. v: shares [M, T, N]; n: inputs of output t. */
+export function firstHeavy(v, methods, T, N, t, n, limit = 0.5) {
+  let best = null;
+  if (n < 2) return null;
+  methods.forEach((key, m) => {
+    const share = v[(m * T + t) * N];
+    if (share >= limit && (!best || share > best.share)) best = { key, share };
+  });
+  return best;
+}

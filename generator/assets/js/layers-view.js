@@ -47,11 +47,15 @@ export class LayersView extends View {
     this.scrolled = scroller(this.gridEl);
     this.scroller = this.scrolled.firstChild;  // the box that scrolls sideways
     this.out = h("div", { class: "xp-readout xp-lout", "aria-live": "polite" });
-    const legend = h("span", { class: "xp-hint" }, "probability of the top token 0 ",
-      h("span", { class: "xp-ramp xp-lramp", "aria-hidden": "true" }), " 100% · ", h("b", null, "bold"), ": the model's final prediction there");
+    const ramp = h("span", { class: "xp-ramp xp-lramp", "aria-hidden": "true" });
+    const legend = h("span", { class: "xp-hint" }, "probability of the top token 0 ", ramp, " 100% · ", h("b", null, "bold"),
+      ": the model's final prediction there");
+    // the PNG / SVG: the same scale and key under the grid
+    const keys = () => ["probability of the top token 0 ", { fill: getComputedStyle(ramp).backgroundImage, w: 72 }, " 100%   ",
+      { s: "bold", b: 1 }, ": the model's final prediction there"];
     const note = h("p", { class: "xp-hint xp-lnote" }, `Each layer is read through the model's final norm` +
       `${x.norm ? ` (${x.norm}, with that layer's own statistics)` : ""} and its unembedding; the last row is the model's output.`);
-    this.replaceChildren(h("div", { class: "xp-bar" }, legend, pngButton(this, () => (this.paintRest(), [this.gridEl, "Top prediction after each layer (logit lens)", "layers"]))),
+    this.replaceChildren(h("div", { class: "xp-bar" }, legend, pngButton(this, () => (this.paintRest(), [this.gridEl, "Top prediction after each layer (logit lens)", "layers", keys()]))),
       this.scrolled, this.out, note);
     this.layout();
   }
@@ -138,6 +142,18 @@ export class LayersView extends View {
     this.reveal(m[1]);
   }
 
+  /** A grid wider than the view opens scrolled to the last prompt position and the generated ones after it (what a
+   * caption talks about; on a phone the first columns would be all there is to see): the first column in view. */
+  openAtEnd() {
+    const s = this.scroller, { N, nPrompt } = this.x, p0 = Math.max(0, Math.min(N - 1, nPrompt - 1));
+    const shown = s.clientWidth - this.labels[0].parentNode.offsetWidth;
+    s.scrollLeft = Math.max(0, Math.min(this.colX[p0], this.W - shown));
+    let a = 0;
+    while (a + 1 < N && this.colX[a + 1] <= s.scrollLeft) a++;
+    this.atEnd = a > 0;
+    return a;
+  }
+
   /** Scroll column p into the part of the grid not covered by the sticky layer labels. */
   reveal(p) {
     const s = this.scroller, box = s.getBoundingClientRect(), labels = this.labels[0].parentNode.getBoundingClientRect().width;
@@ -205,8 +221,9 @@ export class LayersView extends View {
       // it) and the whole grid two frames later (paintRest), or at once when the reader saves a PNG
       if (this.drawn) this.rest = 0, this.paintRest();
       else {
-        this.paintCells(0, this.first);
-        this.rest = this.first;
+        const a = this.W > this.seen ? this.openAtEnd() : 0;
+        if (a) this.size(this.W), this.paintCells(a), (this.rest = 0); // (the rest repaints the whole grid)
+        else this.paintCells(0, this.first), (this.rest = this.first);
         requestAnimationFrame(() => requestAnimationFrame(() => this.paintRest()));
       }
       this.drawn = key;
@@ -232,7 +249,8 @@ export class LayersView extends View {
   readout(on) {
     const x = this.x;
     if (!on) return void this.out.replaceChildren(h("span", { class: "xp-hint" },
-      `Hover, tap or focus the grid: the top ${x.K} next tokens after a layer, and the rank of the token that came next. Arrow keys move; Enter pins.`));
+      `Hover, tap or focus the grid: the top ${x.K} next tokens after a layer, and the rank of the token that came next. Arrow keys move; Enter pins.` +
+      (this.atEnd ? " The grid opens at the last prompt position: scroll left for the earlier ones." : "")));
     const [l, p] = on, n = next(x, l, p), after = p + 1 < x.N ? x.tokens[p + 1] : null;
     const pinned = this.pin && this.pin[0] === l && this.pin[1] === p ? " (pinned)" : "";
     const top = candidate(x, l, p, 0), same = top.index === this.final[p];
