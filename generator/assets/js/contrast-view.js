@@ -83,6 +83,7 @@ export class ContrastView extends View {
     this.explained.textContent = c.causal
       ? `explained output: “${show(y.token)}” (generated token ${y.output + 1}), p = ${pc(o.prob)} in the original`
       : `explained output: the cosine similarity of the two sentences, ${num(o.score)} in the original; an edit changes the answer below ${num(y.threshold)}`;
+    this.explained.textContent += ` · top line: the original; below it: ${v.label}${this.state.step != null ? `, step ${this.state.step + 1}` : ""}`;
     const max = Math.max(peak(o.saliency), shown?.saliency ? peak(shown.saliency) : 0);
     this.peakText.textContent = pc(max);
     if (!shown) {

@@ -7,10 +7,11 @@ one), and for each position its candidate replacements with their first-order es
 - An *edit set* changes some of the first k ranked positions, each to one of its candidates. Step k verifies, in
   batched forward passes, up to `allot` edit sets over the first k positions: the ones with the most negative summed
   first-order estimate (a best-first enumeration of the sums; all of them when there are no more than `allot`).
-- The search first verifies k = K (all positions). No flip there: the result is "no flip within the budget", a
-  result like any other. Otherwise a binary search over k (lo = 1, hi = K) finds the smallest k at which a verified
-  set flips the answer. `allot` = budget // (1 + ceil(log2 K)), so the search never runs more than `budget`
-  forwards.
+- The search first verifies k = K (all positions), `allot` sets at a time, until one flips or only the binary
+  search's share of the budget is left. No flip there: the result is "no flip within the budget", a result like any
+  other. Otherwise a binary search over k (lo = 1, hi = K) finds the smallest k at which a verified set flips the
+  answer, `allot` sets per step. `allot` = budget // (1 + ceil(log2 K)), so the search never runs more than
+  `budget` forwards.
 - The reported edit is, over every flipping set verified at any step, the one with the fewest changed positions,
   then the lowest score.
 """
@@ -131,22 +132,31 @@ def search(target: Target, positions: list[int], options: list[tuple[np.ndarray,
     top = len(positions)
     allot = max(1, budget // (1 + math.ceil(math.log2(top))) if top > 1 else budget)
 
-    def step(k: int) -> bool:
-        edits = edit_sets(row, positions[:k], options[:k], allot)
-        checked = verify(target, row, edits)
+    reserve = allot * (math.ceil(math.log2(top)) if top > 1 else 0)   # what a binary search after k = K needs
+
+    def step(k: int, limit: int) -> bool:
+        edits = edit_sets(row, positions[:k], options[:k], limit)
+        checked: list[Verified] = []
+        flips = 0
+        for start in range(0, len(edits), allot):              # one batch of `allot` at a time
+            batch = verify(target, row, edits[start:start + allot])
+            checked.extend(batch)
+            flips += sum(v.flipped for v in batch)
+            if flips:
+                break
         out.forwards += len(checked)
         out.verified.extend(checked)
         if not checked:
             return False
-        flips = [v for v in checked if v.flipped]
-        out.steps.append(Step(k, len(checked), len(flips), min(checked, key=_order)))
+        out.steps.append(Step(k, len(checked), flips, min(checked, key=_order)))
         return bool(flips)
 
-    if step(top):
+    # k = K: `allot` sets, and while none flips, more of them as long as the binary search's share stays free
+    if step(top, max(allot, budget - reserve)):
         lo, hi = 1, top
         while lo < hi:
             mid = (lo + hi) // 2
-            if step(mid):
+            if step(mid, min(allot, budget - out.forwards)):
                 hi = mid
             else:
                 lo = mid + 1
