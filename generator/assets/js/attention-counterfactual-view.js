@@ -82,7 +82,7 @@ export class AttentionCounterfactualView extends View {
     this.head.textContent = `${label}: ${long}; the explained token “${show(this.y.token)}” has p = ${pc(this.a.prob)}`;
     this.rowsBox.replaceChildren(...rows.map((r, i) => {
       const s = r.spread, on = i === layer;
-      return h("div", { class: "xp-acr" + (on ? " xp-on" : ""), role: "option", "aria-selected": on, "data-r": i,
+      return h("div", { class: "xp-acr" + (on ? " xp-on" : ""), role: "option", "aria-selected": String(on), "data-r": i,
         title: `layer ${r.label}: median ${num(s.median)}, quartiles ${num(s.q25)} – ${num(s.q75)}, max ${num(s.max)}; uniform ${num(r.uniform)}` },
       h("span", { class: "xp-acl" }, r.label),
       h("span", { class: "xp-act" },
