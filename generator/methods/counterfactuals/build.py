@@ -103,16 +103,24 @@ class Builder:
         found = search(target, positions, opts, options.budget)
         return self.search_record(kind, found, opts)
 
+    def replacement(self, position: int, new: int) -> str:
+        """The display text of token `new` put at `position`: a vocabulary that spells no leading spaces
+        (WordPiece) gets the space of the word it replaces, so the edited text reads as words."""
+        text = self.display(new)["text"]
+        if self.tokens[position]["text"].startswith(" ") and not text.startswith(" "):
+            text = " " + text
+        return text
+
     def edited_tokens(self, verified: Verified) -> list[dict[str, Any]]:
         tokens = [dict(t) for t in self.tokens]
         for position, _, new in verified.edit.changes:
-            tokens[position] = {**tokens[position], "text": self.display(new)["text"], "edited": True}
+            tokens[position] = {**tokens[position], "text": self.replacement(position, new), "edited": True}
         return tokens
 
     def step_record(self, step: Any) -> dict[str, Any]:
         best = step.best
         record = {"k": step.k, "tried": step.tried, "flips": step.flips, "flipped": best.flipped,
-                  "edit": [[p, self.display(new)["text"]] for p, _, new in best.edit.changes],
+                  "edit": [[p, self.replacement(p, new)] for p, _, new in best.edit.changes],
                   "estimate": _number(best.edit.estimate), "score": _number(best.score)}
         if best.top_ids is not None:
             record["prob"] = _number(best.prob, 5)
@@ -133,7 +141,7 @@ class Builder:
             tokens = self.edited_tokens(found.result)
             version = self.version(f"{kind} edit", kind, tokens, edited, target.split)
             version["align"] = align(self.tokens, tokens)
-            version["edit"] = [[p, self.tokens[p]["text"], self.display(new)["text"]]
+            version["edit"] = [[p, self.tokens[p]["text"], self.replacement(p, new)]
                                for p, _, new in found.result.edit.changes]
             version["retokenizes"] = self.retokenizes(tokens, edited)
             record["result"] = version
