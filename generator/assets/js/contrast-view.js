@@ -108,7 +108,7 @@ export class ContrastView extends View {
       const bar = (label, value) => h("div", { class: "xp-cb" }, h("span", { class: "xp-cbl" }, label),
         h("span", { class: "xp-cbt", title: "cosine similarity; the mark is the threshold" }, h("span", { class: "xp-cbf", style: `--w:${Math.max(0, value ?? 0).toFixed(4)}` }),
           h("span", { class: "xp-cbm", style: `--w:${Math.max(0, y.threshold).toFixed(4)}` })), h("span", { class: "xp-cbv" }, num(value)));
-      return [h("div", { class: "xp-cout" }, h("b", {}, "similarity"), bar("original", o.score), bar("this version", after))];
+      return [h("div", { class: "xp-cout" }, h("b", {}, "similarity"), bar("original", o.score), bar(this.c.versions[this.state.version].label.split(" ")[0], after))];
     }
     const list = (title, top, prob) => {
       const items = (top || []).map((t) => [t.text, t.p, t.id === y.id]);
