@@ -1,0 +1,44 @@
+"""Every number the article "What would change the answer?" (docs/counterfactuals.md) states, recomputed from the
+baked payloads of its curated examples (explorables/counterfactuals.yml). If the models, the method or the encoding
+change what the figures show, this fails and the prose must be updated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from generator.bake import Baker
+from generator.spec import Catalogue
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def baked():
+    catalogue = Catalogue.load(REPO / "explorables", relative_to=REPO)
+    baker = Baker(REPO / ".cache" / "explorables", base_dir=REPO)
+    cache: dict[str, dict] = {}
+
+    def get(name: str) -> dict:
+        if name not in cache:
+            cache[name] = json.loads(baker.payload(catalogue.specs[name]))["counterfactuals"]
+        return cache[name]
+    return get
+
+
+def test_the_pair(baked):
+    s = baked("cf-pair")
+    assert s["original"]["score"] == pytest.approx(0.641, abs=5e-4)
+    contrast = s["contrasts"][0]
+    assert contrast["flipped"] and contrast["score"] == pytest.approx(0.221, abs=5e-4)
+    minimal = s["searches"]["minimal"]["result"]
+    assert [(old.strip(), new.strip()) for _, old, new in minimal["edit"]] == [("guitar", "poker")]
+    assert minimal["score"] == pytest.approx(0.171, abs=5e-4)
+    adversarial = s["searches"]["adversarial"]["result"]
+    assert len(adversarial["edit"]) == 1 and adversarial["edit"][0][1].strip() == "an"
+    assert adversarial["score"] == pytest.approx(0.474, abs=5e-4)
+    assert s["searches"]["minimal"]["estimates"]["pearson"] == pytest.approx(0.73, abs=5e-3)
+    assert s["searches"]["adversarial"]["estimates"]["pearson"] == pytest.approx(0.44, abs=5e-3)
