@@ -42,3 +42,25 @@ def test_the_pair(baked):
     assert adversarial["score"] == pytest.approx(0.474, abs=5e-4)
     assert s["searches"]["minimal"]["estimates"]["pearson"] == pytest.approx(0.73, abs=5e-3)
     assert s["searches"]["adversarial"]["estimates"]["pearson"] == pytest.approx(0.44, abs=5e-3)
+
+
+def test_the_sentiment_prompt(baked):
+    s = baked("cf-sentiment")
+    o = s["original"]
+    assert o["top"][0]["text"] == " positive" and o["prob"] == pytest.approx(0.528, abs=5e-4)
+    assert o["top"][1]["text"] == " negative" and o["top"][1]["p"] == pytest.approx(0.319, abs=5e-4)
+    c = s["contrasts"][0]
+    assert c["flipped"] and c["top"][0]["text"] == " negative" and c["top"][0]["p"] == pytest.approx(0.860, abs=5e-4)
+    assert c["prob"] == pytest.approx(0.034, abs=5e-4)
+    minimal = s["searches"]["minimal"]
+    one = [step for step in minimal["steps"] if step["k"] == 1]
+    assert one and one[0]["flips"] == 0 and one[0]["tried"] == 8
+    result = minimal["result"]
+    assert [(old.strip(), new.strip()) for _, old, new in result["edit"]] == [("Review", "id"), ("negative", "Worse")]
+    assert result["top"][0]["text"] == " Better" and result["top"][0]["p"] == pytest.approx(0.100, abs=5e-4)
+    assert result["prob"] == pytest.approx(0.008, abs=5e-4)
+    adversarial = s["searches"]["adversarial"]["result"]
+    assert [(old.strip(), new.strip()) for _, old, new in adversarial["edit"]] == [("I", "neither")]
+    assert adversarial["top"][0]["text"] == " negative" and adversarial["top"][0]["p"] == pytest.approx(0.584, abs=5e-4)
+    assert minimal["estimates"]["pearson"] == pytest.approx(0.22, abs=5e-3)
+    assert s["searches"]["adversarial"]["estimates"]["pearson"] == pytest.approx(0.90, abs=5e-3)
