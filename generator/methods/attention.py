@@ -50,5 +50,6 @@ METHOD = Method(
     section=section,
     needs=Needs(attention=True),
     encoder_decoder=True,
-    summary="head and model: the attention weights of every layer and head",
+    summary=("The attention weights of every layer and head: one head's lines between the tokens (head), every "
+             "head as a thumbnail (model). The only views for encoder-decoder models."),
 )

@@ -23,9 +23,10 @@ if TYPE_CHECKING:
 
 
 def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
-    """Model-dependent rules: an explained output (`rules.check_explained_output`, as saliency and explanations),
-    contrasts that are neither empty nor the text itself and have the input's form, an output that was generated."""
-    from ...rules import check_explained_output
+    """Model-dependent rules: an explained output (`attribution.rules.check_explained_output`, as saliency and
+    explanations), contrasts that are neither empty nor the text itself and have the input's form, an output that
+    was generated."""
+    from ...attribution.rules import check_explained_output
 
     check_explained_output(spec, model, "counterfactuals")
     options: CounterfactualsOptions = spec.options("counterfactuals")

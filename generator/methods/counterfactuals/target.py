@@ -16,7 +16,6 @@ grad=True)`; `evaluate(rows)` runs rows [B, n] in batches of `batch_tokens` toke
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,15 +29,6 @@ if TYPE_CHECKING:
 
 BATCH_TOKENS = 2048
 TOP_K = 5
-
-
-def model_run(capture: "Capture") -> "ModelRun":
-    """A ModelRun over the capture's model (Needs.gradients), its adapter found from the model's type."""
-    from ...model_run import ModelRun
-    from ...models.adapters import adapter_for
-
-    model = capture.model
-    return ModelRun(SimpleNamespace(model=model, adapter=adapter_for(model.config.model_type), info=capture.info))
 
 
 @dataclass
@@ -58,8 +48,8 @@ class Target:
     (pair) or n (causal); `forwards`: rows evaluated so far (the search's budget counts them)."""
 
     def __init__(self, capture: "Capture", output: int, threshold: float):
-        self.run = model_run(capture)
-        self.model = capture.model
+        self.run: "ModelRun" = capture.model_run
+        self.model = self.run.model
         self.causal = bool(capture.info.causal)
         self.threshold = float(threshold)
         self.forwards = 0
@@ -136,6 +126,6 @@ class Target:
         row = self.row if row is None else row
         split = self.split if split is None else int(split)
         if self.causal:
-            return causal_scores(self.model, row, self.output_id)
-        a, b = pair_scores(self.model, row[:split], row[split:])
+            return causal_scores(self.run, row, self.output_id)
+        a, b = pair_scores(self.run, row[:split], row[split:])
         return np.concatenate([a, b])
