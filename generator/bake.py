@@ -121,7 +121,8 @@ class Baker:
         except ModelLoadError as exc:
             raise spec.error("model", str(exc)) from None
         check_model(spec, loaded)
-        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None)
+        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None,
+                                n_tokens=_token_count(spec, loaded))
         needs = Needs()
         for method in methods:
             needs |= method.needs_for(spec)
@@ -162,3 +163,11 @@ class Baker:
                                     f"{str(exc).splitlines()[0] if str(exc) else ''}",
                              hint="this model family may not be supported by these views (see the support table in "
                                   "docs/writing.md); show fewer views, or report it with this message") from exc
+
+
+def _token_count(spec: SpecBase, loaded: Any) -> int:
+    """The most tokens the run can have, counted before it runs: the text's (or the pair's, read as one sequence)
+    tokens plus `generate`, as `explorables check` counts them."""
+    tokenizer = loaded.tokenizer
+    encoded = tokenizer(spec.pair[0], spec.pair[1]) if spec.pair is not None else tokenizer(spec.text)
+    return len(encoded["input_ids"]) + spec.generate

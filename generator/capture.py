@@ -124,6 +124,12 @@ def neutral_token(loaded: LoadedModel) -> tuple[int | None, str | None]:
     return None, None
 
 
+def _rows(values: torch.Tensor) -> torch.Tensor:
+    """A module input of batch 1 as [N, features]: [1, N, features], or [N, features] where the family flattens
+    batch and positions before its MLP (OPT)."""
+    return values.detach().reshape(-1, values.shape[-1]).clone()
+
+
 def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor], stack: ExitStack,
            scales: dict[int, float]) -> None:
     """Attach recorders at the named points `needs` asks for; `stack` removes them. `scales` receives each layer's
@@ -133,7 +139,7 @@ def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor],
         for layer, block in enumerate(adapter.blocks(loaded.model)):
             name = hook_name(layer, "mlp.hook_post")
             handle = adapter.mlp_down_module(block).register_forward_pre_hook(
-                lambda _module, args, name=name: captured.__setitem__(name, args[0][0].detach().clone()))
+                lambda _module, args, name=name: captured.__setitem__(name, _rows(args[0])))
             stack.callback(handle.remove)
     if needs.values:
         kv_heads = loaded.info.n_kv_heads

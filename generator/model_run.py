@@ -91,7 +91,11 @@ class ModelRun:
         self.model = loaded.model
         self.adapter: Adapter | None = loaded.adapter
         self.info = loaded.info
-        self._takes_logits_to_keep = "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        parameters = inspect.signature(self.model.forward).parameters
+        self._takes_logits_to_keep = "logits_to_keep" in parameters
+        # a run never reads a key/value cache, and building one changes GPT-2's numbers in the last bits (keys and
+        # values copied into the cache are multiplied in another memory layout): never build one
+        self._takes_use_cache = "use_cache" in parameters
 
     # -- which points exist -------------------------------------------------------------------------------------
 
@@ -210,6 +214,8 @@ class ModelRun:
             kwargs["token_type_ids"] = token_type_ids
         if logits_to_keep is not None and self._takes_logits_to_keep:
             kwargs["logits_to_keep"] = logits_to_keep
+        if self._takes_use_cache:
+            kwargs["use_cache"] = False
         if input_ids is not None:
             kwargs["input_ids"] = input_ids
         else:

@@ -1,8 +1,9 @@
 """A thin MkDocs plugin around the Markdown extension.
 
 It registers the extension, ships the widgets' assets, bakes every block of the site up front (with progress) so
-large payloads can be added as generated files, passes the page's file name to error messages, and evicts cache
-entries the build no longer uses. A large payload's arrays that a view shows one at a time go into files of their
+large payloads can be added as generated files, passes the page's file name to error messages, refuses an id
+that a curated explorable or an earlier block has, and, at the end of a clean full build (not under `mkdocs
+serve`, no failing block), evicts cache entries the site no longer uses. A large payload's arrays that a view shows one at a time go into files of their
 own (`generator/payload/parts.py`). Models stay loaded across `mkdocs serve` rebuilds (on_startup keeps this
 plugin instance alive), so only changed blocks are baked again.
 """

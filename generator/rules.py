@@ -99,8 +99,8 @@ def family_problem(method: "Method", spec: "SpecBase", info: "ModelInfo", *, has
         return field, f"the {views} view does not read encoder-decoder models such as {info.label} " \
                       f"({info.architecture})", f"views for encoder-decoder models: {', '.join(supported)}"
     needs = method.needs_for(spec)
-    if needs.adapter and not has_adapter:
-        return field, f"{what}: there is no architecture adapter for '{info.architecture}', so {method.name} " \
+    if needs.adapter and not has_adapter:      # placed at the method's field, as before the support table
+        return method.name, f"{what}: there is no architecture adapter for '{info.architecture}', so {method.name} " \
                       "cannot find the model's parts", \
             "supported: " + ", ".join(sorted(ADAPTERS)) + "; add one entry to generator/models/adapters.py"
     adapter = adapter_for(info.architecture)

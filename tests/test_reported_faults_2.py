@@ -399,3 +399,23 @@ def test_a_bake_writes_the_same_bytes_with_one_and_two_torch_threads(tmp_path):
     finally:
         torch.set_num_threads(before)
     assert baked[1] == baked[2]
+
+
+# -- 13. the architecture's payload example is what a bake writes --------------------------------------------------
+
+def test_the_payload_example_has_the_fields_of_a_baked_payload(tmp_path, tiny_models):
+    import json
+
+    from generator.bake import Baker
+    from generator.spec import spec_from_data
+
+    text = (REPO / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = text[text.index("## Payload format"):]
+    example = section[section.index("```json"):section.index("```", section.index("```json") + 7)]
+    top = set(re.findall(r'^  "(\w+)":', example, flags=re.M))         # one top-level field per line
+    spec = spec_from_data({"model": str(tiny_models["gpt2"]), "text": "One two three.", "generate": 2,
+                           "views": ["head"], "title": "A title", "id": "an-id", "caption": "A caption"}, file="t")
+    baked = json.loads(Baker(tmp_path).payload(spec))
+    methods = {"saliency", "factors", "lens", "neuron", "explanations"}       # other sections, one per method
+    assert top - methods == set(baked), (sorted(top), sorted(baked))
+    assert not {"id", "title", "caption", "views"} & top

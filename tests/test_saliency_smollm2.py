@@ -76,7 +76,7 @@ def test_float64_batched_equals_loop_and_captum(smollm2_float64, target):
 
 
 def test_zero_embedding_baseline_is_degenerate_on_smollm2(smollm2):
-    """Why IG completeness fails here for every quadrature rule (see generator/methods/saliency/quadrature.py).
+    """Why IG completeness fails here for every quadrature rule (see generator/attribution/quadrature.py).
 
     With no absolute position embeddings, x = 0 is a zero residual stream: logits are exactly 0. For tiny alpha,
     RMSNorm (eps 1e-5) amplifies by ~1/sqrt(eps) per layer until the stream reaches its usual scale, so f jumps

@@ -38,6 +38,9 @@ class ModelInfo:
     encoder_decoder: bool = False   # T5, BART, Marian...: n_layers and n_heads are the encoder's
     n_decoder_layers: int = 0       # encoder-decoder only: the decoder's layers and heads (its self- and
     n_decoder_heads: int = 0        # cross-attention have the same counts)
+    # the smallest number of most recent tokens a layer attends to (sliding-window attention: Mistral, Gemma 2 and
+    # 3, Phi-3), None when every layer sees all earlier tokens; not in the payload
+    sliding_window: int | None = None
     # The tokens a text read on its own splits into, as text (no special tokens): for checks that need the
     # tokenizer (a `lens.watch` entry must be one token). Set where a tokenizer is at hand; not part of equality.
     pieces: Callable[[str], list[str]] | None = field(default=None, compare=False, repr=False)
@@ -87,11 +90,24 @@ def model_info(source: ModelSource, config: Any) -> ModelInfo:
     kv_heads = int(_field(config, "num_key_value_heads") or heads)
     if not is_encoder_decoder(config):
         return ModelInfo(source.name, source.label, _field(config, "model_type"), is_causal(config), layers, heads,
-                         kv_heads)
+                         kv_heads, sliding_window=sliding_window(config))
     return ModelInfo(source.name, source.label, _field(config, "model_type"), False, layers, heads, kv_heads,
                      encoder_decoder=True,
                      n_decoder_layers=int(_field(config, "num_decoder_layers", "decoder_layers") or layers),
                      n_decoder_heads=int(_field(config, "decoder_attention_heads") or heads))
+
+
+def sliding_window(config: Any) -> int | None:
+    """The attention window of the config's sliding layers (query i sees keys j with i - window < j <= i), or None
+    when no layer slides: no `sliding_window`, `use_sliding_window: false` (Qwen2), or `layer_types` without a
+    "sliding_attention" layer."""
+    window = _field(config, "sliding_window")
+    if not window or _field(config, "use_sliding_window") is False:
+        return None
+    types = _field(config, "layer_types")
+    if types is not None and "sliding_attention" not in types:
+        return None
+    return int(window)
 
 
 def max_positions(config: Any) -> int | None:

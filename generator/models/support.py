@@ -106,3 +106,63 @@ def view_support(info: ModelInfo, can_read_pairs: bool) -> dict[str, str]:
 def working_views(info: ModelInfo, can_read_pairs: bool) -> list[str]:
     """The views a block can show on this model, in registration order."""
     return [view for view, reason in view_support(info, can_read_pairs).items() if not reason]
+
+
+START, END = "<!-- support:table -->", "<!-- /support:table -->"
+
+
+def _why(reason: str, family: Family, view: str) -> str:
+    """A rule's message as a table note shared by families and views: without the "the X view cannot read Y:"
+    lead, the family and the view named in general words."""
+    lead = f"cannot read {family.name} (architecture '{family.model_type}'): "
+    if lead in reason:
+        reason = reason.split(lead, 1)[1]
+    short = family.name.split(" (")[0]
+    for old, new in ((f" such as {family.name} ({family.model_type})", ""), (f" ({family.model_type})", ""),
+                     (family.name, "the model"), (short, "the model"), (f"the {view} view", "the view"),
+                     (f"so {view} have", "so the view has")):
+        reason = reason.replace(old, new)
+    return reason[0].upper() + reason[1:]
+
+
+def support_table() -> str:
+    """The Markdown table of FAMILIES x views for docs/writing.md: "yes", or "no" with a numbered note saying why
+    (the message of the rule that refuses it)."""
+    from ..methods import REGISTRY
+
+    views = REGISTRY.views()
+    notes: list[str] = []
+    lines = ["| family | model type | " + " | ".join(views) + " |",
+             "|---|---|" + "---|" * len(views)]
+    for family in FAMILIES:
+        cells = []
+        for view, reason in view_support(family.info(), family.can_read_pairs).items():
+            if not reason:
+                cells.append("yes")
+                continue
+            why = _why(reason, family, view)
+            if why not in notes:
+                notes.append(why)
+            cells.append(f"no ({notes.index(why) + 1})")
+        lines.append(f"| {family.name} | `{family.model_type}` | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.extend(f"{number}. {note.rstrip('.')}." for number, note in enumerate(notes, 1))
+    return "\n".join(lines)
+
+
+def replace_table(text: str) -> str:
+    """`text` with the part between the support:table markers replaced by `support_table()`. Raises ValueError
+    when the markers are missing."""
+    if START not in text or END not in text:
+        raise ValueError(f"the markers {START} and {END} are missing")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n\n{support_table()}\n\n{END}{tail}"
+
+
+if __name__ == "__main__":   # python -m generator.models.support --write docs/writing.md
+    if len(sys.argv) == 3 and sys.argv[1] == "--write":
+        target = Path(sys.argv[2])
+        target.write_text(replace_table(target.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        print(support_table())

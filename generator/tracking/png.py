@@ -61,8 +61,11 @@ def _main(page: Path, out: Path) -> int:
                                   timeout=30000)
             if view.get_attribute("data-state") != "ready":
                 raise SystemExit(f"view {index} ({view.evaluate('el => el.localName')}) could not be drawn")
+            button = view.get_by_role("button", name="save PNG")
+            if button.count() == 0:     # a control rather than a figure (the live view's "try your own text")
+                continue
             with tab.expect_download() as download:
-                view.get_by_role("button", name="save PNG").first.click()
+                button.first.click()
             target = out / download.value.suggested_filename      # named by export.js: <id>-<part>.png
             if target.exists():
                 target = target.with_name(f"{target.stem}-{index}.png")

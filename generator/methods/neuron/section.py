@@ -44,6 +44,8 @@ def check(spec: "SpecBase", info: "ModelInfo", n_tokens: int | None = None) -> N
                                 f"'{info.architecture}' ({info.label})",
                          hint="give its entry in generator/models/adapters.py an 'attention' path (the module "
                               "that calls the eager attention function), or use a model such as smollm2 or minilm")
+    if n_tokens is not None:
+        _check_window(spec, info, n_tokens)
     options = spec.options("neuron")
     query = options.query
     if n_tokens is not None and isinstance(query, int) and not isinstance(query, bool) \
@@ -61,9 +63,23 @@ def check(spec: "SpecBase", info: "ModelInfo", n_tokens: int | None = None) -> N
                                   f"as '0-{count - 1}' or a list") from None
 
 
+def _check_window(spec: "SpecBase", info: "ModelInfo", n_tokens: int) -> None:
+    """The view recomputes softmax over every earlier token: a sliding-window layer (Gemma 3, Mistral, Phi-3) sees
+    only its last `window` tokens, so past that length the recomputed weights would not be the model's."""
+    window = info.sliding_window
+    if window is not None and n_tokens > window:
+        field = "views" if "views" in spec.model_fields_set else "neuron"
+        raise spec.error(field, f"the neuron view reads at most {window} tokens on {info.label} (architecture "
+                                f"'{info.architecture}'): its sliding-window layers attend to the last {window} "
+                                f"tokens only, and this text has {n_tokens}",
+                         hint=f"shorten the text to {window} tokens; the head and model views show the model's own "
+                              "weights at any length")
+
+
 def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     """The neuron section of one capture (layout in this module's docstring)."""
     info = capture.info
+    _check_window(spec, info, len(capture.ids))
     first = capture.activations[hook_name(0, "attn.hook_q")]
     d_head = int(first.shape[-1])
     try:
