@@ -64,3 +64,21 @@ def test_the_sentiment_prompt(baked):
     assert adversarial["top"][0]["text"] == " negative" and adversarial["top"][0]["p"] == pytest.approx(0.584, abs=5e-4)
     assert minimal["estimates"]["pearson"] == pytest.approx(0.22, abs=5e-3)
     assert s["searches"]["adversarial"]["estimates"]["pearson"] == pytest.approx(0.90, abs=5e-3)
+
+
+def test_the_capital(baked):
+    s = baked("cf-capital")
+    assert s["original"]["top"][0]["text"] == " Paris" and s["original"]["prob"] == pytest.approx(0.962, abs=5e-4)
+    italy, largest = s["contrasts"]
+    assert italy["top"][0]["text"] == " Rome" and italy["top"][0]["p"] == pytest.approx(0.743, abs=5e-4)
+    assert not largest["flipped"] and largest["prob"] == pytest.approx(0.572, abs=5e-4)
+    minimal = s["searches"]["minimal"]["result"]
+    assert [(o.strip(), n.strip()) for _, o, n in minimal["edit"]] == [("capital", "Pueblo")]
+    adversarial = s["searches"]["adversarial"]["result"]
+    assert [(o.strip(), n.strip()) for _, o, n in adversarial["edit"]] == [("of", "extraord")]
+    a = s["attention"]
+    medians = [r["tvd"]["median"] for r in a["permuted"]]
+    assert medians[0] == pytest.approx(0.944, abs=5e-4) and a["uniform"][0]["tvd"] == pytest.approx(0.858, abs=5e-4)
+    assert min(medians[1:30]) == pytest.approx(0.006, abs=5e-4) and max(medians[1:30]) == pytest.approx(0.216, abs=5e-4)
+    assert [i for i, r in enumerate(a["permuted"][:30]) if r["flips"] > 0] == [0, 7]
+    assert a["permuted"][30]["flips"] == 1.0 and medians[30] == pytest.approx(0.994, abs=5e-4)
