@@ -301,6 +301,10 @@ class Vocabulary:
         """The ids of `text` alone, without the special tokens the tokenizer would add around a whole text."""
         return [int(i) for i in self._tokenizer(text, add_special_tokens=False)["input_ids"]]
 
+    def encode_many(self, texts: Sequence[str]) -> list[list[int]]:
+        """`encode` of many texts in one call of the tokenizer (its batch path)."""
+        return [[int(i) for i in ids] for ids in self._tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
     def display(self, ids: Iterable[int]) -> list[dict[str, Any]]:
         """One record per id, each token read on its own (`token_alone`); ids beyond the tokenizer's vocabulary
         (padding rows of an unembedding) read `<id 49200>`."""
@@ -309,3 +313,9 @@ class Vocabulary:
         return [token_alone(self._tokenizer, self._style, piece, i in self._special) if i < self.size
                 else {"text": f"<id {i}>", "special": True, "partial": False}
                 for i, piece in zip(ids, pieces)]
+
+    def read(self, text: str, segment: int = 0) -> tuple[list[int], list[dict[str, Any]]]:
+        """`text` as the model reads it on its own (the special tokens the tokenizer adds included): its ids and
+        display records in context (`display_tokens`, every record in `segment`)."""
+        ids = [int(i) for i in self._tokenizer(text)["input_ids"]]
+        return ids, display_tokens(self._tokenizer, ids, segments=[segment] * len(ids), source=text)

@@ -8,6 +8,7 @@ package imports no torch: each method imports its heavy code inside its function
 from __future__ import annotations
 
 from .attention import METHOD as ATTENTION
+from .counterfactuals.section import METHOD as COUNTERFACTUALS
 from .explanations.section import METHOD as EXPLANATIONS
 from .factors.section import METHOD as FACTORS
 from .lens.section import METHOD as LENS
@@ -17,7 +18,7 @@ from .saliency.section import METHOD as SALIENCY
 
 DEFAULT_METHOD = "attention"     # what a spec without views and without method options shows
 
-for _method in (ATTENTION, SALIENCY, FACTORS, LENS, EXPLANATIONS, NEURON):
+for _method in (ATTENTION, SALIENCY, FACTORS, LENS, EXPLANATIONS, NEURON, COUNTERFACTUALS):
     register(_method)
 
 __all__ = ["DEFAULT_METHOD", "REGISTRY", "Method", "Needs", "register"]

@@ -1,0 +1,110 @@
+"""Counterfactual figures on SmolLM2-135M-Instruct (Q4_1): the minimal-edit search and counterfactual attention,
+and how both grow with the prompt.
+
+    .venv/bin/python benchmarks/counterfactuals.py [--sizes 16 64 256] [--budget 256] [--permutations 20]
+
+1. A 24-token prompt (one generated token explained): the minimal-edit search with a budget of 256 verifying
+   forwards, split into its parts: the whole-word candidates of the vocabulary (read once), gradient x input and the
+   HotFlip gradient, and the search (batched verification through ModelRun); then counterfactual attention, 30
+   layers x 20 permutations (+ the uniform rows, + all layers at once: 651 edited runs).
+2. The same at prompts of 16, 64 and 256 tokens.
+
+Wall time and CPU time (user + system of this process) are printed side by side, with the load average: on a
+machine shared with other jobs, wall time also counts the time spent waiting for a core. Model loading is not timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+TEXT = ("In a quiet village at the foot of the mountains, an old clockmaker repaired watches for the travellers "
+        "who passed through on their way north. He kept a ledger of every repair, and the ledger grew into a "
+        "history of the village itself: births announced by a new pocket watch, weddings by a pair of matching "
+        "dials, and long winters by the clocks that stopped when the stove went cold. ")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def __str__(self) -> str:
+        return f"{time.perf_counter() - self.wall:.2f} s wall, {time.process_time() - self.cpu:.2f} s CPU"
+
+
+def prompt_text(tokenizer, n: int) -> str:
+    ids = tokenizer(TEXT * (1 + n // 40))["input_ids"][:n]
+    text = tokenizer.decode(ids)
+    assert len(tokenizer(text)["input_ids"]) == n, "the prompt must re-tokenise to the same length"
+    return text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="*", default=[16, 64, 256])
+    parser.add_argument("--budget", type=int, default=256)
+    parser.add_argument("--permutations", type=int, default=20)
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from generator.capture import run
+    from generator.methods.counterfactuals import hotflip, vocabulary
+    from generator.methods.counterfactuals.attention import counterfactual_attention
+    from generator.methods.counterfactuals.search import search
+    from generator.methods.counterfactuals.target import Target
+    from generator.methods.registry import Needs
+    from generator.models.loading import POOL
+    from generator.models.registry import resolve
+    from generator.spec import Catalogue, spec_from_block
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
+    loaded = POOL.get(resolve("smollm2"))
+    tokenizer = loaded.tokenizer
+    candidates = None
+    for n in [24, *args.sizes]:
+        text = prompt_text(tokenizer, n)
+        spec = spec_from_block(f"model: smollm2\ntext: {text!r}\ngenerate: 1\nviews: [contrast]\n", file="bench.md",
+                               line_offset=0, catalogue=Catalogue({}))
+        capture = run(spec, loaded, Needs(gradients=True, vocabulary=True, adapter=True))
+        target = Target(capture, 0, 0.5)
+        print(f"\n== {n}-token prompt (load average {os.getloadavg()[0]:.1f})")
+        if candidates is None:
+            clock = Clock()
+            tokens = capture.tokens[:target.position]
+            candidates = vocabulary.candidates(capture.vocabulary, vocabulary.scripts(tokens))
+            print(f"candidates: {candidates.ids.size} whole-word tokens: {clock}")
+        clock = Clock()
+        saliency = target.saliency()
+        gradient = target.gradient()
+        print(f"gradient x input + HotFlip gradient: {clock}")
+        tokens = capture.tokens[:target.position]
+        allowed = np.flatnonzero(vocabulary.editable(tokens, capture.tokens[target.position]))
+        positions = [int(p) for p in allowed[np.argsort(-saliency[allowed], kind="stable")][:6]]
+        clock = Clock()
+        options = [hotflip.best(gradient, target.table, target.row, p,
+                                candidates.ids[candidates.for_token(tokens[p]["text"])], 8) for p in positions]
+        print(f"HotFlip estimates, {len(positions)} positions x {candidates.ids.size} candidates: {clock}")
+        clock = Clock()
+        found = search(target, positions, options, args.budget)
+        size = found.result.edit.size if found.result is not None else None
+        print(f"search: {found.forwards} verifying forwards (budget {args.budget}), {len(found.steps)} steps, "
+              f"flip with {size} edited positions: {clock}")
+        clock = Clock()
+        record = counterfactual_attention(target, args.permutations, 0)
+        runs = (record["layers"] + 1) * (args.permutations + 1) + 1
+        print(f"counterfactual attention: {record['layers']} layers x {args.permutations} permutations "
+              f"({runs} runs): {clock}")
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()

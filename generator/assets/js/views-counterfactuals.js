@@ -1,0 +1,3 @@
+// The counterfactual views' script (js/explorables-counterfactuals.iife.js).
+export { ContrastView } from "./contrast-view.js";
+export { AttentionCounterfactualView } from "./attention-counterfactual-view.js";
