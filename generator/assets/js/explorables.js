@@ -8,6 +8,7 @@ export * from "./views-saliency.js";
 export * from "./views-factors.js";
 export * from "./views-explanations.js";
 export * from "./views-neuron.js";
+export * from "./views-interventions.js";
 import * as views from "./explorables.js"; // this module's own exports: the list above
 import { define } from "./loader.js";
 
