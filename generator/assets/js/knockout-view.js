@@ -8,6 +8,8 @@ import { diverging } from "./colour.js";
 import { dark, cssRGB } from "./theme.js";
 import { section, grid, outputName, delta, value, maxAbs, niceMax } from "./interventions.js";
 
+// a cell's number in at most four characters: one decimal below 10, none above (probabilities in points)
+const short = (v) => (Math.abs(v) >= 9.95 ? v.toFixed(0) : v.toFixed(1)).replace("-", "−");
 const METRIC_LABEL = { logprob: "log-probability", prob: "probability", similarity: "similarity" };
 
 export class KnockoutView extends View {
@@ -155,7 +157,7 @@ export class KnockoutView extends View {
         const v = this.at(l, c), cell = this.cells[l][c], t = v == null ? 0 : v / (c < this.H ? mh : mb);
         cell.style.background = diverging(t, d, base);
         cell.style.color = Math.abs(t) > 0.6 ? (d ? "#111" : "#fff") : "";
-        cell.textContent = Math.abs(t) >= 0.25 ? (m === "prob" ? (100 * v).toFixed(0) : v.toFixed(1).replace("-", "−")) : "";
+        cell.textContent = Math.abs(t) >= 0.25 ? short(m === "prob" ? 100 * v : v) : "";
         cell.classList.toggle("xp-pin", !!pin && pin[0] === l && pin[1] === c);
         cell.setAttribute("aria-label", this.describe(l, c));
       }
