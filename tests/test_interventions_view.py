@@ -83,15 +83,15 @@ def test_the_editing_panel_shows_the_baked_distribution_of_the_chosen_edit(open_
     view = page.locator("explorable-editing-view").first
     assert ready(page, view) == "ready"
     editing = payload_of(view)["interventions"]["editing"]
-    words = view.locator(".xp-dtext .xp-tok")
+    words = view.locator(".xp-wtext .xp-tok")
     assert words.count() == len(editing["keys"])
-    assert "<b>" in words.all_inner_texts()[1] + words.all_inner_texts()[2]      # text, never markup
+    assert "<b>" in "".join(words.all_inner_texts())                            # text, never markup
     words.nth(2).click()
-    view.locator(".xp-dfac button").nth(2).click()                               # the third factor (x2)
+    view.locator(".xp-wfac button").nth(2).click()                               # the third factor (x2)
     next_frame(page)
-    shown = view.locator(".xp-dcard").nth(1).locator(".xp-pp").all_inner_texts()
-    expected = [f"{100 * p:.1f}%" for p in editing["probs"][0][2][2]]
-    assert shown == [p if float(p[:-1]) >= 0.1 else "<0.1%" for p in expected]
+    shown = view.locator(".xp-wcard").nth(1).locator(".xp-pp").all_inner_texts()[:editing["top_k"]]
+    expected = [f"{100 * p:.1f}%" if p >= 0.0005 else "<0.1%" for p in editing["probs"][0][2][2]]
+    assert shown == expected
     # the head chosen elsewhere selects its baked edit
     view.evaluate("el => el.selection.set({layer: 1, head: 2})")
     next_frame(page)

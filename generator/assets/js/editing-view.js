@@ -31,8 +31,8 @@ export class EditingView extends View {
     this.scopeNames = e.scopes.map(scopeName);
     this.scopeSel = h("select", { "aria-label": "Where the edit applies", onchange: (ev) => this.set({ scope: +ev.target.value }) },
       ...e.scopes.map((sc, i) => h("option", { value: i }, `in ${this.scopeNames[i]}`)));
-    this.factorBtns = roving(e.factors.map((f, i) => h("button", { type: "button", class: "xp-head", "aria-pressed": "false", title: factorLong(f), onclick: () => this.set({ factor: i }) }, factorName(f))), (i) => this.set({ factor: i }));
-    const bar = h("div", { class: "xp-bar" }, h("span", { role: "group", "aria-label": "Edit", class: "xp-dfac" }, ...this.factorBtns), this.scopeSel,
+    this.factorBtns = roving(e.factors.map((f, i) => h("button", { type: "button", class: "xp-wbtn", "aria-pressed": "false", title: factorLong(f), onclick: () => this.set({ factor: i }) }, factorName(f))), (i) => this.set({ factor: i }));
+    const bar = h("div", { class: "xp-bar" }, h("span", { role: "group", "aria-label": "Edit", class: "xp-wfac" }, ...this.factorBtns), this.scopeSel,
       pngButton(this, () => [this.figure, this.caption(), "editing", []]));
     this.words = e.keys.map((j, x) => {
       const n = tokenNode(this.tokens[j]);
@@ -41,20 +41,20 @@ export class EditingView extends View {
       n.tabIndex = x ? -1 : 0;
       return n;
     });
-    this.text = h("div", { class: "xp-dtext", role: "listbox", "aria-label": "Pick the word whose incoming attention is edited",
+    this.text = h("div", { class: "xp-wtext", role: "listbox", "aria-label": "Pick the word whose incoming attention is edited",
       onclick: (ev) => this.pickWord(ev), onkeydown: (ev) => this.wordKey(ev) }, ...this.words);
     this.before = h("div", { class: "xp-plist", role: "list" });
     this.after = h("div", { class: "xp-plist", role: "list" });
     this.afterHead = h("div", { class: "xp-phead" });
-    this.summary = h("p", { class: "xp-dsum", "aria-live": "polite" });
-    this.figure = h("div", { class: "xp-dfig" }, this.text,
-      h("div", { class: "xp-dcols" },
-        h("div", { class: "xp-pcard xp-dcard" }, h("div", { class: "xp-phead" }, "unedited"), this.before),
-        h("div", { class: "xp-pcard xp-dcard" }, this.afterHead, this.after)),
+    this.summary = h("p", { class: "xp-wsum", "aria-live": "polite" });
+    this.figure = h("div", { class: "xp-wfig" }, this.text,
+      h("div", { class: "xp-wcols" },
+        h("div", { class: "xp-pcard xp-wcard" }, h("div", { class: "xp-phead" }, "unedited"), this.before),
+        h("div", { class: "xp-pcard xp-wcard" }, this.afterHead, this.after)),
       this.summary);
     this.replaceChildren(bar, this.figure, h("p", { class: "xp-hint" },
       "An edit multiplies the attention every query gives the chosen word (block: ×0), then renormalises each query's row to sum to 1; the model's prediction after the text is read again."));
-    this.fill(this.before, e.base.top, e.base.probs);
+    this.fill(this.before, e.base.top, e.base.probs, e.base.target);
   }
 
   caption() {
@@ -63,10 +63,14 @@ export class EditingView extends View {
     return `Attention editing: ${factorLong(e.factors[st.factor]).replace("it", `“${show(this.tokens[e.keys[st.key]])}”`)} in ${this.scopeNames[st.scope]}`;
   }
 
-  fill(list, top, probs) {
+  /** The top-k rows, the explained token outlined; when it is not among them, a row of its own below. */
+  fill(list, top, probs, p) {
     const target = this.s.output.id, c = this.e.candidates;
-    list.replaceChildren(...top.map((i, k) => h("div", { role: "listitem", class: c.ids[i] === target ? "xp-prow xp-chosen" : "xp-prow", style: `--p:${probs[k].toFixed(4)}` },
-      tokenNode({ text: c.text[i], special: c.special.includes(i), partial: c.partial.includes(i) }), h("span", { class: "xp-pp" }, pct(probs[k])))));
+    const row = (token, prob, chosen) => h("div", { role: "listitem", class: chosen ? "xp-prow xp-chosen" : "xp-prow", style: `--p:${prob.toFixed(4)}` },
+      tokenNode(token), h("span", { class: "xp-pp" }, pct(prob)));
+    const rows = top.map((i, k) => row({ text: c.text[i], special: c.special.includes(i), partial: c.partial.includes(i) }, probs[k], c.ids[i] === target));
+    if (!top.some((i) => c.ids[i] === target)) rows.push(row(this.s.output.token, p, true));
+    list.replaceChildren(...rows);
   }
 
   pickWord(ev) {
@@ -120,7 +124,7 @@ export class EditingView extends View {
     }
     const [s, j, f] = [st.scope, st.key, st.factor], v = e.target[s][j][f];
     this.afterHead.textContent = `${factorName(e.factors[f])} “${show(this.tokens[e.keys[j]])}”, ${this.scopeNames[s]}`;
-    this.fill(this.after, e.top[s][j][f], e.probs[s][j][f]);
+    this.fill(this.after, e.top[s][j][f], e.probs[s][j][f], v);
     this.summary.textContent = `p(${word}): ${pct(base)} → ${pct(v)} (${v >= base ? "+" : "−"}${Math.abs(100 * (v - base)).toFixed(1)} pts) with the ${factorLong(e.factors[f]).replace("it", `“${show(this.tokens[e.keys[j]])}”`)} in ${this.scopeNames[s]}.`;
   }
 }
