@@ -57,12 +57,18 @@ def _load_average() -> str:
     return "load %.1f %.1f %.1f" % os.getloadavg()
 
 
+CPU = []   # process CPU seconds of the last _timed call (all threads): less sensitive to a shared machine's load
+
+
 def _timed(fn, repeats=1):
-    times = []
+    """Median wall seconds of `repeats` calls; CPU[-1] gets the median process CPU seconds."""
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    CPU.append(statistics.median(cpu))
     return statistics.median(times)
 
 
@@ -92,16 +98,20 @@ def knockout_part(loaded, run, lengths, repeats):
             for layer, head in sample:
                 run.run_with_hooks(ids, [(f"blocks.{layer}.attn.hook_z", zero(head))], logits_to_keep=1)
         print(f"[{n} tokens] {_load_average()}", flush=True)
-        ours, plain = [], []
+        ours, plain, ours_cpu, plain_cpu = [], [], [], []
         with torch.no_grad():
             run.run_with_hooks(ids, logits_to_keep=1)          # warm-up
             for _ in range(repeats):                            # interleaved
                 ours.append(_timed(lambda: knockout(explained, "zero", batch_size=16)))
+                ours_cpu.append(CPU[-1])
                 plain.append(_timed(loop) * scale)
+                plain_cpu.append(CPU[-1] * scale)
         o, p = statistics.median(ours), statistics.median(plain)
+        oc, pc = statistics.median(ours_cpu), statistics.median(plain_cpu)
         note = "" if scale == 1 else f" (loop measured on {len(sample)} heads, x{scale:g})"
-        print(f"knockout {n} tokens: map {o:.2f} s (330 runs), loop of 270 forwards {p:.2f} s{note}: "
-              f"ratio {o / p:.2f}; {_load_average()}", flush=True)
+        print(f"knockout {n} tokens: map {o:.2f} s wall / {oc:.2f} s CPU (330 runs), loop of 270 forwards "
+              f"{p:.2f} s wall / {pc:.2f} s CPU{note}: ratio {o / p:.2f} wall, {oc / pc:.2f} CPU; {_load_average()}",
+              flush=True)
 
 
 def editing_part(loaded, run, n, repeats):
@@ -113,7 +123,8 @@ def editing_part(loaded, run, n, repeats):
     print(f"[editing] {_load_average()}", flush=True)
     t = _timed(lambda: editing(explained, [Scope(0, run.info.n_layers - 1)], list(range(n)), [0.0, 0.5, 2.0, 4.0],
                                top_k=5, batch_size=16), repeats)
-    print(f"editing {n} words x 4 factors, every layer: {t:.2f} s (target <= 20 s); {_load_average()}", flush=True)
+    print(f"editing {n} words x 4 factors, every layer: {t:.2f} s wall / {CPU[-1]:.2f} s CPU (target <= 20 s); "
+          f"{_load_average()}", flush=True)
 
 
 def patching_part(loaded, run, n, repeats):
@@ -126,8 +137,8 @@ def patching_part(loaded, run, n, repeats):
     explained = Explained(run, [ids], 260)
     print(f"[patching] {_load_average()}", flush=True)
     t = _timed(lambda: patching(explained, contrast, batch_size=16), repeats)
-    print(f"patching 3 kinds x {run.info.n_layers} layers x {n} positions x 2 directions: {t:.2f} s "
-          f"(target <= 60 s); {_load_average()}", flush=True)
+    print(f"patching 3 kinds x {run.info.n_layers} layers x {n} positions x 2 directions: {t:.2f} s wall / "
+          f"{CPU[-1]:.2f} s CPU (target <= 60 s); {_load_average()}", flush=True)
 
 
 def main() -> None:
@@ -143,13 +154,13 @@ def main() -> None:
         torch.set_num_threads(args.torch_threads)
     print(f"torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}", flush=True)
     loaded, run = _load()
-    parts = args.parts.split(",")
-    if "knockout" in parts:
-        knockout_part(loaded, run, [int(n) for n in args.lengths.split(",")], args.repeats)
-    if "editing" in parts:
-        editing_part(loaded, run, 24, args.repeats)
-    if "patching" in parts:
-        patching_part(loaded, run, 24, max(1, args.repeats // 3))
+    for part in args.parts.split(","):        # in the order given
+        if part == "knockout":
+            knockout_part(loaded, run, [int(n) for n in args.lengths.split(",")], args.repeats)
+        elif part == "editing":
+            editing_part(loaded, run, 24, args.repeats)
+        elif part == "patching":
+            patching_part(loaded, run, 24, max(1, args.repeats // 3))
 
 
 if __name__ == "__main__":
