@@ -37,10 +37,10 @@ export class PatchingView extends View {
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") || "Activation patching: layers by positions for the residual stream, the attention output and the MLP output");
     const c = (this.cell = Math.max(10, Math.min(22, Math.floor(300 / N))));
-    this.dir = h("select", { "aria-label": "Direction", onchange: (e) => this.set({ direction: e.target.value }) },
+    this.dirSelect = h("select", { "aria-label": "Direction", onchange: (e) => this.set({ direction: e.target.value }) },
       ...Object.entries(DIRECTIONS).map(([k, t]) => h("option", { value: k }, t)));
     this.legend = h("span", { class: "xp-kleg" });
-    const bar = h("div", { class: "xp-bar" }, this.dir, pngButton(this, () => [this.figure, this.caption(), `patching-${this.state.direction}`, this.keys()]));
+    const bar = h("div", { class: "xp-bar" }, this.dirSelect, pngButton(this, () => [this.figure, this.caption(), `patching-${this.state.direction}`, this.keys()]));
     this.canvases = g.kinds.map((kind, k) => {
       const cv = h("canvas", { class: "xp-gcanvas", tabindex: k ? -1 : 0, role: "img", "data-k": k,
         "aria-label": `${KINDS[kind]}: ${L} layers by ${N} positions; arrow keys move, Enter picks the position`,
@@ -124,7 +124,7 @@ export class PatchingView extends View {
 
   draw() {
     const d = dark(), b = this.base(), c = this.cell, cur = this.state.cursor;
-    this.dir.value = this.state.direction;
+    this.dirSelect.value = this.state.direction;
     this.legend.replaceChildren("−1 ", h("span", { class: "xp-kramp", style: `background:linear-gradient(90deg, ${diverging(-1, d, b)}, ${diverging(0, d, b)}, ${diverging(1, d, b)})` }), " 1: share of the way from the contrast run (0) to the clean run (1)");
     this.canvases.forEach((cv, k) => {
       const ctx = cv.getContext("2d");
