@@ -34,9 +34,9 @@ def main() -> None:
     import torch
 
     from benchmarks.saliency import load, sequence
-    from generator.methods.saliency.gradients import generated_scores
-    from generator.methods.saliency.gradients import token_embeddings
-    from generator.methods.saliency.quadrature import ig_rule
+    from generator.attribution.gradients import token_embeddings
+    from generator.attribution.quadrature import ig_rule
+    from generator.attribution.targets import generated_scores
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -94,7 +94,8 @@ class PeakRSS:
 
 def run_batched(model, ids, n_prompt):
     """What causal_saliency does, step by step so that the parts can be timed."""
-    from generator.methods.saliency.causal import causal_gradients, causal_integrated_gradients
+    from generator.attribution.integrated import causal_integrated_gradients
+    from generator.methods.saliency.causal import causal_gradients
     from generator.methods.saliency.scores import METHODS, assemble_causal
     parts = {}
     t = time.perf_counter()

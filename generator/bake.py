@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import DATA_VERSION, SCHEMA_VERSION
 from .cache import BakeCache
-from .errors import ModelLoadError, SpecError
+from .errors import ExplorableError, ModelLoadError, SpecError
 from .methods import Needs
 from .models.registry import ModelSource, resolve
 from .payload import dumps
@@ -25,9 +26,10 @@ PACKAGE = Path(__file__).resolve().parent
 # module of the package (methods, capture, tokens, payload, models, spec) is part of the key, so a change to the
 # numbers can never be served from a stale entry; forgetting a module here costs one rebake, never a wrong page.
 PRESENTATION_MODULES = frozenset({"cache.py", "cli.py", "errors.py", "fences.py", "markdown_ext.py", "plugin.py",
-                                  "widgets.py", "payload/parts.py"})
-# Packages that only take finished payloads elsewhere (standalone files, experiment trackers).
-PRESENTATION_PACKAGES = ("export/", "tracking/")
+                                  "widgets.py", "widget_html.py", "payload/parts.py"})
+# Packages that only take finished payloads elsewhere (standalone files, experiment trackers) or ship files beside
+# them (the live models of generator/live/).
+PRESENTATION_PACKAGES = ("export/", "tracking/", "live/")
 
 
 @functools.lru_cache(maxsize=1)
@@ -40,6 +42,27 @@ def code_fingerprint() -> str:
             continue
         digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+# Torch's intra-op threads during a bake. A parallel reduction splits its sum by thread count, so the same spec
+# baked at 1 and at 2 threads differed in the last printed digit of faithfulness scalars: one cache key, two
+# contents, depending on the machine. A fixed count makes the bytes independent of the machine's cores and of the
+# caller's setting. 2: no more than nearly any machine has (no oversubscription), and threads gain a bake little
+# (benchmarks/RESULTS.md: 1.2-1.5x between 1 thread and the default).
+BAKE_THREADS = 2
+
+
+@contextlib.contextmanager
+def fixed_threads(count: int = BAKE_THREADS) -> Iterator[None]:
+    """Run the block with torch.set_num_threads(count), then give the caller's count back."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class Baker:
@@ -73,7 +96,7 @@ class Baker:
             data = self.cache.get(key)
             if data is None:
                 try:
-                    data = self._compute(spec)
+                    data = self._run(spec)
                 except SpecError as error:
                     self._failures[key] = error
                     raise
@@ -83,7 +106,12 @@ class Baker:
             return data
 
     def _compute(self, spec: SpecBase) -> bytes:
-        """Run the model once for everything the spec's methods need, then each method on the capture."""
+        """Run the model once for everything the spec's methods need, then each method on the capture, with torch
+        at BAKE_THREADS threads (`fixed_threads`)."""
+        with fixed_threads():
+            return self._compute_now(spec)
+
+    def _compute_now(self, spec: SpecBase) -> bytes:
         from .capture import run
         from .models.loading import POOL
 
@@ -93,10 +121,11 @@ class Baker:
         except ModelLoadError as exc:
             raise spec.error("model", str(exc)) from None
         check_model(spec, loaded)
-        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None)
+        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None,
+                                n_tokens=_token_count(spec, loaded))
         needs = Needs()
         for method in methods:
-            needs |= method.needs
+            needs |= method.needs_for(spec)
         log.info("explorables: baking %s on %s", spec.where(), source.label)
         capture = run(spec, loaded, needs)
         payload: dict[str, Any] = {
@@ -118,3 +147,27 @@ class Baker:
         for method in methods:
             payload[method.name] = method.section(spec, capture)
         return dumps(payload)
+
+    def _run(self, spec: SpecBase) -> bytes:
+        """`_compute`, with every failure that is not already an author's error turned into one placed at the
+        block (its views), so that one block that cannot bake gives an error box and never stops a build."""
+        try:
+            return self._compute(spec)
+        except ExplorableError:
+            raise
+        except Exception as exc:  # noqa: BLE001: any library failure on a model family is reported at the block
+            log.debug("explorables: %s failed", spec.where(), exc_info=True)
+            field = "views" if "views" in spec.model_fields_set else "model"
+            shown = ", ".join(spec.shown_views)
+            raise spec.error(field, f"the bake of {shown} on model '{spec.model}' failed: {type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else ''}",
+                             hint="this model family may not be supported by these views (see the support table in "
+                                  "docs/writing.md); show fewer views, or report it with this message") from exc
+
+
+def _token_count(spec: SpecBase, loaded: Any) -> int:
+    """The most tokens the run can have, counted before it runs: the text's (or the pair's, read as one sequence)
+    tokens plus `generate`, as `explorables check` counts them."""
+    tokenizer = loaded.tokenizer
+    encoded = tokenizer(spec.pair[0], spec.pair[1]) if spec.pair is not None else tokenizer(spec.text)
+    return len(encoded["input_ids"]) + spec.generate

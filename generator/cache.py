@@ -37,7 +37,8 @@ class BakeCache:
             return None
         payload = _verified(blob)
         if payload is None:
-            log.warning("explorables: cache entry %s is corrupted or truncated; baking it again", path)
+            # info, not warning: the entry heals itself, so `mkdocs build --strict` must not fail on it
+            log.info("explorables: cache entry %s is corrupted or truncated; baking it again", path)
             path.unlink(missing_ok=True)
             self._missed[key] = time.perf_counter()
             return None
@@ -66,15 +67,29 @@ class BakeCache:
         value = meta.get("bake_seconds") if isinstance(meta, dict) else None
         return float(value) if isinstance(value, (int, float)) else None
 
+    def _manifest(self, owner: str) -> Path:
+        manifests = self.folder / "owners"
+        manifests.mkdir(parents=True, exist_ok=True)
+        return manifests / (hashlib.sha256(owner.encode()).hexdigest()[:16] + ".json")
+
+    def remember(self, owner: str) -> None:
+        """Add the entries used since the last `used.clear()` to this owner's manifest, deleting nothing: for
+        builds that may not have seen every block (`mkdocs serve` rebuilds, builds with errors), whose entries
+        a later clean full build (`evict_stale`) evicts if no page uses them any more."""
+        mine = self._manifest(owner)
+        keys = set(_read_keys(mine)) | self.used
+        _atomic_write(mine, json.dumps({"owner": owner, "keys": sorted(keys)}).encode())
+
     def evict_stale(self, owner: str) -> int:
         """Delete entries this owner (a site) used last time but no longer uses, unless another owner still does.
+        Call it only at the end of a clean full build (every block baked, none failed): a block with a transient
+        error is not in `used`, and its entry would go.
 
         Each owner's keys are kept in a manifest, so sites sharing one cache, and entries baked ahead by the CLI,
         are never evicted by somebody else's build. Returns how many entries were deleted.
         """
-        manifests = self.folder / "owners"
-        manifests.mkdir(parents=True, exist_ok=True)
-        mine = manifests / (hashlib.sha256(owner.encode()).hexdigest()[:16] + ".json")
+        mine = self._manifest(owner)
+        manifests = mine.parent
         previous = set(_read_keys(mine))
         others: set[str] = set()
         for manifest in manifests.glob("*.json"):

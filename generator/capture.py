@@ -2,8 +2,9 @@
 
 Tokenize (a text, a sentence pair as one sequence, and each sentence of a pair on its own where a method reads them
 so), generate greedily when asked, then one eager forward pass with hooks at the named capture points the methods
-need (`generator.hooks.hook_name`). Methods are functions of the returned `Capture`; those that take gradients get
-the model as `Capture.model`, a handle to run it, and never a tokenizer.
+need (`generator.hooks.hook_name`), and the points they ask for by name through the run handle. Methods are
+functions of the returned `Capture`; those that run the model again (gradients, edits) get the run handle
+`Capture.model_run` (`generator.model_run`), and never a tokenizer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 
 from .hooks import hook_name, weight_name
 from .methods.registry import Needs
+from .model_run import ModelRun
 from .models.adapters import recording_queries_keys
 from .models.facts import ModelInfo
 from .models.loading import LoadedModel
@@ -44,7 +46,6 @@ class Capture:
 
     info: ModelInfo
     ids: list[int]
-    segments: list[int]
     n_prompt: int
     tokens: list[dict[str, Any]]
     attentions: np.ndarray | None = None                            # [L, H, N, N], rows sum to 1
@@ -54,8 +55,7 @@ class Capture:
                                                                      # q . k before mask and softmax
     sentences: list[Sentence] = field(default_factory=list)          # Needs.sentences, a pair only
     input_ids: torch.Tensor | None = None                            # int64 [1, N]
-    token_type_ids: torch.Tensor | None = None                       # int64 [1, N] for a pair
-    model: torch.nn.Module | None = None                             # Needs.gradients: the model, to run again
+    model_run: ModelRun | None = None    # Needs.gradients: the run handle, to run again and edit runs by hook name
     stopped_early: str | None = None     # generation ended before `generate` tokens: the display text of its last token
     readout: Readout | None = None                                   # Needs.readout: final norm + unembedding
     vocabulary: Vocabulary | None = None                             # Needs.vocabulary: ids <-> display text
@@ -124,6 +124,12 @@ def neutral_token(loaded: LoadedModel) -> tuple[int | None, str | None]:
     return None, None
 
 
+def _rows(values: torch.Tensor) -> torch.Tensor:
+    """A module input of batch 1 as [N, features]: [1, N, features], or [N, features] where the family flattens
+    batch and positions before its MLP (OPT)."""
+    return values.detach().reshape(-1, values.shape[-1]).clone()
+
+
 def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor], stack: ExitStack,
            scales: dict[int, float]) -> None:
     """Attach recorders at the named points `needs` asks for; `stack` removes them. `scales` receives each layer's
@@ -133,13 +139,13 @@ def _hooks(loaded: LoadedModel, needs: Needs, captured: dict[str, torch.Tensor],
         for layer, block in enumerate(adapter.blocks(loaded.model)):
             name = hook_name(layer, "mlp.hook_post")
             handle = adapter.mlp_down_module(block).register_forward_pre_hook(
-                lambda _module, args, name=name: captured.__setitem__(name, args[0][0].detach().clone()))
+                lambda _module, args, name=name: captured.__setitem__(name, _rows(args[0])))
             stack.callback(handle.remove)
     if needs.values:
         kv_heads = loaded.info.n_kv_heads
 
         def keep_values(name: str, output: torch.Tensor) -> None:
-            values = adapter.value_vectors(output[0]).detach()            # [N, H_kv * d_head]
+            values = adapter.value_vectors(output[0], (loaded.info.n_heads, kv_heads)).detach()  # [N, H_kv * d]
             captured[name] = values.reshape(values.shape[0], kv_heads, -1).transpose(0, 1).clone()
         for layer, block in enumerate(adapter.blocks(loaded.model)):
             handle = adapter.values_module(block).register_forward_hook(
@@ -202,7 +208,7 @@ def run_encoder_decoder(spec: SpecBase, loaded: LoadedModel, needs: Needs) -> Ca
     forward = loaded.model(source_ids, attention_mask=torch.ones_like(source_ids), decoder_input_ids=target_ids,
                            output_attentions=needs.attention)
     ids, target = source_ids[0].tolist(), target_ids[0].tolist()
-    capture = Capture(info=loaded.info, ids=ids, segments=[0] * len(ids), n_prompt=len(ids),
+    capture = Capture(info=loaded.info, ids=ids, n_prompt=len(ids),
                       tokens=display_tokens(tokenizer, ids, source=spec.text), input_ids=source_ids,
                       target_ids=target, target_tokens=display_tokens(tokenizer, target, n_prompt=1))
     if len(target) - 1 < spec.generate:
@@ -234,11 +240,11 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     output, activations, scales = _forward(loaded, needs, input_ids, token_type_ids)
 
     ids = input_ids[0].tolist()
-    capture = Capture(info=loaded.info, ids=ids, segments=segments, n_prompt=n_prompt,
+    capture = Capture(info=loaded.info, ids=ids, n_prompt=n_prompt,
                       tokens=display_tokens(loaded.tokenizer, ids, segments=segments,
                                             n_prompt=n_prompt if spec.generate else None,
                                             source=spec.pair if spec.pair is not None else spec.text),
-                      input_ids=input_ids, token_type_ids=token_type_ids)
+                      input_ids=input_ids)
     if len(ids) - n_prompt < spec.generate:
         capture.stopped_early = capture.tokens[-1]["text"] if len(ids) > n_prompt else ""
     capture.neutral_id, capture.neutral_text = neutral_token(loaded)
@@ -247,6 +253,10 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     if needs.hidden_states:
         capture.hidden_states = torch.stack([hidden[0] for hidden in output.hidden_states]).float().numpy()
     capture.activations.update(activations)
+    if needs.hooks:                     # points asked for by name, through the run handle
+        _, cache = ModelRun(loaded).run_with_cache(input_ids, names_filter=list(needs.hooks),
+                                                   token_type_ids=token_type_ids)
+        capture.activations.update({name: tensor[0].float().numpy() for name, tensor in cache.items()})
     capture.attention_scales = [scales[layer] for layer in sorted(scales)]
     if needs.values:
         capture.weights.update(_output_weights(loaded))
@@ -260,7 +270,7 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
                 if needs.attention:
                     sentence.attentions = _attentions(output)
     if needs.gradients:
-        capture.model = loaded.model
+        capture.model_run = ModelRun(loaded)
     if needs.readout:
         capture.readout = readout_of(loaded)
     if needs.vocabulary:

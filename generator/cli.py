@@ -5,6 +5,7 @@ experiment tracker."""
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -19,15 +20,21 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], li
     """Every curated spec and every Markdown block under docs/, validated; errors are collected, not raised."""
     specs: list[SpecBase] = []
     errors: list[ExplorableError] = []
-    catalogue = Catalogue.load(root / explorables)
+    catalogue = Catalogue.load(root / explorables, root)
+    ids: dict[str, str] = {}        # id -> FILE:LINE of the block that declared it first
     specs.extend(catalogue.specs.values())
     errors.extend(catalogue.errors)
     for page in sorted((root / docs).rglob("*.md")):
         offset, blocks = page_blocks(page.read_text(encoding="utf-8-sig"))
+        file = page.relative_to(root).as_posix()
         for block in blocks:
+            if not block.closed:
+                errors.append(block.unclosed_error(file, offset))
+                continue
             try:
-                spec = spec_from_block(block.body, file=str(page.relative_to(root)),
+                spec = spec_from_block(block.body, file=file,
                                        line_offset=block.body_line - 1 + offset, catalogue=catalogue)
+                catalogue.claim_id(spec, ids)
             except ExplorableError as error:
                 errors.append(error)
                 continue
@@ -47,6 +54,10 @@ def check_against_files(spec: SpecBase, source: ModelSource) -> None:
         facts = model_facts(source)
     except ModelLoadError as exc:
         raise spec.error("model", str(exc)) from None
+    except Exception as exc:  # noqa: BLE001: a config or tokenizer file these readers do not understand
+        raise spec.error("model", f"could not read the config or tokenizer of '{spec.model}': "
+                                  f"{type(exc).__name__}: {exc}",
+                         hint="`explorables bake` loads the model itself and may still work") from None
     check_model(spec, facts)
     n_tokens = facts.count(spec.text, spec.pair)
     if n_tokens == 0:
@@ -54,6 +65,32 @@ def check_against_files(spec: SpecBase, source: ModelSource) -> None:
     check_length(spec, facts.info.label, n_tokens, facts.max_positions)
     check_methods(spec, facts, has_adapter=adapter_for(facts.info.architecture) is not None,
                   n_tokens=n_tokens + spec.generate)
+
+
+def show_notices() -> None:
+    """Print the generator's log lines of level INFO and up (a healed cache entry, a model loading, a block
+    baking) on stderr, as MkDocs shows them in a build; through tqdm, so that a progress bar is not torn. Once
+    per process."""
+    logger = logging.getLogger("mkdocs.plugins.explorables")
+    if any(getattr(handler, "explorables_cli", False) for handler in logger.handlers):
+        return
+    handler = _TqdmHandler()
+    handler.explorables_cli = True
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
+def bake_bar(specs: list[SpecBase]):
+    """The progress bar of every command that may bake (`bake`, `export`, `log`): over the specs, on stderr."""
+    from tqdm import tqdm
+    return tqdm(specs, desc="baking", unit="explorable", file=sys.stderr)
+
+
+class _TqdmHandler(logging.Handler):
+    def emit(self, record) -> None:
+        from tqdm import tqdm
+        tqdm.write(self.format(record), file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"copied the widgets' {count} assets to {args.target}")
         return 0
 
+    show_notices()
     specs, errors = collect(root, args.docs, args.explorables)
     if args.command in ("export", "log"):
         for error in errors:
@@ -89,9 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         baker = Baker(root / args.cache, base_dir=root)
         if args.command == "export":
             from .export.command import main as export_main
-            return export_main(specs, baker, args.ids, Path(args.out), errors, root) or (1 if errors else 0)
+            return export_main(specs, baker, args.ids, Path(args.out), errors, root,
+                               progress=bake_bar) or (1 if errors else 0)
         from .tracking.command import main as log_main
-        return log_main(specs, baker, args) or (1 if errors else 0)
+        return log_main(specs, baker, args, progress=bake_bar) or (1 if errors else 0)
     if args.command == "check":
         from .bake import Baker
         baker = Baker(root / args.cache, base_dir=root)
@@ -101,12 +140,10 @@ def main(argv: list[str] | None = None) -> int:
             except ExplorableError as error:
                 errors.append(error)
     else:
-        from tqdm import tqdm
-
         from .bake import Baker
         baker = Baker(root / args.cache, base_dir=root)
         baked = []
-        for spec in tqdm(specs, desc="baking", unit="explorable", file=sys.stderr):
+        for spec in bake_bar(specs):
             before = baker.baked
             try:
                 baker.payload(spec)

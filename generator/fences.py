@@ -9,6 +9,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import yaml
+
+from .errors import SpecError
+
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*\{?\.?explorable\}?[ \t]*$")
 _ANY_FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})")
 
@@ -20,11 +24,18 @@ class Block:
     indent: str
     body: str
     closed: bool
+    fence: str = "```"  # the opening fence's characters (``` or ~~~, three or more)
 
     @property
     def body_line(self) -> int:
         """1-based line number of the first body line, relative to the text searched."""
         return self.start + 2
+
+    def unclosed_error(self, file: str, line_offset: int = 0) -> SpecError:
+        """The error of a block that is never closed, placed at its opening fence (`line_offset`: lines above the
+        text searched, such as front matter)."""
+        return SpecError("the explorable block is never closed", file=file, line=self.start + 1 + line_offset,
+                         hint=f"end it with a line of {self.fence}")
 
 
 def find_blocks(lines: list[str]) -> list[Block]:
@@ -43,7 +54,7 @@ def find_blocks(lines: list[str]) -> list[Block]:
             end += 1
         body = "\n".join(line[len(indent):] if line.startswith(indent) else line.lstrip()
                          for line in lines[index + 1:end])
-        blocks.append(Block(index, min(end, len(lines) - 1), indent, body, closed=end < len(lines)))
+        blocks.append(Block(index, min(end, len(lines) - 1), indent, body, closed=end < len(lines), fence=fence))
         index = end + 1
     return blocks
 
@@ -61,15 +72,41 @@ def _skip_code_fence(lines: list[str], index: int) -> int:
     return end + 1
 
 
+_YAML_FRONT = re.compile(r"^-{3}[ \t]*\n(.*?\n)(?:\.{3}|-{3})[ \t]*\n", re.DOTALL)
+_META_LINE = re.compile(r"^[ ]{0,3}[A-Za-z0-9_-]+:\s*.*")
+_META_MORE = re.compile(r"^([ ]{4}|\t)")
+
+
 def front_matter_lines(text: str) -> int:
-    """How many lines MkDocs strips as YAML front matter before handing the page to Markdown."""
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != "---":
-        return 0
-    for index, line in enumerate(lines[1:], 1):
-        if line.strip() in ("---", "..."):
-            return index + 1
-    return 0
+    """How many lines MkDocs strips before handing the page to Markdown (`mkdocs.utils.meta.get_data`, whose rules
+    these are): YAML front matter between `---` lines that reads as a mapping, or else MultiMarkdown-style
+    `Key: value` lines up to the first blank line; and in both cases the blank lines after it."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    front = _YAML_FRONT.match(text)
+    if front:
+        try:
+            data = yaml.safe_load(front.group(1))
+        except yaml.YAMLError:
+            return 0                          # MkDocs keeps the page whole
+        if not isinstance(data, dict):
+            return 0
+        count = front.group(0).count("\n")
+    else:
+        count, key = 0, False
+        while count < len(lines):
+            line = lines[count]
+            if line.strip() == "":
+                count += 1
+                break
+            if _META_LINE.match(line):
+                key = True
+            elif not (key and _META_MORE.match(line)):
+                break
+            count += 1
+    while count < len(lines) - 1 and lines[count] == "":
+        count += 1
+    return count
 
 
 def page_blocks(text: str) -> tuple[int, list[Block]]:

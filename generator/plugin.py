@@ -1,8 +1,9 @@
 """A thin MkDocs plugin around the Markdown extension.
 
 It registers the extension, ships the widgets' assets, bakes every block of the site up front (with progress) so
-large payloads can be added as generated files, passes the page's file name to error messages, and evicts cache
-entries the build no longer uses. A large payload's arrays that a view shows one at a time go into files of their
+large payloads can be added as generated files, passes the page's file name to error messages, refuses an id
+that a curated explorable or an earlier block has, and, at the end of a clean full build (not under `mkdocs
+serve`, no failing block), evicts cache entries the site no longer uses. A large payload's arrays that a view shows one at a time go into files of their
 own (`generator/payload/parts.py`). Models stay loaded across `mkdocs serve` rebuilds (on_startup keeps this
 plugin instance alive), so only changed blocks are baked again.
 """
@@ -19,12 +20,13 @@ from mkdocs.config.base import Config
 from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 
-from . import markdown_ext
+from . import markdown_ext, widget_html
 from .errors import ExplorableError
 from .export import offline
 from .export.assets import asset_bytes
 from .export.site import Downloads
 from .fences import front_matter_lines, page_blocks
+from .live.assets import LiveModels
 from .methods import REGISTRY
 from .payload.parts import data_name, split
 from .widgets import ENTRY, asset_files, group_scripts
@@ -38,15 +40,17 @@ EXTENSION = "generator.markdown_ext"
 class ExplorablesConfig(Config):
     cache_dir = c.Type(str, default=".cache/explorables")
     explorables_dir = c.Type(str, default="explorables")
-    embed_limit = c.Type(int, default=markdown_ext.DEFAULT_EMBED_LIMIT)
+    embed_limit = c.Type(int, default=widget_html.DEFAULT_EMBED_LIMIT)
     evict = c.Type(bool, default=True)
     download = c.Type(bool, default=True)     # a "download HTML" link under each figure (export/site.py)
     log = c.Type(dict, default={})            # {tracker: mlflow|comet, tracking_uri, experiment, ...}: tracking/
+    live = c.Type(bool, default=False)        # every block that can be live gets "try your own text" (generator/live/)
 
 
 class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
     command = "build"
     dirty = False
+    clean = False       # every block of this build baked (set by _bake_all)
 
     def on_startup(self, *, command, dirty) -> None:
         self.command = command
@@ -74,6 +78,8 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         self.explorables_dir = folder
         self.downloads = Downloads(links=self.config.download)
         self.context.download_link = self.downloads.link
+        self.live = LiveModels(self.baker, site_live=self.config.live)
+        self.context.live = self.live.entry
         if self.config.log:
             from .tracking.command import check_options
             check_options(self.config.log)
@@ -107,6 +113,8 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         for relative, content in asset_files():
             files.append(File.generated(config, f"{ASSET_PREFIX}/{relative}", content=content))
         self._bake_all(files)
+        for relative, content in self.live.files():     # nothing unless some page has a live block
+            files.append(File.generated(config, f"{ASSET_PREFIX}/{relative}", content=content))
         for name, payload in sorted(self.payload_files.items()):
             files.append(File.generated(config, f"{ASSET_PREFIX}/data/{name}", content=payload))
             if self.offline:
@@ -118,17 +126,24 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         return files
 
     def _bake_all(self, files: Files) -> None:
-        """Bake every block now, so large payloads can become generated files; errors wait for the page."""
+        """Bake every block now, so large payloads can become generated files; errors wait for the page. Sets
+        `clean` False when a block fails (its cache entry must then not be evicted)."""
+        self.clean = not self.context.catalogue().errors
+        self.context.ids = {}        # the first block to declare an id keeps it, in the order of the pages
         for file in files.documentation_pages():
             text = Path(file.abs_src_path).read_text(encoding="utf-8-sig") if file.abs_src_path else ""
             offset, blocks = page_blocks(text)
             self.context.page = markdown_ext.PageContext(self._display_path(file), offset)
             for block in blocks:
                 if not block.closed:
+                    self.clean = False
                     continue
                 try:
-                    payload = self.baker.payload(markdown_ext.spec_for(block, self.context))
+                    spec = markdown_ext.spec_for(block, self.context)
+                    payload = self.baker.payload(spec)
+                    self.live.entry(spec, payload)      # the live model's files, before on_files adds them
                 except ExplorableError:
+                    self.clean = False
                     continue      # reported, with its location, when the page is rendered
                 if len(payload) > self.config.embed_limit:
                     # arrays shown one at a time (a method's `parts`) become files of their own, fetched when shown
@@ -183,7 +198,13 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         self.downloads.write(config.site_dir)
         if self.config.log:
             self._log_build()
-        if self.config.evict and not self.dirty:
-            removed = self.baker.cache.evict_stale(owner=str(config.config_file_path))
+        # Evict only at the end of a clean full build. A `mkdocs serve` rebuild after an edit that is undone a
+        # moment later (a typo, another text), or a build with a failing block, would otherwise delete an entry
+        # that the next build needs again (minutes of baking); such builds add their entries to the manifest.
+        owner = str(config.config_file_path)
+        if self.config.evict and not self.dirty and self.command != "serve" and self.clean:
+            removed = self.baker.cache.evict_stale(owner=owner)
             if removed:
                 log.info("explorables: evicted %d stale cache entries", removed)
+        elif self.config.evict:
+            self.baker.cache.remember(owner=owner)

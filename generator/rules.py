@@ -47,32 +47,81 @@ def check_model(spec: "SpecBase", model: ModelTraits) -> None:
                          hint="use 'text', or an encoder with segment embeddings such as minilm")
 
 
-def check_methods(spec: "SpecBase", model: ModelTraits, *, has_adapter: bool, n_tokens: int | None = None
-                  ) -> list["Method"]:
-    """Each method's own rules (and its need of an architecture adapter); returns the spec's methods.
+def check_methods(spec: "SpecBase", model: ModelTraits, *, has_adapter: bool, n_tokens: int | None = None,
+                  hints: bool = True) -> list["Method"]:
+    """Each method's own rules, and what it needs of the model family (`family_problem`); returns the spec's methods.
 
-    n_tokens: the most tokens the run can have (prompt plus `generate`), when known before the run.
+    n_tokens: the most tokens the run can have (prompt plus `generate`), when known before the run. A method that
+    cannot read this family raises a SpecError on `views` (or the method's options field) naming the view, the
+    model type and, with `hints`, the views that do work on it (`models.support.working_views`). An error of a
+    method that the page of a `use:` block asked for is placed at that page's `views` (`SpecBase.asked_by_page`).
     """
-    from .methods import REGISTRY
-    from .models.adapters import ADAPTERS
+    from .errors import SpecError
 
     methods = spec.methods
     for method in methods:
-        if model.info.encoder_decoder and not method.encoder_decoder:
-            views = [view for view in spec.shown_views if view in method.views]
-            field = "views" if "views" in spec.model_fields_set else method.name
-            supported = [view for known in REGISTRY if known.encoder_decoder for view in known.views]
-            raise spec.error(field, f"the {', '.join(views)} view does not read encoder-decoder models such as "
-                                    f"{model.info.label} ({model.info.architecture})",
-                             hint=f"views for encoder-decoder models: {', '.join(supported)}")
-        if method.needs.adapter and not has_adapter:
-            raise spec.error(method.name, f"no architecture adapter for '{model.info.architecture}', so "
-                                          f"{method.name} cannot find the model's parts",
-                             hint="supported: " + ", ".join(sorted(ADAPTERS)) +
-                                  "; add one entry to generator/models/adapters.py")
-        if method.check is not None:
-            method.check(spec, model.info, n_tokens)
+        try:
+            _check_method(spec, method, model, has_adapter, n_tokens, hints)
+        except SpecError as error:
+            raise spec.asked_by_page(method.name, error) from None
     return methods
+
+
+def _check_method(spec: "SpecBase", method: "Method", model: ModelTraits, has_adapter: bool,
+                  n_tokens: int | None, hints: bool) -> None:
+    """One method's family needs (`family_problem`) and its own `check`."""
+    problem = family_problem(method, spec, model.info, has_adapter=has_adapter)
+    if problem is not None:
+        field, message, hint = problem
+        if hints:
+            from .models.support import working_views
+            works = working_views(model.info, can_read_pairs=model.can_read_pairs)
+            hint = f"{hint}; views that work on {model.info.architecture}: {', '.join(works) or 'none'}"
+        raise spec.error(field, message, hint=hint)
+    if method.check is not None:
+        method.check(spec, model.info, n_tokens)
+
+
+def family_problem(method: "Method", spec: "SpecBase", info: "ModelInfo", *, has_adapter: bool
+                   ) -> tuple[str, str, str] | None:
+    """(field, message, hint) when `method`, with the spec's options, needs something of the model that its family
+    lacks (an encoder-decoder model, no adapter entry, no attention path, no LM head, no value vectors); None when
+    the family has all it needs. Reads the adapter table only (no torch)."""
+    from .methods import REGISTRY
+    from .models.adapters import ADAPTERS, adapter_for
+
+    views = ", ".join(view for view in spec.shown_views if view in method.views) or method.name
+    field = "views" if "views" in spec.model_fields_set else method.name
+    what = f"the {views} view{'s' if ', ' in views else ''} cannot read {info.label} (architecture " \
+           f"'{info.architecture}')"
+    if info.encoder_decoder and not method.encoder_decoder:
+        supported = [view for known in REGISTRY if known.encoder_decoder for view in known.views]
+        return field, f"the {views} view does not read encoder-decoder models such as {info.label} " \
+                      f"({info.architecture})", f"views for encoder-decoder models: {', '.join(supported)}"
+    needs = method.needs_for(spec)
+    if needs.adapter and not has_adapter:      # placed at the method's field, as before the support table
+        return method.name, f"{what}: there is no architecture adapter for '{info.architecture}', so {method.name} " \
+                      "cannot find the model's parts", \
+            "supported: " + ", ".join(sorted(ADAPTERS)) + "; add one entry to generator/models/adapters.py"
+    adapter = adapter_for(info.architecture)
+    if adapter is None:
+        return None
+    if needs.queries_keys and adapter.attention is None:
+        reason = adapter.attention_note or "its adapter entry names no attention module"
+        return field, f"{what}: {reason}", "the neuron view recomputes softmax(q.k * scale); give the entry in " \
+            "generator/models/adapters.py an 'attention' path (the module that calls the eager attention function) " \
+            "where that is the model's attention"
+    if needs.readout and info.causal and not adapter.unembed:   # an encoder: the method's check explains
+        return field, f"{what}: its adapter entry names no language-model head", \
+            "add the LM head's path ('unembed') to its entry in generator/models/adapters.py"
+    if needs.values and not adapter.values:
+        options = getattr(spec, method.name, None)
+        chosen = options is not None and "methods" in options.model_fields_set
+        return (f"{method.name}.methods" if chosen else field,
+                f"{what}: value_weighted needs the value vectors, and the adapter entry of '{info.architecture}' "
+                "does not say where they are",
+                f"leave value_weighted out of '{method.name}.methods' (the other methods need no value vectors)")
+    return None
 
 
 def check_length(spec: "SpecBase", label: str, n_tokens: int, model_limit: int | None) -> None:
@@ -93,28 +142,3 @@ def check_length(spec: "SpecBase", label: str, n_tokens: int, model_limit: int |
                      hint=f"shorten the text{fewer}, or raise 'max_tokens' (up to "
                           f"{min(model_limit or 2048, 2048)} for {label}; long inputs make heavy pages)")
 
-
-def check_explained_output(spec: "SpecBase", model: "ModelInfo", method: str) -> None:
-    """What methods that explain one output need (saliency, explanations): on a causal model, generated tokens and no
-    pair; on an encoder, a sentence pair (the explained score is their similarity) and no `target` option."""
-    views_field = "views" if "views" in spec.model_fields_set else method
-    if model.causal:
-        if spec.pair is not None:
-            raise spec.error("pair", f"{model.label} is a causal model: the {method} view explains the tokens it "
-                                     "generates, "
-                                     "not a sentence pair",
-                             hint="use 'text' with 'generate: N', or an encoder such as minilm for a pair")
-        if not spec.generate:
-            raise spec.error(views_field, f"the {method} view on a causal model ({model.label}) explains the tokens it "
-                                          "generates, and this explorable generates none",
-                             hint=f"add 'generate: N' (for example 'generate: 5'), or remove '{method}'")
-        return
-    if spec.pair is None:
-        raise spec.error("text", f"the {method} view on an encoder ({model.label}) explains the similarity of two "
-                                 "sentences, and 'text' is a single one",
-                         hint="write 'pair: [first sentence, second sentence]' instead of 'text'")
-    options = getattr(spec, method, None)
-    if options is not None and "target" in options.model_fields_set:
-        raise spec.error(f"{method}.target", f"'target' applies to causal models; on an encoder ({model.label}) "
-                                             f"the {method} view always explains the cosine similarity",
-                         hint="remove 'target'")

@@ -38,9 +38,16 @@ class SpecBase(Options):
     generate: int = Field(0, ge=0, le=64, description="Greedy tokens to generate (causal models).")
     views: list[str] = Field(default_factory=list, description="Widgets to show.")
     max_tokens: int = Field(DEFAULT_MAX_TOKENS, ge=2, le=2048, description="Refuse texts longer than this.")
+    live: bool = Field(False, description="A 'try your own text' control: the model runs in the reader's browser "
+                                          "(encoders; head, model and neuron views; generator/live/).")
 
     _lines: dict = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="<spec>")
+    # A `use:` block: the page's file and lines, the fields it set (title, caption, views) and the methods of the
+    # curated example it uses, so that an error the page's own choices cause is placed on the page.
+    _page: tuple[str, dict] | None = PrivateAttr(default=None)
+    _page_fields: frozenset = PrivateAttr(default=frozenset())
+    _base_methods: frozenset = PrivateAttr(default=frozenset())
 
     @field_validator("text")
     @classmethod
@@ -120,9 +127,27 @@ class SpecBase(Options):
         return f"{self._file}:{line}" if line else self._file
 
     def error(self, field: str, message: str, hint: str | None = None) -> SpecError:
+        """A SpecError at `field` ("lens.watch.1"), placed in the file and line that set it: the page of a `use:`
+        block for the fields the page sets, else the spec's own file."""
         loc = tuple(int(part) if part.isdigit() else part for part in field.split("."))   # "lens.watch.1"
-        line = line_for(self._lines, loc) if self._lines else None
-        return SpecError(message, file=self._file, line=line, field=field, hint=hint)
+        file, lines = self._file, self._lines
+        if self._page is not None and loc[0] in self._page_fields:
+            file, lines = self._page
+        line = line_for(lines, loc) if lines else None
+        return SpecError(message, file=file, line=line, field=field, hint=hint)
+
+    def asked_by_page(self, method: str, error: SpecError) -> SpecError:
+        """`error`, met while checking `method`, placed at the page's `views` when the page of a `use:` block asked
+        for a view of a method the curated example does not have (the example itself is fine; the page's choice
+        of views is what to change). Other errors are returned unchanged."""
+        if self._page is None or "views" not in self._page_fields or method in self._base_methods:
+            return error
+        file, lines = self._page
+        where = error.file if error.line is None else f"{error.file}:{error.line}"
+        return SpecError(f"the curated explorable '{self.id}' cannot show the {method} view: {error.message}",
+                         file=file, line=line_for(lines, ("views",)), field="views",
+                         hint=f"choose other views for it, or change the example at {where}"
+                              + (f": {error.hint.rstrip('. ')}" if error.hint else ""))
 
 
 _schemas: dict[int, type[SpecBase]] = {}
@@ -164,12 +189,24 @@ def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = Non
     try:
         spec = spec_schema().model_validate(data)
     except ValidationError as exc:
-        problem = exc.errors()[0]
-        loc = tuple(part for part in problem["loc"] if isinstance(part, (str, int)))
+        problems = exc.errors()
+        problem = problems[0]
+        loc = _field_loc(problem["loc"])
+        # A value that fits no member of a union (`int | str`) gives one error per member, each with the member's
+        # name in its loc ('factors.layers.int'): one message says what was given and what the members take.
+        # A member that took the value's kind and failed inside it (an entry of a list) is the one to report.
+        related = [other for other in problems if _field_loc(other["loc"])[:len(loc)] == loc]
+        deeper = [other for other in related if len(_field_loc(other["loc"])) > len(loc)]
+        if deeper:
+            problem, related = deeper[0], deeper[:1]
+            loc = _field_loc(problem["loc"])
+        members = related
         field = _describe_loc(loc) or None
-        message = plain_message(problem)
+        message = plain_message(problem) if len(members) == 1 else union_message(members)
         hint = None
-        if problem["type"] == "extra_forbidden":
+        if len(members) > 1:
+            hint = _description(loc)
+        elif problem["type"] == "extra_forbidden":
             message = "unknown field"
             hint = "valid fields: " + ", ".join(_fields_at(loc[:-1]))
         elif problem["type"] == "literal_error" and loc and loc[0] == "views":
@@ -188,7 +225,69 @@ def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = Non
     return spec
 
 
-_NUMBER_PROBLEMS = {"greater_than_equal", "less_than_equal", "int_parsing", "int_type", "int_from_float"}
+_NUMBER_PROBLEMS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than", "int_parsing", "int_type",
+                    "int_from_float", "finite_number", "float_parsing", "float_type"}
+
+
+def _field_loc(loc: tuple) -> tuple:
+    """A pydantic error's loc with the names pydantic gives the members of a union left out ('int', 'str',
+    'list[int]', "literal['all']", 'function-after[...]', a model's class name): field names and list positions."""
+    return tuple(part for part in loc if isinstance(part, int) or not _is_member_tag(str(part)))
+
+
+def _is_member_tag(part: str) -> bool:
+    return ("[" in part or part in _TYPE_NAMES or part[:1].isupper()
+            or part.startswith(("function-", "literal", "lax-or-strict", "json-or-python", "nullable")))
+
+
+_TYPE_NAMES = {"int", "str", "float", "bool", "list", "dict", "none", "tuple", "set"}
+
+# What an input of each kind is called, and what a union member of each error type takes.
+_GIVEN = {list: "a list", dict: "a mapping", str: "text", bool: "true or false", type(None): "an empty value"}
+_TAKES = {"int_type": "a whole number", "int_parsing": "a whole number", "int_from_float": "a whole number",
+          "string_type": "text", "list_type": "a list", "bool_type": "true or false", "bool_parsing": "true or false",
+          "float_type": "a number", "float_parsing": "a number", "dict_type": "a mapping", "model_type": "a mapping",
+          "none_required": "nothing"}
+
+
+def union_message(problems: list[dict[str, Any]]) -> str:
+    """One sentence for a value that no member of a union takes: what was given, and what is taken."""
+    value = problems[0].get("input")
+    given = next((name for kind, name in _GIVEN.items() if type(value) is kind), None)
+    if given is None:
+        given = repr(value) if isinstance(value, (int, float)) else type(value).__name__
+    takes = list(dict.fromkeys(_TAKES[problem["type"]] for problem in problems if problem["type"] in _TAKES))
+    if len(takes) < len(problems):      # a member with its own rule (a range, a pattern): its words say it
+        return plain_message(problems[-1])
+    alternatives = takes[0] if len(takes) == 1 else ", ".join(takes[:-1]) + " or " + takes[-1]
+    return f"{given} is not taken here: give {alternatives}"
+
+
+def _description(loc: tuple) -> str | None:
+    """The schema description of the field at `loc`, lowercased and without its final full stop."""
+    info = _field_info(loc)
+    what = (info.description or "").rstrip(". ") if info is not None else ""
+    return f"{what[:1].lower()}{what[1:]}" if what else None
+
+
+def _field_info(loc: tuple):
+    """The pydantic FieldInfo of the field at `loc` (names only), or None."""
+    model: type[BaseModel] | None = spec_schema()
+    info = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if model is None or part not in model.model_fields:
+            return None
+        info = model.model_fields[part]
+        nested = [arg for arg in getattr(info.annotation, "__args__", (info.annotation,))
+                  if isinstance(arg, type) and issubclass(arg, BaseModel)]
+        model = nested[0] if nested else None
+    return info
+
+
+def _plural(count: Any, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
 
 
 def plain_message(problem: dict[str, Any]) -> str:
@@ -207,8 +306,13 @@ def plain_message(problem: dict[str, Any]) -> str:
         "dict_type": "this should be a mapping of options, one 'name: value' per line",
         "greater_than_equal": f"{shown} is too small: the least allowed is {context.get('ge')}",
         "less_than_equal": f"{shown} is too large: the most allowed is {context.get('le')}",
-        "too_short": f"this needs at least {context.get('min_length')} entries",
-        "too_long": f"this takes at most {context.get('max_length')} entries",
+        "greater_than": f"{shown} is too small: it must be more than {context.get('gt')}",
+        "less_than": f"{shown} is too large: it must be less than {context.get('lt')}",
+        "too_short": f"this needs at least {_plural(context.get('min_length'), 'entry', 'entries')}",
+        "too_long": f"this takes at most {_plural(context.get('max_length'), 'entry', 'entries')}",
+        "finite_number": f"this should be a finite number, not {shown}",
+        "float_parsing": f"this should be a number such as 0.5, not {shown}",
+        "float_type": f"this should be a number such as 0.5, not {shown}",
         "string_too_short": "this must not be empty",
         "string_pattern_mismatch": f"{shown} is not allowed here: use lowercase letters, digits, '-' and '_'",
         "literal_error": f"{shown} is not one of {context.get('expected', 'the allowed values')}",
@@ -218,21 +322,20 @@ def plain_message(problem: dict[str, Any]) -> str:
 
 
 def _range_hint(loc: tuple) -> str | None:
-    """'<field description>: a whole number from <ge> to <le>, default <d>' for a bounded integer field."""
-    model: type[BaseModel] | None = spec_schema()
-    info = None
-    for part in loc:
-        if model is None or part not in model.model_fields:
-            return None
-        info = model.model_fields[part]
-        nested = [arg for arg in getattr(info.annotation, "__args__", (info.annotation,))
-                  if isinstance(arg, type) and issubclass(arg, BaseModel)]
-        model = nested[0] if nested else None
-    low = next((m.ge for m in getattr(info, "metadata", []) if hasattr(m, "ge")), None)
-    high = next((m.le for m in getattr(info, "metadata", []) if hasattr(m, "le")), None)
-    if low is None or high is None:
+    """'<field description>: a whole number from <ge> to <le>, default <d>' for a bounded number field (a float
+    field: 'a number'; one bound only: 'at least' / 'at most')."""
+    info = _field_info(loc)
+    if info is None:
         return None
-    text = f"a whole number from {low} to {high}" + (f", default {info.default}" if info.default is not None else "")
+    bounds = getattr(info, "metadata", [])
+    low = next((m.ge for m in bounds if getattr(m, "ge", None) is not None), None)
+    high = next((m.le for m in bounds if getattr(m, "le", None) is not None), None)
+    if low is None and high is None:
+        return None
+    kind = "a whole number" if info.annotation is int else "a number"
+    text = (f"{kind} from {low} to {high}" if low is not None and high is not None
+            else f"{kind} of at least {low}" if low is not None else f"{kind} of at most {high}")
+    text += f", default {info.default}" if info.default is not None else ""
     what = (info.description or "").split(" (")[0].rstrip(".")
     return f"{what[:1].lower()}{what[1:]}: {text}" if what else text
 
@@ -339,20 +442,44 @@ class Catalogue:
                              + (f"; {', '.join(self.unread)} could not be read (see its error)" if self.unread else ""))
 
 
+    def claim_id(self, spec: SpecBase, seen: dict[str, str] | None) -> None:
+        """Refuse a page block's `id` that a curated explorable has, or (with `seen`, id -> FILE:LINE of the block
+        that declared it first, filled here) that another block declared before, as curated files refuse a
+        duplicate. A `use:` block carries its example's id and is not a declaration. Raises SpecError at `id`."""
+        if spec.id is None or spec._page is not None:
+            return
+        if spec.id in self.specs or spec.id in self.broken:
+            curated = self.specs.get(spec.id)
+            where = (f"{curated.file}:{curated._lines.get(('id',), '?')}" if curated is not None
+                     else f"{self.broken[spec.id].file}:{self.broken[spec.id].line}")
+            raise spec.error("id", f"'{spec.id}' is the id of a curated explorable ({where})",
+                             hint=f"to show that example write 'use: {spec.id}' without model and text, or give "
+                                  "this block another id; ids are unique across pages and explorables/")
+        if seen is None:
+            return
+        place = f"{spec.file}:{min(spec._lines.values())}" if spec._lines else spec.file
+        first = seen.setdefault(spec.id, place)
+        if first != place:
+            raise spec.error("id", f"duplicate explorable id '{spec.id}'",
+                             hint=f"already used at {first}; ids are unique across pages and explorables/")
+
+
 def spec_from_block(body: str, *, file: str, line_offset: int, catalogue: Catalogue) -> SpecBase:
     """A Markdown block: either a full spec, or 'use: <id>' with optional presentation overrides."""
     parsed = parse_block(body, file=file, line_offset=line_offset)
     data, lines = parsed["data"], parsed["lines"]
     if isinstance(data, dict) and "use" in data:
         overrides = {key: value for key, value in data.items() if key != "use"}
-        allowed = {"title", "caption", "views"}
+        allowed = {"title", "caption", "views", "live"}
         extra = sorted(set(overrides) - allowed)
         if extra:
             raise SpecError("unknown field next to 'use'", file=file, line=line_for(lines, (extra[0],)),
-                            field=extra[0], hint="with 'use' you may only set title, caption and views")
+                            field=extra[0], hint="with 'use' you may only set title, caption, views and live")
         base = catalogue.get(str(data["use"]), file=file, line=line_for(lines, ("use",)))
         merged = base.model_dump(exclude_unset=True) | overrides
         spec = spec_from_data(merged, file=file, lines=lines)
         spec._file, spec._lines = base.file, base._lines
+        spec._page, spec._page_fields = (file, lines), frozenset(overrides)
+        spec._base_methods = frozenset(method.name for method in base.methods)
         return spec
     return spec_from_data(data, file=file, lines=lines)

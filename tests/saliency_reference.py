@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from generator.methods.saliency.checks import (check_chunk_budget, check_finite_gradients, check_ig_steps,
-                                               check_n_prompt, check_target)
-from generator.methods.saliency.gradients import first_output, gradient_ready, run, token_embeddings
-from generator.methods.saliency.quadrature import DEFAULT_IG_METHOD, check_ig_method, ig_rule
+from generator.attribution.checks import check_chunk_budget, check_finite_gradients, check_ig_steps, check_n_prompt
+from generator.attribution.gradients import first_output, gradient_ready, run, token_embeddings
+from generator.attribution.integrated import IGTensors
+from generator.attribution.quadrature import DEFAULT_IG_METHOD, check_ig_method, ig_rule
+from generator.attribution.targets import check_target
 from generator.methods.saliency.scores import (GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, METHODS,
-                                               CausalSaliency, IGTensors, assemble_causal, check_methods)
+                                               CausalSaliency, assemble_causal, check_methods)
 
 
 def prefix_score(model: torch.nn.Module, prefix_embeds: torch.Tensor, token: int, target: str) -> torch.Tensor:

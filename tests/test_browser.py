@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CANVAS_PIXELS, Reader, build_site, write_test_site_config
+from conftest import CANVAS_PIXELS, Reader, build_site, next_frame, write_test_site_config
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -131,7 +131,7 @@ def test_hovering_a_token_shows_its_exact_weight(reader):
     before = view.evaluate(CANVAS_PIXELS)
     token = view.get_by_text("animal", exact=False).first
     token.hover()
-    page.wait_for_timeout(200)
+    next_frame(page)          # the view repaints within the event, or in the frame after it
     text = view.inner_text()
     assert any(char.isdigit() for char in text) and "0." in text, "a readout with the exact value appears"
     assert view.evaluate(CANVAS_PIXELS) != before, "isolating the token's lines redraws the canvas"
@@ -145,7 +145,7 @@ def test_model_view_enlarges_a_head_on_enter(reader):
     focusable = view.locator("[tabindex='0']").first
     focusable.focus()
     page.keyboard.press("Enter")
-    page.wait_for_timeout(200)
+    next_frame(page)          # set() repaints once per frame: the frame after the key
     assert "animal" in view.inner_text(), "the enlarged head is labelled with its tokens"
     assert reader.errors == []
 
@@ -309,7 +309,7 @@ def test_palette_toggle_recolours_the_canvases(test_reader):
     assert page.evaluate("document.body.dataset.mdColorScheme") == "default"
     page.locator("label.md-header__button[for^='__palette']").first.click()
     page.wait_for_function("document.body.dataset.mdColorScheme === 'slate'")
-    page.wait_for_timeout(300)
+    next_frame(page)          # the palette change reaches the view at once; it redraws in the next frame
     assert view.evaluate(sample) != light
 
 

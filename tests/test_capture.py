@@ -41,8 +41,9 @@ def test_attention_equals_direct_transformers_call(tiny_models, name, fields):
     np.testing.assert_allclose(capture.attentions, expected, atol=1e-6)
     np.testing.assert_allclose(capture.attentions.sum(-1), 1.0, atol=1e-5)
     if name == "bert":
-        assert capture.segments == encoded["token_type_ids"][0].tolist()
-        assert 1 in capture.segments
+        segments = [token["segment"] for token in capture.tokens]
+        assert segments == encoded["token_type_ids"][0].tolist()
+        assert 1 in segments
 
 
 def test_gpt2_attention_equals_softmax_of_scaled_scores(tiny_models):

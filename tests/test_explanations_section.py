@@ -16,6 +16,7 @@ from generator.errors import SpecError
 from generator.methods.explanations.faithfulness import evaluate, random_ranking, removal_counts
 from generator.methods.explanations.model_runs import causal_variant_scores, similarity_variant_scores
 from generator.methods.explanations.options import METHODS
+from generator.model_run import ModelRun
 from generator.models.loading import POOL
 from generator.models.registry import resolve
 from generator.payload import decode_array
@@ -52,7 +53,9 @@ class OneTokenModel(torch.nn.Module):
     def get_input_embeddings(self):
         return self.embedding
 
-    def forward(self, inputs_embeds, attention_mask=None, logits_to_keep=None):
+    def forward(self, input_ids=None, inputs_embeds=None, attention_mask=None, logits_to_keep=None):
+        if inputs_embeds is None:
+            inputs_embeds = self.embedding(input_ids)      # the hook_embed point: the embedding table's output
         logits = torch.zeros(inputs_embeds.shape[:2] + (6,))
         logits[..., 5] = 1 + 10 * inputs_embeds[..., 3].cumsum(dim=1)
         return SimpleNamespace(logits=logits[:, -logits_to_keep:] if logits_to_keep else logits)
@@ -60,6 +63,7 @@ class OneTokenModel(torch.nn.Module):
 
 def test_removing_the_decisive_token_collapses_the_target_and_the_measures_say_so():
     model, ids = OneTokenModel(), torch.tensor([1, 2, 3, 4, 2, 5])      # output: id 5 at position 5
+    model = ModelRun(SimpleNamespace(model=model, adapter=None, info=SimpleNamespace(architecture="toy", n_layers=0)))
     candidates = np.array([[True] * 5 + [False]])
     shares = {"right": np.array([[0.1, 0.1, 0.5, 0.2, 0.1, 0.0]]),    # ranks position 2 (id 3) first
               "wrong": np.array([[0.3, 0.25, 0.05, 0.2, 0.2, 0.0]])}   # ranks it last: order 0, 1, 3, 4, 2
@@ -92,7 +96,7 @@ def test_variant_scores_equal_a_forward_on_replaced_token_ids(tiny_models):
     masks = np.array([[False, True, False, False, True, False], [True, False, False, False, False, False],
                       [False] * 6])
     neutral = 2
-    got = causal_variant_scores(loaded.model, ids, 6, masks, neutral, "probability", max_tokens=7)
+    got = causal_variant_scores(ModelRun(loaded), ids, 6, masks, neutral, "probability", max_tokens=7)
     for mask, value in zip(masks, got):
         replaced = torch.where(torch.tensor(mask), neutral, ids[:6])
         with torch.no_grad():
@@ -103,7 +107,7 @@ def test_variant_scores_equal_a_forward_on_replaced_token_ids(tiny_models):
     ids_a, ids_b = torch.tensor([101, 1037, 2158, 102]), torch.tensor([101, 2189, 1012, 3248, 102])
     masks = np.zeros((3, 9), dtype=bool)
     masks[0, 1], masks[1, [2, 6]], masks[2, 6] = True, True, True
-    got = similarity_variant_scores(bert.model, ids_a, ids_b, masks, 103)
+    got = similarity_variant_scores(ModelRun(bert), ids_a, ids_b, masks, 103)
     for mask, value in zip(masks, got):
         with torch.no_grad():
             u = bert.model(torch.where(torch.tensor(mask[:4]), 103, ids_a)[None]).last_hidden_state[0].mean(0)
@@ -116,7 +120,7 @@ def test_variant_scores_equal_a_forward_on_replaced_token_ids(tiny_models):
 @pytest.fixture(scope="module")
 def causal_payload(tmp_path_factory, tiny_models):
     body = (f"model: {tiny_models['llama']}\ntext: The cat sat on the mat because it\ngenerate: 3\n"
-            "views: [explanations]\nexplanations: {ig_steps: 8}\n")
+            f"views: [explanations]\nexplanations: {{ig_steps: 8, methods: {json.dumps(list(METHODS))}}}\n")
     return bake(tmp_path_factory.mktemp("causal"), body), body
 
 
@@ -167,7 +171,7 @@ def test_causal_faithfulness_and_ig_records(causal_payload):
 def test_similarity_section_halves_attention_and_joins_gradients(tmp_path, tiny_models):
     pair = ["A man plays a guitar.", "Someone makes music."]
     body = (f"model: {tiny_models['bert']}\npair: {json.dumps(pair)}\nviews: [explanations]\n"
-            "explanations: {ig_steps: 8, baseline: zero}\n")
+            f"explanations: {{ig_steps: 8, baseline: zero, methods: {json.dumps(list(METHODS))}}}\n")
     section = bake(tmp_path, body)["explanations"]
     n_a, n_b = len(section["tokens_a"]), len(section["tokens_b"])
     shares = decode_array(section["shares"])
@@ -176,7 +180,7 @@ def test_similarity_section_halves_attention_and_joins_gradients(tmp_path, tiny_
     bound = max_error(section["shares"]) * (n_a + n_b)
     for m, name in enumerate(METHODS):
         assert abs(shares[m, 0].sum() - 1) <= bound + 1e-12
-        if name in ("raw_attention", "rollout", "flow", "value_weighted"):
+        if name in ("raw_attention", "rollout", "flow", "value_weighted", "value_zeroing"):
             assert abs(shares[m, 0, :n_a].sum() - 0.5) <= bound + 1e-12, name
     assert section["faithfulness"]["candidates"] == [n_a + n_b - 4], "[CLS] and [SEP] of each sentence stay"
     loaded = POOL.get(resolve(str(tiny_models["bert"])))
@@ -206,9 +210,9 @@ def test_zero_baseline_ig_equals_the_saliency_view_and_bakes_byte_identically(tm
 
 @pytest.mark.parametrize("baseline", ["neutral", "mean"])
 def test_ig_baselines_keep_the_first_token_and_add_up(tmp_path, tiny_models, baseline):
-    from generator.methods.saliency.baselines import baseline_embeddings, kept_positions
-    from generator.methods.saliency.causal import causal_integrated_gradients
-    from generator.methods.saliency.gradients import token_embeddings
+    from generator.attribution.baselines import baseline_embeddings, kept_positions
+    from generator.attribution.gradients import token_embeddings
+    from generator.attribution.integrated import causal_integrated_gradients
 
     loaded = POOL.get(resolve(str(tiny_models["llama"])))
     ids = torch.tensor([7, 300, 41, 9, 1200, 55, 2])

@@ -32,7 +32,9 @@ def site(tmp_path_factory, tiny_models, serve):
         text: "The <b>cat</b> sat on the mat because it"
         generate: 3
         views: [explanations]
-        explanations: {{ig_steps: 4, random_orders: 2}}
+        explanations: {{ig_steps: 4, random_orders: 2, methods: [raw_attention, rollout, flow, grad_rollout,
+          attention_x_gradient, attention_attribution, value_weighted, value_zeroing, gradient_x_input,
+          integrated_gradients]}}
         ```
 
         ```explorable
@@ -68,7 +70,8 @@ def shading(view, method: int) -> list[float]:
 
 
 LABELS = {"raw_attention": "raw attention", "rollout": "rollout", "flow": "flow", "grad_rollout": "grad. rollout",
-          "attention_x_gradient": "attn × grad", "value_weighted": "value-weighted", "gradient_x_input": "grad × input",
+          "attention_x_gradient": "Grad-SAM", "attention_attribution": "attn. attribution",
+          "value_weighted": "value-weighted", "value_zeroing": "value zeroing", "gradient_x_input": "grad × input",
           "integrated_gradients": "IG"}
 
 

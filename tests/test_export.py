@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CANVAS_PIXELS, build_site, ready
+from conftest import CANVAS_PIXELS, build_site, next_frame, ready
 from tiny_project import cli, tiny_project  # noqa: F401 (a fixture)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,7 +22,7 @@ def cached_payloads(root: Path) -> dict[str, bytes]:
     """id (or digest name) -> payload bytes, read through the project's bake cache (warm: no model runs)."""
     from generator.bake import Baker
     from generator.cli import collect
-    from generator.markdown_ext import download_name
+    from generator.widget_html import download_name
 
     specs, errors = collect(root, "docs", "explorables")
     assert not errors
@@ -152,14 +152,14 @@ def test_the_file_works_from_disk_and_follows_the_system_palette(exported, brows
         head = page.locator("explorable-head-view")
         before = head.evaluate(CANVAS_PIXELS)
         head.get_by_text("three", exact=False).first.hover()
-        page.wait_for_timeout(200)
+        next_frame(page)
         assert head.evaluate(CANVAS_PIXELS) != before, "hovering a token isolates its lines"
         page.mouse.move(0, 0)
         head.locator(".xp-tok[tabindex='0']").first.focus()
         page.keyboard.press("ArrowDown")
         assert page.evaluate("document.activeElement.dataset.i") == "1", "arrow keys move along the tokens"
         page.keyboard.press("Enter")
-        page.wait_for_timeout(200)
+        next_frame(page)
         assert head.evaluate(CANVAS_PIXELS) != before, "the keyboard isolates a token's lines too"
 
         model = page.locator("explorable-model-view")
@@ -172,7 +172,7 @@ def test_the_file_works_from_disk_and_follows_the_system_palette(exported, brows
         dark = model.evaluate(CANVAS_PIXELS)
         page.emulate_media(color_scheme="light")
         page.wait_for_function("document.body.dataset.mdColorScheme === 'default'")
-        page.wait_for_timeout(300)
+        next_frame(page)
         assert model.evaluate(CANVAS_PIXELS) != dark, "the views redraw in the light palette"
         assert errors == []
         assert [u for u in requests if u != url and not u.startswith(("data:", "blob:"))] == []

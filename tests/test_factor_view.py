@@ -135,7 +135,9 @@ def test_follows_the_palette_toggle(open_page):
 def test_starts_lazily_and_survives_instant_navigation(open_page):
     page = open_page()
     far = page.locator("explorable-factor-view").nth(1)
-    page.wait_for_timeout(300)
+    near = page.locator("explorable-factor-view").first
+    page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=near.element_handle())
+    next_frame(page)          # the figure in view has drawn; one below the fold has had the same time to start
     assert far.get_attribute("data-state") is None, "a figure below the fold has not started"
     assert ready(page, far) == "ready"
     page.evaluate("window.scrollTo(0, 0)")

@@ -31,7 +31,7 @@ TEXT = "The cat sat on the mat, and the dog sat on the log: 1, 2, 3, 4, 5."
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, byte_level_tokenizer, wordpiece_tokenizer):
     from transformers import (BertConfig, BertModel, GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM,
-                              OPTConfig, OPTForCausalLM)
+                              BloomConfig, BloomForCausalLM)
 
     root = tmp_path_factory.mktemp("factor-models")
     torch.manual_seed(0)
@@ -49,11 +49,9 @@ def models(tmp_path_factory, byte_level_tokenizer, wordpiece_tokenizer):
             hidden_size=32, intermediate_size=64, num_hidden_layers=3, num_attention_heads=4,
             vocab_size=len(wordpiece_tokenizer), max_position_embeddings=128, initializer_range=0.5,
             attn_implementation="eager")), wordpiece_tokenizer),
-        # An architecture with no adapter entry.
-        "opt": (OPTForCausalLM(OPTConfig(
-            hidden_size=16, ffn_dim=32, num_hidden_layers=1, num_attention_heads=2, vocab_size=vocab,
-            max_position_embeddings=128, word_embed_proj_dim=16, attn_implementation="eager")),
-            byte_level_tokenizer),
+        # An architecture with no adapter entry (BLOOM: alibi position bias).
+        "bloom": (BloomForCausalLM(BloomConfig(hidden_size=16, n_layer=1, n_head=2, vocab_size=vocab,
+                                               attn_implementation="eager")), byte_level_tokenizer),
     }
     folders = {}
     for name, (model, tokenizer) in built.items():
@@ -65,7 +63,7 @@ def models(tmp_path_factory, byte_level_tokenizer, wordpiece_tokenizer):
 
 @pytest.fixture(scope="module")
 def loaded(models):
-    return {name: load(resolve(str(folder))) for name, folder in models.items() if name != "opt"}
+    return {name: load(resolve(str(folder))) for name, folder in models.items() if name != "bloom"}
 
 
 def spec(folder, **fields):
@@ -278,12 +276,12 @@ def test_malformed_layers_are_refused_when_read(models, layers, message):
 
 
 def test_factors_on_an_architecture_without_adapter_is_a_spec_error(tmp_path, models):
-    the_spec = block_spec(models["opt"], "counts: 2")
+    the_spec = block_spec(models["bloom"], "counts: 2")
     with pytest.raises(SpecError) as caught:
         Baker(tmp_path / "cache").payload(the_spec)
     error = caught.value
     assert error.field == "factors" and error.line == 14
-    assert "'opt'" in error.message and "llama" in error.hint and "adapters.py" in error.hint
+    assert "'bloom'" in error.message and "llama" in error.hint and "adapters.py" in error.hint
 
 
 # -- a real model ------------------------------------------------------------------------------------------------

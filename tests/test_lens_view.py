@@ -401,7 +401,9 @@ def test_payload_text_is_shown_as_text(open_page):
 def test_starts_lazily_survives_instant_navigation_and_reports_a_broken_payload(open_page):
     page = open_page()
     far = page.locator("explorable-layers-view").nth(1)
-    page.wait_for_timeout(300)
+    near = page.locator("explorable-layers-view").first
+    page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=near.element_handle())
+    next_frame(page)          # the figure in view has drawn; one below the fold has had the same time to start
     assert far.get_attribute("data-state") is None, "a figure below the fold has not started"
     assert ready(page, far) == "ready"
     page.evaluate("window.scrollTo(0, 0)")

@@ -1,7 +1,12 @@
-"""The method seam: a method added through the registry alone, from this test module, reaches a built page.
+"""The method seam: methods added through the registry alone, from this test module, following ARCHITECTURE.md's
+"Add a method" recipe, reach a baked payload and a built page.
 
-The toy method is "attention entropy per head": H(l, h) = mean over queries i of -sum_j A[l, h, i, j] ln A[l, h, i, j]
-(in nats). Its numbers are checked against the model's own attentions, computed here with transformers directly.
+- "attention entropy per head", reading a hook point by name (`Needs(hooks=("blocks.*.attn.hook_pattern",))`):
+  H(l, h) = mean over queries i of -sum_j A[l, h, i, j] ln A[l, h, i, j] (in nats), checked against the model's own
+  attentions computed here with transformers directly;
+- "head knockout", editing the run by hook name (`blocks.{l}.attn.hook_z`, one batched edit set per head): the drop
+  of the last position's top logit when one head's output is zeroed, checked against a copy of the model whose
+  output projection has that head's columns zeroed.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ class EntropyOptions(BaseModel):
 
 
 def entropy_section(spec, capture) -> dict:
-    weights = np.asarray(capture.attentions, dtype=np.float64)          # [L, H, N, N]
+    weights = np.stack([capture.activations[f"blocks.{layer}.attn.hook_pattern"]
+                        for layer in range(capture.info.n_layers)]).astype(np.float64)   # [L, H, N, N]
     if spec.options("entropy").queries == "last":
         weights = weights[:, :, -1:, :]
     logs = np.log(np.where(weights > 0, weights, 1.0))
@@ -39,7 +45,68 @@ def entropy_section(spec, capture) -> dict:
 
 
 ENTROPY = Method(name="entropy", views={"entropy": "explorable-entropy-view"}, section=entropy_section,
-                 needs=Needs(attention=True), options=EntropyOptions, summary="entropy: attention entropy per head")
+                 needs=Needs(hooks=("blocks.*.attn.hook_pattern",)), options=EntropyOptions,
+                 summary="attention entropy per head")
+
+
+def knockout_section(spec, capture) -> dict:
+    run, ids = capture.model_run, capture.input_ids                     # the run handle; ids [1, N]
+    base = run.run_with_hooks(ids)[0, -1]
+    top = int(base.argmax())
+    layers, heads = capture.info.n_layers, capture.info.n_heads
+
+    def zero(head):
+        def edit(z, hook):                                              # z [1, N, H, d_head]
+            z = z.clone()
+            z[:, :, head] = 0
+            return z
+        return edit
+    edit_sets = [[(f"blocks.{layer}.attn.hook_z", zero(head))] for layer in range(layers) for head in range(heads)]
+    knocked = run.run_edit_sets(ids, edit_sets, reduce=lambda logits: logits[:, -1, top])
+    drop = (base[top] - knocked).reshape(layers, heads).double().numpy()
+    return {"top": top, "drop": encode_array(drop, dtype="float32", lo=float(drop.min()), hi=float(drop.max()))}
+
+
+KNOCKOUT = Method(name="knockout", views={"knockout": "explorable-knockout-view"}, section=knockout_section,
+                  needs=Needs(gradients=True, adapter=True), summary="the top logit's drop when one head is removed")
+
+
+@pytest.fixture
+def knockout_method():
+    REGISTRY.register(KNOCKOUT)
+    yield KNOCKOUT
+    REGISTRY.unregister("knockout")
+
+
+def test_a_method_that_edits_the_run_by_hook_name(knockout_method, tmp_path, tiny_models):
+    import copy
+
+    import torch
+
+    from generator.bake import Baker
+    from generator.models.loading import POOL
+    from generator.models.registry import resolve
+
+    folder = tiny_models["llama"]
+    spec = spec_from_data({"model": str(folder), "text": TEXT, "views": ["knockout"]}, file="a.yml")
+    payload = json.loads(Baker(tmp_path / "cache", base_dir=tmp_path).payload(spec))
+    got = decode_array(payload["knockout"]["drop"])
+    loaded = POOL.get(resolve(str(folder)))
+    ids = loaded.tokenizer(TEXT, return_tensors="pt")["input_ids"]
+    top = payload["knockout"]["top"]
+    layers, heads = loaded.info.n_layers, loaded.info.n_heads
+    width = loaded.model.config.hidden_size // heads
+    with torch.no_grad():
+        base = loaded.model(ids).logits[0, -1, top]
+        expected = np.zeros((layers, heads))
+        for layer in range(layers):
+            for head in range(heads):
+                model = copy.deepcopy(loaded.model)
+                projection = model.model.layers[layer].self_attn.o_proj.weight     # [d_model, H * d_head]
+                projection[:, head * width:(head + 1) * width] = 0
+                expected[layer, head] = float(base - model(ids).logits[0, -1, top])
+    assert got.shape == (2, 4) and np.abs(expected).max() > 0
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
 @pytest.fixture

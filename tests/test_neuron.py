@@ -235,17 +235,16 @@ def test_layer_and_head_outside_the_model(families, tmp_path):
 
 
 def test_architecture_without_query_key_entry(tmp_path, byte_level_tokenizer):
-    """Gemma 2 has an adapter (for factors) but soft-caps its scores, so its entry has no attention path; OPT has no
-    adapter at all. Both errors name the architecture and the one file to extend."""
-    from transformers import OPTConfig, OPTForCausalLM
+    """Gemma 2 has an adapter (for factors) but soft-caps its scores, so its entry has no attention path; BLOOM (alibi
+    position bias) has no adapter at all. Both errors name the architecture and the one file to extend."""
+    from transformers import BloomConfig, BloomForCausalLM
     assert ADAPTERS["gemma2"] is not None and not reads_queries_keys("gemma2")
-    folder = tmp_path / "opt"
-    OPTForCausalLM(OPTConfig(hidden_size=16, ffn_dim=32, num_hidden_layers=1, num_attention_heads=2,
-                             vocab_size=len(byte_level_tokenizer), max_position_embeddings=64,
-                             word_embed_proj_dim=16)).save_pretrained(folder)
+    folder = tmp_path / "bloom"
+    BloomForCausalLM(BloomConfig(hidden_size=16, n_layer=1, n_head=2, vocab_size=len(byte_level_tokenizer))
+                     ).save_pretrained(folder)
     byte_level_tokenizer.save_pretrained(folder)
     error = bake_error(tmp_path, model=str(folder), text=TEXT)
-    assert "'opt'" in str(error) and "generator/models/adapters.py" in (error.hint or "")
+    assert "'bloom'" in str(error) and "generator/models/adapters.py" in (error.hint or "")
 
 
 def test_gemma2_entry_error(tmp_path, byte_level_tokenizer):

@@ -229,7 +229,8 @@ def test_a_wrong_column_estimate_is_corrected_once_laid_out(parts_site, serve, b
             page = reader.open("index.html")
             view = page.locator("explorable-neuron-view")
             assert ready(page, view) == "ready"
-            page.wait_for_timeout(300)
+            next_frame(page)      # a resize seen in a frame repaints in the next one: wait for both
+            next_frame(page)
             assert fits(view) and reader.errors == []
             return view.evaluate("el => [el.draws, el.querySelector('.xp-nstrips').style.width, el.querySelector('.xp-nv').offsetWidth]")
         finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CANVAS_PIXELS, Reader, build_site, ready, write_test_site_config
+from conftest import CANVAS_PIXELS, Reader, build_site, next_frame, ready, write_test_site_config
 
 REPO = Path(__file__).resolve().parent.parent
 VIEWS = "explorable-head-view, explorable-model-view, explorable-saliency-view, explorable-factor-view"
@@ -110,7 +110,7 @@ def test_every_view_of_every_page_works_from_file(offline_site, file_reader):
         reader = file_reader(offline_site, name)
         assert reader.page.url.startswith("file://")
         assert settle_all(reader) == ["ready"] * count, name
-        reader.page.wait_for_timeout(200)
+        next_frame(reader.page)
         assert reader.errors == [], reader.errors
         leaving = [url for url in reader.requests if not url.startswith(("file://", "data:", "blob:"))]
         assert leaving == [], leaving
@@ -125,7 +125,7 @@ def test_interaction_png_palette_and_search_from_file(offline_site, file_reader,
     head = page.locator("explorable-head-view").first
     before = head.evaluate(CANVAS_PIXELS)
     head.get_by_text("three", exact=False).first.hover()
-    page.wait_for_timeout(200)
+    next_frame(page)
     assert head.evaluate(CANVAS_PIXELS) != before, "hovering a token redraws its lines"
 
     with page.expect_download() as download:
@@ -139,7 +139,7 @@ def test_interaction_png_palette_and_search_from_file(offline_site, file_reader,
     light = model.evaluate(CANVAS_PIXELS)
     page.locator("label.md-header__button[for^='__palette']").first.click()
     page.wait_for_function("document.body.dataset.mdColorScheme === 'slate'")
-    page.wait_for_timeout(300)
+    next_frame(page)
     assert model.evaluate(CANVAS_PIXELS) != light, "the palette toggle recolours the views"
 
     # Material's search runs in a worker: from file:// through the shipped shim, not a CDN

@@ -172,3 +172,27 @@ def test_levels_and_planes_round_trip_and_are_checked():
         decode_array(dict(encoded, levels=70000))
     with pytest.raises(ValueError, match="layout"):
         encode_array(values, dtype="uint8", layout="planes")
+
+
+def test_float32_attention_encodes_as_its_float64_copy_one_layer_at_a_time():
+    """encode_array widens a float32 array one block of the first axis at a time (bake memory on long inputs): the
+    bytes are those of encoding the whole float64 copy at once, computed here with the rounding written out."""
+    import base64
+    import zlib
+
+    rng = np.random.default_rng(3)
+    weights = rng.random((3, 2, 9, 9)).astype(np.float32) ** 4
+    weights /= weights.sum(-1, keepdims=True)
+    encoded = encode_array(weights, dtype="uint16", lo=0.0, hi=1.0, levels=511, layout="planes", keep_row_sums=True)
+    assert encoded == encode_array(weights.astype(np.float64), dtype="uint16", lo=0.0, hi=1.0, levels=511,
+                                   layout="planes", keep_row_sums=True)
+    scaled = weights.astype(np.float64).reshape(-1, 9) * 511            # largest remainders, row by row
+    floor = np.floor(scaled)
+    expected = floor.copy()
+    for row, (values, base) in enumerate(zip(scaled, floor)):
+        missing = int(round(values.sum() - base.sum()))
+        order = sorted(range(9), key=lambda j: (-(values[j] - base[j]), j))
+        expected[row, order[:missing]] += 1
+    q = expected.astype("<u2").reshape(-1)
+    raw = (q >> 8).astype(np.uint8).tobytes() + (q & 255).astype(np.uint8).tobytes()
+    assert zlib.decompress(base64.b64decode(encoded["data"])) == raw

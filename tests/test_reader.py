@@ -53,7 +53,7 @@ def assert_reachable(view, selector: str, what: str) -> list[dict]:
 
 def scroll_to_end(view, selector: str) -> None:
     view.evaluate("(el, s) => el.querySelectorAll(s).forEach(b => b.scrollLeft = b.scrollWidth)", selector)
-    view.page.wait_for_timeout(50)
+    next_frame(view.page)     # scroll events, and the shading they set, come before the next frame
 
 
 def settled(reader, path: str):

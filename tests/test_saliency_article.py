@@ -153,7 +153,7 @@ def test_smollm2_facts_behind_the_ig_caveat(loaded_bundled):
     from generator.capture import run
 
     from generator.methods import Needs
-    from generator.methods.saliency.gradients import generated_scores
+    from generator.attribution.targets import generated_scores
     from generator.spec import ExplorableSpec
 
     loaded = loaded_bundled("smollm2")

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from captum_causal import assert_close, captum_attributions, captum_forward, normalised_by_hand
-from generator.methods.saliency.causal import causal_gradients, causal_integrated_gradients, causal_saliency
+from generator.attribution.integrated import causal_integrated_gradients
+from generator.methods.saliency.causal import causal_gradients, causal_saliency
 from generator.methods.saliency.scores import GRADIENT_NORM, GRADIENT_X_INPUT, INTEGRATED_GRADIENTS
 from saliency_reference import causal_saliency_reference
 

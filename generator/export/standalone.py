@@ -17,8 +17,8 @@ import html
 import json
 from importlib import resources
 
-from .. import markdown_ext
 from ..spec import SpecBase
+from ..widget_html import render_widget
 from ..widgets import ENTRY, group_scripts
 from .assets import STYLES, asset_text
 
@@ -79,8 +79,7 @@ def standalone_html(spec: SpecBase, payload: bytes) -> str:
     document = json.loads(payload)
     title = spec.title or spec.id or "Explorable"
     # the container as on the site, payload embedded; the title is the page's heading instead
-    context = markdown_ext.SiteContext(baker=None, catalogue=lambda: None, embed_limit=len(payload) + 1)
-    widget = markdown_ext.render_widget(spec.model_copy(update={"title": None}), payload, context)
+    widget = render_widget(spec.model_copy(update={"title": None}), payload, embed_limit=len(payload) + 1)
     footer = (f"Baked by {GENERATOR} (payload schema_version {document.get('schema_version')}"
               + (f", explorable '{html.escape(spec.id)}'" if spec.id else "")
               + "). This file needs no network: the widgets and the data are inside it.")

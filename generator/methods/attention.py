@@ -24,10 +24,50 @@ from ..payload import encode_array
 from .registry import Method, Needs
 
 LEVELS = 511
+# The most attention weights one block may hold: the page decodes every map of every layer and head into one
+# Float32Array (4 bytes a weight), so this bounds the reader's memory at 512 MB and the bake's at about 1.5 GB.
+# SmolLM2 (30 layers x 9 heads) reaches it at 704 tokens; benchmarks/long_inputs.py measures bytes and memory.
+MAX_WEIGHTS = 1 << 27
 
 if TYPE_CHECKING:
     from ..capture import Capture
+    from ..models.facts import ModelInfo
     from ..spec import ExplorableSpec
+
+
+def weight_count(info: "ModelInfo", n_tokens: int) -> int:
+    """The attention weights a payload holds for `n_tokens` tokens: L x H x N^2, plus, on an encoder-decoder model
+    (N source tokens at most, T = n_tokens target tokens at most), its decoder's self- and cross-attention."""
+    count = info.n_layers * info.n_heads * n_tokens * n_tokens
+    if info.encoder_decoder:
+        count += info.n_decoder_layers * info.n_decoder_heads * 2 * n_tokens * n_tokens
+    return count
+
+
+def longest(info: "ModelInfo") -> int:
+    """The most tokens (prompt plus generated) the head and model views read on this model (MAX_WEIGHTS)."""
+    n = int((MAX_WEIGHTS / max(1, weight_count(info, 1))) ** 0.5)
+    while weight_count(info, n + 1) <= MAX_WEIGHTS:
+        n += 1
+    while n > 1 and weight_count(info, n) > MAX_WEIGHTS:
+        n -= 1
+    return n
+
+
+def check(spec: "ExplorableSpec", info: "ModelInfo", n_tokens: int | None = None) -> None:
+    """A text too long for the views: every layer's and head's N x N map is in the page (SpecError on `text` or
+    `pair`, saying the limit and why)."""
+    if n_tokens is None or weight_count(info, n_tokens) <= MAX_WEIGHTS:
+        return
+    limit = longest(info)
+    views = " and ".join(view for view in spec.shown_views if view in METHOD.views)
+    raise spec.error("text" if spec.text is not None else "pair",
+                     f"the {views} view{'s' if ' and ' in views else ''} read at most {limit} tokens on {info.label}: "
+                     f"they hold every layer's and head's map of N x N weights ({info.n_layers} x {info.n_heads} "
+                     f"maps), and {n_tokens} tokens would make {weight_count(info, n_tokens) / 1e6:,.0f} million "
+                     f"weights, more than a reader's browser can decode ({MAX_WEIGHTS / 1e6:,.0f} million)",
+                     hint=f"shorten the text to {limit} tokens, or show views that keep less per token (layers, "
+                          "ranks, probabilities, saliency)")
 
 
 def section(spec: "ExplorableSpec", capture: "Capture") -> dict[str, Any]:
@@ -40,7 +80,8 @@ def section(spec: "ExplorableSpec", capture: "Capture") -> dict[str, Any]:
 
 
 def _weights(weights: np.ndarray) -> dict[str, Any]:
-    return encode_array(np.asarray(weights, dtype=np.float64), dtype="uint16", lo=0.0, hi=1.0, levels=LEVELS,
+    weights = np.asarray(weights)      # float32 as captured: encode_array widens one layer at a time
+    return encode_array(weights if weights.dtype == np.float32 else weights.astype(np.float64), dtype="uint16", lo=0.0, hi=1.0, levels=LEVELS,
                         layout="planes", keep_row_sums=True)
 
 
@@ -49,6 +90,8 @@ METHOD = Method(
     views={"head": "explorable-head-view", "model": "explorable-model-view"},
     section=section,
     needs=Needs(attention=True),
+    check=check,
     encoder_decoder=True,
-    summary="head and model: the attention weights of every layer and head",
+    summary=("The attention weights of every layer and head: one head's lines between the tokens (head), every "
+             "head as a thumbnail (model). The only views for encoder-decoder models."),
 )

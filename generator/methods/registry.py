@@ -5,22 +5,31 @@ A method (in Captum's sense: one class of explanation under one contract) is a `
 - `name`: the payload section it writes and the spec field that holds its options (`saliency: {ig_steps: 50}`);
 - `views`: the views it provides, view name -> custom element tag (`{"saliency": "explorable-saliency-view"}`);
 - `options`: a pydantic model of its options (or None), included in the spec schema as field `name`;
-- `needs`: what it needs from the model run (`Needs`), so the capture records only that;
+- `needs`: what it needs from the model run (`Needs`), so the capture records only that; `needs_of(spec)`, where
+  given, narrows it to what the spec's options use (`Method.needs_for`);
 - `check(spec, model_info, n_tokens)`: model-dependent rules, raised as placed `SpecError`s before the model runs
   (by the bake, and by `explorables check` without torch); n_tokens is the most tokens the run can have, or None;
 - `section(spec, capture)`: the function from a `Capture` to its payload section (a JSON-ready dict);
+- `metrics(section)`: what the experiment trackers log of a baked section (name -> number), or None
+  (`generator.tracking.record`); it reads the JSON section only, never the model;
+- `summary`: one line saying what the views show (the authors' table in docs/writing.md, `generator.methods.table`);
 - `encoder_decoder`: whether it also reads encoder-decoder models (whose capture differs, see `generator.capture`);
 - `parts`: fields of its section holding a list of ARRAYs (one per layer) that its views show one at a time: on
   the site every entry but the first becomes a data file fetched when shown (`generator.payload.parts`).
 
 Everything else is derived from the registry: the spec's allowed views and their error hints (`generator.spec`), the
-sections a bake computes and what the capture records (`generator.bake`), the view -> element table of the Markdown
-extension. Built-in methods are listed in `generator.methods`; `register` adds one at run time (tests do).
+sections a bake computes and what the capture records (`generator.bake`), the view -> element table of the page
+(`generator.widget_html`), the views' PNGs and the metrics the trackers log (`generator.tracking`), and the authors'
+table of views and options (`generator.methods.table`). Built-in methods are listed in `generator.methods`;
+`register` adds one at run time (tests do), and refuses a record that does not fit this contract (`ContractError`,
+saying what is expected), so a broken record fails when it is registered, never at a reader's bake.
 Importing this module imports neither torch nor any method's heavy code.
 """
 
 from __future__ import annotations
 
+import inspect
+import re
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -34,21 +43,32 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Needs:
-    """What a method needs the model run to record (the capture records the union over a spec's methods)."""
+    """What a method needs the model run to record (the capture records the union over a spec's methods).
 
-    attention: bool = False        # attention weights [L, H, N, N]
+    `hooks` lists hook names or patterns (`generator.hooks`: `blocks.*.attn.hook_pattern`, `blocks.3.hook_resid_post`,
+    `hook_embed`, ...): the capture records each in `Capture.activations` by name, through the run handle
+    (`generator.model_run.ModelRun.run_with_cache`), batch axis dropped. A new capture point is one entry in
+    `generator/hooks.py` and its place in the adapter; a method asks for it here by name. The booleans before it
+    are the capture's older, dedicated records (kept so that the payloads they feed keep their bytes); the flags
+    after it are whole-run needs.
+    """
+
+    attention: bool = False        # attention weights [L, H, N, N] (`Capture.attentions`)
     mlp_post: bool = False         # blocks.{i}.mlp.hook_post for every layer: [N, neurons]
     hidden_states: bool = False    # residual stream after the embedding and after every block: [L + 1, N, d_model]
-    queries_keys: bool = False     # blocks.{i}.attn.hook_q / hook_k: [H, N, d_head] / [H_kv, N, d_head]
+    queries_keys: bool = False     # blocks.{i}.attn.hook_q / hook_k: [H, N, d_head] / [H_kv, N, d_head], and scales
     values: bool = False           # blocks.{i}.attn.hook_v [H_kv, N, d_head] and weights blocks.{i}.attn.W_O
-    gradients: bool = False        # the method runs the model itself (gradients), through `Capture.model`
+    hooks: tuple[str, ...] = ()    # hook names or patterns recorded by name (see above)
+    gradients: bool = False        # the method runs the model again (gradients, edits): `Capture.model_run`
     sentences: bool = False        # each sentence of a pair tokenised on its own (bi-encoder reading)
     adapter: bool = False          # needs an architecture adapter (module paths) for this model family
     readout: bool = False          # the final norm and unembedding as a handle (`Capture.readout`, models/readout.py)
     vocabulary: bool = False       # token ids <-> display text (`Capture.vocabulary`, tokens.Vocabulary)
 
     def __or__(self, other: "Needs") -> "Needs":
-        return Needs(**{f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)})
+        merged = {f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)}
+        merged["hooks"] = tuple(dict.fromkeys(self.hooks + other.hooks))
+        return Needs(**merged)
 
 
 @dataclass(frozen=True)
@@ -59,9 +79,94 @@ class Method:
     needs: Needs = Needs()
     options: type["BaseModel"] | None = None
     check: Callable[["ExplorableSpec", "ModelInfo", int | None], None] | None = None
-    summary: str = ""              # one line for error hints and docs: what the views show
+    summary: str = ""              # one line for the authors' table (docs/writing.md): what the views show
+    metrics: Callable[[dict[str, Any]], dict[str, float]] | None = None   # tracker metrics of a baked section
     encoder_decoder: bool = False  # its section can be computed for encoder-decoder models (T5, BART, ...)
     parts: tuple[str, ...] = ()    # lists of ARRAYs shown one at a time: data files of their own on the site
+    # what the run must record for this spec's options, when that depends on them (None: always `needs`); e.g.
+    # the explanations method asks for value vectors only when value-weighted attention is chosen
+    needs_of: Callable[["ExplorableSpec"], Needs] | None = None
+
+    def needs_for(self, spec: "ExplorableSpec") -> Needs:
+        """What the model run must record for this method with `spec`'s options (`needs_of`, else `needs`)."""
+        return self.needs if self.needs_of is None else self.needs_of(spec)
+
+
+class ContractError(TypeError):
+    """A method record that does not fit the contract of `Method` (raised by `Registry.register`)."""
+
+
+# (field, the arguments it is called with, how the contract writes them)
+_CALLED = (("section", 2, "section(spec, capture) -> dict"),
+           ("check", 3, "check(spec, model_info, n_tokens) -> None, raising spec.error(field, message, hint=...)"),
+           ("metrics", 1, "metrics(section) -> {name: number}"),
+           ("needs_of", 1, "needs_of(spec) -> Needs"))
+_TAG = re.compile(r"explorable-[a-z0-9]+(-[a-z0-9]+)*")
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _takes(function: Callable, count: int) -> bool:
+    """Whether `function` can be called with `count` positional arguments."""
+    try:
+        inspect.signature(function).bind(*range(count))
+    except TypeError:
+        return False
+    except ValueError:       # no signature to read (a builtin): let it be
+        return True
+    return True
+
+
+def check_contract(method: Any) -> None:
+    """Raise ContractError, naming the method, the field and what is expected, when `method` is not a `Method`
+    that fits the contract (module docstring): a lowercase name, views as {view: custom element tag}, callables
+    taking the arguments they are called with, an options model, `Needs`, parts as a tuple of field names."""
+    from pydantic import BaseModel
+
+    if not isinstance(method, Method):
+        raise ContractError(f"register takes a Method record, got {type(method).__name__}")
+    who = f"method '{method.name}'"
+    if not isinstance(method.name, str) or not _NAME.fullmatch(method.name):
+        raise ContractError(f"{who}: the name is the payload section and the spec field, so it is lowercase letters, "
+                            "digits and '_', starting with a letter")
+    if not isinstance(method.views, dict) or not all(isinstance(view, str) and _NAME.fullmatch(view)
+                                                     for view in method.views):
+        raise ContractError(f"{who}: views must be a dict {{view name: custom element tag}} with lowercase view names")
+    for view, tag in method.views.items():
+        if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+            raise ContractError(f"{who}: view '{view}' names the element {tag!r}; a custom element tag here is "
+                                "'explorable-<name>', as the view class's `static tag` says")
+    for field, count, shape in _CALLED:
+        function = getattr(method, field)
+        if function is None and field != "section":
+            continue
+        if not callable(function) or not _takes(function, count):
+            raise ContractError(f"{who}: {field} must be a function called as {shape} ({count} positional "
+                                f"argument{'s' if count > 1 else ''}); got {getattr(function, '__name__', function)!r}"
+                                + (f" taking {inspect.signature(function)}" if callable(function) else ""))
+    if method.options is not None and not (isinstance(method.options, type) and issubclass(method.options, BaseModel)):
+        raise ContractError(f"{who}: options must be a pydantic model class (generator.methods.options.Options) or "
+                            "None")
+    if not isinstance(method.needs, Needs):
+        raise ContractError(f"{who}: needs must be a Needs record (what the model run records for it)")
+    if not isinstance(method.needs.hooks, tuple):
+        raise ContractError(f"{who}: needs.hooks must be a tuple of hook names or patterns, such as "
+                            "('blocks.*.attn.hook_pattern',)")
+    for name in method.needs.hooks:
+        _check_hook(who, name)
+    if not isinstance(method.parts, tuple) or not all(isinstance(part, str) for part in method.parts):
+        raise ContractError(f"{who}: parts must be a tuple of section field names (lists of ARRAYs shown one at a "
+                            "time)")
+
+
+def _check_hook(who: str, name: object) -> None:
+    """A hook name or pattern that can name some point (generator.hooks), else ContractError."""
+    from .. import hooks
+
+    if not isinstance(name, str):
+        raise ContractError(f"{who}: needs.hooks holds {name!r}; a hook name is a string")
+    if not hooks.matching(name, hooks.all_names(256)):
+        raise ContractError(f"{who}: needs.hooks: '{name}' names no hook point (known: {hooks.EMBED}, and "
+                            f"blocks.<layer>.<point> with point one of {', '.join(hooks.POINTS)}; '*' for any layer)")
 
 
 class Registry:
@@ -72,7 +177,9 @@ class Registry:
         self.version = 0           # bumped on every change, so derived schemas know to rebuild
 
     def register(self, method: Method) -> Method:
-        """Add a method. Raises ValueError if its name or one of its views is taken."""
+        """Add a method. Raises ContractError (a TypeError) for a record that does not fit the contract
+        (`check_contract`), ValueError if its name or one of its views is taken."""
+        check_contract(method)
         if method.name in self._methods:
             raise ValueError(f"a method named '{method.name}' is already registered")
         taken = {view for known in self._methods.values() for view in known.views}

@@ -50,6 +50,12 @@ class Adapter:
     attn_out_conv1d: bool = False  # W_O's weight is stored [in, out] (GPT-2's Conv1D), not [out, in] (nn.Linear)
     attention: str | None = None   # path inside a block to the attention module that calls the eager attention
                                    # function with q and k; None: queries and keys cannot be captured (neuron view)
+    attention_note: str = ""       # why `attention` is None, in words for authors (the support table, errors)
+    values_per_head: bool = False  # the values module's output is [..., H, parts * d_head] (GPT-NeoX's fused
+                                   # query_key_value: each head's q, k, v side by side); `values_part` picks within
+                                   # each head's slice
+    values_last: bool = False      # the values are the last H_kv * d_head entries of that output (Phi-3's fused
+                                   # qkv_proj: H query heads, then H_kv key heads, then H_kv value heads)
 
     def blocks(self, model: Any) -> list[Any]:
         return list(_first_path(model, self.layers, "layer list"))
@@ -77,9 +83,20 @@ class Adapter:
             raise AttributeError("this adapter does not say where the value vectors are")
         return _get(block, self.values)
 
-    def value_vectors(self, output: Any) -> Any:
-        """The value vectors in the output of `values_module`: [..., n_kv_heads * d_head], bias included."""
+    def value_vectors(self, output: Any, heads: tuple[int, int] | None = None) -> Any:
+        """The value vectors in the output of `values_module`: [..., n_kv_heads * d_head], bias included.
+
+        heads: (n_heads, n_kv_heads), needed by the fused layouts (`values_per_head`, `values_last`); raises
+        ValueError when such an entry is called without them."""
         index, parts = self.values_part
+        if (self.values_per_head or self.values_last) and heads is None:
+            raise ValueError("this adapter's value vectors sit in a fused projection: give (n_heads, n_kv_heads)")
+        if self.values_per_head:
+            per_head = output.reshape(*output.shape[:-1], heads[1], parts, -1)       # [..., H_kv, parts, d_head]
+            return per_head[..., index, :].reshape(*output.shape[:-1], -1)
+        if self.values_last:
+            d_head = output.shape[-1] // (heads[0] + 2 * heads[1])
+            return output[..., output.shape[-1] - heads[1] * d_head:]
         return output.chunk(parts, dim=-1)[index] if parts > 1 else output
 
     def output_weight(self, block: Any) -> Any:
@@ -96,7 +113,12 @@ _LLAMA_LIKE = Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="
                       attn_out="self_attn.o_proj", attention="self_attn")
 _GEMMA_CAPPED = replace(_LLAMA_LIKE, logit_softcap="final_logit_softcapping")
 # Gemma 2 also soft-caps its attention scores (tanh) before the softmax, so q and k alone do not give its weights.
-_GEMMA2 = replace(_GEMMA_CAPPED, attention=None)
+_GEMMA2 = replace(_GEMMA_CAPPED, attention=None,
+                  attention_note="Gemma 2 soft-caps its attention scores (tanh) before the softmax, so queries and "
+                                 "keys alone do not give its weights")
+_BERT_LIKE = Adapter(causal=False, layers=("encoder.layer", "bert.encoder.layer", "roberta.encoder.layer"),
+                     mlp_down="output.dense", final_norm=(), pairs=True, values="attention.self.value",
+                     attn_out="attention.output.dense", attention="attention.self")
 
 ADAPTERS: dict[str, Adapter] = {
     **{model_type: _LLAMA_LIKE for model_type in
@@ -106,12 +128,23 @@ ADAPTERS: dict[str, Adapter] = {
     "gpt2": Adapter(causal=True, layers=("transformer.h", "h"), mlp_down="mlp.c_proj",
                     final_norm=("transformer.ln_f", "ln_f"), unembed=("lm_head",), values="attn.c_attn",
                     values_part=(2, 3), attn_out="attn.c_proj", attn_out_conv1d=True, attention="attn"),
+    # transformers 5 names GPT-NeoX's LM head `lm_head`, 4.x `embed_out`: both are candidates
     "gpt_neox": Adapter(causal=True, layers=("gpt_neox.layers", "layers"), mlp_down="mlp.dense_4h_to_h",
-                        final_norm=("gpt_neox.final_layer_norm", "final_layer_norm"), unembed=("embed_out",),
-                        attention="attention"),
-    "bert": Adapter(causal=False, layers=("encoder.layer", "bert.encoder.layer"), mlp_down="output.dense",
-                    final_norm=(), pairs=True, values="attention.self.value", attn_out="attention.output.dense",
-                    attention="attention.self"),
+                        final_norm=("gpt_neox.final_layer_norm", "final_layer_norm"), unembed=("lm_head", "embed_out"),
+                        values="attention.query_key_value", values_part=(2, 3), values_per_head=True,
+                        attn_out="attention.dense", attention="attention"),
+    # OPT: a model with `project_out` (OPT-350m: the LM head reads a smaller width) has no final norm either;
+    # the lens reads it through the final norm only, so such a model is refused by the readout (no `final_norm`)
+    "opt": Adapter(causal=True, layers=("model.decoder.layers", "decoder.layers"), mlp_down="fc2",
+                   final_norm=("model.decoder.final_layer_norm", "decoder.final_layer_norm"), unembed=("lm_head",),
+                   values="self_attn.v_proj", attn_out="self_attn.out_proj", attention="self_attn"),
+    "phi3": replace(_LLAMA_LIKE, values="self_attn.qkv_proj", values_last=True),
+    "bert": _BERT_LIKE,
+    # RoBERTa has no segment embeddings, but its tokenizer reads a pair as one sequence (<s> A </s></s> B </s>)
+    "roberta": _BERT_LIKE,
+    "distilbert": Adapter(causal=False, layers=("transformer.layer", "distilbert.transformer.layer"),
+                          mlp_down="ffn.lin2", final_norm=(), pairs=True, values="attention.v_lin",
+                          attn_out="attention.out_lin", attention="attention"),
 }
 
 

@@ -38,6 +38,9 @@ class ModelInfo:
     encoder_decoder: bool = False   # T5, BART, Marian...: n_layers and n_heads are the encoder's
     n_decoder_layers: int = 0       # encoder-decoder only: the decoder's layers and heads (its self- and
     n_decoder_heads: int = 0        # cross-attention have the same counts)
+    # the smallest number of most recent tokens a layer attends to (sliding-window attention: Mistral, Gemma 2 and
+    # 3, Phi-3), None when every layer sees all earlier tokens; not in the payload
+    sliding_window: int | None = None
     # The tokens a text read on its own splits into, as text (no special tokens): for checks that need the
     # tokenizer (a `lens.watch` entry must be one token). Set where a tokenizer is at hand; not part of equality.
     pieces: Callable[[str], list[str]] | None = field(default=None, compare=False, repr=False)
@@ -82,16 +85,29 @@ def model_info(source: ModelSource, config: Any) -> ModelInfo:
     sizes in their own words (T5: num_layers, num_decoder_layers, num_heads; BART and Marian: encoder_layers,
     decoder_layers, encoder_attention_heads, decoder_attention_heads), which a config object maps but its dict
     does not."""
-    heads = int(_field(config, "num_attention_heads", "n_head", "num_heads", "encoder_attention_heads"))
-    layers = int(_field(config, "num_hidden_layers", "n_layer", "num_layers", "encoder_layers"))
+    heads = int(_field(config, "num_attention_heads", "n_head", "n_heads", "num_heads", "encoder_attention_heads"))
+    layers = int(_field(config, "num_hidden_layers", "n_layer", "n_layers", "num_layers", "encoder_layers"))
     kv_heads = int(_field(config, "num_key_value_heads") or heads)
     if not is_encoder_decoder(config):
         return ModelInfo(source.name, source.label, _field(config, "model_type"), is_causal(config), layers, heads,
-                         kv_heads)
+                         kv_heads, sliding_window=sliding_window(config))
     return ModelInfo(source.name, source.label, _field(config, "model_type"), False, layers, heads, kv_heads,
                      encoder_decoder=True,
                      n_decoder_layers=int(_field(config, "num_decoder_layers", "decoder_layers") or layers),
                      n_decoder_heads=int(_field(config, "decoder_attention_heads") or heads))
+
+
+def sliding_window(config: Any) -> int | None:
+    """The attention window of the config's sliding layers (query i sees keys j with i - window < j <= i), or None
+    when no layer slides: no `sliding_window`, `use_sliding_window: false` (Qwen2), or `layer_types` without a
+    "sliding_attention" layer."""
+    window = _field(config, "sliding_window")
+    if not window or _field(config, "use_sliding_window") is False:
+        return None
+    types = _field(config, "layer_types")
+    if types is not None and "sliding_attention" not in types:
+        return None
+    return int(window)
 
 
 def max_positions(config: Any) -> int | None:
@@ -132,7 +148,7 @@ def _facts(source: ModelSource) -> ModelFacts:
         config, tokenizer = _gguf(Path(source.path) / source.gguf_file)
     else:
         folder = _folder(source)
-        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config = _config_json(folder / "config.json", source)
         tokenizer = _tokenizer_json(folder, source)
     style = tokenizer_style(SimpleNamespace(backend_tokenizer=tokenizer))
     special = {i for i, added in tokenizer.get_added_tokens_decoder().items() if added.special}
@@ -143,7 +159,12 @@ def _facts(source: ModelSource) -> ModelFacts:
         if style == "other":
             return [tokenizer.decode([i]) for i in ids]
         return [token_alone(None, style, tokenizer.id_to_token(i), i in special)["text"] for i in ids]
-    info = replace(model_info(source, config), pieces=pieces)
+    try:
+        info = replace(model_info(source, config), pieces=pieces)
+    except (TypeError, ValueError):      # a count missing (int(None)) or not a number
+        raise ModelLoadError(f"model '{source.name}': its config does not state the layer and head counts "
+                             "(num_hidden_layers, num_attention_heads or their equivalents); save the model again "
+                             "with model.save_pretrained(folder)") from None
     return ModelFacts(info, max_positions(config), reads_pairs(config), tokenizer)
 
 
@@ -167,6 +188,23 @@ def _folder(source: ModelSource) -> Path:
                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
+def _config_json(path: Path, source: ModelSource) -> dict[str, Any]:
+    """The folder's config.json as a dict. Raises ModelLoadError when it cannot be read or is not a JSON object."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"model '{source.name}': cannot read {path} ({type(exc).__name__}: {exc}); "
+                             "save the model again with model.save_pretrained(folder)") from None
+    except ValueError as exc:
+        raise ModelLoadError(f"model '{source.name}': {path} is not valid JSON ({exc}); save the model again "
+                             "with model.save_pretrained(folder)") from None
+    if not isinstance(config, dict):
+        raise ModelLoadError(f"model '{source.name}': {path} is not valid JSON for a config (it holds a "
+                             f"{type(config).__name__}, not an object); save the model again with "
+                             "model.save_pretrained(folder)")
+    return config
+
+
 def _tokenizer_json(folder: Path, source: ModelSource) -> Any:
     from tokenizers import Tokenizer
 
@@ -177,7 +215,12 @@ def _tokenizer_json(folder: Path, source: ModelSource) -> Any:
     if not path.exists():
         raise ModelLoadError(f"model '{source.name}': no tokenizer.json in {folder}, so its texts cannot be counted "
                              "without loading it; save the tokenizer with tokenizer.save_pretrained(folder)")
-    tokenizer = Tokenizer.from_file(str(path))
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:  # the tokenizers library raises its own Exception for unreadable or invalid files
+        raise ModelLoadError(f"model '{source.name}': {path} cannot be read as a tokenizer "
+                             f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); save the "
+                             "tokenizer again with tokenizer.save_pretrained(folder)") from None
     tokenizer.no_padding()          # a saved tokenizer may pad to a fixed length (MiniLM's pads to 128)
     tokenizer.no_truncation()       # and truncate: counting must see every token
     return tokenizer

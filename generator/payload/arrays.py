@@ -37,7 +37,9 @@ def encode_array(values: Any, *, dtype: str = "uint8", lo: float | None = None, 
     without them keep their bytes.
     Raises ValueError on NaN/infinite values, an unknown dtype or layout, or levels outside 1..2^bits - 1.
     """
-    array = np.asarray(values, dtype=np.float64)
+    array = np.asarray(values)
+    if array.dtype != np.float32:      # float32 (the model's) is kept as is and widened a block at a time below
+        array = array.astype(np.float64)
     if not np.all(np.isfinite(array)):
         raise ValueError("cannot encode NaN or infinite values")
     if layout not in LAYOUTS or (layout == "planes" and dtype != "uint16"):
@@ -46,7 +48,7 @@ def encode_array(values: Any, *, dtype: str = "uint8", lo: float | None = None, 
     hi = float(array.max()) if hi is None and array.size else float(hi if hi is not None else 1.0)
     extra: dict[str, Any] = {}
     if dtype == "float32":
-        raw = array.astype(_NUMPY["float32"]).tobytes()
+        raw = np.asarray(array, dtype=np.float64).astype(_NUMPY["float32"]).tobytes()
     elif dtype in _LEVELS:
         steps = _LEVELS[dtype] if levels is None else int(levels)
         if not 1 <= steps <= _LEVELS[dtype]:
@@ -54,9 +56,15 @@ def encode_array(values: Any, *, dtype: str = "uint8", lo: float | None = None, 
         if steps != _LEVELS[dtype]:
             extra["levels"] = steps
         span = hi - lo
-        scaled = np.zeros_like(array) if span <= 0 else (np.clip(array, lo, hi) - lo) / span * steps
-        rounded = round_rows_to_sums(scaled) if keep_row_sums and array.ndim else np.rint(scaled)
-        quantized = np.clip(rounded, 0, steps).astype(_NUMPY[dtype])
+        quantized = np.empty(array.shape, dtype=_NUMPY[dtype])
+        # a block of the first axis at a time (one layer of attention [L, H, N, N]): the float64 temporaries stay
+        # the size of one block, and every row is rounded as it would be in one piece (rows never span blocks)
+        blocks = [(Ellipsis,)] if array.ndim < 2 else [(i,) for i in range(array.shape[0])]
+        for block in blocks:
+            part = np.asarray(array[block], dtype=np.float64)
+            scaled = np.zeros_like(part) if span <= 0 else (np.clip(part, lo, hi) - lo) / span * steps
+            rounded = round_rows_to_sums(scaled) if keep_row_sums and array.ndim else np.rint(scaled)
+            quantized[block] = np.clip(rounded, 0, steps)
         if layout == "planes":
             pairs = quantized.reshape(-1).view(np.uint8).reshape(-1, 2)   # little-endian: [low, high]
             raw = pairs[:, 1].tobytes() + pairs[:, 0].tobytes()

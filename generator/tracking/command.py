@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ..errors import ExplorableError
 from ..spec import SpecBase
@@ -88,7 +88,8 @@ def log_specs(items: Iterable[tuple], baker, *, tracker: str, tracking_uri: str 
                 experiment=experiment, offline_dir=offline_dir)
 
 
-def main(specs: list[SpecBase], baker, args) -> int:
+def main(specs: list[SpecBase], baker, args, progress: Callable[[list[SpecBase]], Iterable[SpecBase]] = iter) -> int:
+    """The command: bake (through `progress`, the CLI's bar) and log the chosen specs."""
     from ..export.command import UnknownIds, select
 
     try:
@@ -97,7 +98,7 @@ def main(specs: list[SpecBase], baker, args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     items, failed = [], 0
-    for spec in chosen:
+    for spec in progress(chosen):
         try:
             items.append((spec, baker.payload(spec)))
         except ExplorableError as error:

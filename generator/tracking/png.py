@@ -1,5 +1,7 @@
 """PNGs of an explorable's views, rendered headless: the standalone page opened in Chromium, each view's own
-"save PNG" button pressed (assets/js/export.js draws the file), the download kept. Runs in a subprocess, so it
+"save PNG" button pressed (assets/js/export.js draws the file), the download kept. Every view is found by what
+every view shares, the class `xp-view` that the `View` base class (assets/js/view.js) sets on itself, so a view
+added to the registry gets its PNG with no list to update here. Runs in a subprocess, so it
 never meets another Playwright instance of the calling process.
 
     python -m generator.tracking.png PAGE.html OUT_DIR     # writes OUT_DIR/<name the save PNG button gives>
@@ -14,7 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-VIEWS = "explorable-head-view, explorable-model-view, explorable-saliency-view, explorable-factor-view"
+VIEWS = ".explorable > .xp-view"     # every view: View.connectedCallback sets the class
+UNDEFINED = ".explorable > :not(:defined)"   # an element whose class is not defined yet (its script not run)
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 
@@ -49,6 +52,7 @@ def _main(page: Path, out: Path) -> int:
         browser = playwright.chromium.launch(executable_path=chromium(), args=ARGS)
         tab = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
         tab.goto(page.resolve().as_uri())
+        tab.wait_for_function(f"() => !document.querySelector({UNDEFINED!r})", timeout=30000)
         views = tab.locator(VIEWS)
         for index in range(views.count()):
             view = views.nth(index)

@@ -3,10 +3,11 @@
 - params: what was asked for: the model (name, label, fingerprint, architecture), a SHA-256 digest of the text or
   sentence pair, generation length, views, and every option of the methods shown, as `<method>_<option>`
   (saliency_target, saliency_ig_steps, factors_counts, factors_layers, ...).
-- metrics: what the bake measured, read back from the payload: token counts, payload bytes (raw and gzipped),
-  integrated-gradients completeness gaps (the section's `ig_gap`: max and median over generated tokens, or the one
-  value of a sentence pair), the encoder similarity, NMF reconstruction error and iterations per factor count, and
-  the bake's wall seconds when the cache recorded them (entries baked before it did have none).
+- metrics: what the bake measured, read back from the payload: token counts, payload bytes (raw and gzipped), the
+  bake's wall seconds when the cache recorded them (entries baked before it did have none), and what each method
+  shown gives of its section (`Method.metrics`: saliency's completeness gaps and similarity, NMF errors and
+  iterations, the explanations' AOPC, comprehensiveness and sufficiency per method, the lens's top-1 figures, the
+  neuron view's stored values).
 - tags: explorable id, source page (the page showing it in a site build, else the file defining it), the
   file defining it, the bake cache key, the spec digest.
 - artifacts: the payload JSON and the standalone HTML (plus PNGs of the views when a browser could render them).
@@ -17,7 +18,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import statistics
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -54,22 +54,11 @@ def text_digest(spec: SpecBase) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _gaps(section: dict) -> dict[str, float]:
-    gap = section.get("ig_gap")
-    values = [value for value in (gap if isinstance(gap, list) else [gap]) if isinstance(value, (int, float))]
-    if not values:
-        return {}
-    if not isinstance(gap, list):
-        return {"ig_gap": float(values[0])}
-    return {"ig_gap_max": float(max(values)), "ig_gap_median": float(statistics.median(values)),
-            "ig_gap_infinite": float(len(gap) - len(values))}
-
-
 def record_for(spec: SpecBase, payload: bytes, *, key: str, fingerprint: str,
                bake_seconds: float | None, html: str, page: str | None = None) -> Record:
     """The record of one baked explorable. payload: its JSON bytes; html: its standalone page; page: the site
     page that shows it (a build logs it), else the file that defines it is the source."""
-    from ..markdown_ext import download_name
+    from ..widget_html import download_name
 
     document = json.loads(payload)
     model = document.get("model", {})
@@ -91,14 +80,9 @@ def record_for(spec: SpecBase, payload: bytes, *, key: str, fingerprint: str,
         for field_name, value in (options.model_dump() if options is not None else {}).items():
             params[f"{method.name}_{field_name}"] = (",".join(str(item) for item in value)
                                                      if isinstance(value, list) else str(value))
-    saliency = document.get("saliency")
-    if saliency:
-        metrics.update({f"saliency_{name}": value for name, value in _gaps(saliency).items()})
-        if isinstance(saliency.get("similarity"), (int, float)):
-            metrics["saliency_similarity"] = float(saliency["similarity"])
-    for run in (document.get("factors") or {}).get("runs", []):
-        metrics[f"nmf_error_k{run['count']}"] = float(run["error"])
-        metrics[f"nmf_iterations_k{run['count']}"] = float(run["iterations"])
+    for method in spec.methods:       # what each method measured, read back from its section
+        if method.metrics is not None and document.get(method.name):
+            metrics.update(method.metrics(document[method.name]))
     name = download_name(spec).removesuffix(".html")
     tags = {TAG_ID: spec.id or name, TAG_SOURCE: page or spec.file, TAG_DEFINED: spec.file, TAG_KEY: key,
             TAG_DIGEST: spec.digest()}

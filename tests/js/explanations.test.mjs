@@ -11,8 +11,8 @@ const causal = (M = 2, T = 2) => ({ tokens: ["a", "b", "c", "d"].map(tok), n_pro
   explanations: { kind: "causal", methods: ["rollout", "flow"].slice(0, M), values: Array(T).fill(3), faithfulness: faith(M, T) } });
 
 test("every method of the section has a label, a long name and a description", () => {
-  for (const key of ["raw_attention", "rollout", "flow", "grad_rollout", "attention_x_gradient", "value_weighted",
-    "gradient_x_input", "integrated_gradients"]) assert.equal(LABELS[key].length, 3, key);
+  for (const key of ["raw_attention", "rollout", "flow", "grad_rollout", "attention_x_gradient", "attention_attribution",
+    "value_weighted", "value_zeroing", "gradient_x_input", "integrated_gradients"]) assert.equal(LABELS[key].length, 3, key);
   assert.equal(label("unknown_method"), "unknown_method");
 });
 

@@ -66,8 +66,8 @@ test("completeness states the sums and flags gaps above 5%", () => {
   assert.equal(completeness(1, 2, 2, null).bad, true);
 });
 
-test("the three methods are offered in a fixed order", () => {
-  assert.deepEqual(METHODS.map((m) => m[0]), ["gradient_x_input", "gradient_norm", "integrated_gradients"]);
+test("the methods are offered in a fixed order (occlusion: made in the page by live blocks)", () => {
+  assert.deepEqual(METHODS.map((m) => m[0]), ["gradient_x_input", "gradient_norm", "integrated_gradients", "occlusion"]);
 });
 
 test("place tells repeated tokens apart: the position in the text, or the sentence and the position in it", () => {

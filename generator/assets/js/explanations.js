@@ -6,8 +6,10 @@ export const LABELS = {
   rollout: ["rollout", "attention rollout", "attention multiplied through the layers, with the residual added"],
   flow: ["flow", "attention flow", "the maximum flow through the layered attention graph"],
   grad_rollout: ["grad. rollout", "gradient-weighted rollout", "rollout of attention weighted by its gradient (positive part)"],
-  attention_x_gradient: ["attn × grad", "attention × gradient", "attention weight times its gradient (positive part), summed over heads, queries and layers"],
+  attention_x_gradient: ["Grad-SAM", "Grad-SAM (attention × gradient)", "attention weight times its gradient (positive part), summed over heads, queries and layers: Grad-SAM (Barkan et al. 2021) up to normalisation"],
+  attention_attribution: ["attn. attribution", "attention attribution (integrated gradients over attention)", "each layer's attention weight times its gradient integrated as the weights are scaled from 0 (Hao et al. 2021), positive part summed over heads, queries and layers"],
   value_weighted: ["value-weighted", "value-weighted attention", "the length of the weighted, transformed value vector"],
+  value_zeroing: ["value zeroing", "value zeroing", "how far each token's layer output moves when this token's values are zeroed (Mohebbi et al. 2023), rolled out over the layers"],
   gradient_x_input: ["grad × input", "gradient × input", "the length of embedding times gradient"],
   integrated_gradients: ["IG", "integrated gradients", "the length of the integrated-gradients attribution"],
 };

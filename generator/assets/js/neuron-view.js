@@ -175,7 +175,7 @@ export class NeuronView extends View {
     const li = this.s.layers.indexOf(layer), hi = this.s.heads.indexOf(head);
     if (li >= 0) (this.layerSel.value = li), this.pickLayer(li);
     if (hi >= 0) (this.headSel.value = hi), this.set({ hi, cell: null });
-    if (token >= 0 && token < this.N) this.set({ qPin: token, qHov: null, kPin: -1, cell: null });
+    if (Number.isInteger(token) && token >= 0 && token < this.N) this.set({ qPin: token, qHov: null, kPin: -1, cell: null });
   }
 
   onKey(e, pin) {

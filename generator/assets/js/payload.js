@@ -16,6 +16,12 @@ export function load(el) {
   return p;
 }
 
+/** Make `payload` (an object in the baked schema) the payload of container `c`: views that start after this read it
+ * (the live control's hook: it then replaces the container's views with fresh ones, live-view.js). */
+export function replace(c, payload) {
+  loads.set(c, Promise.resolve(payload));
+}
+
 const bySrc = new Map(); // data-src URL -> promise; the 4 most recent, shared across containers and navigations
 // The widgets' own URL: data files live in ../data/ beside it. An ES module knows it from import.meta.url; the
 // classic-script bundle of the offline copy (bundle/, where import.meta is empty) from document.currentScript.

@@ -129,6 +129,7 @@ export class SaliencyView extends TokenListView {
     this.note.textContent = c
       ? `${c.text}${c.bad ? ". The shares do not add up to the change they should explain: read them with care." : "."}` +
         ` Baseline: ${s.ig_baseline_text || "all-zero token embeddings"}; ${s.ig_steps} steps.`
+      : key === "occlusion" ? "occlusion: each token's share is how much the similarity moves when [MASK] takes its place (its sentence read alone), divided by the sum over all tokens of both sentences."
       : `${name}: each token's share is the length of its vector${key === "gradient_norm" ? " of gradients" : " of attributions"}, divided by the sum over all ${causal ? "earlier tokens" : "tokens of both sentences"}.`;
   }
 }

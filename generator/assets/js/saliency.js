@@ -5,6 +5,7 @@ export const METHODS = [
   ["gradient_x_input", "grad × input", "gradient × input"],
   ["gradient_norm", "gradient", "gradient norm"],
   ["integrated_gradients", "IG", "integrated gradients"],
+  ["occlusion", "occlusion", "occlusion"], // live blocks (live-payload.js): [MASK] in each token's place
 ];
 
 /** A share in [0, 1] as a percentage with one decimal ("<0.1%" for tiny non-zero shares). */

@@ -1,4 +1,5 @@
-"""Gradient-weighted rollout, attention x gradient and gradient x input from one forward and one batched backward.
+"""Gradient-weighted rollout, Grad-SAM (attention x gradient) and gradient x input from one forward and one batched
+backward.
 
 The forward runs on the token embeddings as a leaf with `output_attentions`: in eager attention the returned weights
 A_l [H, N, N] are the tensors the layer multiplies the values with, so d f / d A_l is the gradient of the target f
@@ -9,9 +10,10 @@ d f / d A_l together. From the positive part of the elementwise products P_l = (
   self-attention): Ā_l = mean_h P_l, R_0 = I, R_l = R_{l-1} + Ā_l R_{l-1}. R = I + (what the attention layers
   propagate); the identity is the token's own residual stream, which the shares leave out (`relevance` is R - I),
   as Chefer et al. leave out the [CLS] token's own entry;
-- attention x gradient, per layer (the function-based family: Grad-SAM, Barkan et al. 2021, takes ReLU(∂y/∂A) ⊙ A;
-  AttAttr, Hao et al. 2021, integrates ∂y/∂A along a path of scaled attention): the relevance of key j in layer l is
-  sum over heads and queries of P_l[h, i, j];
+- Grad-SAM (Barkan et al. 2021; payload key `attention_x_gradient`), per layer: the relevance of key j in layer l is
+  the sum over heads and queries of P_l[h, i, j]; as A >= 0, (A ⊙ ∂f/∂A)^+ = A ⊙ ReLU(∂f/∂A), Grad-SAM's
+  product, summed here where Grad-SAM averages (the same up to normalisation). Hao et al.'s attention attribution
+  integrates the gradient along scaled weights instead (`attention_attribution.py`);
 - gradient x input: ||x_j ⊙ ∂f/∂x_j||_2 (the saliency method of the same name).
 
 Targets: every generated token of a causal model (f_p: logit or probability of input_ids[p] at position p - 1), or
@@ -25,9 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..saliency.checks import check_finite_gradients, check_n_prompt, check_target
-from ..saliency.encoder import mean_pool
-from ..saliency.gradients import batched_vjp, first_output, gradient_ready, run, score_from_logits, token_embeddings
+from ...attribution.checks import check_finite_gradients, check_n_prompt
+from ...attribution.gradients import batched_vjp, first_output, gradient_ready, run, token_embeddings
+from ...attribution.integrated import chunks
+from ...attribution.targets import check_target, cosine, mean_pool, score_from_logits
 
 MAX_GRADIENT_ELEMENTS = 2 ** 25     # attention-gradient floats held at once (K targets x L x H x N x N), ~134 MB
 
@@ -55,10 +58,6 @@ def reduce_products(attentions: torch.Tensor, gradients: torch.Tensor) -> tuple[
     return relevance - torch.eye(n, dtype=torch.float64), per_key
 
 
-def _chunks(total: int, size: int) -> list[range]:
-    return [range(start, min(start + size, total)) for start in range(0, total, size)]
-
-
 def causal_attention_gradients(model: torch.nn.Module, input_ids: torch.Tensor, n_prompt: int, target: str = "logit",
                                *, max_elements: int = MAX_GRADIENT_ELEMENTS) -> AttentionGradients:
     """The three gradient methods for every generated token: T = G = N - n_prompt targets.
@@ -83,7 +82,7 @@ def causal_attention_gradients(model: torch.nn.Module, input_ids: torch.Tensor, 
         relevance = torch.empty((n_generated, n_tokens, n_tokens), dtype=torch.float64)
         per_key = torch.empty((n_generated, weights.shape[0], n_tokens), dtype=torch.float64)
         gxi = torch.empty((n_generated, n_tokens), dtype=torch.float64)
-        for cols in _chunks(n_generated, per_call):
+        for cols in chunks(n_generated, per_call):
             grads = batched_vjp(scores, [leaf, *attentions], cols)
             check_finite_gradients(grads[0])
             gxi[cols.start:cols.stop] = (grads[0][:, 0].double() * x.double()).norm(dim=-1)
@@ -104,7 +103,7 @@ def similarity_attention_gradients(model: torch.nn.Module, input_ids_a: torch.Te
         outputs = [run(model, leaf, output_attentions=True) for leaf in leaves]
         pooled = [mean_pool(first_output(out, "last_hidden_state"), torch.ones(leaf.shape[:2], dtype=torch.long))
                   for out, leaf in zip(outputs, leaves)]
-        f = (pooled[0] * pooled[1]).sum(-1) / (pooled[0].norm(dim=-1) * pooled[1].norm(dim=-1))   # [1]
+        f = cosine(pooled[0], pooled[1])                                                    # [1]
         attentions = [list(out.attentions) for out in outputs]
         grads = torch.autograd.grad(f.sum(), [*leaves, *attentions[0], *attentions[1]])
         n_layers = len(attentions[0])

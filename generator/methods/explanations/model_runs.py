@@ -1,47 +1,58 @@
 """The model runs of the faithfulness tests: f of an output with some input tokens replaced by the neutral token.
 
-Inputs are embeddings (the embedding table's rows), so no tokenizer is needed; the forwards run without gradients,
-batched up to `max_tokens` tokens per forward.
+Each variant is an edit of the model run by hook name (`generator.model_run`): at `hook_embed`, the token embeddings
+of the masked positions are replaced by the neutral token's row of the embedding table (positions and attention mask
+unchanged), one batch row per variant (`ModelRun.run_edit_sets`, up to `max_tokens` tokens per forward), without
+gradients. No tokenizer is needed.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable
+
 import numpy as np
 import torch
 
-from ..saliency.encoder import sentence_embedding
-from ..saliency.gradients import embedding_table, first_output, run, score_from_logits
+from ...attribution.gradients import embedding_table
+from ...attribution.targets import cosine, mean_pool, score_from_logits
+from ...hooks import EMBED
+
+if TYPE_CHECKING:
+    from ...model_run import HookPoint, ModelRun
 
 MAX_TOKENS = 4096
 
 
-def _replaced(model: torch.nn.Module, ids: torch.Tensor, masks: np.ndarray, neutral_id: int) -> torch.Tensor:
-    """Embeddings [B, n, D] of ids [n] with the positions of masks [B, n] replaced by the neutral token's."""
-    table = embedding_table(model)
-    x = table(ids.to(table.weight.device)).detach()
-    neutral = table.weight[int(neutral_id)].detach()
-    where = torch.as_tensor(masks, dtype=torch.bool, device=x.device)[..., None]
-    return torch.where(where, neutral, x)
+def _replace(mask: np.ndarray, neutral: torch.Tensor) -> Callable[[torch.Tensor, "HookPoint"], torch.Tensor]:
+    """An edit of token embeddings [1, n, D]: the positions of mask [n] get the neutral token's embedding."""
+    where = torch.as_tensor(mask, dtype=torch.bool)[None, :, None]
+
+    def edit(embeddings: torch.Tensor, _hook: "HookPoint") -> torch.Tensor:
+        return torch.where(where.to(embeddings.device), neutral.to(embeddings.dtype), embeddings)
+    return edit
 
 
-@torch.no_grad()
-def causal_variant_scores(model: torch.nn.Module, input_ids: torch.Tensor, position: int, masks: np.ndarray,
+def _edit_sets(run: "ModelRun", masks: np.ndarray, neutral_id: int) -> list[list[tuple[str, Callable]]]:
+    neutral = embedding_table(run.model).weight[int(neutral_id)].detach()
+    return [[(EMBED, _replace(mask, neutral))] for mask in masks]
+
+
+def causal_variant_scores(run: "ModelRun", input_ids: torch.Tensor, position: int, masks: np.ndarray,
                           neutral_id: int, target: str, *, max_tokens: int = MAX_TOKENS) -> np.ndarray:
     """f of the token input_ids[position] predicted at position - 1, for the prefix input_ids[:position] with the
     positions of each mask [B, position] replaced: [B] float64."""
-    prefix = input_ids[:position]
+    prefix = input_ids[:position][None]
     chosen = input_ids[position:position + 1].long()
-    per_forward = max(1, max_tokens // position)
-    out = []
-    for start in range(0, masks.shape[0], per_forward):
-        embeds = _replaced(model, prefix, masks[start:start + per_forward], neutral_id)
-        logits = first_output(run(model, embeds, logits_to_keep=1), "logits")[:, -1]
-        out.append(score_from_logits(logits, chosen.to(logits.device).expand(logits.shape[0]), target))
-    return torch.cat(out).double().cpu().numpy()
+
+    def score(logits: torch.Tensor) -> torch.Tensor:
+        last = logits[:, -1]
+        return score_from_logits(last, chosen.to(last.device).expand(last.shape[0]), target)
+    out = run.run_edit_sets(prefix, _edit_sets(run, masks, neutral_id), batch_size=max(1, max_tokens // position),
+                            reduce=score, logits_to_keep=1)
+    return out.double().cpu().numpy()
 
 
-@torch.no_grad()
-def similarity_variant_scores(model: torch.nn.Module, input_ids_a: torch.Tensor, input_ids_b: torch.Tensor,
+def similarity_variant_scores(run: "ModelRun", input_ids_a: torch.Tensor, input_ids_b: torch.Tensor,
                               masks: np.ndarray, neutral_id: int, *, max_tokens: int = MAX_TOKENS) -> np.ndarray:
     """Cosine similarity of the two sentences' mean-pooled embeddings with the positions of each mask [B, Na + Nb]
     (A's tokens first) replaced: [B] float64. Each distinct variant of a sentence is encoded once."""
@@ -49,9 +60,10 @@ def similarity_variant_scores(model: torch.nn.Module, input_ids_a: torch.Tensor,
     pooled = []
     for ids, part in ((input_ids_a, masks[:, :n_a]), (input_ids_b, masks[:, n_a:])):
         unique, inverse = np.unique(part, axis=0, return_inverse=True)
-        per_forward = max(1, max_tokens // int(ids.shape[0]))
-        vectors = torch.cat([sentence_embedding(model, _replaced(model, ids, unique[s:s + per_forward], neutral_id))
-                             for s in range(0, unique.shape[0], per_forward)])
+        vectors = run.run_edit_sets(ids[None], _edit_sets(run, unique, neutral_id),
+                                    batch_size=max(1, max_tokens // int(ids.shape[0])),
+                                    reduce=lambda hidden: mean_pool(hidden, torch.ones(hidden.shape[:2],
+                                                                                       dtype=torch.long)))
         pooled.append(vectors[torch.as_tensor(inverse.ravel())])
     u, v = pooled
-    return ((u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1))).double().cpu().numpy()
+    return cosine(u, v).double().cpu().numpy()

@@ -21,7 +21,8 @@ import numpy as np
 
 from ...payload import encode_array
 from ..registry import Method, Needs
-from .options import ExplanationsOptions
+from .metrics import metrics
+from .options import EDITING_METHODS, ExplanationsOptions
 
 if TYPE_CHECKING:
     from ...capture import Capture
@@ -42,8 +43,9 @@ def numbers(values: Any) -> Any:
     return [numbers(part) for part in array]
 
 def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
-    """Model-dependent rules (`rules.check_explained_output`); each failure is a SpecError naming the field."""
-    from ...rules import check_explained_output
+    """Model-dependent rules (`attribution.rules.check_explained_output`); each failure is a SpecError naming the
+    field."""
+    from ...attribution.rules import check_explained_output
 
     check_explained_output(spec, model, "explanations")
 
@@ -51,15 +53,21 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
 def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     """The explanations section of one capture. Raises SpecError when the tokenizer has no neutral token (needed to
     remove tokens), or when a gradient overflows."""
+    from ...attribution.rules import require_neutral
     from . import shares
 
     options: ExplanationsOptions = spec.options("explanations")
-    if capture.neutral_id is None:
-        raise spec.error("explanations", f"the tokenizer of {capture.info.label} has no end-of-text, mask or padding "
-                                         "token to put in place of a removed token",
-                         hint="use a model whose tokenizer defines one")
+    require_neutral(spec, capture.neutral_id, capture.info.label, "explanations",
+                    "to put in place of a removed token", hint="use a model whose tokenizer defines one")
+    from ...model_run import MissingHookPoint
+
     try:
         explained = shares.causal(capture, options) if capture.info.causal else shares.similarity(capture, options)
+    except MissingHookPoint as exc:     # a method that edits the run, on a family whose adapter lacks the point
+        editing = [name for name in options.methods if name in EDITING_METHODS]
+        raise spec.error("explanations.methods", f"{', '.join(editing)} edit the run of {capture.info.label} by hook "
+                                                 f"name, and {exc}",
+                         hint=f"leave {' and '.join(editing)} out of 'explanations.methods'") from None
     except FloatingPointError as exc:
         raise spec.error("explanations", f"explanations could not be computed for {capture.info.label}: {exc}",
                          hint="try another 'baseline' or fewer 'ig_steps'") from None
@@ -90,15 +98,24 @@ def payload_section(explained: "Any", options: ExplanationsOptions, capture: "Ca
         "ig": None,
     }
     if explained.ig is not None:
-        from ..saliency.baselines import DESCRIPTIONS
-        from ..saliency.quadrature import DEFAULT_IG_METHOD
+        from ...attribution.baselines import describe
+        from ...attribution.quadrature import DEFAULT_IG_METHOD
 
         out["ig"] = {"steps": options.ig_steps, "method": DEFAULT_IG_METHOD, "baseline": options.baseline,
-                     "baseline_text": DESCRIPTIONS[options.baseline].format(token=capture.neutral_text),
+                     "baseline_text": describe(options.baseline, capture.neutral_text),
                      **{key: numbers(value) for key, value in explained.ig.items()}}
     if explained.kind == "similarity":
         out["tokens_a"], out["tokens_b"] = capture.sentences[0].tokens, capture.sentences[1].tokens
     return out
+
+def needs_of(spec: "SpecBase") -> Needs:
+    """What the run records for the chosen methods: the value vectors and W_O only for value-weighted attention (so
+    that a family whose adapter does not say where its values are still gets the other methods)."""
+    from .options import VALUE_WEIGHTED
+
+    return Needs(attention=True, values=VALUE_WEIGHTED in spec.options("explanations").methods, gradients=True,
+                 sentences=True, adapter=True)
+
 
 METHOD = Method(
     name="explanations",
@@ -107,5 +124,8 @@ METHOD = Method(
     needs=Needs(attention=True, values=True, gradients=True, sentences=True, adapter=True),
     options=ExplanationsOptions,
     check=check,
-    summary="explanations: eight explanation methods side by side on each output, with their faithfulness",
+    needs_of=needs_of,
+    metrics=metrics,
+    summary=("Explanation methods side by side on each output, with their faithfulness (deletion AOPC, "
+             "comprehensiveness, sufficiency). Needs `generate` on a causal model, a `pair` on an encoder."),
 )

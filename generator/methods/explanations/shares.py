@@ -20,18 +20,19 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from ...attribution.shares import completeness_gap, normalise
 from ...hooks import hook_name, weight_name
-from ..saliency.scores import normalise
 from .attention_maps import raw_attention, residual_attention, rollout_layers
 from .flow import flow_rows
-from .options import (ATTENTION_X_GRADIENT, FLOW, GRAD_ROLLOUT, GRADIENT_METHODS, GRADIENT_X_INPUT,
-                      INTEGRATED_GRADIENTS, RAW_ATTENTION, ROLLOUT, VALUE_WEIGHTED, ExplanationsOptions)
+from .options import (ATTENTION_ATTRIBUTION, ATTENTION_X_GRADIENT, FLOW, GRAD_ROLLOUT, GRADIENT_METHODS,
+                      GRADIENT_X_INPUT, INTEGRATED_GRADIENTS, RAW_ATTENTION, ROLLOUT, VALUE_WEIGHTED, VALUE_ZEROING,
+                      ExplanationsOptions)
 from .value_weighted import value_weighted_norms
 
 if TYPE_CHECKING:
     from ...capture import Capture
 
-ATTENTION_ONLY = (RAW_ATTENTION, ROLLOUT, FLOW, VALUE_WEIGHTED)
+ATTENTION_ONLY = (RAW_ATTENTION, ROLLOUT, FLOW, VALUE_WEIGHTED, VALUE_ZEROING)   # each sentence half the mass
 
 
 @dataclass
@@ -49,8 +50,6 @@ class Explained:
 
 
 def _ig_summary(f_input: Any, f_baseline: Any, sums: np.ndarray) -> dict[str, np.ndarray]:
-    from ..saliency.scores import completeness_gap
-
     f_input = np.asarray(f_input, dtype=np.float64)
     f_baseline = np.asarray(f_baseline, dtype=np.float64)
     return {"baseline_values": f_baseline, "attribution_sums": sums,
@@ -61,9 +60,10 @@ def causal(capture: "Capture", options: ExplanationsOptions) -> Explained:
     """Shares [T = G, N] of every generated token."""
     import torch
 
-    from ..saliency.baselines import baseline_embeddings, kept_positions
-    from ..saliency.causal import causal_integrated_gradients
-    from ..saliency.gradients import generated_scores, gradient_ready, token_embeddings
+    from ...attribution.baselines import baseline_for
+    from ...attribution.gradients import gradient_ready, token_embeddings
+    from ...attribution.integrated import causal_integrated_gradients
+    from ...attribution.targets import generated_scores
     from .attention_gradients import causal_attention_gradients
     from .model_runs import causal_variant_scores
 
@@ -93,30 +93,39 @@ def causal(capture: "Capture", options: ExplanationsOptions) -> Explained:
         raw[VALUE_WEIGHTED] = value_weighted_norms(attentions[last][:, rows], capture.activations[
             hook_name(last, "attn.hook_v")], capture.weights[weight_name(last, "attn.W_O")])
     if any(name in methods for name in GRADIENT_METHODS):
-        gradients = causal_attention_gradients(capture.model, ids, n_prompt, target)
+        gradients = causal_attention_gradients(capture.model_run, ids, n_prompt, target)
         raw[GRAD_ROLLOUT] = gradients.relevance[np.arange(len(rows)), rows]
         raw[ATTENTION_X_GRADIENT] = gradients.attention_x_gradient.sum(axis=1)
         raw[GRADIENT_X_INPUT] = gradients.gradient_x_input
+    if ATTENTION_ATTRIBUTION in methods:
+        from .attention_attribution import causal_attention_attribution
+
+        raw[ATTENTION_ATTRIBUTION] = causal_attention_attribution(capture.model_run, ids, n_prompt, target,
+                                                                  steps=options.ig_steps)
+    if VALUE_ZEROING in methods:
+        from .value_zeroing import value_zeroing
+
+        raw[VALUE_ZEROING] = value_zeroing(capture.model_run, ids, causal=True)[rows]
     ig = None
     if INTEGRATED_GRADIENTS in methods:
-        baseline = None
-        if options.baseline != "zero":
-            baseline = baseline_embeddings(capture.model, token_embeddings(capture.model, ids), options.baseline,
-                                           neutral_id=capture.neutral_id, keep=kept_positions(special))
-        result = causal_integrated_gradients(capture.model, ids, n_prompt, target, steps=options.ig_steps,
+        baseline = baseline_for(capture.model_run, ids, options.baseline, neutral_id=capture.neutral_id,
+                                special=special)
+        result = causal_integrated_gradients(capture.model_run, ids, n_prompt, target, steps=options.ig_steps,
                                              baseline=baseline)
         attributions = result.attributions.detach().double().numpy()          # [G, N, D]
         raw[INTEGRATED_GRADIENTS] = np.linalg.norm(attributions, axis=-1)
         sums = np.where(valid, attributions.sum(axis=-1), 0.0).sum(axis=-1)
         ig = _ig_summary(result.f_input.double().numpy(), result.f_baseline.double().numpy(), sums)
 
-    with gradient_ready(capture.model), torch.no_grad():
-        values = generated_scores(capture.model, token_embeddings(capture.model, ids)[None], ids, n_prompt,
+    with gradient_ready(capture.model_run), torch.no_grad():
+        values = generated_scores(capture.model_run, token_embeddings(capture.model_run, ids)[None], ids,
+                                  n_prompt,
                                   target)[0].double().numpy()
 
     def run_masks(t: int, masks: np.ndarray) -> np.ndarray:
         position = n_prompt + t
-        return causal_variant_scores(capture.model, ids, position, masks[:, :position], capture.neutral_id, target)
+        return causal_variant_scores(capture.model_run, ids, position, masks[:, :position], capture.neutral_id,
+                                     target)
 
     shares = {name: normalise(np.clip(raw[name], 0, None), valid) for name in methods}
     maps = {name: normalise(np.clip(layers, 0, None), valid[:, None, :]) for name, layers in maps.items()}
@@ -125,9 +134,8 @@ def causal(capture: "Capture", options: ExplanationsOptions) -> Explained:
 
 def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
     """Shares [T = 1, Na + Nb] of a bi-encoder pair's cosine similarity (A's tokens first)."""
-    from ..saliency.baselines import baseline_embeddings, kept_positions
-    from ..saliency.encoder import similarity_integrated_gradients
-    from ..saliency.gradients import token_embeddings
+    from ...attribution.baselines import baseline_for
+    from ...attribution.integrated import similarity_integrated_gradients
     from .attention_gradients import similarity_attention_gradients
     from .model_runs import similarity_variant_scores
 
@@ -157,6 +165,11 @@ def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
             halves[VALUE_WEIGHTED].append(value_weighted_norms(
                 pooled, sentence.activations[hook_name(last, "attn.hook_v")],
                 capture.weights[weight_name(last, "attn.W_O")])[0])
+        if VALUE_ZEROING in methods:
+            from .value_zeroing import value_zeroing
+
+            zeroed = value_zeroing(capture.model_run, sentence.input_ids, causal=False)
+            halves[VALUE_ZEROING].append(zeroed.mean(axis=0))
     shares = {name: 0.5 * np.concatenate([normalise(np.clip(h, 0, None)) for h in parts])[None]
               for name, parts in halves.items()}
     maps = {}
@@ -166,7 +179,7 @@ def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
 
     ids_a, ids_b = (s.input_ids for s in sentences)
     joint: dict[str, np.ndarray] = {}
-    gradients = similarity_attention_gradients(capture.model, ids_a, ids_b)
+    gradients = similarity_attention_gradients(capture.model_run, ids_a, ids_b)
     if GRAD_ROLLOUT in methods:
         joint[GRAD_ROLLOUT] = np.concatenate([g.relevance[0].mean(axis=0) for g in gradients])
     if ATTENTION_X_GRADIENT in methods:
@@ -174,15 +187,19 @@ def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
     if GRADIENT_X_INPUT in methods:
         joint[GRADIENT_X_INPUT] = np.concatenate([g.gradient_x_input[0] for g in gradients])
     value = float(gradients[0].values[0])
+    if ATTENTION_ATTRIBUTION in methods:
+        from .attention_attribution import similarity_attention_attribution
+
+        joint[ATTENTION_ATTRIBUTION] = np.concatenate(similarity_attention_attribution(
+            capture.model_run, ids_a, ids_b, steps=options.ig_steps))
     ig = None
     if INTEGRATED_GRADIENTS in methods:
         baselines = None
         if options.baseline != "zero":
-            baselines = tuple(baseline_embeddings(
-                capture.model, token_embeddings(capture.model, s.input_ids), options.baseline,
-                neutral_id=capture.neutral_id, keep=kept_positions([t["special"] for t in s.tokens]))
-                for s in sentences)
-        results = similarity_integrated_gradients(capture.model, ids_a, ids_b, steps=options.ig_steps,
+            baselines = tuple(baseline_for(capture.model_run, s.input_ids, options.baseline,
+                                           neutral_id=capture.neutral_id, special=[t["special"] for t in s.tokens])
+                              for s in sentences)
+        results = similarity_integrated_gradients(capture.model_run, ids_a, ids_b, steps=options.ig_steps,
                                                   baselines=baselines)
         attributions = [r.attributions.detach().double().numpy() for r in results]
         joint[INTEGRATED_GRADIENTS] = np.concatenate([np.linalg.norm(a, axis=-1) for a in attributions])
@@ -194,7 +211,7 @@ def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
     special = np.array([bool(t["special"]) for s in sentences for t in s.tokens])
 
     def run_masks(_t: int, masks: np.ndarray) -> np.ndarray:
-        return similarity_variant_scores(capture.model, ids_a, ids_b, masks, capture.neutral_id)
+        return similarity_variant_scores(capture.model_run, ids_a, ids_b, masks, capture.neutral_id)
 
     return Explained("similarity", shares, maps, np.array([value]), ~special[None, :], run_masks, ig,
                      extra={"sizes": sizes})

@@ -90,6 +90,15 @@ def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     return {"layers": layers, "neurons_per_layer": width, "settings": SETTINGS, "runs": runs}
 
 
+def metrics(section: dict[str, Any]) -> dict[str, float]:
+    """Tracker metrics: NMF's relative reconstruction error and iterations for each factor count."""
+    out = {}
+    for run in section.get("runs", []):
+        out[f"nmf_error_k{run['count']}"] = float(run["error"])
+        out[f"nmf_iterations_k{run['count']}"] = float(run["iterations"])
+    return out
+
+
 METHOD = Method(
     name="factors",
     views={"factors": "explorable-factor-view"},
@@ -97,5 +106,6 @@ METHOD = Method(
     needs=Needs(mlp_post=True, adapter=True),
     options=FactorOptions,
     check=check,
-    summary="factors: NMF of the MLP neuron values, which groups of neurons fire together where",
+    metrics=metrics,
+    summary="Groups of MLP neurons that fire together, and where: a non-negative factorisation of the neuron values.",
 )

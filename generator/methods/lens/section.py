@@ -53,17 +53,21 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
         return
     asked = [view for view in spec.shown_views if view in VIEWS]
     shown = " and ".join(asked) or "the lens views"
+    from .. import REGISTRY
+
+    lens = ", ".join(VIEWS)
     if model.encoder_decoder:
         message = (f"{model.label} is an encoder-decoder model ({model.architecture}): {shown} read the layers of a "
                    "decoder-only model, and do not support one")
-        works = "the views head and model work"
+        works = "the views " + ", ".join(view for method in REGISTRY if method.encoder_decoder for view in method.views)
+        works += " work"
     else:
         message = (f"{model.label} is an encoder ({model.architecture}) without a language-model head: it predicts "
                    f"no next token, so {shown} have nothing to show")
-        works = "the views head, model, factors and neuron work, and saliency and explanations with a 'pair:'"
+        works = ("the other views work (" + ", ".join(view for view in REGISTRY.views() if view not in VIEWS) +
+                 "; those that explain an output read a 'pair:')")
     raise spec.error(_views_field(spec), message,
-                     hint=f"use a causal model such as 'model: smollm2' for layers, ranks and probabilities; on this "
-                          f"model {works}")
+                     hint=f"use a causal model such as 'model: smollm2' for {lens}; on this model {works}")
 
 
 def watched_ids(spec: "SpecBase", capture: "Capture") -> list[int]:
@@ -143,6 +147,25 @@ def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     }
 
 
+def metrics(section: dict[str, Any]) -> dict[str, float]:
+    """Tracker metrics of the lens: `lens_next_top1` is the share of positions whose next token is the model's own
+    top prediction (the last row); `lens_settled_layer_median` is, over those positions, the median of the first
+    layer from which the next token stays top-1 up to the output (0: the embedding already predicts it)."""
+    from ...payload import decode_array
+
+    ranks = decode_array(section["next_ranks"])              # [L + 1, N - 1] exact integers
+    if ranks.shape[1] == 0:
+        return {}
+    top = ranks == 1
+    final = top[-1]
+    out = {"lens_next_top1": float(final.mean())}
+    if final.any():
+        # first layer of the final run of top-1 rows: L + 1 minus the length of the all-top-1 suffix of each column
+        suffix = np.cumprod(top[::-1], axis=0).sum(axis=0)
+        out["lens_settled_layer_median"] = float(np.median((top.shape[0] - suffix)[final]))
+    return out
+
+
 METHOD = Method(
     name="lens",
     views=VIEWS,
@@ -150,5 +173,7 @@ METHOD = Method(
     needs=Needs(hidden_states=True, readout=True, vocabulary=True, adapter=True),
     options=LensOptions,
     check=check,
-    summary="layers, ranks and probabilities: the next-token prediction after every layer (the logit lens)",
+    metrics=metrics,
+    summary=("The next-token prediction after every layer (the logit lens): the top tokens (layers), the rank of "
+             "the next token (ranks), its probability (probabilities). Causal models only."),
 )

@@ -35,15 +35,24 @@ if TYPE_CHECKING:
 
 
 def check(spec: "SpecBase", info: "ModelInfo", n_tokens: int | None = None) -> None:
-    """Before the model runs: the architecture's queries and keys can be captured, and the chosen layers and heads
-    are inside the model. Raises SpecError on the field at fault."""
+    """Before the model runs: the architecture's queries and keys can be captured, the chosen layers and heads
+    are inside the model, and a `query` position is inside the most tokens the run can have (`n_tokens`, when
+    known: prompt plus `generate`). Raises SpecError on the field at fault."""
     if not reads_queries_keys(info.architecture):
         field = "views" if "views" in spec.model_fields_set else "neuron"
         raise spec.error(field, f"the neuron view cannot read queries and keys of architecture "
                                 f"'{info.architecture}' ({info.label})",
                          hint="give its entry in generator/models/adapters.py an 'attention' path (the module "
                               "that calls the eager attention function), or use a model such as smollm2 or minilm")
+    if n_tokens is not None:
+        _check_window(spec, info, n_tokens)
     options = spec.options("neuron")
+    query = options.query
+    if n_tokens is not None and isinstance(query, int) and not isinstance(query, bool) \
+            and not -n_tokens <= query < n_tokens:
+        raise spec.error("neuron.query", f"query position {query} is outside the text, which has at most "
+                                         f"{n_tokens} tokens (0-{n_tokens - 1}, or -{n_tokens} to -1 from the end)",
+                         hint="give a token's position (0 is the first) or its text as the tokenizer splits it")
     for field, value, count, what in (("layers", options.layers, info.n_layers, "layer"),
                                       ("heads", options.heads, info.n_heads, "head")):
         try:
@@ -54,9 +63,23 @@ def check(spec: "SpecBase", info: "ModelInfo", n_tokens: int | None = None) -> N
                                   f"as '0-{count - 1}' or a list") from None
 
 
+def _check_window(spec: "SpecBase", info: "ModelInfo", n_tokens: int) -> None:
+    """The view recomputes softmax over every earlier token: a sliding-window layer (Gemma 3, Mistral, Phi-3) sees
+    only its last `window` tokens, so past that length the recomputed weights would not be the model's."""
+    window = info.sliding_window
+    if window is not None and n_tokens > window:
+        field = "views" if "views" in spec.model_fields_set else "neuron"
+        raise spec.error(field, f"the neuron view reads at most {window} tokens on {info.label} (architecture "
+                                f"'{info.architecture}'): its sliding-window layers attend to the last {window} "
+                                f"tokens only, and this text has {n_tokens}",
+                         hint=f"shorten the text to {window} tokens; the head and model views show the model's own "
+                              "weights at any length")
+
+
 def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     """The neuron section of one capture (layout in this module's docstring)."""
     info = capture.info
+    _check_window(spec, info, len(capture.ids))
     first = capture.activations[hook_name(0, "attn.hook_q")]
     d_head = int(first.shape[-1])
     try:
@@ -81,6 +104,13 @@ def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
             "queries": queries, "keys": keys}
 
 
+def metrics(section: dict[str, Any]) -> dict[str, float]:
+    """Tracker metrics: layers and heads baked, and the query and key values stored (what the page's size follows)."""
+    stored = sum(int(np.prod(array["shape"])) for array in [*section.get("queries", []), *section.get("keys", [])])
+    return {"neuron_layers": float(len(section.get("layers", []))), "neuron_heads": float(len(section.get("heads", []))),
+            "neuron_stored_values": float(stored)}
+
+
 METHOD = Method(
     name="neuron",
     views={"neuron": "explorable-neuron-view"},
@@ -88,6 +118,8 @@ METHOD = Method(
     needs=Needs(queries_keys=True, adapter=True),
     options=NeuronOptions,
     check=check,
+    metrics=metrics,
     parts=("queries", "keys"),     # the view shows one layer: on the site the others come when the reader picks them
-    summary="neuron: inside one head, the query and key vectors behind each attention weight",
+    summary=("Inside one head: the query and key vectors behind each attention weight. Needs an adapter entry "
+             "naming the attention module (generator/models/adapters.py)."),
 )

@@ -5,14 +5,16 @@ scores a reader sees (L2 norm per token, normalised to sum 1). No torch import: 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ...attribution.shares import causal_mask, completeness_gap, normalise, token_norms
 
 if TYPE_CHECKING:
     import torch
 
-
+    from ...attribution.integrated import IGTensors
 
 GRADIENT_X_INPUT = "gradient_x_input"
 GRADIENT_NORM = "gradient_norm"
@@ -95,48 +97,7 @@ class SimilaritySaliency:
     raw_b: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-# -- token scores ----------------------------------------------------------------------------------------------------
-def token_norms(vectors: np.ndarray) -> np.ndarray:
-    """||v_i||_2 over the last (embedding) axis: [..., N, D] -> [..., N], in float64."""
-    return np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=-1)
-
-
-def normalise(norms: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """s_i = n_i / sum_j n_j over the last axis, counting only `valid` entries (others are set to 0).
-
-    Norms are non-negative, so scores are too, and each row sums to 1. A row whose valid norms are all zero (no
-    gradient reached the inputs) stays all zero rather than inventing a distribution.
-    """
-    norms = np.asarray(norms, dtype=np.float64)
-    if valid is not None:
-        norms = np.where(valid, norms, 0.0)
-    total = norms.sum(axis=-1, keepdims=True)
-    return np.divide(norms, total, out=np.zeros_like(norms), where=total > 0)
-
-
-def causal_mask(n_prompt: int, n_tokens: int) -> np.ndarray:
-    """[G, N] booleans: row g (the token at position p = n_prompt + g) may depend on inputs i < p only."""
-    positions = np.arange(n_prompt, n_tokens)[:, None]
-    return np.arange(n_tokens)[None, :] < positions
-
-
-def completeness_gap(attribution_sum: np.ndarray, f_input: np.ndarray, f_baseline: np.ndarray) -> np.ndarray:
-    """|sum attr - (f(x) - f(baseline))| / |f(x) - f(baseline)|; 0 when both are 0, inf when only the change is 0."""
-    attribution_sum = np.asarray(attribution_sum, dtype=np.float64)
-    change = np.asarray(f_input, dtype=np.float64) - np.asarray(f_baseline, dtype=np.float64)
-    error = np.abs(attribution_sum - change)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gap = error / np.abs(change)
-    return np.where(change == 0, np.where(error == 0, 0.0, np.inf), gap)
-
-
 # -- assembly from gradient tensors ----------------------------------------------------------------------------------
-class IGTensors(NamedTuple):
-    attributions: torch.Tensor  # [..., N, D] = x * sum_k w_k grad f(alpha_k x)
-    f_input: torch.Tensor       # f(x)
-    f_baseline: torch.Tensor    # f(0)
-
-
 def _np(t: "torch.Tensor") -> np.ndarray:
     return t.detach().cpu().double().numpy()
 

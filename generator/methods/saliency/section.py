@@ -31,15 +31,14 @@ of a 30 x 10 example is still a few kilobytes.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import Field
 
+from ...attribution.options import Baseline, Target, baseline_field, ig_steps_field, target_field
 from ...payload import encode_array
 from ..options import Options
 from ..registry import Method, Needs
-from .checks import IG_STEPS_MAX, IG_STEPS_MIN
 from .scores import METHODS
 
 if TYPE_CHECKING:
@@ -53,12 +52,9 @@ DTYPE = "uint16"
 class SaliencyOptions(Options):
     """Options of the saliency method, as authors write them under `saliency:`."""
 
-    target: Literal["logit", "probability"] = Field(
-        "logit", description="The score whose gradient is taken: the chosen token's logit, or its probability.")
-    ig_steps: int = Field(50, ge=IG_STEPS_MIN, le=IG_STEPS_MAX, description="Integration steps of integrated gradients.")
-    baseline: Literal["zero", "neutral", "mean"] = Field(
-        "zero", description="Where integrated gradients' path starts: all-zero embeddings, the neutral token, or the "
-                            "mean embedding (the first and special tokens kept).")
+    target: Target = target_field()
+    ig_steps: int = ig_steps_field()
+    baseline: Baseline = baseline_field("zero")
 
 
 def _number(value: Any, digits: int = 6) -> float | None:
@@ -78,8 +74,9 @@ def _methods(scores: dict[str, np.ndarray]) -> dict[str, dict]:
 
 
 def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
-    """Model-dependent rules (`rules.check_explained_output`); each failure is a SpecError naming the field."""
-    from ...rules import check_explained_output
+    """Model-dependent rules (`attribution.rules.check_explained_output`); each failure is a SpecError naming the
+    field."""
+    from ...attribution.rules import check_explained_output
 
     check_explained_output(spec, model, "saliency")
 
@@ -89,11 +86,12 @@ def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
 
     Raises SpecError on field "saliency" when a gradient overflows (an integration node next to the zero baseline).
     """
+    from ...attribution.rules import require_neutral
+
     options = spec.options("saliency")
-    if options.baseline == "neutral" and capture.neutral_id is None:
-        raise spec.error("saliency.baseline", f"the tokenizer of {capture.info.label} has no end-of-text, mask or "
-                                              "padding token to use as the neutral baseline",
-                         hint="use 'baseline: zero' or 'baseline: mean'")
+    if options.baseline == "neutral":
+        require_neutral(spec, capture.neutral_id, capture.info.label, "saliency.baseline",
+                        "to use as the neutral baseline", hint="use 'baseline: zero' or 'baseline: mean'")
     try:
         if capture.info.causal:
             return causal_section(capture, options.target, options.ig_steps, options.baseline)
@@ -103,30 +101,28 @@ def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
                          hint="fewer 'ig_steps' keep the integration nodes further from the all-zero baseline") from None
 
 
-def ig_baseline(capture: "Capture", name: str, input_ids: Any, special: list[bool]) -> Any:
-    """IG's baseline embeddings [N, D] for one sequence of the capture, or None for the zero baseline."""
-    if name == "zero":
-        return None
-    from .baselines import baseline_embeddings, kept_positions
-    from .gradients import token_embeddings
+def ig_baseline(capture: "Capture", name: str, input_ids: Any, tokens: list[dict[str, Any]]) -> Any:
+    """IG's baseline embeddings [N, D] for one sequence of the capture (its display tokens flag the special ones),
+    or None for the zero baseline (`attribution.baselines.baseline_for`)."""
+    from ...attribution.baselines import baseline_for
 
-    x = token_embeddings(capture.model, input_ids)
-    return baseline_embeddings(capture.model, x, name, neutral_id=capture.neutral_id, keep=kept_positions(special))
+    return baseline_for(capture.model_run, input_ids, name, neutral_id=capture.neutral_id,
+                        special=[t["special"] for t in tokens])
 
 
 def baseline_fields(capture: "Capture", name: str) -> dict[str, Any]:
     """The payload's record of IG's baseline: its name and, in words, what it is."""
-    from .baselines import DESCRIPTIONS
+    from ...attribution.baselines import describe
 
-    return {"ig_baseline": name, "ig_baseline_text": DESCRIPTIONS[name].format(token=capture.neutral_text)}
+    return {"ig_baseline": name, "ig_baseline_text": describe(name, capture.neutral_text)}
 
 
 def causal_section(capture: "Capture", target: str, ig_steps: int, baseline: str = "zero") -> dict[str, Any]:
     from .causal import causal_saliency
 
     ids = capture.input_ids[0]
-    result = causal_saliency(capture.model, ids, capture.n_prompt, target=target, ig_steps=ig_steps,
-                             ig_baseline=ig_baseline(capture, baseline, ids, [t["special"] for t in capture.tokens]))
+    result = causal_saliency(capture.model_run, ids, capture.n_prompt, target=target, ig_steps=ig_steps,
+                             ig_baseline=ig_baseline(capture, baseline, ids, capture.tokens))
     return {
         "kind": "causal", "target": result.target, "ig_steps": result.ig_steps, "ig_method": result.ig_method,
         **baseline_fields(capture, baseline),
@@ -143,8 +139,8 @@ def similarity_section(capture: "Capture", ig_steps: int, baseline: str = "zero"
 
     first, second = capture.sentences
     baselines = None if baseline == "zero" else tuple(
-        ig_baseline(capture, baseline, s.input_ids, [t["special"] for t in s.tokens]) for s in (first, second))
-    result = similarity_saliency(capture.model, first.input_ids, second.input_ids, ig_steps=ig_steps,
+        ig_baseline(capture, baseline, s.input_ids, s.tokens) for s in (first, second))
+    result = similarity_saliency(capture.model_run, first.input_ids, second.input_ids, ig_steps=ig_steps,
                                  ig_baselines=baselines)
     scores = {name: np.concatenate([result.scores_a[name], result.scores_b[name]]) for name in result.scores_a}
     return {
@@ -159,6 +155,17 @@ def similarity_section(capture: "Capture", ig_steps: int, baseline: str = "zero"
     }
 
 
+def metrics(section: dict[str, Any]) -> dict[str, float]:
+    """Tracker metrics: IG's completeness gaps (max, median and the infinite ones over the generated tokens, or the
+    pair's one gap) and a pair's similarity."""
+    from ...attribution.shares import gap_metrics
+
+    out = gap_metrics(section.get("ig_gap"), "saliency_ig_gap")
+    if isinstance(section.get("similarity"), (int, float)):
+        out["saliency_similarity"] = float(section["similarity"])
+    return out
+
+
 METHOD = Method(
     name="saliency",
     views={"saliency": "explorable-saliency-view"},
@@ -166,5 +173,8 @@ METHOD = Method(
     needs=Needs(gradients=True, sentences=True),
     options=SaliencyOptions,
     check=check,
-    summary="saliency: how much each input token drove a generated token (or a pair's similarity)",
+    metrics=metrics,
+    summary=("How much each input token drove a generated token, or a sentence pair's similarity: gradient x "
+             "input, gradient norm, integrated gradients. Needs `generate` on a causal model, a `pair` on an "
+             "encoder."),
 )

@@ -26,6 +26,13 @@ DESCRIPTIONS = {
     "neutral": "every token but the first and the special ones replaced by {token}",
     "mean": "every token but the first and the special ones replaced by the mean token embedding",
 }
+OPTION_DESCRIPTION = ("Where integrated gradients' path starts: all-zero embeddings, the neutral token, or the mean "
+                      "embedding (the first and special tokens kept).")
+
+
+def describe(name: str, neutral_text: str | None) -> str:
+    """The baseline in words, naming the neutral token where it is used. Raises KeyError for an unknown name."""
+    return DESCRIPTIONS[name].format(token=neutral_text)
 
 
 def check_baseline(name: Any, neutral_id: int | None = None) -> str:
@@ -77,3 +84,15 @@ def ig_path(x: Any, baseline: Any | None) -> tuple[Any | None, Any]:
         raise ValueError(f"the baseline has shape {tuple(baseline.shape)}, the embeddings {tuple(x.shape)}")
     baseline = baseline.to(dtype=x.dtype, device=x.device)
     return baseline, x - baseline
+
+
+def baseline_for(model: Any, input_ids: Any, name: str, *, neutral_id: int | None, special: Sequence[bool]) -> Any:
+    """IG's baseline embeddings [N, D] for the 1-D ids `input_ids` (one sequence), or None for "zero" (the path
+    alpha * x). `special` (length N) flags the special tokens, which "neutral" and "mean" keep with the first token.
+    Raises ValueError as `baseline_embeddings`."""
+    if check_baseline(name, neutral_id) == "zero":
+        return None
+    from .gradients import token_embeddings
+
+    return baseline_embeddings(model, token_embeddings(model, input_ids), name, neutral_id=neutral_id,
+                               keep=kept_positions(special))

@@ -1,4 +1,5 @@
-"""Gradients of model outputs with respect to the input token embeddings: the only contact with the model.
+"""Gradients of model outputs with respect to the input token embeddings: the attribution engine's contact with the
+model.
 
 The model is touched only through its input embedding table and `model(inputs_embeds=..., attention_mask=...)`.
 Two optional keyword arguments of Hugging Face forwards are passed when the forward names them: `use_cache=False`
@@ -7,7 +8,8 @@ only). Neither changes a value.
 
 Scores of all generated tokens come from ONE forward over the full sequence: for a causal model the logits at
 position p - 1 depend on x_0 .. x_{p-1} only, so the full-sequence forward gives at position p - 1 exactly what the
-prefix input_ids[:p] would give. Their gradients come from batched vector-Jacobian products (`is_grads_batched`).
+prefix input_ids[:p] would give (`targets.generated_scores`). Their gradients come from batched vector-Jacobian
+products (`is_grads_batched`, `batched_vjp`).
 """
 
 from __future__ import annotations
@@ -22,14 +24,13 @@ import torch
 from .checks import check_token_ids
 
 
-
-
 @contextmanager
 def gradient_ready(model: torch.nn.Module) -> Iterator[None]:
     """Eval mode (no dropout) and parameters frozen; both restored on exit.
 
     Frozen parameters mean autograd computes no weight gradients and keeps fewer tensors alive for the backward.
     """
+    model = module(model)
     was_training = model.training
     flags = [(p, p.requires_grad) for p in model.parameters()]
     model.eval()
@@ -43,7 +44,9 @@ def gradient_ready(model: torch.nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def embedding_table(model: torch.nn.Module) -> torch.nn.Module:
+def embedding_table(model: Any) -> torch.nn.Module:
+    """The input embedding table of a model (or of a run handle's model). Raises ValueError when it has none."""
+    model = module(model)
     table = model.get_input_embeddings()
     if table is None:
         raise ValueError(f"{type(model).__name__} has no input embeddings (get_input_embeddings() returned None)")
@@ -68,11 +71,40 @@ def _named_parameters_of_forward(model: torch.nn.Module) -> set[str]:
     return {name for name, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
-def run(model: torch.nn.Module, embeds: torch.Tensor, logits_to_keep: int | None = None,
+def handle(model: Any) -> Any:
+    """The run handle (`generator.model_run.ModelRun`) of `model`: itself when it is one (`Capture.model_run`), else a
+    handle on a bare module, which runs whole forwards and edits `hook_embed` only (no adapter, no block points)."""
+    from types import SimpleNamespace
+
+    from ..model_run import ModelRun
+
+    if isinstance(model, ModelRun):
+        return model
+    info = SimpleNamespace(architecture=type(model).__name__, n_layers=0, n_heads=0)
+    return ModelRun(SimpleNamespace(model=model, adapter=None, info=info))
+
+
+def module(model: Any) -> torch.nn.Module:
+    """The torch module behind a run handle, or `model` itself."""
+    return getattr(model, "model", model) if not isinstance(model, torch.nn.Module) else model
+
+
+def forward(model: Any, embeds: torch.Tensor, logits_to_keep: int | None = None) -> torch.Tensor:
+    """The model's main output for a batch [B, N, D] of unpadded sequences given as token embeddings, through the
+    run handle (`handle`): logits [B, N or logits_to_keep, V] for a model with an LM head, else the last hidden state
+    [B, N, d_model]. Gradients flow when the caller has them enabled."""
+    return handle(model).run_with_hooks(inputs_embeds=embeds, grad=torch.is_grad_enabled(),
+                                        logits_to_keep=logits_to_keep)
+
+
+def run(model: Any, embeds: torch.Tensor, logits_to_keep: int | None = None,
         output_attentions: bool = False) -> Any:
-    """model(inputs_embeds=embeds, attention_mask=ones) for a batch [B, N, D] of unpadded sequences; with
-    `output_attentions` the output's `attentions` are the weights the forward used (eager attention), so gradients
-    can be taken with respect to them."""
+    """The model's whole output object, model(inputs_embeds=embeds, attention_mask=ones): with `output_attentions`
+    its `attentions` are the weights the forward used (eager attention), so gradients can be taken with respect to
+    them. The run handle gives the same weights only where the adapter names the attention module, and this works
+    for every eager model: gradient-weighted rollout and Grad-SAM read the weights this way; every other re-run goes
+    through `forward`."""
+    model = module(model)
     named = _named_parameters_of_forward(model)
     kwargs: dict[str, Any] = {"output_attentions": True} if output_attentions else {}
     if "use_cache" in named:
@@ -118,24 +150,3 @@ def batched_vjp(outputs: torch.Tensor, inputs: torch.Tensor | Sequence[torch.Ten
     per_column = [torch.autograd.grad(outputs, inputs, grad_outputs=c, retain_graph=True) for c in cotangents]
     grads = tuple(torch.stack([column[k] for column in per_column]) for k in range(len(inputs)))
     return grads[0] if single else grads
-
-
-def score_from_logits(logits: torch.Tensor, token_ids: torch.Tensor, target: str) -> torch.Tensor:
-    """logits [..., V], token_ids [...] -> the chosen token's logit, or its softmax probability, [...]."""
-    chosen = logits.gather(-1, token_ids.unsqueeze(-1)).squeeze(-1)
-    if target == "logit":
-        return chosen
-    return torch.exp(chosen - torch.logsumexp(logits, dim=-1))
-
-
-def generated_scores(model: torch.nn.Module, embeds: torch.Tensor, input_ids: torch.Tensor, n_prompt: int,
-                     target: str) -> torch.Tensor:
-    """embeds [B, N, D] (rows are independent sequences) -> [B, G]: f_p at row b for p = n_prompt + g."""
-    n_tokens = input_ids.shape[0]
-    n_generated = n_tokens - n_prompt
-    # Positions n_prompt - 1 .. N - 2 predict the generated tokens; keeping the last G + 1 logits covers them
-    # (the forward may ignore logits_to_keep and return all N: the slice below is right either way).
-    logits = first_output(run(model, embeds, logits_to_keep=n_generated + 1), "logits")
-    logits = logits[:, -(n_generated + 1):-1]
-    chosen = input_ids[n_prompt:].to(logits.device, torch.long).expand(embeds.shape[0], n_generated)
-    return score_from_logits(logits, chosen, target)

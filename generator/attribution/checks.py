@@ -1,4 +1,4 @@
-"""Argument checks and limits of the saliency methods, each stated once (the spec's options import the limits).
+"""Argument checks and limits of the attribution engine, each stated once (the spec's options import the limits).
 
 Each check raises ValueError with a message naming the argument; `check_finite_gradients` raises FloatingPointError.
 """
@@ -10,7 +10,6 @@ from typing import Any
 
 IG_STEPS_MIN = 2
 IG_STEPS_MAX = 512
-TARGETS = ("logit", "probability")
 
 
 def _is_int(value: Any) -> bool:
@@ -22,12 +21,6 @@ def check_ig_steps(ig_steps: Any) -> int:
         raise ValueError(f"ig_steps must be an integer from {IG_STEPS_MIN} to {IG_STEPS_MAX} "
                          f"(number of integrated-gradients steps), got {ig_steps!r}")
     return int(ig_steps)
-
-
-def check_target(target: Any) -> str:
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {', '.join(map(repr, TARGETS))}, got {target!r}")
-    return target
 
 
 def check_n_prompt(n_prompt: Any, n_tokens: int) -> int:

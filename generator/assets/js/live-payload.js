@@ -1,0 +1,111 @@
+// A payload made in the page from the live model's outputs, in the schema of baked payloads (ARCHITECTURE.md,
+// "Payload format"): the views read it through the same decoder (payload.js `array`), so nothing in them knows it was
+// not baked. Attention is a uint16 ARRAY over [0, 1], queries and keys float32 ARRAYs (exact), deflated with
+// CompressionStream and base64-encoded, as the Python encoder writes them.
+
+/** Base64 of bytes (chunks keep String.fromCharCode's argument list short). */
+function base64(bytes) {
+  if (bytes.toBase64) return bytes.toBase64();
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+/** An ARRAY {dtype: "float32", shape, min, max, data} of `values` (a Float32Array, row-major in `shape`). */
+export async function floatArray(values, shape) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (values.length !== n) throw new Error(`${values.length} values do not fill shape [${shape}]`);
+  const le = new Uint8Array(n * 4), view = new DataView(le.buffer);
+  let min = Infinity, max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    view.setFloat32(i * 4, v, true);
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { dtype: "float32", shape, min: n ? min : 0, max: n ? max : 0, data: base64(await deflate(le)) };
+}
+
+/** An ARRAY {dtype: "uint16", shape, min: 0, max: 1, data} of `values` in [0, 1] (rounded to the nearest of 65,535
+ * steps: within 1/131070 of each value, so a row of N weights sums to 1 within N/131070). For attention: 2 bytes a
+ * value instead of float32's 4 (a 512-token text has 19 million). */
+export async function unitArray(values, shape) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (values.length !== n) throw new Error(`${values.length} values do not fill shape [${shape}]`);
+  const le = new Uint8Array(n * 2);
+  for (let i = 0; i < n; i++) {
+    const q = Math.round(Math.min(1, Math.max(0, values[i])) * 65535);
+    le[2 * i] = q & 255;
+    le[2 * i + 1] = q >> 8;
+  }
+  return { dtype: "uint16", shape, min: 0, max: 1, data: base64(await deflate(le)) };
+}
+
+async function deflate(bytes) {
+  const stream = new ReadableStream({ start: (c) => (c.enqueue(bytes), c.close()) }).pipeThrough(new CompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** The entries of axis 0 of a tensor [A, ...rest] listed in `index`, into a new array [index.length, ...rest]. */
+function pick(values, dims, index) {
+  const size = dims.slice(1).reduce((a, b) => a * b, 1), out = new Float32Array(index.length * size);
+  index.forEach((k, i) => out.set(values.subarray(k * size, (k + 1) * size), i * size));
+  return out;
+}
+
+/**
+ * The payload for a text the reader typed.
+ *
+ * base: the block's baked payload (model, views, title, and the neuron section's choice of layers and heads);
+ * tokens: display records (live-wordpiece.js `display`); out: the model's outputs {attentions [L, H, N, N],
+ * queries [L, H, N, d], keys [L, H_kv, N, d]} as {data: Float32Array, dims}; scales: per layer factor on q . k.
+ */
+export async function livePayload(base, tokens, out, scales) {
+  const N = tokens.length, p = { ...base, tokens, n_prompt: N };
+  delete p.generation;
+  delete p.saliency; // made by `occlusion` for a pair; baked methods do not carry over to another text
+  const [L, H] = out.attentions.dims;
+  if (out.attentions.dims[2] !== N) throw new Error(`the model returned ${out.attentions.dims[2]} positions for ${N} tokens`);
+  p.attention = { values: await unitArray(out.attentions.data, [L, H, N, N]) };
+  if (base.neuron) {
+    const nb = base.neuron, d = out.queries.dims[3], qs = [], ks = [];
+    for (const layer of nb.layers) {
+      const q = pick(out.queries.data, out.queries.dims, [layer]), k = pick(out.keys.data, out.keys.dims, [layer]);
+      qs.push(await floatArray(pick(q, [H, N, d], nb.heads), [nb.heads.length, N, d]));
+      const kv = out.keys.dims[1];
+      ks.push(await floatArray(pick(k, [kv, N, d], nb.key_heads), [nb.key_heads.length, N, d]));
+    }
+    p.neuron = { ...nb, d_head: d, query: Math.min(nb.query, N - 1), scales: nb.layers.map((l) => scales[l]), queries: qs, keys: ks };
+  }
+  return p;
+}
+
+const cosine = (a, b) => {
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) ab += a[i] * b[i], aa += a[i] * a[i], bb += b[i] * b[i];
+  return ab / Math.sqrt(aa * bb);
+};
+
+/**
+ * The saliency section of a sentence pair's similarity by occlusion, in the schema of the baked one (kind
+ * "similarity"): each sentence read on its own, as a bi-encoder reads it; similarity = cosine of the two pooled
+ * embeddings (mean of the last hidden state); a token's score = |similarity - similarity with [MASK] in its
+ * place|, special tokens 0, shares normalised over both sentences (all 0 when nothing moves it).
+ *
+ * a, b: {ids, tokens (display records)}; pooled(ids) -> Promise of the pooled embedding; maskId: [MASK]'s id.
+ */
+export async function occlusion(a, b, pooled, maskId) {
+  const ea = await pooled(a.ids), eb = await pooled(b.ids), sim = cosine(ea, eb), scores = [];
+  for (const [own, other, first] of [[a, eb, true], [b, ea, false]]) {
+    for (let i = 0; i < own.ids.length; i++) {
+      if (own.tokens[i].special) { scores.push(0); continue; }
+      const ids = own.ids.slice();
+      ids[i] = maskId;
+      const e = await pooled(ids);
+      scores.push(Math.abs(sim - (first ? cosine(e, other) : cosine(other, e))));
+    }
+  }
+  const total = scores.reduce((x, y) => x + y, 0), shares = Float32Array.from(scores, (x) => (total > 0 ? x / total : 0));
+  return { kind: "similarity", similarity: +sim.toPrecision(6), tokens_a: a.tokens, tokens_b: b.tokens,
+    methods: { occlusion: await unitArray(shares, [shares.length]) }, occlusion: { token: "[MASK]", runs: scores.length + 2 } };
+}

@@ -1,0 +1,96 @@
+// Loading and running a live model in the page: ONNX Runtime Web (the vendored WASM-only build, one thread, no
+// SharedArrayBuffer, so any static host works without special headers) and the model's files from
+// assets/explorables/live/<entry>/ (generator/live/assets.py). Nothing here runs before the reader asks; every URL is
+// on the site's own host, resolved against the widgets' script.
+import { WordPiece } from "./live-wordpiece.js";
+
+// the widgets' folder (assets/explorables/js/): this group's script, or the core's when the group ran from its queue
+const HERE = globalThis.document?.currentScript?.src ||
+  globalThis.document?.querySelector?.('script[src*="explorables.iife.js"]')?.src || import.meta.url;
+const at = (path) => new URL(path, HERE).href;
+
+const models = new Map(); // entry -> promise of a loaded model (one per page visit, shared by blocks)
+let runtime = null;
+
+/** Why this page cannot run a live model here, or null. */
+export function unavailable() {
+  if (globalThis.location?.protocol === "file:")
+    return "the live model needs the page to be served over http(s): a page opened from a file may not fetch its WebAssembly runtime or model";
+  if (typeof WebAssembly !== "object") return "this browser has no WebAssembly";
+  if (typeof DecompressionStream !== "function") return "this browser cannot inflate the model (no DecompressionStream)";
+  return null;
+}
+
+/** Bytes of `url`, reporting each chunk as onBytes(n); gzip-inflated when they start with gzip's magic number. */
+async function bytes(url, onBytes) {
+  let r;
+  try {
+    r = await fetch(url);
+  } catch (e) {
+    throw new Error(`could not fetch ${url.split("/").slice(-2).join("/")} (${e.message})`);
+  }
+  if (!r.ok) throw new Error(`could not fetch ${url.split("/").slice(-2).join("/")} (HTTP ${r.status})`);
+  const reader = r.body.getReader(), chunks = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    n += value.length;
+    onBytes(value.length);
+  }
+  const all = new Uint8Array(n);
+  let o = 0;
+  for (const c of chunks) all.set(c, o), (o += c.length);
+  if (all[0] !== 0x1f || all[1] !== 0x8b) return all; // already inflated (a server that sent Content-Encoding: gzip)
+  const s = new ReadableStream({ start: (c) => (c.enqueue(all), c.close()) }).pipeThrough(new DecompressionStream("gzip"));
+  return new Uint8Array(await new Response(s).arrayBuffer());
+}
+
+/**
+ * Promise of the live model `entry`: {manifest, tokenizer: WordPiece, run(ids) -> outputs}. progress(done, total)
+ * reports bytes transferred (total from the manifest's file sizes). Loaded once per page visit.
+ */
+export function loadModel(entry, progress) {
+  let p = models.get(entry);
+  if (!p) {
+    models.set(entry, (p = load(entry, progress)));
+    p.catch(() => models.delete(entry));
+  }
+  return p;
+}
+
+const WASM = "../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm.gz", ORT = "../vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
+const WASM_BYTES = 3.8e6; // about: its exact size is known only once fetched
+
+async function load(entry, progress) {
+  const base = at(`../live/${entry}/`);
+  const manifest = await (await fetch(base + "live.json").then((r) => (r.ok ? r : Promise.reject(new Error(`could not fetch live/${entry}/live.json (HTTP ${r.status})`))))).json();
+  const { model, vocab } = manifest.files;
+  let done = 0;
+  const total = model.bytes + vocab.bytes + (runtime ? 0 : WASM_BYTES);
+  const tick = (n) => progress?.((done += n), Math.max(total, done));
+  runtime ??= Promise.all([import(at(ORT)), bytes(at(WASM), tick)]).then(([ort, wasm]) => {
+    ort.env.wasm.numThreads = 1;     // no SharedArrayBuffer needed: works without cross-origin isolation
+    ort.env.wasm.proxy = false;
+    ort.env.wasm.wasmBinary = wasm;  // fetched (and inflated) here: the runtime fetches nothing itself
+    return ort;
+  });
+  runtime.catch(() => (runtime = null));
+  const [ort, modelBytes, vocabText] = await Promise.all([runtime, bytes(base + model.name, tick),
+    bytes(base + vocab.name, tick).then((b) => new TextDecoder().decode(b))]);
+  // disable_quant_qdq lets constant folding turn the int8 weights back into float32 once, at load, instead of
+  // de-quantising them in every run (native onnxruntime, MiniLM at 64 tokens: 150 ms instead of 208; RESULTS.md)
+  const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all",
+    extra: { session: { disable_quant_qdq: "1" } } });
+  const tokenizer = new WordPiece(manifest.tokenizer, vocabText.replace(/\n$/, "").split("\n"));
+  /** One forward pass (segments: 0 or 1 per id, for a pair): {attentions, queries, keys, pooled} as {data, dims}. */
+  async function run(ids, segments = null) {
+    const n = ids.length, t = (a) => new ort.Tensor("int64", BigInt64Array.from(a, BigInt), [1, n]);
+    const out = await session.run({ input_ids: t(ids), token_type_ids: t(segments || ids.map(() => 0)) });
+    const res = {};
+    for (const name of manifest.outputs) res[name] = { data: out[name].data, dims: out[name].dims };
+    return res;
+  }
+  return { manifest, tokenizer, run };
+}

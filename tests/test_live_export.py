@@ -1,0 +1,159 @@
+"""The live model export (generator/live/): the ONNX graph gives PyTorch's attention, queries, keys and pooled
+embedding at any length; int8 weights stay within a bound; the cache; which blocks can be live, and the errors."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import textwrap
+
+import numpy as np
+import pytest
+
+from generator.errors import SpecError
+from generator.live import cache
+from generator.live.assets import LiveModels, runtime_files, why_not
+from generator.live.export import LiveUnsupported, build, check_supported, export_float, quantize
+from generator.models.loading import load
+from generator.models.registry import resolve
+from generator.spec import Catalogue, spec_from_block
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tiny_models):
+    return load(resolve(str(tiny_models["bert"])))
+
+
+def _reference(loaded, text):
+    """Attention, queries, keys (independently: the model's own outputs and a forward hook on its projections) and
+    the mean of the last hidden state."""
+    import torch
+
+    enc = loaded.tokenizer(text, return_tensors="pt")
+    qs, ks = [], []
+    hooks = []
+    for layer in loaded.model.encoder.layer:
+        heads = loaded.model.config.num_attention_heads
+        def split(out, store):
+            n, d = out.shape[1], out.shape[2] // heads
+            store.append(out[0].reshape(n, heads, d).transpose(0, 1).detach().numpy())
+        hooks.append(layer.attention.self.query.register_forward_hook(lambda m, i, o: split(o, qs)))
+        hooks.append(layer.attention.self.key.register_forward_hook(lambda m, i, o: split(o, ks)))
+    with torch.no_grad():
+        out = loaded.model(**enc, output_attentions=True)
+    for hook in hooks:
+        hook.remove()
+    attentions = np.stack([a[0].numpy() for a in out.attentions])
+    return enc, attentions, np.stack(qs), np.stack(ks), out.last_hidden_state[0].mean(0).numpy()
+
+
+def test_onnx_graph_equals_pytorch_at_another_length(tiny_bert, tmp_path):
+    import onnxruntime
+
+    facts = export_float(tiny_bert, tmp_path / "m.onnx")
+    assert facts["d_head"] == 8 and facts["scales"] == [pytest.approx(8 ** -0.5)] * 2
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    text = "a longer text than the one traced, with more words in it than before"
+    enc, attention, queries, keys, pooled = _reference(tiny_bert, text)
+    got = session.run(None, {"input_ids": enc["input_ids"].numpy(), "token_type_ids": enc["token_type_ids"].numpy()})
+    for mine, theirs in zip(got, (attention, queries, keys, pooled)):
+        assert mine.shape == theirs.shape
+        np.testing.assert_allclose(mine, theirs, atol=2e-5)
+    np.testing.assert_allclose(got[0].sum(-1), 1, atol=1e-5)
+
+    quantize(tmp_path / "m.onnx", tmp_path / "q.onnx")
+    import onnx
+    q = onnx.load(str(tmp_path / "q.onnx"))
+    assert any(i.data_type == onnx.TensorProto.INT8 for i in q.graph.initializer)
+    small = onnxruntime.InferenceSession(str(tmp_path / "q.onnx"))
+    got_q = small.run(None, {"input_ids": enc["input_ids"].numpy(), "token_type_ids": enc["token_type_ids"].numpy()})
+    error = np.abs(got_q[0] - attention).max()
+    assert 0 < error < 0.02, error          # int8 weights move a tiny random model's attention a little, not much
+    np.testing.assert_allclose(got_q[0].sum(-1), 1, atol=1e-5)
+
+
+def test_build_and_cache(tiny_bert, tiny_models, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORABLES_MODEL_CACHE", str(tmp_path / "cache"))
+    source = resolve(str(tiny_models["bert"]))
+    made = []
+    files = cache.files_for(source, lambda folder: (made.append(1), build(tiny_bert, folder)))
+    again = cache.files_for(source, lambda folder: made.append(2))
+    assert made == [1] and again == files
+    manifest = json.loads(files["live.json"])
+    assert manifest["n_layers"] == 2 and manifest["n_heads"] == 4 and manifest["max_tokens"] == 128
+    assert manifest["files"]["model"]["bytes"] == len(files["model.onnx.gz"])
+    import onnx
+    graph = onnx.load_from_string(gzip.decompress(files["model.onnx.gz"])).graph
+    assert [o.name for o in graph.output] == ["attentions", "queries", "keys", "pooled"]
+    vocab = files["vocab.txt"].decode().split("\n")[:-1]
+    assert vocab == tiny_bert.tokenizer.convert_ids_to_tokens(list(range(len(vocab))))
+    folder = tmp_path / "cache" / cache.entry_name(source)
+    (folder / "vocab.txt").write_bytes(b"damaged")
+    cache.files_for(source, lambda folder: (made.append(3), build(tiny_bert, folder)))
+    assert made == [1, 3]
+
+
+def test_causal_models_are_refused(tiny_models):
+    with pytest.raises(LiveUnsupported, match="causal"):
+        check_supported(load(resolve(str(tiny_models["gpt2"]))))
+
+
+def _spec(body: str):
+    return spec_from_block(textwrap.dedent(body), file="docs/page.md", line_offset=10, catalogue=Catalogue({}))
+
+
+def test_which_blocks_can_be_live():
+    encoder = {"model": {"label": "m", "causal": False}}
+    assert why_not(_spec("model: minilm\ntext: hi\nviews: [head, neuron]\nlive: true\n"), encoder) is None
+    assert "causal" in why_not(_spec("model: smollm2\ntext: hi\nviews: [head]\n"), {"model": {"label": "s", "causal": True}})
+    assert why_not(_spec("model: minilm\npair: [a, b]\nviews: [head, saliency]\n"), encoder) is None
+    assert "saliency" in why_not(_spec("model: minilm\npair: [a, b]\nviews: [saliency]\n").model_copy(update={"pair": None}), encoder)
+
+
+def test_a_block_that_asks_and_cannot_is_placed_on_its_live_line():
+    spec = _spec("model: minilm\ntext: a b\nviews: [factors]\nlive: true\n")
+    live = LiveModels(baker=None)
+    with pytest.raises(SpecError) as error:
+        live.entry(spec, json.dumps({"model": {"label": "m", "causal": False}}).encode())
+    assert error.value.field == "live" and error.value.line == 14 and "factors" in error.value.message
+    # the site-wide switch skips such a block quietly; nothing ships without a live block
+    site = LiveModels(baker=None, site_live=True)
+    assert site.entry(spec.model_copy(update={"live": False}), b'{"model": {"causal": false}}') is None
+    assert site.files() == []
+
+
+def test_a_missing_onnx_package_is_a_clear_error(monkeypatch, tiny_models):
+    import builtins
+    real = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__", lambda name, *a, **k: (_ for _ in ()).throw(ImportError("No module named 'onnx'"))
+                        if name == "onnx" else real(name, *a, **k))
+    with pytest.raises(SpecError, match=r"need the package onnx.*") as error:
+        LiveModels._build(resolve(str(tiny_models["bert"])), None)
+    assert "explorables[live]" in error.value.hint
+
+
+def test_the_vendored_runtime_is_the_npm_package():
+    files = dict(runtime_files())
+    assert set(files) == {f"vendor/onnxruntime-web/{n}" for n in ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm.gz", "LICENSE")}
+    wasm = gzip.decompress(files["vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm.gz"])
+    assert wasm[:4] == b"\0asm"
+    assert b"MIT License" in files["vendor/onnxruntime-web/LICENSE"]
+    from pathlib import Path
+    package = Path(__file__).resolve().parent.parent / "node_modules" / "onnxruntime-web"
+    if not package.is_dir():
+        pytest.skip("node_modules/onnxruntime-web is not installed (scripts/setup --test installs it)")
+    assert json.loads((package / "package.json").read_text())["version"] == "1.31.1"
+    assert (package / "dist" / "ort-wasm-simd-threaded.wasm").read_bytes() == wasm
+    assert (package / "dist" / "ort.wasm.bundle.min.mjs").read_bytes() == files["vendor/onnxruntime-web/ort.wasm.bundle.min.mjs"]
+
+
+def test_the_control_is_written_only_for_live_blocks_and_its_text_escaped():
+    from generator.widget_html import render_widget
+
+    payload = json.dumps({"schema_version": 1, "model": {"label": "m"}, "tokens": []}).encode()
+    spec = _spec('model: minilm\ntext: "<b>x</b> & \\"y\\""\nviews: [head]\nlive: true\n')
+    assert "explorable-live-view" not in render_widget(spec, payload)        # standalone files: no control
+    html = render_widget(spec, payload, live="live-abc")
+    assert '<explorable-live-view model="live-abc" text="&lt;b&gt;x&lt;/b&gt; &amp; &quot;y&quot;">' in html
+    pair = _spec("model: minilm\npair: [one, '<i>two</i>']\nviews: [head]\nlive: true\n")
+    assert 'text="one" text-b="&lt;i&gt;two&lt;/i&gt;"' in render_widget(pair, payload, live="live-abc")
