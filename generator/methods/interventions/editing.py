@@ -62,7 +62,6 @@ def editing(explained: Explained, scopes: Sequence[Scope], keys: Sequence[int], 
     Causal only. Returns {"base_top": [k] ids, "base_probs": [k], "base_target": scalar,
     "top": [S, J, F, k] ids, "probs": [S, J, F, k], "target": [S, J, F] probability of the explained token}.
     """
-    run = explained.run
     names = sorted({hooks.hook_name(scope.first, "hook_resid_pre") for scope in scopes},
                    key=lambda name: hooks.parse(name)[0])
     cache = explained.clean_cache(names)[0]
@@ -78,7 +77,6 @@ def editing(explained: Explained, scopes: Sequence[Scope], keys: Sequence[int], 
         tops.append(top.reshape(shape))
         probs.append(p.reshape(shape))
         targets.append(out[:, explained.target].reshape(shape[:2]))
-    del run
     return {"base_top": base_top.numpy(), "base_probs": base_probs.double().numpy(),
             "base_target": float(base[explained.target]),
             "top": torch.stack(tops).numpy(), "probs": torch.stack(probs).double().numpy(),
