@@ -12,7 +12,6 @@ Only the parts of the views the spec shows are computed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -131,24 +130,13 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
                               "'patching'")
 
 
-@dataclass
-class _Loaded:
-    """What `ModelRun` reads of a loaded model, made from a capture (its model handle, info and adapter)."""
-
-    model: Any
-    adapter: Any
-    info: Any
-
-
 def _explained(spec: "SpecBase", capture: "Capture", options: InterventionsOptions):
     """(Explained, output record or None) for the capture."""
     import torch
 
-    from ...model_run import ModelRun
-    from ...models.adapters import adapter_for
     from .explained import Explained
 
-    run = ModelRun(_Loaded(capture.model, adapter_for(capture.info.architecture), capture.info))
+    run = capture.model_run                    # Needs.gradients: the run handle (generator.model_run.ModelRun)
     if not capture.info.causal:
         return Explained(run, [sentence.input_ids[None] for sentence in capture.sentences], None), None
     prompt = torch.as_tensor([capture.ids[:capture.n_prompt]], dtype=torch.long)
