@@ -135,7 +135,8 @@ class ModelRun:
     def run_with_hooks(self, input_ids: torch.Tensor | None = None, fwd_hooks: Iterable[tuple[str, HookFn]] = (),
                        *, inputs_embeds: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None,
                        attention_mask: torch.Tensor | None = None, grad: bool = False,
-                       logits_to_keep: int | None = None) -> torch.Tensor:
+                       logits_to_keep: int | None = None,
+                       start: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
         """One forward with `fwd_hooks` attached; returns the model's main output: logits [B, N, V] (or the last
         `logits_to_keep` positions' where the model can skip the rest) for a model with an LM head, else the last
         hidden state [B, N, d_model].
@@ -143,9 +144,14 @@ class ModelRun:
         input_ids: int64 [B, N] (or `inputs_embeds` float [B, N, d_model]); attention_mask defaults to all ones
         (unpadded sequences). grad=False runs under torch.no_grad(). Raises MissingHookPoint / ValueError for a
         hook name this model cannot give.
+
+        start: (layer l, resid [1 or B, N, d_model]) runs blocks l, l + 1, ... only, block l reading `resid` (the
+        residual stream entering it, `blocks.{l}.hook_resid_pre` of a cached run of the same input) instead of
+        what the blocks below would compute: the same output as a full run whenever no hook below l changes
+        anything, at (L - l) / L of the blocks' cost (`_skipping`).
         """
         return self._run(input_ids, list(fwd_hooks), None, inputs_embeds, token_type_ids, attention_mask, grad,
-                         logits_to_keep)[0]
+                         logits_to_keep, start)[0]
 
     def run_with_cache(self, input_ids: torch.Tensor | None = None,
                        names_filter: str | Sequence[str] | Callable[[str], bool] | None = None,
@@ -165,24 +171,26 @@ class ModelRun:
             patterns = [names_filter] if isinstance(names_filter, str) else list(names_filter)
             cached = [name for pattern in patterns for name in self._resolve(pattern)]
         return self._run(input_ids, list(fwd_hooks), cached, inputs_embeds, token_type_ids, attention_mask, grad,
-                         logits_to_keep)
+                         logits_to_keep, None)
 
     def run_edit_sets(self, input_ids: torch.Tensor, edit_sets: Sequence[Sequence[tuple[str, HookFn]]], *,
                       batch_size: int = 16, token_type_ids: torch.Tensor | None = None,
                       reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                      logits_to_keep: int | None = None) -> torch.Tensor:
+                      logits_to_keep: int | None = None,
+                      start: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
         """Many edited runs of one input, batched: `input_ids` [1, N] is repeated, and edit set s (a list of
         (hook name, fn) pairs, maybe empty) applies to its own batch row only (each fn sees that row, [1, ...]).
 
         Returns reduce(main output of a batch) concatenated over the batches, in edit-set order ([S, ...]); the
         default reduce keeps the outputs whole ([S, N, V]). Every row is computed as in a run of its own (the
-        model's rows are independent: no padding, the same mask).
+        model's rows are independent: no padding, the same mask). `start` as in `run_with_hooks` (resid [1, N, D],
+        shared by every row): for edit sets that all act at block `start[0]` or above.
         """
         if input_ids.shape[0] != 1:
             raise ValueError(f"run_edit_sets takes one input [1, N], got a batch of {input_ids.shape[0]}")
         outputs = []
-        for start in range(0, len(edit_sets), batch_size):
-            chunk = edit_sets[start:start + batch_size]
+        for first in range(0, len(edit_sets), batch_size):
+            chunk = edit_sets[first:first + batch_size]
             per_name: dict[str, list[tuple[int, HookFn]]] = {}
             for row, edits in enumerate(chunk):
                 for pattern, fn in edits:
@@ -191,14 +199,14 @@ class ModelRun:
             fwd = [(name, _rowwise(entries)) for name, entries in per_name.items()]
             batch = input_ids.expand(len(chunk), -1)
             types = token_type_ids.expand(len(chunk), -1) if token_type_ids is not None else None
-            out = self.run_with_hooks(batch, fwd, token_type_ids=types, logits_to_keep=logits_to_keep)
+            out = self.run_with_hooks(batch, fwd, token_type_ids=types, logits_to_keep=logits_to_keep, start=start)
             outputs.append(reduce(out) if reduce is not None else out)
         return torch.cat(outputs)
 
     # -- machinery ----------------------------------------------------------------------------------------------
 
     def _run(self, input_ids, fwd_hooks, cached, inputs_embeds, token_type_ids, attention_mask, grad,
-             logits_to_keep) -> tuple[torch.Tensor, ActivationCache]:
+             logits_to_keep, start=None) -> tuple[torch.Tensor, ActivationCache]:
         edits: dict[str, list[HookFn]] = {}
         for pattern, fn in fwd_hooks:
             for name in self._resolve(pattern):
@@ -238,6 +246,8 @@ class ModelRun:
         with ExitStack() as stack:
             stack.enter_context(torch.enable_grad() if grad else torch.no_grad())
             self._attach(wanted, apply, stack)
+            if start is not None:
+                stack.enter_context(self._skipping(start, reference.shape[0], wanted))
             output = self.model(**kwargs)
         main = getattr(output, "logits", None)
         if main is None:
@@ -245,6 +255,33 @@ class ModelRun:
         if logits_to_keep is not None and not self._takes_logits_to_keep:
             main = main[:, -logits_to_keep:]
         return main, ActivationCache({name: store[name] for name in (cached or ()) if name in store})
+
+    @contextmanager
+    def _skipping(self, start: tuple[int, torch.Tensor], batch: int, wanted: set[str]) -> Iterator[None]:
+        """Blocks below `start[0]` return `start[1]` (expanded to the batch) instead of computing: each block's
+        forward is replaced for the run (blocks return their hidden state as a tensor in transformers 5;
+        tests/test_model_run.py checks the equality with full runs for each adapter family). Not thread-safe for
+        concurrent runs of one model (bakes run one at a time, `bake.Baker`)."""
+        layer, resid = start
+        adapter = self.adapter
+        if adapter is None:
+            raise MissingHookPoint(f"{self.info.architecture} has no architecture adapter, so no run can start at a "
+                                   f"block")
+        blocks = adapter.blocks(self.model)
+        if not 0 <= layer < len(blocks):
+            raise ValueError(f"a run can start at blocks 0-{len(blocks) - 1}, not {layer}")
+        below = [name for name in wanted if name != hooks.EMBED and hooks.parse(name)[0] < layer]
+        if below:
+            raise ValueError(f"a run starting at block {layer} cannot hook {sorted(below)[0]}, below it")
+        value = resid.expand(batch, *resid.shape[1:]) if resid.shape[0] == 1 else resid
+        skipped = blocks[:layer]
+        for block in skipped:
+            block.forward = lambda *args, **kwargs: value
+        try:
+            yield
+        finally:
+            for block in skipped:
+                del block.forward
 
     def _attach(self, wanted: set[str], apply: Callable[[str, int | None, torch.Tensor], torch.Tensor],
                 stack: ExitStack) -> None:

@@ -67,7 +67,7 @@ def knockout_section(spec, capture) -> dict:
     return {"top": top, "drop": encode_array(drop, dtype="float32", lo=float(drop.min()), hi=float(drop.max()))}
 
 
-KNOCKOUT = Method(name="knockout", views={"knockout": "explorable-knockout-view"}, section=knockout_section,
+KNOCKOUT = Method(name="head_drop", views={"head_drop": "explorable-head-drop-view"}, section=knockout_section,
                   needs=Needs(gradients=True, adapter=True), summary="the top logit's drop when one head is removed")
 
 
@@ -75,7 +75,7 @@ KNOCKOUT = Method(name="knockout", views={"knockout": "explorable-knockout-view"
 def knockout_method():
     REGISTRY.register(KNOCKOUT)
     yield KNOCKOUT
-    REGISTRY.unregister("knockout")
+    REGISTRY.unregister("head_drop")
 
 
 def test_a_method_that_edits_the_run_by_hook_name(knockout_method, tmp_path, tiny_models):
@@ -88,12 +88,12 @@ def test_a_method_that_edits_the_run_by_hook_name(knockout_method, tmp_path, tin
     from generator.models.registry import resolve
 
     folder = tiny_models["llama"]
-    spec = spec_from_data({"model": str(folder), "text": TEXT, "views": ["knockout"]}, file="a.yml")
+    spec = spec_from_data({"model": str(folder), "text": TEXT, "views": ["head_drop"]}, file="a.yml")
     payload = json.loads(Baker(tmp_path / "cache", base_dir=tmp_path).payload(spec))
-    got = decode_array(payload["knockout"]["drop"])
+    got = decode_array(payload["head_drop"]["drop"])
     loaded = POOL.get(resolve(str(folder)))
     ids = loaded.tokenizer(TEXT, return_tensors="pt")["input_ids"]
-    top = payload["knockout"]["top"]
+    top = payload["head_drop"]["top"]
     layers, heads = loaded.info.n_layers, loaded.info.n_heads
     width = loaded.model.config.hidden_size // heads
     with torch.no_grad():

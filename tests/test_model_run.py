@@ -167,3 +167,33 @@ def test_a_point_the_adapter_cannot_give_is_refused_by_name(tiny_models):
         run.run_with_hooks(_ids(run), [("blocks.*.attn.hook_z", lambda x, hook: x)])
     with pytest.raises(ValueError, match="not a hook point"):
         run.run_with_hooks(_ids(run), [("blocks.0.attn.hook_nothing", lambda x, hook: x)])
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bert"])
+def test_a_run_started_at_a_block_from_its_cached_residual_equals_a_full_run(runs, family):
+    """`start=(l, resid_pre of l)` skips the blocks below l: with edits at l and above, the same output."""
+    run = runs[family]
+    ids = _ids(run, seed=8)
+    plain, cache = run.run_with_cache(ids, "blocks.*.hook_resid_pre")
+
+    def zero_head(z, hook):
+        z = z.clone()
+        z[:, :, 1] = 0
+        return z
+    for layer in range(run.info.n_layers):
+        edit = [(f"blocks.{layer}.attn.hook_z", zero_head)]
+        full = run.run_with_hooks(ids, edit)
+        started = run.run_with_hooks(ids, edit, start=(layer, cache[f"blocks.{layer}.hook_resid_pre"]))
+        torch.testing.assert_close(started, full, rtol=1e-5, atol=1e-5)
+    # the skip really skips: a residual stream that is not the input's gives another output
+    wrong = run.run_with_hooks(ids, start=(1, torch.zeros_like(cache["blocks.1.hook_resid_pre"])))
+    assert not torch.allclose(wrong, plain, atol=1e-3)
+    # and the blocks compute again afterwards
+    torch.testing.assert_close(run.run_with_hooks(ids), plain, rtol=0, atol=1e-6)
+    batched = run.run_edit_sets(ids, [[], [(f"blocks.1.attn.hook_z", zero_head)]], batch_size=2,
+                                start=(1, cache["blocks.1.hook_resid_pre"]))
+    torch.testing.assert_close(batched[1:], run.run_with_hooks(ids, [("blocks.1.attn.hook_z", zero_head)]),
+                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(batched[:1], run.run_with_hooks(ids), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="below it"):
+        run.run_with_hooks(ids, [("blocks.0.attn.hook_z", zero_head)], start=(1, cache["blocks.1.hook_resid_pre"]))

@@ -11,6 +11,7 @@ from .attention import METHOD as ATTENTION
 from .counterfactuals.section import METHOD as COUNTERFACTUALS
 from .explanations.section import METHOD as EXPLANATIONS
 from .factors.section import METHOD as FACTORS
+from .interventions.section import METHOD as INTERVENTIONS
 from .lens.section import METHOD as LENS
 from .neuron.section import METHOD as NEURON
 from .registry import REGISTRY, Method, Needs, register
@@ -18,7 +19,7 @@ from .saliency.section import METHOD as SALIENCY
 
 DEFAULT_METHOD = "attention"     # what a spec without views and without method options shows
 
-for _method in (ATTENTION, SALIENCY, FACTORS, LENS, EXPLANATIONS, NEURON, COUNTERFACTUALS):
+for _method in (ATTENTION, SALIENCY, FACTORS, LENS, EXPLANATIONS, NEURON, COUNTERFACTUALS, INTERVENTIONS):
     register(_method)
 
 __all__ = ["DEFAULT_METHOD", "REGISTRY", "Method", "Needs", "register"]

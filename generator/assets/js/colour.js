@@ -36,3 +36,26 @@ export const gradient = (dark, base) => {
   for (let i = 0; i < 256; i += 51) s.push(`rgb(${b[i * 4]},${b[i * 4 + 1]},${b[i * 4 + 2]})`);
   return `linear-gradient(90deg,${s})`;
 };
+
+// Diverging colours: positive blue, negative orange (BertViz's convention), light and slate palettes.
+const POS = { light: [33, 102, 172], dark: [96, 166, 240] };
+const NEG = { light: [214, 96, 0], dark: [250, 150, 60] };
+
+/** [r, g, b] of a value t in [-1, 1] on the background `base` ([r, g, b]): intensity by |t|. */
+export function divergingRGB(t, dark, base) {
+  const c = (t >= 0 ? POS : NEG)[dark ? "dark" : "light"], a = Math.min(1, Math.abs(t));
+  return [0, 1, 2].map((x) => Math.round(base[x] + (c[x] - base[x]) * a));
+}
+
+/** CSS colour of divergingRGB. */
+export const diverging = (t, dark, base) => `rgb(${divergingRGB(t, dark, base)})`;
+
+/** 511 packed RGBA pixels (platform byte order, for ImageData) for t = (i - 255) / 255, i = 0..510. */
+export function divergingLut(dark, base) {
+  const px = new Uint8ClampedArray(511 * 4);
+  for (let i = 0; i < 511; i++) {
+    px.set(divergingRGB((i - 255) / 255, dark, base), i * 4);
+    px[i * 4 + 3] = 255;
+  }
+  return new Uint32Array(px.buffer);
+}

@@ -9,6 +9,7 @@ export * from "./views-factors.js";
 export * from "./views-explanations.js";
 export * from "./views-neuron.js";
 export * from "./views-counterfactuals.js";
+export * from "./views-interventions.js";
 export * from "./views-live.js";
 import * as views from "./explorables.js"; // this module's own exports: the list above
 import { define } from "./loader.js";

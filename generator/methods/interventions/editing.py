@@ -1,0 +1,83 @@
+"""Attention editing: the output distribution when the attention *to* one input token is blocked or scaled.
+
+The rule (one, used everywhere): in each edited head, the weight a query gives key j is multiplied by the factor f,
+then the query's row is renormalised to sum to 1. That is the softmax with ln f added to key j's score; f = 0 (block)
+is the score set to -inf, the masked softmax (tests compare it with one computed from q and k). A row whose only
+weight was on j (the first token's own row on a causal model, when j = 0) keeps all-zero weights: the head writes
+nothing there. The edit replaces `blocks.{l}.attn.hook_pattern`, so the head's output becomes pattern' @ v
+(`generator.model_run`), and the explained prediction is re-read at the prompt's last position.
+
+Scopes: every head of every layer at once; a layer range (every head of layers a..b); single heads [layer, head].
+The runs of a scope whose first edited layer is l start at block l from the clean residual stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ... import hooks
+from .explained import Explained
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where an edit applies: layers first..last (inclusive), every head or one head."""
+
+    first: int
+    last: int
+    head: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"layers": [self.first, self.last], "head": self.head}
+
+
+def scale_key(pattern: torch.Tensor, key: int, factor: float, head: int | None = None) -> torch.Tensor:
+    """pattern [B, H, N, N] with column `key` multiplied by `factor` in every head (or head `head`), the edited rows
+    renormalised (rows left with no weight stay zero)."""
+    edited = pattern.clone()
+    part = edited if head is None else edited[:, head:head + 1]
+    part[..., key] *= factor
+    sums = part.sum(dim=-1, keepdim=True)
+    part.copy_(torch.where(sums > 0, part / sums.clamp_min(torch.finfo(part.dtype).tiny), part))
+    if head is not None:
+        edited[:, head:head + 1] = part
+    return edited
+
+
+def edit_set(scope: Scope, key: int, factor: float) -> list[tuple[str, Any]]:
+    """The hooks of one edit: every layer of the scope."""
+    def fn(pattern: torch.Tensor, hook: Any) -> torch.Tensor:
+        return scale_key(pattern, key, factor, scope.head)
+    return [(hooks.hook_name(layer, "attn.hook_pattern"), fn) for layer in range(scope.first, scope.last + 1)]
+
+
+def editing(explained: Explained, scopes: Sequence[Scope], keys: Sequence[int], factors: Sequence[float], *,
+            top_k: int, batch_size: int = 16) -> dict[str, np.ndarray]:
+    """For each scope s, key j and factor f, the top-k of the explained position's output distribution.
+
+    Causal only. Returns {"base_top": [k] ids, "base_probs": [k], "base_target": scalar,
+    "top": [S, J, F, k] ids, "probs": [S, J, F, k], "target": [S, J, F] probability of the explained token}.
+    """
+    names = sorted({hooks.hook_name(scope.first, "hook_resid_pre") for scope in scopes},
+                   key=lambda name: hooks.parse(name)[0])
+    cache = explained.clean_cache(names)[0]
+    base = explained.log_probs([[]], batch_size=1)[0].exp()
+    base_probs, base_top = base.topk(top_k)
+    tops, probs, targets = [], [], []
+    for scope in scopes:
+        sets = [edit_set(scope, key, factor) for key in keys for factor in factors]
+        resid = [cache[hooks.hook_name(scope.first, "hook_resid_pre")]]
+        out = explained.log_probs(sets, batch_size=batch_size, start=scope.first, resid=resid).exp()
+        p, top = out.topk(top_k, dim=-1)
+        shape = (len(keys), len(factors), top_k)
+        tops.append(top.reshape(shape))
+        probs.append(p.reshape(shape))
+        targets.append(out[:, explained.target].reshape(shape[:2]))
+    return {"base_top": base_top.numpy(), "base_probs": base_probs.double().numpy(),
+            "base_target": float(base[explained.target]),
+            "top": torch.stack(tops).numpy(), "probs": torch.stack(probs).double().numpy(),
+            "target": torch.stack(targets).double().numpy()}

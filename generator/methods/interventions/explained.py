@@ -1,0 +1,79 @@
+"""The explained output of an intervention, measured on edited runs.
+
+- Causal model: the probability (and log-probability) of one token, the first generated token or the author's
+  `target`, predicted after the prompt: the runs read the prompt only (ids [1, n_prompt]) and keep the last
+  position's logits.
+- Encoder with a sentence pair: the cosine similarity of the two sentences' mean-pooled last hidden states, each
+  sentence run on its own (a bi-encoder's reading, as in the saliency and explanations sections); an edit applies
+  to both runs.
+
+Every run goes through `ModelRun.run_edit_sets` (edit sets batched, one set per batch row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from ...model_run import HookFn, ModelRun
+
+EditSet = Sequence[tuple[str, HookFn]]
+# builds the edit sets for one input from that input's clean cache (mean ablation and patching read it)
+Builder = Callable[[int], list[EditSet]]
+
+
+@dataclass
+class Explained:
+    """What is explained and how to run edits on it. `inputs`: the runs of one measurement (one prompt [1, n], or
+    the two sentences of a pair), `target`: the explained token id (causal) or None (similarity)."""
+
+    run: ModelRun
+    inputs: list[torch.Tensor]
+    target: int | None
+
+    @property
+    def causal(self) -> bool:
+        return self.target is not None
+
+    def log_probs(self, sets: Sequence[EditSet], *, batch_size: int, start: int | None = None,
+                  resid: Sequence[torch.Tensor] | None = None, ids: torch.Tensor | None = None) -> torch.Tensor:
+        """Causal: log-softmax of the last position's logits for each edit set: [S, V] float32. `start` with
+        `resid` (the residual stream entering block `start` of that input's clean run) skips the blocks below."""
+        ids = self.inputs[0] if ids is None else ids
+        begin = (start, resid[0]) if start is not None and start > 0 else None
+        return self.run.run_edit_sets(ids, sets, batch_size=batch_size, logits_to_keep=1, start=begin,
+                                      reduce=lambda logits: torch.log_softmax(logits[:, -1].float(), dim=-1))
+
+    def similarity(self, builder: Builder, count: int, *, batch_size: int, start: int | None = None,
+                   resid: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """Encoder pair: cosine similarity of the pooled sentence embeddings under each of `count` edit sets, the
+        sets of sentence s built by builder(s): [count] float64."""
+        pooled = []
+        for index, ids in enumerate(self.inputs):
+            sets = builder(index)
+            assert len(sets) == count
+            begin = (start, resid[index]) if start is not None and start > 0 else None
+            pooled.append(self.run.run_edit_sets(ids, sets, batch_size=batch_size, start=begin,
+                                                 reduce=lambda hidden: hidden.float().mean(dim=1)))
+        u, v = pooled
+        return ((u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1))).double()
+
+    def measure(self, builder: Builder, count: int, *, batch_size: int, start: int | None = None,
+                resid: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """The explained output under each edit set: causal [count, 2] (log-probability, probability) of the
+        target token; similarity [count, 1]. float64."""
+        if self.causal:
+            logp = self.log_probs(builder(0), batch_size=batch_size, start=start, resid=resid)[:, self.target]
+            logp = logp.double()
+            return torch.stack([logp, logp.exp()], dim=-1)
+        return self.similarity(builder, count, batch_size=batch_size, start=start, resid=resid)[:, None]
+
+    def clean_cache(self, names: Sequence[str]) -> list[dict[str, torch.Tensor]]:
+        """The named activations of each input's unedited run ([1, ...] tensors)."""
+        out = []
+        for ids in self.inputs:
+            _, cache = self.run.run_with_cache(ids, list(names), logits_to_keep=1)
+            out.append(dict(cache))
+        return out

@@ -1,0 +1,114 @@
+"""<explorable-knockout-view>, <explorable-editing-view> and <explorable-patching-view> in headless Chromium, on a
+small site baked from tiny models: each cell shows the payload's number, the knockout grid and the head/model views
+share the layer and head, keys move through the grid, the editing panel shows the baked distribution of the chosen
+word and edit, the patching grids read out their cells, and payload text stays text."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+from conftest import build_site, next_frame, write_test_site_config
+from conftest import ready as ready_within
+
+from generator.payload import decode_array
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, tiny_models, serve):
+    root = tmp_path_factory.mktemp("interventions-site")
+    (root / "docs").mkdir()
+    (root / "docs" / "index.md").write_text(textwrap.dedent("""\
+        # Interventions
+
+        ```explorable
+        model: {llama}
+        text: "The <b>cat</b> sat on the"
+        generate: 1
+        views: [knockout, head, model, editing, patching]
+        interventions: {{contrast: "The <b>dog</b> sat on the", heads: [[1, 2]]}}
+        ```
+
+        ```explorable
+        model: {bert}
+        pair: [A man plays a guitar., Someone makes music.]
+        views: [knockout]
+        ```
+        """).format(**tiny_models), encoding="utf-8")
+    write_test_site_config(root, "Interventions view test site")
+    build_site(root / "mkdocs.yml", root / "site")
+    return serve(root / "site")
+
+
+def ready(page, view):
+    return ready_within(page, view, timeout=30000)
+
+
+def payload_of(view) -> dict:
+    return json.loads(view.evaluate("el => el.closest('.explorable').dataset.payload"))
+
+
+def test_the_knockout_grid_shows_the_payload_and_links_the_head_views(open_page):
+    page = open_page()
+    view = page.locator("explorable-knockout-view").first
+    assert ready(page, view) == "ready"
+    knockout = payload_of(view)["interventions"]["knockout"]
+    cells = view.locator(".xp-kcell")
+    assert cells.count() == 2 * (4 + 2)
+    label = cells.nth(1 * 6 + 2).get_attribute("aria-label")
+    change = knockout["heads"]["logprob"][1][2]
+    assert "layer 1, head 2" in label and f"{abs(change):.3f}" in label
+    cells.nth(1 * 6 + 2).click()
+    head = page.locator("explorable-head-view").first
+    assert ready(page, head) == "ready"
+    next_frame(page)
+    assert head.locator("select[aria-label=Layer]").input_value() == "1"
+    # keys: from the picked cell one row up, Enter picks it; the model view's cursor follows
+    cells.nth(1 * 6 + 2).focus()
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Enter")
+    next_frame(page)
+    assert "xp-pin" in cells.nth(0 * 6 + 2).get_attribute("class")
+    # a pair: one metric, the similarity
+    pair = page.locator("explorable-knockout-view").nth(1)
+    assert ready(page, pair) == "ready"
+    assert "similarity" in pair.locator(".xp-kcell").first.get_attribute("aria-label")
+
+
+def test_the_editing_panel_shows_the_baked_distribution_of_the_chosen_edit(open_page):
+    page = open_page()
+    view = page.locator("explorable-editing-view").first
+    assert ready(page, view) == "ready"
+    editing = payload_of(view)["interventions"]["editing"]
+    words = view.locator(".xp-wtext .xp-tok")
+    assert words.count() == len(editing["keys"])
+    assert "<b>" in "".join(words.all_inner_texts())                            # text, never markup
+    words.nth(2).click()
+    view.locator(".xp-wfac button").nth(2).click()                               # the third factor (x2)
+    next_frame(page)
+    shown = view.locator(".xp-wcard").nth(1).locator(".xp-pp").all_inner_texts()[:editing["top_k"]]
+    expected = [f"{100 * p:.1f}%" if p >= 0.0005 else "<0.1%" for p in editing["probs"][0][2][2]]
+    assert shown == expected
+    # the head chosen elsewhere selects its baked edit
+    view.evaluate("el => el.selection.set({layer: 1, head: 2})")
+    next_frame(page)
+    assert view.locator("select").input_value() == "1"
+
+
+def test_the_patching_grids_read_out_their_cells(open_page):
+    page = open_page()
+    view = page.locator("explorable-patching-view").first
+    assert ready(page, view) == "ready"
+    patching = payload_of(view)["interventions"]["patching"]
+    restore = decode_array(patching["restore"])
+    assert view.locator("canvas").count() == 3
+    view.locator("canvas").first.focus()
+    page.keyboard.press("ArrowLeft")
+    text = view.locator(".xp-kread").inner_text()
+    n = restore.shape[2]
+    value = restore[0, restore.shape[1] - 1, n - 2]
+    assert f"layer {restore.shape[1] - 1}, position {n - 2}" in text and f"{100 * value:.1f}%" in text
+    assert "<b>" in view.locator(".xp-gpair").inner_text()
