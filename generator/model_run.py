@@ -327,7 +327,7 @@ class ModelRun:
                     stack.callback(down.register_forward_hook(
                         _post_hook(lambda x, n=name("hook_mlp_out"), l=layer: apply(n, l, x))).remove)
             if points & set(_OUTPUT_PROJECTION):
-                projection = _get(block, adapter.attn_out)
+                projection = adapter.attn_out_module(block)
                 heads = self.info.n_heads
                 if "attn.hook_z" in points:
                     def per_head(x, n=name("attn.hook_z"), l=layer):
@@ -401,8 +401,3 @@ def _attention_hooks(model: Any, adapter: Adapter, layers: dict[int, set[str]],
     with intercepting_attention(model, adapter, handler):
         yield
 
-
-def _get(obj: Any, path: str) -> Any:
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj

@@ -65,6 +65,12 @@ class Adapter:
             raise AttributeError("this architecture's adapter has no attention path")
         return _get(block, self.attention)
 
+    def attn_out_module(self, block: Any) -> Any:
+        """The attention output projection of `block` (W_O); raises AttributeError when the entry names none."""
+        if not self.attn_out:
+            raise AttributeError("this adapter does not say where the attention output projection is")
+        return _get(block, self.attn_out)
+
     def mlp_down_module(self, block: Any) -> Any:
         return _get(block, self.mlp_down)
 
