@@ -88,7 +88,7 @@ class Baker:
         self.read_only = read_only
         self.baked = 0            # bakes that ran a model (cache misses), for reports and tests
         self._memo: dict[str, bytes] = {}
-        self._failures: dict[str, SpecError] = {}   # a spec that failed is not run again in this process
+        self._failures: dict[tuple[str, str], SpecError] = {}   # (key, block) -> its error: not run again
         self._lock = threading.Lock()
 
     def source(self, spec: SpecBase) -> ModelSource:
@@ -110,24 +110,42 @@ class Baker:
     def payload(self, spec: SpecBase) -> bytes:
         key = self.key(spec)
         with self._lock:
+            if (key, spec.where()) in self._failures:
+                raise self._failures[(key, spec.where())]
             if key in self._memo:
+                self._check_views(spec)
                 self.cache.used.add(key)
                 return self._memo[key]
-            if key in self._failures:
-                raise self._failures[key]
             data = self.cache.get(key)
+            if data is not None:
+                self._check_views(spec)
             if data is None:
                 if self.read_only:
                     raise self.not_baked(spec)
                 try:
                     data = self._run(spec)
                 except SpecError as error:
-                    self._failures[key] = error
-                    raise
+                    self._failures[(key, spec.where())] = error   # placed at this block: another block with
+                    raise                                          # the same key gets its own error
                 self.cache.put(key, data)
                 self.baked += 1
             self._memo[key] = data
             return data
+
+    def _check_views(self, spec: SpecBase) -> None:
+        """The model-dependent rules of the spec's views, for a payload found baked: blocks that differ only in
+        their views share a payload (its key), but a view the model cannot show must still be this block's error.
+        Reads the model's files only (no torch); a model whose files cannot be read here is not checked again."""
+        from .models.adapters import adapter_for
+        from .models.facts import model_facts
+        from .rules import check_methods, check_model
+
+        try:
+            facts = model_facts(self.source(spec))
+        except Exception:  # noqa: BLE001: the bake that made the payload checked it; nothing more can be said
+            return
+        check_model(spec, facts)
+        check_methods(spec, facts, has_adapter=adapter_for(facts.info.architecture) is not None)
 
     def not_baked(self, spec: SpecBase) -> NotBakedError:
         block = spec.error("model", "")

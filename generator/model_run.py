@@ -245,7 +245,7 @@ class ModelRun:
         wanted = set(edits) | keep
         with ExitStack() as stack:
             stack.enter_context(torch.enable_grad() if grad else torch.no_grad())
-            self._attach(wanted, apply, stack)
+            self._attach(wanted, apply, stack, tuple(reference.shape[:2]))
             if start is not None:
                 stack.enter_context(self._skipping(start, reference.shape[0], wanted))
             output = self.model(**kwargs)
@@ -284,8 +284,9 @@ class ModelRun:
                 del block.forward
 
     def _attach(self, wanted: set[str], apply: Callable[[str, int | None, torch.Tensor], torch.Tensor],
-                stack: ExitStack) -> None:
-        """Register the module hooks (and the attention interception) for the names in `wanted`."""
+                stack: ExitStack, batch_positions: tuple[int, int]) -> None:
+        """Register the module hooks (and the attention interception) for the names in `wanted`. A family that
+        runs its MLP on the positions flattened to [B * N, d] (OPT) has them shown as [B, N, d] (batch_positions)."""
         if not wanted:
             return
         by_layer: dict[int | None, set[str]] = {}
@@ -321,11 +322,12 @@ class ModelRun:
                 down = adapter.mlp_down_module(block)
                 if "mlp.hook_post" in points:
                     stack.callback(down.register_forward_pre_hook(
-                        _pre_hook(lambda x, n=name("mlp.hook_post"), l=layer: apply(n, l, x)),
-                        with_kwargs=True).remove)
+                        _pre_hook(_unflattened(lambda x, n=name("mlp.hook_post"), l=layer: apply(n, l, x),
+                                               batch_positions)), with_kwargs=True).remove)
                 if "hook_mlp_out" in points:
                     stack.callback(down.register_forward_hook(
-                        _post_hook(lambda x, n=name("hook_mlp_out"), l=layer: apply(n, l, x))).remove)
+                        _post_hook(_unflattened(lambda x, n=name("hook_mlp_out"), l=layer: apply(n, l, x),
+                                                batch_positions))).remove)
             if points & set(_OUTPUT_PROJECTION):
                 projection = adapter.attn_out_module(block)
                 heads = self.info.n_heads
@@ -352,6 +354,19 @@ def _rowwise(entries: list[tuple[int, HookFn]]) -> HookFn:
             if replaced is not None:
                 rows[row] = replaced
         return torch.cat(rows)
+    return hook
+
+
+def _unflattened(fn: Callable[[torch.Tensor], torch.Tensor], batch_positions: tuple[int, int]
+                 ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`fn` on [B, N, d] also where the module sees the positions flattened, [B * N, d]; its result goes back to
+    the module's shape."""
+    batch, positions = batch_positions
+
+    def hook(x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 2 and x.shape[0] == batch * positions:
+            return fn(x.reshape(batch, positions, x.shape[-1])).reshape(x.shape)
+        return fn(x)
     return hook
 
 

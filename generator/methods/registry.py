@@ -83,6 +83,9 @@ class Method:
     metrics: Callable[[dict[str, Any]], dict[str, float]] | None = None   # tracker metrics of a baked section
     encoder_decoder: bool = False  # its section can be computed for encoder-decoder models (T5, BART, ...)
     parts: tuple[str, ...] = ()    # lists of ARRAYs shown one at a time: data files of their own on the site
+    # spec fields, besides the input, that a block needs before it can show every view of this method (for the
+    # support table's probes, generator.models.support): e.g. the contrast text activation patching compares with
+    example: tuple[tuple[str, Any], ...] = ()
     # what the run must record for this spec's options, when that depends on them (None: always `needs`); e.g.
     # the explanations method asks for value vectors only when value-weighted attention is chosen
     needs_of: Callable[["ExplorableSpec"], Needs] | None = None

@@ -87,19 +87,21 @@ def view_support(info: ModelInfo, can_read_pairs: bool) -> dict[str, str]:
     traits = _Traits(info, can_read_pairs)
     has_adapter = adapter_for(info.architecture) is not None
     answers: dict[str, str] = {}
-    for view in REGISTRY.views():
-        reasons = []
-        for probe in _probes(info, can_read_pairs):
-            spec = spec_from_data({"model": info.name, "views": [view], **probe}, file="<probe>")
-            try:
-                check_model(spec, traits)
-                check_methods(spec, traits, has_adapter=has_adapter, hints=False)
-            except SpecError as error:
-                reasons.append(error.message)
-                continue
+    for method in REGISTRY:
+        for view in method.views:
             reasons = []
-            break
-        answers[view] = reasons[0] if reasons else ""
+            for probe in _probes(info, can_read_pairs):
+                spec = spec_from_data({"model": info.name, "views": [view], **probe, **dict(method.example)},
+                                      file="<probe>")
+                try:
+                    check_model(spec, traits)
+                    check_methods(spec, traits, has_adapter=has_adapter, hints=False)
+                except SpecError as error:
+                    reasons.append(error.message)
+                    continue
+                reasons = []
+                break
+            answers[view] = reasons[0] if reasons else ""
     return answers
 
 

@@ -199,7 +199,7 @@ class Builder:
                 out["searches"][kind] = self.edit_search(kind, saliency, candidates, gradient)
             out["candidates"] = int(candidates.ids.size)
         out["attention"] = None
-        if target.causal and options.attention:
+        if target.causal and options.attention and self.capture.model_run.missing("attn.hook_pattern") is None:
             from .attention import counterfactual_attention
 
             found = counterfactual_attention(target, options.permutations, options.seed)

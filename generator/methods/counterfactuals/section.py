@@ -47,6 +47,15 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
         if same:
             raise spec.error(where, "this contrast is the text itself: a contrast must change something",
                              hint="change at least one word, or remove the entry")
+    if "attention_counterfactual" in spec.shown_views:
+        from ...models.adapters import adapter_for
+        adapter = adapter_for(model.architecture)
+        if adapter is not None and adapter.attention is None:
+            field = "views" if "views" in spec.model_fields_set else "counterfactuals"
+            raise spec.error(field, f"the attention_counterfactual view replaces attention rows, and the "
+                                    f"{model.architecture} adapter names no attention module whose weights can be "
+                                    f"replaced ({adapter.attention_note or 'generator/models/adapters.py'})",
+                             hint="show the contrast view (its attention part is left out on this model)")
     if model.causal and spec.generate and options.output >= spec.generate:
         raise spec.error("counterfactuals.output", f"output {options.output} is not generated: this explorable "
                                                    f"generates {spec.generate} tokens (0-{spec.generate - 1})",

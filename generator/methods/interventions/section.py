@@ -261,6 +261,7 @@ METHOD = Method(
     needs=Needs(gradients=True, sentences=True, adapter=True, vocabulary=True),
     options=InterventionsOptions,
     check=check,
+    example=(("interventions", {"contrast": "A contrast of the text."}),),
     summary="interventions: what the output does when a head is removed, attention to a word is edited, or one "
             "activation is patched from a contrast text",
 )
