@@ -280,7 +280,8 @@ def test_an_encoder_is_refused_on_views_with_what_to_use(tmp_path):
     assert "all-MiniLM-L6-v2" in error.message and "without a language-model head" in error.message
     assert "layers and probabilities" in error.message
     assert "smollm2" in error.hint
-    # the views named as working on an encoder are those the curated MiniLM examples bake (explorables/*.yml)
-    assert "factors and neuron work" in error.hint and "explanations with a 'pair:'" in error.hint
+    # the hint names the other views from the registry, and says that those explaining an output read a pair
+    assert "the other views work" in error.hint and "factors" in error.hint and "neuron" in error.hint
+    assert "layers" not in error.hint.split("the other views work")[1] and "'pair:'" in error.hint
     error = bake_error(tmp_path, "model: minilm\ntext: The keys\nlens: {top_k: 3}\n")
     assert error.field == "lens" and error.line == 13
