@@ -71,6 +71,28 @@ def tiny_models(tmp_path_factory, byte_level_tokenizer, wordpiece_tokenizer) -> 
     }
 
 
+def load_tiny(folder):
+    """A model folder (a tiny model of `tiny_models`) loaded as a bake loads it."""
+    from generator.models.loading import load
+    from generator.models.registry import resolve
+    return load(resolve(str(folder)))
+
+
+def random_ids(run, n: int, seed: int = 0):
+    """Token ids [1, n] drawn with a seeded generator from the first 500 ids of `run`'s vocabulary (skipping 0-4)."""
+    import torch
+    generator = torch.Generator().manual_seed(seed)
+    vocab = run.model.get_input_embeddings().weight.shape[0]
+    return torch.randint(5, min(vocab, 500), (1, n), generator=generator)
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tiny_models):
+    """A run handle (generator.model_run.ModelRun) on each tiny model, loaded once per session."""
+    from generator.model_run import ModelRun
+    return {name: ModelRun(load_tiny(folder)) for name, folder in tiny_models.items()}
+
+
 @pytest.fixture(scope="session")
 def loaded_bundled():
     """Load a bundled model once per session (SmolLM2 de-quantizes in ~20 s)."""

@@ -25,25 +25,20 @@ from generator.methods.interventions.editing import Scope, edit_set, editing, sc
 from generator.methods.interventions.explained import Explained
 from generator.methods.interventions.knockout import knockout
 from generator.methods.interventions.patching import patching
-from generator.model_run import ModelRun
+from conftest import load_tiny, random_ids
 from generator.spec import Catalogue, spec_from_block
 
 
-def _load(folder):
-    from generator.models.loading import load
-    from generator.models.registry import resolve
-    return load(resolve(str(folder)))
+_load = load_tiny
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_models):
-    return {name: ModelRun(_load(folder)) for name, folder in tiny_models.items()}
+def runs(tiny_runs):
+    return tiny_runs
 
 
 def _ids(run, n=8, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    vocab = run.model.get_input_embeddings().weight.shape[0]
-    return torch.randint(5, min(vocab, 500), (1, n), generator=generator)
+    return random_ids(run, n, seed)
 
 
 def _projection(run, model, layer):

@@ -17,24 +17,20 @@ import dataclasses
 import pytest
 import torch
 
+from conftest import load_tiny, random_ids
 from generator.model_run import MissingHookPoint, ModelRun
 
 
-def _load(folder):
-    from generator.models.loading import load
-    from generator.models.registry import resolve
-    return load(resolve(str(folder)))
+_load = load_tiny
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_models):
-    return {name: ModelRun(_load(folder)) for name, folder in tiny_models.items()}
+def runs(tiny_runs):
+    return tiny_runs
 
 
 def _ids(run, n=9, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    vocab = run.model.get_input_embeddings().weight.shape[0]
-    return torch.randint(5, min(vocab, 500), (1, n), generator=generator)
+    return random_ids(run, n, seed)
 
 
 @pytest.mark.parametrize("family", ["gpt2", "llama", "bert"])
