@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import weakref
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
@@ -285,6 +286,9 @@ def token_alone(tokenizer: Any, style: str, piece: str | None, special: bool) ->
     return {"text": text, "special": False, "partial": partial}
 
 
+_SHARED: "weakref.WeakKeyDictionary[Any, dict[Any, Any]]" = weakref.WeakKeyDictionary()
+
+
 class Vocabulary:
     """A tokenizer as methods may see it: text -> ids, ids -> display records, and nothing else.
 
@@ -296,6 +300,14 @@ class Vocabulary:
         self._style = tokenizer_style(tokenizer)
         self._special = set(getattr(tokenizer, "all_special_ids", []) or [])
         self.size = len(tokenizer)
+
+    def shared(self) -> dict[Any, Any]:
+        """A dict that lives as long as the tokenizer and is shared by every Vocabulary of it (a model pool keeps one
+        tokenizer per model): for what is read from the whole vocabulary and costly to read again."""
+        found = _SHARED.get(self._tokenizer)
+        if found is None:
+            found = _SHARED[self._tokenizer] = {}
+        return found
 
     def encode(self, text: str) -> list[int]:
         """The ids of `text` alone, without the special tokens the tokenizer would add around a whole text."""
