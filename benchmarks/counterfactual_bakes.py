@@ -27,6 +27,7 @@ def main() -> None:
     parser.add_argument("ids", nargs="*")
     args = parser.parse_args()
 
+    import generator  # noqa: F401  (first: it sets OpenMP's passive waiting before torch starts)
     import torch
 
     from generator.bake import Baker
@@ -38,7 +39,8 @@ def main() -> None:
     ids = args.ids or [name for name, spec in catalogue.specs.items()
                        if str(getattr(spec, "file", "")).endswith("counterfactuals.yml")
                        or name.startswith(("cf-", "cfa-"))]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
     for name in sorted({catalogue.specs[i].model for i in ids}):
         wall, cpu = time.perf_counter(), time.process_time()
         POOL.get(resolve(name))

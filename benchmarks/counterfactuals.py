@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--permutations", type=int, default=20)
     args = parser.parse_args()
 
+    import generator  # noqa: F401  (first: it sets OpenMP's passive waiting before torch starts)
     import numpy as np
     import torch
 
