@@ -24,6 +24,9 @@ sys.path.insert(0, str(REPO))
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="bake into this cache folder (kept; e.g. .cache/explorables, which the article's tests "
+                             "read) instead of a fresh temporary one per repeat")
     parser.add_argument("ids", nargs="*")
     args = parser.parse_args()
 
@@ -51,7 +54,7 @@ def main() -> None:
         walls, cpus, loads = [], [], []
         for _ in range(args.repeats):
             with tempfile.TemporaryDirectory() as folder:
-                baker = Baker(Path(folder) / "cache", base_dir=REPO)
+                baker = Baker(args.cache or Path(folder) / "cache", base_dir=REPO)
                 wall, cpu = time.perf_counter(), time.process_time()
                 baker.payload(catalogue.specs[name])
                 walls.append(time.perf_counter() - wall)

@@ -183,7 +183,7 @@ function selfPanel(section) {
   if (!se) return [];
   const y = show(section.explained.token);
   const quote = h("blockquote", { class: "xp-self-text" }, se.explanation || "(an empty answer)");
-  const asked = h("p", { class: "xp-hint" }, `Asked in its chat template: “${se.messages[2].content}” (greedy, at most ${se.tokens} new tokens${se.ended ? "" : ", cut at the limit"}):`);
+  const asked = h("p", { class: "xp-hint" }, `Asked in its chat template: “${se.messages[2].content}” (greedy, ${se.tokens} new tokens${se.ended ? "" : ", cut at the limit"}):`);
   const out = [h("h4", { class: "xp-self-h" }, "Its own explanation"), asked, quote];
   if (!se.deleted) {
     out.push(h("p", { class: "xp-note" }, "The explanation names no word of the text (other than words of the question), so there is nothing to delete."));
