@@ -69,6 +69,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each figure at 24 tokens (median)")
     parser.add_argument("--growth-budget", type=int, default=64, help="search budget at the growth sizes")
     parser.add_argument("--growth-permutations", type=int, default=5, help="permutations at the growth sizes")
+    parser.add_argument("--no-main", action="store_true", help="skip the 24-token figures (growth sizes only)")
     args = parser.parse_args()
 
     import generator  # noqa: F401  (first: it sets OpenMP's passive waiting before torch starts)
@@ -90,13 +91,14 @@ def main() -> None:
     loaded = POOL.get(resolve("smollm2"))
     tokenizer = loaded.tokenizer
     candidates = None
-    for n in [24, *args.sizes]:
+    for n in ([] if args.no_main else [24]) + list(args.sizes):
         main_size = n == 24
         budget = args.budget if main_size else args.growth_budget
         permutations = args.permutations if main_size else args.growth_permutations
         repeats = args.repeats if main_size else 1
         text = prompt_text(tokenizer, n)
-        spec = spec_from_block(f"model: smollm2\ntext: {text!r}\ngenerate: 1\nviews: [contrast]\n", file="bench.md",
+        spec = spec_from_block(f"model: smollm2\ntext: {text!r}\ngenerate: 1\nmax_tokens: 512\nviews: [contrast]\n",
+                               file="bench.md",
                                line_offset=0, catalogue=Catalogue({}))
         capture = run(spec, loaded, Needs(gradients=True, vocabulary=True, adapter=True))
         target = Target(capture, 0, 0.5)

@@ -199,9 +199,9 @@ function selfPanel(section) {
     h("span", { class: "xp-self-num" }, `${value >= 0 ? "−" : "+"}${pc(Math.abs(value))}`));
   out.push(h("p", { class: "xp-hint" }, `Words of the text it cites: ${se.cited.map((w) => `“${w}”`).join(", ")} (${se.occurrences} in the text). Deleting them (each token replaced by the neutral token) against deleting as many words at random (${se.draws} seeded draws) or the most salient ones; p(“${y}”) is ${pc(se.prob)} with nothing deleted:`),
     h("div", { class: "xp-self-bars", role: "img", "aria-label": `drop of p(${y}) by deletion` },
-      bar(`its words (${d.cited.tokens} tokens)`, d.cited.drop),
+      bar(`its words (${d.cited.tokens} token${d.cited.tokens === 1 ? "" : "s"})`, d.cited.drop),
       bar(`top saliency: ${d.saliency.words.join(", ")}`, d.saliency.drop),
       bar(`random, median (range)`, r.median, r.min, r.max)),
-    h("p", { class: "xp-note" }, `${se.random_at_least} of ${se.draws} random draws lowered p(“${y}”) at least as much as the words it cites${se.random_at_least <= se.draws / 10 ? ": its explanation points at words the output depends on." : se.random_at_least >= se.draws / 2 ? ": its words matter no more than random words." : "."}`));
+    h("p", { class: "xp-note" }, `${se.random_at_least} of ${se.draws} random draws lowered p(“${y}”) at least as much as the words it cites. Few such draws would mean its words matter more than chance; a match can still be an accident of wording (read its words above).`));
   return [h("section", { class: "xp-self", "aria-label": "The model's own explanation, tested" }, ...out)];
 }
