@@ -48,8 +48,11 @@ async function bytes(url, onBytes) {
 }
 
 /**
- * Promise of the live model `entry`: {manifest, tokenizer: WordPiece, run(ids) -> outputs}. progress(done, total)
- * reports bytes transferred (total from the manifest's file sizes). Loaded once per page visit.
+ * Promise of the live model `entry`: {manifest, tokenizer: WordPiece, run(ids) -> outputs, timings}. progress(done,
+ * total) reports bytes transferred (total from the manifest's file sizes). Loaded once per page visit. timings: ms
+ * from the start of the load to the end of each step (manifest, runtime: its JS imported and its WASM fetched,
+ * model and vocab: fetched, session: the runtime's WASM instantiated and the session created), for the benchmark
+ * (benchmarks/live.py reads them through the control's data-live-timings).
  */
 export function loadModel(entry, progress) {
   let p = models.get(entry);
@@ -64,8 +67,9 @@ const WASM = "../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm.gz", ORT = "
 const WASM_BYTES = 3.8e6; // about: its exact size is known only once fetched
 
 async function load(entry, progress) {
+  const t0 = performance.now(), timings = {}, mark = (name) => (x) => ((timings[name] = +(performance.now() - t0).toFixed(1)), x);
   const base = at(`../live/${entry}/`);
-  const manifest = await (await fetch(base + "live.json").then((r) => (r.ok ? r : Promise.reject(new Error(`could not fetch live/${entry}/live.json (HTTP ${r.status})`))))).json();
+  const manifest = await (await fetch(base + "live.json").then((r) => (r.ok ? r : Promise.reject(new Error(`could not fetch live/${entry}/live.json (HTTP ${r.status})`))))).json().then(mark("manifest"));
   const { model, vocab } = manifest.files;
   let done = 0;
   const total = model.bytes + vocab.bytes + (runtime ? 0 : WASM_BYTES);
@@ -77,12 +81,12 @@ async function load(entry, progress) {
     return ort;
   });
   runtime.catch(() => (runtime = null));
-  const [ort, modelBytes, vocabText] = await Promise.all([runtime, bytes(base + model.name, tick),
-    bytes(base + vocab.name, tick).then((b) => new TextDecoder().decode(b))]);
-  // disable_quant_qdq lets constant folding turn the int8 weights back into float32 once, at load, instead of
-  // de-quantising them in every run (native onnxruntime, MiniLM at 64 tokens: 150 ms instead of 208; RESULTS.md)
-  const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all",
-    extra: { session: { disable_quant_qdq: "1" } } });
+  const [ort, modelBytes, vocabText] = await Promise.all([runtime.then(mark("runtime")), bytes(base + model.name, tick).then(mark("model")),
+    bytes(base + vocab.name, tick).then((b) => new TextDecoder().decode(b)).then(mark("vocab"))]);
+  // the build optimised the graph already (generator/live/export.py `optimise`, the same onnxruntime version):
+  // optimising it again here took 2.5-5 s of the first live figure (benchmarks/RESULTS.md, "Live blocks")
+  const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "disabled" })
+    .then(mark("session"));
   const tokenizer = new WordPiece(manifest.tokenizer, vocabText.replace(/\n$/, "").split("\n"));
   /** One forward pass (segments: 0 or 1 per id, for a pair): {attentions, queries, keys, pooled} as {data, dims}. */
   async function run(ids, segments = null) {
@@ -92,5 +96,5 @@ async function load(entry, progress) {
     for (const name of manifest.outputs) res[name] = { data: out[name].data, dims: out[name].dims };
     return res;
   }
-  return { manifest, tokenizer, run };
+  return { manifest, tokenizer, run, timings };
 }
