@@ -13,7 +13,7 @@ import pytest
 from generator.errors import SpecError
 from generator.live import cache
 from generator.live.assets import LiveModels, runtime_files, why_not
-from generator.live.export import LiveUnsupported, build, check_supported, export_float, optimise, quantize
+from generator.live.export import LiveUnsupported, build, check_supported, export_float, quantize
 from generator.models.loading import load
 from generator.models.registry import resolve
 from generator.spec import Catalogue, spec_from_block
@@ -72,39 +72,6 @@ def test_onnx_graph_equals_pytorch_at_another_length(tiny_bert, tmp_path):
     np.testing.assert_allclose(got_q[0].sum(-1), 1, atol=1e-5)
 
 
-def test_the_optimised_graph_computes_what_the_int8_graph_does(tiny_bert, tmp_path):
-    """optimise (the graph the page runs without optimising again) fuses the de-quantised weights into MatMulNBits
-    with float32 arithmetic; its outputs equal the int8 graph's run by onnxruntime with every optimisation off (de-
-    quantise, then a plain float MatMul), at a length other than the traced one."""
-    import onnx
-    import onnxruntime
-
-    export_float(tiny_bert, tmp_path / "m.onnx")
-    quantize(tmp_path / "m.onnx", tmp_path / "q.onnx", min_size=1)       # the tiny model's weights too
-    optimise(tmp_path / "q.onnx", tmp_path / "o.onnx")
-    nodes = onnx.load(str(tmp_path / "o.onnx")).graph.node
-    fused = [n for n in nodes if n.op_type == "MatMulNBits"]
-    assert fused and all(onnx.helper.get_attribute_value(a) == 1 for n in fused for a in n.attribute if a.name == "accuracy_level")
-    assert not [n for n in nodes if n.op_type == "MatMul" and any(i.endswith("_int8") for i in n.input)]
-    plain = onnxruntime.SessionOptions()
-    plain.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-    reference = onnxruntime.InferenceSession(str(tmp_path / "q.onnx"), plain)
-    ready = onnxruntime.InferenceSession(str(tmp_path / "o.onnx"), plain)     # as the page opens it
-    enc = tiny_bert.tokenizer("a longer text than the one traced, with more words in it", return_tensors="np")
-    feed = {"input_ids": enc["input_ids"].astype(np.int64), "token_type_ids": enc["token_type_ids"].astype(np.int64)}
-    for mine, theirs in zip(ready.run(None, feed), reference.run(None, feed)):
-        assert mine.shape == theirs.shape and mine.shape[-2 if mine.ndim > 1 else 0] > 0
-        np.testing.assert_allclose(mine, theirs, atol=1e-5)
-
-
-def test_the_build_needs_the_pages_onnxruntime_version(monkeypatch, tiny_models):
-    import onnxruntime
-    monkeypatch.setattr(onnxruntime, "__version__", "1.30.2")
-    with pytest.raises(SpecError, match=r"onnxruntime 1\.31.*this environment has 1\.30\.2") as error:
-        LiveModels._build(resolve(str(tiny_models["bert"])), None)
-    assert "explorables[live]" in error.value.hint
-
-
 def test_build_and_cache(tiny_bert, tiny_models, tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORABLES_MODEL_CACHE", str(tmp_path / "cache"))
     source = resolve(str(tiny_models["bert"]))
@@ -118,7 +85,6 @@ def test_build_and_cache(tiny_bert, tiny_models, tmp_path, monkeypatch):
     import onnx
     graph = onnx.load_from_string(files["model.onnx"]).graph
     assert [o.name for o in graph.output] == ["attentions", "queries", "keys", "pooled"]
-    assert "level extended" in manifest["optimised"]
     vocab = files["vocab.txt"].decode().split("\n")[:-1]
     assert vocab == tiny_bert.tokenizer.convert_ids_to_tokens(list(range(len(vocab))))
     folder = tmp_path / "cache" / cache.entry_name(source)

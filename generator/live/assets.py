@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 VENDOR = "vendor/onnxruntime-web"
 RUNTIME = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm.gz", "LICENSE")
 VIEWS = frozenset({"head", "model", "neuron"})      # the views a page-made payload can feed
-INSTALL = "pip install 'explorables[live]' (onnx, onnxruntime 1.31), or run scripts/setup"
+INSTALL = "pip install 'explorables[live]' (onnx), or run scripts/setup"
 
 
 def runtime_files() -> list[tuple[str, bytes]]:
@@ -99,11 +99,7 @@ class LiveModels:
             raise SpecError(f"live blocks need the package onnx at build time ({exc})",
                             hint=INSTALL) from None
         from ..models.loading import POOL
-        from .export import LiveUnsupported, build, check_runtime
-        try:
-            check_runtime()
-        except ImportError as exc:
-            raise SpecError(str(exc), hint=INSTALL) from None
+        from .export import LiveUnsupported, build
         try:
             loaded = POOL.get(source)
         except ModelLoadError as exc:

@@ -15,11 +15,8 @@ Exporter: torch's TorchScript exporter (`dynamo=False`). Both exporters give the
 2e-6 of PyTorch at a length other than the traced one); the TorchScript one took 5.4 s for MiniLM-L6 and needs no
 more packages, the dynamo one (`dynamo=True`) 46.6 s and needs onnxscript and onnx-ir (measured on this 2-core
 machine, one run each). Quantisation: int8 weights with float activations (`quantize`, which says why not
-onnxruntime's quantize_dynamic): 90.4 MB -> 23.0 MB for MiniLM-L6. Graph optimisation (`optimise`) also happens
-here, with the Python onnxruntime of the page's version, so the page creates its session without optimising: that
-step took the page 2.5-5 s of its first live figure, and the graph it saves runs the int8 weights through
-MatMulNBits instead of de-quantising them on every run (benchmarks/RESULTS.md, "Live blocks"). The file ships
-uncompressed (24.2 MB; gzip would save 3.3 MB of the transfer but cost the page an inflate of 0.2-0.5 s).
+onnxruntime's quantize_dynamic): 90.4 MB -> 23.0 MB for MiniLM-L6. The file ships uncompressed: gzip saves only
+2.1 MB of int8 weights (20.9 MB) and cost the page an inflate of 0.3-0.5 s on every visit (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -35,7 +32,6 @@ if TYPE_CHECKING:
 
 OUTPUTS = ("attentions", "queries", "keys", "pooled")
 OPSET = 17
-RUNTIME = "1.31"    # the vendored onnxruntime-web's version (generator/assets/vendor/onnxruntime-web/README.md)
 
 
 class LiveUnsupported(ValueError):
@@ -175,59 +171,23 @@ def quantize(source: Path, target: Path, min_size: int = 4096) -> None:
     onnx.save(model, str(target))
 
 
-def check_runtime() -> None:
-    """Raises ImportError (saying what to install) unless the Python onnxruntime is the page's version (RUNTIME):
-    the graph `optimise` saves uses that version's fused operators."""
-    try:
-        import onnxruntime
-    except ImportError as exc:
-        raise ImportError(f"live blocks need the package onnxruntime {RUNTIME} at build time ({exc})") from None
-    if not onnxruntime.__version__.startswith(RUNTIME + "."):
-        raise ImportError(f"live blocks need onnxruntime {RUNTIME} at build time, the version of the page's runtime "
-                          f"(this environment has {onnxruntime.__version__})")
-
-
-def optimise(source: Path, target: Path) -> None:
-    """Save the graph onnxruntime makes of `source` at level "extended" (one thread, CPU provider, which is what the
-    page's WASM build runs) to `target`, so the page creates its session with graphOptimizationLevel "disabled".
-
-    What the level does to the int8 graph of `quantize` (onnxruntime 1.31, MiniLM-L6): every DequantizeLinear ->
-    MatMul pair with its bias becomes one MatMulNBits (8 bits, the per-column scale repeated per block of 32), the
-    attention scale folds into FusedMatMul, Gelu into BiasGelu. accuracy_level 1 keeps MatMulNBits' arithmetic in
-    float32: the WASM build has no int8 path and computes in float32 whatever the level, and native onnxruntime
-    then gives the page's numbers (level 4, its default, quantises activations on x86). Deterministic: the same
-    input gives the same bytes. Raises ImportError from check_runtime."""
-    check_runtime()
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.qdq_matmulnbits_accuracy_level", "1")
-    options.optimized_model_filepath = str(target)
-    onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
-
-
 def build(loaded: "LoadedModel", folder: Path) -> None:
-    """Write a live model's files into `folder`: model.onnx (int8, optimised), vocab.txt, live.json (the manifest the
-    page reads first: model facts, tokenizer settings, file sizes). Raises LiveUnsupported before any work for a
-    model the page cannot run, ImportError when onnx or onnxruntime (of the page's version) is missing."""
+    """Write a live model's files into `folder`: model.onnx (int8), vocab.txt, live.json (the manifest the page
+    reads first: model facts, tokenizer settings, file sizes). Raises LiveUnsupported before any work for a model
+    the page cannot run, ImportError when onnx is missing."""
     check_supported(loaded)
-    check_runtime()
     settings = tokenizer_settings(loaded.tokenizer)
     with tempfile.TemporaryDirectory(prefix="explorables-live-") as work:
-        raw, small, ready = Path(work) / "float.onnx", Path(work) / "int8.onnx", Path(work) / "ready.onnx"
+        raw, small = Path(work) / "float.onnx", Path(work) / "int8.onnx"
         facts = export_float(loaded, raw)
         quantize(raw, small)
-        optimise(small, ready)
-        model = ready.read_bytes()
+        model = small.read_bytes()
     vocab = ("\n".join(settings.pop("vocab")) + "\n").encode("utf-8")
     info = loaded.info
     manifest = {
         "format": "explorables-live/1", "label": info.label, "architecture": info.architecture,
         "n_layers": info.n_layers, "n_heads": info.n_heads, "n_kv_heads": info.n_kv_heads, **facts,
         "max_tokens": int(loaded.max_positions or 512), "outputs": list(OUTPUTS), "quantisation": "int8 weights (per channel), float32 activations",
-        "optimised": f"onnxruntime {RUNTIME}, level extended (the page skips graph optimisation)",
         "tokenizer": settings,
         "files": {"model": {"name": "model.onnx", "bytes": len(model)},
                   "vocab": {"name": "vocab.txt", "bytes": len(vocab)}},

@@ -83,10 +83,12 @@ async function load(entry, progress) {
   runtime.catch(() => (runtime = null));
   const [ort, modelBytes, vocabText] = await Promise.all([runtime.then(mark("runtime")), bytes(base + model.name, tick).then(mark("model")),
     bytes(base + vocab.name, tick).then((b) => new TextDecoder().decode(b)).then(mark("vocab"))]);
-  // the build optimised the graph already (generator/live/export.py `optimise`, the same onnxruntime version):
-  // optimising it again here took 2.5-5 s of the first live figure (benchmarks/RESULTS.md, "Live blocks")
-  const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "disabled" })
-    .then(mark("session"));
+  // disable_quant_qdq lets constant folding turn the int8 weights back into float32 once, at load, instead of
+  // de-quantising them in every run. That folding is most of the session's time (1.5-3 s at load 12-16 here), but a
+  // graph that skips it (MatMulNBits, saved pre-optimised by the build) ran 3x slower at every forward pass
+  // (benchmarks/RESULTS.md, "Live blocks")
+  const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all",
+    extra: { session: { disable_quant_qdq: "1" } } }).then(mark("session"));
   const tokenizer = new WordPiece(manifest.tokenizer, vocabText.replace(/\n$/, "").split("\n"));
   /** One forward pass (segments: 0 or 1 per id, for a pair): {attentions, queries, keys, pooled} as {data, dims}. */
   async function run(ids, segments = null) {

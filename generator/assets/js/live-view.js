@@ -35,7 +35,7 @@ export class LiveView extends View {
     this.status = h("p", { class: "xp-live-status", role: "status", "aria-live": "polite" });
     const why = unavailable();
     this.replaceChildren(h("details", { class: "xp-live", style: "margin-bottom:.8em" }, h("summary", { style: "cursor:pointer" }, "Try your own text"),
-      h("p", { class: "xp-live-help" }, "The model runs in your browser: pressing Run loads it once (about 28 MB) from this site, and nothing is sent anywhere."),
+      h("p", { class: "xp-live-help" }, "The model runs in your browser: pressing Run loads it once (about 27 MB) from this site, and nothing is sent anywhere."),
       ...(this.boxB ? [h("label", null, "Sentence A", this.box), h("label", null, "Sentence B", this.boxB)] : [this.box]), h("div", { class: "xp-bar" }, this.runButton, this.backButton, this.bar), this.status));
     this.dataset.liveState = "idle";
     if (why) {
