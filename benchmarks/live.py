@@ -10,8 +10,8 @@ gets) and reports:
 - first live figure after the press (the control's data-live-ms: press -> every view in sight redrawn), cold (nothing
   cached) and with a warm HTTP cache (a second page of the same browser context), at 32 tokens;
 - where the warm first figure's time goes (data-live-timings): the loader's steps (manifest; runtime: its JS imported
-  and its WASM fetched; model; vocab; session: the WASM instantiated and the session created, all counted from the
-  press), then tokenise, forward, payload and draw (each its own duration), medians over the warm presses;
+  and its WASM fetched; model: the graph; weights: the int8 pack; dequantise: the float32 weights made; vocab;
+  session: the WASM instantiated and the session created, all counted from the press), then tokenise, forward, payload and draw (each its own duration), medians over the warm presses;
 - the renderer's CPU time (user + system of Chromium's renderer processes, psutil) over each warm press, next to its
   wall time: on a shared machine the wall time grows with the load and the CPU time much less;
 - forward pass at 64 tokens (data-forward-ms; the model already loaded), median of --runs;
