@@ -54,6 +54,9 @@ class Needs:
     """
 
     attention: bool = False        # attention weights [L, H, N, N] (`Capture.attentions`)
+    # attention weights read one layer at a time (`Capture.attention_by_layer`): on a long text (see
+    # methods.attention.layered) the run never holds [L, H, N, N]; on a short one it records `attentions` as above
+    attention_layers: bool = False
     mlp_post: bool = False         # blocks.{i}.mlp.hook_post for every layer: [N, neurons]
     hidden_states: bool = False    # residual stream after the embedding and after every block: [L + 1, N, d_model]
     queries_keys: bool = False     # blocks.{i}.attn.hook_q / hook_k: [H, N, d_head] / [H_kv, N, d_head], and scales
