@@ -78,7 +78,7 @@ def site(payloads: list[Path]) -> tuple[Path, dict[str, dict]]:
     pages = {}
     for path in payloads:
         payload = path.read_bytes()
-        main, parts = split(payload, REGISTRY.parts())
+        main, parts = split(payload, REGISTRY.parts(), REGISTRY.detached())
         name = data_name(main)
         (root / "data" / name).write_bytes(main)
         for part, data in parts.items():

@@ -15,7 +15,7 @@ import torch
 
 from generator.bake import Baker
 from generator.errors import SpecError
-from generator.methods import attention
+from generator.methods import REGISTRY, attention
 from generator.payload import decode_array
 from generator.payload.parts import join, split
 from generator.payload.sparse_rows import decode_sparse_rows, encode_sparse_rows
@@ -109,10 +109,11 @@ def test_a_2048_token_bake_reads_attention_layer_by_layer(tmp_path, byte_level_t
     assert order.count("reduce") == 4 and order[-8:] == ["block", "reduce"] * 4
 
     section = json.loads(payload)["attention"]
-    assert "values" not in section and len(section["layers"]) == 4
+    assert "values" not in section and len(section["layers"]) == 4 and len(section["lines"]) == 4
     assert decode_array(section["thumbnails"]).shape == (4, 4, 80, 80)
-    main, parts = split(payload, {"attention": ("layers",)})
-    assert len(parts) == 3 and join(main, parts) == payload, "layers 1-3 become data files of their own"
+    main, parts = split(payload, REGISTRY.parts(), REGISTRY.detached())
+    assert len(parts) == 8 and join(main, parts) == payload, "every layer and its lines become data files"
+    assert all("data" not in entry for entry in json.loads(main)["attention"]["layers"])
 
     ids = torch.tensor([byte_level_tokenizer(text)["input_ids"]])
     with torch.no_grad():
@@ -123,6 +124,12 @@ def test_a_2048_token_bake_reads_attention_layer_by_layer(tmp_path, byte_level_t
             _check_sparse(encoded, model)
         else:
             assert np.abs(decode_array(encoded) - model).max() <= 1 / 511 + 1e-6
+        # the head view's lines: every weight it would draw (0.01 or more), within 1/65535, nothing else
+        lines, rest = decode_sparse_rows(section["lines"][layer])
+        drawn = model >= 0.01
+        assert (np.abs(lines - model)[drawn] <= 1 / 65535 + 1e-7).all()
+        assert (lines[~drawn & (model < 0.01 - 2 / 65535)] == 0).all()
+        assert np.allclose(lines.sum(-1) + rest, 1.0, atol=1e-12)
     pooled = model_attention[0][0].float().numpy()[1, :26, :26].max()      # pixel (0, 0) of head 1: 2048/80 -> 25.6
     assert abs(decode_array(section["thumbnails"])[0, 1, 0, 0] - pooled) <= 1 / 510
 

@@ -16,7 +16,8 @@ measures the alternatives.
 Long texts (issue 22): when [L, H, N, N] holds more than LAYERED_WEIGHTS weights (SmolLM2 from 250 tokens, MiniLM
 from 342; never on encoder-decoder models), the section is in layers instead, and `values` is absent:
 
-    {"layers": [LAYER] * L, "thumbnails": ARRAY uint8 [L, H, T, T], "thumbnails_shown": ARRAY (special tokens only)}
+    {"layers": [LAYER] * L, "lines": [LINES] * L, "thumbnails": ARRAY uint8 [L, H, T, T],
+     "thumbnails_shown": ARRAY (special tokens only)}
 
 - `layers` is a `Method.parts` field: on the site every layer but the first is a data file of its own, fetched when
   a view shows that layer (generator/payload/parts.py). A LAYER is [H, N, N]: dense (the encoding above) when that
@@ -24,6 +25,11 @@ from 342; never on encoder-decoder models), the section is in layers instead, an
   holding at least 0.99 of its mass, the rest summed per row; every decoded weight within that row's rest +
   1/65535 of the model's, the rest at most 0.01). Dense is tried only up to DENSE_WEIGHTS weights a layer, since
   beyond that it cannot compress to DENSE_BYTES.
+- `lines` is what the head view draws (its lines start at weight 0.01, head-lines.js MIN): per layer, sparse rows
+  holding every weight of at least LINE_WEIGHT (a hair under 0.01, so that no weight the view would draw from the
+  full layer is missing), the rest of each row summed. The head view's first figure needs only these; it fetches a
+  full layer only to hide special tokens (rows renormalised over every weight). Both lists are parts, and neither
+  keeps its first entry in the payload (`Method.detached`): the model view's first figure needs neither.
 - `thumbnails` is what the model view draws first without any layer: every head's map max-pooled to T x T pixels
   (T = THUMB; pixel p covers rows floor(p N / T) to max(that + 1, floor((p + 1) N / T)), as the view pools), on 255
   levels; `thumbnails_shown` is the same over the tokens that are not special, rows renormalised (the view's "hide
@@ -56,6 +62,7 @@ MAX_LAYER_WEIGHTS = 1 << 26
 MAX_TOKENS = 2048
 DENSE_BYTES = 1 << 20          # a layer's data (base64 characters) kept dense up to this size, else sparse rows
 DENSE_WEIGHTS = 1 << 23        # dense is not even tried for a layer of more weights than this
+LINE_WEIGHT = 0.01 - 1 / 65535  # the lines' threshold: every weight that can decode to 0.01 or more
 THUMB = 80                     # thumbnail side, px (the model view's largest thumbnail, model-view.js `side`)
 
 if TYPE_CHECKING:
@@ -139,11 +146,12 @@ def layered_section(capture: "Capture") -> dict[str, Any]:
     shown = [i for i, token in enumerate(capture.tokens) if not token.get("special")]
     special = len(shown) < len(capture.tokens)
     results = capture.attention_by_layer(lambda _layer, weights: _reduce(weights, shown if special else None))
-    section: dict[str, Any] = {"layers": [layer for layer, _, _ in results],
-                               "thumbnails": encode_array(np.stack([thumbs for _, thumbs, _ in results]),
+    section: dict[str, Any] = {"layers": [layer for layer, _, _, _ in results],
+                               "lines": [lines for _, lines, _, _ in results],
+                               "thumbnails": encode_array(np.stack([thumbs for _, _, thumbs, _ in results]),
                                                           dtype="uint8", lo=0.0, hi=1.0)}
     if special:
-        section["thumbnails_shown"] = encode_array(np.stack([thumbs for _, _, thumbs in results]),
+        section["thumbnails_shown"] = encode_array(np.stack([thumbs for _, _, _, thumbs in results]),
                                                    dtype="uint8", lo=0.0, hi=1.0)
     return section
 
@@ -169,8 +177,10 @@ def pool(weights: np.ndarray, side: int = THUMB) -> np.ndarray:
     return np.stack([rows[:, :, a:b].max(axis=2) for a, b in zip(c0, c1)], axis=2)
 
 
-def _reduce(weights: np.ndarray, shown: list[int] | None) -> tuple[dict[str, Any], np.ndarray, np.ndarray | None]:
-    """One layer's (LAYER, thumbnails, thumbnails over the non-special tokens with rows renormalised, or None)."""
+def _reduce(weights: np.ndarray, shown: list[int] | None
+            ) -> tuple[dict[str, Any], dict[str, Any], np.ndarray, np.ndarray | None]:
+    """One layer's (LAYER, LINES, thumbnails, thumbnails over the non-special tokens with rows renormalised, or
+    None)."""
     side = min(THUMB, weights.shape[1])
     thumbs = pool(weights, side)
     kept = None
@@ -179,7 +189,7 @@ def _reduce(weights: np.ndarray, shown: list[int] | None) -> tuple[dict[str, Any
         sub = weights[:, index][:, :, index].astype(np.float64)
         sums = sub.sum(axis=2, keepdims=True)
         kept = pool(np.divide(sub, sums, out=np.zeros_like(sub), where=sums > 0), min(side, len(shown)))
-    return encode_layer(weights), thumbs, kept
+    return encode_layer(weights), encode_sparse_rows(weights, at_least=LINE_WEIGHT), thumbs, kept
 
 
 def _weights(weights: np.ndarray) -> dict[str, Any]:
@@ -195,7 +205,8 @@ METHOD = Method(
     needs=Needs(attention_layers=True),
     check=check,
     encoder_decoder=True,
-    parts=("layers",),
+    parts=("layers", "lines"),
+    detached=("layers", "lines"),
     summary=("The attention weights of every layer and head: one head's lines between the tokens (head), every "
              "head as a thumbnail (model). The only views for encoder-decoder models."),
 )

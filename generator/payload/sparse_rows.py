@@ -33,9 +33,11 @@ KEEP = 0.99
 ROWS_AT_ONCE = 1 << 19     # values of a block of rows encoded at once (memory: a few float64 copies of it)
 
 
-def encode_sparse_rows(weights: np.ndarray, keep: float = KEEP) -> dict:
+def encode_sparse_rows(weights: np.ndarray, keep: float = KEEP, at_least: float | None = None) -> dict:
     """float [H, R, C] (rows non-negative, summing to 1) -> the sparse-rows ARRAY (module docstring). A block of
-    rows at a time (ROWS_AT_ONCE values), so the temporaries stay a few megabytes whatever the layer's size."""
+    rows at a time (ROWS_AT_ONCE values), so the temporaries stay a few megabytes whatever the layer's size.
+    `at_least`: keep every weight of at least this instead (the head view's lines, which it draws only from 0.01:
+    written as `"at_least"` in place of `"keep"`), the rest of each row summed as before."""
     weights = np.asarray(weights)
     heads, rows, cols = weights.shape
     counts = np.zeros((heads, rows), dtype=np.uint16)
@@ -48,7 +50,10 @@ def encode_sparse_rows(weights: np.ndarray, keep: float = KEEP) -> dict:
             order = np.argsort(-a, axis=1, kind="stable")                   # largest first, ties: earlier column
             mass = np.cumsum(np.take_along_axis(a, order, axis=1), axis=1)
             total = a.sum(axis=1)
-            count = np.minimum(cols, (mass < keep * total[:, None]).sum(axis=1) + 1)
+            if at_least is None:
+                count = np.minimum(cols, (mass < keep * total[:, None]).sum(axis=1) + 1)
+            else:
+                count = (a >= at_least).sum(axis=1)
             kept = np.zeros_like(a, dtype=bool)
             np.put_along_axis(kept, order, np.arange(cols)[None, :] < count[:, None], axis=1)
             del order, mass
@@ -66,7 +71,7 @@ def encode_sparse_rows(weights: np.ndarray, keep: float = KEEP) -> dict:
             values.append(rounded[r, c].astype(np.uint16))
     stream = np.concatenate([counts.reshape(-1), rest.reshape(-1), *columns, *values]).astype(np.uint16)
     return {"dtype": "uint16", "shape": [heads, rows, cols], "min": 0.0, "max": 1.0, "layout": "sparse-rows",
-            "keep": keep, "kept": int(sum(len(c) for c in columns)),
+            **({"keep": keep} if at_least is None else {"at_least": at_least}), "kept": int(sum(len(c) for c in columns)),
             "data": base64.b64encode(zlib.compress(pack(stream, "planes"), 9)).decode("ascii")}
 
 

@@ -23,6 +23,7 @@ const idle = globalThis.requestIdleCallback
   ? (f) => { const id = requestIdleCallback(f, { timeout: 2000 }); return () => cancelIdleCallback(id); }
   : (f) => { const id = setTimeout(f, 30); return () => clearTimeout(id); };
 // [value, label]: "qk" = query segment, key segment (an array: "10" as an object key would sort first)
+const LINES_NOTE = "Long text: this layer's weights of 0.01 or more, the lines drawn; a readout gives each query's weights under 0.01 as one sum.";
 const FILTERS = [["all", "All"], ["00", "A→A"], ["01", "A→B"], ["10", "B→A"], ["11", "B→B"]];
 const segment = (t) => (t.segment === 1 ? 1 : 0);
 
@@ -108,7 +109,7 @@ export class HeadView extends View {
       if (this.band && outside(this.band, Math.max(this.kept.length, this.keptKeys.length) * ROW, seen, innerHeight)) this.paint();
     });
     this.fillColumns();
-    await part.layer(this.state.layer); // a long text's layer comes from its data file: the first figure waits for it
+    await this.source(this.state.layer); // a long text's layer comes from its data file: the first figure waits for it
   }
 
   /** Show another part: the controls are rebuilt for its layers and heads. */
@@ -191,20 +192,28 @@ export class HeadView extends View {
     return m;
   }
 
+  /** What draws layer `layer`: a long text's lines (its weights from 0.01, all the lines need: parts.js), or the
+   * full layer when special tokens are hidden (rows renormalised over every weight), or when it is decoded anyway;
+   * `cached` only: null when not decoded yet, else a Promise of it. */
+  source(layer, cached) {
+    const part = this.attention.part, full = part.cached(layer);
+    if (cached) return full ?? (this.state.hideSpecial ? null : part.cachedLines(layer));
+    return full ? Promise.resolve(full) : this.state.hideSpecial ? part.layer(layer) : part.lines(layer);
+  }
+
   /** Like matrix(), for any decoded layer (null for one not decoded yet), not kept. */
   weights(layer, head) {
-    const { N, M, part } = this.attention, lv = part.cached(layer);
+    const { N, M } = this.attention, lv = this.source(layer, true);
     if (!lv) return null;
     const off = head * N * M, sub = lv.v.subarray(off, off + N * M);
     if (this.state.hideSpecial) return renorm(sub, M, this.kept, this.keptKeys);
-    return { m: sub, k: M, empty: 0, rows: lv.rows && { ...lv.rows, base: head * N }, rest: lv.rest?.subarray(head * N, (head + 1) * N) };
+    return { m: sub, k: M, empty: 0, rows: lv.rows && { ...lv.rows, base: head * N }, rest: lv.rest?.subarray(head * N, (head + 1) * N), lines: lv.lines };
   }
 
   /** A long text's layer not decoded yet: fetched, then drawn (if still shown); the layers next to it follow in
    * idle time, so that the next switch finds them ready. */
   fetchLayer(layer) {
-    const part = this.attention.part;
-    part.layer(layer).then(() => {
+    this.source(layer).then(() => {
       if (!this.isConnected || this.state.layer !== layer) return;
       this.matrices = null;
       this.redraw();
@@ -216,7 +225,7 @@ export class HeadView extends View {
     const { part, L } = this.attention, l = this.state.layer;
     if (!part.layered || this.prefetched === l) return;
     this.prefetched = l;
-    idle(() => [l + 1, l - 1].filter((x) => x >= 0 && x < L && !part.cached(x)).reduce((q, x) => q.then(() => this.state.layer === l && part.layer(x)), Promise.resolve()).catch(() => {}));
+    idle(() => [l + 1, l - 1].filter((x) => x >= 0 && x < L && !this.source(x, true)).reduce((q, x) => q.then(() => this.state.layer === l && this.source(x)), Promise.resolve()).catch(() => {}));
   }
 
   /** Whether query row i / key column j pass the sentence filter. */
@@ -279,7 +288,7 @@ export class HeadView extends View {
   draw() {
     const { canvas, kept: shown, keptKeys } = this, { hoverSlot, pinnedSlot, hideSpecial } = this.state;
     const kq = shown.length, k = keptKeys.length, dpr = devicePixelRatio || 1;
-    const lv = this.attention.part.cached(this.state.layer);
+    const lv = this.source(this.state.layer, true);
     if (!lv) { // a long text's layer still on its way: say so, draw it when it comes
       this.note.hidden = false;
       this.note.textContent = `Loading layer ${this.state.layer}…`;
@@ -345,7 +354,7 @@ export class HeadView extends View {
       n.style.setProperty("--w", w);
     }));
     this.headButtons.forEach((b, i) => b.setAttribute("aria-pressed", this.state.heads.has(i)));
-    const notes = [hideSpecial ? hiddenNote(empty) : "", lv.sparse && !hideSpecial ? sparseNote(lv.keep) : ""].filter(Boolean);
+    const notes = [hideSpecial ? hiddenNote(empty) : "", lv.lines ? LINES_NOTE : lv.sparse ? sparseNote(lv.keep) : ""].filter(Boolean);
     this.note.hidden = !notes.length;
     this.note.textContent = notes.join(" ");
     this.showReadout(heads, okQuery, okKey);
@@ -467,14 +476,15 @@ export class HeadView extends View {
     const kq = shown.length, k = keptKeys.length, T = (i) => show(tokens[shown[i]]), TK = (j) => show(keyTokens[keptKeys[j]]);
     const f = hover || pin, rows = [];
     for (const head of heads) {
-      const { m, rest } = this.matrix(head);
+      const { m, rest, lines } = this.matrix(head);
       let q, kk;
       if (pin && hover && pin.column !== hover.column) [q, kk] = pin.column ? [hover.row, pin.row] : [pin.row, hover.row];
       else if (f && f.column === 0) (q = f.row), (kk = argmax(m, q * k, 1, k, okKey));
       else if (f) (kk = f.row), (q = argmax(m, kk, k, kq, okQuery));
       else break;
       if (q < 0 || kk < 0) rows.push([head, `head ${head}: no weight`]);
-      else rows.push([head, `head ${head}: ${T(q)} → ${TK(kk)} ${m[q * k + kk].toFixed(3)}` + (rest ? ` (row's rest, left out: ${rest[shown[q]].toFixed(3)})` : "")]);
+      else rows.push([head, `head ${head}: ${T(q)} → ${TK(kk)} ${lines && m[q * k + kk] === 0 ? "< 0.01" : m[q * k + kk].toFixed(3)}` +
+        (rest ? ` (the row's ${lines ? "weights under 0.01" : "left-out weights"}: ${rest[shown[q]].toFixed(3)})` : "")]);
     }
     this.readout.replaceChildren(...(rows.length
       ? rows.map(([head, s]) => h("span", { class: "xp-ro", style: `--c:${headColour(head)}` }, s))

@@ -21,7 +21,8 @@ export const KEEP_LAYERS = 3;
 /**
  * Decoded parts: [{ key, label, q, k (axis names), L, H, R (queries), C (keys), rows, cols (token lists),
  * layer(l): Promise of {v: Float32Array [H * R * C], rest, rows (sparse layers, payload.js), sparse},
- * cached(l): the same or null when layer l is not decoded (yet), layered, thumbnails }].
+ * cached(l): the same or null when layer l is not decoded (yet), lines(l) / cachedLines(l): the same for the
+ * weights the head view draws (a long text's weights from 0.01, else the layer), layered, thumbnails }].
  * A short text's part holds every layer (`v` [L * H * R * C]); a long text's (attention.layers, see
  * generator/methods/attention.py) decodes a layer when asked, fetching its data file, and keeps the KEEP_LAYERS
  * asked for last; its `thumbnails` ({all, shown}: decoded [L, H, T, T] max-pooled maps) draw the model view's grid.
@@ -42,7 +43,7 @@ export async function attentionParts(p) {
     const L = shape[0], H = shape[1], size = H * rows.length * cols.length, slices = [];
     const cached = (l) => (l >= 0 && l < L ? (slices[l] ??= { v: values.subarray(l * size, (l + 1) * size), rest: null, sparse: false }) : null);
     out.push({ key, label: d.label, q: d.q, k: d.k, L, H, R: rows.length, C: cols.length, v: values, rows, cols,
-      cached, layer: async (l) => cached(l) });
+      cached, layer: async (l) => cached(l), cachedLines: cached, lines: async (l) => cached(l) });
   }
   return out;
 }
@@ -62,6 +63,14 @@ async function layeredPart(p) {
     return t;
   };
   const thumbnails = { all: await thumb(a.thumbnails), shown: await thumb(a.thumbnails_shown) };
+  const full = tier(a.layers), lines = a.lines ? tier(a.lines) : full;
+  return { key: "self", label: d.label, q: d.q, k: d.k, L, H, R: N, C: N, rows: p.tokens, cols: p.tokens, v: null,
+    layered: true, thumbnails, cached: full.cached, layer: full.layer, cachedLines: lines.cached, lines: lines.layer };
+}
+
+/** Layers of one list (a long text's full layers, or the head view's lines) decoded when asked, the KEEP_LAYERS
+ * asked for last kept: {cached(l) -> decoded or null, layer(l) -> Promise of it}. */
+function tier(list) {
   const done = new Map(), pending = new Map();
   const cached = (l) => {
     const x = done.get(l);
@@ -71,8 +80,8 @@ async function layeredPart(p) {
   const layer = (l) => {
     if (done.has(l)) return Promise.resolve(cached(l));
     if (!pending.has(l)) {
-      const q = decodeFresh(a.layers[l]).then(({ values, rest, rows, keep }) => {
-        const x = { v: values, rest: rest ?? null, rows: rows ?? null, keep, sparse: !!rows };
+      const q = decodeFresh(list[l]).then(({ values, rest, rows, keep }) => {
+        const x = { v: values, rest: rest ?? null, rows: rows ?? null, keep, sparse: !!rows, lines: list[l].at_least != null };
         done.set(l, x);
         while (done.size > KEEP_LAYERS) done.delete(done.keys().next().value);
         return x;
@@ -81,8 +90,7 @@ async function layeredPart(p) {
     }
     return pending.get(l);
   };
-  return { key: "self", label: d.label, q: d.q, k: d.k, L, H, R: N, C: N, rows: p.tokens, cols: p.tokens, v: null,
-    layered: true, thumbnails, cached, layer };
+  return { cached, layer };
 }
 
 /** A labelled <select> of the parts (null when there is only one); onchange(index). */
