@@ -10,14 +10,16 @@ functions of the returned `Capture`; those that run the model again (gradients, 
 from __future__ import annotations
 
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import inspect
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from .attention_stream import each_layer
 from .hooks import hook_name, weight_name
+from .methods.attention import layered
 from .methods.registry import Needs
 from .model_run import ModelRun
 from .models.adapters import recording_queries_keys
@@ -68,6 +70,18 @@ class Capture:
     target_tokens: list[dict[str, Any]] = field(default_factory=list)
     decoder_attentions: np.ndarray | None = None                    # [L_dec, H_dec, T, T], causal, rows sum to 1
     cross_attentions: np.ndarray | None = None                      # [L_dec, H_dec, T, N]: decoder queries, encoder keys
+    # Needs.attention_layers on a long text: runs the model again, handing each layer's weights to a reducer
+    attention_stream: Callable[[Callable[[int, np.ndarray], Any]], list] | None = None
+
+    def attention_by_layer(self, reduce: Callable[[int, np.ndarray], Any]) -> list[Any]:
+        """[reduce(layer, weights float32 [H, N, N]) for every layer]: from `attentions` when the run recorded
+        them, else computed layer by layer in a forward pass of its own (generator.attention_stream.each_layer),
+        so that [L, H, N, N] is never held. Raises RuntimeError when the run recorded neither."""
+        if self.attentions is not None:
+            return [reduce(layer, np.asarray(weights, dtype=np.float32)) for layer, weights in enumerate(self.attentions)]
+        if self.attention_stream is None:
+            raise RuntimeError("the model run recorded no attention (Needs.attention or Needs.attention_layers)")
+        return self.attention_stream(reduce)
 
 
 def tokenize(spec: SpecBase, loaded: LoadedModel) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -214,7 +228,7 @@ def run_encoder_decoder(spec: SpecBase, loaded: LoadedModel, needs: Needs) -> Ca
                       target_ids=target, target_tokens=display_tokens(tokenizer, target, n_prompt=1))
     if len(target) - 1 < spec.generate:
         capture.stopped_early = capture.target_tokens[-1]["text"] if len(target) > 1 else ""
-    if needs.attention:
+    if needs.attention or needs.attention_layers:
         stack = lambda layers: torch.stack([layer[0] for layer in layers]).float().cpu().numpy()  # noqa: E731
         capture.attentions = stack(forward.encoder_attentions)
         capture.decoder_attentions = stack(forward.decoder_attentions)
@@ -238,7 +252,15 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     input_ids = generate(loaded, prompt_ids, spec.generate)
     segments = token_type_ids[0].tolist() if token_type_ids is not None else [0] * input_ids.shape[1]
 
-    output, activations, scales = _forward(loaded, needs, input_ids, token_type_ids)
+    # attention read layer by layer: on a long text the weights come from a forward of their own, as each layer
+    # finishes (Capture.attention_by_layer), never stacked; on a short one they are recorded here as usual
+    streamed = needs.attention_layers and not needs.attention and layered(loaded.info, input_ids.shape[1])
+    if needs.attention_layers and not streamed:
+        needs = replace(needs, attention=True)
+    if streamed and not (needs.hidden_states or needs.mlp_post or needs.values or needs.queries_keys):
+        output, activations, scales = None, {}, {}           # nothing else is read from the model's forward
+    else:
+        output, activations, scales = _forward(loaded, needs, input_ids, token_type_ids)
 
     ids = input_ids[0].tolist()
     capture = Capture(info=loaded.info, ids=ids, n_prompt=n_prompt,
@@ -249,6 +271,8 @@ def run(spec: SpecBase, loaded: LoadedModel, needs: Needs = Needs(attention=True
     if len(ids) - n_prompt < spec.generate:
         capture.stopped_early = capture.tokens[-1]["text"] if len(ids) > n_prompt else ""
     capture.neutral_id, capture.neutral_text = neutral_token(loaded)
+    if streamed:
+        capture.attention_stream = lambda reduce: each_layer(loaded, input_ids, reduce, token_type_ids)
     if needs.attention:
         capture.attentions = _attentions(output)
     if needs.hidden_states:

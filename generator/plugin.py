@@ -167,7 +167,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
                     continue      # reported, with its location, when the page is rendered
                 if len(payload) > self.config.embed_limit:
                     # arrays shown one at a time (a method's `parts`) become files of their own, fetched when shown
-                    main, parts = split(payload, REGISTRY.parts())
+                    main, parts = split(payload, REGISTRY.parts(), REGISTRY.detached())
                     self.file_names[payload] = data_name(main)
                     self.payload_files[data_name(main)] = main
                     self.payload_files.update(parts)

@@ -140,13 +140,14 @@ def test_any_failure_of_a_bake_is_a_placed_error_and_the_rest_of_the_page_builds
 
 
 def test_a_text_too_long_for_the_attention_views_says_their_limit_and_why(neox, tmp_path, monkeypatch):
-    """The head and model views hold L x H maps of N x N weights: past MAX_WEIGHTS the block is refused before the
-    model runs, at bake and by `explorables check` alike, naming the longest text they read on this model."""
+    """The head and model views read a long text one layer at a time, measured up to MAX_TOKENS: past it the block
+    is refused before the model runs, at bake and by `explorables check` alike, naming the longest text they read
+    on this model."""
     from generator.cli import check_against_files
     from generator.methods import attention
     from generator.models.registry import resolve
 
-    monkeypatch.setattr(attention, "MAX_WEIGHTS", 2 * 4 * 5 * 5)         # the tiny model's 8 maps of 5 x 5 tokens
+    monkeypatch.setattr(attention, "MAX_TOKENS", 5)
     text = "One two three four five six seven"
     spec = spec_from_data({"model": str(neox), "text": text, "views": ["head", "model"]}, file="page.md")
     with pytest.raises(SpecError) as at_bake:
@@ -155,6 +156,6 @@ def test_a_text_too_long_for_the_attention_views_says_their_limit_and_why(neox, 
         check_against_files(spec, resolve(str(neox)))
     for error in (at_bake.value, at_check.value):
         assert error.field == "text" and "head and model views read at most 5 tokens" in error.message
-        assert "2 x 4 maps" in error.message and "shorten the text to 5 tokens" in error.hint
+        assert "one layer at a time" in error.message and "shorten the text to 5 tokens" in error.hint
     short = spec_from_data({"model": str(neox), "text": "One two three", "views": ["head"]}, file="page.md")
     assert Baker(tmp_path / "cache2").payload(short)

@@ -15,7 +15,9 @@ A method (in Captum's sense: one class of explanation under one contract) is a `
 - `summary`: one line saying what the views show (the authors' table in docs/writing.md, `generator.methods.table`);
 - `encoder_decoder`: whether it also reads encoder-decoder models (whose capture differs, see `generator.capture`);
 - `parts`: fields of its section holding a list of ARRAYs (one per layer) that its views show one at a time: on
-  the site every entry but the first becomes a data file fetched when shown (`generator.payload.parts`).
+  the site every entry but the first becomes a data file fetched when shown (`generator.payload.parts`);
+- `detached`: those of `parts` whose first entry becomes a data file too (a long text's attention layers: the
+  first figure of one of its views needs none, or one that is small, and the payload stays small).
 
 Everything else is derived from the registry: the spec's allowed views and their error hints (`generator.spec`), the
 sections a bake computes and what the capture records (`generator.bake`), the view -> element table of the page
@@ -54,6 +56,9 @@ class Needs:
     """
 
     attention: bool = False        # attention weights [L, H, N, N] (`Capture.attentions`)
+    # attention weights read one layer at a time (`Capture.attention_by_layer`): on a long text (see
+    # methods.attention.layered) the run never holds [L, H, N, N]; on a short one it records `attentions` as above
+    attention_layers: bool = False
     mlp_post: bool = False         # blocks.{i}.mlp.hook_post for every layer: [N, neurons]
     hidden_states: bool = False    # residual stream after the embedding and after every block: [L + 1, N, d_model]
     queries_keys: bool = False     # blocks.{i}.attn.hook_q / hook_k: [H, N, d_head] / [H_kv, N, d_head], and scales
@@ -83,6 +88,7 @@ class Method:
     metrics: Callable[[dict[str, Any]], dict[str, float]] | None = None   # tracker metrics of a baked section
     encoder_decoder: bool = False  # its section can be computed for encoder-decoder models (T5, BART, ...)
     parts: tuple[str, ...] = ()    # lists of ARRAYs shown one at a time: data files of their own on the site
+    detached: tuple[str, ...] = () # those of `parts` whose first entry is a data file too (not in the payload)
     # spec fields, besides the input, that a block needs before it can show every view of this method (for the
     # support table's probes, generator.models.support): e.g. the contrast text activation patching compares with
     example: tuple[tuple[str, Any], ...] = ()
@@ -159,6 +165,8 @@ def check_contract(method: Any) -> None:
     if not isinstance(method.parts, tuple) or not all(isinstance(part, str) for part in method.parts):
         raise ContractError(f"{who}: parts must be a tuple of section field names (lists of ARRAYs shown one at a "
                             "time)")
+    if not isinstance(method.detached, tuple) or not set(method.detached) <= set(method.parts):
+        raise ContractError(f"{who}: detached must be a tuple of some of its parts fields")
 
 
 def _check_hook(who: str, name: object) -> None:
@@ -206,6 +214,10 @@ class Registry:
     def parts(self) -> dict[str, tuple[str, ...]]:
         """{section name: its `parts` fields} of the methods that have any (`generator.payload.parts.split`)."""
         return {method.name: method.parts for method in self if method.parts}
+
+    def detached(self) -> dict[str, tuple[str, ...]]:
+        """{section name: its `detached` fields} of the methods that have any (`generator.payload.parts.split`)."""
+        return {method.name: method.detached for method in self if method.detached}
 
     def views(self) -> list[str]:
         """Every view name, in registration order."""

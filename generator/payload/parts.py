@@ -2,7 +2,8 @@
 
 A payload larger than the embed limit reaches the site as a data file (plugin.py). Some sections hold a list of
 ARRAYs of which a view shows one at a time (the neuron section: queries and keys per layer); their method names
-those fields in `Method.parts`. `split` moves every entry of such a list but the first into a data file of its own
+those fields in `Method.parts` (and in `Method.detached` those whose first entry goes too: a long text's attention
+layers, generator/methods/attention.py). `split` moves every entry of such a list but the first into a data file of its own
 (NAME.json holding the ARRAY's `data` as a JSON string; NAME the first 20 hex digits of the SHA-256 of that text)
 and leaves in its place the ARRAY without `data`, plus `"part": "NAME.json"`: dtype, shape and bounds stay in the
 payload, so a view checks every entry before it fetches any. The browser fetches a part when a view first decodes
@@ -24,12 +25,14 @@ def data_name(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:20] + ".json"
 
 
-def split(payload: bytes, fields: Mapping[str, Iterable[str]]) -> tuple[bytes, dict[str, bytes]]:
+def split(payload: bytes, fields: Mapping[str, Iterable[str]],
+          detached: Mapping[str, Iterable[str]] | None = None) -> tuple[bytes, dict[str, bytes]]:
     """(payload with parts referenced, {part file name: part bytes}).
 
     payload: serialised payload (document.dumps). fields: {section name: names of its fields that hold a list of
-    ARRAYs}. Deterministic: the same payload gives the same bytes and names. Without such a list of two or more
-    entries, the payload comes back unchanged and there are no parts. Raises ValueError on a payload that is not
+    ARRAYs}. detached: {section name: those of its fields whose first entry becomes a data file too}.
+    Deterministic: the same payload gives the same bytes and names. Without such a list of two or more entries
+    (one, for a detached field), the payload comes back unchanged and there are no parts. Raises ValueError on a payload that is not
     schema_version 1, or a named field that is not a list of ARRAYs with `data`.
     """
     document, parts = loads(payload), {}
@@ -39,7 +42,8 @@ def split(payload: bytes, fields: Mapping[str, Iterable[str]]) -> tuple[bytes, d
             entries = body.get(field, [])
             if not isinstance(entries, list) or not all(isinstance(a, dict) and "data" in a for a in entries):
                 raise ValueError(f"payload section {section!r}: field {field!r} is not a list of ARRAYs")
-            for index, array in enumerate(entries[1:], 1):
+            first = 0 if field in (detached or {}).get(section, ()) else 1
+            for index, array in enumerate(entries[first:], first):
                 text = json.dumps(array["data"]).encode("ascii")
                 name = data_name(text)
                 parts[name] = text

@@ -142,3 +142,14 @@ test("nearLayers() keeps the shown layer, the one shown before, then the nearest
   assert.deepEqual(nearLayers(4, 6, 0), []);
   assert.deepEqual(nearLayers(1, 30, 6, 20), [1, 20, 2, 0, 3, 4]);
 });
+
+test("batches() over a sparse layer's kept entries plans the same lines as over its dense rows", () => {
+  // 3 x 3, head 1 of a 2-head layer: the rows' kept entries (columns ascending) and the dense matrix they make
+  const m = Float32Array.from([0.5, 0, 0.5, 0, 1, 0, 0.2, 0.3, 0.5]);
+  const rows = { start: Int32Array.from([0, 1, 2, 4, 6, 7, 10]), col: Int32Array.from([0, 1, 0, 2, 0, 2, 1, 0, 1, 2]),
+    val: Float32Array.from([1, 1, 0.5, 0.5, 0.5, 0.5, 1, 0.2, 0.3, 0.5]), base: 3 };
+  const all = () => true, band = [0, 3 * 22];
+  const dense = batches([{ head: 1, m, n: 3, k: 3 }], all, all, band, 0, 100);
+  const sparse = batches([{ head: 1, m, n: 3, k: 3, rows }], all, all, band, 0, 100);
+  assert.deepEqual(sparse.map((b) => [b.bucket, [...b.coords]]), dense.map((b) => [b.bucket, [...b.coords]]));
+});

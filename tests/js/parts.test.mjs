@@ -51,3 +51,54 @@ test("attentionParts() says which array does not fit", async () => {
     /has no target_tokens/);
   await assert.rejects(attentionParts({ tokens: [] }), /no attention values/);
 });
+
+/** A sparse-rows ARRAY (generator/payload/sparse_rows.py's format) written here by hand: uint16 planes of counts,
+ * rest, column gaps and values, on 65535 levels. */
+function sparse(shape, rows) {
+  const counts = rows.map((r) => r.kept.length), rest = rows.map((r) => r.rest);
+  const gaps = rows.flatMap((r) => r.kept.map(([c], x) => (x ? c - r.kept[x - 1][0] : c)));
+  const vals = rows.flatMap((r) => r.kept.map(([, v]) => v));
+  const stream = [...counts, ...rest, ...gaps, ...vals];
+  const bytes = Uint8Array.from([...stream.map((v) => v >> 8), ...stream.map((v) => v & 255)]);
+  return { dtype: "uint16", shape, min: 0, max: 1, layout: "sparse-rows", keep: 0.99, kept: gaps.length,
+    data: deflateSync(bytes).toString("base64") };
+}
+
+test("a long text's layers decode one at a time, sparse rows into dense rows, their rest and their entries", async () => {
+  // 1 head, 3 tokens: row 0 keeps column 0; row 1 keeps columns 0 and 2; row 2 keeps column 2, 655 units left out
+  const rows = [{ kept: [[0, 65535]], rest: 0 }, { kept: [[0, 30000], [2, 35535]], rest: 0 },
+    { kept: [[2, 64880]], rest: 655 }];
+  const layer = sparse([1, 3, 3], rows);
+  const thumbs = arr([2, 1, 3, 3], Array(18).fill(0.5));
+  const p = { tokens: toks(3), attention: { layers: [layer, { ...layer }], thumbnails: thumbs } };
+  const [part] = await attentionParts(p);
+  assert.equal(part.layered, true);
+  assert.deepEqual([part.L, part.H, part.R, part.C], [2, 1, 3, 3]);
+  assert.equal(part.cached(0), null, "nothing decoded before a view asks");
+  const lv = await part.layer(0);
+  const close = (a, b) => assert.ok(Math.abs(a - b) < 1e-6, `${a} != ${b}`);
+  [1, 0, 0, 30000 / 65535, 0, 35535 / 65535, 0, 0, 64880 / 65535].forEach((v, i) => close(lv.v[i], v));
+  close(lv.rest[2], 655 / 65535);
+  assert.deepEqual([...lv.rows.start], [0, 1, 3, 4]);
+  assert.deepEqual([...lv.rows.col], [0, 0, 2, 2]);
+  assert.equal(lv.sparse, true);
+  assert.equal(part.cached(0), lv);
+  assert.equal(part.cached(1), null, "layer 1 waits for its turn");
+  assert.deepEqual(part.thumbnails.all.shape, [2, 1, 3, 3]);
+});
+
+test("a long text's part keeps only the layers asked for last", async () => {
+  const layer = sparse([1, 1, 1], [{ kept: [[0, 65535]], rest: 0 }]);
+  const p = { tokens: toks(1), attention: { layers: Array.from({ length: 5 }, () => ({ ...layer })), thumbnails: arr([5, 1, 1, 1], [1, 1, 1, 1, 1]) } };
+  const [part] = await attentionParts(p);
+  for (const l of [0, 1, 2, 3]) await part.layer(l);
+  assert.equal(part.cached(0), null, "the oldest of four is dropped (KEEP_LAYERS = 3)");
+  assert.ok(part.cached(1) && part.cached(2) && part.cached(3));
+});
+
+test("a sparse-rows array whose counts do not fit its data is refused", async () => {
+  const bad = { ...sparse([1, 2, 2], [{ kept: [[0, 65535]], rest: 0 }, { kept: [[1, 65535]], rest: 0 }]), kept: 3 };
+  const p = { tokens: toks(2), attention: { layers: [bad], thumbnails: arr([1, 1, 2, 2], [1, 0, 0, 1]) } };
+  const [part] = await attentionParts(p);
+  await assert.rejects(part.layer(0), /sparse-rows data of/);
+});

@@ -4,6 +4,9 @@
  * weight left on the shown tokens. */
 export const hiddenNote = (empty, scope = "") => "Special tokens hidden: each row's remaining weights were renormalised to sum to 1." +
   (empty ? ` ${empty} row(s)${scope} had no weight left on the shown tokens and are drawn empty.` : "");
+/** What a figure says of a long text's sparse layer (generator/payload/sparse_rows.py): the share `keep` kept. */
+export const sparseNote = (keep = 0.99) => `Long text: each row shows its largest weights, which hold at least ${Math.round(keep * 100)}% of ` +
+  `the row; the rest of each row (at most ${Math.round((1 - keep) * 100)}%) is left out, and the readout gives it.`;
 export const HIDDEN_CAPTION = " (special tokens hidden, rows renormalised)";
 
 /** Indices of tokens kept when special tokens are hidden (all when hide is false). */

@@ -24,20 +24,23 @@ export const lineCost = (length, width) => (width < 1 ? length : THICK * length 
 
 /**
  * Batches of segments from the left edge (x0) to the right edge (x1) of the figure, in band coordinates.
- * `heads`: [{head, m (n x k row-major weights: n query rows, k key columns; n defaults to k), n, k}]; `query(i)` / `key(j)`: whether row i / column j is drawn;
+ * `heads`: [{head, m (n x k row-major weights: n query rows, k key columns; n defaults to k), n, k, rows}] (rows,
+ * optional: a sparse layer's kept entries, {start, col, val, base}: row i's are start[base + i] .. start[base + i + 1]); `query(i)` / `key(j)`: whether row i / column j is drawn;
  * `band`: [top, bottom) in figure pixels (query row i's centre, like key j's, is at i * ROW + ROW / 2).
  * Returns [{head, bucket, coords: Float32Array [y0, y1, ...] (relative to band top), cost}], strongest bucket first
  * (heads ascending within a bucket); cost estimates the raster work: sum of lineCost(clipped height + width, line width).
  */
 export function batches(heads, query, key, band, x0, x1) {
   const [top, bottom] = band, span = x1 - x0, out = [];
-  for (const { head, m, n, k } of heads) {
+  for (const { head, m, n, k, rows: sparse } of heads) {
     const rows = Array.from({ length: BUCKETS }, () => []), cost = new Float64Array(BUCKETS);
     for (let i = 0; i < (n ?? k); i++) {
       if (!query(i)) continue;
       const ya = i * ROW + ROW / 2;
-      for (let j = 0; j < k; j++) {
-        const w = m[i * k + j];
+      // a sparse layer (rows: its kept entries, row by row) is read entry by entry, a dense one cell by cell
+      const e0 = sparse ? sparse.start[sparse.base + i] : 0, e1 = sparse ? sparse.start[sparse.base + i + 1] : k;
+      for (let e = e0; e < e1; e++) {
+        const j = sparse ? sparse.col[e] : e, w = sparse ? sparse.val[e] : m[i * k + j];
         if (w < MIN) continue;
         const yb = j * ROW + ROW / 2, lo = Math.min(ya, yb), hi = Math.max(ya, yb);
         if (hi < top - 3 || lo > bottom + 3 || !key(j)) continue;

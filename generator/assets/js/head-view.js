@@ -5,7 +5,7 @@
 import { View, h, move, roving, scroller } from "./view.js";
 import { headColour } from "./colour.js";
 import { tokenNode, show } from "./tokens.js";
-import { keep, renorm, argmax, hiddenNote, HIDDEN_CAPTION } from "./attention.js";
+import { keep, renorm, argmax, hiddenNote, sparseNote, HIDDEN_CAPTION } from "./attention.js";
 import { pngButton } from "./export.js";
 import { attentionParts, partSelect } from "./parts.js";
 import { ROW, alphaOf, widthOf, batches, chunks, bandOf, outside, cachePlan, nearLayers } from "./head-lines.js";
@@ -23,6 +23,7 @@ const idle = globalThis.requestIdleCallback
   ? (f) => { const id = requestIdleCallback(f, { timeout: 2000 }); return () => cancelIdleCallback(id); }
   : (f) => { const id = setTimeout(f, 30); return () => clearTimeout(id); };
 // [value, label]: "qk" = query segment, key segment (an array: "10" as an object key would sort first)
+const LINES_NOTE = "Long text: this layer's weights of 0.01 or more, the lines drawn; a readout gives each query's weights under 0.01 as one sum.";
 const FILTERS = [["all", "All"], ["00", "A→A"], ["01", "A→B"], ["10", "B→A"], ["11", "B→B"]];
 const segment = (t) => (t.segment === 1 ? 1 : 0);
 
@@ -43,7 +44,7 @@ export class HeadView extends View {
     // the part shown (encoder-decoder models have three, see parts.js): query `tokens` x `keyTokens`, N x M
     this.parts ??= await attentionParts(p);
     const part = this.parts[(this.partIndex ??= 0)];
-    this.attention = { L: part.L, H: part.H, N: part.R, M: part.C, v: part.v };
+    this.attention = { L: part.L, H: part.H, N: part.R, M: part.C, part };
     const { L, H } = this.attention, a = (n) => this.getAttribute(n), list = a("heads");
     this.tokens = part.rows;
     this.keyTokens = part.cols;
@@ -108,6 +109,7 @@ export class HeadView extends View {
       if (this.band && outside(this.band, Math.max(this.kept.length, this.keptKeys.length) * ROW, seen, innerHeight)) this.paint();
     });
     this.fillColumns();
+    await this.source(this.state.layer); // a long text's layer comes from its data file: the first figure waits for it
   }
 
   /** Show another part: the controls are rebuilt for its layers and heads. */
@@ -137,7 +139,7 @@ export class HeadView extends View {
 
   set(patch) {
     const rebuild = "hideSpecial" in patch && patch.hideSpecial !== this.state.hideSpecial;
-    if ("layer" in patch && patch.layer !== this.state.layer) this.previous = this.state.layer;
+    if ("layer" in patch && patch.layer !== this.state.layer) (this.previous = this.state.layer), (this.switchAt = performance.now());
     super.set(patch);
     if ("layer" in patch) this.layerSelect.value = this.state.layer;
     if ("layer" in patch || rebuild) this.matrices = null;
@@ -182,7 +184,7 @@ export class HeadView extends View {
   }
 
   /** Per-head matrices of the current layer, shown queries x shown keys, row stride k (renormalised when special
-   * tokens are hidden). */
+   * tokens are hidden); a sparse layer's (parts.js) also `rows`, its kept entries row by row. */
   matrix(head) {
     this.matrices ??= new Map();
     let m = this.matrices.get(head);
@@ -190,10 +192,40 @@ export class HeadView extends View {
     return m;
   }
 
-  /** Like matrix(), for any layer, not kept. */
+  /** What draws layer `layer`: a long text's lines (its weights from 0.01, all the lines need: parts.js), or the
+   * full layer when special tokens are hidden (rows renormalised over every weight), or when it is decoded anyway;
+   * `cached` only: null when not decoded yet, else a Promise of it. */
+  source(layer, cached) {
+    const part = this.attention.part, full = part.cached(layer);
+    if (cached) return full ?? (this.state.hideSpecial ? null : part.cachedLines(layer));
+    return full ? Promise.resolve(full) : this.state.hideSpecial ? part.layer(layer) : part.lines(layer);
+  }
+
+  /** Like matrix(), for any decoded layer (null for one not decoded yet), not kept. */
   weights(layer, head) {
-    const { N, M, H, v } = this.attention, off = (layer * H + head) * N * M, sub = v.subarray(off, off + N * M);
-    return this.state.hideSpecial ? renorm(sub, M, this.kept, this.keptKeys) : { m: sub, k: M, empty: 0 };
+    const { N, M } = this.attention, lv = this.source(layer, true);
+    if (!lv) return null;
+    const off = head * N * M, sub = lv.v.subarray(off, off + N * M);
+    if (this.state.hideSpecial) return renorm(sub, M, this.kept, this.keptKeys);
+    return { m: sub, k: M, empty: 0, rows: lv.rows && { ...lv.rows, base: head * N }, rest: lv.rest?.subarray(head * N, (head + 1) * N), lines: lv.lines };
+  }
+
+  /** A long text's layer not decoded yet: fetched, then drawn (if still shown); the layers next to it follow in
+   * idle time, so that the next switch finds them ready. */
+  fetchLayer(layer) {
+    this.source(layer).then(() => {
+      if (!this.isConnected || this.state.layer !== layer) return;
+      this.matrices = null;
+      this.redraw();
+    }, (e) => this.fail(e));
+  }
+
+  /** In idle time, decode the layers next to the shown one (a long text's: parts.js keeps KEEP_LAYERS). */
+  prefetch() {
+    const { part, L } = this.attention, l = this.state.layer;
+    if (!part.layered || this.prefetched === l) return;
+    this.prefetched = l;
+    idle(() => [l + 1, l - 1].filter((x) => x >= 0 && x < L && !this.source(x, true)).reduce((q, x) => q.then(() => this.state.layer === l && this.source(x)), Promise.resolve()).catch(() => {}));
   }
 
   /** Whether query row i / key column j pass the sentence filter. */
@@ -256,6 +288,13 @@ export class HeadView extends View {
   draw() {
     const { canvas, kept: shown, keptKeys } = this, { hoverSlot, pinnedSlot, hideSpecial } = this.state;
     const kq = shown.length, k = keptKeys.length, dpr = devicePixelRatio || 1;
+    const lv = this.source(this.state.layer, true);
+    if (!lv) { // a long text's layer still on its way: say so, draw it when it comes
+      this.note.hidden = false;
+      this.note.textContent = `Loading layer ${this.state.layer}…`;
+      this.fetchLayer(this.state.layer);
+      return;
+    }
     const W = (this.width = this.stage.clientWidth) || 200, Hc = Math.max(kq, k) * ROW, x0 = EDGE, x1 = W - EDGE;
     const band = (this.band = this.full ? [0, Hc] : bandOf(Hc, -this.stage.getBoundingClientRect().top, innerHeight, BAND));
     const Hb = band[1] - band[0];
@@ -274,9 +313,9 @@ export class HeadView extends View {
     const f = hoverSlot || pinnedSlot, heads = [...this.state.heads].sort((a, b) => a - b);
     let empty = 0;
     const mats = heads.map((head) => {
-      const { m, empty: e } = this.matrix(head);
+      const { m, empty: e, rows } = this.matrix(head);
       empty = Math.max(empty, e);
-      return { head, m, n: kq, k };
+      return { head, m, n: kq, k, rows };
     });
     cancelAnimationFrame(this.more);
     this.more = 0;
@@ -295,8 +334,10 @@ export class HeadView extends View {
     this.rest = chunks(list, this.full ? Infinity : this.budget, this.full ? Infinity : this.budget / 2);
     this.strokes = { ctx, x0, x1, W, Hb, dpr, heads, layer: this.state.layer };
     this.strokeNext();
+    if (this.switchAt) this.dataset.layerSwitchMs = (performance.now() - this.switchAt).toFixed(1), (this.switchAt = 0);
     if (this.rest.length) this.more = requestAnimationFrame((t) => this.strokeRest(t));
     this.prepare();
+    this.prefetch();
     // token states: dimmed outside the sentence filter, shaded by the strongest weight to the isolated token;
     // a node is touched only when its state changed (256 tokens make 512 nodes)
     this.columns.forEach((col, c) => [...col.children].forEach((n, i) => {
@@ -313,8 +354,9 @@ export class HeadView extends View {
       n.style.setProperty("--w", w);
     }));
     this.headButtons.forEach((b, i) => b.setAttribute("aria-pressed", this.state.heads.has(i)));
-    this.note.hidden = !hideSpecial;
-    this.note.textContent = hideSpecial ? hiddenNote(empty) : "";
+    const notes = [hideSpecial ? hiddenNote(empty) : "", lv.lines ? LINES_NOTE : lv.sparse ? sparseNote(lv.keep) : ""].filter(Boolean);
+    this.note.hidden = !notes.length;
+    this.note.textContent = notes.join(" ");
     this.showReadout(heads, okQuery, okKey);
   }
 
@@ -413,8 +455,9 @@ export class HeadView extends View {
     for (const layer of cache.near) {
       const head = cache.layers.get(layer).findIndex((b) => !b);
       if (head < 0) continue;
-      const m = layer === this.state.layer ? this.matrix(head).m : this.weights(layer, head).m;
-      const list = batches([{ head, m, n: this.kept.length, k: this.keptKeys.length }], ...this.filters(), cache.band, EDGE, cache.W - EDGE);
+      const w = layer === this.state.layer ? this.matrix(head) : this.weights(layer, head);
+      if (!w) continue; // a long text's layer not decoded (prefetch() brings the next ones)
+      const list = batches([{ head, m: w.m, n: this.kept.length, k: this.keptKeys.length, rows: w.rows }], ...this.filters(), cache.band, EDGE, cache.W - EDGE);
       return { layer, head, rest: list.length ? chunks(list, PREP) : [[]] };
     }
     return null;
@@ -433,14 +476,15 @@ export class HeadView extends View {
     const kq = shown.length, k = keptKeys.length, T = (i) => show(tokens[shown[i]]), TK = (j) => show(keyTokens[keptKeys[j]]);
     const f = hover || pin, rows = [];
     for (const head of heads) {
-      const { m } = this.matrix(head);
+      const { m, rest, lines } = this.matrix(head);
       let q, kk;
       if (pin && hover && pin.column !== hover.column) [q, kk] = pin.column ? [hover.row, pin.row] : [pin.row, hover.row];
       else if (f && f.column === 0) (q = f.row), (kk = argmax(m, q * k, 1, k, okKey));
       else if (f) (kk = f.row), (q = argmax(m, kk, k, kq, okQuery));
       else break;
       if (q < 0 || kk < 0) rows.push([head, `head ${head}: no weight`]);
-      else rows.push([head, `head ${head}: ${T(q)} → ${TK(kk)} ${m[q * k + kk].toFixed(3)}`]);
+      else rows.push([head, `head ${head}: ${T(q)} → ${TK(kk)} ${lines && m[q * k + kk] === 0 ? "< 0.01" : m[q * k + kk].toFixed(3)}` +
+        (rest ? ` (the row's ${lines ? "weights under 0.01" : "left-out weights"}: ${rest[shown[q]].toFixed(3)})` : "")]);
     }
     this.readout.replaceChildren(...(rows.length
       ? rows.map(([head, s]) => h("span", { class: "xp-ro", style: `--c:${headColour(head)}` }, s))

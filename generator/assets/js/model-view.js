@@ -10,6 +10,7 @@ import { pngButton } from "./export.js";
 import { attentionParts, partSelect } from "./parts.js";
 
 const GAP = 4;
+const LONG_NOTE = "Long text: each thumbnail shows the largest weight of each block of tokens it shrinks; enlarge a head to read its weights.";
 
 /** Source index ranges [s0[p], s1[p]) covered by output pixel p when n values are drawn on t pixels. */
 function ranges(n, t) {
@@ -50,7 +51,7 @@ export class ModelView extends View {
     // the part shown (encoder-decoder models have three, see parts.js), of every token: N query rows x M key columns
     this.parts ??= await attentionParts(p);
     const part = (this.shownPart = this.parts[(this.partIndex ??= 0)]);
-    this.attention = { L: part.L, H: part.H, N: part.R, M: part.C, v: part.v };
+    this.attention = { L: part.L, H: part.H, N: part.R, M: part.C, v: part.v, part };
     this.tokens = part.rows;
     this.keyTokens = part.cols;
     this.sharesTokens = part.rows === p.tokens;  // linked views know the payload's tokens only
@@ -159,20 +160,22 @@ export class ModelView extends View {
       this.mark(true);
       if (big && (big[0] !== cursor[0] || big[1] !== cursor[1])) this.enlarge(...cursor, true);
     }
-    const row = this.sharesTokens ? this.shown.idx.indexOf(token) : -1;
-    if (this.state.enlarged && row >= 0) {
-      const [a, b] = this.state.enlarged, { N, M } = this.shown;
-      this.showCell(row, argmax(this.shown.v, ((a * H + b) * N + row) * M, 1, M));
-    }
+    const row = this.sharesTokens ? this.shown.idx.indexOf(token) : -1, m = this.state.enlarged && this.mat(...this.state.enlarged);
+    if (m && row >= 0) this.showCell(row, argmax(m, row * this.shown.M, 1, this.shown.M));
   }
 
   /** Sizes, labels and matrices for the shown tokens: all, or all but the special ones (rows renormalised).
    * N query rows x M key columns; thumbnails thumb x thumbWidth px. */
   layout() {
-    const { L, H, N: rows, M: cols, v } = this.attention, hide = this.state.hideSpecial;
+    const { L, H, N: rows, M: cols, v, part } = this.attention, hide = this.state.hideSpecial;
     const idx = keep(this.tokens, hide), kidx = keep(this.keyTokens, hide), N = idx.length, M = kidx.length;
     let empty = 0, shown = v;
-    if (hide) {
+    this.mats = new Map();
+    if (part.layered) { // a long text: the grid from the baked thumbnails, a head's layer fetched when enlarged
+      const t = (hide && part.thumbnails.shown) || part.thumbnails.all;
+      this.grid = { v: t.values, n: t.shape[2], m: t.shape[3] };
+      shown = null;
+    } else if (hide) {
       shown = new Float32Array(L * H * N * M);
       for (let m = 0; m < L * H; m++) {
         const r = renorm(v.subarray(m * rows * cols, (m + 1) * rows * cols), cols, idx, kidx);
@@ -180,7 +183,8 @@ export class ModelView extends View {
         empty += r.empty;
       }
     }
-    this.shown = { N, M, v: shown, idx, tokens: idx.map((i) => this.tokens[i]), keyTokens: kidx.map((i) => this.keyTokens[i]) };
+    this.shown = { N, M, v: shown, idx, kidx, tokens: idx.map((i) => this.tokens[i]), keyTokens: kidx.map((i) => this.keyTokens[i]) };
+    if (!part.layered) this.grid = { v: shown, n: N, m: M };
     this.thumb = this.thumbWidth = 0;
     this.fit();
     const c = (this.cellSize = Math.max(12, Math.min(24, Math.floor(480 / Math.max(N, M)))));
@@ -192,8 +196,8 @@ export class ModelView extends View {
       axis.replaceChildren(...tokens.map((x) => tokenNode(x)));
     }
     this.state.cell = null;
-    this.note.hidden = !hide;
-    this.note.textContent = hide ? hiddenNote(empty, " across all heads") : "";
+    this.note.hidden = !hide && !part.layered;
+    this.note.textContent = (hide ? hiddenNote(empty, " across all heads") : "") + (part.layered ? " " + LONG_NOTE : "");
     if (this.state.enlarged) this.showCell(0, 0, true);
   }
 
@@ -207,8 +211,8 @@ export class ModelView extends View {
     if (t === this.thumb && u === this.thumbWidth) return;
     this.thumb = t;
     this.thumbWidth = u;
-    this.pixelRanges = ranges(N, t);
-    this.columnRanges = ranges(M, u);
+    this.pixelRanges = ranges(this.grid.n, t);
+    this.columnRanges = ranges(this.grid.m, u);
     this.style.setProperty("--t", u + "px"); // thumbnail width (and height when square)
     this.style.setProperty("--tr", t + "px");
     Object.assign(this.gridCanvas, { width: H * (u + GAP) - GAP, height: L * (t + GAP) - GAP });
@@ -218,7 +222,7 @@ export class ModelView extends View {
   }
 
   draw() {
-    const { L, H } = this.attention, { N, M, v } = this.shown, t = this.thumb, u = this.thumbWidth, canvas = this.gridCanvas;
+    const { L, H } = this.attention, { n: N, m: M, v } = this.grid, t = this.thumb, u = this.thumbWidth, canvas = this.gridCanvas;
     const d = dark(), base = cssRGB(this, "--md-code-bg-color"), palette = (this.palette = lut(d, base));
     const W = canvas.width, ctx = canvas.getContext("2d"), img = (this.image ??= ctx.createImageData(W, canvas.height));
     const px = new Uint32Array(img.data.buffer);
@@ -284,22 +288,51 @@ export class ModelView extends View {
   }
 
   heat() {
-    const { N, M, v } = this.shown, [l, hd] = this.state.enlarged, ctx = this.heatmap.getContext("2d"), img = ctx.createImageData(M, N);
-    blit(new Uint32Array(img.data.buffer), M, 0, 0, v, (l * this.attention.H + hd) * N * M, N, M, N, M, ranges(N, N), ranges(M, M), this.palette);
+    const { N, M } = this.shown, [l, hd] = this.state.enlarged, m = this.mat(l, hd);
+    this.detailTitle.textContent = `Layer ${l} · head ${hd}` + (m ? "" : " (loading…)");
+    if (!m) return;
+    const ctx = this.heatmap.getContext("2d"), img = ctx.createImageData(M, N);
+    blit(new Uint32Array(img.data.buffer), M, 0, 0, m, 0, N, M, N, M, ranges(N, N), ranges(M, M), this.palette);
     ctx.putImageData(img, 0, 0);
+  }
+
+  /** Head hd of layer l over the shown tokens (N x M, rows renormalised when special tokens are hidden), or null
+   * while a long text's layer is fetched (parts.js; the enlarged head is drawn when it comes). */
+  mat(l, hd) {
+    const { H, N: R, M: C, part } = this.attention, { N, M, v, idx, kidx } = this.shown;
+    if (!part.layered) return v.subarray((l * H + hd) * N * M, (l * H + hd + 1) * N * M);
+    const lv = part.cached(l);
+    if (!lv) {
+      part.layer(l).then(() => {
+        const big = this.state.enlarged;
+        if (big && big[0] === l && this.isConnected) this.heat(), this.showCell(0, 0, true);
+      }, (e) => this.fail(e));
+      return null;
+    }
+    const key = `${l} ${hd}`;
+    let m = this.mats.get(key);
+    if (!m) {
+      m = lv.v.subarray(hd * R * C, (hd + 1) * R * C);
+      if (this.state.hideSpecial) m = renorm(m, C, idx, kidx).m;
+      this.mats.clear(); // one head at a time (a 2,048-token head is 16 MB)
+      this.mats.set(key, m);
+    }
+    return m;
   }
 
   /** Hover / keyboard cell in the enlarged heatmap: exact value readout and axis highlights. */
   showCell(i, j, quiet) {
-    const { N, M, v, tokens, keyTokens } = this.shown, c = this.cellSize, old = this.state.cell;
+    const { N, M, tokens, keyTokens } = this.shown, c = this.cellSize, old = this.state.cell;
     if (!this.state.enlarged || i < 0 || j < 0 || i >= N || j >= M) return;
+    const m = this.mat(...this.state.enlarged);
+    if (!m) return;
     if (old) this.rowLabels.children[old[0]].classList.remove("xp-on"), this.columnLabels.children[old[1]].classList.remove("xp-on");
     this.state.cell = [i, j];
     this.rowLabels.children[i].classList.add("xp-on");
     this.columnLabels.children[j].classList.add("xp-on");
     this.cellBox.hidden = !!quiet;
     this.cellBox.style.transform = `translate(${j * c}px,${i * c}px)`;
-    const [l, hd] = this.state.enlarged, w = v[((l * this.attention.H + hd) * N + i) * M + j];
+    const [l, hd] = this.state.enlarged, w = m[i * M + j];
     this.cellReadout.textContent = quiet ? "Hover or use the arrow keys for exact values; Escape closes."
       : `L${l} H${hd}: ${show(tokens[i])} → ${show(keyTokens[j])} ${w.toFixed(3)}`;
   }

@@ -113,6 +113,10 @@ export function array(a) {
   return d;
 }
 
+/** Decode an ARRAY without keeping it (a long text's attention layers: attentionParts keeps a few decoded layers
+ * at a time, parts.js); one with `part` has its data fetched from that data file. */
+export const decodeFresh = (a) => (a?.part ? file(a.part).then((t) => decode({ ...a, data: JSON.parse(t) })) : decode(a));
+
 function b64(s) {
   if (Uint8Array.fromBase64) return Uint8Array.fromBase64(s);
   const bin = atob(s);
@@ -131,7 +135,7 @@ export async function decode(a) {
   const top = dtype === "uint8" ? 255 : 65535, levels = a.levels ?? top;
   if (dtype !== "float32" && !(Number.isInteger(levels) && levels >= 1 && levels <= top))
     throw new Error(`array levels must be an integer from 1 to ${top}, got ${JSON.stringify(a.levels)}`);
-  if (layout !== "interleaved" && !(layout === "planes" && dtype === "uint16"))
+  if (layout !== "interleaved" && !((layout === "planes" || layout === "sparse-rows") && dtype === "uint16"))
     throw new Error(`unknown array layout ${JSON.stringify(layout)} for ${dtype}`);
   if (typeof a.data !== "string") throw new Error("array data must be a base64 string");
   if (typeof DecompressionStream !== "function") throw new Error("this browser cannot inflate the data (no DecompressionStream)");
@@ -144,6 +148,7 @@ export async function decode(a) {
   } catch (e) {
     throw new Error(`array data is corrupt or truncated (${e.message})`);
   }
+  if (layout === "sparse-rows") return sparseRows(a, shape, buf);
   const n = shape.reduce((x, y) => x * y, 1);
   if (buf.byteLength !== n * size)
     throw new Error(`array of shape [${shape}] needs ${n * size} bytes of ${dtype}, got ${buf.byteLength}`);
@@ -166,6 +171,38 @@ export async function decode(a) {
       out[i] = dtype === "float32" ? v.getFloat32(i * 4, true) : min + v.getUint16(i * 2, true) * k;
   }
   return { shape, values: out };
+}
+
+/**
+ * A sparse-rows layer (generator/payload/sparse_rows.py): the uint16 planes of counts [H * R], rest [H * R], column
+ * gaps [K], values [K] -> {shape, values: dense Float32Array [H * R * C] (left-out weights 0), rest: Float32Array
+ * [H * R] (each row's left-out mass), keep, rows: {start: Int32Array [H * R + 1], col: Int32Array [K], val:
+ * Float32Array [K]} (the kept entries row by row, columns ascending: what a view iterates instead of R x C)}.
+ */
+function sparseRows(a, shape, buf) {
+  if (shape.length !== 3) throw new Error(`sparse-rows array needs shape [heads, rows, columns], got [${shape}]`);
+  const [H, R, C] = shape, rows = H * R, K = a.kept, n = 2 * rows + K * 2;
+  if (!Number.isInteger(K) || K < 0 || buf.byteLength !== 2 * n)
+    throw new Error(`sparse-rows data of ${buf.byteLength} bytes does not fit shape [${shape}] with ${K} kept`);
+  const b = new Uint8Array(buf), at = (i) => (b[i] << 8) | b[n + i], k = 1 / 65535;
+  const values = new Float32Array(H * R * C), rest = new Float32Array(rows);
+  const start = new Int32Array(rows + 1), col = new Int32Array(K), val = new Float32Array(K);
+  let e = 0;
+  for (let r = 0; r < rows; r++) {
+    const count = at(r), base = r * C;
+    rest[r] = at(rows + r) * k;
+    start[r] = e;
+    let c = 0;
+    for (let x = 0; x < count; x++, e++) {
+      c = x ? c + at(2 * rows + e) : at(2 * rows + e);
+      if (c >= C || e >= K) throw new Error(`sparse-rows data is corrupt (column ${c} of ${C})`);
+      col[e] = c;
+      values[base + c] = val[e] = at(2 * rows + K + e) * k;
+    }
+  }
+  if (e !== K) throw new Error(`sparse-rows counts add up to ${e}, not ${K}`);
+  start[rows] = K;
+  return { shape, values, rest, keep: a.keep ?? 0.99, rows: { start, col, val } };
 }
 
 /** Attention [L, H, N, N] of a payload, checked against its tokens. */
