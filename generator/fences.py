@@ -25,6 +25,7 @@ class Block:
     body: str
     closed: bool
     fence: str = "```"  # the opening fence's characters (``` or ~~~, three or more)
+    next_block: int | None = None   # unclosed: 0-based index of the next block's opening fence, which ends this one
 
     @property
     def body_line(self) -> int:
@@ -34,12 +35,19 @@ class Block:
     def unclosed_error(self, file: str, line_offset: int = 0) -> SpecError:
         """The error of a block that is never closed, placed at its opening fence (`line_offset`: lines above the
         text searched, such as front matter)."""
+        if self.next_block is not None:
+            return SpecError(f"the explorable block is never closed: the next block opens at line "
+                             f"{self.next_block + 1 + line_offset} before a closing line", file=file,
+                             line=self.start + 1 + line_offset,
+                             hint=f"end it with a line of {self.fence} before the text that follows it")
         return SpecError("the explorable block is never closed", file=file, line=self.start + 1 + line_offset,
                          hint=f"end it with a line of {self.fence}")
 
 
 def find_blocks(lines: list[str]) -> list[Block]:
-    """Every explorable block of `lines`, in order (an unclosed one runs to the end and has `closed` False)."""
+    """Every explorable block of `lines`, in order. An unclosed one has `closed` False and runs to the end, or to the
+    line before the next block's opening fence (a closing fence has no info string, so without this the next
+    block's opening line would sit inside it and its closing line would close the first)."""
     blocks = []
     index = 0
     while index < len(lines):
@@ -50,10 +58,15 @@ def find_blocks(lines: list[str]) -> list[Block]:
         indent, fence = match.group("indent"), match.group("fence")
         closing = re.compile(rf"^{re.escape(indent)}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
         end = index + 1
-        while end < len(lines) and not closing.match(lines[end]):
+        while end < len(lines) and not closing.match(lines[end]) and not _OPEN.match(lines[end]):
             end += 1
+        interrupted = end < len(lines) and not closing.match(lines[end])   # the next block opens first
         body = "\n".join(line[len(indent):] if line.startswith(indent) else line.lstrip()
                          for line in lines[index + 1:end])
+        if interrupted:
+            blocks.append(Block(index, end - 1, indent, body, closed=False, fence=fence, next_block=end))
+            index = end
+            continue
         blocks.append(Block(index, min(end, len(lines) - 1), indent, body, closed=end < len(lines), fence=fence))
         index = end + 1
     return blocks

@@ -274,6 +274,31 @@ def test_check_reports_an_unclosed_fence_at_the_fence_and_a_query_outside_the_te
     assert "YAML" not in err
 
 
+def test_an_unclosed_fence_followed_by_another_block_is_reported_at_its_own_fence(tmp_path):
+    # a closing fence has no info string, so the second block's opening line does not close the first: without care
+    # the first block swallows the paragraph and the second block, and YAML reports a syntax error far away
+    root = project(tmp_path, """\
+        # Page
+
+        ```explorable
+        model: minilm
+        text: never closed
+
+        A paragraph after.
+
+        ```explorable
+        model: minilm
+        text: Five words are here.
+        views: [neuron]
+        neuron: {query: 40}
+        ```
+        """)
+    err = check_errors(root)
+    assert "docs/index.md:3: the explorable block is never closed: the next block opens at line 9" in err, err
+    assert "docs/index.md:13: field 'neuron.query': query position 40 is outside the text" in err, err
+    assert "YAML" not in err
+
+
 # -- 7. duplicate ids ---------------------------------------------------------------------------------------------
 
 TWINS = """\

@@ -197,3 +197,12 @@ def test_blocks_shown_as_examples_inside_code_fences_stay_code():
     blocks = find_blocks(text.splitlines())
     assert [block.body for block in blocks] == ["use: x"]
     assert blocks[0].start == 7
+
+
+def test_an_unclosed_block_ends_where_the_next_block_opens():
+    from generator.fences import find_blocks
+    text = "```explorable\nmodel: smollm2\ntext: hi\n\nProse.\n```explorable\nuse: x\n```\n"
+    first, second = find_blocks(text.splitlines())
+    assert not first.closed and first.next_block == 5 and first.body == "model: smollm2\ntext: hi\n\nProse."
+    assert second.closed and second.start == 5 and second.body == "use: x"
+
