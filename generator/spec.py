@@ -70,6 +70,9 @@ class SpecBase(Options):
     @field_validator("views")
     @classmethod
     def _unique_views(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("the list of views is empty: name at least one view, or leave 'views' out for the "
+                             "views of the methods given options (else head and model)")
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")

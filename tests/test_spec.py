@@ -56,6 +56,11 @@ def test_unknown_view_names_the_item():
     assert "saliency" in error.hint
 
 
+def test_an_empty_list_of_views_is_refused_not_replaced_by_the_default():
+    error = error_of("model: smollm2\ntext: hi\nviews: []\n")
+    assert error.field == "views" and error.line == 13 and "at least one view" in error.message
+
+
 @pytest.mark.parametrize("text", ['""', '"   "'])
 def test_empty_text(text):
     error = error_of(f"model: smollm2\ntext: {text}\n")
