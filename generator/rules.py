@@ -27,8 +27,14 @@ class ModelTraits(Protocol):
 
 def check_model(spec: "SpecBase", model: ModelTraits) -> None:
     """Generation needs a causal model; a pair needs segment embeddings; an encoder-decoder model reads a text (the
-    source) and needs 'generate' (the target)."""
+    source) and needs 'generate' (the target); a block's own `live: true` needs an encoder."""
     info = model.info
+    if spec.live and (info.causal or info.encoder_decoder):
+        kind = "causal" if info.causal else "encoder-decoder"
+        raise spec.error("live", f"{info.label} is a {kind} model, and live blocks run encoders only: the reader's "
+                                 "browser downloads and runs the model, which is too large and slow there for a "
+                                 "causal model (docs/live.md)",
+                         hint="remove 'live: true', or use an encoder such as 'model: minilm'")
     if info.encoder_decoder:
         if spec.pair is not None:
             raise spec.error("pair", f"{info.label} is an encoder-decoder model ({info.architecture}): it reads one "

@@ -43,7 +43,8 @@ class SpecBase(Options):
     dtype: Optional[Literal["float32", "bfloat16"]] = Field(
         None, description="The model's number format for this block: float32 or bfloat16 (default: the site's).")
     live: bool = Field(False, description="A 'try your own text' control: the model runs in the reader's browser "
-                                          "(encoders; head, model and neuron views; generator/live/).")
+                                          "(encoders; head, model and neuron views, and saliency of a "
+                                          "sentence pair by occlusion; generator/live/).")
 
     _lines: dict = PrivateAttr(default_factory=dict)
     _file: str = PrivateAttr(default="<spec>")

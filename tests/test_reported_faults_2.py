@@ -299,6 +299,21 @@ def test_an_unclosed_fence_followed_by_another_block_is_reported_at_its_own_fenc
     assert "YAML" not in err
 
 
+def test_check_refuses_a_live_block_on_a_causal_model_before_any_bake(tmp_path):
+    root = project(tmp_path, """\
+        # Page
+
+        ```explorable
+        model: smollm2
+        text: Hi there
+        live: true
+        ```
+        """)
+    err = check_errors(root)
+    assert "docs/index.md:6: field 'live': SmolLM2" in err and "live blocks run encoders only" in err, err
+    assert "model: minilm" in err and "RESULTS.md" not in err
+
+
 # -- 7. duplicate ids ---------------------------------------------------------------------------------------------
 
 TWINS = """\
