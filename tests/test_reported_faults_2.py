@@ -314,6 +314,28 @@ def test_check_refuses_a_live_block_on_a_causal_model_before_any_bake(tmp_path):
     assert "model: minilm" in err and "RESULTS.md" not in err
 
 
+def test_check_refuses_a_contrast_of_another_length_with_the_tokenizer_alone(tmp_path, byte_level_tokenizer):
+    root = project(tmp_path, """\
+        # Page
+
+        ```explorable
+        model: smollm2
+        text: The Eiffel Tower is in
+        generate: 1
+        views: [patching]
+        interventions: {contrast: The big red Colosseum in Rome is in}
+        ```
+        """)
+    err = check_errors(root)
+    # SmolLM2's tokenizer, loaded here by transformers: both texts as it splits them
+    tokenizer = byte_level_tokenizer
+    n_text = len(tokenizer("The Eiffel Tower is in", add_special_tokens=False)["input_ids"])
+    n_contrast = len(tokenizer("The big red Colosseum in Rome is in", add_special_tokens=False)["input_ids"])
+    assert n_text != n_contrast
+    assert (f"docs/index.md:8: field 'interventions.contrast': the contrast has {n_contrast} tokens and the text "
+            f"{n_text}") in err, err
+
+
 # -- 7. duplicate ids ---------------------------------------------------------------------------------------------
 
 TWINS = """\

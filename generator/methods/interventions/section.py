@@ -128,6 +128,17 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
                          "activation patching compares the text with a contrast text, and none is given",
                          hint="add 'interventions: {contrast: ...}' with as many tokens as the text, or remove "
                               "'patching'")
+    if PATCHING in views and model.pieces is not None and spec.text is not None:   # `check`: the tokenizer at hand
+        text, contrast = model.pieces(spec.text), model.pieces(options.contrast)
+        if len(text) != len(contrast):
+            raise _length_error(spec, len(contrast), len(text), text, contrast)
+
+
+def _length_error(spec: "SpecBase", n_contrast: int, n_text: int, text: list[str], contrast: list[str]):
+    """The SpecError of a contrast whose token count differs from the text's, giving both counts and token lists."""
+    return spec.error(f"{NAME}.contrast", f"the contrast has {n_contrast} tokens and the text {n_text}: patching "
+                                          f"pairs them position by position. Text: {text}; contrast: {contrast}",
+                      hint="reword the contrast so that it has as many tokens as the text")
 
 
 def _explained(spec: "SpecBase", capture: "Capture", options: InterventionsOptions):
@@ -172,10 +183,7 @@ def _contrast_ids(spec: "SpecBase", capture: "Capture", options: InterventionsOp
     if len(ids) != len(prompt):
         text = [record["text"] for record in capture.tokens[:capture.n_prompt]]
         other = [record["text"] for record in vocabulary.display(ids)]
-        raise spec.error(f"{NAME}.contrast", f"the contrast has {len(ids)} tokens and the text {len(prompt)}: "
-                                             f"patching pairs them position by position. Text: {text}; "
-                                             f"contrast: {other}",
-                         hint="reword the contrast so that it has as many tokens as the text")
+        raise _length_error(spec, len(ids), len(prompt), text, other)
     return torch.as_tensor([ids], dtype=torch.long)
 
 
