@@ -54,3 +54,11 @@ export function niceMax(m) {
 /** Words of an edit factor: 0 blocks, others multiply. */
 export const factorName = (f) => (f === 0 ? "block" : f < 1 ? `×${f}` : `×${f}`);
 export const factorLong = (f) => (f === 0 ? "attention to it blocked" : f === 0.5 ? "attention to it halved" : f === 2 ? "attention to it doubled" : `attention to it ×${f}`);
+
+/** A grid cell's number in at most five characters, with the decimals its scale needs: the colour bound `bound`
+ * (the legend's end) sets them, two significant digits of the bound (at most three decimals), and a leading zero
+ * is dropped (".004"); probabilities in points. */
+export function short(v, bound) {
+  const decimals = Math.max(0, Math.min(3, 1 - Math.floor(Math.log10(bound > 0 ? bound : 1))));
+  return v.toFixed(decimals).replace(/^(-?)0\./, "$1.").replace("-", "−");
+}

@@ -6,10 +6,8 @@ import { View, h, move, scroller } from "./view.js";
 import { pngButton } from "./export.js";
 import { diverging } from "./colour.js";
 import { dark, cssRGB } from "./theme.js";
-import { section, grid, outputName, delta, value, maxAbs, niceMax } from "./interventions.js";
+import { section, grid, outputName, delta, value, maxAbs, niceMax, short } from "./interventions.js";
 
-// a cell's number in at most four characters: one decimal below 10, none above (probabilities in points)
-const short = (v) => (Math.abs(v) >= 9.95 ? v.toFixed(0) : v.toFixed(1)).replace("-", "−");
 const METRIC_LABEL = { logprob: "log-probability", prob: "probability", similarity: "similarity" };
 
 export class KnockoutView extends View {
@@ -157,7 +155,8 @@ export class KnockoutView extends View {
         const v = this.at(l, c), cell = this.cells[l][c], t = v == null ? 0 : v / (c < this.H ? mh : mb);
         cell.style.background = diverging(t, d, base);
         cell.style.color = Math.abs(t) > 0.6 ? (d ? "#111" : "#fff") : "";
-        cell.textContent = Math.abs(t) >= 0.25 ? short(m === "prob" ? 100 * v : v) : "";
+        const scale = m === "prob" ? 100 : 1;
+        cell.textContent = Math.abs(t) >= 0.25 ? short(scale * v, scale * (c < this.H ? mh : mb)) : "";
         cell.classList.toggle("xp-pin", !!pin && pin[0] === l && pin[1] === c);
         cell.setAttribute("aria-label", this.describe(l, c));
       }
