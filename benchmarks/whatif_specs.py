@@ -37,7 +37,9 @@ def main() -> None:
     from generator.spec import Catalogue
 
     if args.torch_threads:
+        original = bake.fixed_threads          # its default count was bound at import: wrap it
         bake.BAKE_THREADS = args.torch_threads
+        bake.fixed_threads = lambda count=args.torch_threads: original(count)
     path = Path(args.file)
     catalogue = Catalogue.load(path.parent, relative_to=REPO)
     # the file's own specs: its ids all start with its name ("whatif-...")
