@@ -8,10 +8,11 @@ Run by hand (figures go in benchmarks/RESULTS.md):
 Targets (SmolLM2-135M: 30 layers x 9 query heads, 3 key/value heads, d_model 576):
 - knockout of all 270 heads at 24 tokens: at most 0.55x the time of a plain loop of one full forward per head. The
   knockout (`methods.interventions.knockout`, as the bake runs it) also removes each layer's attention block and MLP
-  (330 edited runs, not 270); its runs of layer l start at block l from the cached residual stream and are batched
-  per layer. The loop runs the whole model once per head (`ModelRun.run_with_hooks` with that head's hook_z zeroed;
-  both keep only the last position's logits). Growth is reported at 16, 64 and 256 tokens (the loop there on one head
-  per layer, 30 runs, scaled by 9, and said so);
+  (330 edited runs, not 270): both are timed, the 270 heads alone against the target. Runs of layer l start at
+  block l from the cached residual stream, all layers batched with staggered starts. The loop runs the whole model
+  once per head (`ModelRun.run_with_hooks` with that head's hook_z zeroed; both keep only the last position's
+  logits), timed on one head per layer (30 forwards, all the same cost) and scaled by 9, in the same process,
+  interleaved with the map. Growth is reported at 16, 64 and 256 tokens;
 - patching grids (3 kinds x 30 layers x 24 positions, both directions): at most 60 s;
 - editing table (24 words x 4 factors, every layer): at most 20 s.
 
@@ -72,11 +73,12 @@ def _timed(fn, repeats=1):
     return statistics.median(times)
 
 
-def knockout_part(loaded, run, lengths, repeats):
+def knockout_part(loaded, run, lengths, repeats, batch_size):
     import torch
 
+    from generator import hooks
     from generator.methods.interventions.explained import Explained
-    from generator.methods.interventions.knockout import knockout
+    from generator.methods.interventions.knockout import _remove, knockout
 
     L, H = run.info.n_layers, run.info.n_heads
 
@@ -90,31 +92,44 @@ def knockout_part(loaded, run, lengths, repeats):
     for n in lengths:
         ids = _ids(loaded, n)
         explained = Explained(run, [ids], 260)
-        heads = [(layer, head) for layer in range(L) for head in range(H)]
-        sample = heads if n <= 24 else [(layer, layer % H) for layer in range(L)]
-        scale = len(heads) / len(sample)
+        # the loop's forwards all cost the same whatever head they edit: time one head per layer, scale by H
+        sample = [(layer, layer % H) for layer in range(L)]
+        scale = L * H / len(sample)
 
         def loop():
             for layer, head in sample:
                 run.run_with_hooks(ids, [(f"blocks.{layer}.attn.hook_z", zero(head))], logits_to_keep=1)
+
+        def heads_only():
+            # the 270 head knockouts alone, as knockout() runs them (clean cache, then staggered batches)
+            names = [hooks.hook_name(layer, "hook_resid_pre") for layer in range(L)]
+            cache = explained.clean_cache(names)[0]
+            sets = [[(hooks.hook_name(layer, "attn.hook_z"), _remove(head, "zero"))]
+                    for layer in range(L) for head in range(H)]
+            layers = [layer for layer in range(L) for _ in range(H)]
+            explained.log_probs(sets, batch_size=batch_size,
+                                starts=(layers, [{l: cache[names[l]] for l in range(1, L)}]))
         print(f"[{n} tokens] {_load_average()}", flush=True)
-        ours, plain, ours_cpu, plain_cpu = [], [], [], []
+        times = {"heads": [], "map": [], "loop": []}
+        cpu = {"heads": [], "map": [], "loop": []}
         with torch.no_grad():
             run.run_with_hooks(ids, logits_to_keep=1)          # warm-up
             for _ in range(repeats):                            # interleaved
-                ours.append(_timed(lambda: knockout(explained, "zero", batch_size=16)))
-                ours_cpu.append(CPU[-1])
-                plain.append(_timed(loop) * scale)
-                plain_cpu.append(CPU[-1] * scale)
-        o, p = statistics.median(ours), statistics.median(plain)
-        oc, pc = statistics.median(ours_cpu), statistics.median(plain_cpu)
-        note = "" if scale == 1 else f" (loop measured on {len(sample)} heads, x{scale:g})"
-        print(f"knockout {n} tokens: map {o:.2f} s wall / {oc:.2f} s CPU (330 runs), loop of 270 forwards "
-              f"{p:.2f} s wall / {pc:.2f} s CPU{note}: ratio {o / p:.2f} wall, {oc / pc:.2f} CPU; {_load_average()}",
-              flush=True)
+                for key, fn, factor in (("heads", heads_only, 1), ("loop", loop, scale),
+                                        ("map", lambda: knockout(explained, "zero", batch_size=batch_size), 1)):
+                    times[key].append(_timed(fn) * factor)
+                    cpu[key].append(CPU[-1] * factor)
+        w = {key: statistics.median(value) for key, value in times.items()}
+        c = {key: statistics.median(value) for key, value in cpu.items()}
+        print(f"knockout {n} tokens, batch {batch_size}, medians of {repeats}: 270 heads {w['heads']:.2f} s wall / "
+              f"{c['heads']:.2f} s CPU; full map (270 heads + 30 blocks + 30 MLPs, 330 runs) {w['map']:.2f} s / "
+              f"{c['map']:.2f} s CPU; loop of 270 forwards {w['loop']:.2f} s / {c['loop']:.2f} s CPU (timed on "
+              f"{len(sample)} heads, x{scale:g}). Ratio heads/loop {w['heads'] / w['loop']:.3f} wall, "
+              f"{c['heads'] / c['loop']:.3f} CPU; map/loop {w['map'] / w['loop']:.3f} wall, "
+              f"{c['map'] / c['loop']:.3f} CPU; {_load_average()}", flush=True)
 
 
-def editing_part(loaded, run, n, repeats):
+def editing_part(loaded, run, n, repeats, batch_size):
     from generator.methods.interventions.editing import Scope, editing
     from generator.methods.interventions.explained import Explained
 
@@ -122,12 +137,12 @@ def editing_part(loaded, run, n, repeats):
     explained = Explained(run, [ids], 260)
     print(f"[editing] {_load_average()}", flush=True)
     t = _timed(lambda: editing(explained, [Scope(0, run.info.n_layers - 1)], list(range(n)), [0.0, 0.5, 2.0, 4.0],
-                               top_k=5, batch_size=16), repeats)
-    print(f"editing {n} words x 4 factors, every layer: {t:.2f} s wall / {CPU[-1]:.2f} s CPU (target <= 20 s); "
+                               top_k=5, batch_size=batch_size), repeats)
+    print(f"editing {n} words x 4 factors, every layer, batch {batch_size}, median of {repeats}: {t:.2f} s wall / {CPU[-1]:.2f} s CPU (target <= 20 s); "
           f"{_load_average()}", flush=True)
 
 
-def patching_part(loaded, run, n, repeats):
+def patching_part(loaded, run, n, repeats, batch_size):
     from generator.methods.interventions.explained import Explained
     from generator.methods.interventions.patching import patching
 
@@ -136,8 +151,8 @@ def patching_part(loaded, run, n, repeats):
     contrast[0, 1] = int(_ids(loaded, n + 5)[0, n + 3])
     explained = Explained(run, [ids], 260)
     print(f"[patching] {_load_average()}", flush=True)
-    t = _timed(lambda: patching(explained, contrast, batch_size=16), repeats)
-    print(f"patching 3 kinds x {run.info.n_layers} layers x {n} positions x 2 directions: {t:.2f} s wall / "
+    t = _timed(lambda: patching(explained, contrast, batch_size=batch_size), repeats)
+    print(f"patching, batch {batch_size}, median of {repeats}: 3 kinds x {run.info.n_layers} layers x {n} positions x 2 directions: {t:.2f} s wall / "
           f"{CPU[-1]:.2f} s CPU (target <= 60 s); {_load_average()}", flush=True)
 
 
@@ -146,21 +161,21 @@ def main() -> None:
     parser.add_argument("--parts", default="knockout,editing,patching")
     parser.add_argument("--lengths", default="24,16,64,256")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--torch-threads", type=int, default=0)
+    parser.add_argument("--torch-threads", type=int, default=2, help="2: as the bake (generator.bake.BAKE_THREADS)")
+    parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     import torch
 
-    if args.torch_threads:
-        torch.set_num_threads(args.torch_threads)
+    torch.set_num_threads(args.torch_threads)
     print(f"torch threads {torch.get_num_threads()}, cpus {os.cpu_count()}", flush=True)
     loaded, run = _load()
     for part in args.parts.split(","):        # in the order given
         if part == "knockout":
-            knockout_part(loaded, run, [int(n) for n in args.lengths.split(",")], args.repeats)
+            knockout_part(loaded, run, [int(n) for n in args.lengths.split(",")], args.repeats, args.batch_size)
         elif part == "editing":
-            editing_part(loaded, run, 24, args.repeats)
+            editing_part(loaded, run, 24, args.repeats, args.batch_size)
         elif part == "patching":
-            patching_part(loaded, run, 24, max(1, args.repeats // 3))
+            patching_part(loaded, run, 24, args.repeats, args.batch_size)
 
 
 if __name__ == "__main__":

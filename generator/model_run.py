@@ -177,7 +177,8 @@ class ModelRun:
                       batch_size: int = 16, token_type_ids: torch.Tensor | None = None,
                       reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
                       logits_to_keep: int | None = None,
-                      start: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
+                      start: tuple[int, torch.Tensor] | None = None,
+                      starts: tuple[Sequence[int], Mapping[int, torch.Tensor]] | None = None) -> torch.Tensor:
         """Many edited runs of one input, batched: `input_ids` [1, N] is repeated, and edit set s (a list of
         (hook name, fn) pairs, maybe empty) applies to its own batch row only (each fn sees that row, [1, ...]).
 
@@ -185,9 +186,21 @@ class ModelRun:
         default reduce keeps the outputs whole ([S, N, V]). Every row is computed as in a run of its own (the
         model's rows are independent: no padding, the same mask). `start` as in `run_with_hooks` (resid [1, N, D],
         shared by every row): for edit sets that all act at block `start[0]` or above.
+
+        starts: (layer of each set, {layer: resid [1, N, D] entering that block in the unedited run}): each set's
+        row starts at its own block (staggered starts). The sets are sorted by start and batched; in a batch, block
+        l computes only the rows that have started (start <= l), and the rows starting at l join there with the
+        given residual stream (`_staggered`). So a batch of edits at many layers costs what separate runs each
+        started at its own layer cost, in one forward instead of one per layer. Raises ValueError for an edit
+        below its set's start. Not with `start`.
         """
         if input_ids.shape[0] != 1:
             raise ValueError(f"run_edit_sets takes one input [1, N], got a batch of {input_ids.shape[0]}")
+        if starts is not None:
+            if start is not None:
+                raise ValueError("give run_edit_sets either start or starts, not both")
+            return self._staggered_sets(input_ids, edit_sets, starts, batch_size, token_type_ids, reduce,
+                                        logits_to_keep)
         outputs = []
         for first in range(0, len(edit_sets), batch_size):
             chunk = edit_sets[first:first + batch_size]
@@ -215,10 +228,47 @@ class ModelRun:
                                       temperature=None, top_p=None, top_k=None)
         return [int(i) for i in out[0, input_ids.shape[1]:]]
 
+    def _staggered_sets(self, input_ids, edit_sets, starts, batch_size, token_type_ids, reduce, logits_to_keep):
+        layers, resids = starts
+        if len(layers) != len(edit_sets):
+            raise ValueError(f"starts gives {len(layers)} layers for {len(edit_sets)} edit sets")
+        n_layers = self.info.n_layers
+        for index, (layer, edits) in enumerate(zip(layers, edit_sets)):
+            if not 0 <= layer < n_layers:
+                raise ValueError(f"a run can start at blocks 0-{n_layers - 1}, not {layer}")
+            if layer > 0 and layer not in resids:
+                raise ValueError(f"no residual stream given for block {layer}")
+            for pattern, _fn in edits:
+                for name in self._resolve(pattern):
+                    below = name == hooks.EMBED or hooks.parse(name)[0] < layer
+                    if below and layer > 0:
+                        raise ValueError(f"edit set {index} starts at block {layer} and cannot hook {name}, below it")
+        order = sorted(range(len(edit_sets)), key=lambda index: layers[index])     # stable: ties keep their order
+        outputs = []
+        for first in range(0, len(order), batch_size):
+            rows = order[first:first + batch_size]
+            chunk = [edit_sets[index] for index in rows]
+            per_name: dict[str, list[tuple[int, HookFn]]] = {}
+            for row, edits in enumerate(chunk):
+                for pattern, fn in edits:
+                    for name in self._resolve(pattern):
+                        per_name.setdefault(name, []).append((row, fn))
+            fwd = [(name, _rowwise(entries)) for name, entries in per_name.items()]
+            batch = input_ids.expand(len(chunk), -1)
+            types = token_type_ids.expand(len(chunk), -1) if token_type_ids is not None else None
+            chunk_starts = [layers[index] for index in rows]
+            out = self._run(batch, fwd, None, None, types, None, False, logits_to_keep,
+                            staggered=(chunk_starts, resids))[0]
+            outputs.append(reduce(out) if reduce is not None else out)
+        merged = torch.cat(outputs)
+        back = torch.empty(len(order), dtype=torch.long)
+        back[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        return merged[back]
+
     # -- machinery ----------------------------------------------------------------------------------------------
 
     def _run(self, input_ids, fwd_hooks, cached, inputs_embeds, token_type_ids, attention_mask, grad,
-             logits_to_keep, start=None) -> tuple[torch.Tensor, ActivationCache]:
+             logits_to_keep, start=None, staggered=None) -> tuple[torch.Tensor, ActivationCache]:
         edits: dict[str, list[HookFn]] = {}
         for pattern, fn in fwd_hooks:
             for name in self._resolve(pattern):
@@ -257,6 +307,8 @@ class ModelRun:
         wanted = set(edits) | keep
         with ExitStack() as stack:
             stack.enter_context(torch.enable_grad() if grad else torch.no_grad())
+            if staggered is not None:          # before _attach: its pre-hooks are prepended, so they run first
+                stack.enter_context(self._staggered(*staggered))
             self._attach(wanted, apply, stack, tuple(reference.shape[:2]))
             if start is not None:
                 stack.enter_context(self._skipping(start, reference.shape[0], wanted))
@@ -292,6 +344,80 @@ class ModelRun:
         try:
             yield
         finally:
+            for block in skipped:
+                del block.forward
+
+    @contextmanager
+    def _staggered(self, starts: list[int], resids: Mapping[int, torch.Tensor]) -> Iterator[None]:
+        """Rows of a batch that start at different blocks (`starts`, ascending, one per row). Blocks below the
+        first start return an empty batch instead of computing; block l's forward pre-hook (run before any other
+        hook of that block) appends the rows starting at l, their residual stream `resids[l]` (rows starting at
+        block 0 read the embedding output, as a full run), and cuts every other batched input of the block (a
+        tensor of 2 or more axes whose first is the batch: masks, rotary tables) to the rows computed there. Block
+        l's output has only those rows, in order, so row r of the batch is row r in every hook that sees it. After
+        the last block every row has started (the model's head sees the whole batch). Not thread-safe for
+        concurrent runs of one model (bakes run one at a time)."""
+        import bisect
+
+        adapter = self.adapter
+        if adapter is None:
+            raise MissingHookPoint(f"{self.info.architecture} has no architecture adapter, so no run can start at a "
+                                   f"block")
+        blocks = adapter.blocks(self.model)
+        total = len(starts)
+        first = starts[0]
+        handles = []
+
+        def cut(value: Any, rows: int) -> Any:
+            if isinstance(value, torch.Tensor):
+                return value[:rows] if value.dim() >= 2 and value.shape[0] == total else value
+            if isinstance(value, (tuple, list)):
+                return type(value)(cut(part, rows) for part in value)
+            return value
+
+        def pre_hook(layer: int) -> Callable[..., Any]:
+            active = bisect.bisect_right(starts, layer)
+            joining = active - bisect.bisect_left(starts, layer)
+
+            def hook(_module, args, kwargs):
+                if args:
+                    hidden, rest, key = args[0], args[1:], None
+                else:
+                    key = "hidden_states" if "hidden_states" in kwargs else next(iter(kwargs))
+                    hidden, rest = kwargs[key], ()
+                if layer == 0:
+                    hidden = hidden[:active]
+                elif joining:
+                    resid = resids[layer]
+                    hidden = torch.cat([hidden, resid.expand(joining, *resid.shape[1:]).to(hidden.dtype)])
+                if active == total:
+                    others_args, others_kwargs = rest, kwargs
+                else:
+                    others_args = tuple(cut(value, active) for value in rest)
+                    others_kwargs = {name: cut(value, active) for name, value in kwargs.items()}
+                if key is None:
+                    return (hidden, *others_args), others_kwargs
+                return others_args, {**others_kwargs, key: hidden}
+            return hook
+
+        skipped = blocks[:first]
+        empty: dict[str, torch.Tensor] = {}
+
+        def nothing(hidden_states=None, *args, **kwargs):
+            if "value" not in empty:
+                reference = hidden_states if isinstance(hidden_states, torch.Tensor) else kwargs["hidden_states"]
+                empty["value"] = reference[:0]
+            return empty["value"]
+        for block in skipped:
+            block.forward = nothing
+        try:
+            for layer in range(first, len(blocks)):
+                handles.append(blocks[layer].register_forward_pre_hook(pre_hook(layer), with_kwargs=True,
+                                                                       prepend=True))
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
             for block in skipped:
                 del block.forward
 
@@ -376,8 +502,8 @@ def _unflattened(fn: Callable[[torch.Tensor], torch.Tensor], batch_positions: tu
     batch, positions = batch_positions
 
     def hook(x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2 and x.shape[0] == batch * positions:
-            return fn(x.reshape(batch, positions, x.shape[-1])).reshape(x.shape)
+        if x.dim() == 2 and x.shape[0] % positions == 0:     # [rows * N, d]: fewer rows where runs start late
+            return fn(x.reshape(x.shape[0] // positions, positions, x.shape[-1])).reshape(x.shape)
         return fn(x)
     return hook
 

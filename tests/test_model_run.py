@@ -193,3 +193,33 @@ def test_a_run_started_at_a_block_from_its_cached_residual_equals_a_full_run(run
     torch.testing.assert_close(batched[:1], run.run_with_hooks(ids), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="below it"):
         run.run_with_hooks(ids, [("blocks.0.attn.hook_z", zero_head)], start=(1, cache["blocks.1.hook_resid_pre"]))
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bert"])
+def test_staggered_starts_equal_runs_each_started_at_its_own_block(runs, family):
+    """`run_edit_sets(starts=...)`: rows starting at different blocks in one batch give what full runs give, each
+    row with its own edit, in the order of the edit sets whatever the order of their starts."""
+    run = runs[family]
+    ids = _ids(run, seed=9)
+    names = [f"blocks.{layer}.hook_resid_pre" for layer in range(run.info.n_layers)]
+    _, cache = run.run_with_cache(ids, names)
+
+    def zero_head(head):
+        def fn(z, hook):
+            z = z.clone()
+            z[:, :, head] = 0
+            return z
+        return fn
+    last = run.info.n_layers - 1
+    sets = [[(f"blocks.{last}.attn.hook_z", zero_head(0))], [], [("blocks.0.attn.hook_z", zero_head(1))],
+            [(f"blocks.{last}.hook_mlp_out", lambda x, hook: x * 0)], [("blocks.1.attn.hook_z", zero_head(2))],
+            [("blocks.0.hook_resid_post", lambda x, hook: x * 2)]]
+    layers = [last, 1, 0, last, 1, 0]
+    resids = {layer: cache[names[layer]] for layer in range(1, run.info.n_layers)}
+    for batch_size in (len(sets), 4):
+        staggered = run.run_edit_sets(ids, sets, batch_size=batch_size, starts=(layers, resids))
+        single = torch.cat([run.run_with_hooks(ids, edits) for edits in sets])
+        torch.testing.assert_close(staggered, single, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(single[0], single[1], atol=1e-4), "the edits change nothing: a useless test"
+    with pytest.raises(ValueError, match="below it"):
+        run.run_edit_sets(ids, [[("blocks.0.attn.hook_z", zero_head(0))]], starts=([1], resids))

@@ -8,7 +8,8 @@ nothing there. The edit replaces `blocks.{l}.attn.hook_pattern`, so the head's o
 (`generator.model_run`), and the explained prediction is re-read at the prompt's last position.
 
 Scopes: every head of every layer at once; a layer range (every head of layers a..b); single heads [layer, head].
-The runs of a scope whose first edited layer is l start at block l from the clean residual stream.
+The runs of a scope whose first edited layer is l start at block l from the clean residual stream; all scopes' runs
+are batched together with staggered starts (`ModelRun.run_edit_sets(starts=...)`).
 """
 
 from __future__ import annotations
@@ -67,17 +68,13 @@ def editing(explained: Explained, scopes: Sequence[Scope], keys: Sequence[int], 
     cache = explained.clean_cache(names)[0]
     base = explained.log_probs([[]], batch_size=1)[0].exp()
     base_probs, base_top = base.topk(top_k)
-    tops, probs, targets = [], [], []
-    for scope in scopes:
-        sets = [edit_set(scope, key, factor) for key in keys for factor in factors]
-        resid = [cache[hooks.hook_name(scope.first, "hook_resid_pre")]]
-        out = explained.log_probs(sets, batch_size=batch_size, start=scope.first, resid=resid).exp()
-        p, top = out.topk(top_k, dim=-1)
-        shape = (len(keys), len(factors), top_k)
-        tops.append(top.reshape(shape))
-        probs.append(p.reshape(shape))
-        targets.append(out[:, explained.target].reshape(shape[:2]))
+    sets = [edit_set(scope, key, factor) for scope in scopes for key in keys for factor in factors]
+    layers = [scope.first for scope in scopes for _ in range(len(keys) * len(factors))]
+    resids = {hooks.parse(name)[0]: cache[name] for name in names}
+    out = explained.log_probs(sets, batch_size=batch_size, starts=(layers, [resids])).exp()
+    p, top = out.topk(top_k, dim=-1)
+    shape = (len(scopes), len(keys), len(factors), top_k)
     return {"base_top": base_top.numpy(), "base_probs": base_probs.double().numpy(),
             "base_target": float(base[explained.target]),
-            "top": torch.stack(tops).numpy(), "probs": torch.stack(probs).double().numpy(),
-            "target": torch.stack(targets).double().numpy()}
+            "top": top.reshape(shape).numpy(), "probs": p.reshape(shape).double().numpy(),
+            "target": out[:, explained.target].reshape(shape[:3]).double().numpy()}

@@ -13,7 +13,7 @@ Every run goes through `ModelRun.run_edit_sets` (edit sets batched, one set per 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -22,6 +22,8 @@ from ...model_run import HookFn, ModelRun
 EditSet = Sequence[tuple[str, HookFn]]
 # builds the edit sets for one input from that input's clean cache (mean ablation and patching read it)
 Builder = Callable[[int], list[EditSet]]
+# each edit set's first block, and for each input {block: residual stream entering it in the clean run}
+Starts = tuple[Sequence[int], Sequence[Mapping[int, torch.Tensor]]]
 
 
 @dataclass
@@ -38,16 +40,20 @@ class Explained:
         return self.target is not None
 
     def log_probs(self, sets: Sequence[EditSet], *, batch_size: int, start: int | None = None,
-                  resid: Sequence[torch.Tensor] | None = None, ids: torch.Tensor | None = None) -> torch.Tensor:
+                  resid: Sequence[torch.Tensor] | None = None, ids: torch.Tensor | None = None,
+                  starts: Starts | None = None) -> torch.Tensor:
         """Causal: log-softmax of the last position's logits for each edit set: [S, V] float32. `start` with
-        `resid` (the residual stream entering block `start` of that input's clean run) skips the blocks below."""
+        `resid` (the residual stream entering block `start` of that input's clean run) skips the blocks below;
+        `starts` (each set's first block, and per input the residual streams by block) starts each set's run at
+        its own block, many blocks in one batch (`ModelRun.run_edit_sets`)."""
         ids = self.inputs[0] if ids is None else ids
         begin = (start, resid[0]) if start is not None and start > 0 else None
         return self.run.run_edit_sets(ids, sets, batch_size=batch_size, logits_to_keep=1, start=begin,
+                                      starts=(starts[0], starts[1][0]) if starts is not None else None,
                                       reduce=lambda logits: torch.log_softmax(logits[:, -1].float(), dim=-1))
 
     def similarity(self, builder: Builder, count: int, *, batch_size: int, start: int | None = None,
-                   resid: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+                   resid: Sequence[torch.Tensor] | None = None, starts: Starts | None = None) -> torch.Tensor:
         """Encoder pair: cosine similarity of the pooled sentence embeddings under each of `count` edit sets, the
         sets of sentence s built by builder(s): [count] float64."""
         pooled = []
@@ -55,20 +61,23 @@ class Explained:
             sets = builder(index)
             assert len(sets) == count
             begin = (start, resid[index]) if start is not None and start > 0 else None
-            pooled.append(self.run.run_edit_sets(ids, sets, batch_size=batch_size, start=begin,
+            own = (starts[0], starts[1][index]) if starts is not None else None
+            pooled.append(self.run.run_edit_sets(ids, sets, batch_size=batch_size, start=begin, starts=own,
                                                  reduce=lambda hidden: hidden.float().mean(dim=1)))
         u, v = pooled
         return ((u * v).sum(-1) / (u.norm(dim=-1) * v.norm(dim=-1))).double()
 
     def measure(self, builder: Builder, count: int, *, batch_size: int, start: int | None = None,
-                resid: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+                resid: Sequence[torch.Tensor] | None = None, starts: Starts | None = None) -> torch.Tensor:
         """The explained output under each edit set: causal [count, 2] (log-probability, probability) of the
         target token; similarity [count, 1]. float64."""
         if self.causal:
-            logp = self.log_probs(builder(0), batch_size=batch_size, start=start, resid=resid)[:, self.target]
+            logp = self.log_probs(builder(0), batch_size=batch_size, start=start, resid=resid,
+                                  starts=starts)[:, self.target]
             logp = logp.double()
             return torch.stack([logp, logp.exp()], dim=-1)
-        return self.similarity(builder, count, batch_size=batch_size, start=start, resid=resid)[:, None]
+        return self.similarity(builder, count, batch_size=batch_size, start=start, resid=resid,
+                               starts=starts)[:, None]
 
     def clean_cache(self, names: Sequence[str]) -> list[dict[str, torch.Tensor]]:
         """The named activations of each input's unedited run ([1, ...] tensors)."""

@@ -11,8 +11,10 @@ one query head's output is. Removing means, per `ablation`:
 - "zero": replaced by zeros, which is the same as zeroing that head's columns of W_O (tests check it).
 
 A whole block is `blocks.{l}.hook_attn_out` (W_O's output, bias included) and an MLP `blocks.{l}.hook_mlp_out`,
-removed the same way. For layer l the edited runs start at block l from the clean residual stream entering it
-(`ModelRun.run_edit_sets(start=...)`), one batch per layer: H + 2 runs of the upper L - l blocks.
+removed the same way. The edited runs of layer l start at block l from the clean residual stream entering it: H + 2
+runs of the upper L - l blocks each, the runs of all layers batched together with staggered starts
+(`ModelRun.run_edit_sets(starts=...)`: block l computes only the rows that have started), so the map costs about
+(L + 1) / 2L of one full run per edit, in few forwards.
 """
 
 from __future__ import annotations
@@ -59,13 +61,11 @@ def knockout(explained: Explained, ablation: str, *, batch_size: int = 16) -> di
     names = [hooks.hook_name(layer, "hook_resid_pre") for layer in range(n_layers)]
     caches = explained.clean_cache(names)
     base = explained.measure(lambda _i: [[]], 1, batch_size=1)[0]
-    heads, attention, mlp = [], [], []
-    for layer in range(n_layers):
-        sets = edit_sets(layer, n_heads, ablation)
-        resid = [cache[names[layer]] for cache in caches]
-        values = explained.measure(lambda _i: sets, len(sets), batch_size=batch_size, start=layer, resid=resid)
-        heads.append(values[:n_heads])
-        attention.append(values[n_heads])
-        mlp.append(values[n_heads + 1])
-    return {"base": base.numpy(), "heads": torch.stack(heads).numpy(), "attention": torch.stack(attention).numpy(),
-            "mlp": torch.stack(mlp).numpy()}
+    per_layer = n_heads + 2
+    sets = [edit for layer in range(n_layers) for edit in edit_sets(layer, n_heads, ablation)]
+    layers = [layer for layer in range(n_layers) for _ in range(per_layer)]
+    resids = [{layer: cache[names[layer]] for layer in range(1, n_layers)} for cache in caches]
+    values = explained.measure(lambda _i: sets, len(sets), batch_size=batch_size, starts=(layers, resids))
+    values = values.reshape(n_layers, per_layer, -1)
+    return {"base": base.numpy(), "heads": values[:, :n_heads].numpy(), "attention": values[:, n_heads].numpy(),
+            "mlp": values[:, n_heads + 1].numpy()}

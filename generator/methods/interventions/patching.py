@@ -10,7 +10,8 @@ block's output `hook_attn_out`; the MLP's output `hook_mlp_out`):
 
 each measured by the probability of the explained token (the clean run's). The view normalises p to
 (p - p_contrast) / (p_clean - p_contrast): 0 = the contrast run, 1 = the clean run. Runs of layer l start at block l
-from the residual stream entering it in the run being edited (the blocks below are unchanged).
+from the residual stream entering it in the run being edited (the blocks below are unchanged); the runs of all
+layers are batched together with staggered starts (`ModelRun.run_edit_sets(starts=...)`).
 """
 
 from __future__ import annotations
@@ -58,16 +59,24 @@ def patching(explained: Explained, contrast_ids: torch.Tensor, *, batch_size: in
         _, cache = run.run_with_cache(ids, names, logits_to_keep=1)
         caches[which] = dict(cache)
     target = explained.target
-    probability = {which: float(explained.log_probs([[]], batch_size=1, ids=ids)[0, target].exp())
+    probability = {which: float(explained.log_probs([[]], batch_size=1, ids=ids)[0, target].double().exp())
                    for which, ids in (("clean", clean_ids), ("contrast", contrast_ids))}
     out: dict[str, Any] = {"clean": probability["clean"], "contrast": probability["contrast"]}
     for direction, edited, donor, ids in (("restore", "contrast", "clean", contrast_ids),
                                           ("break", "clean", "contrast", clean_ids)):
-        grid = np.zeros((len(POINTS), n_layers, positions))
-        for layer in range(n_layers):
-            sets = patch_sets(layer, positions, caches[donor])
-            resid = [caches[edited][hooks.hook_name(layer, "hook_resid_pre")]]
-            logp = explained.log_probs(sets, batch_size=batch_size, start=layer, resid=resid, ids=ids)
-            grid[:, layer, :] = logp[:, target].double().exp().reshape(len(POINTS), positions).numpy()
-        out[direction] = grid
+        sets = [edit for layer in range(n_layers) for edit in patch_sets(layer, positions, caches[donor])]
+        layers = [layer for layer in range(n_layers) for _ in range(len(POINTS) * positions)]
+        # a cell whose donor activation equals the edited run's own (positions before the first token that
+        # differs, on a causal model) patches nothing: its value is the edited run's, with no run
+        names = [hooks.hook_name(layer, point) for layer in range(n_layers) for point in POINTS.values()]
+        same = [torch.equal(caches[donor][name][:, position], caches[edited][name][:, position])
+                for name in names for position in range(positions)]
+        runs = [index for index, equal in enumerate(same) if not equal]
+        resids = {layer: caches[edited][hooks.hook_name(layer, "hook_resid_pre")] for layer in range(1, n_layers)}
+        cells = torch.full((len(sets),), probability[edited], dtype=torch.float64)
+        if runs:
+            logp = explained.log_probs([sets[index] for index in runs], batch_size=batch_size, ids=ids,
+                                       starts=([layers[index] for index in runs], [resids]))
+            cells[torch.tensor(runs)] = logp[:, target].double().exp()
+        out[direction] = cells.reshape(n_layers, len(POINTS), positions).transpose(0, 1).numpy()
     return out
