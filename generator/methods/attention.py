@@ -89,7 +89,7 @@ METHOD = Method(
     name="attention",
     views={"head": "explorable-head-view", "model": "explorable-model-view"},
     section=section,
-    needs=Needs(attention=True),
+    needs=Needs(hooks=("blocks.*.attn.hook_pattern",)),
     check=check,
     encoder_decoder=True,
     summary=("The attention weights of every layer and head: one head's lines between the tokens (head), every "
