@@ -99,6 +99,12 @@ def family_problem(method: "Method", spec: "SpecBase", info: "ModelInfo", *, has
         return field, f"the {views} view does not read encoder-decoder models such as {info.label} " \
                       f"({info.architecture})", f"views for encoder-decoder models: {', '.join(supported)}"
     needs = method.needs_for(spec)
+    if needs.readout and not info.causal:
+        shown = [view for view in spec.shown_views if view in method.views] or [method.name]
+        named = " and ".join(shown) if len(shown) < 3 else ", ".join(shown[:-1]) + " and " + shown[-1]
+        return field, f"{info.label} is an encoder ({info.architecture}) without a language-model head: it " \
+                      f"predicts no next token, so the {named} view{'s have' if len(shown) > 1 else ' has'} nothing to show", \
+            f"use a causal model such as 'model: smollm2' for {', '.join(method.views)}"
     if needs.adapter and not has_adapter:      # placed at the method's field, as before the support table
         return method.name, f"{what}: there is no architecture adapter for '{info.architecture}', so {method.name} " \
                       "cannot find the model's parts", \
@@ -111,7 +117,7 @@ def family_problem(method: "Method", spec: "SpecBase", info: "ModelInfo", *, has
         return field, f"{what}: {reason}", "the neuron view recomputes softmax(q.k * scale); give the entry in " \
             "generator/models/adapters.py an 'attention' path (the module that calls the eager attention function) " \
             "where that is the model's attention"
-    if needs.readout and info.causal and not adapter.unembed:   # an encoder: the method's check explains
+    if needs.readout and not adapter.unembed:
         return field, f"{what}: its adapter entry names no language-model head", \
             "add the LM head's path ('unembed') to its entry in generator/models/adapters.py"
     if (needs.asks("attn.hook_v") and not adapter.values) or (needs.asks("attn.W_O") and not adapter.attn_out):

@@ -268,6 +268,33 @@ def next_frame(page):
     page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
+def starts_lazily_and_survives_instant_navigation(page, tag: str, far: int = 1, ready_state=None):
+    """The checks every view's browser test makes on its test site (a first page with several `tag` views, the far
+    one below the fold, and a link "Second page" to a page whose first `tag` view has a broken payload, with a link
+    "Back"): a view below the fold has not started while the one in sight has drawn; it starts when scrolled to; the
+    broken one shows its error box; after instant navigation back, the first view is ready again. Returns that view
+    (a Locator) for the caller's own checks. `ready_state(page, view)`: the caller's wait (default `ready`)."""
+    wait = ready_state or ready
+    far_view = page.locator(tag).nth(far)
+    near = page.locator(tag).first
+    page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=near.element_handle())
+    next_frame(page)          # the figure in view has drawn; one below the fold has had the same time to start
+    assert far_view.get_attribute("data-state") is None, "a figure below the fold has not started"
+    assert wait(page, far_view) == "ready"
+    page.evaluate("window.scrollTo(0, 0)")
+    page.click("text=Second page")
+    page.wait_for_url("**/second/", wait_until="commit")
+    broken = page.locator(tag).first
+    assert wait(page, broken) == "error"
+    assert "could not be shown" in broken.locator(".xp-error").inner_text()
+    page.click("text=Back")
+    page.wait_for_url(lambda url: not url.rstrip("/").endswith("second"), wait_until="commit")
+    page.wait_for_selector("text=Second page")   # the first page's content is in place
+    view = page.locator(tag).first
+    assert wait(page, view) == "ready"
+    return view
+
+
 CANVAS_PIXELS = """el => {
   let hash = 0;
   for (const c of el.querySelectorAll('canvas')) {

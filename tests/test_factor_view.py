@@ -7,7 +7,8 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from conftest import CANVAS_PIXELS, build_site, next_frame, ready, write_test_site_config
+from conftest import (CANVAS_PIXELS, build_site, next_frame, ready, starts_lazily_and_survives_instant_navigation,
+                      write_test_site_config)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SPACER = "\n\n".join(f"Paragraph {i} of filler text, so that the next figure starts below the fold." for i in range(60))
@@ -134,20 +135,5 @@ def test_follows_the_palette_toggle(open_page):
 
 def test_starts_lazily_and_survives_instant_navigation(open_page):
     page = open_page()
-    far = page.locator("explorable-factor-view").nth(1)
-    near = page.locator("explorable-factor-view").first
-    page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=near.element_handle())
-    next_frame(page)          # the figure in view has drawn; one below the fold has had the same time to start
-    assert far.get_attribute("data-state") is None, "a figure below the fold has not started"
-    assert ready(page, far) == "ready"
-    page.evaluate("window.scrollTo(0, 0)")
-    page.click("text=Second page")
-    page.wait_for_url("**/second/", wait_until="commit")
-    broken = page.locator("explorable-factor-view").first
-    assert ready(page, broken) == "error"
-    assert "could not be shown" in broken.locator(".xp-error").inner_text()
-    page.click("text=Back")
-    page.wait_for_url(lambda url: not url.rstrip("/").endswith("second"), wait_until="commit")
-    view = page.locator("explorable-factor-view").first
-    assert ready(page, view) == "ready"
+    view = starts_lazily_and_survives_instant_navigation(page, "explorable-factor-view", far=1)
     assert view.locator(".xp-fv").count() == 1 and view.locator(".xp-frow").count() == 3

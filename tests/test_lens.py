@@ -281,10 +281,13 @@ def test_an_encoder_is_refused_on_views_with_what_to_use(tmp_path):
     error = bake_error(tmp_path, "model: minilm\ntext: The keys to the cabinet\nviews: [layers, probabilities]\n")
     assert error.field == "views" and error.line == 13 and error.file == "docs/page.md"
     assert "all-MiniLM-L6-v2" in error.message and "without a language-model head" in error.message
-    assert "layers and probabilities" in error.message
+    assert "the layers and probabilities views have nothing" in error.message
     assert "smollm2" in error.hint
-    # the hint names the other views from the registry, and says that those explaining an output read a pair
-    assert "the other views work" in error.hint and "factors" in error.hint and "neuron" in error.hint
-    assert "layers" not in error.hint.split("the other views work")[1] and "'pair:'" in error.hint
+    # the hint names the views that work on an encoder, from the support table's probes (models.support): the
+    # attention views and the neuron view read any text, the interventions' editing and patching need an output
+    # to explain that an encoder has not (a pair is explained by similarity, and knockout reads it)
+    works = error.hint.split("views that work on bert: ")[1].split(", ")
+    assert {"head", "model", "neuron", "factors", "knockout"} <= set(works)
+    assert not {"layers", "ranks", "probabilities", "editing"} & set(works)
     error = bake_error(tmp_path, "model: minilm\ntext: The keys\nlens: {top_k: 3}\n")
     assert error.field == "lens" and error.line == 13

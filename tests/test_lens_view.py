@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import build_site, next_frame, write_test_site_config
+from conftest import build_site, next_frame, starts_lazily_and_survives_instant_navigation, write_test_site_config
 from conftest import ready as ready_within
 
 from generator.payload import decode_array
@@ -400,22 +400,8 @@ def test_payload_text_is_shown_as_text(open_page):
 
 def test_starts_lazily_survives_instant_navigation_and_reports_a_broken_payload(open_page):
     page = open_page()
-    far = page.locator("explorable-layers-view").nth(1)
-    near = page.locator("explorable-layers-view").first
-    page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=near.element_handle())
-    next_frame(page)          # the figure in view has drawn; one below the fold has had the same time to start
-    assert far.get_attribute("data-state") is None, "a figure below the fold has not started"
-    assert ready(page, far) == "ready"
-    page.evaluate("window.scrollTo(0, 0)")
-    page.click("text=Second page")
-    page.wait_for_url("**/second/", wait_until="commit")
-    broken = page.locator("explorable-layers-view").first
-    assert ready(page, broken) == "error"
-    assert "could not be shown" in broken.locator(".xp-error").inner_text()
-    page.click("text=Back")
-    page.wait_for_url(lambda url: not url.rstrip("/").endswith("second"), wait_until="commit")
-    view = page.locator("explorable-layers-view").first
-    assert ready(page, view) == "ready" and view.locator("canvas.xp-lcanvas").count() == 1
+    view = starts_lazily_and_survives_instant_navigation(page, "explorable-layers-view", far=1, ready_state=ready)
+    assert view.locator("canvas.xp-lcanvas").count() == 1
 
 
 # -- the project's own article ---------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import build_site, next_frame, write_test_site_config
+from conftest import build_site, next_frame, starts_lazily_and_survives_instant_navigation, write_test_site_config
 from conftest import ready as ready_within
 
 
@@ -230,23 +230,7 @@ def test_follows_the_palette(open_page):
 
 def test_starts_lazily_survives_instant_navigation_and_reports_a_broken_payload(open_page):
     page = open_page()
-    far = page.locator("explorable-saliency-view").nth(2)
-    near = page.locator("explorable-saliency-view").first
-    page.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=near.element_handle())
-    next_frame(page)          # the figure in view has drawn; one below the fold has had the same time to start
-    assert far.get_attribute("data-state") is None, "a figure below the fold has not started"
-    assert ready(page, far) == "ready"
-    page.evaluate("window.scrollTo(0, 0)")
-    page.click("text=Second page")
-    page.wait_for_url("**/second/", wait_until="commit")
-    broken = page.locator("explorable-saliency-view").first
-    assert ready(page, broken) == "error"
-    assert "could not be shown" in broken.locator(".xp-error").inner_text()
-    page.click("text=Back")
-    page.wait_for_url(lambda url: not url.rstrip("/").endswith("second"), wait_until="commit")
-    page.wait_for_selector("text=Second page")   # the first page's content is in place
-    view = page.locator("explorable-saliency-view").first
-    assert ready(page, view) == "ready"
+    view = starts_lazily_and_survives_instant_navigation(page, "explorable-saliency-view", far=2, ready_state=ready)
     assert view.locator(".xp-mbtn").count() == 3 and max(shading(view)) == 1
 
 

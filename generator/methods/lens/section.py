@@ -40,38 +40,16 @@ VIEWS = {"layers": "explorable-layers-view", "ranks": "explorable-ranks-view",
          "probabilities": "explorable-probabilities-view"}
 
 
-def _views_field(spec: "SpecBase") -> str:
-    return "views" if "views" in spec.model_fields_set else "lens"
-
-
 def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
-    """The lens reads next-token predictions: an encoder without a language-model head has none (SpecError on
-    `views`, or on `lens` when the views come from the options alone); each `lens.watch` entry is one token of the
-    model's vocabulary (when its tokenizer is at hand: `model.pieces`; else `watched_ids` checks after the run)."""
-    if model.causal:
-        if model.pieces is not None:
-            for index, entry in enumerate(spec.options("lens").watch):
-                pieces = model.pieces(entry)
-                if len(pieces) != 1:
-                    raise _not_one_token(spec, index, entry, pieces, model.label)
+    """Each `lens.watch` entry is one token of the model's vocabulary (when its tokenizer is at hand: `model.pieces`;
+    else `watched_ids` checks after the run). An encoder without a language-model head, which predicts no next token,
+    is refused before this check with the views that do work on it (`generator.rules.family_problem`)."""
+    if not model.causal or model.pieces is None:
         return
-    asked = [view for view in spec.shown_views if view in VIEWS]
-    shown = " and ".join(asked) or "the lens views"
-    from .. import REGISTRY
-
-    lens = ", ".join(VIEWS)
-    if model.encoder_decoder:
-        message = (f"{model.label} is an encoder-decoder model ({model.architecture}): {shown} read the layers of a "
-                   "decoder-only model, and do not support one")
-        works = "the views " + ", ".join(view for method in REGISTRY if method.encoder_decoder for view in method.views)
-        works += " work"
-    else:
-        message = (f"{model.label} is an encoder ({model.architecture}) without a language-model head: it predicts "
-                   f"no next token, so {shown} have nothing to show")
-        works = ("the other views work (" + ", ".join(view for view in REGISTRY.views() if view not in VIEWS) +
-                 "; those that explain an output read a 'pair:')")
-    raise spec.error(_views_field(spec), message,
-                     hint=f"use a causal model such as 'model: smollm2' for {lens}; on this model {works}")
+    for index, entry in enumerate(spec.options("lens").watch):
+        pieces = model.pieces(entry)
+        if len(pieces) != 1:
+            raise _not_one_token(spec, index, entry, pieces, model.label)
 
 
 def watched_ids(spec: "SpecBase", capture: "Capture") -> list[int]:
