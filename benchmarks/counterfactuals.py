@@ -2,12 +2,14 @@
 and how both grow with the prompt.
 
     .venv/bin/python benchmarks/counterfactuals.py [--sizes 16 64 256] [--budget 256] [--permutations 20]
+        [--repeats 3] [--growth-budget 64] [--growth-permutations 5]
 
 1. A 24-token prompt (one generated token explained): the minimal-edit search with a budget of 256 verifying
    forwards, split into its parts: the whole-word candidates of the vocabulary (read once), gradient x input and the
    HotFlip gradient, and the search (batched verification through ModelRun); then counterfactual attention, 30
    layers x 20 permutations (+ the uniform rows, + all layers at once: 651 edited runs).
-2. The same at prompts of 16, 64 and 256 tokens.
+2. The same at prompts of 16, 64 and 256 tokens, once each, with a smaller budget and fewer permutations (the
+   cost per verifying forward and per edited run is what grows).
 
 Wall time and CPU time (user + system of this process) are printed side by side, with the load average: on a
 machine shared with other jobs, wall time also counts the time spent waiting for a core. Model loading is not timed.
@@ -45,13 +47,32 @@ def prompt_text(tokenizer, n: int) -> str:
     return text
 
 
+def measure(fn, repeats: int):
+    """Median wall and CPU seconds of `repeats` calls, the load average (1 min) after each, and fn's last result."""
+    import statistics
+    walls, cpus, loads, out = [], [], [], None
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+        loads.append(os.getloadavg()[0])
+    return (f"median of {repeats}: {statistics.median(walls):.2f} s wall, {statistics.median(cpus):.2f} s CPU "
+            f"(load {min(loads):.1f}-{max(loads):.1f})"), out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="*", default=[16, 64, 256])
     parser.add_argument("--budget", type=int, default=256)
     parser.add_argument("--permutations", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each figure at 24 tokens (median)")
+    parser.add_argument("--growth-budget", type=int, default=64, help="search budget at the growth sizes")
+    parser.add_argument("--growth-permutations", type=int, default=5, help="permutations at the growth sizes")
+    parser.add_argument("--no-main", action="store_true", help="skip the 24-token figures (growth sizes only)")
     args = parser.parse_args()
 
+    import generator  # noqa: F401  (first: it sets OpenMP's passive waiting before torch starts)
     import numpy as np
     import torch
 
@@ -66,13 +87,18 @@ def main() -> None:
     from generator.spec import Catalogue, spec_from_block
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, load average {os.getloadavg()[0]:.1f} at start")
     loaded = POOL.get(resolve("smollm2"))
     tokenizer = loaded.tokenizer
     candidates = None
-    for n in [24, *args.sizes]:
+    for n in ([] if args.no_main else [24]) + list(args.sizes):
+        main_size = n == 24
+        budget = args.budget if main_size else args.growth_budget
+        permutations = args.permutations if main_size else args.growth_permutations
+        repeats = args.repeats if main_size else 1
         text = prompt_text(tokenizer, n)
-        spec = spec_from_block(f"model: smollm2\ntext: {text!r}\ngenerate: 1\nviews: [contrast]\n", file="bench.md",
+        spec = spec_from_block(f"model: smollm2\ntext: {text!r}\ngenerate: 1\nmax_tokens: 512\nviews: [contrast]\n",
+                               file="bench.md",
                                line_offset=0, catalogue=Catalogue({}))
         capture = run(spec, loaded, Needs(gradients=True, vocabulary=True, adapter=True))
         target = Target(capture, 0, 0.5)
@@ -93,16 +119,14 @@ def main() -> None:
         options = [hotflip.best(gradient, target.table, target.row, p,
                                 candidates.ids[candidates.for_token(tokens[p]["text"])], 8) for p in positions]
         print(f"HotFlip estimates, {len(positions)} positions x {candidates.ids.size} candidates: {clock}")
-        clock = Clock()
-        found = search(target, positions, options, args.budget)
+        figure, found = measure(lambda: search(target, positions, options, budget), repeats)
         size = found.result.edit.size if found.result is not None else None
-        print(f"search: {found.forwards} verifying forwards (budget {args.budget}), {len(found.steps)} steps, "
-              f"flip with {size} edited positions: {clock}")
-        clock = Clock()
-        record = counterfactual_attention(target, args.permutations, 0)
-        runs = (record["layers"] + 1) * (args.permutations + 1) + 1
-        print(f"counterfactual attention: {record['layers']} layers x {args.permutations} permutations "
-              f"({runs} runs): {clock}")
+        print(f"search: {found.forwards} verifying forwards (budget {budget}), {len(found.steps)} steps, "
+              f"flip with {size} edited positions: {figure}", flush=True)
+        figure, record = measure(lambda: counterfactual_attention(target, permutations, 0), repeats)
+        runs = (record["layers"] + 1) * (permutations + 1) + 1
+        print(f"counterfactual attention: {record['layers']} layers x {permutations} permutations "
+              f"({runs} runs): {figure}", flush=True)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -225,6 +225,18 @@ class ModelRun:
             self._attach(resolved, keep, stack, batch_positions)
             yield store
 
+    def generate(self, input_ids: torch.Tensor, max_new_tokens: int, stop_ids: Iterable[int] = ()) -> list[int]:
+        """Greedy continuation of `input_ids` [1, n], no hooks: the model's own `generate` (its key/value cache,
+        do_sample=False, num_beams=1, so deterministic). Returns the new ids, at most `max_new_tokens`, ending with
+        the first id of `stop_ids` when one is generated (it is kept)."""
+        stops = sorted({int(i) for i in stop_ids})
+        with torch.no_grad():
+            out = self.model.generate(input_ids, attention_mask=torch.ones_like(input_ids),
+                                      max_new_tokens=int(max_new_tokens), do_sample=False, num_beams=1,
+                                      eos_token_id=stops or None, pad_token_id=stops[0] if stops else None,
+                                      temperature=None, top_p=None, top_k=None)
+        return [int(i) for i in out[0, input_ids.shape[1]:]]
+
     # -- machinery ----------------------------------------------------------------------------------------------
 
     def _run(self, input_ids, fwd_hooks, cached, inputs_embeds, token_type_ids, attention_mask, grad,

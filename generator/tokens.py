@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import weakref
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
@@ -285,6 +286,9 @@ def token_alone(tokenizer: Any, style: str, piece: str | None, special: bool) ->
     return {"text": text, "special": False, "partial": partial}
 
 
+_SHARED: "weakref.WeakKeyDictionary[Any, dict[Any, Any]]" = weakref.WeakKeyDictionary()
+
+
 class Vocabulary:
     """A tokenizer as methods may see it: text -> ids, ids -> display records, and nothing else.
 
@@ -296,6 +300,14 @@ class Vocabulary:
         self._style = tokenizer_style(tokenizer)
         self._special = set(getattr(tokenizer, "all_special_ids", []) or [])
         self.size = len(tokenizer)
+
+    def shared(self) -> dict[Any, Any]:
+        """A dict that lives as long as the tokenizer and is shared by every Vocabulary of it (a model pool keeps one
+        tokenizer per model): for what is read from the whole vocabulary and costly to read again."""
+        found = _SHARED.get(self._tokenizer)
+        if found is None:
+            found = _SHARED[self._tokenizer] = {}
+        return found
 
     def encode(self, text: str) -> list[int]:
         """The ids of `text` alone, without the special tokens the tokenizer would add around a whole text."""
@@ -313,6 +325,28 @@ class Vocabulary:
         return [token_alone(self._tokenizer, self._style, piece, i in self._special) if i < self.size
                 else {"text": f"<id {i}>", "special": True, "partial": False}
                 for i, piece in zip(ids, pieces)]
+
+    def chat(self, messages: Sequence[dict[str, str]]) -> list[int] | None:
+        """The ids of a conversation [{"role", "content"}, ...] as the tokenizer's own chat template writes it, with
+        the prompt that opens the assistant's next turn (`apply_chat_template(..., add_generation_prompt=True)`);
+        None when the tokenizer has no chat template (a model not tuned to chat)."""
+        if not getattr(self._tokenizer, "chat_template", None):
+            return None
+        out = self._tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
+        ids = out["input_ids"] if hasattr(out, "keys") else out
+        return [int(i) for i in ids]
+
+    def stop_ids(self) -> set[int]:
+        """Ids that end an assistant's turn: the end-of-text token and the chat template's turn end where the
+        vocabulary has one (`<|im_end|>`, `<|eot_id|>`, `<end_of_turn>`)."""
+        out = {int(i) for i in [getattr(self._tokenizer, "eos_token_id", None)] if i is not None}
+        vocab = self._tokenizer.get_vocab()
+        out |= {int(vocab[name]) for name in ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>") if name in vocab}
+        return out
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """The text of `ids`, special tokens left out (the tokenizer's `decode`)."""
+        return str(self._tokenizer.decode([int(i) for i in ids], skip_special_tokens=True))
 
     def read(self, text: str, segment: int = 0) -> tuple[list[int], list[dict[str, Any]]]:
         """`text` as the model reads it on its own (the special tokens the tokenizer adds included): its ids and

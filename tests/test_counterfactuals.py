@@ -300,3 +300,45 @@ def test_a_causal_model_without_an_output_gives_the_explanations_methods_error(t
     theirs = bake_error(tmp_path, body.replace("{view}", "explanations"))
     assert ours.field == theirs.field == "views"
     assert str(ours).replace("counterfactuals", "X") == str(theirs).replace("explanations", "X")
+
+
+@pytest.mark.parametrize("group_rows", [1, 64])        # 1: every layer its own group, started at its layer
+def test_counterfactual_attention_started_at_the_edited_layer_equals_full_runs(tiny_models, monkeypatch, group_rows):
+    """Each one-layer run starts at its layer from the clean residual stream; the same edits run from the embedding
+    (no start) give the same TVDs and changes of p(y)."""
+    from generator.capture import run
+    from generator.hooks import hook_name
+    from generator.methods.counterfactuals import attention
+    from generator.methods.registry import Needs
+    from generator.models.loading import load
+    from generator.models.registry import resolve
+
+    loaded = load(resolve(str(tiny_models["llama"])))
+    spec = block(f"""\
+        model: {tiny_models["llama"]}
+        text: {TEXT}
+        generate: 1
+        views: [contrast]
+        """)
+    capture = run(spec, loaded, Needs(gradients=True, vocabulary=True, adapter=True))
+    target = Target(capture, 0, 0.5)
+    monkeypatch.setattr(attention, "GROUP_ROWS", group_rows)
+    found = attention.counterfactual_attention(target, 2, 5)
+    row, q, y = target.row, int(target.row.shape[0]) - 1, target.output_id
+
+    def probs(hooks):
+        logits = target.run.run_with_hooks(row[None], hooks)
+        return torch.softmax(logits[0, -1].double(), -1)
+
+    base = probs([])
+    for layer in range(2):
+        heads = loaded.model.config.num_attention_heads
+        for r in range(2):
+            order = attention.permutation(5, layer, r, heads, q + 1)
+            p = probs([(hook_name(layer, "attn.hook_pattern"), attention._permute(q, order))])
+            tvd = 0.5 * float((p - base).abs().sum())
+            assert tvd <= found["permuted"][layer]["tvd"]["max"] + 1e-6
+            assert tvd >= found["permuted"][layer]["tvd"]["min"] - 1e-6
+        p = probs([(hook_name(layer, "attn.hook_pattern"), attention._uniform(q))])
+        assert found["uniform"][layer]["tvd"] == pytest.approx(0.5 * float((p - base).abs().sum()), abs=1e-6)
+        assert found["uniform"][layer]["dprob"] == pytest.approx(float(p[y] - base[y]), abs=1e-6)

@@ -29,7 +29,8 @@ def site(tmp_path_factory, tiny_models, serve):
         generate: 1
         views: [contrast, attention_counterfactual, saliency]
         counterfactuals: {{contrasts: ["The <b>old</b> woman walked her cat in the park near the"], budget: 32,
-                           positions: 3, candidates: 3, permutations: 3}}
+                           positions: 3, candidates: 3, permutations: 3, self_explanation: true,
+                           explanation_tokens: 12, draws: 4}}
         ```
 
         ```explorable
@@ -132,3 +133,23 @@ def test_a_pair_shows_its_similarity_and_a_phone_has_no_overflow(open_page):
     assert section["kind"] == "similarity"
     assert view.locator(".xp-cout b", has_text="similarity").count() == 1
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+
+
+def test_the_models_own_explanation_is_shown_as_text_with_its_deletion_test(open_page, tmp_path):
+    for width in (1280, 390):
+        page = open_page(viewport={"width": width, "height": 900})
+        view = page.locator("explorable-contrast-view").first
+        assert ready(page, view) == "ready"
+        record = payload_of(view)["counterfactuals"]["self_explanation"]
+        panel = view.locator(".xp-self")
+        quote = panel.locator(".xp-self-text")
+        assert quote.evaluate("q => q.children.length") == 0                 # the model's words stay text
+        assert quote.evaluate("q => q.textContent") == (record["explanation"] or "(an empty answer)")
+        assert "Why did you continue the text with" in panel.inner_text()     # the question asked
+        if record["deleted"]:
+            assert panel.locator(".xp-self-row").count() == 3
+            assert f"{record['random_at_least']} of {record['draws']}" in panel.inner_text()
+        else:
+            assert "names no word of the text" in panel.inner_text()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+        panel.screenshot(path=str(tmp_path / f"self-{width}.png"))     # to look at

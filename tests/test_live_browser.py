@@ -140,7 +140,7 @@ def test_author_text_in_the_page_equals_the_bake_within_the_int8_bound(browser, 
         for tag in ("explorable-head-view", "explorable-model-view", "explorable-neuron-view"):
             assert ready(page, page.locator(tag)) == "ready", page.text_content(tag)[:300]
         # only the site's own host, and the live files now
-        assert [u for u in requests if "/model.onnx.gz" in u] and [u for u in requests if "wasm.gz" in u]
+        assert [u for u in requests if "/model.onnx" in u] and [u for u in requests if "wasm.gz" in u]
         assert not reader.errors and not reader.foreign, (reader.errors, reader.foreign)
     finally:
         reader.close()
@@ -189,7 +189,7 @@ def test_bad_input_leaves_the_figure(browser, base):
 def test_a_model_that_fails_to_load_leaves_the_baked_figure(browser, site, serve, tmp_path):
     broken = tmp_path / "site"
     shutil.copytree(site, broken)
-    for model in broken.glob("assets/explorables/live/*/model.onnx.gz"):
+    for model in broken.glob("assets/explorables/live/*/model.onnx"):
         model.unlink()
     reader = Reader(browser, serve(broken), viewport={"width": 1100, "height": 800})
     try:

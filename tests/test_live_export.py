@@ -13,7 +13,8 @@ import pytest
 from generator.errors import SpecError
 from generator.live import cache
 from generator.live.assets import LiveModels, runtime_files, why_not
-from generator.live.export import LiveUnsupported, build, check_supported, export_float, quantize
+from generator.live.export import (WEIGHTS, LiveUnsupported, build, check_supported, export_float, optimise, pack,
+                                   quantize)
 from generator.models.loading import load
 from generator.models.registry import resolve
 from generator.spec import Catalogue, spec_from_block
@@ -72,6 +73,59 @@ def test_onnx_graph_equals_pytorch_at_another_length(tiny_bert, tmp_path):
     np.testing.assert_allclose(got_q[0].sum(-1), 1, atol=1e-5)
 
 
+def _unpack(weights: bytes, layout: dict) -> bytes:
+    """The float32 weights file from a pack, written here from the layout's description (not from the page's code)."""
+    out = np.zeros(layout["bytes"] // 4, np.float32)
+    for seg in layout["segments"]:
+        start = seg["offset"] // 4
+        if "int8" not in seg:
+            out[start:start + seg["bytes"] // 4] = np.frombuffer(weights, np.float32, seg["bytes"] // 4, seg["at"])
+            continue
+        rows, cols = seg["dims"]
+        q = np.frombuffer(weights, np.int8, rows * cols, seg["int8"]).reshape(rows, cols)
+        scale = np.frombuffer(weights, np.float32, rows if seg["axis"] == 0 else cols, seg["scale"])
+        w = q.astype(np.float32) * (scale[:, None] if seg["axis"] == 0 else scale[None, :])
+        out[start:start + rows * cols] = w.ravel()
+    return out.tobytes()
+
+
+def test_the_shipped_graph_and_pack_compute_what_the_int8_graph_does(tiny_bert, tmp_path):
+    """What the page runs (the optimised float graph, its weights rebuilt from the pack) equals the int8 QDQ graph of
+    `quantize` run by onnxruntime with every optimisation off, at a length other than the traced one."""
+    import onnx
+    import onnxruntime
+
+    export_float(tiny_bert, tmp_path / "m.onnx")
+    quantize(tmp_path / "m.onnx", tmp_path / "q.onnx", min_size=1024)     # the tiny model: every 32 x 32 weight
+    (tmp_path / "ready").mkdir()
+    optimise(tmp_path / "m.onnx", tmp_path / "ready" / "model.onnx")
+    weights, layout = pack(tmp_path / "ready" / "model.onnx", min_size=1024)
+    assert layout["file"] == WEIGHTS and any("int8" in seg for seg in layout["segments"])
+    assert len(weights) < 0.5 * layout["bytes"]             # int8 where it counts
+    (tmp_path / "page").mkdir()
+    (tmp_path / "page" / "model.onnx").write_bytes((tmp_path / "ready" / "model.onnx").read_bytes())
+    (tmp_path / "page" / WEIGHTS).write_bytes(_unpack(weights, layout))
+    plain = onnxruntime.SessionOptions()
+    plain.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    page = onnxruntime.InferenceSession(str(tmp_path / "page" / "model.onnx"), plain)     # as the page opens it
+    reference = onnxruntime.InferenceSession(str(tmp_path / "q.onnx"), plain)
+    enc = tiny_bert.tokenizer("a longer text than the one traced, with more words in it", return_tensors="np")
+    feed = {"input_ids": enc["input_ids"].astype(np.int64), "token_type_ids": enc["token_type_ids"].astype(np.int64)}
+    got, want = page.run(None, feed), reference.run(None, feed)
+    assert got[0].shape[-1] == enc["input_ids"].shape[1]
+    for mine, theirs in zip(got, want):
+        np.testing.assert_allclose(mine, theirs, atol=2e-6)
+    assert not any(i.data_type == onnx.TensorProto.INT8 for i in onnx.load(str(tmp_path / "page" / "model.onnx")).graph.initializer)
+
+
+def test_the_build_needs_the_pages_onnxruntime_version(monkeypatch, tiny_models):
+    import onnxruntime
+    monkeypatch.setattr(onnxruntime, "__version__", "1.30.2")
+    with pytest.raises(SpecError, match=r"onnxruntime 1\.31.*this environment has 1\.30\.2") as error:
+        LiveModels._build(resolve(str(tiny_models["bert"])), None)
+    assert "explorables[live]" in error.value.hint
+
+
 def test_build_and_cache(tiny_bert, tiny_models, tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORABLES_MODEL_CACHE", str(tmp_path / "cache"))
     source = resolve(str(tiny_models["bert"]))
@@ -81,10 +135,12 @@ def test_build_and_cache(tiny_bert, tiny_models, tmp_path, monkeypatch):
     assert made == [1] and again == files
     manifest = json.loads(files["live.json"])
     assert manifest["n_layers"] == 2 and manifest["n_heads"] == 4 and manifest["max_tokens"] == 128
-    assert manifest["files"]["model"]["bytes"] == len(files["model.onnx.gz"])
+    assert manifest["files"]["model"]["bytes"] == len(files["model.onnx"])
     import onnx
-    graph = onnx.load_from_string(gzip.decompress(files["model.onnx.gz"])).graph
+    graph = onnx.load_from_string(files["model.onnx"]).graph
     assert [o.name for o in graph.output] == ["attentions", "queries", "keys", "pooled"]
+    assert manifest["files"]["weights"]["bytes"] == len(files["weights.pack"]) and manifest["weights"]["file"] == WEIGHTS
+    assert "level extended" in manifest["optimised"]
     vocab = files["vocab.txt"].decode().split("\n")[:-1]
     assert vocab == tiny_bert.tokenizer.convert_ids_to_tokens(list(range(len(vocab))))
     folder = tmp_path / "cache" / cache.entry_name(source)

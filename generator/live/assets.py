@@ -3,7 +3,7 @@
 Files, under the site's `assets/explorables/`:
 
 - `vendor/onnxruntime-web/`: ONNX Runtime Web's WASM-only build (generator/assets/vendor/onnxruntime-web/README.md);
-- `live/<entry>/`: one folder per live model (`cache.entry_name`): live.json, vocab.txt, model.onnx.gz.
+- `live/<entry>/`: one folder per live model (`cache.entry_name`): live.json, vocab.txt, model.onnx, weights.pack.
 
 A live block gets `<explorable-live-view model="<entry>">` in its container (markdown_ext.render_widget); the page
 fetches these files only when the reader presses its button (assets/js/live-view.js).
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 VENDOR = "vendor/onnxruntime-web"
 RUNTIME = ("ort.wasm.bundle.min.mjs", "ort-wasm-simd-threaded.wasm.gz", "LICENSE")
 VIEWS = frozenset({"head", "model", "neuron"})      # the views a page-made payload can feed
-INSTALL = "pip install 'explorables[live]' (onnx), or run scripts/setup"
+INSTALL = "pip install 'explorables[live]' (onnx, onnxruntime 1.31), or run scripts/setup"
 
 
 def runtime_files() -> list[tuple[str, bytes]]:
@@ -99,7 +99,11 @@ class LiveModels:
             raise SpecError(f"live blocks need the package onnx at build time ({exc})",
                             hint=INSTALL) from None
         from ..models.loading import POOL
-        from .export import LiveUnsupported, build
+        from .export import LiveUnsupported, build, check_runtime
+        try:
+            check_runtime()
+        except ImportError as exc:
+            raise SpecError(str(exc), hint=INSTALL) from None
         try:
             loaded = POOL.get(source)
         except ModelLoadError as exc:

@@ -27,7 +27,7 @@ log = logging.getLogger("mkdocs.plugins.explorables")
 
 FORMAT = "explorables-live/1"
 MANIFEST = "explorables-manifest.json"
-FILES = ("live.json", "model.onnx.gz", "vocab.txt")
+FILES = ("live.json", "model.onnx", "vocab.txt", "weights.pack")
 
 
 def identity(source: ModelSource) -> dict[str, Any]:

@@ -15,14 +15,19 @@ Exporter: torch's TorchScript exporter (`dynamo=False`). Both exporters give the
 2e-6 of PyTorch at a length other than the traced one); the TorchScript one took 5.4 s for MiniLM-L6 and needs no
 more packages, the dynamo one (`dynamo=True`) 46.6 s and needs onnxscript and onnx-ir (measured on this 2-core
 machine, one run each). Quantisation: int8 weights with float activations (`quantize`, which says why not
-onnxruntime's quantize_dynamic): 90.4 MB -> 23.0 MB for MiniLM-L6. The file ships gzip-compressed (20.9 MB) and the
-page inflates it (`DecompressionStream`), so the transfer does not depend on the server compressing it.
+onnxruntime's quantize_dynamic): 90.4 MB -> 23.0 MB for MiniLM-L6.
+
+What ships (`build`): the float32 graph optimised once here by onnxruntime of the page's version (`optimise`), its
+weights as external data, and those weights packed (`pack`: int8 with per-channel scales where `quantize` would
+quantise them, float32 bytes for the rest). The page rebuilds the float32 weights from the pack (live-weights.js)
+and creates its session with graph optimisation off. Both earlier forms cost the page more: an int8 QDQ graph
+folded back to float32 at session creation (1.5-6 s of the first figure on this loaded machine), or saved with
+MatMulNBits (fast to open, but each forward 3x slower in WASM); benchmarks/RESULTS.md, "Live blocks". The files
+ship uncompressed: gzip saves about 2 MB of int8 weights and cost the page an inflate on every visit.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import tempfile
 import warnings
@@ -34,6 +39,8 @@ if TYPE_CHECKING:
 
 OUTPUTS = ("attentions", "queries", "keys", "pooled")
 OPSET = 17
+RUNTIME = "1.31"    # the vendored onnxruntime-web's version (generator/assets/vendor/onnxruntime-web/README.md)
+WEIGHTS = "weights.bin"     # the external data file the graph names; the page makes it from the pack
 
 
 class LiveUnsupported(ValueError):
@@ -131,6 +138,38 @@ def export_float(loaded: "LoadedModel", path: Path) -> dict[str, Any]:
     return {"scales": [float(graph.scales[layer]) for layer in sorted(graph.scales)], "d_head": d_head}
 
 
+def _axis(weight: Any, uses: list[tuple[str, int]], min_size: int) -> int | None:
+    """The axis `quantize` and `pack` keep one scale per (0: a Gather's rows, 1: a MatMul's columns), or None for a
+    weight they leave float32."""
+    import numpy as np
+
+    if weight.dtype != np.float32 or weight.ndim != 2 or weight.size < min_size or not uses:
+        return None
+    if not all(use in (("MatMul", 1), ("Gather", 0)) for use in uses) or len({op for op, _ in uses}) != 1:
+        return None
+    return 0 if uses[0][0] == "Gather" else 1
+
+
+def int8_channels(weight: Any, axis: int) -> tuple[Any, Any]:
+    """(q int8 of weight's shape, scale float32 [weight.shape[axis]]): symmetric, scale = max |w| / 127 per row
+    (axis 0) or column (axis 1), 1 where the channel is all zero; w ~ q * scale."""
+    import numpy as np
+
+    scale = np.abs(weight).max(axis=1 - axis) / 127.0
+    scale[scale == 0] = 1.0
+    scale = scale.astype(np.float32)
+    shaped = scale[:, None] if axis == 0 else scale[None, :]
+    return np.clip(np.rint(weight / shaped), -127, 127).astype(np.int8), scale
+
+
+def _users(graph: Any) -> dict[str, list[tuple[str, int]]]:
+    users: dict[str, list[tuple[str, int]]] = {}
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            users.setdefault(name, []).append((node.op_type, index))
+    return users
+
+
 def quantize(source: Path, target: Path, min_size: int = 4096) -> None:
     """int8 weights only: every 2-D float32 weight of at least `min_size` values read by a MatMul (as its second
     input) or a Gather (the embedding tables) is stored as int8 with one scale per output column (MatMul) or per row
@@ -140,31 +179,21 @@ def quantize(source: Path, target: Path, min_size: int = 4096) -> None:
     Why not onnxruntime.quantization.quantize_dynamic: it also quantises the activations at run time, and MiniLM's
     attention then moved by up to 0.35 (per value, three texts; per_channel 0.27, reduce_range 0.24), against 0.077
     with weights only (benchmarks/RESULTS.md, "Live blocks"). Sizes: 22.8 MB vs 23.0 MB."""
-    import numpy as np
     import onnx
     from onnx import helper, numpy_helper
 
     model = onnx.load(str(source))
-    users: dict[str, list[tuple[str, int]]] = {}
-    for node in model.graph.node:
-        for index, name in enumerate(node.input):
-            users.setdefault(name, []).append((node.op_type, index))
+    users = _users(model.graph)
     added = []
     for init in list(model.graph.initializer):
         weight = numpy_helper.to_array(init)
-        uses = users.get(init.name, [])
-        if weight.dtype != np.float32 or weight.ndim != 2 or weight.size < min_size or not uses:
+        axis = _axis(weight, users.get(init.name, []), min_size)
+        if axis is None:
             continue
-        if not all(use in (("MatMul", 1), ("Gather", 0)) for use in uses) or len({op for op, _ in uses}) != 1:
-            continue
-        axis = 0 if uses[0][0] == "Gather" else 1
-        scale = np.abs(weight).max(axis=1 - axis) / 127.0
-        scale[scale == 0] = 1.0
-        shaped = scale[:, None] if axis == 0 else scale[None, :]
-        q = np.clip(np.rint(weight / shaped), -127, 127).astype(np.int8)
+        q, scale = int8_channels(weight, axis)
         model.graph.initializer.remove(init)
         model.graph.initializer.extend([numpy_helper.from_array(q, init.name + "_int8"),
-                                        numpy_helper.from_array(scale.astype(np.float32), init.name + "_scale")])
+                                        numpy_helper.from_array(scale, init.name + "_scale")])
         added.append(helper.make_node("DequantizeLinear", [init.name + "_int8", init.name + "_scale"], [init.name],
                                       axis=axis, name=init.name + "_dequantize"))
     nodes = list(model.graph.node)
@@ -173,36 +202,108 @@ def quantize(source: Path, target: Path, min_size: int = 4096) -> None:
     onnx.save(model, str(target))
 
 
-def gzip_bytes(data: bytes) -> bytes:
-    """gzip without a time stamp or file name (deterministic)."""
-    out = io.BytesIO()
-    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9, mtime=0, filename="") as handle:
-        handle.write(data)
-    return out.getvalue()
+def check_runtime() -> None:
+    """Raises ImportError (saying what to install) unless the Python onnxruntime is the page's version (RUNTIME):
+    `optimise` saves that version's fused operators."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ImportError(f"live blocks need the package onnxruntime {RUNTIME} at build time ({exc})") from None
+    if not onnxruntime.__version__.startswith(RUNTIME + "."):
+        raise ImportError(f"live blocks need onnxruntime {RUNTIME} at build time, the version of the page's runtime "
+                          f"(this environment has {onnxruntime.__version__})")
+
+
+def optimise(source: Path, target: Path) -> None:
+    """Save the float32 graph onnxruntime makes of `source` at level "extended" (CPU provider, one thread: what the
+    page's WASM build runs) to `target`, every initializer of 4 KB or more in the external file WEIGHTS beside it;
+    the page then opens it with graph optimisation off. For MiniLM the level fuses LayerNormalization, BiasGelu and
+    FusedMatMul (the attention scale). Deterministic. Raises ImportError from check_runtime."""
+    check_runtime()
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.optimized_model_filepath = str(target)
+    options.add_session_config_entry("session.optimized_model_external_initializers_file_name", WEIGHTS)
+    options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "4096")
+    onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
+
+
+def pack(graph_path: Path, min_size: int = 4096) -> tuple[bytes, dict[str, Any]]:
+    """The external weights of the graph at `graph_path` (WEIGHTS beside it), packed: (bytes, layout).
+
+    layout = {"file": WEIGHTS, "bytes": size of the float32 file, "segments": [...]}, one segment per external
+    initializer, in file order: {"offset": its byte offset in the float file, "bytes": n, "at": where its float32
+    bytes start in the pack} for a weight kept float32; {"offset", "dims": [R, C], "axis": 0 | 1, "int8": where R*C
+    int8 values start, "scale": where its float32 scales start ([R] for axis 0, [C] for axis 1)} for a weight
+    `quantize` would quantise (the same rule and rounding, int8_channels). Float data starts at multiples of 4. The
+    page's live-weights.js makes the float file back: value = int8 * scale, a single float32 product, which is what
+    onnxruntime's DequantizeLinear computes."""
+    import numpy as np
+    import onnx
+
+    model = onnx.load(str(graph_path), load_external_data=False)
+    users = _users(model.graph)
+    data = (graph_path.parent / WEIGHTS).read_bytes()
+    out, segments = bytearray(), []
+
+    def align() -> None:
+        out.extend(b"\0" * (-len(out) % 4))
+
+    for init in model.graph.initializer:
+        if init.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        place = {entry.key: entry.value for entry in init.external_data}
+        if place.get("location") != WEIGHTS:
+            raise ValueError(f"initializer {init.name} is in {place.get('location')}, not {WEIGHTS}")
+        offset, size = int(place.get("offset", 0)), int(place["length"])
+        weight = (np.frombuffer(data, np.float32, size // 4, offset).reshape(list(init.dims))
+                  if init.data_type == onnx.TensorProto.FLOAT else None)
+        axis = None if weight is None else _axis(weight, users.get(init.name, []), min_size)
+        align()
+        if axis is None:
+            segments.append({"offset": offset, "bytes": size, "at": len(out)})
+            out.extend(data[offset:offset + size])
+            continue
+        q, scale = int8_channels(weight, axis)
+        segments.append({"offset": offset, "dims": list(weight.shape), "axis": axis, "int8": len(out)})
+        out.extend(q.tobytes())
+        align()
+        segments[-1]["scale"] = len(out)
+        out.extend(scale.astype("<f4").tobytes())
+    return bytes(out), {"file": WEIGHTS, "bytes": len(data), "segments": segments}
 
 
 def build(loaded: "LoadedModel", folder: Path) -> None:
-    """Write a live model's files into `folder`: model.onnx.gz (int8), vocab.txt, live.json (the manifest the page
-    reads first: model facts, tokenizer settings, file sizes). Raises LiveUnsupported before any work for a model
-    the page cannot run, ImportError when onnx is missing."""
+    """Write a live model's files into `folder`: model.onnx (the optimised float32 graph, weights external),
+    weights.pack (`pack`), vocab.txt, live.json (the manifest the page reads first: model facts, tokenizer settings,
+    the pack's layout, file sizes). Raises LiveUnsupported before any work for a model the page cannot run,
+    ImportError when onnx or onnxruntime (of the page's version) is missing."""
     check_supported(loaded)
+    check_runtime()
     settings = tokenizer_settings(loaded.tokenizer)
     with tempfile.TemporaryDirectory(prefix="explorables-live-") as work:
-        raw, small = Path(work) / "float.onnx", Path(work) / "int8.onnx"
+        raw, ready = Path(work) / "float.onnx", Path(work) / "ready" / "model.onnx"
         facts = export_float(loaded, raw)
-        quantize(raw, small)
-        model = gzip_bytes(small.read_bytes())
+        ready.parent.mkdir()
+        optimise(raw, ready)
+        model = ready.read_bytes()
+        weights, layout = pack(ready)
     vocab = ("\n".join(settings.pop("vocab")) + "\n").encode("utf-8")
     info = loaded.info
     manifest = {
         "format": "explorables-live/1", "label": info.label, "architecture": info.architecture,
         "n_layers": info.n_layers, "n_heads": info.n_heads, "n_kv_heads": info.n_kv_heads, **facts,
         "max_tokens": int(loaded.max_positions or 512), "outputs": list(OUTPUTS), "quantisation": "int8 weights (per channel), float32 activations",
-        "tokenizer": settings,
-        "files": {"model": {"name": "model.onnx.gz", "bytes": len(model), "encoding": "gzip"},
+        "optimised": f"onnxruntime {RUNTIME}, level extended (the page skips graph optimisation)",
+        "tokenizer": settings, "weights": layout,
+        "files": {"model": {"name": "model.onnx", "bytes": len(model)}, "weights": {"name": "weights.pack", "bytes": len(weights)},
                   "vocab": {"name": "vocab.txt", "bytes": len(vocab)}},
     }
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model.onnx.gz").write_bytes(model)
+    (folder / "model.onnx").write_bytes(model)
+    (folder / "weights.pack").write_bytes(weights)
     (folder / "vocab.txt").write_bytes(vocab)
     (folder / "live.json").write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")

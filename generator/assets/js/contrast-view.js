@@ -20,7 +20,8 @@ export class ContrastView extends View {
     this.setAttribute("role", "group");
     this.setAttribute("aria-label", this.getAttribute("aria-label") || "What would change the answer: the input beside another version of it");
     if (!c.versions.length) {
-      this.replaceChildren(h("p", { class: "xp-note" }, "This explorable has no contrast and no edit search: add 'contrasts' or 'searches' under 'counterfactuals'."));
+      this.replaceChildren(h("p", { class: "xp-note" }, "This explorable has no contrast and no edit search: add 'contrasts' or 'searches' under 'counterfactuals'."),
+        ...selfPanel(c.section));
       this.empty = true;
       return;
     }
@@ -39,7 +40,7 @@ export class ContrastView extends View {
     this.note = h("p", { class: "xp-note" });
     this.figure = h("div", { class: "xp-cfig" }, this.explained, this.aligned, this.bars);
     this.replaceChildren(h("div", { class: "xp-bar" }, group, legend, pngButton(this, () => [this.figure, this.caption(), "contrast", this.keys()])),
-      this.figure, this.steps, this.readout, this.note);
+      this.figure, this.steps, this.readout, this.note, ...selfPanel(c.section));
   }
 
   caption() {
@@ -173,4 +174,34 @@ export class ContrastView extends View {
       this.tell({ token: pinned });
     };
   }
+}
+
+/** The model's own explanation and its deletion test (section.self_explanation), or nothing. Every text the model
+ * or the spec wrote goes in as text (DOM text nodes), never as HTML. */
+function selfPanel(section) {
+  const se = section.self_explanation;
+  if (!se) return [];
+  const y = show(section.explained.token);
+  const quote = h("blockquote", { class: "xp-self-text" }, se.explanation || "(an empty answer)");
+  const asked = h("p", { class: "xp-hint" }, `Asked in its chat template: “${se.messages[2].content}” (greedy, ${se.tokens} new tokens${se.ended ? "" : ", cut at the limit"}):`);
+  const out = [h("h4", { class: "xp-self-h" }, "Its own explanation"), asked, quote];
+  if (!se.deleted) {
+    out.push(h("p", { class: "xp-note" }, "The explanation names no word of the text (other than words of the question), so there is nothing to delete."));
+    return [h("section", { class: "xp-self", "aria-label": "The model's own explanation, tested" }, ...out)];
+  }
+  const d = se.deleted, r = d.random.drop;
+  const widest = Math.max(1e-9, Math.abs(d.cited.drop), Math.abs(d.saliency.drop), Math.abs(r.max), Math.abs(r.min));
+  const bar = (label, value, lo, hi) => h("div", { class: "xp-self-row" },
+    h("span", { class: "xp-self-label" }, label),
+    h("span", { class: "xp-self-track", "aria-hidden": "true" },
+      lo != null ? h("span", { class: "xp-self-range", style: `left:${50 + 50 * lo / widest}%;width:${50 * (hi - lo) / widest}%` }) : "",
+      h("span", { class: "xp-self-val", style: `left:${50 + 50 * Math.min(0, value) / widest}%;width:${50 * Math.abs(value) / widest}%` })),
+    h("span", { class: "xp-self-num" }, `${value >= 0 ? "−" : "+"}${pc(Math.abs(value))}`));
+  out.push(h("p", { class: "xp-hint" }, `Words of the text it cites: ${se.cited.map((w) => `“${w}”`).join(", ")} (${se.occurrences} in the text). Deleting them (each token replaced by the neutral token) against deleting as many words at random (${se.draws} seeded draws) or the most salient ones; p(“${y}”) is ${pc(se.prob)} with nothing deleted:`),
+    h("div", { class: "xp-self-bars", role: "img", "aria-label": `drop of p(${y}) by deletion` },
+      bar(`its words (${d.cited.tokens} token${d.cited.tokens === 1 ? "" : "s"})`, d.cited.drop),
+      bar(`top saliency: ${d.saliency.words.join(", ")}`, d.saliency.drop),
+      bar(`random, median (range)`, r.median, r.min, r.max)),
+    h("p", { class: "xp-note" }, `${se.random_at_least} of ${se.draws} random draws lowered p(“${y}”) at least as much as the words it cites. Few such draws would mean its words matter more than chance; a match can still be an accident of wording (read its words above).`));
+  return [h("section", { class: "xp-self", "aria-label": "The model's own explanation, tested" }, ...out)];
 }

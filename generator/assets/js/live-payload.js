@@ -66,17 +66,19 @@ export async function livePayload(base, tokens, out, scales) {
   delete p.saliency; // made by `occlusion` for a pair; baked methods do not carry over to another text
   const [L, H] = out.attentions.dims;
   if (out.attentions.dims[2] !== N) throw new Error(`the model returned ${out.attentions.dims[2]} positions for ${N} tokens`);
-  p.attention = { values: await unitArray(out.attentions.data, [L, H, N, N]) };
+  // every array encoded at once: each is a few awaits on a compression stream, and one after the other they queued
+  const attention = unitArray(out.attentions.data, [L, H, N, N]);
   if (base.neuron) {
-    const nb = base.neuron, d = out.queries.dims[3], qs = [], ks = [];
+    const nb = base.neuron, d = out.queries.dims[3], kv = out.keys.dims[1], qs = [], ks = [];
     for (const layer of nb.layers) {
       const q = pick(out.queries.data, out.queries.dims, [layer]), k = pick(out.keys.data, out.keys.dims, [layer]);
-      qs.push(await floatArray(pick(q, [H, N, d], nb.heads), [nb.heads.length, N, d]));
-      const kv = out.keys.dims[1];
-      ks.push(await floatArray(pick(k, [kv, N, d], nb.key_heads), [nb.key_heads.length, N, d]));
+      qs.push(floatArray(pick(q, [H, N, d], nb.heads), [nb.heads.length, N, d]));
+      ks.push(floatArray(pick(k, [kv, N, d], nb.key_heads), [nb.key_heads.length, N, d]));
     }
-    p.neuron = { ...nb, d_head: d, query: Math.min(nb.query, N - 1), scales: nb.layers.map((l) => scales[l]), queries: qs, keys: ks };
+    p.neuron = { ...nb, d_head: d, query: Math.min(nb.query, N - 1), scales: nb.layers.map((l) => scales[l]),
+      queries: await Promise.all(qs), keys: await Promise.all(ks) };
   }
+  p.attention = { values: await attention };
   return p;
 }
 

@@ -3,6 +3,7 @@
 // assets/explorables/live/<entry>/ (generator/live/assets.py). Nothing here runs before the reader asks; every URL is
 // on the site's own host, resolved against the widgets' script.
 import { WordPiece } from "./live-wordpiece.js";
+import { floatWeights } from "./live-weights.js";
 
 // the widgets' folder (assets/explorables/js/): this group's script, or the core's when the group ran from its queue
 const HERE = globalThis.document?.currentScript?.src ||
@@ -48,8 +49,12 @@ async function bytes(url, onBytes) {
 }
 
 /**
- * Promise of the live model `entry`: {manifest, tokenizer: WordPiece, run(ids) -> outputs}. progress(done, total)
- * reports bytes transferred (total from the manifest's file sizes). Loaded once per page visit.
+ * Promise of the live model `entry`: {manifest, tokenizer: WordPiece, run(ids) -> outputs, timings}. progress(done,
+ * total) reports bytes transferred (total from the manifest's file sizes). Loaded once per page visit. timings: ms
+ * from the start of the load to the end of each step (manifest, runtime: its JS imported and its WASM fetched,
+ * model, weights and vocab: fetched, dequantise: the float32 weights made, session: the runtime's WASM instantiated
+ * and the session created), for the benchmark
+ * (benchmarks/live.py reads them through the control's data-live-timings).
  */
 export function loadModel(entry, progress) {
   let p = models.get(entry);
@@ -64,11 +69,12 @@ const WASM = "../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm.gz", ORT = "
 const WASM_BYTES = 3.8e6; // about: its exact size is known only once fetched
 
 async function load(entry, progress) {
+  const t0 = performance.now(), timings = {}, mark = (name) => (x) => ((timings[name] = +(performance.now() - t0).toFixed(1)), x);
   const base = at(`../live/${entry}/`);
-  const manifest = await (await fetch(base + "live.json").then((r) => (r.ok ? r : Promise.reject(new Error(`could not fetch live/${entry}/live.json (HTTP ${r.status})`))))).json();
-  const { model, vocab } = manifest.files;
+  const manifest = await (await fetch(base + "live.json").then((r) => (r.ok ? r : Promise.reject(new Error(`could not fetch live/${entry}/live.json (HTTP ${r.status})`))))).json().then(mark("manifest"));
+  const { model, weights, vocab } = manifest.files;
   let done = 0;
-  const total = model.bytes + vocab.bytes + (runtime ? 0 : WASM_BYTES);
+  const total = model.bytes + weights.bytes + vocab.bytes + (runtime ? 0 : WASM_BYTES);
   const tick = (n) => progress?.((done += n), Math.max(total, done));
   runtime ??= Promise.all([import(at(ORT)), bytes(at(WASM), tick)]).then(([ort, wasm]) => {
     ort.env.wasm.numThreads = 1;     // no SharedArrayBuffer needed: works without cross-origin isolation
@@ -77,12 +83,15 @@ async function load(entry, progress) {
     return ort;
   });
   runtime.catch(() => (runtime = null));
-  const [ort, modelBytes, vocabText] = await Promise.all([runtime, bytes(base + model.name, tick),
-    bytes(base + vocab.name, tick).then((b) => new TextDecoder().decode(b))]);
-  // disable_quant_qdq lets constant folding turn the int8 weights back into float32 once, at load, instead of
-  // de-quantising them in every run (native onnxruntime, MiniLM at 64 tokens: 150 ms instead of 208; RESULTS.md)
-  const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "all",
-    extra: { session: { disable_quant_qdq: "1" } } });
+  const [ort, modelBytes, floats, vocabText] = await Promise.all([runtime.then(mark("runtime")), bytes(base + model.name, tick).then(mark("model")),
+    bytes(base + weights.name, tick).then(mark("weights")).then((b) => floatWeights(manifest.weights, b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)))
+      .then(mark("dequantise")),
+    bytes(base + vocab.name, tick).then((b) => new TextDecoder().decode(b)).then(mark("vocab"))]);
+  // the graph comes optimised by the build (generator/live/export.py `optimise`, the same onnxruntime version) and
+  // its float32 weights were made above from int8: no graph optimisation and no folding of int8 weights here, which
+  // took 1.5-6 s of the first figure (benchmarks/RESULTS.md, "Live blocks")
+  const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "disabled",
+    externalData: [{ path: manifest.weights.file, data: floats }] }).then(mark("session"));
   const tokenizer = new WordPiece(manifest.tokenizer, vocabText.replace(/\n$/, "").split("\n"));
   /** One forward pass (segments: 0 or 1 per id, for a pair): {attentions, queries, keys, pooled} as {data, dims}. */
   async function run(ids, segments = null) {
@@ -92,5 +101,5 @@ async function load(entry, progress) {
     for (const name of manifest.outputs) res[name] = { data: out[name].data, dims: out[name].dims };
     return res;
   }
-  return { manifest, tokenizer, run };
+  return { manifest, tokenizer, run, timings };
 }

@@ -7,7 +7,9 @@
 // file, no WebAssembly, a missing file), a message says why and the baked figure stays as it was.
 //
 // Sets data-live-state (idle | loading | running | live | error), and after a run data-forward-ms (the model's
-// forward pass), data-load-ms (runtime and model, first run only), data-live-ms (press -> every view redrawn).
+// forward pass), data-load-ms (runtime and model, first run only), data-live-ms (press -> every view redrawn) and
+// data-live-timings: JSON of where that time went, in ms (load: the loader's steps, live-run.js, when this press
+// loaded the model; tokenise, forward, payload, draw: each step's own duration), for benchmarks/live.py.
 import { View, h } from "./view.js";
 import { container, replace } from "./payload.js";
 import { loadModel, unavailable } from "./live-run.js";
@@ -33,7 +35,7 @@ export class LiveView extends View {
     this.status = h("p", { class: "xp-live-status", role: "status", "aria-live": "polite" });
     const why = unavailable();
     this.replaceChildren(h("details", { class: "xp-live", style: "margin-bottom:.8em" }, h("summary", { style: "cursor:pointer" }, "Try your own text"),
-      h("p", { class: "xp-live-help" }, "The model runs in your browser: pressing Run loads it once (about 25 MB) from this site, and nothing is sent anywhere."),
+      h("p", { class: "xp-live-help" }, "The model runs in your browser: pressing Run loads it once (about 27 MB) from this site, and nothing is sent anywhere."),
       ...(this.boxB ? [h("label", null, "Sentence A", this.box), h("label", null, "Sentence B", this.boxB)] : [this.box]), h("div", { class: "xp-bar" }, this.runButton, this.backButton, this.bar), this.status));
     this.dataset.liveState = "idle";
     if (why) {
@@ -67,7 +69,8 @@ export class LiveView extends View {
       });
       loadMs = performance.now() - t0;
       this.bar.hidden = true;
-      const enc = model.tokenizer.encode(text, second), limit = model.manifest.max_tokens;
+      const t2 = performance.now(), enc = model.tokenizer.encode(text, second), limit = model.manifest.max_tokens;
+      const tokeniseMs = performance.now() - t2;
       if (enc.ids.length > limit) {
         this.dataset.liveState = "idle";
         return this.say(`This text is ${enc.ids.length} tokens long and ${model.manifest.label} reads at most ${limit} ` +
@@ -82,6 +85,7 @@ export class LiveView extends View {
       this.dataset.liveState = "running";
       this.say("Running the model…");
       const t1 = performance.now(), out = await model.run(enc.ids, enc.segments), forwardMs = performance.now() - t1;
+      const t3 = performance.now();
       const payload = await livePayload(this.baked, model.tokenizer.display(text, enc, second), out, model.manifest.scales);
       if (this.baked.saliency?.kind === "similarity" && second != null) {
         // each sentence on its own, and once more per token with [MASK] in its place
@@ -90,7 +94,11 @@ export class LiveView extends View {
         const pooled = async (ids) => (await model.run(ids)).pooled.data;
         payload.saliency = await occlusion(alone(text), alone(second), pooled, model.manifest.tokenizer.mask_id);
       }
+      const t4 = performance.now();
       await this.show(payload);
+      const t5 = performance.now(), ms = (x) => +x.toFixed(1);
+      this.dataset.liveTimings = JSON.stringify({ load: loadMs > 50 ? model.timings : null, tokenise: ms(tokeniseMs),
+        forward: ms(forwardMs), payload: ms(t4 - t3), draw: ms(t5 - t4) });
       this.dataset.forwardMs = forwardMs.toFixed(1);
       if (loadMs > 50) this.dataset.loadMs = loadMs.toFixed(0);
       this.dataset.liveMs = (performance.now() - pressed).toFixed(1);

@@ -11,7 +11,10 @@ how the output distribution at q moves: total variation distance TVD = 1/2 sum_v
 measure), the change of the explained token's probability, and whether the top-1 changes. Over the permutations of
 a layer: median, quartiles (numpy's linear interpolation) and maximum.
 
-All (L + 1) x (P + 1) edited runs go through `ModelRun.run_edit_sets`, batched, keeping the last position's logits.
+All (L + 1) x (P + 1) edited runs go through `ModelRun.run_edit_sets`, batched, keeping the last position's logits;
+the runs that edit one layer l go in groups of consecutive layers (about GROUP_ROWS runs a group, so batches stay
+large), each group starting at its lowest layer from the clean run's residual stream (`start=(l, resid_pre)`:
+nothing below it changes), so a group costs (L - l) / L of full runs.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ...hooks import hook_name
 from .target import Target
 
 BATCH_TOKENS = 2048
+GROUP_ROWS = 64        # edited runs per group of one-layer scopes that start at the group's lowest layer
 
 
 def permutation(seed: int, layer: int, r: int, heads: int, width: int) -> np.ndarray:
@@ -71,16 +75,34 @@ def counterfactual_attention(target: Target, permutations: int, seed: int) -> di
     row = target.row
     q = int(row.shape[0]) - 1
     orders = {(layer, r): permutation(seed, layer, r, heads, q + 1) for layer in range(layers) for r in range(permutations)}
-    sets: list[list[tuple[str, Any]]] = [[]]
-    for scope in range(layers + 1):
-        chosen = range(layers) if scope == layers else [scope]
-        for r in range(permutations):
-            sets.append([(hook_name(layer, "attn.hook_pattern"), _permute(q, orders[(layer, r)])) for layer in chosen])
-        sets.append([(hook_name(layer, "attn.hook_pattern"), _uniform(q)) for layer in chosen])
     reduce = lambda logits: torch.softmax(logits[:, -1].double(), dim=-1)   # noqa: E731
-    probs = run.run_edit_sets(row[None], sets, batch_size=max(1, BATCH_TOKENS // (q + 1)), reduce=reduce,
-                              logits_to_keep=1)
-    target.forwards += len(sets)
+    batch = max(1, BATCH_TOKENS // (q + 1))
+    scopes = list(range(layers + 1))                       # scope l < L: layer l alone; scope L: all layers
+
+    def edit_sets(scope: int) -> list[list[tuple[str, Any]]]:
+        chosen = range(layers) if scope == layers else [scope]
+        sets = [[(hook_name(layer, "attn.hook_pattern"), _permute(q, orders[(layer, r)])) for layer in chosen]
+                for r in range(permutations)]
+        sets.append([(hook_name(layer, "attn.hook_pattern"), _uniform(q)) for layer in chosen])
+        return sets
+
+    # the clean run, keeping the residual stream entering each block; the one-layer scopes go in groups of
+    # consecutive layers (about GROUP_ROWS edited runs a group), each group's runs starting at its lowest layer
+    logits, cache = run.run_with_cache(row[None], names_filter=[hook_name(layer, "hook_resid_pre")
+                                                                for layer in range(1, layers)], logits_to_keep=1)
+    size = max(1, -(-GROUP_ROWS // (permutations + 1)))
+    groups = [list(range(i, min(i + size, layers))) for i in range(0, layers, size)]
+    groups[0] = groups[0] + [layers]                       # all layers: from the embedding, with the lowest group
+    found: dict[int, torch.Tensor] = {}
+    for group in groups:
+        first = min(group)
+        start = (first, cache[hook_name(first, "hook_resid_pre")]) if first > 0 else None
+        sets = [edit for scope in group for edit in edit_sets(scope)]
+        out = run.run_edit_sets(row[None], sets, batch_size=batch, reduce=reduce, logits_to_keep=1, start=start)
+        for k, scope in enumerate(group):
+            found[scope] = out[k * (permutations + 1):(k + 1) * (permutations + 1)]
+    probs = torch.cat([reduce(logits)] + [found[scope] for scope in scopes])
+    target.forwards += 1 + (layers + 1) * (permutations + 1)
     base = probs[0]
     y = target.output_id
     tvd = 0.5 * (probs[1:] - base).abs().sum(-1).numpy().reshape(layers + 1, permutations + 1)

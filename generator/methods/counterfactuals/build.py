@@ -204,8 +204,27 @@ class Builder:
 
             found = counterfactual_attention(target, options.permutations, options.seed)
             out["attention"] = _rounded(found)
+        out["self_explanation"] = None
+        if target.causal and options.self_explanation:
+            out["self_explanation"] = self.self_explanation(np.asarray(original["saliency"], dtype=np.float64))
         out["forwards"] = target.forwards
         return out
+
+    def self_explanation(self, saliency: np.ndarray) -> dict[str, Any]:
+        """The model's own explanation of the explained token, tested by deletion (`self_explanation`)."""
+        from .self_explanation import self_explanation
+
+        capture, target = self.capture, self.target
+        prompt = (self.spec.text or "").strip()
+        answer = self.vocab.decode(capture.ids[capture.n_prompt:target.position + 1]).strip()
+        found = self_explanation(target, self.vocab, self.tokens, prompt, answer, saliency, capture.neutral_id,
+                                 max_tokens=self.options.explanation_tokens, draws=self.options.draws,
+                                 seed=self.options.seed)
+        if found is None:
+            raise self.spec.error("counterfactuals.self_explanation", f"{capture.info.label}'s tokenizer has no chat "
+                                  f"template: the model cannot be asked, in its own chat format, why it answered",
+                                  hint="use a chat-tuned model (smollm2), or remove 'self_explanation'")
+        return _rounded(found)
 
 
 def _rounded(value: Any) -> Any:

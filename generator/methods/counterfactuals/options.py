@@ -13,6 +13,8 @@ POSITIONS_MIN, POSITIONS_MAX = 1, 16
 CANDIDATES_MIN, CANDIDATES_MAX = 1, 64
 PERMUTATIONS_MIN, PERMUTATIONS_MAX = 1, 100
 CONTRASTS_MAX = 6
+EXPLANATION_TOKENS_MIN, EXPLANATION_TOKENS_MAX = 8, 256
+DRAWS_MIN, DRAWS_MAX = 1, 200
 TOP_K = 5                      # output bars shown per version
 
 Search = Literal["minimal", "adversarial"]
@@ -43,4 +45,13 @@ class CounterfactualsOptions(Options):
     attention: bool = Field(True, description="Counterfactual attention (permuted and uniform rows), causal models.")
     permutations: int = Field(20, ge=PERMUTATIONS_MIN, le=PERMUTATIONS_MAX,
                               description="Seeded permutations of the attention rows per layer.")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seed of the attention permutations.")
+    seed: int = Field(0, ge=0, le=2**31 - 1,
+                      description="Seed of the attention permutations and of the self-explanation's random words.")
+    self_explanation: bool = Field(
+        False, description="Ask the model (a chat-tuned causal model), in its chat template, why it gave its "
+                           "answer; delete the words its explanation cites and compare with as many random and "
+                           "top-saliency words.")
+    explanation_tokens: int = Field(48, ge=EXPLANATION_TOKENS_MIN, le=EXPLANATION_TOKENS_MAX,
+                                    description="Most new tokens of the model's explanation (greedy).")
+    draws: int = Field(20, ge=DRAWS_MIN, le=DRAWS_MAX,
+                       description="Seeded random draws of as many words as the explanation cites.")

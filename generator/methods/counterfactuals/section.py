@@ -56,6 +56,10 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
                                     f"{model.architecture} adapter names no attention module whose weights can be "
                                     f"replaced ({adapter.attention_note or 'generator/models/adapters.py'})",
                              hint="show the contrast view (its attention part is left out on this model)")
+    if options.self_explanation and not model.causal:
+        raise spec.error("counterfactuals.self_explanation", f"{model.label} is not a causal model: it cannot be "
+                                                             f"asked, in a chat, why it answered",
+                         hint="remove 'self_explanation', or use a chat-tuned causal model (smollm2)")
     if model.causal and spec.generate and options.output >= spec.generate:
         raise spec.error("counterfactuals.output", f"output {options.output} is not generated: this explorable "
                                                    f"generates {spec.generate} tokens (0-{spec.generate - 1})",

@@ -73,7 +73,16 @@ class Candidates:
 
 
 def candidates(vocabulary: "Vocabulary", text_scripts: set[str]) -> Candidates:
-    """The vocabulary's whole-word tokens in `text_scripts` (module docstring). Reads every token once."""
+    """The vocabulary's whole-word tokens in `text_scripts` (module docstring). Reads every token once per
+    tokenizer and set of scripts (kept in `Vocabulary.shared`: every bake of a model in one build reuses it)."""
+    memo = vocabulary.shared()
+    key = ("counterfactuals.candidates", frozenset(text_scripts))
+    if key not in memo:
+        memo[key] = _candidates(vocabulary, text_scripts)
+    return memo[key]
+
+
+def _candidates(vocabulary: "Vocabulary", text_scripts: set[str]) -> Candidates:
     records = vocabulary.display(range(vocabulary.size))
     ids, texts = [], []
     for i, record in enumerate(records):
