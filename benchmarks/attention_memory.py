@@ -33,11 +33,12 @@ CHILD = textwrap.dedent("""
     torch.set_grad_enabled(False)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if way == "all-layers":
-        from generator.capture import _attentions, _forward
+        import numpy as np
+        from generator.capture import _forward, resolve
         from generator.methods.attention import _weights
-        from generator.methods.registry import Needs
-        output, _, _ = _forward(loaded, Needs(attention=True), ids, None)
-        array = _weights(_attentions(output))
+        activations, _ = _forward(loaded, resolve(("blocks.*.attn.hook_pattern",), loaded.info.n_layers)[0], ids,
+                                  None)
+        array = _weights(np.stack(list(activations.values())))
     else:
         from generator.attention_stream import attention_levels, attention_section
         array = attention_section(attention_levels(loaded, ids))["values"]

@@ -91,7 +91,8 @@ def flow_and_rollout(loaded) -> None:
     from generator.spec import spec_from_data
 
     text = prompt_text(loaded.tokenizer, 64)
-    capture = run(spec_from_data({"model": "smollm2", "text": text}, file="benchmark"), loaded, Needs(attention=True))
+    capture = run(spec_from_data({"model": "smollm2", "text": text}, file="benchmark"), loaded,
+                  Needs(hooks=("blocks.*.attn.hook_pattern",)))
     augmented = residual_attention(capture.attentions)
     print(f"\n## Attention flow, SmolLM2 30 layers x 64 tokens, all 64 output positions (shares)")
     clock = Clock()

@@ -64,7 +64,7 @@ def measure(loaded, n_tokens: int, layers: str | int = "all", counts=COUNTS, rep
     captures, sections = [], []
     for attempt in range(repeats + 1):
         start = time.perf_counter()
-        capture = run(spec, loaded, Needs(mlp_post=True))
+        capture = run(spec, loaded, Needs(hooks=("blocks.*.mlp.hook_post",)))
         middle = time.perf_counter()
         result = section(spec, capture)
         end = time.perf_counter()
@@ -114,7 +114,7 @@ def compare(loaded, n_tokens: int = 64) -> None:
     from generator.spec import ExplorableSpec
 
     spec = ExplorableSpec(model=loaded.source.name, text=text_of(loaded.tokenizer, n_tokens), views=["factors"])
-    X = nmf.neuron_matrix(run(spec, loaded, Needs(mlp_post=True)).activations, list(range(30)))
+    X = nmf.neuron_matrix(run(spec, loaded, Needs(hooks=("blocks.*.mlp.hook_post",))).activations, list(range(30)))
     X64 = X.astype(np.float64)
     svd, mean = nmf._SVD(X), float(X64.mean())
 

@@ -60,12 +60,13 @@ def timing(loaded, n_tokens: int = 64) -> dict:
     from generator.capture import run
     from generator.methods import REGISTRY
     from generator.methods.lens.compute import normed_hidden
+    from generator.methods.lens.section import hidden_rows
 
     method = REGISTRY["lens"]
     spec = spec_for(loaded, n_tokens)
     capture = run(spec, loaded, method.needs)
     assert len(capture.ids) == n_tokens
-    hidden = torch.as_tensor(capture.hidden_states)
+    hidden = torch.as_tensor(hidden_rows(capture.activations, capture.readout, capture.info.n_layers))
     rows = normed_hidden(hidden, capture.readout).reshape(-1, hidden.shape[-1])
     weight = capture.readout.unembed.weight
     out = torch.empty(rows.shape[0], weight.shape[0])

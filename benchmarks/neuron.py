@@ -99,7 +99,8 @@ def size_and_error_figures() -> None:
         loaded = POOL.get(resolve(alias))
         for n in (N_TOKENS, 64):
             spec = spec_from_data({"model": alias, "text": text_of(alias, n), "views": ["neuron"]}, file="bench")
-            capture = run(spec, loaded, Needs(attention=True, queries_keys=True, adapter=True))
+            capture = run(spec, loaded, Needs(hooks=("blocks.*.attn.hook_pattern", "blocks.*.attn.hook_q",
+                                                     "blocks.*.attn.hook_k"), adapter=True))
             section = spec.methods[0].section(spec, capture)
             text = json.dumps(section).encode()
             values = sum(int(np.prod(a["shape"])) for a in section["queries"] + section["keys"])

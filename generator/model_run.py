@@ -6,12 +6,16 @@ methods never reach into a model. Names come from `generator.hooks`; where each 
 its architecture adapter (`generator.models.adapters`), so nothing here knows a model family:
 
 - `hook_embed`: a forward hook on the input embedding table (not called when the run is given `inputs_embeds`);
+- `ln_final.hook_normalized`: a forward hook on the final norm (`Adapter.final_norm`), or on the last block where
+  the model has none;
 - `blocks.{l}.hook_resid_pre` / `hook_resid_post`: forward pre-hook / forward hook on block l (`Adapter.layers`);
 - `blocks.{l}.attn.hook_q`, `hook_k`, `hook_v`, `hook_pattern`: the block's call of its modeling module's eager
   attention function (`Adapter.attention`, `adapters.intercepting_attention`). An edit of q, k or v changes what the
   function receives; an edit of the pattern replaces the weights that multiply the values: the output is then
   pattern' @ v for the edited pattern' (heads sharing a key/value head read the same values), exactly what the
-  function computes from its own weights, so an edit that returns the pattern unchanged changes nothing;
+  function computes from its own weights, so an edit that returns the pattern unchanged changes nothing. A pattern
+  that is only read (cached, no edit) on a family whose adapter names no attention module (Gemma 2) comes from the
+  model's own `output_attentions`: the same weights, in the autograd graph when the run keeps gradients;
 - `blocks.{l}.attn.hook_z`: a forward pre-hook on the attention output projection (`Adapter.attn_out`), its input
   [B, N, H * d_head] seen as [B, N, H, d_head]; `blocks.{l}.hook_attn_out`: that projection's output;
 - `blocks.{l}.mlp.hook_post` / `hook_mlp_out`: input / output of the MLP down-projection (`Adapter.mlp_down`).
@@ -99,10 +103,12 @@ class ModelRun:
 
     # -- which points exist -------------------------------------------------------------------------------------
 
-    def missing(self, point: str) -> str | None:
-        """Why this model cannot give hook point `point` (a point name, `generator.hooks.POINTS`), or None."""
+    def missing(self, point: str, reading: bool = False) -> str | None:
+        """Why this model cannot give hook point `point` (a point name, `generator.hooks.POINTS`, `hooks.EMBED` or
+        `hooks.FINAL`), or None. `reading`: the point is only read, never edited (an attention pattern can then
+        come from the model's own `output_attentions`)."""
         model_type = self.info.architecture
-        if point == hooks.EMBED:
+        if point == hooks.EMBED or (reading and point == "attn.hook_pattern"):
             return None
         adapter = self.adapter
         if adapter is None:
@@ -117,15 +123,15 @@ class ModelRun:
     def hook_names(self) -> list[str]:
         """Every hook name this model offers, in forward order."""
         points = tuple(point for point in hooks.POINTS if self.missing(point) is None)
-        return hooks.all_names(self.info.n_layers, points)
+        return hooks.all_names(self.info.n_layers, points, final=self.missing(hooks.FINAL) is None)
 
-    def _resolve(self, pattern: str) -> list[str]:
+    def _resolve(self, pattern: str, reading: bool = False) -> list[str]:
         names = hooks.matching(pattern, hooks.all_names(self.info.n_layers))
         if not names:
             hooks.parse(pattern)   # raises ValueError naming the known points
             raise MissingHookPoint(f"'{pattern}': this model has {self.info.n_layers} blocks")
         for name in names:
-            reason = self.missing(hooks.parse(name)[1])
+            reason = self.missing(hooks.parse(name)[1], reading)
             if reason is not None:
                 raise MissingHookPoint(f"hook point '{name}' is not available: {reason}")
         return names
@@ -169,7 +175,7 @@ class ModelRun:
             cached = [name for name in available if names_filter(name)]
         else:
             patterns = [names_filter] if isinstance(names_filter, str) else list(names_filter)
-            cached = [name for pattern in patterns for name in self._resolve(pattern)]
+            cached = [name for pattern in patterns for name in self._resolve(pattern, reading=True)]
         return self._run(input_ids, list(fwd_hooks), cached, inputs_embeds, token_type_ids, attention_mask, grad,
                          logits_to_keep, None)
 
@@ -215,6 +221,22 @@ class ModelRun:
             out = self.run_with_hooks(batch, fwd, token_type_ids=types, logits_to_keep=logits_to_keep, start=start)
             outputs.append(reduce(out) if reduce is not None else out)
         return torch.cat(outputs)
+
+    @contextmanager
+    def recording(self, names: Iterable[str], batch_positions: tuple[int, int]) -> Iterator[dict[str, torch.Tensor]]:
+        """Read-only hooks at `names` (names or patterns) for a forward the caller runs itself on a batch of shape
+        `batch_positions` (B, N): yields the dict hook name -> activation (detached, batch kept) that the forward
+        fills. The capture's one forward records the points it has no faster route for this way
+        (`generator.capture`). Raises MissingHookPoint / ValueError as `run_with_cache`."""
+        resolved = {name for pattern in names for name in self._resolve(pattern)}
+        store: dict[str, torch.Tensor] = {}
+
+        def keep(name: str, _layer: int | None, value: torch.Tensor) -> torch.Tensor:
+            store[name] = value.detach()
+            return value
+        with ExitStack() as stack:
+            self._attach(resolved, keep, stack, batch_positions)
+            yield store
 
     def generate(self, input_ids: torch.Tensor, max_new_tokens: int, stop_ids: Iterable[int] = ()) -> list[int]:
         """Greedy continuation of `input_ids` [1, n], no hooks: the model's own `generate` (its key/value cache,
@@ -305,6 +327,12 @@ class ModelRun:
             return value
 
         wanted = set(edits) | keep
+        # patterns only read, on a family without an attention path: the model's own attention weights
+        own = sorted((name for name in keep - set(edits) if name.endswith(".attn.hook_pattern")
+                      and self.missing("attn.hook_pattern") is not None), key=lambda name: hooks.parse(name)[0])
+        if own:
+            kwargs["output_attentions"] = True
+            wanted -= set(own)
         with ExitStack() as stack:
             stack.enter_context(torch.enable_grad() if grad else torch.no_grad())
             if staggered is not None:          # before _attach: its pre-hooks are prepended, so they run first
@@ -313,6 +341,9 @@ class ModelRun:
             if start is not None:
                 stack.enter_context(self._skipping(start, reference.shape[0], wanted))
             output = self.model(**kwargs)
+        for name in own:
+            weights = output.attentions[hooks.parse(name)[0]]
+            store[name] = weights if grad else weights.detach()
         main = getattr(output, "logits", None)
         if main is None:
             main = output.last_hidden_state if hasattr(output, "last_hidden_state") else output[0]
@@ -334,7 +365,7 @@ class ModelRun:
         blocks = adapter.blocks(self.model)
         if not 0 <= layer < len(blocks):
             raise ValueError(f"a run can start at blocks 0-{len(blocks) - 1}, not {layer}")
-        below = [name for name in wanted if name != hooks.EMBED and hooks.parse(name)[0] < layer]
+        below = [name for name in wanted if hooks.parse(name)[0] is not None and hooks.parse(name)[0] < layer]
         if below:
             raise ValueError(f"a run starting at block {layer} cannot hook {sorted(below)[0]}, below it")
         value = resid.expand(batch, *resid.shape[1:]) if resid.shape[0] == 1 else resid
@@ -431,17 +462,21 @@ class ModelRun:
         for name in wanted:
             layer, point = hooks.parse(name)
             by_layer.setdefault(layer, set()).add(point)
-        if None in by_layer:
+        if hooks.EMBED in by_layer.get(None, ()):
             embedding = self.model.get_input_embeddings()
             handle = embedding.register_forward_hook(
                 lambda _m, _a, out: apply(hooks.EMBED, None, out))
             stack.callback(handle.remove)
-        if not any(layer is not None for layer in by_layer):
+        if by_layer.keys() == {None} and hooks.FINAL not in by_layer[None]:
             return
         adapter = self.adapter
         if adapter is None:
             raise MissingHookPoint(f"{self.info.architecture} has no architecture adapter")
         blocks = adapter.blocks(self.model)
+        if hooks.FINAL in by_layer.get(None, ()):
+            norm = adapter.final_norm_module(self.model)
+            stack.callback((norm if norm is not None else blocks[-1]).register_forward_hook(
+                _post_hook(lambda x: apply(hooks.FINAL, None, x))).remove)
         attention_layers: dict[int, set[str]] = {}
         for layer, points in by_layer.items():
             if layer is None:

@@ -118,7 +118,7 @@ def family_problem(method: "Method", spec: "SpecBase", info: "ModelInfo", *, has
     adapter = adapter_for(info.architecture)
     if adapter is None:
         return None
-    if needs.queries_keys and adapter.attention is None:
+    if (needs.asks("attn.hook_q") or needs.asks("attn.hook_k")) and adapter.attention is None:
         reason = adapter.attention_note or "its adapter entry names no attention module"
         return field, f"{what}: {reason}", "the neuron view recomputes softmax(q.k * scale); give the entry in " \
             "generator/models/adapters.py an 'attention' path (the module that calls the eager attention function) " \
@@ -126,7 +126,7 @@ def family_problem(method: "Method", spec: "SpecBase", info: "ModelInfo", *, has
     if needs.readout and not adapter.unembed:
         return field, f"{what}: its adapter entry names no language-model head", \
             "add the LM head's path ('unembed') to its entry in generator/models/adapters.py"
-    if needs.values and not adapter.values:
+    if (needs.asks("attn.hook_v") and not adapter.values) or (needs.asks("attn.W_O") and not adapter.attn_out):
         options = getattr(spec, method.name, None)
         chosen = options is not None and "methods" in options.model_fields_set
         return (f"{method.name}.methods" if chosen else field,

@@ -192,7 +192,8 @@ def softmax_of_queries_and_keys_is_the_attention(loaded, family) -> None:
     from generator.methods import Needs
 
     fields = {"model": str(loaded.source.path), "text": TEXT}
-    capture = run(spec_from_data(fields, file="t.yml"), loaded, Needs(attention=True, queries_keys=True))
+    needs = Needs(hooks=("blocks.*.attn.hook_pattern", "blocks.*.attn.hook_q", "blocks.*.attn.hook_k"))
+    capture = run(spec_from_data(fields, file="t.yml"), loaded, needs)
     config = loaded.config
     window = getattr(config, "sliding_window", None)
     types = getattr(config, "layer_types", None) or []

@@ -19,6 +19,7 @@ from generator.methods.explanations.faithfulness import spearman
 from generator.methods.explanations.flow import flow_rows
 from generator.methods.explanations.value_weighted import transformed_values, value_weighted_norms
 from generator.methods.registry import Needs
+from generator.model_run import ModelRun
 from generator.models.loading import load
 from generator.models.registry import resolve
 from generator.spec import spec_from_data
@@ -152,7 +153,7 @@ def test_causal_attention_gradients_match_injected_perturbations(tiny_models, mo
     torch.manual_seed(1)
     ids = torch.randint(3, 500, (9,))
     n_prompt = 6
-    got = causal_attention_gradients(model, ids, n_prompt, target)
+    got = causal_attention_gradients(ModelRun(loaded), ids, n_prompt, target)
     layers, heads = loaded.info.n_layers, loaded.info.n_heads
     for g in range(ids.shape[0] - n_prompt):
         p = n_prompt + g
@@ -172,7 +173,7 @@ def test_similarity_attention_gradients_match_injected_perturbations(tiny_models
     model = loaded.model
     ids_a = torch.tensor([101, 1037, 2158, 3248, 102])
     ids_b = torch.tensor([101, 2619, 3084, 2189, 1012, 102])
-    got_a, got_b = similarity_attention_gradients(model, ids_a, ids_b)
+    got_a, got_b = similarity_attention_gradients(ModelRun(loaded), ids_a, ids_b)
     layers, heads = loaded.info.n_layers, loaded.info.n_heads
 
     def forward():
@@ -194,7 +195,7 @@ def test_gradient_x_input_equals_the_saliency_method(tiny_models):
 
     loaded = load(resolve(str(tiny_models["llama"])))
     ids = torch.randint(3, 500, (10,), generator=torch.Generator().manual_seed(2))
-    got = causal_attention_gradients(loaded.model, ids, 6).gradient_x_input
+    got = causal_attention_gradients(ModelRun(loaded), ids, 6).gradient_x_input
     expected = causal_saliency(loaded.model, ids, 6, methods=("gradient_x_input",)).scores["gradient_x_input"]
     np.testing.assert_allclose(normalise(got, causal_mask(6, 10)), expected, atol=1e-6)
 
@@ -217,7 +218,8 @@ def test_value_weighted_contributions_add_up_to_the_attention_output(tiny_models
     block = loaded.adapter.blocks(loaded.model)[-1]
     handle = OUTPUT_PROJECTIONS[name](block).register_forward_hook(lambda m, a, out: outputs.append(out[0].detach()))
     try:
-        capture = run(spec, loaded, Needs(attention=True, values=True))
+        capture = run(spec, loaded, Needs(hooks=("blocks.*.attn.hook_pattern", "blocks.*.attn.hook_v",
+                                                 "blocks.*.attn.W_O")))
     finally:
         handle.remove()
     last = loaded.info.n_layers - 1

@@ -109,7 +109,7 @@ def _check_capture_is_mlp(name, loaded_model, the_spec):
         lambda _m, args, i=i: inputs.__setitem__(i, args[0][0].detach().clone()))
         for i, (module, _) in enumerate(parts)]
     try:
-        capture = run(the_spec, loaded_model, Needs(mlp_post=True))
+        capture = run(the_spec, loaded_model, Needs(hooks=("blocks.*.mlp.hook_post",)))
     finally:
         for handle in handles:
             handle.remove()
@@ -151,7 +151,7 @@ def test_layers_are_concatenated_in_numeric_order_and_clipped():
 @pytest.mark.parametrize("name", ["llama", "gpt2", "bert"])
 def test_nmf_reconstructs_the_clipped_activations_within_the_recorded_error(loaded, name):
     the_spec = spec(loaded[name].source.path, factors={"counts": [1, 3, 6]})
-    capture = run(the_spec, loaded[name], Needs(mlp_post=True))
+    capture = run(the_spec, loaded[name], Needs(hooks=("blocks.*.mlp.hook_post",)))
     layers = list(range(3))
     X = np.maximum(np.concatenate([capture.activations[hook_name(i, "mlp.hook_post")] for i in layers], axis=1), 0).astype(np.float64)
     results = factorise(neuron_matrix(capture.activations, layers), [1, 3, 6])
@@ -192,11 +192,11 @@ def test_nmf_reconstructs_the_clipped_activations_within_the_recorded_error(load
 
 def test_a_layer_range_keeps_real_layer_numbers(loaded):
     the_spec = spec(loaded["llama"].source.path, factors={"counts": 2, "layers": "1-2"})
-    payload = section(the_spec, run(the_spec, loaded["llama"], Needs(mlp_post=True)))
+    payload = section(the_spec, run(the_spec, loaded["llama"], Needs(hooks=("blocks.*.mlp.hook_post",))))
     assert payload["layers"] == [1, 2]
     assert {layer for factor in payload["runs"][0]["top_neurons"] for layer, _, _ in factor} <= {1, 2}
     one = spec(loaded["llama"].source.path, factors={"counts": 2, "layers": 2})
-    payload = section(one, run(one, loaded["llama"], Needs(mlp_post=True)))
+    payload = section(one, run(one, loaded["llama"], Needs(hooks=("blocks.*.mlp.hook_post",))))
     assert payload["layers"] == [2]
     assert {layer for factor in payload["runs"][0]["top_neurons"] for layer, _, _ in factor} == {2}
 
@@ -220,8 +220,8 @@ def test_all_zero_activations_give_empty_factors():
 
 def test_two_bakes_give_byte_identical_sections(loaded):
     the_spec = spec(loaded["llama"].source.path, generate=3, factors={"counts": [2, 5]})
-    first = dumps(section(the_spec, run(the_spec, loaded["llama"], Needs(mlp_post=True))))
-    second = dumps(section(the_spec, run(the_spec, loaded["llama"], Needs(mlp_post=True))))
+    first = dumps(section(the_spec, run(the_spec, loaded["llama"], Needs(hooks=("blocks.*.mlp.hook_post",)))))
+    second = dumps(section(the_spec, run(the_spec, loaded["llama"], Needs(hooks=("blocks.*.mlp.hook_post",)))))
     assert first == second
 
 
@@ -249,7 +249,7 @@ def test_a_count_below_one_is_refused_when_read(models, counts):
 
 def test_more_factors_than_tokens_is_refused_at_bake(loaded, models):
     the_spec = block_spec(models["llama"], "counts: [2, 50]")
-    capture = run(the_spec, loaded["llama"], Needs(mlp_post=True))
+    capture = run(the_spec, loaded["llama"], Needs(hooks=("blocks.*.mlp.hook_post",)))
     with pytest.raises(SpecError) as caught:
         section(the_spec, capture)
     error = caught.value
@@ -262,7 +262,7 @@ def test_more_factors_than_tokens_is_refused_at_bake(loaded, models):
 def test_a_layer_outside_the_model_is_refused_at_bake(loaded, models, layers):
     the_spec = block_spec(models["llama"], f"counts: 2\nlayers: {layers}")
     with pytest.raises(SpecError) as caught:
-        section(the_spec, run(the_spec, loaded["llama"], Needs(mlp_post=True)))
+        section(the_spec, run(the_spec, loaded["llama"], Needs(hooks=("blocks.*.mlp.hook_post",))))
     error = caught.value
     assert (error.field, error.line) == ("factors.layers", 16)
     assert "layers 0-2" in error.message and "from 0 to 2" in error.hint
@@ -296,7 +296,7 @@ def test_real_minilm_capture_and_factors(loaded_bundled):
     assert payload["layers"] == list(range(6)) and payload["neurons_per_layer"] == 1536
     errors = [run_["error"] for run_ in payload["runs"]]
     assert 0 < errors[1] < errors[0] < 1
-    assert dumps(payload) == dumps(section(the_spec, run(the_spec, minilm, Needs(mlp_post=True))))
+    assert dumps(payload) == dumps(section(the_spec, run(the_spec, minilm, Needs(hooks=("blocks.*.mlp.hook_post",)))))
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ from generator.capture import run
 from generator.errors import SpecError
 from generator.methods import REGISTRY
 from generator.methods.lens.compute import logit_lens
-from generator.methods.lens.section import candidate_table, watched_ids
+from generator.methods.lens.section import candidate_table, hidden_rows, watched_ids
 from generator.models.adapters import adapter_for
 from generator.models.loading import POOL
 from generator.models.registry import resolve
@@ -87,7 +87,8 @@ def lens_of(folder: str, generate: int = 0, watch: tuple[str, ...] = (), top_k: 
                  f"lens: {{top_k: {top_k}, watch: {watch_yaml}}}\n")
     loaded = POOL.get(resolve(folder))
     capture = run(spec, loaded, LENS.needs)
-    result = logit_lens(capture.hidden_states, capture.readout, capture.ids, watched_ids(spec, capture), top_k)
+    hidden = hidden_rows(capture.activations, capture.readout, capture.info.n_layers)
+    result = logit_lens(hidden, capture.readout, capture.ids, watched_ids(spec, capture), top_k)
     return loaded, capture, result, LENS.section(spec, capture)
 
 
@@ -125,7 +126,8 @@ def test_the_last_layer_is_the_models_own_output(family, lens_models):
     assert np.abs(result.next_probs[L] - nxt).max() < 1e-5
     # The final norm applied once more (as a lens that ignored the library's convention would) is far from it:
     # the comparison above would catch it.
-    twice = torch.log_softmax(capture.readout.logits(torch.as_tensor(capture.hidden_states[L]), normed=False)
+    last = hidden_rows(capture.activations, capture.readout, capture.info.n_layers)[L]
+    twice = torch.log_softmax(capture.readout.logits(torch.as_tensor(last), normed=False)
                               .double(), -1).numpy()
     assert np.abs(twice - np.log(own_probs)).max() > 0.1
 
@@ -191,7 +193,8 @@ def test_tiles_of_any_size_and_any_number_of_workers_give_the_same_lens(tile, th
     and top ids stay exactly those of one whole tile, watched tokens included."""
     loaded, capture, _, _ = lens_of(lens_models["llama"])
     watch = [loaded.tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in (" the", " is")]
-    args = (capture.hidden_states, capture.readout, capture.ids, watch, 5)
+    hidden = hidden_rows(capture.activations, capture.readout, capture.info.n_layers)
+    args = (hidden, capture.readout, capture.ids, watch, 5)
     whole = logit_lens(*args, tile=(10**6, 10**6))
     before = torch.get_num_threads()
     torch.set_num_threads(threads)

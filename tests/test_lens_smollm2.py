@@ -11,6 +11,7 @@ import torch
 import lens_reference as ref
 from generator.capture import run
 from generator.methods import REGISTRY
+from generator.methods.lens.section import hidden_rows
 from generator.methods.lens.compute import logit_lens
 from generator.spec import spec_from_data
 
@@ -24,7 +25,8 @@ def smollm2_lens(loaded_bundled):
     loaded = loaded_bundled("smollm2")
     spec = spec_from_data({"model": "smollm2", "text": TEXT, "generate": 5, "views": ["layers"]}, file="t.yml")
     capture = run(spec, loaded, REGISTRY["lens"].needs)
-    result = logit_lens(capture.hidden_states, capture.readout, capture.ids, [], 5)
+    result = logit_lens(hidden_rows(capture.activations, capture.readout, capture.info.n_layers), capture.readout,
+                        capture.ids, [], 5)
     return loaded, capture, result, ref.residuals(loaded.model, capture.ids)
 
 

@@ -103,7 +103,7 @@ def test_gpt_neox_value_vectors_are_the_ones_its_attention_weighs(neox, tmp_path
     loaded = POOL.get(resolve(str(neox)))
     modeling_gpt_neox.eager_attention_forward = spy
     try:
-        capture = run(spec, loaded, Needs(values=True))
+        capture = run(spec, loaded, Needs(hooks=("blocks.*.attn.hook_v", "blocks.*.attn.W_O")))
     finally:
         modeling_gpt_neox.eager_attention_forward = original
     assert len(seen) == 2

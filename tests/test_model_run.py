@@ -6,7 +6,10 @@
   j masked out by its own attention mask (softmax with key j at -inf), in every layer and head;
 - an edit that returns the activation unchanged changes nothing; patching the residual stream of every position
   from a clean run gives the clean output; batched edit sets equal one run per set;
-- a point the adapter cannot give raises MissingHookPoint naming it.
+- a point the adapter cannot give raises MissingHookPoint naming it; a pattern that is only read still comes, as the
+  model's own `output_attentions`, with its gradient;
+- `ln_final.hook_normalized` is the final norm of the last block's output (the library's last hidden state, and
+  what gives the logits); the capture's entries, filled by other routes in one forward, equal the run handle's.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -158,7 +162,9 @@ def test_a_point_the_adapter_cannot_give_is_refused_by_name(tiny_models):
     assert "blocks.0.attn.hook_pattern" not in run.hook_names()
     assert "blocks.0.hook_resid_post" in run.hook_names()
     with pytest.raises(MissingHookPoint, match=r"blocks\.0\.attn\.hook_pattern.*llama"):
-        run.run_with_cache(_ids(run), "blocks.0.attn.hook_pattern")
+        run.run_with_hooks(_ids(run), [("blocks.0.attn.hook_pattern", lambda x, hook: x)])
+    with pytest.raises(MissingHookPoint, match=r"blocks\.0\.attn\.hook_q.*llama"):
+        run.run_with_cache(_ids(run), "blocks.0.attn.hook_q")
     with pytest.raises(MissingHookPoint, match=r"hook_z.*output projection"):
         run.run_with_hooks(_ids(run), [("blocks.*.attn.hook_z", lambda x, hook: x)])
     with pytest.raises(ValueError, match="not a hook point"):
@@ -223,3 +229,71 @@ def test_staggered_starts_equal_runs_each_started_at_its_own_block(runs, family)
     assert not torch.allclose(single[0], single[1], atol=1e-4), "the edits change nothing: a useless test"
     with pytest.raises(ValueError, match="below it"):
         run.run_edit_sets(ids, [[("blocks.0.attn.hook_z", zero_head(0))]], starts=([1], resids))
+
+
+def test_a_pattern_only_read_comes_without_an_attention_path_with_its_gradient(tiny_models):
+    """Gemma 2's case (no attention path): reading `hook_pattern` gives the model's own weights, in the autograd
+    graph: the gradient through the cached tensor equals the one through the model's own `output_attentions`."""
+    loaded = _load(tiny_models["llama"])
+    plain = ModelRun(loaded)
+    run = ModelRun(dataclasses.replace(loaded, adapter=dataclasses.replace(loaded.adapter, attention=None)))
+    ids = _ids(run, seed=11)
+    embeds = run.model.get_input_embeddings()(ids).detach()
+    logits, cache = run.run_with_cache(inputs_embeds=embeds, names_filter="blocks.*.attn.hook_pattern", grad=True)
+    patterns = list(cache.values())
+    assert list(cache) == ["blocks.0.attn.hook_pattern", "blocks.1.attn.hook_pattern"]
+    grads = torch.autograd.grad(logits[0, -1, 7], patterns)
+    own = run.model(inputs_embeds=embeds, attention_mask=torch.ones_like(ids), output_attentions=True, use_cache=False)
+    expected = torch.autograd.grad(own.logits[0, -1, 7], list(own.attentions))
+    for got, want, pattern, weights in zip(grads, expected, patterns, own.attentions):
+        torch.testing.assert_close(pattern, weights, rtol=0, atol=0)
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    assert any(g.abs().max() > 0 for g in grads), "the test must not pass on zeros"
+    _, intercepted = plain.run_with_cache(inputs_embeds=embeds, names_filter="blocks.*.attn.hook_pattern")
+    for name in cache:
+        torch.testing.assert_close(intercepted[name], cache[name].detach(), rtol=0, atol=1e-7)
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bert"])
+def test_the_final_norm_point_is_the_last_hidden_state_and_gives_the_logits(runs, family):
+    run = runs[family]
+    ids = _ids(run, seed=12)
+    main, cache = run.run_with_cache(ids, ["ln_final.hook_normalized", "blocks.*.hook_resid_post"])
+    last = cache[f"blocks.{run.info.n_layers - 1}.hook_resid_post"]
+    norm = run.adapter.final_norm_module(run.model)
+    with torch.no_grad():
+        own = run.model(ids, attention_mask=torch.ones_like(ids), output_hidden_states=True)
+        expected = norm(last) if norm is not None else last
+    torch.testing.assert_close(cache["ln_final.hook_normalized"], expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(cache["ln_final.hook_normalized"], own.hidden_states[-1], rtol=0, atol=1e-6)
+    if norm is not None:
+        assert (expected - last).abs().max() > 1e-2, "the norm is not the identity here"
+        with torch.no_grad():
+            logits = run.adapter.unembed_module(run.model)(cache["ln_final.hook_normalized"])
+        torch.testing.assert_close(logits, main, rtol=0, atol=1e-5)
+
+
+POINTS = ["hook_embed", "blocks.*.hook_resid_pre", "blocks.*.attn.hook_q", "blocks.*.attn.hook_k",
+          "blocks.*.attn.hook_v", "blocks.*.attn.hook_pattern", "blocks.*.attn.hook_z", "blocks.*.hook_attn_out",
+          "blocks.*.mlp.hook_post", "blocks.*.hook_mlp_out", "blocks.*.hook_resid_post", "ln_final.hook_normalized"]
+
+
+@pytest.mark.parametrize("family", ["gpt2", "llama", "bert"])
+def test_the_captures_entries_by_name_equal_the_run_handles(tiny_models, runs, family):
+    """The capture fills its one mapping by faster routes (output_attentions, output_hidden_states, the attention
+    call, the value module): each entry must mean what the run handle's hook of the same name gives."""
+    from generator.capture import run as capture_run
+    from generator.methods.registry import Needs
+    from generator.spec import spec_from_data
+
+    loaded = _load(tiny_models[family])
+    spec = spec_from_data({"model": str(tiny_models[family]), "text": "The cat sat on the mat because it was warm"},
+                          file="t.yml")
+    capture = capture_run(spec, loaded, Needs(hooks=tuple(POINTS)))
+    _, cache = runs[family].run_with_cache(capture.input_ids, POINTS)
+    assert set(capture.activations) == set(cache) and len(cache) == 2 + 10 * loaded.info.n_layers
+    for name, value in cache.items():
+        np.testing.assert_allclose(capture.activations[name], value[0].numpy(), rtol=0, atol=1e-6, err_msg=name)
+    assert capture.stack("blocks.*.attn.hook_pattern").shape == (loaded.info.n_layers, loaded.info.n_heads,
+                                                                 len(capture.ids), len(capture.ids))
+    assert len(capture.attention_scales) == loaded.info.n_layers

@@ -26,7 +26,7 @@ from generator.spec import spec_from_data
 
 TEXT = "The cat sat on the mat because it was warm, and the dog slept."
 PAIR = ["Where did the cat sit?", "The cat sat on the mat."]
-QK = Needs(attention=True, queries_keys=True, adapter=True)
+QK = Needs(hooks=("blocks.*.attn.hook_pattern", "blocks.*.attn.hook_q", "blocks.*.attn.hook_k"), adapter=True)
 
 
 def spec(**fields):

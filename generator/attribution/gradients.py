@@ -97,16 +97,12 @@ def forward(model: Any, embeds: torch.Tensor, logits_to_keep: int | None = None)
                                         logits_to_keep=logits_to_keep)
 
 
-def run(model: Any, embeds: torch.Tensor, logits_to_keep: int | None = None,
-        output_attentions: bool = False) -> Any:
-    """The model's whole output object, model(inputs_embeds=embeds, attention_mask=ones): with `output_attentions`
-    its `attentions` are the weights the forward used (eager attention), so gradients can be taken with respect to
-    them. The run handle gives the same weights only where the adapter names the attention module, and this works
-    for every eager model: gradient-weighted rollout and Grad-SAM read the weights this way; every other re-run goes
-    through `forward`."""
+def run(model: Any, embeds: torch.Tensor, logits_to_keep: int | None = None) -> Any:
+    """The model's whole output object, model(inputs_embeds=embeds, attention_mask=ones), outside the run handle
+    (a reference route for tests; the methods re-run the model through `forward` or the run handle)."""
     model = module(model)
     named = _named_parameters_of_forward(model)
-    kwargs: dict[str, Any] = {"output_attentions": True} if output_attentions else {}
+    kwargs: dict[str, Any] = {}
     if "use_cache" in named:
         kwargs["use_cache"] = False
     if logits_to_keep is not None and "logits_to_keep" in named:

@@ -5,7 +5,8 @@ A method (in Captum's sense: one class of explanation under one contract) is a `
 - `name`: the payload section it writes and the spec field that holds its options (`saliency: {ig_steps: 50}`);
 - `views`: the views it provides, view name -> custom element tag (`{"saliency": "explorable-saliency-view"}`);
 - `options`: a pydantic model of its options (or None), included in the spec schema as field `name`;
-- `needs`: what it needs from the model run (`Needs`), so the capture records only that; `needs_of(spec)`, where
+- `needs`: what it needs from the model run (`Needs`: hook names such as `blocks.*.attn.hook_pattern`, and a few
+  whole-run flags), so the capture records only that; `needs_of(spec)`, where
   given, narrows it to what the spec's options use (`Method.needs_for`);
 - `check(spec, model_info, n_tokens)`: model-dependent rules, raised as placed `SpecError`s before the model runs
   (by the bake, and by `explorables check` without torch); n_tokens is the most tokens the run can have, or None;
@@ -48,24 +49,21 @@ class Needs:
     """What a method needs the model run to record (the capture records the union over a spec's methods).
 
     `hooks` lists hook names or patterns (`generator.hooks`: `blocks.*.attn.hook_pattern`, `blocks.3.hook_resid_post`,
-    `hook_embed`, ...): the capture records each in `Capture.activations` by name, through the run handle
-    (`generator.model_run.ModelRun.run_with_cache`), batch axis dropped. A new capture point is one entry in
-    `generator/hooks.py` and its place in the adapter; a method asks for it here by name. The booleans before it
-    are the capture's older, dedicated records (kept so that the payloads they feed keep their bytes); the flags
-    after it are whole-run needs.
+    `hook_embed`, `ln_final.hook_normalized`, ...) and weight names (`blocks.*.attn.W_O`): the capture records each
+    activation in `Capture.activations` by name, batch axis dropped (shapes in `generator.hooks`), each weight in
+    `Capture.weights`. A new capture point is one entry in `generator/hooks.py` and its place in the adapter; a
+    method asks for it here by name. The flags after it are whole-run needs.
     """
 
-    attention: bool = False        # attention weights [L, H, N, N] (`Capture.attentions`)
-    # attention weights read one layer at a time (`Capture.attention_by_layer`): on a long text (see
-    # methods.attention.layered) the run never holds [L, H, N, N]; on a short one it records `attentions` as above
+    hooks: tuple[str, ...] = ()    # hook names or patterns, and weight names, recorded by name (see above)
+    # whole-run flags:
+    # the attention patterns read one layer at a time (`Capture.attention_by_layer`): on a long text (see
+    # methods.attention.layered), unless another method asks for `blocks.*.attn.hook_pattern` by name, the run never
+    # holds [L, H, N, N]; otherwise it records the patterns by name as usual
     attention_layers: bool = False
-    mlp_post: bool = False         # blocks.{i}.mlp.hook_post for every layer: [N, neurons]
-    hidden_states: bool = False    # residual stream after the embedding and after every block: [L + 1, N, d_model]
-    queries_keys: bool = False     # blocks.{i}.attn.hook_q / hook_k: [H, N, d_head] / [H_kv, N, d_head], and scales
-    values: bool = False           # blocks.{i}.attn.hook_v [H_kv, N, d_head] and weights blocks.{i}.attn.W_O
-    hooks: tuple[str, ...] = ()    # hook names or patterns recorded by name (see above)
     gradients: bool = False        # the method runs the model again (gradients, edits): `Capture.model_run`
-    sentences: bool = False        # each sentence of a pair tokenised on its own (bi-encoder reading)
+    sentences: bool = False        # each sentence of a pair tokenised on its own (bi-encoder reading); the
+                                   # sentences' own runs record the same hook names (`Sentence.activations`)
     adapter: bool = False          # needs an architecture adapter (module paths) for this model family
     readout: bool = False          # the final norm and unembedding as a handle (`Capture.readout`, models/readout.py)
     vocabulary: bool = False       # token ids <-> display text (`Capture.vocabulary`, tokens.Vocabulary)
@@ -74,6 +72,19 @@ class Needs:
         merged = {f.name: getattr(self, f.name) or getattr(other, f.name) for f in fields(self)}
         merged["hooks"] = tuple(dict.fromkeys(self.hooks + other.hooks))
         return Needs(**merged)
+
+    def asks(self, point: str) -> bool:
+        """Whether some entry of `hooks` names point `point` of some layer (`"attn.hook_q"`, `"attn.W_O"`,
+        `"hook_embed"`): what the rules read to tell whether the model's family can give it (no torch)."""
+        from .. import hooks
+
+        if point in (hooks.EMBED, hooks.FINAL):
+            names = [point]
+        elif point in hooks.WEIGHTS:
+            names = [hooks.weight_name(0, point)]
+        else:
+            names = [hooks.hook_name(0, point)]
+        return any(hooks.matching(hooks.layer_free(name), names) for name in self.hooks)
 
 
 @dataclass(frozen=True)
@@ -175,9 +186,10 @@ def _check_hook(who: str, name: object) -> None:
 
     if not isinstance(name, str):
         raise ContractError(f"{who}: needs.hooks holds {name!r}; a hook name is a string")
-    if not hooks.matching(name, hooks.all_names(256)):
-        raise ContractError(f"{who}: needs.hooks: '{name}' names no hook point (known: {hooks.EMBED}, and "
-                            f"blocks.<layer>.<point> with point one of {', '.join(hooks.POINTS)}; '*' for any layer)")
+    if not hooks.matching(name, hooks.all_names(256) + hooks.weight_names(256)):
+        raise ContractError(f"{who}: needs.hooks: '{name}' names no hook point or weight (known: {hooks.EMBED}, "
+                            f"{hooks.FINAL}, and blocks.<layer>.<point> with point one of "
+                            f"{', '.join(hooks.POINTS + hooks.WEIGHTS)}; '*' for any layer)")
 
 
 class Registry:

@@ -1,9 +1,10 @@
 """Gradient-weighted rollout, Grad-SAM (attention x gradient) and gradient x input from one forward and one batched
 backward.
 
-The forward runs on the token embeddings as a leaf with `output_attentions`: in eager attention the returned weights
-A_l [H, N, N] are the tensors the layer multiplies the values with, so d f / d A_l is the gradient of the target f
-with respect to each attention weight. One vectorised backward per chunk of targets gives d f / d x and every
+The forward runs on the token embeddings as a leaf through the run handle (`generator.model_run`), which caches the
+attention pattern of every layer by hook name (`blocks.{l}.attn.hook_pattern`) inside the autograd graph: the
+weights A_l [H, N, N] the layer multiplies the values with, so d f / d A_l is the gradient of the target f with
+respect to each attention weight. One vectorised backward per chunk of targets gives d f / d x and every
 d f / d A_l together. From the positive part of the elementwise products P_l = (A_l ⊙ ∂f/∂A_l)^+:
 
 - gradient-weighted rollout (Chefer, Gur & Wolf 2021, "Generic Attention-model Explainability", rule for
@@ -23,16 +24,30 @@ the cosine similarity of a bi-encoder's two mean-pooled sentence embeddings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from ...attribution.checks import check_finite_gradients, check_n_prompt
-from ...attribution.gradients import batched_vjp, first_output, gradient_ready, run, token_embeddings
+from ...attribution.gradients import batched_vjp, gradient_ready, handle, token_embeddings
 from ...attribution.integrated import chunks
+from ...hooks import every_layer
 from ...attribution.targets import check_target, cosine, mean_pool, score_from_logits
 
 MAX_GRADIENT_ELEMENTS = 2 ** 25     # attention-gradient floats held at once (K targets x L x H x N x N), ~134 MB
+PATTERNS = every_layer("attn.hook_pattern")
+
+
+def patterns_run(model: Any, embeds: torch.Tensor, logits_to_keep: int | None = None
+                 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One run of the run handle `model` on token embeddings `embeds` [1, N, D] that keeps gradients: (its main
+    output, logits [1, N or logits_to_keep, V] or the last hidden state [1, N, d_model]; the attention pattern of
+    every layer, L x [1, H, N, N], by hook name, in the autograd graph). Raises MissingHookPoint when the model's
+    patterns cannot be read by name."""
+    main, cache = handle(model).run_with_cache(inputs_embeds=embeds, names_filter=PATTERNS, grad=True,
+                                               logits_to_keep=logits_to_keep)
+    return main, list(cache.values())          # the cache keeps the forward order: layer 0 first
 
 
 @dataclass(frozen=True)
@@ -58,12 +73,13 @@ def reduce_products(attentions: torch.Tensor, gradients: torch.Tensor) -> tuple[
     return relevance - torch.eye(n, dtype=torch.float64, device=mean.device), per_key
 
 
-def causal_attention_gradients(model: torch.nn.Module, input_ids: torch.Tensor, n_prompt: int, target: str = "logit",
+def causal_attention_gradients(model: Any, input_ids: torch.Tensor, n_prompt: int, target: str = "logit",
                                *, max_elements: int = MAX_GRADIENT_ELEMENTS) -> AttentionGradients:
     """The three gradient methods for every generated token: T = G = N - n_prompt targets.
 
-    input_ids: 1-D LongTensor (prompt then generated tokens). Raises ValueError for a bad n_prompt or target,
-    FloatingPointError for a gradient that is not finite.
+    model: the run handle (`generator.model_run.ModelRun`); input_ids: 1-D LongTensor (prompt then generated
+    tokens). Raises ValueError for a bad n_prompt or target, FloatingPointError for a gradient that is not finite,
+    MissingHookPoint as `patterns_run`.
     """
     target = check_target(target)
     with gradient_ready(model):
@@ -72,11 +88,10 @@ def causal_attention_gradients(model: torch.nn.Module, input_ids: torch.Tensor, 
         n_prompt = check_n_prompt(n_prompt, n_tokens)
         n_generated = n_tokens - n_prompt
         leaf = x.unsqueeze(0).clone().requires_grad_(True)
-        output = run(model, leaf, logits_to_keep=n_generated + 1, output_attentions=True)
-        logits = first_output(output, "logits")[:, -(n_generated + 1):-1]
+        logits, attentions = patterns_run(model, leaf, logits_to_keep=n_generated + 1)   # L x [1, H, N, N]
+        logits = logits[:, -(n_generated + 1):-1]
         chosen = input_ids[n_prompt:].to(logits.device, torch.long)[None]
         scores = score_from_logits(logits, chosen, target)                     # [1, G]
-        attentions = list(output.attentions)                                   # L x [1, H, N, N]
         weights = torch.stack([a[0] for a in attentions]).detach()
         per_call = max(1, max_elements // weights.numel())
         relevance = torch.empty((n_generated, n_tokens, n_tokens), dtype=torch.float64)
@@ -93,19 +108,18 @@ def causal_attention_gradients(model: torch.nn.Module, input_ids: torch.Tensor, 
                                   gxi.numpy())
 
 
-def similarity_attention_gradients(model: torch.nn.Module, input_ids_a: torch.Tensor, input_ids_b: torch.Tensor
+def similarity_attention_gradients(model: Any, input_ids_a: torch.Tensor, input_ids_b: torch.Tensor
                                    ) -> tuple[AttentionGradients, AttentionGradients]:
     """The three gradient methods for a bi-encoder's cosine similarity (one target, T = 1), for sentence A and B
-    each read on its own (1-D id tensors with their own special tokens)."""
+    each read on its own (1-D id tensors with their own special tokens). model: the run handle."""
     with gradient_ready(model):
         xs = (token_embeddings(model, input_ids_a, "input_ids_a"), token_embeddings(model, input_ids_b, "input_ids_b"))
         leaves = [x.unsqueeze(0).clone().requires_grad_(True) for x in xs]
-        outputs = [run(model, leaf, output_attentions=True) for leaf in leaves]
-        pooled = [mean_pool(first_output(out, "last_hidden_state"), torch.ones(leaf.shape[:2], dtype=torch.long,
-                                                                                  device=leaf.device))
-                  for out, leaf in zip(outputs, leaves)]
+        runs = [patterns_run(model, leaf) for leaf in leaves]
+        pooled = [mean_pool(hidden, torch.ones(leaf.shape[:2], dtype=torch.long, device=leaf.device))
+                  for (hidden, _), leaf in zip(runs, leaves)]
         f = cosine(pooled[0], pooled[1])                                                    # [1]
-        attentions = [list(out.attentions) for out in outputs]
+        attentions = [patterns for _, patterns in runs]
         grads = torch.autograd.grad(f.sum(), [*leaves, *attentions[0], *attentions[1]])
         n_layers = len(attentions[0])
         results = []

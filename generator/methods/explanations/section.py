@@ -132,20 +132,24 @@ def payload_section(explained: "Any", options: ExplanationsOptions, capture: "Ca
         out["tokens_a"], out["tokens_b"] = capture.sentences[0].tokens, capture.sentences[1].tokens
     return out
 
+PATTERNS = ("blocks.*.attn.hook_pattern",)
+VALUES = ("blocks.*.attn.hook_v", "blocks.*.attn.W_O")     # value-weighted attention's value vectors and W_O
+
+
 def needs_of(spec: "SpecBase") -> Needs:
     """What the run records for the chosen methods: the value vectors and W_O only for value-weighted attention (so
     that a family whose adapter does not say where its values are still gets the other methods)."""
     from .options import VALUE_WEIGHTED
 
-    return Needs(attention=True, values=VALUE_WEIGHTED in spec.options("explanations").methods, gradients=True,
-                 sentences=True, adapter=True)
+    values = VALUE_WEIGHTED in spec.options("explanations").methods
+    return Needs(hooks=PATTERNS + (VALUES if values else ()), gradients=True, sentences=True, adapter=True)
 
 
 METHOD = Method(
     name="explanations",
     views={"explanations": "explorable-explanations-view"},
     section=section,
-    needs=Needs(attention=True, values=True, gradients=True, sentences=True, adapter=True),
+    needs=Needs(hooks=PATTERNS + VALUES, gradients=True, sentences=True, adapter=True),
     options=ExplanationsOptions,
     check=check,
     needs_of=needs_of,

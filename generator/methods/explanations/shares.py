@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from ...attribution.shares import completeness_gap, normalise
-from ...hooks import hook_name, weight_name
+from ...hooks import every_layer, hook_name, weight_name
 from .attention_maps import raw_attention, residual_attention, rollout_layers
 from .flow import flow_rows
 from .options import (ATTENTION_ATTRIBUTION, ATTENTION_X_GRADIENT, FLOW, GRAD_ROLLOUT, GRADIENT_METHODS,
@@ -32,6 +32,7 @@ from .value_weighted import value_weighted_norms
 if TYPE_CHECKING:
     from ...capture import Capture
 
+PATTERNS = every_layer("attn.hook_pattern")
 ATTENTION_ONLY = (RAW_ATTENTION, ROLLOUT, FLOW, VALUE_WEIGHTED, VALUE_ZEROING)   # each sentence half the mass
 
 
@@ -68,7 +69,7 @@ def causal(capture: "Capture", options: ExplanationsOptions) -> Explained:
     from .model_runs import causal_variant_scores
 
     methods, target = options.methods, options.target
-    attentions = np.asarray(capture.attentions, dtype=np.float64)
+    attentions = capture.stack(PATTERNS).astype(np.float64)                 # [L, H, N, N]
     n_layers, n_tokens, n_prompt = attentions.shape[0], attentions.shape[-1], capture.n_prompt
     rows = np.arange(n_prompt - 1, n_tokens - 1)                  # position predicting each generated token
     valid = np.arange(n_tokens)[None, :] <= rows[:, None]
@@ -145,7 +146,7 @@ def similarity(capture: "Capture", options: ExplanationsOptions) -> Explained:
     halves: dict[str, list[np.ndarray]] = {name: [] for name in methods if name in ATTENTION_ONLY}
     layer_halves: dict[str, list[np.ndarray]] = {}
     for sentence in sentences:
-        attentions = np.asarray(sentence.attentions, dtype=np.float64)
+        attentions = sentence.stack(PATTERNS).astype(np.float64)
         n_layers, n = attentions.shape[0], attentions.shape[-1]
         if RAW_ATTENTION in methods:
             halves[RAW_ATTENTION].append(raw_attention(attentions).mean(axis=0))

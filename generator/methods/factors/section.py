@@ -103,7 +103,7 @@ METHOD = Method(
     name="factors",
     views={"factors": "explorable-factor-view"},
     section=section,
-    needs=Needs(mlp_post=True, adapter=True),
+    needs=Needs(hooks=("blocks.*.mlp.hook_post",), adapter=True),
     options=FactorOptions,
     check=check,
     metrics=metrics,

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from ...models.facts import ModelInfo
     from ...spec import SpecBase
 
+# the residual stream entering every block, and what the unembedding reads after the last one: the last block's
+# output, or the final norm's output where the library applies the norm (`hidden_rows`)
+LENS_POINTS = ("blocks.*.hook_resid_pre", "blocks.*.hook_resid_post", "ln_final.hook_normalized")
+
 VIEWS = {"layers": "explorable-layers-view", "ranks": "explorable-ranks-view",
          "probabilities": "explorable-probabilities-view"}
 
@@ -93,6 +97,21 @@ def candidate_table(top_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return unique[order], position[inverse.reshape(top_ids.shape)]
 
 
+def hidden_rows(activations: dict[str, np.ndarray], readout: Any, n_layers: int) -> np.ndarray:
+    """The lens's rows [L + 1, N, d_model]: row l < L the residual stream entering block l
+    (`blocks.{l}.hook_resid_pre`; row 0 the embedding output), row L what follows the last block: the final norm's
+    output (`ln_final.hook_normalized`) where the readout takes its last row as already normed
+    (`Readout.needs_norm`), else the last block's output (`blocks.{L-1}.hook_resid_post`), which the lens then
+    normalises itself. These are the library's `output_hidden_states` (`generator.capture`). Raises KeyError for
+    a point not recorded."""
+    from ...hooks import FINAL, hook_name
+
+    last = FINAL if not readout.needs_norm(n_layers, n_layers) and readout.norm is not None else \
+        hook_name(n_layers - 1, "hook_resid_post")
+    return np.stack([activations[hook_name(layer, "hook_resid_pre")] for layer in range(n_layers)] +
+                    [activations[last]])
+
+
 def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     """The lens section of one capture (layout in this module's docstring). Raises SpecError on `lens.watch.<i>`
     for a watched entry that is not one token."""
@@ -101,7 +120,8 @@ def section(spec: "SpecBase", capture: "Capture") -> dict[str, Any]:
     options = spec.options("lens")
     watch = watched_ids(spec, capture)
     readout = capture.readout
-    result = logit_lens(capture.hidden_states, readout, capture.ids, watch, options.top_k)
+    hidden = hidden_rows(capture.activations, readout, capture.info.n_layers)
+    result = logit_lens(hidden, readout, capture.ids, watch, options.top_k)
     ids, index = candidate_table(result.top_ids)
     records = capture.vocabulary.display(ids.tolist())
     watch_records = capture.vocabulary.display(watch)
@@ -148,7 +168,7 @@ METHOD = Method(
     name="lens",
     views=VIEWS,
     section=section,
-    needs=Needs(hidden_states=True, readout=True, vocabulary=True, adapter=True),
+    needs=Needs(hooks=LENS_POINTS, readout=True, vocabulary=True, adapter=True),
     options=LensOptions,
     check=check,
     metrics=metrics,

@@ -115,7 +115,7 @@ METHOD = Method(
     name="neuron",
     views={"neuron": "explorable-neuron-view"},
     section=section,
-    needs=Needs(queries_keys=True, adapter=True),
+    needs=Needs(hooks=("blocks.*.attn.hook_q", "blocks.*.attn.hook_k"), adapter=True),
     options=NeuronOptions,
     check=check,
     metrics=metrics,
