@@ -43,7 +43,7 @@ def main() -> None:
                        if str(getattr(spec, "file", "")).endswith("counterfactuals.yml")
                        or name.startswith(("cf-", "cfa-"))]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')}")
     for name in sorted({catalogue.specs[i].model for i in ids}):
         wall, cpu = time.perf_counter(), time.process_time()
         POOL.get(resolve(name))

@@ -87,7 +87,7 @@ def main() -> None:
     from generator.spec import Catalogue, spec_from_block
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, load average {os.getloadavg()[0]:.1f} at start")
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')}, load average {os.getloadavg()[0]:.1f} at start")
     loaded = POOL.get(resolve("smollm2"))
     tokenizer = loaded.tokenizer
     candidates = None

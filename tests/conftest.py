@@ -17,6 +17,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+import generator  # noqa: E402,F401  (sets OpenMP's short spin before any test module imports torch)
 
 REPO = Path(__file__).resolve().parent.parent
 
