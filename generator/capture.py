@@ -144,10 +144,11 @@ def tokenize(spec: SpecBase, loaded: LoadedModel) -> tuple[torch.Tensor, torch.T
     Raises SpecError when the text gives no tokens or is longer than `max_tokens` or the model's position limit.
     """
     tokenizer = loaded.tokenizer
+    # verbose=False: a text over the model's limit gets the placed error below, not the library's bare warning
     if spec.pair is not None:
-        encoded = tokenizer(spec.pair[0], spec.pair[1], return_tensors="pt")
+        encoded = tokenizer(spec.pair[0], spec.pair[1], return_tensors="pt", verbose=False)
     else:
-        encoded = tokenizer(spec.text, return_tensors="pt")
+        encoded = tokenizer(spec.text, return_tensors="pt", verbose=False)
     input_ids = encoded["input_ids"].to(loaded.model.device)   # the model's device (generator/precision.py)
     check_length(spec, loaded.info.label, input_ids.shape[1], loaded.max_positions)
     if input_ids.shape[1] == 0:
