@@ -210,12 +210,7 @@ class ModelRun:
         outputs = []
         for first in range(0, len(edit_sets), batch_size):
             chunk = edit_sets[first:first + batch_size]
-            per_name: dict[str, list[tuple[int, HookFn]]] = {}
-            for row, edits in enumerate(chunk):
-                for pattern, fn in edits:
-                    for name in self._resolve(pattern):
-                        per_name.setdefault(name, []).append((row, fn))
-            fwd = [(name, _rowwise(entries)) for name, entries in per_name.items()]
+            fwd = self._row_hooks(chunk)
             batch = input_ids.expand(len(chunk), -1)
             types = token_type_ids.expand(len(chunk), -1) if token_type_ids is not None else None
             out = self.run_with_hooks(batch, fwd, token_type_ids=types, logits_to_keep=logits_to_keep, start=start)
@@ -270,12 +265,7 @@ class ModelRun:
         for first in range(0, len(order), batch_size):
             rows = order[first:first + batch_size]
             chunk = [edit_sets[index] for index in rows]
-            per_name: dict[str, list[tuple[int, HookFn]]] = {}
-            for row, edits in enumerate(chunk):
-                for pattern, fn in edits:
-                    for name in self._resolve(pattern):
-                        per_name.setdefault(name, []).append((row, fn))
-            fwd = [(name, _rowwise(entries)) for name, entries in per_name.items()]
+            fwd = self._row_hooks(chunk)
             batch = input_ids.expand(len(chunk), -1)
             types = token_type_ids.expand(len(chunk), -1) if token_type_ids is not None else None
             chunk_starts = [layers[index] for index in rows]
@@ -288,6 +278,15 @@ class ModelRun:
         return merged[back]
 
     # -- machinery ----------------------------------------------------------------------------------------------
+
+    def _row_hooks(self, chunk: list[list[tuple[str, HookFn]]]) -> list[tuple[str, HookFn]]:
+        """The edit sets of one batch as forward hooks: edit set i applied to batch row i only."""
+        per_name: dict[str, list[tuple[int, HookFn]]] = {}
+        for row, edits in enumerate(chunk):
+            for pattern, fn in edits:
+                for name in self._resolve(pattern):
+                    per_name.setdefault(name, []).append((row, fn))
+        return [(name, _rowwise(entries)) for name, entries in per_name.items()]
 
     def _run(self, input_ids, fwd_hooks, cached, inputs_embeds, token_type_ids, attention_mask, grad,
              logits_to_keep, start=None, staggered=None) -> tuple[torch.Tensor, ActivationCache]:
