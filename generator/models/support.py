@@ -15,7 +15,7 @@ random model of each with every view); `support_table()` gives the docs' table (
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .adapters import adapter_for
@@ -84,6 +84,8 @@ def view_support(info: ModelInfo, can_read_pairs: bool) -> dict[str, str]:
     from ..rules import check_methods, check_model
     from ..spec import spec_from_data
 
+    # the probes ask what the family can show, not whether their sample texts tokenise alike: no tokenizer
+    info = replace(info, pieces=None)
     traits = _Traits(info, can_read_pairs)
     has_adapter = adapter_for(info.architecture) is not None
     answers: dict[str, str] = {}
