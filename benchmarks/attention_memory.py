@@ -35,10 +35,10 @@ CHILD = textwrap.dedent("""
     if way == "all-layers":
         import numpy as np
         from generator.capture import _forward, resolve
-        from generator.methods.attention import _weights
+        from generator.methods.attention import encode_weights
         activations, _ = _forward(loaded, resolve(("blocks.*.attn.hook_pattern",), loaded.info.n_layers)[0], ids,
                                   None)
-        array = _weights(np.stack(list(activations.values())))
+        array = encode_weights(np.stack(list(activations.values())))
     else:
         from generator.attention_stream import attention_levels, attention_section
         array = attention_section(attention_levels(loaded, ids))["values"]

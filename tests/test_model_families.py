@@ -120,13 +120,13 @@ def test_any_failure_of_a_bake_is_a_placed_error_and_the_rest_of_the_page_builds
     from generator.markdown_ext import ExplorablesExtension
     from generator.methods import attention
 
-    real = attention._weights
+    real = attention.encode_weights
 
     def failing(weights):
         if weights.shape[-1] == 3:         # the block with a three-token text fails inside the library
             raise RuntimeError("shape mismatch deep inside a library")
         return real(weights)
-    monkeypatch.setattr(attention, "_weights", failing)
+    monkeypatch.setattr(attention, "encode_weights", failing)
     with pytest.raises(SpecError) as caught:
         bake(tmp_path, model=str(neox), text="One two three", views=["head"])
     assert caught.value.field == "views" and "RuntimeError: shape mismatch" in caught.value.message

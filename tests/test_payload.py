@@ -106,8 +106,9 @@ def independent_decode(array: dict) -> np.ndarray:
 
 
 def attention_section(weights: np.ndarray) -> dict:
-    from generator.methods.attention import section
-    return section(None, type("Capture", (), {"attentions": weights, "cross_attentions": None})())["values"]
+    """The dense attention encoding (a short text's section, a long text's dense layers)."""
+    from generator.methods.attention import encode_weights
+    return encode_weights(weights)
 
 
 def check_attention_encoding(weights: np.ndarray) -> dict:

@@ -132,12 +132,13 @@ def section(spec: "ExplorableSpec", capture: "Capture") -> dict[str, Any]:
     """The attention section of one capture (encoding in this module's docstring)."""
     if layered(capture.info, len(capture.tokens)):
         return layered_section(capture)
-    if capture.attentions is None:
-        capture.attentions = np.stack(capture.attention_by_layer(lambda _layer, weights: weights))
-    section = {"values": _weights(capture.attentions)}
+    attentions = capture.attentions
+    if attentions is None:
+        attentions = np.stack(capture.attention_by_layer(lambda _layer, weights: weights))
+    section = {"values": encode_weights(attentions)}
     if capture.cross_attentions is not None:
-        section["decoder"] = _weights(capture.decoder_attentions)
-        section["cross"] = _weights(capture.cross_attentions)
+        section["decoder"] = encode_weights(capture.decoder_attentions)
+        section["cross"] = encode_weights(capture.cross_attentions)
     return section
 
 
@@ -160,7 +161,7 @@ def encode_layer(weights: np.ndarray) -> dict[str, Any]:
     """One layer [H, N, N] of the layered form: the dense ARRAY when its data is at most DENSE_BYTES (tried up to
     DENSE_WEIGHTS weights), else sparse rows (generator/payload/sparse_rows.py)."""
     if weights.size <= DENSE_WEIGHTS:
-        dense = _weights(weights)
+        dense = encode_weights(weights)
         if len(dense["data"]) <= DENSE_BYTES:
             return dense
     return encode_sparse_rows(weights)
@@ -192,7 +193,10 @@ def _reduce(weights: np.ndarray, shown: list[int] | None
     return encode_layer(weights), encode_sparse_rows(weights, at_least=LINE_WEIGHT), thumbs, kept
 
 
-def _weights(weights: np.ndarray) -> dict[str, Any]:
+def encode_weights(weights: np.ndarray) -> dict[str, Any]:
+    """Attention weights [..., N_query, N_key] in [0, 1] (rows summing to 1) as one dense ARRAY: uint16 planes at
+    LEVELS levels with the row sums kept (`encode_array(keep_row_sums=True)`), the form of a short text's section
+    and of a long text's dense layers."""
     weights = np.asarray(weights)      # float32 as captured: encode_array widens one layer at a time
     return encode_array(weights if weights.dtype == np.float32 else weights.astype(np.float64), dtype="uint16", lo=0.0, hi=1.0, levels=LEVELS,
                         layout="planes", keep_row_sums=True)
