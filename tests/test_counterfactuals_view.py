@@ -10,7 +10,7 @@ import json
 import textwrap
 
 import pytest
-from conftest import build_site, write_test_site_config
+from conftest import build_site, next_frame, write_test_site_config
 from conftest import ready as ready_within
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -88,10 +88,13 @@ def test_versions_and_search_steps_are_chosen_with_the_keyboard(open_page):
     assert buttons.nth(1).get_attribute("aria-checked") == "true"
     assert buttons.nth(1).evaluate("b => b === document.activeElement")
     search = section["searches"]["minimal"]
+    next_frame(page)              # the version's repaint has replaced the step buttons before one is focused
     steps = view.locator(".xp-steps .xp-mbtn")
     assert steps.count() == len(search["steps"]) + 1
     steps.first.focus()
+    assert steps.first.evaluate("b => b === document.activeElement")
     page.keyboard.press("ArrowRight")
+    next_frame(page)              # the step's repaint (the view paints in the next animation frame)
     assert steps.nth(1).get_attribute("aria-checked") == "true"
     assert steps.nth(1).evaluate("b => b === document.activeElement")          # focus survives the repaint
     first = search["steps"][0]
