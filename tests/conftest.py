@@ -269,6 +269,12 @@ def next_frame(page):
     page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
+def payload_of(view) -> dict:
+    """The payload of the explorable block that holds `view` (a Locator), as the page embeds it."""
+    import json
+    return json.loads(view.evaluate("el => el.closest('.explorable').dataset.payload"))
+
+
 def starts_lazily_and_survives_instant_navigation(page, tag: str, far: int = 1, ready_state=None):
     """The checks every view's browser test makes on its test site (a first page with several `tag` views, the far
     one below the fold, and a link "Second page" to a page whose first `tag` view has a broken payload, with a link

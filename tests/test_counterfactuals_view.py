@@ -6,10 +6,10 @@ linked view, the slate palette, a phone's width without sideways overflow, and p
 
 from __future__ import annotations
 
-import json
 import textwrap
 
 import pytest
+from conftest import payload_of
 from conftest import build_site, next_frame, write_test_site_config
 from conftest import ready as ready_within
 
@@ -49,9 +49,6 @@ def site(tmp_path_factory, tiny_models, serve):
 def ready(page, view):
     return ready_within(page, view, timeout=30000)
 
-
-def payload_of(view) -> dict:
-    return json.loads(view.evaluate("el => el.closest('.explorable').dataset.payload"))
 
 
 def test_the_contrast_is_aligned_with_changed_words_outlined_and_saliency_shaded(open_page):

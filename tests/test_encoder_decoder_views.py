@@ -3,12 +3,12 @@ with 2 heads) in headless Chromium: three labelled parts, the token sides of eac
 
 from __future__ import annotations
 
-import json
 import textwrap
 
 import numpy as np
 import pytest
 import torch
+from conftest import payload_of
 from conftest import build_site, next_frame, ready, write_test_site_config
 
 from generator.payload import decode_array
@@ -44,9 +44,6 @@ def site(tmp_path_factory, byte_level_tokenizer, serve):
     build_site(root / "mkdocs.yml", root / "site")
     return serve(root / "site")
 
-
-def payload_of(view) -> dict:
-    return json.loads(view.evaluate("el => el.closest('.explorable').dataset.payload"))
 
 
 def test_head_view_shows_each_part_with_its_token_sides(open_page):

@@ -8,10 +8,10 @@ explanation?" draws every figure without console errors at desktop and phone wid
 
 from __future__ import annotations
 
-import json
 import textwrap
 
 import pytest
+from conftest import payload_of
 from conftest import CANVAS_PIXELS, build_site, next_frame, write_test_site_config
 from conftest import ready as ready_within
 
@@ -55,9 +55,6 @@ DRAWN = "c => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some
 def ready(page, view):
     return ready_within(page, view, timeout=30000)
 
-
-def payload_of(view) -> dict:
-    return json.loads(view.evaluate("el => el.closest('.explorable').dataset.payload"))
 
 
 def row_labels(view) -> list[str]:

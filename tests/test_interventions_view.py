@@ -5,10 +5,10 @@ word and edit, the patching grids read out their cells, and payload text stays t
 
 from __future__ import annotations
 
-import json
 import textwrap
 
 import pytest
+from conftest import payload_of
 from conftest import build_site, next_frame, write_test_site_config
 from conftest import ready as ready_within
 
@@ -46,9 +46,6 @@ def site(tmp_path_factory, tiny_models, serve):
 def ready(page, view):
     return ready_within(page, view, timeout=30000)
 
-
-def payload_of(view) -> dict:
-    return json.loads(view.evaluate("el => el.closest('.explorable').dataset.payload"))
 
 
 def test_the_knockout_grid_shows_the_payload_and_links_the_head_views(open_page):

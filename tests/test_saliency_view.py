@@ -15,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import payload_of
 from conftest import build_site, next_frame, starts_lazily_and_survives_instant_navigation, write_test_site_config
 from conftest import ready as ready_within
 
@@ -87,9 +88,6 @@ def shading(view) -> list[float]:
     return view.locator(".xp-sv .xp-tok").evaluate_all(
         "ns => ns.map(n => parseFloat(n.style.getPropertyValue('--w')) || 0)")
 
-
-def payload_of(view) -> dict:
-    return json.loads(view.evaluate("el => el.closest('.explorable').dataset.payload"))
 
 
 def readout(view) -> str:
