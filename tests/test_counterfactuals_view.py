@@ -111,6 +111,7 @@ def test_attention_rows_one_per_layer_and_all_with_a_readout_and_a_shared_layer(
     view.locator(".xp-acf").focus()
     page.keyboard.press("ArrowDown")
     page.keyboard.press("ArrowDown")
+    next_frame(page)              # the view paints the selection in the next animation frame
     assert rows.nth(1).get_attribute("aria-selected") == "true"
     assert f"{a['permutations']} permutations" in view.locator(".xp-readout").inner_text()
 
