@@ -86,6 +86,11 @@ METHOD = Method(
     needs=Needs(gradients=True, sentences=True, vocabulary=True, adapter=True),
     options=CounterfactualsOptions,
     check=check,
+    # `attention: false` is not here: it spares the bake the counterfactual attention whichever view is shown
+    option_views={**{option: ("contrast",) for option in ("contrasts", "searches", "budget", "positions", "candidates",
+                                                         "threshold", "self_explanation", "explanation_tokens",
+                                                         "draws")},
+                  "permutations": ("attention_counterfactual",)},
     summary="counterfactuals: what would change the answer (contrasts, smallest and adversarial edits, "
             "counterfactual attention)",
 )
