@@ -86,10 +86,10 @@ METHOD = Method(
     needs=Needs(gradients=True, sentences=True, vocabulary=True, adapter=True),
     options=CounterfactualsOptions,
     check=check,
-    # `attention: false` is not here: it spares the bake the counterfactual attention whichever view is shown
-    option_views={**{option: ("contrast",) for option in ("contrasts", "searches", "budget", "positions", "candidates",
-                                                         "threshold", "self_explanation", "explanation_tokens",
-                                                         "draws")},
+    # options only one view uses; not `searches` and `attention`, which choose what the bake computes whichever view
+    # is shown (`searches: []` spares an attention_counterfactual block the edit searches)
+    option_views={**{option: ("contrast",) for option in ("contrasts", "budget", "positions", "candidates", "threshold",
+                                                         "self_explanation", "explanation_tokens", "draws")},
                   "permutations": ("attention_counterfactual",)},
     summary="counterfactuals: what would change the answer (contrasts, smallest and adversarial edits, "
             "counterfactual attention)",
