@@ -51,7 +51,7 @@ class SpecErrors(SpecError):
     """Every error of one block (or one curated entry), reported together so that an author fixes them in one go.
 
     It reads as its first error (`message`, `file`, `line`, `field`, `hint`: code that handles one error still works);
-    `errors` lists them all, ordered by file, line and field, each once; `describe()` gives one line each."""
+    `errors` lists them all, ordered by file and line (`order`), each once; `describe()` gives one line each."""
 
     def __init__(self, errors: list[SpecError]):
         unique = {one.describe(): one for error in errors for one in error.errors}
@@ -61,8 +61,9 @@ class SpecErrors(SpecError):
 
     @staticmethod
     def order(error: SpecError) -> tuple:
-        """Reading order: by file, then line (an error without a line last), then field and message."""
-        return (error.file, error.line is None, error.line or 0, error.field or "", error.message)
+        """Reading order: by file, then line (an error without a line last); errors on one line keep the order they
+        were found in (the schema's field order, then the rules' order)."""
+        return (error.file, error.line is None, error.line or 0)
 
     @property
     def errors(self) -> list[SpecError]:
