@@ -54,7 +54,9 @@ class SpecErrors(SpecError):
     `errors` lists them all, ordered by file and line (`order`), each once; `describe()` gives one line each."""
 
     def __init__(self, errors: list[SpecError]):
-        unique = {one.describe(): one for error in errors for one in error.errors}
+        unique: dict[str, SpecError] = {}
+        for one in (one for error in errors for one in error.errors):
+            unique.setdefault(one.describe(), one)      # the first of equal errors
         self._errors = sorted(unique.values(), key=self.order)
         first = self._errors[0]
         super().__init__(first.message, file=first.file, line=first.line, field=first.field, hint=first.hint)
