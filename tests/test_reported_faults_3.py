@@ -89,6 +89,16 @@ def test_the_option_to_view_map_is_the_registry_record_and_every_entry_names_rea
     assert REGISTRY["lens"].option_views["watch"] == ("ranks",)
 
 
+def test_the_authors_table_says_which_options_only_some_views_use():
+    from generator.methods.table import views_table
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "writing.md").read_text(encoding="utf-8")
+    row = next(line for line in views_table().splitlines() if line.startswith("| `knockout`"))
+    assert "Activation patching: a contrast text" in row and "used by the `patching` view only" in row
+    assert "`target`: " in row and row.count("used by the `editing` view only") == 4
+    assert row in page
+
+
 def test_a_method_record_with_a_wrong_option_to_view_map_is_refused_when_registered():
     from generator.methods.options import Options
 
