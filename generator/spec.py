@@ -207,8 +207,8 @@ def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = Non
         spec = spec_schema().model_validate(data)
     except ValidationError as exc:
         found = _schema_problems(exc.errors()) + _coherence_problems(data)
-        errors += [SpecError(message, file=file, line=line_for(lines, base + loc), field=_describe_loc(loc) or None,
-                             hint=hint) for loc, message, hint in found]
+        errors = [SpecError(message, file=file, line=line_for(lines, base + loc), field=_describe_loc(loc) or None,
+                            hint=hint) for loc, message, hint in found] + errors     # a value's own problem first
         raise SpecError.combine(errors) from None
     if require_id and spec.id is None:
         errors.append(SpecError("a curated explorable needs an 'id'", file=file, line=line_for(lines, base),
