@@ -49,20 +49,19 @@ def check_against_files(spec: SpecBase, source: ModelSource, *, precision=None) 
     broken rule's SpecError together (`SpecError.combine`), each placed at its field."""
     from .models.adapters import adapter_for
     from .models.facts import model_facts
-    from .rules import check_all, check_length, check_precision, check_rules
+    from .errors import SpecError
+    from .rules import check_length, check_precision, check_rules, problems
 
     first = (lambda: check_precision(spec, precision, spec.methods),) if precision is not None else ()
     try:
         facts = model_facts(source)
     except ModelLoadError as exc:
-        check_all(*first, lambda: _raise(spec.error("model", str(exc))))
-        return
+        raise SpecError.combine(problems(*first) + [spec.error("model", str(exc))]) from None
     except Exception as exc:  # noqa: BLE001: a config or tokenizer file these readers do not understand
         error = spec.error("model", f"could not read the config or tokenizer of '{spec.model}': "
                                     f"{type(exc).__name__}: {exc}",
                            hint="`explorables bake` loads the model itself and may still work")
-        check_all(*first, lambda: _raise(error))
-        return
+        raise SpecError.combine(problems(*first) + [error]) from None
     n_tokens = facts.count(spec.text, spec.pair)
 
     def length() -> None:
@@ -72,10 +71,6 @@ def check_against_files(spec: SpecBase, source: ModelSource, *, precision=None) 
 
     check_rules(spec, facts, has_adapter=adapter_for(facts.info.architecture) is not None,
                 n_tokens=n_tokens + spec.generate, first=first, extra=(length,))
-
-
-def _raise(error: Exception) -> None:
-    raise error
 
 
 def make_baker(root: Path, args: argparse.Namespace):

@@ -47,7 +47,7 @@ def check_all(*checks: Callable[[], Any]) -> None:
     found: list[SpecError] = []
     for check in checks:
         taken = {(error.file, error.field) for error in found}
-        found += [error for error in problems(check) if (error.file, error.field) not in taken]
+        found += [error for error in problems(check) if error.field is None or (error.file, error.field) not in taken]
     if found:
         raise SpecError.combine(found)
 
