@@ -80,6 +80,22 @@ def test_an_option_only_other_views_use_is_refused_at_the_option(method, option,
     assert error.hint.startswith(f"add {first}") and error.hint.endswith(f"or delete '{option}'")
 
 
+def test_the_attention_view_with_its_attention_turned_off_is_refused_by_check(tiny_models):
+    """The view drew an error box in the reader's browser only (not a strict build's failure)."""
+    spec = block(f"""\
+        model: {tiny_models["llama"]}
+        text: The cat sat on the mat.
+        generate: 1
+        views: [contrast, attention_counterfactual]
+        counterfactuals: {{attention: false}}
+        """)
+    with pytest.raises(SpecError) as caught:
+        check_against_files(spec, resolve(str(tiny_models["llama"])))
+    [error] = caught.value.errors
+    assert (error.line, error.field) == (15, "counterfactuals.attention")
+    assert error.hint == "delete 'attention: false', or the attention_counterfactual view"
+
+
 def test_the_option_to_view_map_is_the_registry_record_and_every_entry_names_real_options_and_views():
     for method in REGISTRY:
         for option, users in method.option_views.items():

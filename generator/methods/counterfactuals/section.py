@@ -47,6 +47,10 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
         if same:
             raise spec.error(where, "this contrast is the text itself: a contrast must change something",
                              hint="change at least one word, or remove the entry")
+    if "attention_counterfactual" in spec.shown_views and not options.attention:
+        raise spec.error("counterfactuals.attention", "the attention_counterfactual view shows the counterfactual "
+                                                      "attention, and 'attention: false' leaves it out of the bake",
+                         hint="delete 'attention: false', or the attention_counterfactual view")
     if "attention_counterfactual" in spec.shown_views:
         from ...models.adapters import adapter_for
         adapter = adapter_for(model.architecture)
