@@ -140,11 +140,13 @@ export class HeadView extends View {
   start() {
     this.resizes.observe(this.stage);
     addEventListener("scroll", this.onScroll, { passive: true, capture: true });
+    addEventListener("resize", this.onScroll); // a taller window needs more rows
   }
 
   stop() {
     this.resizes.disconnect();
     removeEventListener("scroll", this.onScroll, { capture: true });
+    removeEventListener("resize", this.onScroll);
     cancelAnimationFrame(this.scrollCheck);
     cancelAnimationFrame(this.more);
     cancelAnimationFrame(this.paintedNow);
