@@ -18,7 +18,7 @@ from .errors import ExplorableError, ModelLoadError, SpecError
 from .methods import Needs
 from .models.registry import ModelSource, resolve
 from .payload import dumps
-from .rules import check_methods, check_model, check_precision
+from .rules import check_precision, check_rules, problems
 from .spec import SpecBase
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -138,14 +138,12 @@ class Baker:
         Reads the model's files only (no torch); a model whose files cannot be read here is not checked again."""
         from .models.adapters import adapter_for
         from .models.facts import model_facts
-        from .rules import check_methods, check_model
 
         try:
             facts = model_facts(self.source(spec))
         except Exception:  # noqa: BLE001: the bake that made the payload checked it; nothing more can be said
             return
-        check_model(spec, facts)
-        check_methods(spec, facts, has_adapter=adapter_for(facts.info.architecture) is not None)
+        check_rules(spec, facts, has_adapter=adapter_for(facts.info.architecture) is not None)
 
     def not_baked(self, spec: SpecBase) -> NotBakedError:
         block = spec.error("model", "")
@@ -168,15 +166,16 @@ class Baker:
 
         source = self.source(spec)
         precision = self.precision(spec)
-        check_precision(spec, precision, spec.methods)     # before anything loads: a dtype a method cannot use
+        wrong_dtype = problems(lambda: check_precision(spec, precision, spec.methods))
+        if wrong_dtype:     # before anything loads; the rules read from the model's files (no torch) come with it
+            raise SpecError.combine(wrong_dtype + problems(lambda: self._check_views(spec)))
         require(spec, precision)
         try:
             loaded = POOL.get(source, device=precision.device, dtype=precision.dtype)
         except ModelLoadError as exc:
             raise spec.error("model", str(exc)) from None
-        check_model(spec, loaded)
-        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None,
-                                n_tokens=_token_count(spec, loaded))
+        methods = check_rules(spec, loaded, has_adapter=loaded.adapter is not None,
+                              n_tokens=_token_count(spec, loaded))
         needs = Needs()
         for method in methods:
             needs |= method.needs_for(spec)
