@@ -319,3 +319,14 @@ def test_a_text_over_max_tokens_fails_the_bake_without_loading_the_model(tmp_pat
     assert [(e.line, e.field, e.message) for e in by_bake.value.errors] == \
         [(e.line, e.field, e.message) for e in by_check.value.errors]
     assert by_bake.value.errors[0].field == "max_tokens" or "max_tokens" in by_bake.value.errors[0].message
+
+
+def test_a_view_listed_twice_is_refused_at_views():
+    """The trial's `views: [head, head]` silently became one head view, while every other slip is said."""
+    [error] = refused("""\
+        model: minilm
+        text: The cat sat on the mat.
+        views: [head, model, head]
+        """)
+    assert (error.line, error.field) == (13, "views") and "'head' listed more than once" in error.message
+    assert block("model: minilm\ntext: The cat sat.\nviews: [model, head]\n").views == ["model", "head"]
