@@ -131,6 +131,14 @@ class ModelRun:
         return hooks.all_names(self.info.n_layers, points, final=self.missing(hooks.FINAL) is None)
 
     def _resolve(self, pattern: str, reading: bool = False) -> list[str]:
+        # memoised: edit sets name the same points thousands of times (patching: 4,320 sets)
+        key = (pattern, reading, self.adapter, self.info.architecture, self.info.n_layers)
+        memo = self.__dict__.setdefault("_resolved", {})
+        if key not in memo:
+            memo[key] = self._resolve_now(pattern, reading)
+        return list(memo[key])
+
+    def _resolve_now(self, pattern: str, reading: bool) -> list[str]:
         names = hooks.matching(pattern, hooks.all_names(self.info.n_layers))
         if not names:
             hooks.parse(pattern)   # raises ValueError naming the known points
