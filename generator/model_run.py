@@ -360,7 +360,8 @@ class ModelRun:
                     raise ValueError(f"no residual stream given for block {layers[index]}")
             suffix_resids = {layer: resid[:, position:] for layer, resid in resids.items()}
             batch = input_ids[:, position:].expand(len(chunk), -1)
-            out = self._run(batch, self._row_hooks(chunk), None, None, None, None, False, logits_to_keep,
+            out = self._run(batch, self._row_hooks(chunk, (position, clean)), None, None, None, None, False,
+                            logits_to_keep,
                             staggered=(chunk_starts, suffix_resids),
                             suffix=(position, clean, keys_values, length))[0]
             outputs.append(reduce(out) if reduce is not None else out)
@@ -403,12 +404,17 @@ class ModelRun:
 
     # -- machinery ----------------------------------------------------------------------------------------------
 
-    def _row_hooks(self, chunk: list[list[tuple[str, HookFn]]]) -> list[tuple[str, HookFn]]:
-        """The edit sets of one batch as forward hooks: edit set i applied to batch row i only."""
+    def _row_hooks(self, chunk: list[list[tuple[str, HookFn]]],
+                   whole: tuple[int, Mapping[str, torch.Tensor]] | None = None) -> list[tuple[str, HookFn]]:
+        """The edit sets of one batch as forward hooks: edit set i applied to batch row i only. whole: (p, unedited
+        activations by name) for a run of positions p.. only: each function sees its row full-length
+        (`_on_whole`), only the rows it edits widened."""
         per_name: dict[str, list[tuple[int, HookFn]]] = {}
         for row, edits in enumerate(chunk):
             for pattern, fn in edits:
                 for name in self._resolve(pattern):
+                    if whole is not None:
+                        fn = _widened(fn, name, whole[0], whole[1][name])
                     per_name.setdefault(name, []).append((row, fn))
         return [(name, _rowwise(entries)) for name, entries in per_name.items()]
 
@@ -445,11 +451,6 @@ class ModelRun:
                                  for layer, (k, v) in keys_values.items()})
 
         def apply(name: str, layer: int | None, value: torch.Tensor) -> torch.Tensor:
-            if suffix is not None and name in edits:
-                return _on_whole(name, value, suffix[0], suffix[1][name], lambda whole: apply_fns(name, layer, whole))
-            return apply_fns(name, layer, value)
-
-        def apply_fns(name: str, layer: int | None, value: torch.Tensor) -> torch.Tensor:
             point = HookPoint(name, layer)
             for fn in edits.get(name, ()):
                 replaced = fn(value, point)
@@ -702,6 +703,22 @@ def _post_hook(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., Any]
     return hook
 
 
+def _widened(fn: HookFn, name: str, position: int, clean: torch.Tensor) -> HookFn:
+    """`fn` for one row of a suffix run, shown the row full-length (`_on_whole`)."""
+    def hook(value: torch.Tensor, point: HookPoint) -> torch.Tensor:
+        return _on_whole(name, value, position, clean, lambda whole: _kept(fn(whole, point), whole))
+    return hook
+
+
+def _kept(replaced: torch.Tensor | None, value: torch.Tensor) -> torch.Tensor:
+    if replaced is None:
+        return value
+    if replaced.shape != value.shape:
+        raise ValueError(f"a hook returned shape {tuple(replaced.shape)} for an activation of shape "
+                         f"{tuple(value.shape)}")
+    return replaced
+
+
 def _on_whole(name: str, value: torch.Tensor, position: int, clean: torch.Tensor,
               fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
     """`fn` on the full-length activation of a suffix run: `value` holds positions p.. of `name` (rows of a batch),
@@ -768,9 +785,11 @@ def _attention_hooks(model: Any, adapter: Adapter, layers: dict[int, set[str]],
         if "attn.hook_pattern" in points:
             edited = apply(hooks.hook_name(layer, "attn.hook_pattern"), layer, weights)
             if edited is not weights:
-                groups = edited.shape[1] // value.shape[1]
-                values = value.repeat_interleave(groups, dim=1) if groups > 1 else value
-                output = torch.matmul(edited.to(values.dtype), values).transpose(1, 2).contiguous()
+                batch, heads, queries, keys = edited.shape
+                groups = heads // value.shape[1]      # query heads per key/value head: [B, H_kv, g, n, N] @ v
+                output = torch.matmul(edited.to(value.dtype).reshape(batch, value.shape[1], groups, queries, keys),
+                                      value[:, :, None]).reshape(batch, heads, queries, -1)
+                output = output.transpose(1, 2).contiguous()
                 weights = edited
         return output, weights
     with intercepting_attention(model, adapter, handler):
