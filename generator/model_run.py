@@ -228,7 +228,8 @@ class ModelRun:
         Edits still see full-length activations ([1, N, ...], positions before p holding the unedited run's
         values, attention patterns [1, H, N, N] with the unedited rows before p), so an edit function is the same
         with or without the shortcut; an edit that changes a value before p raises ValueError (the shortcut would be
-        wrong for it). Sets are batched only with sets of the same p, sorted by start: a batch holds up to
+        wrong for it). Sets are sorted by p, then start; a batch computes from the p of its first set, and later sets
+        join it while their own suffix is at least 3/4 as long (they recompute a few unchanged positions), up to
         batch_size * N // (N - p) rows (the same number of positions as batch_size full rows). With
         `start`/`starts` as above (residual streams [1, N, D] of the unedited run; only their positions >= p are
         read); without either, every row starts at block 0.
@@ -343,16 +344,20 @@ class ModelRun:
         keys_values = {layer: (clean[hooks.hook_name(layer, "attn.hook_k")],
                                clean[hooks.hook_name(layer, "attn.hook_v")]) for layer in range(n_layers)}
         order = sorted(range(len(edit_sets)), key=lambda index: (positions[index], layers[index]))
-        outputs = []
+        outputs, done = [], []
         first = 0
         while first < len(order):
             position = positions[order[first]]
             rows_max = max(1, batch_size * length // (length - position))
             rows = [order[first]]
+            # later sets (larger p) join while their own suffix is at least 3/4 of the batch's: they compute a few
+            # unchanged positions again (exact: their edits change nothing before their p), in fewer, larger batches
             while (first + len(rows) < len(order) and len(rows) < rows_max
-                   and positions[order[first + len(rows)]] == position):
+                   and 4 * (length - positions[order[first + len(rows)]]) >= 3 * (length - position)):
                 rows.append(order[first + len(rows)])
             first += len(rows)
+            rows.sort(key=lambda index: layers[index])          # staggered starts need the rows by start
+            done.extend(rows)
             chunk = [edit_sets[index] for index in rows]
             chunk_starts = [layers[index] for index in rows]
             for index in rows:
@@ -367,7 +372,7 @@ class ModelRun:
             outputs.append(reduce(out) if reduce is not None else out)
         merged = torch.cat(outputs)
         back = torch.empty(len(order), dtype=torch.long)
-        back[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        back[torch.tensor(done, dtype=torch.long)] = torch.arange(len(done))
         return merged[back]
 
     def _staggered_sets(self, input_ids, edit_sets, starts, batch_size, token_type_ids, reduce, logits_to_keep):
