@@ -115,9 +115,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--views", default="head,model", help="which views to measure (head, model)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
     root, pages = site(sorted(args.folder.glob("*.json")))
+    pages = {page: facts for page, facts in pages.items() if facts["view"] in args.views.split(",")}
     server = Server({"/": root})
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (2 cores)")
     print("| payload | view | bytes (gzip) | before first figure (gzip of main) | first figure ms | layer switch ms "
@@ -135,6 +137,7 @@ def main() -> None:
                   f"{enlarge} | {os.getloadavg()[0]:.1f} |", flush=True)
         browser.close()
     server.close()
+    shutil.rmtree(root)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from .errors import ExplorableError, ModelLoadError, SpecError
 from .methods import Needs
 from .models.registry import ModelSource, resolve
 from .payload import dumps
-from .rules import check_methods, check_model, check_precision
+from .rules import check_rules
 from .spec import SpecBase
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -138,14 +138,12 @@ class Baker:
         Reads the model's files only (no torch); a model whose files cannot be read here is not checked again."""
         from .models.adapters import adapter_for
         from .models.facts import model_facts
-        from .rules import check_methods, check_model
 
         try:
             facts = model_facts(self.source(spec))
         except Exception:  # noqa: BLE001: the bake that made the payload checked it; nothing more can be said
             return
-        check_model(spec, facts)
-        check_methods(spec, facts, has_adapter=adapter_for(facts.info.architecture) is not None)
+        check_rules(spec, facts, has_adapter=adapter_for(facts.info.architecture) is not None)
 
     def not_baked(self, spec: SpecBase) -> NotBakedError:
         block = spec.error("model", "")
@@ -164,19 +162,21 @@ class Baker:
     def _compute_now(self, spec: SpecBase) -> bytes:
         from .capture import run
         from .models.loading import POOL
+        from .precheck import check_against_files
         from .precision import notes, require
 
         source = self.source(spec)
         precision = self.precision(spec)
-        check_precision(spec, precision, spec.methods)     # before anything loads: a dtype a method cannot use
+        # Before anything loads: every rule the model's files can settle (no torch), so a block that breaks one
+        # fails at once instead of loading its model first on every build (what `explorables check` reports).
+        check_against_files(spec, source, precision=precision, lenient=True)
         require(spec, precision)
         try:
             loaded = POOL.get(source, device=precision.device, dtype=precision.dtype)
         except ModelLoadError as exc:
             raise spec.error("model", str(exc)) from None
-        check_model(spec, loaded)
-        methods = check_methods(spec, loaded, has_adapter=loaded.adapter is not None,
-                                n_tokens=_token_count(spec, loaded))
+        methods = check_rules(spec, loaded, has_adapter=loaded.adapter is not None,
+                              n_tokens=_token_count(spec, loaded))
         needs = Needs()
         for method in methods:
             needs |= method.needs_for(spec)

@@ -9,9 +9,9 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import ExplorableError, ModelLoadError
+from .errors import ExplorableError, each
 from .fences import page_blocks
-from .models.registry import ModelSource
+from .precheck import check_against_files  # noqa: F401 (check uses it; tests import it from here)
 from .spec import Catalogue, SpecBase, spec_from_block
 from .widgets import copy_assets
 
@@ -41,30 +41,6 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], li
             if spec.digest() not in {known.digest() for known in specs}:
                 specs.append(spec)
     return specs, errors
-
-
-def check_against_files(spec: SpecBase, source: ModelSource) -> None:
-    """Every model-dependent rule the bake applies before running, from the model's config and tokenizer files
-    (`models.facts`): no torch, no weights. Raises SpecError placed at the field."""
-    from .models.adapters import adapter_for
-    from .models.facts import model_facts
-    from .rules import check_length, check_methods, check_model
-
-    try:
-        facts = model_facts(source)
-    except ModelLoadError as exc:
-        raise spec.error("model", str(exc)) from None
-    except Exception as exc:  # noqa: BLE001: a config or tokenizer file these readers do not understand
-        raise spec.error("model", f"could not read the config or tokenizer of '{spec.model}': "
-                                  f"{type(exc).__name__}: {exc}",
-                         hint="`explorables bake` loads the model itself and may still work") from None
-    check_model(spec, facts)
-    n_tokens = facts.count(spec.text, spec.pair)
-    if n_tokens == 0:
-        raise spec.error("text", "the text produced no tokens")
-    check_length(spec, facts.info.label, n_tokens, facts.max_positions)
-    check_methods(spec, facts, has_adapter=adapter_for(facts.info.architecture) is not None,
-                  n_tokens=n_tokens + spec.generate)
 
 
 def make_baker(root: Path, args: argparse.Namespace):
@@ -159,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if args.command in ("export", "log"):
         for error in errors:
-            print(f"error: {error}", file=sys.stderr)
+            for one in each(error):
+                print(f"error: {one}", file=sys.stderr)
         if args.command == "export":
             from .export.command import main as export_main
             return export_main(specs, baker, args.ids, Path(args.out), errors, root,
@@ -167,11 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         from .tracking.command import main as log_main
         return log_main(specs, baker, args, progress=bake_bar) or (1 if errors else 0)
     if args.command == "check":
-        from .rules import check_precision
         for spec in specs:
             try:
-                check_precision(spec, baker.precision(spec), spec.methods)
-                check_against_files(spec, baker.source(spec))
+                check_against_files(spec, baker.source(spec), precision=baker.precision(spec))
             except ExplorableError as error:
                 errors.append(error)
     elif args.executor == "ray":
@@ -202,7 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"baked {name}")
         print(f"{len(specs)} explorables: {len(baked)} baked, {len(specs) - len(baked) - len(errors)} from cache")
     for error in errors:
-        print(f"error: {error}", file=sys.stderr)
+        for one in each(error):
+            print(f"error: {one}", file=sys.stderr)
     if args.command == "check" and not errors:
         print(f"{len(specs)} explorables: all valid")
     return 1 if errors else 0

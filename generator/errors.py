@@ -32,6 +32,56 @@ class SpecError(ExplorableError):
         line = None if self.line is None else self.line + line_offset
         return SpecError(self.message, file=file, line=line, field=self.field, hint=self.hint)
 
+    @property
+    def errors(self) -> list["SpecError"]:
+        """Each error this one reports: itself (`SpecErrors` holds several)."""
+        return [self]
+
+    @staticmethod
+    def combine(errors: list["SpecError"]) -> "SpecError":
+        """One error to raise for `errors` (at least one): the error itself when there is one, else a `SpecErrors`
+        holding them all in reading order (`SpecErrors.order`)."""
+        flat = [one for error in errors for one in error.errors]
+        if not flat:
+            raise ValueError("combine needs at least one error")
+        return flat[0] if len(flat) == 1 else SpecErrors(flat)
+
+
+class SpecErrors(SpecError):
+    """Every error of one block (or one curated entry), reported together so that an author fixes them in one go.
+
+    It reads as its first error (`message`, `file`, `line`, `field`, `hint`: code that handles one error still works);
+    `errors` lists them all, ordered by file and line (`order`), each once; `describe()` gives one line each."""
+
+    def __init__(self, errors: list[SpecError]):
+        unique: dict[str, SpecError] = {}
+        for one in (one for error in errors for one in error.errors):
+            unique.setdefault(one.describe(), one)      # the first of equal errors
+        self._errors = sorted(unique.values(), key=self.order)
+        first = self._errors[0]
+        super().__init__(first.message, file=first.file, line=first.line, field=first.field, hint=first.hint)
+
+    @staticmethod
+    def order(error: SpecError) -> tuple:
+        """Reading order: by file, then line (an error without a line last); errors on one line keep the order they
+        were found in (the schema's field order, then the rules' order)."""
+        return (error.file, error.line is None, error.line or 0)
+
+    @property
+    def errors(self) -> list[SpecError]:
+        return list(self._errors)
+
+    def describe(self) -> str:
+        return "\n".join(error.describe() for error in self._errors)
+
+    def located(self, file: str, line_offset: int = 0) -> "SpecErrors":
+        return SpecErrors([error.located(file, line_offset) for error in self._errors])
+
+
+def each(error: ExplorableError) -> list[ExplorableError]:
+    """The errors to report one by one for `error`: those of a `SpecErrors`, else the error itself."""
+    return list(error.errors) if isinstance(error, SpecError) else [error]
+
 
 class ModelLoadError(ExplorableError):
     """A model could not be loaded; the message says what to install or set."""

@@ -14,9 +14,11 @@ locations) and a payload sink (large payloads become files instead of page attri
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +29,7 @@ from markdown.preprocessors import Preprocessor
 
 from .bake import Baker
 from .cache import is_url, locate
-from .errors import ExplorableError, SpecError
+from .errors import ExplorableError, SpecError, each
 from .fences import Block, find_blocks
 from .methods import REGISTRY
 from .spec import Catalogue, SpecBase, spec_from_block
@@ -92,7 +94,8 @@ def catalogue_for(folder: str, base_dir: str | None = None) -> Catalogue:
             return cached[1]
     catalogue = Catalogue.load(path, base_dir)
     for error in catalogue.errors:      # once per read of the folder; a strict build fails on them
-        log.warning("explorables: %s", error)
+        for one in each(error):
+            log.warning("explorables: %s", one)
     with _state_lock:
         _catalogues[str(path.resolve())] = (stamp, catalogue)
     return catalogue
@@ -101,9 +104,20 @@ def catalogue_for(folder: str, base_dir: str | None = None) -> Catalogue:
 # -- rendering ---------------------------------------------------------------------------------------------------
 
 def render_error(error: ExplorableError) -> str:
-    text = error.describe() if isinstance(error, SpecError) else str(error)
-    return ('<div class="explorable explorable--error" role="alert"><strong>Explorable error:</strong> '
-            f"<code>{html.escape(text)}</code></div>")
+    """The error box placed where a block would be: one line per error of the block (`SpecErrors`), as text."""
+    lines = [one.describe() if isinstance(one, SpecError) else str(one) for one in each(error)]
+    if len(lines) == 1:
+        return ('<div class="explorable explorable--error" role="alert"><strong>Explorable error:</strong> '
+                f"<code>{html.escape(lines[0])}</code></div>")
+    items = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in lines)
+    return ('<div class="explorable explorable--error" role="alert">'
+            f"<strong>Explorable errors ({len(lines)}):</strong><ul>{items}</ul></div>")
+
+
+def log_error(error: ExplorableError) -> None:
+    """Log each error of a block (`SpecErrors`) as a warning of its own, so a strict build fails on it."""
+    for one in each(error):
+        log.warning("explorables: %s", one)
 
 
 def spec_for(block: Block, context: SiteContext) -> SpecBase:
@@ -127,21 +141,37 @@ def render(block: Block, context: SiteContext) -> str:
         payload = context.baker.payload(spec)
         live = context.live(spec, payload) if context.live else None
     except ExplorableError as error:
-        log.warning("explorables: %s", error)
+        log_error(error)
         return render_error(error)
     try:
         return render_widget(spec, payload, payload_sink=context.payload_sink, embed_limit=context.embed_limit,
                              download_link=context.download_link, live=live)
     except Exception as exc:  # noqa: BLE001: a bad block gives its error box, the rest of the page builds
         error = spec.error("views", f"the figure could not be written: {type(exc).__name__}: {exc}")
-        log.warning("explorables: %s", error)
+        log_error(error)
         return render_error(error)
 
 
+class RawLines(Preprocessor):
+    """Keeps the page's lines as written, before Python-Markdown's whitespace normalisation (which runs next and
+    expands tabs to spaces), so that a block's YAML is read as `explorables check` and the plugin read it from the
+    file: a tab is then the same YAML error everywhere, never silently a four-space indent in the build only.
+    Line breaks are normalised as Markdown does, so that line k here is line k after normalisation."""
+
+    def __init__(self, md: Markdown):
+        super().__init__(md)
+        self.lines: list[str] = []
+
+    def run(self, lines: list[str]) -> list[str]:
+        self.lines = "\n".join(lines).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        return lines
+
+
 class ExplorablePreprocessor(Preprocessor):
-    def __init__(self, md: Markdown, extension: "ExplorablesExtension"):
+    def __init__(self, md: Markdown, extension: "ExplorablesExtension", raw: RawLines | None = None):
         super().__init__(md)
         self.extension = extension
+        self.raw = raw
 
     def run(self, lines: list[str]) -> list[str]:
         blocks = find_blocks(lines)
@@ -152,11 +182,25 @@ class ExplorablePreprocessor(Preprocessor):
         cursor = 0
         for block in blocks:
             output.extend(lines[cursor:block.start])
-            placeholder = self.md.htmlStash.store(render(block, context))
+            placeholder = self.md.htmlStash.store(render(self.as_written(block, lines), context))
             output.extend([block.indent + placeholder, ""])
             cursor = block.end + 1
         output.extend(lines[cursor:])
         return output
+
+    def as_written(self, block: Block, lines: list[str]) -> Block:
+        """`block` with its body as the page wrote it (tabs kept: `RawLines`), when the lines kept there are those
+        of this block once normalised; else `block` itself (another extension changed the lines in between)."""
+        raw = self.raw.lines if self.raw is not None else []
+        span = raw[block.start:block.end + 1]
+        normalised = [re.sub(r"^ +$", "", line.expandtabs(self.md.tab_length)) for line in span]
+        if len(span) != block.end - block.start + 1 or normalised != lines[block.start:block.end + 1]:
+            return block
+        found = find_blocks(span)
+        if len(found) != 1 or found[0].closed != block.closed:
+            return block
+        written = found[0]
+        return dataclasses.replace(block, body=written.body, indent=block.indent)
 
 
 class ExplorablesExtension(Extension):
@@ -187,8 +231,11 @@ class ExplorablesExtension(Extension):
         return self._context
 
     def extendMarkdown(self, md: Markdown) -> None:
-        # Above fenced code (priority 25) so superfences never sees these blocks as code.
-        md.preprocessors.register(ExplorablePreprocessor(md, self), "explorables", 29)
+        # Above fenced code (priority 25) so superfences never sees these blocks as code; the lines as written are
+        # kept just before the whitespace normalisation (priority 30), after any extension that adds lines.
+        raw = RawLines(md)
+        md.preprocessors.register(raw, "explorables_raw_lines", 30.5)
+        md.preprocessors.register(ExplorablePreprocessor(md, self, raw), "explorables", 29)
 
 
 def makeExtension(**kwargs) -> ExplorablesExtension:  # noqa: N802 (Python-Markdown's naming)

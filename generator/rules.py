@@ -2,12 +2,15 @@
 
 Each rule needs only what `ModelTraits` offers, which both a loaded model (`models.loading.LoadedModel`, at bake
 time) and the facts read from its files (`models.facts.ModelFacts`, for `explorables check`, without torch) have.
-Each failure is a SpecError placed at the field to change.
+Each failure is a SpecError placed at the field to change; the rules of a block are all checked and their errors
+raised together (`SpecError.combine`), so an author sees every one at once.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
+
+from .errors import SpecError
 
 if TYPE_CHECKING:
     from .methods.registry import Method
@@ -25,51 +28,93 @@ class ModelTraits(Protocol):
     def can_read_pairs(self) -> bool: ...
 
 
+def problems(*checks: Callable[[], Any]) -> list[SpecError]:
+    """Run every check (a function of no arguments) and return the SpecErrors they raised, each error of a
+    `SpecErrors` on its own; other exceptions pass through."""
+    found: list[SpecError] = []
+    for check in checks:
+        try:
+            check()
+        except SpecError as error:
+            found.extend(error.errors)
+    return found
+
+
+def check_all(*checks: Callable[[], Any]) -> None:
+    """Run every check; raise the SpecErrors they raised together (`SpecError.combine`, in reading order). An error
+    at a field that an earlier check already reported is left out: it most often follows from the first (an
+    encoder given `generate`, and a view that explains a generated token)."""
+    found: list[SpecError] = []
+    for check in checks:
+        taken = {(error.file, error.field) for error in found}
+        found += [error for error in problems(check) if error.field is None or (error.file, error.field) not in taken]
+    if found:
+        raise SpecError.combine(found)
+
+
+def check_rules(spec: "SpecBase", model: ModelTraits, *, has_adapter: bool, n_tokens: int | None = None,
+                first: tuple[Callable[[], Any], ...] = (), extra: tuple[Callable[[], Any], ...] = ()
+                ) -> list["Method"]:
+    """The `first` checks, `check_model`, `check_methods` and the `extra` checks, every error raised together
+    (`check_all`); returns the spec's methods."""
+    check_all(*first, lambda: check_model(spec, model),
+              lambda: check_methods(spec, model, has_adapter=has_adapter, n_tokens=n_tokens), *extra)
+    return spec.methods
+
+
 def check_model(spec: "SpecBase", model: ModelTraits) -> None:
     """Generation needs a causal model; a pair needs segment embeddings; an encoder-decoder model reads a text (the
-    source) and needs 'generate' (the target); a block's own `live: true` needs an encoder."""
+    source) and needs 'generate' (the target); a block's own `live: true` needs an encoder. Every broken rule is
+    raised, together."""
     info = model.info
+    found: list[SpecError] = []
     if spec.live and (info.causal or info.encoder_decoder):
         kind = "causal" if info.causal else "encoder-decoder"
-        raise spec.error("live", f"{info.label} is a {kind} model, and live blocks run encoders only: the reader's "
-                                 "browser downloads and runs the model, which is too large and slow there for a "
-                                 "causal model (docs/live.md)",
-                         hint="remove 'live: true', or use an encoder such as 'model: minilm'")
+        found.append(spec.error("live", f"{info.label} is a {kind} model, and live blocks run encoders only: the "
+                                        "reader's browser downloads and runs the model, which is too large and slow "
+                                        "there for a causal model (docs/live.md)",
+                                hint="remove 'live: true', or use an encoder such as 'model: minilm'"))
     if info.encoder_decoder:
         if spec.pair is not None:
-            raise spec.error("pair", f"{info.label} is an encoder-decoder model ({info.architecture}): it reads one "
-                                     "source text and writes a target, so it cannot take a sentence pair",
-                             hint="give the source as 'text' and the number of target tokens as 'generate'")
+            found.append(spec.error("pair", f"{info.label} is an encoder-decoder model ({info.architecture}): it "
+                                            "reads one source text and writes a target, so it cannot take a "
+                                            "sentence pair",
+                                    hint="give the source as 'text' and the number of target tokens as 'generate'"))
         if not spec.generate:
-            raise spec.error("generate", f"{info.label} is an encoder-decoder model ({info.architecture}): its "
-                                         "decoder side is the text it writes, and 'generate' is missing",
-                             hint="add e.g. 'generate: 8' (1-64 target tokens, greedy)")
-        return
-    if spec.generate and not info.causal:
-        raise spec.error("generate", f"{info.label} is an encoder ({info.architecture}); it cannot generate",
-                         hint="remove 'generate' or use a causal model such as smollm2")
-    if spec.pair is not None and not model.can_read_pairs:
-        raise spec.error("pair", f"{info.label} ({info.architecture}) cannot read a sentence pair",
-                         hint="use 'text', or an encoder with segment embeddings such as minilm")
+            found.append(spec.error("generate", f"{info.label} is an encoder-decoder model ({info.architecture}): "
+                                                "its decoder side is the text it writes, and 'generate' is missing",
+                                    hint="add e.g. 'generate: 8' (1-64 target tokens, greedy)"))
+    else:
+        if spec.generate and not info.causal:
+            found.append(spec.error("generate", f"{info.label} is an encoder ({info.architecture}); it cannot "
+                                                "generate",
+                                    hint="remove 'generate' or use a causal model such as smollm2"))
+        if spec.pair is not None and not model.can_read_pairs:
+            found.append(spec.error("pair", f"{info.label} ({info.architecture}) cannot read a sentence pair",
+                                    hint="use 'text', or an encoder with segment embeddings such as minilm"))
+    if found:
+        raise SpecError.combine(found)
 
 
 def check_methods(spec: "SpecBase", model: ModelTraits, *, has_adapter: bool, n_tokens: int | None = None,
                   hints: bool = True) -> list["Method"]:
     """Each method's own rules, and what it needs of the model family (`family_problem`); returns the spec's methods.
+    The first error of each method is raised, those of all the methods together.
 
     n_tokens: the most tokens the run can have (prompt plus `generate`), when known before the run. A method that
     cannot read this family raises a SpecError on `views` (or the method's options field) naming the view, the
     model type and, with `hints`, the views that do work on it (`models.support.working_views`). An error of a
     method that the page of a `use:` block asked for is placed at that page's `views` (`SpecBase.asked_by_page`).
     """
-    from .errors import SpecError
-
     methods = spec.methods
+    found: list[SpecError] = []
     for method in methods:
         try:
             _check_method(spec, method, model, has_adapter, n_tokens, hints)
         except SpecError as error:
-            raise spec.asked_by_page(method.name, error) from None
+            found.extend(spec.asked_by_page(method.name, one) for one in error.errors)
+    if found:
+        raise SpecError.combine(found)
     return methods
 
 

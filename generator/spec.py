@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
@@ -190,49 +191,133 @@ def _describe_loc(loc: tuple) -> str:
 
 
 def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = None,
-                   base: tuple = (), require_id: bool = False) -> SpecBase:
-    """Validate one spec mapping; every problem becomes a SpecError naming file, line and field."""
+                   base: tuple = (), require_id: bool = False, unused_options: bool = True) -> SpecBase:
+    """Validate one spec mapping; every problem becomes a SpecError naming file, line and field, and all of them
+    are raised at once (`SpecError.combine`: a SpecErrors in reading order when there are several).
+
+    unused_options: also refuse options of a method none of whose views `views` shows, and options that only views
+    not shown use (`unused_options`); off for a `use:` block, whose page may show fewer views than its example."""
     lines = lines or {}
     if not isinstance(data, dict):
         raise SpecError("an explorable is a mapping of fields such as 'model:' and 'text:'",
                         file=file, line=line_for(lines, base))
+    errors = [SpecError(message, file=file, line=line_for(lines, base + loc), field=_describe_loc(loc) or None,
+                        hint=hint) for loc, message, hint in (unused_options_of(data) if unused_options else [])]
     try:
         spec = spec_schema().model_validate(data)
     except ValidationError as exc:
-        problems = exc.errors()
-        problem = problems[0]
-        loc = _field_loc(problem["loc"])
-        # A value that fits no member of a union (`int | str`) gives one error per member, each with the member's
-        # name in its loc ('factors.layers.int'): one message says what was given and what the members take.
-        # A member that took the value's kind and failed inside it (an entry of a list) is the one to report.
-        related = [other for other in problems if _field_loc(other["loc"])[:len(loc)] == loc]
-        deeper = [other for other in related if len(_field_loc(other["loc"])) > len(loc)]
-        if deeper:
-            problem, related = deeper[0], deeper[:1]
-            loc = _field_loc(problem["loc"])
-        members = related
-        field = _describe_loc(loc) or None
-        message = plain_message(problem) if len(members) == 1 else union_message(members)
-        hint = None
-        if len(members) > 1:
-            hint = _description(loc)
-        elif problem["type"] == "extra_forbidden":
-            message = "unknown field"
-            hint = "valid fields: " + ", ".join(_fields_at(loc[:-1]))
-        elif problem["type"] == "literal_error" and loc and loc[0] == "views":
-            message = f"unknown view {problem['input']!r}"
-            hint = "valid views: " + ", ".join(REGISTRY.views())
-        elif problem["type"] == "missing":
-            message = "this field is required"
-        elif problem["type"] in _NUMBER_PROBLEMS:
-            hint = _range_hint(loc)
-        raise SpecError(message, file=file, line=line_for(lines, base + loc), field=field, hint=hint) from None
+        found = _schema_problems(exc.errors()) + _coherence_problems(data)
+        errors = [SpecError(message, file=file, line=line_for(lines, base + loc), field=_describe_loc(loc) or None,
+                            hint=hint) for loc, message, hint in found] + errors     # a value's own problem first
+        raise SpecError.combine(errors) from None
     if require_id and spec.id is None:
-        raise SpecError("a curated explorable needs an 'id'", file=file, line=line_for(lines, base),
-                        field="id", hint="add e.g. 'id: my-example' (lowercase letters, digits, '-' and '_')")
+        errors.append(SpecError("a curated explorable needs an 'id'", file=file, line=line_for(lines, base),
+                                field="id", hint="add e.g. 'id: my-example' (lowercase letters, digits, '-' and '_')"))
+    if errors:
+        raise SpecError.combine(errors)
     spec._lines = {key[len(base):]: value for key, value in lines.items() if key[:len(base)] == base}
     spec._file = file
     return spec
+
+
+def _schema_problems(problems: list[dict[str, Any]]) -> list[tuple[tuple, str, str | None]]:
+    """(field loc, message, hint) for each field pydantic refused, in pydantic's order (the spec's field order).
+
+    A value that fits no member of a union (`int | str`) gives one error per member, each with the member's name in
+    its loc ('factors.layers.int'): one message says what was given and what the members take. A member that took
+    the value's kind and failed inside it (entries of a list) is the one reported, once per entry."""
+    out: list[tuple[tuple, str, str | None]] = []
+    left = list(problems)
+    while left:
+        loc = _field_loc(left[0]["loc"])
+        related = [other for other in left if _field_loc(other["loc"])[:len(loc)] == loc]
+        left = [other for other in left if all(other is not known for known in related)]
+        deeper = [other for other in related if len(_field_loc(other["loc"])) > len(loc)]
+        if deeper:
+            for place in dict.fromkeys(_field_loc(other["loc"]) for other in deeper):
+                problem = next(other for other in deeper if _field_loc(other["loc"]) == place)
+                out.append(_problem(place, [problem]))
+            continue
+        out.append(_problem(loc, related))
+    return out
+
+
+def _problem(loc: tuple, members: list[dict[str, Any]]) -> tuple[tuple, str, str | None]:
+    """(loc, message, hint) of one refused field: `members` holds one problem, or one per member of a union."""
+    problem = members[0]
+    message = plain_message(problem) if len(members) == 1 else union_message(members)
+    hint = None
+    if len(members) > 1:
+        hint = _description(loc)
+    elif problem["type"] == "extra_forbidden":
+        message = "unknown field"
+        hint = _did_you_mean(str(loc[-1]), _fields_at(loc[:-1]), "valid fields")
+    elif problem["type"] == "literal_error" and loc and loc[0] == "views":
+        message = f"unknown view {problem['input']!r}"
+        hint = _did_you_mean(str(problem["input"]), REGISTRY.views(), "valid views")
+    elif problem["type"] == "missing":
+        message = "this field is required"
+    elif problem["type"] in _NUMBER_PROBLEMS:
+        hint = _range_hint(loc)
+    return loc, message, hint
+
+
+def _did_you_mean(given: str, names: list[str], what: str) -> str:
+    """"did you mean 'text'?" when one name is close to `given` (a typo: difflib's ratio of at least 0.75), else
+    "<what>: a, b, c" (short, so a box of several errors stays readable)."""
+    close = difflib.get_close_matches(given, names, n=1, cutoff=0.75)
+    return f"did you mean '{close[0]}'?" if close else f"{what}: " + ", ".join(names)
+
+
+def _coherence_problems(data: dict[str, Any]) -> list[tuple[tuple, str, None]]:
+    """The rule of `SpecBase._coherent` that pydantic runs only once every field is valid (exactly one of text or
+    pair), read from the raw mapping, so that it is reported with the fields' errors; not when an unknown field looks
+    like one of them (a typo such as 'txt' is reported as such)."""
+    unknown = [str(key) for key in data if key not in spec_schema().model_fields]
+    if any(difflib.get_close_matches(key, ["text", "pair"], n=1, cutoff=0.75) for key in unknown):
+        return []
+    if ("text" in data) == ("pair" in data):
+        return [((), "give exactly one of 'text' or 'pair'", None)]
+    return []
+
+
+def unused_options_of(data: dict[str, Any]) -> list[tuple[tuple, str, str]]:
+    """(loc, message, hint) for each option a block gives that no shown view uses, read from the raw mapping so
+    that these errors come with the schema's: a method's options when `views` (given, a list of known view names)
+    shows none of its views, and an option that only some of a method's views use (`Method.option_views`, next to
+    the method's views in its registry record) when `views` shows none of those. Without `views` every view of a
+    method given options is shown, so nothing is unused."""
+    views = data.get("views")
+    known = set(REGISTRY.views())
+    if not isinstance(views, list) or not views or not all(isinstance(view, str) and view in known for view in views):
+        return []
+    out: list[tuple[tuple, str, str]] = []
+    for method in REGISTRY:
+        if method.options is None or method.name not in data:
+            continue
+        if not set(method.views) & set(views):
+            own = list(method.views)
+            what = (f"the {own[0]} view" if len(own) == 1
+                    else f"any of the {_listed(own, 'and')} views")
+            out.append(((method.name,), f"the {method.name} options are not used: 'views' does not show {what}",
+                        f"add {_listed(own, 'or')} to 'views', or delete '{method.name}:'"))
+            continue
+        options = data[method.name]
+        if not isinstance(options, dict):
+            continue
+        for option, users in method.option_views.items():
+            if option in options and not set(users) & set(views):
+                users = list(users)
+                what = f"the {users[0]} view" if len(users) == 1 else f"the {_listed(users, 'and')} views"
+                out.append(((method.name, option), f"'{option}' is an option of {what}, and 'views' does not show "
+                                                   f"{'it' if len(users) == 1 else 'them'}",
+                            f"add {_listed(users, 'or')} to 'views', or delete '{option}'"))
+    return out
+
+
+def _listed(names: list[str], joint: str) -> str:
+    """'a', 'a or b', 'a, b or c'."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + f" {joint} " + names[-1]
 
 
 _NUMBER_PROBLEMS = {"greater_than_equal", "less_than_equal", "greater_than", "less_than", "int_parsing", "int_type",
@@ -417,14 +502,17 @@ class Catalogue:
                 errors.append(error)
                 unread.append(file)
                 continue
-            by_entry = {}
+            by_entry: dict[int, list[SpecError]] = {}
             for error in repeated:      # a key given twice spoils its entry only
-                by_entry.setdefault(int(error.field.split(".")[0]), error)
+                by_entry.setdefault(int(error.field.split(".")[0]), []).append(error)
             for index, item in enumerate(data):
                 try:
+                    try:
+                        spec = spec_from_data(item, file=file, lines=lines, base=(index,), require_id=True)
+                    except SpecError as error:
+                        raise SpecError.combine(by_entry.get(index, []) + [error]) from None
                     if index in by_entry:
-                        raise by_entry[index]
-                    spec = spec_from_data(item, file=file, lines=lines, base=(index,), require_id=True)
+                        raise SpecError.combine(by_entry[index])
                     if spec.id in specs or spec.id in broken:
                         first = specs.get(spec.id) or broken[spec.id]
                         where = (f"{first.file}:{first._lines.get(('id',), '?')}" if spec.id in specs
@@ -444,8 +532,10 @@ class Catalogue:
             return self.specs[spec_id]
         if spec_id in self.broken:
             error = self.broken[spec_id]
-            raise SpecError(f"the curated explorable '{spec_id}' has an error", file=file, line=line, field="use",
-                            hint=f"fix it first: {error}")
+            more = len(error.errors) - 1
+            raise SpecError(f"the curated explorable '{spec_id}' has {'an error' if not more else 'errors'}",
+                            file=file, line=line, field="use",
+                            hint=f"fix it first: {error.errors[0]}" + (f" (and {more} more)" if more else ""))
         known = ", ".join(sorted(self.specs)) or "none yet"
         raise SpecError(f"no curated explorable with id '{spec_id}'", file=file, line=line, field="use",
                         hint=f"known ids: {known}"
@@ -487,7 +577,7 @@ def spec_from_block(body: str, *, file: str, line_offset: int, catalogue: Catalo
                             field=extra[0], hint="with 'use' you may only set title, caption, views and live")
         base = catalogue.get(str(data["use"]), file=file, line=line_for(lines, ("use",)))
         merged = base.model_dump(exclude_unset=True) | overrides
-        spec = spec_from_data(merged, file=file, lines=lines)
+        spec = spec_from_data(merged, file=file, lines=lines, unused_options=False)
         spec._file, spec._lines = base.file, base._lines
         spec._page, spec._page_fields = (file, lines), frozenset(overrides)
         spec._base_methods = frozenset(method.name for method in base.methods)

@@ -23,6 +23,8 @@ def load_with_lines(text: str, file: str, repeated: list[SpecError] | None = Non
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
+        if mark is not None and "'\\t'" in (getattr(exc, "problem", None) or ""):
+            raise tab_error(text, file, mark.line, mark.column) from None
         problem = getattr(exc, "problem", None) or str(exc)
         context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
         if context and start is not None and start.line + 1 != line:
@@ -37,6 +39,31 @@ def load_with_lines(text: str, file: str, repeated: list[SpecError] | None = Non
     _walk(node, (), lines, file, repeated, set())
     data = yaml.load(text, Loader=_Loader)
     return data, lines
+
+
+def tab_error(text: str, file: str, line: int, column: int) -> SpecError:
+    """The error of a tab that PyYAML refuses at 0-based `line` and `column` of `text`: YAML indents with spaces
+    only (YAML 1.2, section 6.1), and PyYAML also refuses a tab between a key's ':' (or a list's '-') and its value.
+    The field is the key on that line, found by reading the text with its tabs expanded, when that reads."""
+    row = text.splitlines()[line] if line < len(text.splitlines()) else ""
+    field = None
+    try:
+        expanded = yaml.compose(text.expandtabs(4), Loader=_Loader)
+    except yaml.YAMLError:
+        expanded = None
+    if expanded is not None:
+        lines: dict[tuple, int] = {}
+        try:
+            _walk(expanded, (), lines, file, [], set())
+        except SpecError:
+            lines = {}
+        paths = [path for path, at in lines.items() if at == line + 1 and path]
+        field = _field(max(paths, key=len)) if paths else None
+    if not row[:column].strip():
+        return SpecError("YAML does not allow tabs for indentation; use spaces", file=file, line=line + 1,
+                         field=field, hint="indent this line with spaces only, as deep as the lines of its level")
+    return SpecError("YAML does not allow a tab here; use a space", file=file, line=line + 1, field=field,
+                     hint=f"replace the tab after {row[:column].strip()!r} with a space")
 
 
 def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], file: str, repeated: list | None,

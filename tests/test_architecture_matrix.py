@@ -29,6 +29,20 @@ FAST = {"saliency": {"ig_steps": 4}, "factors": {"counts": [2]},
         "counterfactuals": {"budget": 16, "permutations": 2}}
 
 
+def fast_options(views: list[str]) -> dict[str, dict]:
+    """The FAST options the shown `views` use: a method's options when one of its views is shown, without the
+    options only other views of it use (`Method.option_views`); a spec refuses options no shown view uses."""
+    from generator.methods import REGISTRY
+
+    chosen = {}
+    for name, options in FAST.items():
+        method = REGISTRY[name]
+        if set(method.views) & set(views):
+            chosen[name] = {option: value for option, value in options.items()
+                            if set(method.option_views.get(option, method.views)) & set(views)}
+    return chosen
+
+
 def configs(vocab: int, wordpiece: int) -> dict[str, dict]:
     """AutoConfig.for_model keyword arguments per family: 2 layers, width 32, 4 heads (2 key/value heads where the
     family has grouped-query attention), weights wide enough that attention is far from uniform."""
@@ -132,9 +146,7 @@ def test_every_view_bakes_with_its_invariants_or_gives_a_placed_error(family, ma
     assert {"head", "model"} <= set(works)
     neuron_needs_short = loaded.info.sliding_window is not None and "neuron" in works
     shown = [view for view in works if not (view == "neuron" and neuron_needs_short)]
-    from generator.methods import REGISTRY
-    options = {name: value for name, value in FAST.items() if set(REGISTRY[name].views) & set(shown)}
-    payload = compute({"model": str(folder), **inputs(family), "views": shown, **options}, tmp_path)
+    payload = compute({"model": str(folder), **inputs(family), "views": shown, **fast_options(shown)}, tmp_path)
 
     attention = payload["attention"]
     for name in ("values", "decoder", "cross"):
@@ -159,7 +171,8 @@ def test_every_view_bakes_with_its_invariants_or_gives_a_placed_error(family, ma
     for view, reason in support.items():
         if reason:
             with pytest.raises(SpecError) as caught:
-                compute({"model": str(folder), **inputs(family), "views": [view], **FAST}, tmp_path / view)
+                compute({"model": str(folder), **inputs(family), "views": [view], **fast_options([view])},
+                        tmp_path / view)
             error = caught.value
             assert error.field == "views" and view in error.message and family.model_type in error.message
             assert error.message == reason or error.message.startswith(reason.split(":")[0])
@@ -238,7 +251,6 @@ def test_a_probe_page_of_every_view_builds_with_error_boxes_for_the_views_a_fami
     """One block per view for three families with gaps (GPT-NeoX: none; Gemma 2: the neuron view; T5: all but head and
     model): a lax build writes a figure for every supported cell and an error box for every other one, with no
     traceback; a strict build fails on those boxes."""
-    from generator.methods import REGISTRY
     from test_site_build import build, make_site
 
     chosen = [family for family in FAMILIES if family.model_type in ("gpt_neox", "gemma2", "t5")]
@@ -246,8 +258,7 @@ def test_a_probe_page_of_every_view_builds_with_error_boxes_for_the_views_a_fami
     for family in chosen:
         support = view_support(family.info(), family.can_read_pairs)
         for view, reason in support.items():
-            options = "".join(f"\n{name}: {json.dumps(value)}" for name, value in FAST.items()
-                              if view in REGISTRY[name].views)
+            options = "".join(f"\n{name}: {json.dumps(value)}" for name, value in fast_options([view]).items())
             body = f"model: {matrix[family.model_type]}\ntext: {TEXT}\ngenerate: 2\nviews: [{view}]{options}"
             blocks.append(f"```explorable\n{body}\n```\n")
             expected_errors += bool(reason)

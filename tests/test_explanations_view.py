@@ -191,6 +191,86 @@ def test_pair_view_shows_both_sentences_with_half_the_attention_each(open_page):
     assert "(sentence B)" in view.locator(".xp-readout").inner_text()
 
 
+RECORD = """() => { window.drawn = []; window.images = [];
+  const fill = CanvasRenderingContext2D.prototype.fillText, image = CanvasRenderingContext2D.prototype.drawImage;
+  CanvasRenderingContext2D.prototype.fillText = function (t, ...r) {
+    window.drawn.push([this.canvas.className || "", String(t)]); return fill.call(this, t, ...r); };
+  CanvasRenderingContext2D.prototype.drawImage = function (el, ...r) {
+    window.images.push(el.className || el.tagName); return image.call(this, el, ...r); }; }"""
+
+
+def test_the_chart_has_axis_titles_and_a_method_below_random_is_said_so(open_page):
+    """The deletion chart titles both axes with their units (drawn on its canvas, so the saved PNG has them), and
+    for each output the methods whose AOPC is under the random orders' are named in a note, computed here from the
+    payload's scores."""
+    page = open_page()
+    page.evaluate(RECORD)
+    view = page.locator("explorable-explanations-view").first
+    ready(page, view)
+    payload = payload_of(view)
+    section, n_prompt = payload["explanations"], payload["n_prompt"]
+    note, shown = view.locator(".xp-erandnote"), []
+    for t in range(3):
+        view.locator(".xp-eout .xp-tok").nth(n_prompt + t).click()
+        next_frame(page)
+        below = below_random(section, t)
+        if below:
+            text = note.inner_text()
+            assert note.is_visible() and text.startswith("Below random: "), text
+            assert all(name in text for name in below) and "worse than chance" in text, (below, text)
+            assert f"{'have' if len(below) > 1 else 'has'} an AOPC under the random orders'" in text
+            shown.append(t)
+        else:
+            assert note.is_hidden()
+        assert view.locator(".xp-ebelow").count() == len(below)
+    assert shown, "the tiny model gives no method below random on any output: the note is never tested"
+    # its pixels are its CSS size (at dpr 1 the canvas kept the default height, 150 of 170: the x title was cut off)
+    assert view.locator(".xp-echart").evaluate("c => [c.width, c.height, c.clientWidth, c.clientHeight]") == [
+        300, 170, 300, 170]
+    drawn = page.evaluate("window.drawn")
+    assert ["xp-echart", "logit (raw score)"] in drawn
+    assert ["xp-echart", "% of the input tokens removed, most relevant first"] in drawn
+    label = view.locator(".xp-echart").get_attribute("aria-label")
+    assert "vertical axis: logit (raw score)" in label and "Horizontal axis: % of the input tokens removed" in label
+    pair = page.locator("explorable-explanations-view").nth(1)
+    ready(page, pair)
+    assert "vertical axis: cosine similarity (−1 to 1)" in pair.locator(".xp-echart").get_attribute("aria-label")
+    # the saved PNG draws the chart's canvas, titles included, and the note as text
+    view.locator(".xp-eout .xp-tok").nth(n_prompt + shown[0]).click()
+    next_frame(page)
+    page.evaluate("() => { window.drawn = []; window.images = []; }")
+    with page.expect_download():
+        view.get_by_role("button", name="save PNG").click()
+    assert "xp-echart" in page.evaluate("window.images")
+    assert "worse than chance" in " ".join(text for _, text in page.evaluate("window.drawn"))
+
+
+def below_random(section: dict, t: int) -> list[str]:
+    """The labels of the methods whose AOPC for output t is under the random orders' (the last row)."""
+    aopc, methods = section["faithfulness"]["aopc"], section["methods"]
+    random = aopc[len(methods)][t]
+    return [LABELS[key] for m, key in enumerate(methods) if aopc[m][t] is not None and aopc[m][t] < random]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_note_and_the_titled_chart_fit_a_phone_in_both_palettes(open_page, width, tmp_path):
+    page = open_page(viewport={"width": width, "height": 900})
+    view = page.locator("explorable-explanations-view").first
+    ready(page, view)
+    payload = payload_of(view)
+    t = next(t for t in range(3) if below_random(payload["explanations"], t))
+    view.locator(".xp-eout .xp-tok").nth(payload["n_prompt"] + t).click()
+    next_frame(page)
+    for scheme in ("default", "slate"):
+        page.evaluate(f"document.body.setAttribute('data-md-color-scheme', '{scheme}')")
+        next_frame(page)
+        note = view.locator(".xp-erandnote")
+        assert note.is_visible()
+        right = note.evaluate("e => e.getBoundingClientRect().right")
+        assert right <= width and page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        view.screenshot(path=str(tmp_path / f"explanations-{width}-{scheme}.png"))     # to look at
+
+
 def test_text_stays_text_follows_the_palette_and_fits_a_phone(open_page):
     page = open_page(viewport={"width": 390, "height": 800})
     view = page.locator("explorable-explanations-view").first

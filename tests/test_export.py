@@ -40,7 +40,7 @@ def embedded_payload(page: str) -> bytes:
 @pytest.fixture(scope="module")
 def exported(tiny_project, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("exported")
-    result = cli(tiny_project, "export", "--out", str(out))
+    result = cli(tiny_project, "export", "--out", str(out), isolated=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "TORCH_IMPORTED=False" in result.stdout, "a warm export never starts PyTorch"
     return out

@@ -235,7 +235,8 @@ def test_candidates_most_frequent_first():
 
 
 def test_a_bake_is_byte_identical(tmp_path, lens_models):
-    body = f"model: {lens_models['llama']}\ntext: {TEXT}\ngenerate: 2\nviews: [layers]\nlens: {{watch: [' is']}}\n"
+    body = (f"model: {lens_models['llama']}\ntext: {TEXT}\ngenerate: 2\nviews: [layers, ranks]\n"
+            "lens: {watch: [' is']}\n")
     first = Baker(tmp_path / "one", base_dir=tmp_path).payload(block(body))
     second = Baker(tmp_path / "two", base_dir=tmp_path).payload(block(body))
     assert first == second

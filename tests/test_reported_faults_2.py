@@ -137,7 +137,7 @@ def test_a_healed_cache_entry_passes_a_strict_build_and_is_still_said(tmp_path, 
     assert build(config).returncode == 0
     [entry] = (tmp_path / ".cache" / "explorables").glob("??/*.json")
     entry.write_bytes(entry.read_bytes()[:-50])
-    healed = build(config)
+    healed = build(config, isolated=True)
     assert healed.returncode == 0, healed.stderr[-3000:]
     log = healed.stderr + healed.stdout
     assert re.search(r"INFO .*cache entry .* is corrupted or truncated; baking it again", log), log[-3000:]

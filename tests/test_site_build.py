@@ -46,10 +46,16 @@ def make_site(root: Path, pages: dict[str, str], *, embed_limit: int = 48_000) -
     return root / "mkdocs.yml"
 
 
-def build(config: Path, strict: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", BUILD, str(config), "strict" if strict else "lax"],
-                          capture_output=True, text=True, timeout=600, cwd=config.parent,
-                          env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"})
+def build(config: Path, strict: bool = True, *, isolated: bool = False) -> subprocess.CompletedProcess:
+    """`mkdocs build` of `config` (strict or lax): returncode, stdout and stderr (MkDocs' log as "LEVEL message").
+    In this process by default (models already loaded and libraries imported stay so: a fresh interpreter costs
+    3-4 s of imports per build); `isolated=True` for a fresh one, whose stdout ends with TORCH_IMPORTED=True|False."""
+    if isolated:
+        return subprocess.run([sys.executable, "-c", BUILD, str(config), "strict" if strict else "lax"],
+                              capture_output=True, text=True, timeout=600, cwd=config.parent,
+                              env={**__import__("os").environ, "NO_MKDOCS_2_WARNING": "1"})
+    from conftest import build_in_process
+    return build_in_process(config, strict=strict)
 
 
 def payloads(page: str) -> list[dict]:
@@ -142,10 +148,10 @@ def test_a_bad_curated_entry_fails_strict_builds_once_and_spoils_only_the_blocks
 def test_warm_rebuild_does_not_import_torch_and_title_edits_do_not_rebake(tmp_path, tiny_models):
     body = "text: The warm cache.\ntitle: First"
     config = make_site(tmp_path, {"index.md": block(tiny_models["gpt2"], body)})
-    cold = build(config)
+    cold = build(config, isolated=True)
     assert cold.returncode == 0 and "TORCH_IMPORTED=True" in cold.stdout
     make_site(tmp_path, {"index.md": block(tiny_models["gpt2"], body.replace("First", "Second"))})
-    warm = build(config)
+    warm = build(config, isolated=True)
     assert warm.returncode == 0 and "TORCH_IMPORTED=False" in warm.stdout, warm.stdout + warm.stderr
     assert "Second" in (tmp_path / "site" / "index.html").read_text()
 

@@ -115,7 +115,7 @@ def cache_state(root: Path) -> dict[str, str]:
 def test_mlflow_run_holds_params_metrics_tags_and_the_baked_bytes(mlflow_server, tiny_project, tmp_path):
     uri = mlflow_server.uri
     result = cli(tiny_project, "log", "--tracker", "mlflow", "--tracking-uri", uri,
-                 "--experiment", "explorables-test", "tiny-all", "tiny-pair", "--png", "yes")
+                 "--experiment", "explorables-test", "tiny-all", "tiny-pair", "--png", "yes", isolated=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "TORCH_IMPORTED=False" in result.stdout
     runs = {run.data.tags["explorables.id"]: run for run in runs_of(uri, "explorables-test")}

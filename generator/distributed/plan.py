@@ -54,7 +54,7 @@ def rebuild(item: dict[str, Any]) -> SpecBase:
     """The spec `record` describes (same digest, same placed errors)."""
     from ..spec import spec_from_data
 
-    spec = spec_from_data(item["data"], file=item["file"])
+    spec = spec_from_data(item["data"], file=item["file"], unused_options=False)    # checked when it was read
     spec._lines = dict(item["lines"])
     return spec
 

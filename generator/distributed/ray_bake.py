@@ -84,12 +84,12 @@ class BakeWorker:
             payload = self.baker._run(spec)     # the serial bake's own path (fixed torch threads, placed errors)
             seconds = time.perf_counter() - started
             self.baker.cache.put(key, payload, bake_seconds=seconds)
-        except SpecError as error:
-            return {"key": key, "error": {"message": error.message, "file": error.file, "line": error.line,
-                                          "field": error.field, "hint": error.hint}}
+        except SpecError as error:      # each error of the block, to be raised together again (SpecError.combine)
+            return {"key": key, "errors": [{"message": one.message, "file": one.file, "line": one.line,
+                                            "field": one.field, "hint": one.hint} for one in error.errors]}
         except ExplorableError as error:
-            return {"key": key, "error": {"message": str(error), "file": item["file"], "line": None,
-                                          "field": None, "hint": None}}
+            return {"key": key, "errors": [{"message": str(error), "file": item["file"], "line": None,
+                                            "field": None, "hint": None}]}
         return {"key": key, "bytes": len(payload), "seconds": round(seconds, 3)}
 
 
@@ -192,8 +192,8 @@ def _run(ray, todo: Plan, baker: Baker, cpus: int, gpus: int, progress: bool
                 errors.append(ExecutorError(f"{where}: the bake failed on the cluster after {RETRIES} retries: "
                                             f"{type(error).__name__}: {str(error).splitlines()[0]}"))
                 result = None
-            if result and "error" in result:
-                errors.append(SpecError(**result["error"]))
+            if result and "errors" in result:
+                errors.append(SpecError.combine([SpecError(**error) for error in result["errors"]]))
             elif result and not result.get("reused"):
                 baked.append(where)
             bar.update(1)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterable
 
-from ..errors import ExplorableError
+from ..errors import ExplorableError, each
 from ..spec import SpecBase
 
 
@@ -85,7 +85,8 @@ def main(specs: list[SpecBase], baker, ids: list[str], out: Path, invalid: list[
         return 2
     written, errors = export(chosen, baker, out, progress)
     for error in errors:
-        print(f"error: {error}", file=sys.stderr)
+        for one in each(error):
+            print(f"error: {one}", file=sys.stderr)
     print(f"{len(written)} standalone HTML files in {out} ({baker.baked} baked, the rest from the cache)")
     return 1 if errors else 0
 

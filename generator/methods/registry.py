@@ -13,6 +13,10 @@ A method (in Captum's sense: one class of explanation under one contract) is a `
 - `section(spec, capture)`: the function from a `Capture` to its payload section (a JSON-ready dict);
 - `metrics(section)`: what the experiment trackers log of a baked section (name -> number), or None
   (`generator.tracking.record`); it reads the JSON section only, never the model;
+- `option_views`: the options (fields of `options`) that only some of its views use, option -> those views
+  (`{"contrast": ("patching",)}`); an option not listed is used by every view. A block whose `views` shows none of
+  an option's views is refused at that option, and one that shows no view of the method at its options field
+  (`generator.spec.unused_options_of`), so an option is never silently ignored;
 - `summary`: one line saying what the views show (the authors' table in docs/writing.md, `generator.methods.table`);
 - `encoder_decoder`: whether it also reads encoder-decoder models (whose capture differs, see `generator.capture`);
 - `parts`: fields of its section holding a list of ARRAYs (one per layer) that its views show one at a time: on
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field as dataclass_field, fields
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 if TYPE_CHECKING:
@@ -106,6 +110,8 @@ class Method:
     # what the run must record for this spec's options, when that depends on them (None: always `needs`); e.g.
     # the explanations method asks for value vectors only when value-weighted attention is chosen
     needs_of: Callable[["ExplorableSpec"], Needs] | None = None
+    # options that only some of its views use: option -> those views (see the module docstring)
+    option_views: dict[str, tuple[str, ...]] = dataclass_field(default_factory=dict)
 
     def needs_for(self, spec: "ExplorableSpec") -> Needs:
         """What the model run must record for this method with `spec`'s options (`needs_of`, else `needs`)."""
@@ -178,6 +184,21 @@ def check_contract(method: Any) -> None:
                             "time)")
     if not isinstance(method.detached, tuple) or not set(method.detached) <= set(method.parts):
         raise ContractError(f"{who}: detached must be a tuple of some of its parts fields")
+    _check_option_views(who, method)
+
+
+def _check_option_views(who: str, method: "Method") -> None:
+    """`option_views` maps fields of the method's options to tuples of its own views, else ContractError."""
+    if not isinstance(method.option_views, dict):
+        raise ContractError(f"{who}: option_views must be a dict {{option: (view, ...)}}")
+    names = set(method.options.model_fields) if method.options is not None else set()
+    for option, users in method.option_views.items():
+        if option not in names:
+            raise ContractError(f"{who}: option_views names '{option}', which is not one of its options"
+                                + (f" ({', '.join(sorted(names))})" if names else " (it has none)"))
+        if not isinstance(users, tuple) or not users or not set(users) <= set(method.views):
+            raise ContractError(f"{who}: option_views['{option}'] must be a non-empty tuple of its views "
+                                f"({', '.join(method.views)})")
 
 
 def _check_hook(who: str, name: object) -> None:

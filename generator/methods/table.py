@@ -65,9 +65,15 @@ def _default(field: Any) -> str:
     return f"default {_code(field.default)}"
 
 
-def option_text(name: str, field: Any) -> str:
-    """One option as the table writes it: `name`: description (values; bounds; default)."""
-    facts = [part for part in (_values(field.annotation), _bounds(field), _default(field)) if part]
+def option_text(name: str, field: Any, views: tuple[str, ...] = ()) -> str:
+    """One option as the table writes it: `name`: description (values; bounds; default; the views that use it, when
+    only some of the method's views do: `Method.option_views`)."""
+    used = ""
+    if views:
+        names = [f"`{view}`" for view in views]
+        used = "used by the " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]) \
+            + (" view" if len(names) == 1 else " views") + " only"
+    facts = [part for part in (_values(field.annotation), _bounds(field), _default(field), used) if part]
     text = f"`{name}`: {field.description or ''}".rstrip()
     return f"{text} ({'; '.join(facts)})" if facts else text
 
@@ -78,7 +84,8 @@ def views_table() -> str:
     for method in REGISTRY:
         views = ", ".join(f"`{view}`" for view in method.views)
         options = method.options.model_fields if method.options is not None else {}
-        listed = "<br>".join(option_text(name, field) for name, field in options.items()) or "none"
+        listed = "<br>".join(option_text(name, field, method.option_views.get(name, ()))
+                             for name, field in options.items()) or "none"
         field = f"`{method.name}`" if options else "–"
         rows.append(f"| {views} | {field} | {method.summary} | {listed} |")
     return "\n".join(rows)

@@ -94,7 +94,7 @@ def view_support(info: ModelInfo, can_read_pairs: bool) -> dict[str, str]:
             reasons = []
             for probe in _probes(info, can_read_pairs):
                 spec = spec_from_data({"model": info.name, "views": [view], **probe, **dict(method.example)},
-                                      file="<probe>")
+                                      file="<probe>", unused_options=False)
                 try:
                     check_model(spec, traits)
                     check_methods(spec, traits, has_adapter=has_adapter, hints=False)

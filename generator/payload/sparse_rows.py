@@ -30,6 +30,9 @@ from .arrays import pack, round_rows_to_sums
 
 LEVELS = 65535
 KEEP = 0.99
+# zlib level: on a 1,024-token SmolLM2 layer, 9 took 6.6x the CPU time of 6 for 2.8 % fewer bytes (benchmarks/
+# RESULTS.md, "Sparse rows: sort and zlib level"); these layers are fetched one at a time, when shown.
+LEVEL = 6
 ROWS_AT_ONCE = 1 << 19     # values of a block of rows encoded at once (memory: a few float64 copies of it)
 
 
@@ -47,32 +50,48 @@ def encode_sparse_rows(weights: np.ndarray, keep: float = KEEP, at_least: float 
     for head in range(heads):
         for start in range(0, rows, step):          # a block of rows at a time: temporaries of ~ROWS_AT_ONCE values
             a = np.asarray(weights[head, start:start + step], dtype=np.float64)
-            order = np.argsort(-a, axis=1, kind="stable")                   # largest first, ties: earlier column
-            mass = np.cumsum(np.take_along_axis(a, order, axis=1), axis=1)
-            total = a.sum(axis=1)
-            if at_least is None:
-                count = np.minimum(cols, (mass < keep * total[:, None]).sum(axis=1) + 1)
-            else:
-                count = (a >= at_least).sum(axis=1)
-            kept = np.zeros_like(a, dtype=bool)
-            np.put_along_axis(kept, order, np.arange(cols)[None, :] < count[:, None], axis=1)
-            del order, mass
-            scaled = np.zeros((a.shape[0], cols + 1))
-            scaled[:, :cols] = np.where(kept, a, 0.0) * LEVELS
-            scaled[:, cols] = np.clip(total - scaled[:, :cols].sum(axis=1) / LEVELS, 0, None) * LEVELS
-            rounded = round_rows_to_sums(scaled).astype(np.int64)
+            kept, count = _kept(a, keep, at_least)
             r, c = np.nonzero(kept)                                          # row-major: columns ascending per row
+            firsts = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)
+            slot = np.arange(len(r)) - firsts[r]                             # the entry's place among its row's kept
+            # Largest remainders (arrays.round_rows_to_sums) over each row's kept values in column order, then its
+            # rest: the left-out entries are zeros, which never gain a unit, so this rounds exactly as the whole row.
+            everything = np.arange(a.shape[0])
+            compact = np.zeros((a.shape[0], int(count.max(initial=0)) + 1))
+            compact[r, slot] = a[r, c] * LEVELS
+            compact[everything, count] = np.clip(
+                a.sum(axis=1) - (np.where(kept, a, 0.0) * LEVELS).sum(axis=1) / LEVELS, 0, None) * LEVELS
+            rounded = round_rows_to_sums(compact).astype(np.int64)
             gaps = np.diff(c, prepend=0)
-            firsts = np.concatenate([[0], np.cumsum(count)[:-1]]).astype(np.int64)[count > 0]
+            firsts = firsts[count > 0]
             gaps[firsts] = c[firsts]                                         # each row's first column as it is
             counts[head, start:start + step] = count
-            rest[head, start:start + step] = rounded[:, cols]
+            rest[head, start:start + step] = rounded[everything, count]
             columns.append(gaps.astype(np.uint16))
-            values.append(rounded[r, c].astype(np.uint16))
+            values.append(rounded[r, slot].astype(np.uint16))
     stream = np.concatenate([counts.reshape(-1), rest.reshape(-1), *columns, *values]).astype(np.uint16)
     return {"dtype": "uint16", "shape": [heads, rows, cols], "min": 0.0, "max": 1.0, "layout": "sparse-rows",
             **({"keep": keep} if at_least is None else {"at_least": at_least}), "kept": int(sum(len(c) for c in columns)),
-            "data": base64.b64encode(zlib.compress(pack(stream, "planes"), 9)).decode("ascii")}
+            "data": base64.b64encode(zlib.compress(pack(stream, "planes"), LEVEL)).decode("ascii")}
+
+
+def _kept(a: np.ndarray, keep: float, at_least: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """(bool [R, C] the kept entries, int [R] their count per row) of float64 rows `a` (encode_sparse_rows). With
+    `keep`: the fewest largest weights whose sum reaches `keep` of the row's sum, ties going to the earlier column.
+    One sort of the values (no argsort): the row's k-th largest value v is the threshold; every weight above v is
+    kept, and of those equal to v the earliest columns, as many as k still needs."""
+    if at_least is not None:
+        kept = a >= at_least
+        return kept, kept.sum(axis=1)
+    cols = a.shape[1]
+    descending = np.sort(a, axis=1)[:, ::-1]
+    mass = np.cumsum(descending, axis=1)
+    count = np.minimum(cols, (mass < keep * a.sum(axis=1)[:, None]).sum(axis=1) + 1)
+    threshold = descending[np.arange(a.shape[0]), count - 1][:, None]
+    above = a > threshold
+    tied = a == threshold
+    kept = above | (tied & (np.cumsum(tied, axis=1) <= (count - above.sum(axis=1))[:, None]))
+    return kept, count
 
 
 def decode_sparse_rows(encoded: dict) -> tuple[np.ndarray, np.ndarray]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Callable, Iterable
 
-from ..errors import ExplorableError
+from ..errors import ExplorableError, each
 from ..spec import SpecBase
 from . import TrackerError
 from .record import Record, record_for
@@ -102,7 +102,8 @@ def main(specs: list[SpecBase], baker, args, progress: Callable[[list[SpecBase]]
         try:
             items.append((spec, baker.payload(spec)))
         except ExplorableError as error:
-            print(f"error: {error}", file=sys.stderr)
+            for one in each(error):
+                print(f"error: {one}", file=sys.stderr)
             failed += 1
     try:
         lines = log_specs(items, baker, tracker=args.tracker, tracking_uri=args.tracking_uri,

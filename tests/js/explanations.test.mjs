@@ -1,7 +1,8 @@
 // Pure logic of the explanations view: section checks, row order by score, deletion curves and their range.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { LABELS, label, check, checkShape, inputs, order, curve, range, rho, aside, firstHeavy } from "../../generator/assets/js/explanations.js";
+import { LABELS, label, check, checkShape, inputs, order, curve, range, rho, aside, firstHeavy, axisTitles, belowRandom,
+  belowRandomNote } from "../../generator/assets/js/explanations.js";
 
 const tok = (text) => ({ text, special: false, partial: false, segment: 0, generated: false });
 const faith = (M, T) => ({ steps: [10, 50], random_orders: 2, aopc: Array.from({ length: M + 1 }, () => Array(T).fill(0)),
@@ -78,4 +79,25 @@ test("firstHeavy names the method that piles the most on the first token, above 
   assert.deepEqual(firstHeavy(v, ["raw_attention", "rollout"], 1, 4, 0, 2), { key: "rollout", share: v[4] });
   assert.equal(firstHeavy(v, ["raw_attention", "rollout"], 1, 4, 0, 2, 0.99), null);
   assert.equal(firstHeavy(v, ["raw_attention", "rollout"], 1, 4, 0, 1), null, "a single input has nothing to compare");
+});
+
+test("the chart's axis titles give the units of each explained score", () => {
+  assert.deepEqual(axisTitles({ target: "logit" }), ["% of the input tokens removed, most relevant first", "logit (raw score)"]);
+  assert.equal(axisTitles({ target: "probability" })[1], "probability (0–1)");
+  assert.equal(axisTitles({ target: "similarity" })[1], "cosine similarity (−1 to 1)");
+  assert.equal(axisTitles({ target: "<b>x</b>" })[1], "<b>x</b>", "an unknown target is shown as the text it is");
+});
+
+test("methods whose AOPC is under random's are found, and the note says what that means", () => {
+  // M = 4 methods, then random (0.3): 0.1 and -0.2 are below it, 0.3 (equal) and null are not
+  assert.deepEqual(belowRandom([0.1, 0.3, -0.2, null, 0.3], 4), [0, 2]);
+  assert.deepEqual(belowRandom([0.5, 0.6, 0.4], 2), []);
+  assert.deepEqual(belowRandom([0.1, 0.2, null], 2), [], "no random score: nothing to compare with");
+  assert.equal(belowRandomNote([], "0.3", "logit"), "");
+  const one = belowRandomNote(["rollout"], "0.3", "logit");
+  assert.match(one, /^Below random: rollout has an AOPC under the random orders' 0\.3\./);
+  assert.match(one, /hurts the logit less than removing random ones: this ranking is worse than chance here\.$/);
+  const two = belowRandomNote(["raw attention", "flow", "IG"], "0.3", "similarity");
+  assert.match(two, /raw attention, flow and IG have an AOPC/);
+  assert.match(two, /their top tokens first hurts the similarity less .* these rankings are worse than chance/);
 });

@@ -10,7 +10,8 @@ import { headColour as colour, lut } from "./colour.js";
 import { dark } from "./theme.js";
 import { tokenNode, show, describe } from "./tokens.js";
 import { pct, num } from "./saliency.js";
-import { LABELS, label, longName, check, checkShape, inputs, order, curve, range, rho, aside, firstHeavy } from "./explanations.js";
+import { LABELS, label, longName, check, checkShape, inputs, order, curve, range, rho, aside, firstHeavy, axisTitles, belowRandom,
+  belowRandomNote } from "./explanations.js";
 
 const CHART = [300, 170]; // CSS px
 const MAPCOL = 18; // layer-map column width (CSS px)
@@ -96,13 +97,15 @@ export class ExplanationsView extends View {
       this.randRow.score, this.randRow.suff, h("span", { class: "xp-etoks xp-hint" }, "a ranking by chance, for reference"));
     this.grid.append(this.headRow, ...this.rows.map((r) => r.row), this.randRow.row);
 
+    // a method whose AOPC is under random's is said so in words (a reader may take a small AOPC for a small effect)
+    this.randNote = h("p", { class: "xp-hint xp-erandnote", hidden: true });
     this.out_ = h("div", { class: "xp-readout", "aria-live": "polite" });
     this.chart = h("canvas", { class: "xp-echart", role: "img" });
     this.chartCap = h("div", { class: "xp-hint" });
     this.mapBox = h("div", { class: "xp-emaps", hidden: true });
     this.agree = h("details", { class: "xp-eagree" }, h("summary", {}, "Agreement between the methods (Spearman ρ)"));
     this.note = h("p", { class: "xp-note" });
-    this.replaceChildren(bar, this.asideNote, text, scroller(this.grid), this.out_,
+    this.replaceChildren(bar, this.asideNote, text, scroller(this.grid), this.randNote, this.out_,
       h("div", { class: "xp-eside" }, h("div", {}, this.chart, this.chartCap), this.agree), this.mapBox, this.note);
   }
 
@@ -206,6 +209,14 @@ export class ExplanationsView extends View {
     }
     this.randRow.score.textContent = num(aopc[M]);
     this.randRow.suff.textContent = num(suff[M]);
+    const below = belowRandom(aopc, M);
+    for (const r of this.rows) {
+      r.score.classList.toggle("xp-ebelow", below.includes(r.m));
+      r.score.title = below.includes(r.m) ? "below random: worse than removing tokens by chance" : "";
+    }
+    this.randNote.textContent = belowRandomNote(below.map((m) => label(this.methods[m])), num(aopc[M]),
+      causal ? s.target : "similarity");
+    this.randNote.hidden = !below.length;
     if (this.shown !== String(ord)) { // re-inserting rows would blur a focused cell: only when the order changes
       this.shown = String(ord);
       this.grid.replaceChildren(this.headRow, ...ord.map((m) => this.rows[m].row), this.randRow.row);
@@ -255,12 +266,15 @@ export class ExplanationsView extends View {
     const cv = this.chart, s = this.s, f = s.faithfulness, [W, H] = CHART, dpr = devicePixelRatio || 1;
     cv.style.width = W + "px";
     cv.style.height = H + "px";
-    if (cv.width !== W * dpr) (cv.width = W * dpr), (cv.height = H * dpr);
+    // both sides: at dpr 1 a new canvas already has the chart's width (300), not its height (150 for 170): the
+    // drawing was stretched and its bottom, the x axis' title, cut off
+    const bw = Math.round(W * dpr), bh = Math.round(H * dpr);
+    if (cv.width !== bw || cv.height !== bh) (cv.width = bw), (cv.height = bh);
     const x = cv.getContext("2d"), cs = getComputedStyle(this), fg = cs.color;
     const fg2 = cs.getPropertyValue("--xp-fg2").trim() || "#666";
     x.setTransform(dpr, 0, 0, dpr, 0, 0);
     x.clearRect(0, 0, W, H);
-    const [lo, hi] = range(s, t), kmax = f.steps.at(-1), L = 40, R = 8, Tp = 8, B = 30;
+    const [lo, hi] = range(s, t), kmax = f.steps.at(-1), L = 50, R = 8, Tp = 8, B = 30, [xTitle, yTitle] = axisTitles(s);
     const X = (k) => L + ((W - L - R) * k) / kmax, Y = (v) => Tp + ((H - Tp - B) * (hi - v)) / (hi - lo);
     x.font = `10px ${cs.fontFamily}`;
     x.fillStyle = x.strokeStyle = fg2;
@@ -276,7 +290,13 @@ export class ExplanationsView extends View {
     x.textAlign = "center";
     x.textBaseline = "top";
     for (const k of [0, ...f.steps]) x.fillText(String(k), X(k), H - B + 3);
-    x.fillText("% of the tokens removed, most relevant first", (L + W - R) / 2, H - B + 15);
+    x.fillText(xTitle, (L + W - R) / 2, H - B + 15);
+    // the y axis' title, read bottom to top beside the axis (drawn on the canvas, so a saved PNG has it)
+    x.save();
+    x.translate(2, (Tp + H - B) / 2);
+    x.rotate(-Math.PI / 2);
+    x.fillText(yTitle, 0, 0, Tp + H - B - 4);
+    x.restore();
     const line = (m, style, width) => {
       x.strokeStyle = style;
       x.lineWidth = width;
@@ -290,7 +310,7 @@ export class ExplanationsView extends View {
     for (let m = 0; m < this.M; m++) if (m !== this.hrow) line(m, colour(m), 1.5);
     if (this.hrow != null) line(this.hrow, colour(this.hrow), 3.5);
     cv.setAttribute("aria-label", `Deletion curves for the chosen output: the ${this.kind === "causal" ? s.target : "similarity"} ` +
-      `from ${num(s.values[t])} as tokens are removed; random order dashed`);
+      `from ${num(s.values[t])} as tokens are removed; random order dashed. Horizontal axis: ${xTitle}; vertical axis: ${yTitle}`);
     this.chartCap.textContent = `Deletion curves: the ${this.kind === "causal" ? s.target : "similarity"} as tokens are removed in each method's order (colours as in the table; dashed: random). Hover a row to highlight its curve.`;
   }
 

@@ -77,6 +77,31 @@ export function range(s, t) {
   return [lo, hi];
 }
 
+/** The deletion chart's axis titles [x, y], with their units: the share of the inputs removed (%), and the explained
+ * score on its own scale (a logit is an unbounded raw score, a probability runs from 0 to 1, a cosine similarity from
+ * -1 to 1). Text, never markup. */
+export function axisTitles(s) {
+  const y = { logit: "logit (raw score)", probability: "probability (0–1)", similarity: "cosine similarity (−1 to 1)" };
+  return ["% of the input tokens removed, most relevant first", y[s.target] || String(s.target ?? "score")];
+}
+
+/** The methods (indices 0..M-1) whose AOPC is below the random orders' (`aopc[M]`), for one output's scores:
+ * removing their top-ranked tokens first lowers the score less than removing tokens at random. */
+export function belowRandom(aopc, M) {
+  const random = aopc[M];
+  if (random == null || !Number.isFinite(random)) return [];
+  return [...Array(M).keys()].filter((m) => aopc[m] != null && Number.isFinite(aopc[m]) && aopc[m] < random);
+}
+
+/** The note a reader gets when some methods are below random (`below`: their labels), or "" when none is. */
+export function belowRandomNote(below, random, target) {
+  if (!below.length) return "";
+  const many = below.length > 1, names = many ? below.slice(0, -1).join(", ") + " and " + below.at(-1) : below[0];
+  return `Below random: ${names} ${many ? "have" : "has"} an AOPC under the random orders' ${random}. Removing ` +
+    `${many ? "their" : "its"} top tokens first hurts the ${target} less than removing random ones: ` +
+    `${many ? "these rankings are" : "this ranking is"} worse than chance here.`;
+}
+
 /** Spearman's rho as text with a real minus sign ("–" where undefined). */
 export const rho = (v) => (v == null || !Number.isFinite(v) ? "–" : v.toFixed(2).replace("-", "−"));
 

@@ -186,8 +186,17 @@ function paint(ctx, shapes) {
   }
 }
 
-/** The drawing on a new canvas, `scale` device px per CSS px. */
+// Chrome's largest canvas: 32,767 px a side, 268,435,456 px in all (a larger one draws nothing: a blank PNG)
+export const MAX_SIDE = 32767, MAX_AREA = 268435456;
+
+/** The scale at most `scale` at which a drawing of w x h CSS px fits the largest canvas. */
+export const fitScale = (w, h, scale = SCALE) =>
+  Math.min(scale, (MAX_SIDE - 1) / Math.max(w, h, 1), Math.sqrt((MAX_AREA * 0.99) / Math.max(1, w * h)));
+
+/** The drawing on a new canvas, `scale` device px per CSS px (less when the drawing would not fit the largest
+ * canvas: fitScale). */
 export function toCanvas(d, scale = SCALE) {
+  scale = fitScale(d.w, d.h, scale);
   const out = document.createElement("canvas");
   out.width = Math.ceil(d.w * scale);
   out.height = Math.ceil(d.h * scale);

@@ -22,10 +22,28 @@ const CACHE = 48e6, CAN_CACHE = typeof OffscreenCanvas === "function", PREP = 1e
 const idle = globalThis.requestIdleCallback
   ? (f) => { const id = requestIdleCallback(f, { timeout: 2000 }); return () => cancelIdleCallback(id); }
   : (f) => { const id = setTimeout(f, 30); return () => clearTimeout(id); };
+// Token columns (issue 22): a figure of more than ALL_ROWS rows keeps only the rows in view, MARGIN more on each side,
+// in the DOM (2,048 tokens made 4,096 nodes, whose style, layout and paint were most of the first figure's time);
+// each option says its place (aria-posinset of aria-setsize) for screen readers.
+export const ALL_ROWS = 160, MARGIN = 40;
+// "save PNG" of a figure of more than EXPORT_ROWS rows draws the rows in view (at most EXPORT_ROWS), and its caption
+// says which: the whole of 2,048 rows would be 45,000 CSS px tall, past Chrome's largest canvas (32,767 px a side)
+export const EXPORT_ROWS = 400;
 // [value, label]: "qk" = query segment, key segment (an array: "10" as an object key would sort first)
 const LINES_NOTE = "Long text: this layer's weights of 0.01 or more, the lines drawn; a readout gives each query's weights under 0.01 as one sum.";
 const FILTERS = [["all", "All"], ["00", "A→A"], ["01", "A→B"], ["10", "B→A"], ["11", "B→B"]];
 const segment = (t) => (t.segment === 1 ? 1 : 0);
+
+/** Show a token node's state (HeadView.tokenState); a node is touched only when its state changed. */
+function shade(n, { dim, on, sel, w }) {
+  const mark = `${+dim}${+on}${+sel}${w}`;
+  if (n.xpMark === mark) return;
+  n.xpMark = mark;
+  n.classList.toggle("xp-dim", dim);
+  n.classList.toggle("xp-on", on);
+  n.setAttribute("aria-selected", sel);
+  n.style.setProperty("--w", w);
+}
 
 /** Stroke one planned batch (head-lines.js batches): one path, one colour, opacity and width. */
 function stroke(ctx, { head, bucket, coords }, x0, x1) {
@@ -85,19 +103,13 @@ export class HeadView extends View {
     }
     this.note = h("p", { class: "xp-note", hidden: true });
     this.canvas = h("canvas", { "aria-hidden": "true" });
-    bar.append(pngButton(this, () => {
-      this.drawAll();
-      const { layer, heads, hideSpecial, sentences } = this.state, shown = [...heads].sort((a, b) => a - b);
-      const filter = sentences === "all" ? "" : `, sentences ${FILTERS.find((f) => f[0] === sentences)[1]}`;
-      return [grid, `${part.label}, layer ${layer}, ${shown.length === 1 ? "head" : "heads"} ${shown.join(", ") || "none"} of ${H}${filter}` + (hideSpecial ? HIDDEN_CAPTION : ""),
-        `layer${layer}`, ["head ", ...shown.flatMap((i) => [{ fill: headColour(i) }, `${i}  `]), " line width and opacity: attention weight"]];
-    }));
+    bar.append(pngButton(this, () => this.exported()));
     this.columns = [0, 1].map((c) => h("div", { class: c ? "xp-col" : "xp-col xp-q", role: "listbox", "aria-label": c ? "Key tokens (attended to)" : "Query tokens (attending)" }));
-    const grid = h("div", { class: "xp-hv", onkeydown: (e) => this.key(e), onclick: (e) => this.tap(e),
+    const grid = (this.grid = h("div", { class: "xp-hv", onkeydown: (e) => this.key(e), onclick: (e) => this.tap(e),
       onpointerover: (e) => this.point(e), onpointerleave: () => this.set({ hoverSlot: null }),
       onfocusin: (e) => this.point(e), onfocusout: (e) => !this.contains(e.relatedTarget) && this.set({ hoverSlot: null }) },
       h("div", { class: "xp-cap" }, part.q), h("div"), h("div", { class: "xp-cap" }, part.k),
-      this.columns[0], (this.stage = h("div", { style: "position:relative" }, this.canvas)), this.columns[1]);
+      this.columns[0], (this.stage = h("div", { style: "position:relative" }, this.canvas)), this.columns[1]));
     this.readout = h("div", { class: "xp-readout", "aria-live": "polite" });
     this.replaceChildren(bar, this.note, scroller(grid), this.readout);
     this.resizes = new ResizeObserver(() => this.stage.clientWidth !== this.width && this.redraw());
@@ -106,9 +118,12 @@ export class HeadView extends View {
     this.onScroll = () => this.scrollCheck ||= requestAnimationFrame(() => {
       this.scrollCheck = 0;
       const seen = -this.stage.getBoundingClientRect().top;
+      if (this.renderRows()) this.shadeColumns();
       if (this.band && outside(this.band, Math.max(this.kept.length, this.keptKeys.length) * ROW, seen, innerHeight)) this.paint();
     });
     this.fillColumns();
+    // a long figure keeps its controls in sight (the layer, the heads, save PNG) while the reader scrolls its rows
+    (this.bar = bar).classList.toggle("xp-sticky", this.virtual);
     await this.source(this.state.layer); // a long text's layer comes from its data file: the first figure waits for it
   }
 
@@ -125,11 +140,13 @@ export class HeadView extends View {
   start() {
     this.resizes.observe(this.stage);
     addEventListener("scroll", this.onScroll, { passive: true, capture: true });
+    addEventListener("resize", this.onScroll); // a taller window needs more rows
   }
 
   stop() {
     this.resizes.disconnect();
     removeEventListener("scroll", this.onScroll, { capture: true });
+    removeEventListener("resize", this.onScroll);
     cancelAnimationFrame(this.scrollCheck);
     cancelAnimationFrame(this.more);
     cancelAnimationFrame(this.paintedNow);
@@ -168,19 +185,91 @@ export class HeadView extends View {
   }
 
   /** (Re)build the token columns for the shown tokens: queries `kept` (into tokens), keys `keptKeys` (into
-   * keyTokens). */
+   * keyTokens); a long column keeps the rows near the viewport only (renderRows). */
   fillColumns() {
     this.kept = keep(this.tokens, this.state.hideSpecial);
     this.keptKeys = keep(this.keyTokens, this.state.hideSpecial);
     this.state.hoverSlot = this.state.pinnedSlot = null;
-    this.columns.forEach((col, c) => col.replaceChildren(...(c ? this.keptKeys : this.kept).map((ti, row) => {
-      const n = tokenNode((c ? this.keyTokens : this.tokens)[ti]);
-      n.setAttribute("role", "option");
-      n.tabIndex = row ? -1 : 0;
-      n.dataset.i = row;
-      n.dataset.s = c;
-      return n;
-    })));
+    this.tabStop = { column: 0, row: 0 };
+    this.rendered = [new Map(), new Map()];
+    this.window = null;
+    this.virtual = Math.max(this.kept.length, this.keptKeys.length) > ALL_ROWS;
+    this.columns.forEach((col, c) => {
+      col.replaceChildren();
+      col.style.cssText = "";
+      if (!this.virtual) return;
+      // a fixed width: that of the column's longest tokens (the rows come and go, the column must not)
+      const list = c ? this.keptKeys : this.kept, all = c ? this.keyTokens : this.tokens;
+      const size = new Map(list.map((ti) => [ti, show(all[ti]).length]));
+      const longest = [...list].sort((a, b) => size.get(b) - size.get(a)).slice(0, 12);
+      col.replaceChildren(...longest.map((ti) => tokenNode(all[ti])));
+      const width = col.getBoundingClientRect().width;
+      col.replaceChildren();
+      col.style.cssText = `box-sizing:border-box;height:${list.length * ROW}px;min-width:${Math.ceil(width)}px`;
+    });
+    this.renderRows();
+  }
+
+  /** The node of row `row` of column `c` (an option of its listbox). */
+  rowNode(c, row) {
+    const n = tokenNode((c ? this.keyTokens : this.tokens)[(c ? this.keptKeys : this.kept)[row]]);
+    n.setAttribute("role", "option");
+    n.setAttribute("aria-posinset", row + 1);
+    n.setAttribute("aria-setsize", (c ? this.keptKeys : this.kept).length);
+    n.tabIndex = this.tabStop.column === c && this.tabStop.row === row ? 0 : -1;
+    n.dataset.i = row;
+    n.dataset.s = c;
+    return n;
+  }
+
+  /** The rows [a, b) to keep in the DOM: all of a short figure; of a long one, those in view and MARGIN on each side
+   * (2 * MARGIN at least), or those around row `around`. */
+  rowWindow(around) {
+    const n = Math.max(this.kept.length, this.keptKeys.length);
+    if (!this.virtual) return [0, n];
+    const seen = around == null ? -this.stage.getBoundingClientRect().top : around * ROW - innerHeight / 2;
+    const a = Math.max(0, Math.min(Math.floor(seen / ROW) - MARGIN, n - 2 * MARGIN));
+    return [a, Math.min(n, Math.max(a + 2 * MARGIN, Math.ceil((seen + innerHeight) / ROW) + MARGIN))];
+  }
+
+  /** Put the rows of rowWindow(around) in the columns, keeping the nodes already there (and the focus of the one
+   * focused); true when the rows changed. The tab stop stays on a row in the DOM. */
+  renderRows(around) {
+    const [a, b] = this.rowWindow(around), old = this.window;
+    if (old && old[0] === a && old[1] === b) return false;
+    this.window = [a, b];
+    const stop = this.tabStop;
+    if (stop.row < a || stop.row >= b) {
+      const seen = Math.floor(-this.stage.getBoundingClientRect().top / ROW);
+      this.tabStop = { column: stop.column, row: Math.max(a, Math.min(b - 1, seen)) };
+    }
+    this.columns.forEach((col, c) => {
+      const n = (c ? this.keptKeys : this.kept).length, was = this.rendered[c], now = new Map(), before = [], after = [];
+      const lo = Math.min(a, n), hi = Math.min(b, n), first = old ? old[0] : Infinity;
+      for (const [row, node] of was) if (row < lo || row >= hi) node.remove();
+      for (let row = lo; row < hi; row++) {
+        let node = was.get(row);
+        if (!node) (node = this.rowNode(c, row)), (row < first ? before : after).push(node);
+        else node.tabIndex = this.tabStop.column === c && this.tabStop.row === row ? 0 : -1;
+        now.set(row, node);
+      }
+      col.prepend(...before);
+      col.append(...after);
+      if (this.virtual) col.style.paddingTop = lo * ROW + "px";
+      this.rendered[c] = now;
+    });
+    return true;
+  }
+
+  /** Move the tab stop to row `row` of column `c` and focus it (its rows rendered first: focus scrolls it into view). */
+  focusRow(c, row) {
+    const stop = this.rendered[this.tabStop.column].get(this.tabStop.row);
+    if (stop) stop.tabIndex = -1;
+    this.tabStop = { column: c, row };
+    if (!this.rendered[c].has(row)) this.renderRows(row), this.shadeColumns();
+    const node = this.rendered[c].get(row);
+    node.tabIndex = 0;
+    node.focus();
   }
 
   /** Per-head matrices of the current layer, shown queries x shown keys, row stride k (renormalised when special
@@ -205,9 +294,11 @@ export class HeadView extends View {
   weights(layer, head) {
     const { N, M } = this.attention, lv = this.source(layer, true);
     if (!lv) return null;
-    const off = head * N * M, sub = lv.v.subarray(off, off + N * M);
-    if (this.state.hideSpecial) return renorm(sub, M, this.kept, this.keptKeys);
-    return { m: sub, k: M, empty: 0, rows: lv.rows && { ...lv.rows, base: head * N }, rest: lv.rest?.subarray(head * N, (head + 1) * N), lines: lv.lines };
+    const off = head * N * M, dense = () => lv.v.subarray(off, off + N * M);
+    if (this.state.hideSpecial) return renorm(dense(), M, this.kept, this.keptKeys);
+    // m on first read: a sparse layer's dense form is made only when a token is isolated (parts.js, payload.js)
+    let m = null;
+    return { get m() { return (m ??= dense()); }, k: M, empty: 0, rows: lv.rows && { ...lv.rows, base: head * N }, rest: lv.rest?.subarray(head * N, (head + 1) * N), lines: lv.lines };
   }
 
   /** A long text's layer not decoded yet: fetched, then drawn (if still shown); the layers next to it follow in
@@ -279,10 +370,7 @@ export class HeadView extends View {
     const m = move(e.key, s.row, s.column, (s.column ? this.keptKeys : this.kept).length, 2);
     if (!m) return;
     e.preventDefault();
-    const t = this.columns[m[1]].children[Math.min(m[0], this.columns[m[1]].children.length - 1)];
-    s.node.tabIndex = -1;
-    t.tabIndex = 0;
-    t.focus();
+    this.focusRow(m[1], Math.min(m[0], (m[1] ? this.keptKeys : this.kept).length - 1));
   }
 
   draw() {
@@ -313,9 +401,9 @@ export class HeadView extends View {
     const f = hoverSlot || pinnedSlot, heads = [...this.state.heads].sort((a, b) => a - b);
     let empty = 0;
     const mats = heads.map((head) => {
-      const { m, empty: e, rows } = this.matrix(head);
-      empty = Math.max(empty, e);
-      return { head, m, n: kq, k, rows };
+      const w = this.matrix(head);
+      empty = Math.max(empty, w.empty);
+      return { head, m: w.rows ? null : w.m, n: kq, k, rows: w.rows };
     });
     cancelAnimationFrame(this.more);
     this.more = 0;
@@ -338,26 +426,33 @@ export class HeadView extends View {
     if (this.rest.length) this.more = requestAnimationFrame((t) => this.strokeRest(t));
     this.prepare();
     this.prefetch();
-    // token states: dimmed outside the sentence filter, shaded by the strongest weight to the isolated token;
-    // a node is touched only when its state changed (256 tokens make 512 nodes)
-    this.columns.forEach((col, c) => [...col.children].forEach((n, i) => {
-      const dim = !(c ? okKey(i) : okQuery(i)), on = !!f && f.column === c && f.row === i;
-      const sel = !!pinnedSlot && pinnedSlot.column === c && pinnedSlot.row === i;
-      let w = 0;
-      if (f && f.column !== c) for (const head of heads) w = Math.max(w, this.matrix(head).m[c ? f.row * k + i : i * k + f.row]);
-      const mark = `${+dim}${+on}${+sel}${w}`;
-      if (n.xpMark === mark) return;
-      n.xpMark = mark;
-      n.classList.toggle("xp-dim", dim);
-      n.classList.toggle("xp-on", on);
-      n.setAttribute("aria-selected", sel);
-      n.style.setProperty("--w", w);
-    }));
+    this.shadeColumns();
     this.headButtons.forEach((b, i) => b.setAttribute("aria-pressed", this.state.heads.has(i)));
     const notes = [hideSpecial ? hiddenNote(empty) : "", lv.lines ? LINES_NOTE : lv.sparse ? sparseNote(lv.keep) : ""].filter(Boolean);
     this.note.hidden = !notes.length;
     this.note.textContent = notes.join(" ");
     this.showReadout(heads, okQuery, okKey);
+  }
+
+  /** Token states of the rows in the DOM: dimmed outside the sentence filter, shaded by the strongest weight to the
+   * isolated token; a node is touched only when its state changed. Nothing while the layer is on its way. */
+  shadeColumns() {
+    if (!this.source(this.state.layer, true)) return;
+    const state = this.tokenState();
+    this.rendered.forEach((rows, c) => rows.forEach((n, i) => shade(n, state(c, i))));
+  }
+
+  /** (column, row) -> {dim, on, sel, w}: a token's state (outside the sentence filter, isolated, pinned, strongest
+   * weight of the shown heads to the isolated token). */
+  tokenState() {
+    const { hoverSlot, pinnedSlot } = this.state, f = hoverSlot || pinnedSlot, k = this.keptKeys.length;
+    const [okQuery, okKey] = this.filters(), heads = [...this.state.heads];
+    return (c, i) => {
+      let w = 0;
+      if (f && f.column !== c) for (const head of heads) w = Math.max(w, this.matrix(head).m[c ? f.row * k + i : i * k + f.row]);
+      return { dim: !(c ? okKey(i) : okQuery(i)), on: !!f && f.column === c && f.row === i,
+        sel: !!pinnedSlot && pinnedSlot.column === c && pinnedSlot.row === i, w };
+    };
   }
 
   /** Stroke the next chunk of planned batches (one path per head and weight bucket). */
@@ -457,10 +552,71 @@ export class HeadView extends View {
       if (head < 0) continue;
       const w = layer === this.state.layer ? this.matrix(head) : this.weights(layer, head);
       if (!w) continue; // a long text's layer not decoded (prefetch() brings the next ones)
-      const list = batches([{ head, m: w.m, n: this.kept.length, k: this.keptKeys.length, rows: w.rows }], ...this.filters(), cache.band, EDGE, cache.W - EDGE);
+      const list = batches([{ head, m: w.rows ? null : w.m, n: this.kept.length, k: this.keptKeys.length, rows: w.rows }], ...this.filters(), cache.band, EDGE, cache.W - EDGE);
       return { layer, head, rest: list.length ? chunks(list, PREP) : [[]] };
     }
     return null;
+  }
+
+  /** What "save PNG" / "save SVG" draw (export.js): [element, caption, file name part, colour keys]. A figure of at
+   * most EXPORT_ROWS rows: the whole of it; a longer one: the rows in view, drawn apart (exportRows). */
+  exported() {
+    const { layer, heads, hideSpecial, sentences } = this.state, shown = [...heads].sort((a, b) => a - b);
+    const { part, H } = this.attention, n = Math.max(this.kept.length, this.keptKeys.length);
+    const filter = sentences === "all" ? "" : `, sentences ${FILTERS.find((f) => f[0] === sentences)[1]}`;
+    const caption = `${part.label}, layer ${layer}, ${shown.length === 1 ? "head" : "heads"} ${shown.join(", ") || "none"} of ${H}${filter}` + (hideSpecial ? HIDDEN_CAPTION : "");
+    const keys = ["head ", ...shown.flatMap((i) => [{ fill: headColour(i) }, `${i}  `]), " line width and opacity: attention weight"];
+    if (n <= EXPORT_ROWS) return this.drawAll(), [this.grid, caption, `layer${layer}`, keys];
+    const [a, b] = this.rowsInView(), el = this.exportRows(a, b);
+    setTimeout(() => el.remove()); // (save() reads it at once)
+    return [el, `${caption}; tokens ${a + 1}–${b} of ${n}: the rows in view (lines to tokens outside them end at the edge)`,
+      `layer${layer}-tokens${a + 1}-${b}`, keys];
+  }
+
+  /** The rows [a, b) a reader sees of this figure (the first rows when it is out of sight), at most EXPORT_ROWS. */
+  rowsInView() {
+    const n = Math.max(this.kept.length, this.keptKeys.length);
+    const seen = Math.max(0, this.bar.getBoundingClientRect().bottom) - this.stage.getBoundingClientRect().top; // (below the sticky bar)
+    let a = Math.max(0, Math.min(n - 1, Math.floor(seen / ROW))), b = Math.ceil((seen + innerHeight) / ROW);
+    if (b <= 0 || seen >= n * ROW) (a = 0), (b = Math.ceil(innerHeight / ROW));
+    return [a, Math.max(a + 1, Math.min(n, b, a + EXPORT_ROWS))];
+  }
+
+  /** A copy of the figure holding rows [a, b) only (token states and lines as shown, every line drawn), out of sight
+   * in this view for export; the caller removes it. */
+  exportRows(a, b) {
+    const W = this.stage.clientWidth || 200, Hb = (b - a) * ROW, scale = 2, state = this.tokenState();
+    const { hoverSlot, pinnedSlot } = this.state, f = hoverSlot || pinnedSlot, [okQuery, okKey] = this.filters();
+    const cols = [0, 1].map((c) => {
+      const col = h("div", { class: c ? "xp-col" : "xp-col xp-q", style: `min-width:${this.columns[c].style.minWidth || "0"}` });
+      for (let i = a; i < Math.min(b, (c ? this.keptKeys : this.kept).length); i++) {
+        const node = this.rowNode(c, i);
+        shade(node, state(c, i));
+        col.append(node);
+      }
+      return col;
+    });
+    const canvas = h("canvas", { style: "position:absolute;left:0;top:0;width:100%;height:100%" });
+    canvas.width = Math.round(W * scale);
+    canvas.height = Math.round(Hb * scale);
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(scale, 0, 0, scale, 0, 0);
+    ctx.lineCap = "round";
+    const heads = [...this.state.heads].sort((x, y) => x - y), kq = this.kept.length, k = this.keptKeys.length;
+    const mats = heads.map((head) => {
+      const w = this.matrix(head);
+      return { head, m: w.rows ? null : w.m, n: kq, k, rows: w.rows };
+    });
+    const list = batches(mats, (i) => okQuery(i) && !(f && f.column === 0 && f.row !== i),
+      (j) => okKey(j) && !(f && f.column === 1 && f.row !== j), [a * ROW, b * ROW], EDGE, W - EDGE);
+    list.sort((x, y) => x.head - y.head || y.bucket - x.bucket); // head by head, as the view draws them
+    for (const batch of list) stroke(ctx, batch, EDGE, W - EDGE);
+    const q = this.grid.children;
+    const el = h("div", { class: "xp-hv", style: "position:absolute;left:-100000px;top:0" },
+      h("div", { class: "xp-cap" }, q[0].textContent), h("div"), h("div", { class: "xp-cap" }, q[2].textContent),
+      cols[0], h("div", { style: `position:relative;width:${W}px;height:${Hb}px` }, canvas), cols[1]);
+    this.append(el);
+    return el;
   }
 
   /** The whole figure at once (for the PNG export); the band comes back with the next repaint. */
@@ -475,7 +631,7 @@ export class HeadView extends View {
     const { kept: shown, keptKeys, tokens, keyTokens } = this, { pinnedSlot: pin, hoverSlot: hover } = this.state;
     const kq = shown.length, k = keptKeys.length, T = (i) => show(tokens[shown[i]]), TK = (j) => show(keyTokens[keptKeys[j]]);
     const f = hover || pin, rows = [];
-    for (const head of heads) {
+    for (const head of f ? heads : []) {
       const { m, rest, lines } = this.matrix(head);
       let q, kk;
       if (pin && hover && pin.column !== hover.column) [q, kk] = pin.column ? [hover.row, pin.row] : [pin.row, hover.row];

@@ -80,8 +80,9 @@ function tier(list) {
   const layer = (l) => {
     if (done.has(l)) return Promise.resolve(cached(l));
     if (!pending.has(l)) {
-      const q = decodeFresh(list[l]).then(({ values, rest, rows, keep }) => {
-        const x = { v: values, rest: rest ?? null, rows: rows ?? null, keep, sparse: !!rows, lines: list[l].at_least != null };
+      const q = decodeFresh(list[l]).then((d) => {
+        // v read through: a sparse layer makes its dense form on first use (payload.js)
+        const x = { get v() { return d.values; }, rest: d.rest ?? null, rows: d.rows ?? null, keep: d.keep, sparse: !!d.rows, lines: list[l].at_least != null };
         done.set(l, x);
         while (done.size > KEEP_LAYERS) done.delete(done.keys().next().value);
         return x;

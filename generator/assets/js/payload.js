@@ -175,7 +175,8 @@ export async function decode(a) {
 
 /**
  * A sparse-rows layer (generator/payload/sparse_rows.py): the uint16 planes of counts [H * R], rest [H * R], column
- * gaps [K], values [K] -> {shape, values: dense Float32Array [H * R * C] (left-out weights 0), rest: Float32Array
+ * gaps [K], values [K] -> {shape, values: dense Float32Array [H * R * C] (left-out weights 0; made on first read),
+ * rest: Float32Array
  * [H * R] (each row's left-out mass), keep, rows: {start: Int32Array [H * R + 1], col: Int32Array [K], val:
  * Float32Array [K]} (the kept entries row by row, columns ascending: what a view iterates instead of R x C)}.
  */
@@ -185,11 +186,11 @@ function sparseRows(a, shape, buf) {
   if (!Number.isInteger(K) || K < 0 || buf.byteLength !== 2 * n)
     throw new Error(`sparse-rows data of ${buf.byteLength} bytes does not fit shape [${shape}] with ${K} kept`);
   const b = new Uint8Array(buf), at = (i) => (b[i] << 8) | b[n + i], k = 1 / 65535;
-  const values = new Float32Array(H * R * C), rest = new Float32Array(rows);
+  const rest = new Float32Array(rows);
   const start = new Int32Array(rows + 1), col = new Int32Array(K), val = new Float32Array(K);
   let e = 0;
   for (let r = 0; r < rows; r++) {
-    const count = at(r), base = r * C;
+    const count = at(r);
     rest[r] = at(rows + r) * k;
     start[r] = e;
     let c = 0;
@@ -197,12 +198,22 @@ function sparseRows(a, shape, buf) {
       c = x ? c + at(2 * rows + e) : at(2 * rows + e);
       if (c >= C || e >= K) throw new Error(`sparse-rows data is corrupt (column ${c} of ${C})`);
       col[e] = c;
-      values[base + c] = val[e] = at(2 * rows + K + e) * k;
+      val[e] = at(2 * rows + K + e) * k;
     }
   }
   if (e !== K) throw new Error(`sparse-rows counts add up to ${e}, not ${K}`);
   start[rows] = K;
-  return { shape, values, rest, keep: a.keep ?? 0.99, rows: { start, col, val } };
+  // the dense form on first use only: a 2,048-token SmolLM2 layer is 151 MB of zeros to allocate and fill, and the
+  // head view draws from the rows (measured: a third of a layer's decode time; benchmarks/RESULTS.md)
+  let values = null;
+  return { shape, rest, keep: a.keep ?? 0.99, rows: { start, col, val },
+    get values() {
+      if (!values) {
+        values = new Float32Array(H * R * C);
+        for (let r = 0; r < rows; r++) for (let x = start[r], base = r * C; x < start[r + 1]; x++) values[base + col[x]] = val[x];
+      }
+      return values;
+    } };
 }
 
 /** Attention [L, H, N, N] of a payload, checked against its tokens. */

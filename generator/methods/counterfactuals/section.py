@@ -47,6 +47,10 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
         if same:
             raise spec.error(where, "this contrast is the text itself: a contrast must change something",
                              hint="change at least one word, or remove the entry")
+    if "attention_counterfactual" in spec.shown_views and not options.attention:
+        raise spec.error("counterfactuals.attention", "the attention_counterfactual view shows the counterfactual "
+                                                      "attention, and 'attention: false' leaves it out of the bake",
+                         hint="delete 'attention: false', or the attention_counterfactual view")
     if "attention_counterfactual" in spec.shown_views:
         from ...models.adapters import adapter_for
         adapter = adapter_for(model.architecture)
@@ -86,6 +90,11 @@ METHOD = Method(
     needs=Needs(gradients=True, sentences=True, vocabulary=True, adapter=True),
     options=CounterfactualsOptions,
     check=check,
+    # options only one view uses; not `searches` and `attention`, which choose what the bake computes whichever view
+    # is shown (`searches: []` spares an attention_counterfactual block the edit searches)
+    option_views={**{option: ("contrast",) for option in ("contrasts", "budget", "positions", "candidates", "threshold",
+                                                         "self_explanation", "explanation_tokens", "draws")},
+                  "permutations": ("attention_counterfactual",)},
     summary="counterfactuals: what would change the answer (contrasts, smallest and adversarial edits, "
             "counterfactual attention)",
 )

@@ -270,6 +270,8 @@ METHOD = Method(
     options=InterventionsOptions,
     check=check,
     example=(("interventions", {"contrast": "A contrast of the text."}),),
+    option_views={"ablation": (KNOCKOUT,), "factors": (EDITING,), "layers": (EDITING,), "heads": (EDITING,),
+                  "top_k": (EDITING,), "contrast": (PATCHING,)},
     summary="interventions: what the output does when a head is removed, attention to a word is edited, or one "
             "activation is patched from a contrast text",
 )

@@ -172,6 +172,7 @@ METHOD = Method(
     options=LensOptions,
     check=check,
     metrics=metrics,
+    option_views={"top_k": ("layers", "probabilities"), "watch": ("ranks",)},
     summary=("The next-token prediction after every layer (the logit lens): the top tokens (layers), the rank of "
              "the next token (ranks), its probability (probabilities). Causal models only."),
 )
