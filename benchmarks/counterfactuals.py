@@ -70,6 +70,10 @@ def main() -> None:
     parser.add_argument("--growth-budget", type=int, default=64, help="search budget at the growth sizes")
     parser.add_argument("--growth-permutations", type=int, default=5, help="permutations at the growth sizes")
     parser.add_argument("--no-main", action="store_true", help="skip the 24-token figures (growth sizes only)")
+    parser.add_argument("--attention-only", action="store_true", help="counterfactual attention only (no search)")
+    parser.add_argument("--full-too", action="store_true",
+                        help="also time counterfactual attention with full-length runs (the suffix shortcut off)")
+    parser.add_argument("--torch-threads", type=int, default=0, help="0: torch's default")
     args = parser.parse_args()
 
     import generator  # noqa: F401  (first: it sets OpenMP's passive waiting before torch starts)
@@ -86,6 +90,8 @@ def main() -> None:
     from generator.models.registry import resolve
     from generator.spec import Catalogue, spec_from_block
 
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cores, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT')}, load average {os.getloadavg()[0]:.1f} at start")
     loaded = POOL.get(resolve("smollm2"))
@@ -103,6 +109,9 @@ def main() -> None:
         capture = run(spec, loaded, Needs(gradients=True, vocabulary=True, adapter=True))
         target = Target(capture, 0, 0.5)
         print(f"\n== {n}-token prompt (load average {os.getloadavg()[0]:.1f})")
+        if args.attention_only:
+            _attention(target, permutations, repeats, args.full_too)
+            continue
         if candidates is None:
             clock = Clock()
             tokens = capture.tokens[:target.position]
@@ -123,11 +132,31 @@ def main() -> None:
         size = found.result.edit.size if found.result is not None else None
         print(f"search: {found.forwards} verifying forwards (budget {budget}), {len(found.steps)} steps, "
               f"flip with {size} edited positions: {figure}", flush=True)
-        figure, record = measure(lambda: counterfactual_attention(target, permutations, 0), repeats)
-        runs = (record["layers"] + 1) * (permutations + 1) + 1
-        print(f"counterfactual attention: {record['layers']} layers x {permutations} permutations "
-              f"({runs} runs): {figure}", flush=True)
+        _attention(target, permutations, repeats, args.full_too)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+
+
+def _attention(target, permutations: int, repeats: int, full_too: bool) -> None:
+    """Counterfactual attention as the bake runs it (each run computes the explained position alone, from its
+    layer: `ModelRun.run_edit_sets(from_positions=)`), and with full_too the same with that shortcut off (full-length
+    runs started at their layer group), in the same process."""
+    from generator.methods.counterfactuals.attention import counterfactual_attention
+    from generator.model_run import ModelRun
+
+    figure, record = measure(lambda: counterfactual_attention(target, permutations, 0), repeats)
+    runs = (record["layers"] + 1) * (permutations + 1) + 1
+    print(f"counterfactual attention: {record['layers']} layers x {permutations} permutations "
+          f"({runs} runs): {figure}", flush=True)
+    if full_too:
+        original = ModelRun.suffix_refusal
+        ModelRun.suffix_refusal = lambda self, positions: "off"
+        try:
+            figure, old = measure(lambda: counterfactual_attention(target, permutations, 0), repeats)
+        finally:
+            ModelRun.suffix_refusal = original
+        gap = max(abs(a["tvd"]["median"] - b["tvd"]["median"]) for a, b in zip(record["permuted"], old["permuted"]))
+        print(f"  the same with full-length runs: {figure}; largest difference of a median TVD {gap:.2e}",
+              flush=True)
 
 
 if __name__ == "__main__":

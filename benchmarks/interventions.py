@@ -15,6 +15,8 @@ Targets (SmolLM2-135M: 30 layers x 9 query heads, 3 key/value heads, d_model 576
   interleaved with the map. Growth is reported at 16, 64 and 256 tokens;
 - patching grids (3 kinds x 30 layers x 24 positions, both directions): at most 60 s;
 - editing table (24 words x 4 factors, every layer): at most 20 s.
+Both compute each edited run only from its first changed position (`ModelRun.run_edit_sets(from_positions=)`);
+`--full-too` also times them with full-length runs in the same process.
 
 The machine is shared: the load average before and after each part is printed with its figures. The model load
 (GGUF de-quantisation) is not counted.
@@ -129,20 +131,36 @@ def knockout_part(loaded, run, lengths, repeats, batch_size):
               f"{c['map'] / c['loop']:.3f} CPU; {_load_average()}", flush=True)
 
 
-def editing_part(loaded, run, n, repeats, batch_size):
+def _full_length(fn):
+    """fn() with the suffix shortcut off (every edited run computes all positions: `ModelRun.suffix_refusal`)."""
+    from generator.model_run import ModelRun
+
+    original = ModelRun.suffix_refusal
+    ModelRun.suffix_refusal = lambda self, positions: "off"
+    try:
+        return fn()
+    finally:
+        ModelRun.suffix_refusal = original
+
+
+def editing_part(loaded, run, n, repeats, batch_size, full_too=False):
     from generator.methods.interventions.editing import Scope, editing
     from generator.methods.interventions.explained import Explained
 
     ids = _ids(loaded, n)
     explained = Explained(run, [ids], 260)
     print(f"[editing] {_load_average()}", flush=True)
-    t = _timed(lambda: editing(explained, [Scope(0, run.info.n_layers - 1)], list(range(n)), [0.0, 0.5, 2.0, 4.0],
-                               top_k=5, batch_size=batch_size), repeats)
+    table = lambda: editing(explained, [Scope(0, run.info.n_layers - 1)], list(range(n)),   # noqa: E731
+                            [0.0, 0.5, 2.0, 4.0], top_k=5, batch_size=batch_size)
+    t = _timed(table, repeats)
     print(f"editing {n} words x 4 factors, every layer, batch {batch_size}, median of {repeats}: {t:.2f} s wall / {CPU[-1]:.2f} s CPU (target <= 20 s); "
           f"{_load_average()}", flush=True)
+    if full_too:
+        t = _timed(lambda: _full_length(table), repeats)
+        print(f"  the same with full-length runs: {t:.2f} s wall / {CPU[-1]:.2f} s CPU; {_load_average()}", flush=True)
 
 
-def patching_part(loaded, run, n, repeats, batch_size):
+def patching_part(loaded, run, n, repeats, batch_size, full_too=False):
     from generator.methods.interventions.explained import Explained
     from generator.methods.interventions.patching import patching
 
@@ -151,9 +169,13 @@ def patching_part(loaded, run, n, repeats, batch_size):
     contrast[0, 1] = int(_ids(loaded, n + 5)[0, n + 3])
     explained = Explained(run, [ids], 260)
     print(f"[patching] {_load_average()}", flush=True)
-    t = _timed(lambda: patching(explained, contrast, batch_size=batch_size), repeats)
+    grids = lambda: patching(explained, contrast, batch_size=batch_size)   # noqa: E731
+    t = _timed(grids, repeats)
     print(f"patching, batch {batch_size}, median of {repeats}: 3 kinds x {run.info.n_layers} layers x {n} positions x 2 directions: {t:.2f} s wall / "
           f"{CPU[-1]:.2f} s CPU (target <= 60 s); {_load_average()}", flush=True)
+    if full_too:
+        t = _timed(lambda: _full_length(grids), repeats)
+        print(f"  the same with full-length runs: {t:.2f} s wall / {CPU[-1]:.2f} s CPU; {_load_average()}", flush=True)
 
 
 def main() -> None:
@@ -163,6 +185,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--torch-threads", type=int, default=2, help="2: as the bake (generator.bake.BAKE_THREADS)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--full-too", action="store_true",
+                        help="editing and patching also with the suffix shortcut off (full-length runs), same process")
+    parser.add_argument("--patching-length", type=int, default=24)
     args = parser.parse_args()
     import torch
 
@@ -173,9 +198,9 @@ def main() -> None:
         if part == "knockout":
             knockout_part(loaded, run, [int(n) for n in args.lengths.split(",")], args.repeats, args.batch_size)
         elif part == "editing":
-            editing_part(loaded, run, 24, args.repeats, args.batch_size)
+            editing_part(loaded, run, 24, args.repeats, args.batch_size, args.full_too)
         elif part == "patching":
-            patching_part(loaded, run, 24, args.repeats, args.batch_size)
+            patching_part(loaded, run, args.patching_length, args.repeats, args.batch_size, args.full_too)
 
 
 if __name__ == "__main__":

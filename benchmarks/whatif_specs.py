@@ -3,6 +3,7 @@ seconds, with the load average (issue 23: the "What if?" article's file should b
 
     .venv/bin/python benchmarks/whatif_specs.py                           # explorables/whatif.yml
     .venv/bin/python benchmarks/whatif_specs.py --ids whatif-eiffel-patching --repeats 3
+    .venv/bin/python benchmarks/whatif_specs.py --file explorables/counterfactuals.yml --keep /tmp/payloads
 
 The models are loaded once before the timings (their load is not counted: a site build loads each model once for
 all its pages). Torch runs at the bake's fixed thread count (generator.bake.BAKE_THREADS) unless --torch-threads.
@@ -28,6 +29,7 @@ def main() -> None:
     parser.add_argument("--ids", default="", help="comma-separated ids (default: every spec of the file)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--torch-threads", type=int, default=0, help="0: the bake's own setting")
+    parser.add_argument("--keep", default="", help="a folder to write each payload to (<id>.bin), to compare bakes")
     args = parser.parse_args()
     import torch
 
@@ -55,7 +57,10 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as cache:
                 before = "%.1f" % os.getloadavg()[0]
                 start, start_cpu = time.perf_counter(), time.process_time()
-                bake.Baker(Path(cache), base_dir=REPO).payload(spec)
+                data = bake.Baker(Path(cache), base_dir=REPO).payload(spec)
+                if args.keep:
+                    Path(args.keep).mkdir(parents=True, exist_ok=True)
+                    (Path(args.keep) / f"{spec_id}.bin").write_bytes(data)
                 walls.append(time.perf_counter() - start)
                 cpus.append(time.process_time() - start_cpu)
         wall, cpu = statistics.median(walls), statistics.median(cpus)

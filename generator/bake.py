@@ -18,7 +18,7 @@ from .errors import ExplorableError, ModelLoadError, SpecError
 from .methods import Needs
 from .models.registry import ModelSource, resolve
 from .payload import dumps
-from .rules import check_precision, check_rules, problems
+from .rules import check_rules
 from .spec import SpecBase
 
 log = logging.getLogger("mkdocs.plugins.explorables")
@@ -162,13 +162,14 @@ class Baker:
     def _compute_now(self, spec: SpecBase) -> bytes:
         from .capture import run
         from .models.loading import POOL
+        from .precheck import check_against_files
         from .precision import notes, require
 
         source = self.source(spec)
         precision = self.precision(spec)
-        wrong_dtype = problems(lambda: check_precision(spec, precision, spec.methods))
-        if wrong_dtype:     # before anything loads; the rules read from the model's files (no torch) come with it
-            raise SpecError.combine(wrong_dtype + problems(lambda: self._check_views(spec)))
+        # Before anything loads: every rule the model's files can settle (no torch), so a block that breaks one
+        # fails at once instead of loading its model first on every build (what `explorables check` reports).
+        check_against_files(spec, source, precision=precision, lenient=True)
         require(spec, precision)
         try:
             loaded = POOL.get(source, device=precision.device, dtype=precision.dtype)

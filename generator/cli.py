@@ -9,9 +9,9 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import ExplorableError, ModelLoadError, each
+from .errors import ExplorableError, each
 from .fences import page_blocks
-from .models.registry import ModelSource
+from .precheck import check_against_files  # noqa: F401 (check uses it; tests import it from here)
 from .spec import Catalogue, SpecBase, spec_from_block
 from .widgets import copy_assets
 
@@ -41,36 +41,6 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], li
             if spec.digest() not in {known.digest() for known in specs}:
                 specs.append(spec)
     return specs, errors
-
-
-def check_against_files(spec: SpecBase, source: ModelSource, *, precision=None) -> None:
-    """Every model-dependent rule the bake applies before running, from the model's config and tokenizer files
-    (`models.facts`): no torch, no weights; with `precision` (`Baker.precision`), the dtype rule too. Raises every
-    broken rule's SpecError together (`SpecError.combine`), each placed at its field."""
-    from .models.adapters import adapter_for
-    from .models.facts import model_facts
-    from .errors import SpecError
-    from .rules import check_length, check_precision, check_rules, problems
-
-    first = (lambda: check_precision(spec, precision, spec.methods),) if precision is not None else ()
-    try:
-        facts = model_facts(source)
-    except ModelLoadError as exc:
-        raise SpecError.combine(problems(*first) + [spec.error("model", str(exc))]) from None
-    except Exception as exc:  # noqa: BLE001: a config or tokenizer file these readers do not understand
-        error = spec.error("model", f"could not read the config or tokenizer of '{spec.model}': "
-                                    f"{type(exc).__name__}: {exc}",
-                           hint="`explorables bake` loads the model itself and may still work")
-        raise SpecError.combine(problems(*first) + [error]) from None
-    n_tokens = facts.count(spec.text, spec.pair)
-
-    def length() -> None:
-        if n_tokens == 0:
-            raise spec.error("text", "the text produced no tokens")
-        check_length(spec, facts.info.label, n_tokens, facts.max_positions)
-
-    check_rules(spec, facts, has_adapter=adapter_for(facts.info.architecture) is not None,
-                n_tokens=n_tokens + spec.generate, first=first, extra=(length,))
 
 
 def make_baker(root: Path, args: argparse.Namespace):

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Se
 import torch
 
 from . import hooks
-from .models.adapters import Adapter, intercepting_attention
+from .models.adapters import Adapter, attention_window, intercepting_attention
 
 if TYPE_CHECKING:
     from .models.loading import LoadedModel
@@ -46,6 +46,10 @@ HookFn = Callable[[torch.Tensor, "HookPoint"], "torch.Tensor | None"]
 _ATTENTION_CALL = ("attn.hook_q", "attn.hook_k", "attn.hook_v", "attn.hook_pattern")
 _OUTPUT_PROJECTION = ("attn.hook_z", "hook_attn_out")
 _MLP_DOWN = ("mlp.hook_post", "hook_mlp_out")
+# the position axis of each point (suffix runs show the edits full-length activations along it); keys and values
+# reach the edits whole already (the cached prefix is joined to them before the hooks run)
+_POSITION_AXIS = {"attn.hook_q": 2, "attn.hook_pattern": 2}
+_WHOLE = ("attn.hook_k", "attn.hook_v")
 
 
 class MissingHookPoint(LookupError):
@@ -100,6 +104,7 @@ class ModelRun:
         # a run never reads a key/value cache, and building one changes GPT-2's numbers in the last bits (keys and
         # values copied into the cache are multiplied in another memory layout): never build one
         self._takes_use_cache = "use_cache" in parameters
+        self._takes_position_ids = "position_ids" in parameters
 
     # -- which points exist -------------------------------------------------------------------------------------
 
@@ -126,6 +131,14 @@ class ModelRun:
         return hooks.all_names(self.info.n_layers, points, final=self.missing(hooks.FINAL) is None)
 
     def _resolve(self, pattern: str, reading: bool = False) -> list[str]:
+        # memoised: edit sets name the same points thousands of times (patching: 4,320 sets)
+        key = (pattern, reading, self.adapter, self.info.architecture, self.info.n_layers)
+        memo = self.__dict__.setdefault("_resolved", {})
+        if key not in memo:
+            memo[key] = self._resolve_now(pattern, reading)
+        return list(memo[key])
+
+    def _resolve_now(self, pattern: str, reading: bool) -> list[str]:
         names = hooks.matching(pattern, hooks.all_names(self.info.n_layers))
         if not names:
             hooks.parse(pattern)   # raises ValueError naming the known points
@@ -184,7 +197,8 @@ class ModelRun:
                       reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
                       logits_to_keep: int | None = None,
                       start: tuple[int, torch.Tensor] | None = None,
-                      starts: tuple[Sequence[int], Mapping[int, torch.Tensor]] | None = None) -> torch.Tensor:
+                      starts: tuple[Sequence[int], Mapping[int, torch.Tensor]] | None = None,
+                      from_positions: Sequence[int] | None = None) -> torch.Tensor:
         """Many edited runs of one input, batched: `input_ids` [1, N] is repeated, and edit set s (a list of
         (hook name, fn) pairs, maybe empty) applies to its own batch row only (each fn sees that row, [1, ...]).
 
@@ -199,9 +213,44 @@ class ModelRun:
         given residual stream (`_staggered`). So a batch of edits at many layers costs what separate runs each
         started at its own layer cost, in one forward instead of one per layer. Raises ValueError for an edit
         below its set's start. Not with `start`.
+
+        from_positions: the first position each set's edits change (p_s, 0 <= p_s < N), for a causal model only.
+        On a causal model positions before p attend only to positions before p, so an edit that leaves every
+        position < p of every activation as the unedited run has it leaves them so in every later block too: the
+        set's row then computes positions p..N-1 only ([rows, N - p, ...] in every block), each attending to the
+        unedited run's keys and values of positions < p (as the model's own key/value cache does when it
+        generates), with the position ids p..N-1 (rotary tables, GPT-2's and OPT's learned positions). The handle
+        takes those keys and values, and the unedited activations the edits read, from one extra run of the input
+        (`blocks.{l}.attn.hook_k` / `hook_v`, after the rotary embedding). Exact in exact arithmetic; in floats the
+        products are summed over shorter matrices, so the logits differ from a full edited run's in the last bits
+        (tests/test_model_run_prefix.py: 1e-5 on GPT-2, Llama, GPT-NeoX and OPT).
+
+        Edits still see full-length activations ([1, N, ...], positions before p holding the unedited run's
+        values, attention patterns [1, H, N, N] with the unedited rows before p), so an edit function is the same
+        with or without the shortcut; an edit that changes a value before p raises ValueError (the shortcut would be
+        wrong for it). Sets are sorted by p, then start; a batch computes from the p of its first set, and later sets
+        join it while their own suffix is at least 3/4 as long (they recompute a few unchanged positions), up to
+        batch_size * N // (N - p) rows (the same number of positions as batch_size full rows). With
+        `start`/`starts` as above (residual streams [1, N, D] of the unedited run; only their positions >= p are
+        read); without either, every row starts at block 0.
+
+        Raises ValueError where the shortcut does not hold: an encoder (every position attends to every other: use
+        the full runs), a family whose adapter names no attention path (Gemma 2: the scores are soft-capped inside
+        the model, so joined keys cannot be given), a model without `position_ids`, an input longer than a sliding
+        attention window (Mistral, Gemma 2/3: `adapters.attention_window`), a position out of range, or
+        logits_to_keep missing or longer than a suffix (the outputs must have one shape). `suffix_refusal` says the
+        first four without running anything.
         """
         if input_ids.shape[0] != 1:
             raise ValueError(f"run_edit_sets takes one input [1, N], got a batch of {input_ids.shape[0]}")
+        if from_positions is not None:
+            if start is not None and starts is not None:
+                raise ValueError("give run_edit_sets either start or starts, not both")
+            if starts is None:
+                layer = start[0] if start is not None else 0
+                starts = ([layer] * len(edit_sets), {layer: start[1]} if start is not None else {})
+            return self._suffix_sets(input_ids, edit_sets, starts, list(from_positions), batch_size, reduce,
+                                     logits_to_keep)
         if starts is not None:
             if start is not None:
                 raise ValueError("give run_edit_sets either start or starts, not both")
@@ -245,6 +294,87 @@ class ModelRun:
                                       temperature=None, top_p=None, top_k=None)
         return [int(i) for i in out[0, input_ids.shape[1]:]]
 
+    def suffix_refusal(self, positions: int) -> str | None:
+        """Why edited runs of an input of `positions` tokens cannot compute only the positions from the first edited
+        one (`run_edit_sets(from_positions=...)`), in words; None when they can."""
+        adapter, model_type = self.adapter, self.info.architecture
+        if adapter is None:
+            return f"{model_type} has no architecture adapter"
+        if not adapter.causal:
+            return (f"{model_type} is an encoder: every position attends to every other, so an edit at one "
+                    f"position changes all of them")
+        if adapter.attention is None:
+            return f"the {model_type} adapter names no attention path, so cached keys and values cannot be joined"
+        if not self._takes_position_ids:
+            return f"{model_type}'s forward takes no position_ids"
+        window = attention_window(getattr(self.model, "config", None))
+        if window is not None and positions > window:
+            return (f"{model_type} attends within a sliding window of {window} positions, shorter than the input "
+                    f"({positions})")
+        return None
+
+    def _suffix_sets(self, input_ids, edit_sets, starts, positions, batch_size, reduce, logits_to_keep):
+        length = int(input_ids.shape[1])
+        reason = self.suffix_refusal(length)
+        if reason is not None:
+            raise ValueError(f"edited runs cannot start at a position here: {reason}")
+        layers, resids = starts
+        if len(positions) != len(edit_sets) or len(layers) != len(edit_sets):
+            raise ValueError(f"from_positions gives {len(positions)} positions and starts {len(layers)} layers for "
+                             f"{len(edit_sets)} edit sets")
+        for position in positions:
+            if not 0 <= position < length:
+                raise ValueError(f"from_positions: an input of {length} positions has positions 0-{length - 1}, "
+                                 f"not {position}")
+            if logits_to_keep is None or not 1 <= logits_to_keep <= length - position:
+                raise ValueError(f"from_positions needs logits_to_keep between 1 and the shortest suffix "
+                                 f"({length - max(positions)} positions), got {logits_to_keep}")
+        n_layers = self.info.n_layers
+        for index, (layer, edits) in enumerate(zip(layers, edit_sets)):
+            if not 0 <= layer < n_layers:
+                raise ValueError(f"a run can start at blocks 0-{n_layers - 1}, not {layer}")
+            for pattern, _fn in edits:
+                for name in self._resolve(pattern):
+                    if layer > 0 and (name == hooks.EMBED or hooks.parse(name)[0] < layer):
+                        raise ValueError(f"edit set {index} starts at block {layer} and cannot hook {name}, below it")
+        edited = {name for edits in edit_sets for pattern, _fn in edits for name in self._resolve(pattern)}
+        whole = [hooks.hook_name(layer, point) for layer in range(n_layers) for point in _WHOLE]
+        _, cache = self.run_with_cache(input_ids, sorted(edited | set(whole)), logits_to_keep=1)
+        clean = dict(cache)
+        keys_values = {layer: (clean[hooks.hook_name(layer, "attn.hook_k")],
+                               clean[hooks.hook_name(layer, "attn.hook_v")]) for layer in range(n_layers)}
+        order = sorted(range(len(edit_sets)), key=lambda index: (positions[index], layers[index]))
+        outputs, done = [], []
+        first = 0
+        while first < len(order):
+            position = positions[order[first]]
+            rows_max = max(1, batch_size * length // (length - position))
+            rows = [order[first]]
+            # later sets (larger p) join while their own suffix is at least 3/4 of the batch's: they compute a few
+            # unchanged positions again (exact: their edits change nothing before their p), in fewer, larger batches
+            while (first + len(rows) < len(order) and len(rows) < rows_max
+                   and 4 * (length - positions[order[first + len(rows)]]) >= 3 * (length - position)):
+                rows.append(order[first + len(rows)])
+            first += len(rows)
+            rows.sort(key=lambda index: layers[index])          # staggered starts need the rows by start
+            done.extend(rows)
+            chunk = [edit_sets[index] for index in rows]
+            chunk_starts = [layers[index] for index in rows]
+            for index in rows:
+                if layers[index] > 0 and layers[index] not in resids:
+                    raise ValueError(f"no residual stream given for block {layers[index]}")
+            suffix_resids = {layer: resid[:, position:] for layer, resid in resids.items()}
+            batch = input_ids[:, position:].expand(len(chunk), -1)
+            out = self._run(batch, self._row_hooks(chunk, (position, clean)), None, None, None, None, False,
+                            logits_to_keep,
+                            staggered=(chunk_starts, suffix_resids),
+                            suffix=(position, clean, keys_values, length))[0]
+            outputs.append(reduce(out) if reduce is not None else out)
+        merged = torch.cat(outputs)
+        back = torch.empty(len(order), dtype=torch.long)
+        back[torch.tensor(done, dtype=torch.long)] = torch.arange(len(done))
+        return merged[back]
+
     def _staggered_sets(self, input_ids, edit_sets, starts, batch_size, token_type_ids, reduce, logits_to_keep):
         layers, resids = starts
         if len(layers) != len(edit_sets):
@@ -279,17 +409,24 @@ class ModelRun:
 
     # -- machinery ----------------------------------------------------------------------------------------------
 
-    def _row_hooks(self, chunk: list[list[tuple[str, HookFn]]]) -> list[tuple[str, HookFn]]:
-        """The edit sets of one batch as forward hooks: edit set i applied to batch row i only."""
+    def _row_hooks(self, chunk: list[list[tuple[str, HookFn]]],
+                   whole: tuple[int, Mapping[str, torch.Tensor]] | None = None) -> list[tuple[str, HookFn]]:
+        """The edit sets of one batch as forward hooks: edit set i applied to batch row i only. whole: (p, unedited
+        activations by name) for a run of positions p.. only: each function sees its row full-length
+        (`_on_whole`), only the rows it edits widened."""
         per_name: dict[str, list[tuple[int, HookFn]]] = {}
         for row, edits in enumerate(chunk):
             for pattern, fn in edits:
                 for name in self._resolve(pattern):
+                    if whole is not None:
+                        fn = _widened(fn, name, whole[0], whole[1][name])
                     per_name.setdefault(name, []).append((row, fn))
         return [(name, _rowwise(entries)) for name, entries in per_name.items()]
 
     def _run(self, input_ids, fwd_hooks, cached, inputs_embeds, token_type_ids, attention_mask, grad,
-             logits_to_keep, start=None, staggered=None) -> tuple[torch.Tensor, ActivationCache]:
+             logits_to_keep, start=None, staggered=None, suffix=None) -> tuple[torch.Tensor, ActivationCache]:
+        """One forward. suffix: (p, unedited activations by name [1, N, ...], {layer: (keys, values) [1, H_kv, N,
+        d_head]}, N) for a run of positions p..N-1 only (`input_ids` [B, N - p]; `run_edit_sets(from_positions)`)."""
         edits: dict[str, list[HookFn]] = {}
         for pattern, fn in fwd_hooks:
             for name in self._resolve(pattern):
@@ -311,6 +448,12 @@ class ModelRun:
             kwargs["input_ids"] = input_ids
         else:
             kwargs["inputs_embeds"] = inputs_embeds
+        prefix = None
+        if suffix is not None:
+            position, clean, keys_values, length = suffix
+            kwargs["position_ids"] = torch.arange(position, length)[None]
+            prefix = (position, {layer: (k[:, :, :position], v[:, :, :position])
+                                 for layer, (k, v) in keys_values.items()})
 
         def apply(name: str, layer: int | None, value: torch.Tensor) -> torch.Tensor:
             point = HookPoint(name, layer)
@@ -336,7 +479,7 @@ class ModelRun:
             stack.enter_context(torch.enable_grad() if grad else torch.no_grad())
             if staggered is not None:          # before _attach: its pre-hooks are prepended, so they run first
                 stack.enter_context(self._staggered(*staggered))
-            self._attach(wanted, apply, stack, tuple(reference.shape[:2]))
+            self._attach(wanted, apply, stack, tuple(reference.shape[:2]), prefix)
             if start is not None:
                 stack.enter_context(self._skipping(start, reference.shape[0], wanted))
             output = self.model(**kwargs)
@@ -452,10 +595,13 @@ class ModelRun:
                 del block.forward
 
     def _attach(self, wanted: set[str], apply: Callable[[str, int | None, torch.Tensor], torch.Tensor],
-                stack: ExitStack, batch_positions: tuple[int, int]) -> None:
+                stack: ExitStack, batch_positions: tuple[int, int],
+                prefix: tuple[int, dict[int, tuple[torch.Tensor, torch.Tensor]]] | None = None) -> None:
         """Register the module hooks (and the attention interception) for the names in `wanted`. A family that
-        runs its MLP on the positions flattened to [B * N, d] (OPT) has them shown as [B, N, d] (batch_positions)."""
-        if not wanted:
+        runs its MLP on the positions flattened to [B * N, d] (OPT) has them shown as [B, N, d] (batch_positions).
+        prefix: (p, {layer: cached keys, values [1, H_kv, p, d_head]}): every block's attention also sees those
+        keys and values before its own (a run of positions p.. only)."""
+        if not wanted and prefix is None:
             return
         by_layer: dict[int | None, set[str]] = {}
         for name in wanted:
@@ -466,7 +612,7 @@ class ModelRun:
             handle = embedding.register_forward_hook(
                 lambda _m, _a, out: apply(hooks.EMBED, None, out))
             stack.callback(handle.remove)
-        if by_layer.keys() == {None} and hooks.FINAL not in by_layer[None]:
+        if by_layer.keys() == {None} and hooks.FINAL not in by_layer[None] and prefix is None:
             return
         adapter = self.adapter
         if adapter is None:
@@ -513,8 +659,8 @@ class ModelRun:
                         _post_hook(lambda x, n=name("hook_attn_out"), l=layer: apply(n, l, x))).remove)
             if points & set(_ATTENTION_CALL):
                 attention_layers[layer] = points & set(_ATTENTION_CALL)
-        if attention_layers:
-            stack.enter_context(_attention_hooks(self.model, adapter, attention_layers, apply))
+        if attention_layers or prefix is not None:
+            stack.enter_context(_attention_hooks(self.model, adapter, attention_layers, apply, prefix))
 
 
 def _rowwise(entries: list[tuple[int, HookFn]]) -> HookFn:
@@ -562,11 +708,75 @@ def _post_hook(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., Any]
     return hook
 
 
+def _widened(fn: HookFn, name: str, position: int, clean: torch.Tensor) -> HookFn:
+    """`fn` for one row of a suffix run, shown the row full-length (`_on_whole`)."""
+    def hook(value: torch.Tensor, point: HookPoint) -> torch.Tensor:
+        return _on_whole(name, value, position, clean, lambda whole: _kept(fn(whole, point), whole))
+    return hook
+
+
+def _kept(replaced: torch.Tensor | None, value: torch.Tensor) -> torch.Tensor:
+    if replaced is None:
+        return value
+    if replaced.shape != value.shape:
+        raise ValueError(f"a hook returned shape {tuple(replaced.shape)} for an activation of shape "
+                         f"{tuple(value.shape)}")
+    return replaced
+
+
+def _on_whole(name: str, value: torch.Tensor, position: int, clean: torch.Tensor,
+              fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """`fn` on the full-length activation of a suffix run: `value` holds positions p.. of `name` (rows of a batch),
+    the unedited run's `clean` [1, ...] gives the positions before p. Returns positions p.. of fn's result; raises
+    ValueError when fn changed a position before p. Keys and values come whole (`_WHOLE`)."""
+    axis = _POSITION_AXIS.get(hooks.parse(name)[1], 1)
+    if hooks.parse(name)[1] in _WHOLE:
+        before = value.narrow(axis, 0, position).clone()
+        out = fn(value)
+        if not torch.equal(out.narrow(axis, 0, position), before):
+            raise ValueError(f"an edit at {name} changes positions before {position}, its set's first position")
+        return out
+    if position == 0:
+        return fn(value)
+    head = clean.narrow(axis, 0, position).to(value.dtype)
+    head = head.expand(value.shape[0], *head.shape[1:])
+    out = fn(torch.cat([head, value], dim=axis))
+    if not torch.equal(out.narrow(axis, 0, position), head):
+        raise ValueError(f"an edit at {name} changes positions before {position}, its set's first position")
+    return out.narrow(axis, position, value.shape[axis]).contiguous()
+
+
+def _joined_mask(mask: Any, position: int, query: torch.Tensor) -> torch.Tensor:
+    """The attention mask of a suffix run's queries [B, H, n, d] over the p cached keys and their own n: cached keys
+    all visible, the model's own mask [B, 1, n, n] (additive or boolean) on the rest, or causal where it gave none."""
+    batch, rows = query.shape[0], query.shape[2]
+    if mask is None:
+        allowed = torch.ones(rows, rows, dtype=torch.bool).tril()
+        mask = torch.zeros(rows, rows, dtype=query.dtype).masked_fill(~allowed, torch.finfo(query.dtype).min)
+        mask = mask[None, None].expand(batch, 1, rows, rows)
+    mask = mask[..., :rows]
+    seen = (torch.ones if mask.dtype == torch.bool else torch.zeros)(*mask.shape[:-1], position, dtype=mask.dtype)
+    return torch.cat([seen, mask], dim=-1)
+
+
 @contextmanager
 def _attention_hooks(model: Any, adapter: Adapter, layers: dict[int, set[str]],
-                     apply: Callable[[str, int | None, torch.Tensor], torch.Tensor]) -> Iterator[None]:
+                     apply: Callable[[str, int | None, torch.Tensor], torch.Tensor],
+                     prefix: tuple[int, dict[int, tuple[torch.Tensor, torch.Tensor]]] | None = None
+                     ) -> Iterator[None]:
     def handler(layer, module, original, args, kwargs):
-        points = layers.get(layer)
+        points = layers.get(layer, set())
+        if prefix is not None:
+            position, cached = prefix
+            keys, values = cached[layer]
+            rows = args[1].shape[0]
+            key = torch.cat([keys.expand(rows, *keys.shape[1:]).to(args[1].dtype), args[1]], dim=2)
+            value = torch.cat([values.expand(rows, *values.shape[1:]).to(args[2].dtype), args[2]], dim=2)
+            if len(args) > 3:
+                args = (args[0], key, value, _joined_mask(args[3], position, args[0]), *args[4:])
+            else:
+                kwargs = {**kwargs, "attention_mask": _joined_mask(kwargs.get("attention_mask"), position, args[0])}
+                args = (args[0], key, value)
         if not points:
             return original(module, *args, **kwargs)
         query, key, value = args[0], args[1], args[2]
@@ -580,9 +790,11 @@ def _attention_hooks(model: Any, adapter: Adapter, layers: dict[int, set[str]],
         if "attn.hook_pattern" in points:
             edited = apply(hooks.hook_name(layer, "attn.hook_pattern"), layer, weights)
             if edited is not weights:
-                groups = edited.shape[1] // value.shape[1]
-                values = value.repeat_interleave(groups, dim=1) if groups > 1 else value
-                output = torch.matmul(edited.to(values.dtype), values).transpose(1, 2).contiguous()
+                batch, heads, queries, keys = edited.shape
+                groups = heads // value.shape[1]      # query heads per key/value head: [B, H_kv, g, n, N] @ v
+                output = torch.matmul(edited.to(value.dtype).reshape(batch, value.shape[1], groups, queries, keys),
+                                      value[:, :, None]).reshape(batch, heads, queries, -1)
+                output = output.transpose(1, 2).contiguous()
                 weights = edited
         return output, weights
     with intercepting_attention(model, adapter, handler):

@@ -75,7 +75,11 @@ class SpecBase(Options):
         if not value:
             raise ValueError("the list of views is empty: name at least one view, or leave 'views' out for the "
                              "views of the methods given options (else head and model)")
-        return list(dict.fromkeys(value))
+        twice = [view for view in dict.fromkeys(value) if value.count(view) > 1]
+        if twice:       # a page shows each view of a block once: a repeat is a slip, said rather than dropped
+            raise ValueError(f"{', '.join(repr(view) for view in twice)} listed more than once: a block shows each "
+                             "view once; delete the repeat")
+        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> "SpecBase":

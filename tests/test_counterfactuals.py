@@ -302,10 +302,13 @@ def test_a_causal_model_without_an_output_gives_the_explanations_methods_error(t
     assert str(ours).replace("counterfactuals", "X") == str(theirs).replace("explanations", "X")
 
 
-@pytest.mark.parametrize("group_rows", [1, 64])        # 1: every layer its own group, started at its layer
+# suffix: each run computes the explained position alone from its layer (ModelRun.run_edit_sets(from_positions));
+# otherwise full-length runs in groups (1: every layer its own group, started at its layer)
+@pytest.mark.parametrize("group_rows", ["suffix", 1, 64])
 def test_counterfactual_attention_started_at_the_edited_layer_equals_full_runs(tiny_models, monkeypatch, group_rows):
-    """Each one-layer run starts at its layer from the clean residual stream; the same edits run from the embedding
-    (no start) give the same TVDs and changes of p(y)."""
+    """Each one-layer run starts at its layer from the clean residual stream (and, by default, computes position q
+    alone); the same edits run from the embedding over the whole text (no start) give the same TVDs and changes of
+    p(y)."""
     from generator.capture import run
     from generator.hooks import hook_name
     from generator.methods.counterfactuals import attention
@@ -322,7 +325,10 @@ def test_counterfactual_attention_started_at_the_edited_layer_equals_full_runs(t
         """)
     capture = run(spec, loaded, Needs(gradients=True, vocabulary=True, adapter=True))
     target = Target(capture, 0, 0.5)
-    monkeypatch.setattr(attention, "GROUP_ROWS", group_rows)
+    if group_rows != "suffix":
+        from generator.model_run import ModelRun
+        monkeypatch.setattr(attention, "GROUP_ROWS", group_rows)
+        monkeypatch.setattr(ModelRun, "suffix_refusal", lambda self, positions: "switched off by the test")
     found = attention.counterfactual_attention(target, 2, 5)
     row, q, y = target.row, int(target.row.shape[0]) - 1, target.output_id
 

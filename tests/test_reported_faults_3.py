@@ -297,3 +297,36 @@ def test_check_and_a_strict_build_report_the_same_errors_and_the_build_fails(tmp
     assert shown[0].startswith("docs/index.md:7: field 'saliency.ig_steps': YAML does not allow tabs")
     assert shown[-1].startswith("docs/index.md:24: field 'saliency': the saliency options are not used")
     assert build(config).returncode != 0
+
+
+# -- 4. a block that breaks a rule the model's files settle fails before its model loads -----------------------------
+
+def test_a_text_over_max_tokens_fails_the_bake_without_loading_the_model(tmp_path, tiny_models, monkeypatch):
+    """The trial's warm builds each loaded MiniLM for a block whose text was longer than its max_tokens, though
+    `check` finds that from the tokenizer alone. The bake now applies the same file-only rules first."""
+    from generator.bake import Baker
+    from generator.models import loading
+
+    def no_load(*_args, **_kwargs):
+        raise AssertionError("the bake loaded the model for a block that breaks a rule")
+    monkeypatch.setattr(loading.POOL, "get", no_load)
+    body = f"model: {tiny_models['bert']}\ntext: one two three four five six seven eight nine ten\nmax_tokens: 5\n"
+    spec = block(body)
+    with pytest.raises(SpecError) as by_bake:
+        Baker(tmp_path / "cache").payload(spec)
+    with pytest.raises(SpecError) as by_check:
+        check_against_files(spec, resolve(str(tiny_models["bert"])))
+    assert [(e.line, e.field, e.message) for e in by_bake.value.errors] == \
+        [(e.line, e.field, e.message) for e in by_check.value.errors]
+    assert by_bake.value.errors[0].field == "max_tokens" or "max_tokens" in by_bake.value.errors[0].message
+
+
+def test_a_view_listed_twice_is_refused_at_views():
+    """The trial's `views: [head, head]` silently became one head view, while every other slip is said."""
+    [error] = refused("""\
+        model: minilm
+        text: The cat sat on the mat.
+        views: [head, model, head]
+        """)
+    assert (error.line, error.field) == (13, "views") and "'head' listed more than once" in error.message
+    assert block("model: minilm\ntext: The cat sat.\nviews: [model, head]\n").views == ["model", "head"]

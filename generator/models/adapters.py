@@ -164,6 +164,21 @@ def reads_queries_keys(model_type: str) -> bool:
     return adapter is not None and adapter.attention is not None
 
 
+def attention_window(config: Any) -> int | None:
+    """The sliding attention window of a model's config (Mistral's `sliding_window`; Gemma 2/3's sliding layers,
+    `layer_types`), or None when every layer attends to all earlier positions. Qwen2's `use_sliding_window=False`
+    and a `layer_types` list without "sliding_attention" mean no window. A position then sees at most `window`
+    keys, so a run may reuse cached keys of earlier positions (`ModelRun.run_edit_sets(from_positions=...)`) only
+    for inputs no longer than the window."""
+    window = getattr(config, "sliding_window", None)
+    if not isinstance(window, int) or getattr(config, "use_sliding_window", True) is False:
+        return None
+    types = getattr(config, "layer_types", None)
+    if types and "sliding_attention" not in types:
+        return None
+    return window
+
+
 QueryKeySink = Callable[[int, Any, Any, float], None]   # (layer, query [H, N, d], key [H_kv, N, d], scaling)
 # (layer, attention module, the original eager function, its positional args, its keyword args) -> its result
 AttentionHandler = Callable[[int, Any, Callable[..., Any], tuple, dict], Any]

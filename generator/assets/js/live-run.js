@@ -89,9 +89,11 @@ async function load(entry, progress) {
     bytes(base + vocab.name, tick).then((b) => new TextDecoder().decode(b)).then(mark("vocab"))]);
   // the graph comes optimised by the build (generator/live/export.py `optimise`, the same onnxruntime version) and
   // its float32 weights were made above from int8: no graph optimisation and no folding of int8 weights here, which
-  // took 1.5-6 s of the first figure (benchmarks/RESULTS.md, "Live blocks")
+  // took 1.5-6 s of the first figure (benchmarks/RESULTS.md, "Live blocks"). No pre-packing of the MatMul weights
+  // either: it tripled the session's creation (568 vs 194 ms at load 8) and gave no faster forward in the page
+  // (benchmarks/live_session.py)
   const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "disabled",
-    externalData: [{ path: manifest.weights.file, data: floats }] }).then(mark("session"));
+    externalData: [{ path: manifest.weights.file, data: floats }], extra: { session: { disable_prepacking: "1" } } }).then(mark("session"));
   const tokenizer = new WordPiece(manifest.tokenizer, vocabText.replace(/\n$/, "").split("\n"));
   /** One forward pass (segments: 0 or 1 per id, for a pair): {attentions, queries, keys, pooled} as {data, dims}. */
   async function run(ids, segments = null) {

@@ -11,10 +11,13 @@ how the output distribution at q moves: total variation distance TVD = 1/2 sum_v
 measure), the change of the explained token's probability, and whether the top-1 changes. Over the permutations of
 a layer: median, quartiles (numpy's linear interpolation) and maximum.
 
-All (L + 1) x (P + 1) edited runs go through `ModelRun.run_edit_sets`, batched, keeping the last position's logits;
-the runs that edit one layer l go in groups of consecutive layers (about GROUP_ROWS runs a group, so batches stay
-large), each group starting at its lowest layer from the clean run's residual stream (`start=(l, resid_pre)`:
-nothing below it changes), so a group costs (L - l) / L of full runs.
+All (L + 1) x (P + 1) edited runs go through `ModelRun.run_edit_sets`, batched, keeping the last position's logits.
+Only row q changes, so on a causal model (`ModelRun.suffix_refusal`) a run that edits layer l computes position q
+alone from block l, attending to the clean run's cached keys and values of positions < q (`from_positions`), all
+scopes in one batch with staggered starts: about (L - l) / (L N) of a full run. Otherwise the runs that edit one
+layer l go in groups of consecutive layers (about GROUP_ROWS runs a group, so batches stay large), each group
+starting at its lowest layer from the clean run's residual stream (`start=(l, resid_pre)`: nothing below it
+changes), so a group costs (L - l) / L of full runs.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .target import Target
 
 BATCH_TOKENS = 2048
 GROUP_ROWS = 64        # edited runs per group of one-layer scopes that start at the group's lowest layer
+SUFFIX_ROWS = 256      # edited runs a batch when each computes the explained position alone
 
 
 def permutation(seed: int, layer: int, r: int, heads: int, width: int) -> np.ndarray:
@@ -55,6 +59,26 @@ def _uniform(q: int) -> Callable[[torch.Tensor, Any], torch.Tensor]:
         out[:, :, q, :q + 1] = 1.0 / (q + 1)
         return out
     return edit
+
+
+def _grouped(run: Any, row: torch.Tensor, cache: Any, scopes: list[int], edit_sets: Callable[[int], list],
+             permutations: int, batch: int, reduce: Callable[[torch.Tensor], torch.Tensor]) -> dict[int, torch.Tensor]:
+    """Full-length runs (a model without the suffix shortcut): the one-layer scopes in groups of consecutive layers
+    (about GROUP_ROWS edited runs a group), each group's runs starting at its lowest layer; the all-layer scope
+    from the embedding, with the lowest group. Returns scope -> [P + 1, V] output distributions."""
+    layers = len(scopes) - 1
+    size = max(1, -(-GROUP_ROWS // (permutations + 1)))
+    groups = [list(range(i, min(i + size, layers))) for i in range(0, layers, size)]
+    groups[0] = groups[0] + [layers]
+    found: dict[int, torch.Tensor] = {}
+    for group in groups:
+        first = min(group)
+        start = (first, cache[hook_name(first, "hook_resid_pre")]) if first > 0 else None
+        sets = [edit for scope in group for edit in edit_sets(scope)]
+        out = run.run_edit_sets(row[None], sets, batch_size=batch, reduce=reduce, logits_to_keep=1, start=start)
+        for k, scope in enumerate(group):
+            found[scope] = out[k * (permutations + 1):(k + 1) * (permutations + 1)]
+    return found
 
 
 def _spread(values: np.ndarray) -> dict[str, float]:
@@ -86,22 +110,22 @@ def counterfactual_attention(target: Target, permutations: int, seed: int) -> di
         sets.append([(hook_name(layer, "attn.hook_pattern"), _uniform(q)) for layer in chosen])
         return sets
 
-    # the clean run, keeping the residual stream entering each block; the one-layer scopes go in groups of
-    # consecutive layers (about GROUP_ROWS edited runs a group), each group's runs starting at its lowest layer
+    # the clean run, keeping the residual stream entering each block
     logits, cache = run.run_with_cache(row[None], names_filter=[hook_name(layer, "hook_resid_pre")
                                                                 for layer in range(1, layers)], logits_to_keep=1)
-    size = max(1, -(-GROUP_ROWS // (permutations + 1)))
-    groups = [list(range(i, min(i + size, layers))) for i in range(0, layers, size)]
-    groups[0] = groups[0] + [layers]                       # all layers: from the embedding, with the lowest group
-    found: dict[int, torch.Tensor] = {}
-    for group in groups:
-        first = min(group)
-        start = (first, cache[hook_name(first, "hook_resid_pre")]) if first > 0 else None
-        sets = [edit for scope in group for edit in edit_sets(scope)]
-        out = run.run_edit_sets(row[None], sets, batch_size=batch, reduce=reduce, logits_to_keep=1, start=start)
-        for k, scope in enumerate(group):
-            found[scope] = out[k * (permutations + 1):(k + 1) * (permutations + 1)]
+    if run.suffix_refusal(q + 1) is None:
+        # only position q changes: every scope's runs compute position q alone from the scope's lowest block,
+        # attending to the clean run's cached keys and values, all scopes in one batch (staggered starts)
+        sets = [edit for scope in scopes for edit in edit_sets(scope)]
+        firsts = [0 if scope == layers else scope for scope in scopes for _ in range(permutations + 1)]
+        resids = {layer: cache[hook_name(layer, "hook_resid_pre")] for layer in range(1, layers)}
+        out = run.run_edit_sets(row[None], sets, batch_size=max(1, SUFFIX_ROWS // (q + 1)), reduce=reduce,
+                                logits_to_keep=1, starts=(firsts, resids), from_positions=[q] * len(sets))
+        found = {scope: out[k * (permutations + 1):(k + 1) * (permutations + 1)] for k, scope in enumerate(scopes)}
+    else:
+        found = _grouped(run, row, cache, scopes, edit_sets, permutations, batch, reduce)
     probs = torch.cat([reduce(logits)] + [found[scope] for scope in scopes])
+
     target.forwards += 1 + (layers + 1) * (permutations + 1)
     base = probs[0]
     y = target.output_id

@@ -9,7 +9,9 @@ nothing there. The edit replaces `blocks.{l}.attn.hook_pattern`, so the head's o
 
 Scopes: every head of every layer at once; a layer range (every head of layers a..b); single heads [layer, head].
 The runs of a scope whose first edited layer is l start at block l from the clean residual stream; all scopes' runs
-are batched together with staggered starts (`ModelRun.run_edit_sets(starts=...)`).
+are batched together with staggered starts (`ModelRun.run_edit_sets(starts=...)`); an edit of key j changes only
+queries j.. (a causal model's earlier queries give j no weight), so its runs compute only positions j.. from the
+cached keys and values of the clean run (`from_positions`).
 """
 
 from __future__ import annotations
@@ -37,13 +39,15 @@ class Scope:
 
 
 def scale_key(pattern: torch.Tensor, key: int, factor: float, head: int | None = None) -> torch.Tensor:
-    """pattern [B, H, N, N] with column `key` multiplied by `factor` in every head (or head `head`), the edited rows
-    renormalised (rows left with no weight stay zero)."""
+    """pattern [B, H, N, N] with column `key` multiplied by `factor` in every head (or head `head`), the rows that
+    give key some weight renormalised (rows left with no weight stay zero; rows that give it none, the queries
+    before key on a causal model, are left bit for bit, so an edited run may start at position key)."""
     edited = pattern.clone()
     part = edited if head is None else edited[:, head:head + 1]
+    seen = part[..., key:key + 1] != 0         # rows with no weight on key are left exactly as they are
     part[..., key] *= factor
     sums = part.sum(dim=-1, keepdim=True)
-    part.copy_(torch.where(sums > 0, part / sums.clamp_min(torch.finfo(part.dtype).tiny), part))
+    part.copy_(torch.where(seen & (sums > 0), part / sums.clamp_min(torch.finfo(part.dtype).tiny), part))
     if head is not None:
         edited[:, head:head + 1] = part
     return edited
@@ -71,7 +75,8 @@ def editing(explained: Explained, scopes: Sequence[Scope], keys: Sequence[int], 
     sets = [edit_set(scope, key, factor) for scope in scopes for key in keys for factor in factors]
     layers = [scope.first for scope in scopes for _ in range(len(keys) * len(factors))]
     resids = {hooks.parse(name)[0]: cache[name] for name in names}
-    out = explained.log_probs(sets, batch_size=batch_size, starts=(layers, [resids])).exp()
+    firsts = [key for _scope in scopes for key in keys for _factor in factors]
+    out = explained.log_probs(sets, batch_size=batch_size, starts=(layers, [resids]), from_positions=firsts).exp()
     p, top = out.topk(top_k, dim=-1)
     shape = (len(scopes), len(keys), len(factors), top_k)
     return {"base_top": base_top.numpy(), "base_probs": base_probs.double().numpy(),

@@ -11,7 +11,10 @@ block's output `hook_attn_out`; the MLP's output `hook_mlp_out`):
 each measured by the probability of the explained token (the clean run's). The view normalises p to
 (p - p_contrast) / (p_clean - p_contrast): 0 = the contrast run, 1 = the clean run. Runs of layer l start at block l
 from the residual stream entering it in the run being edited (the blocks below are unchanged); the runs of all
-layers are batched together with staggered starts (`ModelRun.run_edit_sets(starts=...)`).
+layers are batched together with staggered starts (`ModelRun.run_edit_sets(starts=...)`). On a causal model a
+cell (l, p) changes nothing before position p, so its run computes only positions p.. from block l, attending to
+the edited run's own cached keys and values before p (`from_positions`): about (L - l) (N - p) / (L N) of a full
+run.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def patching(explained: Explained, contrast_ids: torch.Tensor, *, batch_size: in
                                           ("break", "clean", "contrast", clean_ids)):
         sets = [edit for layer in range(n_layers) for edit in patch_sets(layer, positions, caches[donor])]
         layers = [layer for layer in range(n_layers) for _ in range(len(POINTS) * positions)]
+        firsts = [position for _layer in range(n_layers) for _point in POINTS for position in range(positions)]
         # a cell whose donor activation equals the edited run's own (positions before the first token that
         # differs, on a causal model) patches nothing: its value is the edited run's, with no run
         names = [hooks.hook_name(layer, point) for layer in range(n_layers) for point in POINTS.values()]
@@ -76,7 +80,8 @@ def patching(explained: Explained, contrast_ids: torch.Tensor, *, batch_size: in
         cells = torch.full((len(sets),), probability[edited], dtype=torch.float64)
         if runs:
             logp = explained.log_probs([sets[index] for index in runs], batch_size=batch_size, ids=ids,
-                                       starts=([layers[index] for index in runs], [resids]))
+                                       starts=([layers[index] for index in runs], [resids]),
+                                       from_positions=[firsts[index] for index in runs])
             cells[torch.tensor(runs)] = logp[:, target].double().exp()
         out[direction] = cells.reshape(n_layers, len(POINTS), positions).transpose(0, 1).numpy()
     return out
