@@ -330,3 +330,17 @@ def test_a_view_listed_twice_is_refused_at_views():
         """)
     assert (error.line, error.field) == (13, "views") and "'head' listed more than once" in error.message
     assert block("model: minilm\ntext: The cat sat.\nviews: [model, head]\n").views == ["model", "head"]
+
+
+def test_the_hub_failure_advice_names_hf_hub_offline_only_when_it_is_set(monkeypatch):
+    """The trial's unknown hub id, HF_HUB_OFFLINE unset, was told to "unset HF_HUB_OFFLINE"."""
+    from generator.models.loading import _explain_failure
+    from generator.models.registry import ModelSource
+
+    source = ModelSource("gpt-17-ultra", "hub", "gpt-17-ultra", "gpt-17-ultra")
+    failure = OSError("We couldn't connect to 'https://huggingface.co'.\nmore")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    unset = _explain_failure(source, failure)
+    assert "HF_HUB_OFFLINE" not in unset and "spelling" in unset and "hf download gpt-17-ultra" in unset
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert "(unset HF_HUB_OFFLINE)" in _explain_failure(source, failure)

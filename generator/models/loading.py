@@ -112,7 +112,8 @@ def _explain_failure(source: ModelSource, exc: Exception) -> str:
         f"could not load '{source.path}' (revision {revision}) from the Hugging Face hub"
         f"{' (HF_HUB_OFFLINE is set)' if offline else ''}: {type(exc).__name__}: "
         f"{(str(exc).splitlines() or [''])[0].rstrip('. ')}. "
-        "Either build where the hub is reachable (unset HF_HUB_OFFLINE), or fill the cache once with "
+        f"Either build where the hub is reachable{' (unset HF_HUB_OFFLINE)' if offline else ''}, check the id's "
+        "spelling on the hub, or fill the cache once with "
         f"`hf download {source.path} --revision {revision}` (huggingface_hub's CLI) and keep HF_HOME pointing at it, or "
         "save the model with save_pretrained to a folder and write `model: ./that/folder`.")
 
