@@ -37,10 +37,12 @@ class Block:
         text searched, such as front matter)."""
         if self.next_block is not None:
             return SpecError(f"the explorable block is never closed: the next block opens at line "
-                             f"{self.next_block + 1 + line_offset} before a closing line", file=file,
-                             line=self.start + 1 + line_offset,
+                             f"{self.next_block + 1 + line_offset} before a closing line, so lines "
+                             f"{self.start + 2 + line_offset}-{self.next_block + line_offset} are taken as this "
+                             "block and not shown on the page", file=file, line=self.start + 1 + line_offset,
                              hint=f"end it with a line of {self.fence} before the text that follows it")
-        return SpecError("the explorable block is never closed", file=file, line=self.start + 1 + line_offset,
+        return SpecError("the explorable block is never closed, so every line after it is taken as this block and "
+                         "not shown on the page", file=file, line=self.start + 1 + line_offset,
                          hint=f"end it with a line of {self.fence}")
 
 

@@ -295,6 +295,8 @@ def test_an_unclosed_fence_followed_by_another_block_is_reported_at_its_own_fenc
         """)
     err = check_errors(root)
     assert "docs/index.md:3: the explorable block is never closed: the next block opens at line 9" in err, err
+    # the swallowed lines are named (the second trial's paragraph vanished without a word): 4-8, up to the next block
+    assert "so lines 4-8 are taken as this block and not shown on the page" in err, err
     assert "docs/index.md:13: field 'neuron.query': query position 40 is outside the text" in err, err
     assert "YAML" not in err
 
