@@ -44,18 +44,30 @@ def render(html: str, timeout: float = 120) -> dict[str, bytes]:
         return {path.name: path.read_bytes() for path in sorted(out.glob("*.png"))}
 
 
+# Chromium lets one tab download only so many files in quick succession (the 11th of 14 views' PNGs timed out in a
+# test run): a fresh tab of the same page every DOWNLOADS_PER_TAB files.
+DOWNLOADS_PER_TAB = 8
+
+
+def _open(browser, page: Path):
+    tab = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    tab.goto(page.resolve().as_uri())
+    tab.wait_for_function(f"() => !document.querySelector({UNDEFINED!r})", timeout=30000)
+    return tab
+
+
 def _main(page: Path, out: Path) -> int:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium(), args=ARGS)
-        tab = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        tab.goto(page.resolve().as_uri())
-        tab.wait_for_function(f"() => !document.querySelector({UNDEFINED!r})", timeout=30000)
-        views = tab.locator(VIEWS)
-        for index in range(views.count()):
-            view = views.nth(index)
+        tab, downloads = _open(browser, page), 0
+        for index in range(tab.locator(VIEWS).count()):
+            if downloads == DOWNLOADS_PER_TAB:
+                tab.close()
+                tab, downloads = _open(browser, page), 0
+            view = tab.locator(VIEWS).nth(index)
             view.scroll_into_view_if_needed()
             tab.wait_for_function("el => ['ready', 'error'].includes(el.dataset.state)", arg=view.element_handle(),
                                   timeout=30000)
@@ -66,6 +78,7 @@ def _main(page: Path, out: Path) -> int:
                 continue
             with tab.expect_download() as download:
                 button.first.click()
+            downloads += 1
             target = out / download.value.suggested_filename      # named by export.js: <id>-<part>.png
             if target.exists():
                 target = target.with_name(f"{target.stem}-{index}.png")
