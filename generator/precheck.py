@@ -4,7 +4,7 @@ block that breaks a rule fails at once instead of loading its model first on eve
 
 from __future__ import annotations
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, SpecError
 from .models.registry import ModelSource
 from .spec import SpecBase
 
@@ -18,7 +18,6 @@ def check_against_files(spec: SpecBase, source: ModelSource, *, precision=None, 
     may still work, e.g. by downloading a hub model); only the rules that could be checked are raised."""
     from .models.adapters import adapter_for
     from .models.facts import model_facts
-    from .errors import SpecError
     from .rules import check_length, check_precision, check_rules, problems
 
     first = (lambda: check_precision(spec, precision, spec.methods),) if precision is not None else ()
@@ -26,8 +25,9 @@ def check_against_files(spec: SpecBase, source: ModelSource, *, precision=None, 
         facts = model_facts(source)
     except Exception as exc:  # noqa: BLE001: a config or tokenizer file these readers do not understand
         if lenient:
-            if problems(*first):
-                raise SpecError.combine(problems(*first)) from None
+            found = problems(*first)
+            if found:
+                raise SpecError.combine(found) from None
             return
         if isinstance(exc, ModelLoadError):
             raise SpecError.combine(problems(*first) + [spec.error("model", str(exc))]) from None
