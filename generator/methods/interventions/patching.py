@@ -14,8 +14,7 @@ from the residual stream entering it in the run being edited (the blocks below a
 layers are batched together with staggered starts (`ModelRun.run_edit_sets(starts=...)`). On a causal model a
 cell (l, p) changes nothing before position p, so its run computes only positions p.. from block l, attending to
 the edited run's own cached keys and values before p (`from_positions`): about (L - l) (N - p) / (L N) of a full
-run. A restored residual stream (l, p) below the last block is the same edit as block l + 1's input with position p
-replaced (`hook_resid_post` of block l is `hook_resid_pre` of block l + 1), so that run starts one block later.
+run.
 """
 
 from __future__ import annotations
@@ -40,21 +39,14 @@ def _put(position: int, source: torch.Tensor):
     return fn
 
 
-def patch_sets(layer: int, positions: int, donor: dict[str, torch.Tensor], n_layers: int | None = None
-               ) -> tuple[list[list[tuple[str, Any]]], list[int]]:
+def patch_sets(layer: int, positions: int, donor: dict[str, torch.Tensor]) -> list[list[tuple[str, Any]]]:
     """One edit set per (kind, position) at `layer`, kinds in POINTS order: the donor's activation at one
-    position; and the block each set's run starts at. With `n_layers`, the residual stream leaving block `layer`
-    (below the last block) is edited where block `layer + 1` reads it (`hook_resid_pre`, the same tensor), so its
-    run starts there; without it, every set starts at `layer`."""
-    sets, starts = [], []
+    position."""
+    sets = []
     for point in POINTS.values():
         name = hooks.hook_name(layer, point)
-        hooked, start = name, layer
-        if point == "hook_resid_post" and n_layers is not None and layer + 1 < n_layers:
-            hooked, start = hooks.hook_name(layer + 1, "hook_resid_pre"), layer + 1
-        sets.extend([[(hooked, _put(position, donor[name]))] for position in range(positions)])
-        starts.extend([start] * positions)
-    return sets, starts
+        sets.extend([[(name, _put(position, donor[name]))] for position in range(positions)])
+    return sets
 
 
 def patching(explained: Explained, contrast_ids: torch.Tensor, *, batch_size: int = 16) -> dict[str, np.ndarray]:
@@ -75,11 +67,8 @@ def patching(explained: Explained, contrast_ids: torch.Tensor, *, batch_size: in
     out: dict[str, Any] = {"clean": probability["clean"], "contrast": probability["contrast"]}
     for direction, edited, donor, ids in (("restore", "contrast", "clean", contrast_ids),
                                           ("break", "clean", "contrast", clean_ids)):
-        sets, layers = [], []
-        for layer in range(n_layers):
-            layer_sets, layer_starts = patch_sets(layer, positions, caches[donor], n_layers)
-            sets += layer_sets
-            layers += layer_starts
+        sets = [edit for layer in range(n_layers) for edit in patch_sets(layer, positions, caches[donor])]
+        layers = [layer for layer in range(n_layers) for _ in range(len(POINTS) * positions)]
         firsts = [position for _layer in range(n_layers) for _point in POINTS for position in range(positions)]
         # a cell whose donor activation equals the edited run's own (positions before the first token that
         # differs, on a causal model) patches nothing: its value is the edited run's, with no run
