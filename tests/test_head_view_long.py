@@ -4,6 +4,8 @@ A tiny random Llama (4 layers x 4 heads) reads 1,200 tokens, so the payload is i
 tokens is (generator/methods/attention.py), and is split into data files as the site splits it. Checked here:
 - only the rows near the viewport are in the DOM, and they follow the scroll; each option says its place;
 - the keyboard moves the selection past the rendered rows: the page scrolls, the right token is focused and pinned;
+- a focused token scrolled far out of the rendered rows keeps the focus (out of the flow, the rows in view where they
+  belong), and the next arrow key goes on from it;
 - the lines drawn for a pinned query are those of the payload's weights of at least 0.01 (the payload decoded here
   in Python, independently of the page's decoder), key by key, in the band drawn;
 - "save PNG" of the long view gives a picture of the rows in view under Chrome's largest canvas, not blank, and
@@ -118,6 +120,35 @@ def test_the_keyboard_moves_past_the_rendered_rows_and_pins_the_right_token(brow
     assert readout.count("head ") == 4 and all(line.split(": ", 1)[1].startswith(focused["text"]) for line in readout.splitlines())
     # the tab stop is the focused row: Tab away and back lands on it
     assert node.get_attribute("tabindex") == "0" and view.locator('.xp-tok[tabindex="0"]').count() == 1
+    context.close()
+    assert not errors, errors
+
+
+def test_a_focused_token_scrolled_far_away_keeps_the_focus(browser, long_page):
+    base, full = long_page
+    context, page, view, errors = _open(browser, base)
+    view.locator(".xp-col.xp-q .xp-tok").first.focus()
+    for _ in range(5):
+        page.keyboard.press("ArrowDown")
+    top = view.evaluate("el => el.querySelector('.xp-col.xp-q').getBoundingClientRect().top + scrollY")
+    page.evaluate(f"scrollTo(0, {top + 690 * ROW})")
+    page.wait_for_function("el => el.querySelector('.xp-col.xp-q .xp-tok[data-i=\"700\"]')", arg=view.element_handle())
+    queries, _ = view.evaluate(ROWS)
+    assert 0 not in queries and 4 not in queries and 6 not in queries, "the rows near the top left the DOM"
+    active = page.evaluate("({i: +document.activeElement.dataset.i, s: document.activeElement.dataset.s, "
+                           "inView: document.activeElement.closest('explorable-head-view') !== null})")
+    assert active == {"i": 5, "s": "0", "inView": True}, "the focused token was kept, not dropped with its rows"
+    # the kept row is out of the flow: the rows in view are where the figure puts them
+    col_top = view.evaluate("el => el.querySelector('.xp-col.xp-q').getBoundingClientRect().top")
+    box = view.locator('.xp-col.xp-q .xp-tok[data-i="700"]').bounding_box()
+    assert abs(box["y"] - (col_top + 700 * ROW)) < 1
+    assert 0 <= box["y"] <= 900
+    # the keyboard goes on from the focused token: ArrowDown focuses row 6 and scrolls it into view
+    page.keyboard.press("ArrowDown")
+    moved = page.evaluate("({i: +document.activeElement.dataset.i, y: document.activeElement.getBoundingClientRect().top, "
+                          "text: document.activeElement.textContent})")
+    assert moved["i"] == 6 and 0 <= moved["y"] <= 900
+    assert moved["text"].replace("·", " ") == full["tokens"][6]["text"]
     context.close()
     assert not errors, errors
 

@@ -205,7 +205,7 @@ export class HeadView extends View {
       col.replaceChildren(...longest.map((ti) => tokenNode(all[ti])));
       const width = col.getBoundingClientRect().width;
       col.replaceChildren();
-      col.style.cssText = `box-sizing:border-box;height:${list.length * ROW}px;min-width:${Math.ceil(width)}px`;
+      col.style.cssText = `position:relative;box-sizing:border-box;height:${list.length * ROW}px;min-width:${Math.ceil(width)}px`;
     });
     this.renderRows();
   }
@@ -233,28 +233,36 @@ export class HeadView extends View {
   }
 
   /** Put the rows of rowWindow(around) in the columns, keeping the nodes already there (and the focus of the one
-   * focused); true when the rows changed. The tab stop stays on a row in the DOM. */
+   * focused); true when the rows changed. The tab stop stays on a row in the DOM. A focused row scrolled out of the
+   * window stays in the DOM, out of the flow at its own place (absolute), so the keyboard goes on from it. */
   renderRows(around) {
     const [a, b] = this.rowWindow(around), old = this.window;
     if (old && old[0] === a && old[1] === b) return false;
     this.window = [a, b];
-    const stop = this.tabStop;
-    if (stop.row < a || stop.row >= b) {
+    const stop = this.tabStop, active = document.activeElement;
+    const focused = active && this.columns.includes(active.parentNode) ? active : null;
+    if ((stop.row < a || stop.row >= b) && !focused) {
       const seen = Math.floor(-this.stage.getBoundingClientRect().top / ROW);
       this.tabStop = { column: stop.column, row: Math.max(a, Math.min(b - 1, seen)) };
     }
     this.columns.forEach((col, c) => {
       const n = (c ? this.keptKeys : this.kept).length, was = this.rendered[c], now = new Map(), before = [], after = [];
       const lo = Math.min(a, n), hi = Math.min(b, n), first = old ? old[0] : Infinity;
-      for (const [row, node] of was) if (row < lo || row >= hi) node.remove();
+      for (const [row, node] of was) {
+        if (row >= lo && row < hi) continue;
+        if (node !== focused) node.remove();
+        else (node.style.cssText = `position:absolute;left:0;top:${row * ROW}px`), now.set(row, node);
+      }
       for (let row = lo; row < hi; row++) {
         let node = was.get(row);
-        if (!node) (node = this.rowNode(c, row)), (row < first ? before : after).push(node);
-        else node.tabIndex = this.tabStop.column === c && this.tabStop.row === row ? 0 : -1;
+        if (node && node.style.position === "absolute") node.style.cssText = "", (row < first ? before : after).push(node);
+        else if (!node) (node = this.rowNode(c, row)), (row < first ? before : after).push(node);
+        node.tabIndex = this.tabStop.column === c && this.tabStop.row === row ? 0 : -1;
         now.set(row, node);
       }
       col.prepend(...before);
       col.append(...after);
+      if (focused && document.activeElement !== focused && focused.isConnected) focused.focus({ preventScroll: true });
       if (this.virtual) col.style.paddingTop = lo * ROW + "px";
       this.rendered[c] = now;
     });
