@@ -180,12 +180,57 @@ def _folder(source: ModelSource) -> Path:
         raise ModelLoadError(f"model '{source.name}' is not bundled, not a folder, and not in the Hugging Face cache "
                              "(HF_HUB_OFFLINE is set): fill the cache with `hf download "
                              f"{source.path}`, or use a bundled model or a folder saved with save_pretrained")
+    _ask_hub(source)
     from huggingface_hub import hf_hub_download
     try:
         return Path(hf_hub_download(source.path, "config.json", revision=source.revision)).parent
     except Exception as exc:  # the hub says no, or cannot be reached: both are the author's to act on
         raise ModelLoadError(f"model '{source.name}': could not read its config from the Hugging Face hub "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+HUB_TIMEOUT_S = 5.0     # for the hub's answer on whether a model exists, unless HF_HUB_ETAG_TIMEOUT says otherwise
+
+
+def _ask_hub(source: ModelSource) -> None:
+    """Ask the Hugging Face hub once, without retries, whether `source` (a hub id not in the local cache) has a
+    config.json at its revision: one HEAD request (`huggingface_hub.get_hf_file_metadata`, whose retries are off by
+    default), waiting at most HF_HUB_ETAG_TIMEOUT seconds (default HUB_TIMEOUT_S). `hf_hub_download` retries an
+    unreachable hub five times with waits of 1 to 8 s (`huggingface_hub.utils._http`): about 25 s before the same
+    error, on a machine that cannot reach the hub. Raises ModelLoadError saying what the hub answered (no such model,
+    gated, no such revision, no config.json) or that it cannot be reached; returns when the file is there."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    name, repo = source.name, source.path
+    get = "fill the cache with `hf download " + repo + "`"
+    try:
+        timeout = float(os.environ.get("HF_HUB_ETAG_TIMEOUT") or HUB_TIMEOUT_S)
+    except ValueError:
+        timeout = HUB_TIMEOUT_S
+    try:
+        get_hf_file_metadata(hf_hub_url(repo, "config.json", revision=source.revision), timeout=timeout)
+    except GatedRepoError:
+        raise ModelLoadError(f"model '{name}' is gated on the Hugging Face hub: accept its terms on its hub page, "
+                             f"log in with `hf auth login`, and {get}") from None
+    except RepositoryNotFoundError:
+        raise ModelLoadError(f"model '{name}': the Hugging Face hub has no model '{repo}' (or it is private), and it "
+                             "is not in the local cache: check the id's spelling, or use a bundled model or a folder "
+                             "saved with save_pretrained") from None
+    except RevisionNotFoundError:
+        raise ModelLoadError(f"model '{name}': the Hugging Face hub has no revision '{source.revision}' of "
+                             f"'{repo}': check the name after '@' (a branch, tag or commit)") from None
+    except EntryNotFoundError:
+        raise ModelLoadError(f"model '{name}': '{repo}' on the Hugging Face hub has no config.json, so it is not a "
+                             "transformers model: check the id") from None
+    except Exception as exc:  # noqa: BLE001: httpx.ConnectError, a timeout, a 5xx: the hub did not answer
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelLoadError(f"model '{name}' is not in the local Hugging Face cache, and the hub cannot be reached "
+                             f"to fetch it ({type(exc).__name__}{': ' + first if first else ''}): {get} on a machine "
+                             "that reaches the hub, or use a bundled model or a folder saved with save_pretrained; "
+                             "where the hub is never reachable, set HF_HUB_OFFLINE=1 so that checks look in the "
+                             "cache only") from None
 
 
 def _config_json(path: Path, source: ModelSource) -> dict[str, Any]:

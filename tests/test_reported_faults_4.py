@@ -1,0 +1,179 @@
+"""Faults the third new-user trial left (`explorables check` and block errors): each test failed before its fix. An
+unknown hub id that took ~25 s of network retries, a missing ']' reported lines below, a misspelt required field
+reported twice, and errors printed out of line order."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import socket
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+from generator.errors import SpecError
+from generator.spec import Catalogue, spec_from_block
+
+
+def project(root: Path, page: str) -> Path:
+    (root / "docs").mkdir(parents=True, exist_ok=True)
+    (root / "explorables").mkdir(exist_ok=True)
+    (root / "docs" / "index.md").write_text(textwrap.dedent(page), encoding="utf-8")
+    return root
+
+
+def check(root: Path, capsys) -> tuple[int, list[str]]:
+    """`explorables check`'s exit status and its error lines."""
+    status = main(["--root", str(root), "check"])
+    lines = capsys.readouterr().err.splitlines()
+    return status, [line for line in lines if line.startswith("error: ")]
+
+
+def refused(body: str, offset: int = 10) -> list[SpecError]:
+    """The errors of a Markdown block whose body starts on line offset + 1 of docs/a.md."""
+    with pytest.raises(SpecError) as caught:
+        spec_from_block(textwrap.dedent(body), file="docs/a.md", line_offset=offset, catalogue=Catalogue({}))
+    return caught.value.errors
+
+
+# -- 1. an unknown hub id, the hub out of reach ------------------------------------------------------------------------
+
+class _Hub(http.server.BaseHTTPRequestHandler):
+    """A stand-in for the Hugging Face hub's file endpoint (`/{owner}/{name}/resolve/{revision}/{file}`): serves the
+    files of `repos` ({repo id: folder}) with the headers huggingface_hub reads (X-Repo-Commit, ETag,
+    Content-Length); any other repository is a 404 with the hub's X-Error-Code RepoNotFound."""
+
+    repos: dict[str, Path] = {}
+    asked: list[str] = []
+
+    def _answer(self, body: bool) -> None:
+        self.asked.append(f"{self.command} {self.path}")
+        parts = self.path.split("?")[0].strip("/").split("/")
+        repo, filename = "/".join(parts[:2]), "/".join(parts[4:])
+        folder = self.repos.get(repo)
+        if folder is None or parts[2:3] != ["resolve"]:
+            self.send_response(404)
+            self.send_header("X-Error-Code", "RepoNotFound")
+            self.send_header("X-Error-Message", "Repository not found")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if not (folder / filename).is_file():
+            self.send_response(404)
+            self.send_header("X-Error-Code", "EntryNotFound")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        data = (folder / filename).read_bytes()
+        self.send_response(200)
+        self.send_header("X-Repo-Commit", "0" * 40)
+        self.send_header("ETag", f'"{hashlib.sha1(data).hexdigest()}"')
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def do_HEAD(self) -> None:  # noqa: N802 (http.server's names)
+        self._answer(body=False)
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._answer(body=True)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _use_endpoint(monkeypatch, tmp_path: Path, endpoint: str) -> None:
+    """Point huggingface_hub at `endpoint` with an empty cache and offline mode off (the test session sets
+    HF_HUB_OFFLINE=1; huggingface_hub reads these settings once, on import)."""
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.delenv("HF_HUB_ETAG_TIMEOUT", raising=False)
+
+
+@pytest.fixture
+def hub(monkeypatch, tmp_path):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Hub.repos, _Hub.asked = {}, []
+    _use_endpoint(monkeypatch, tmp_path, f"http://127.0.0.1:{server.server_address[1]}")
+    yield _Hub
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_unknown_hub_id_fails_at_once_when_the_hub_cannot_be_reached(tmp_path, monkeypatch, capsys):
+    """The trial: ~25 s of retries (huggingface_hub waits 1, 2, 4, 8 and 8 s) before the error. A port nobody
+    listens on refuses at once, as the trial's unresolvable host did."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]           # closed again: connections are refused
+    _use_endpoint(monkeypatch, tmp_path, f"http://127.0.0.1:{port}")
+    root = project(tmp_path / "site", """\
+        # Page
+
+        ```explorable
+        model: someone/no-such-model
+        text: The cat sat on the mat.
+        ```
+        """)
+    started = time.monotonic()
+    status, errors = check(root, capsys)
+    elapsed = time.monotonic() - started
+    assert status == 1 and elapsed < 5, elapsed
+    [error] = errors
+    assert error.startswith("error: docs/index.md:4: field 'model': model 'someone/no-such-model' is not in the "
+                            "local Hugging Face cache, and the hub cannot be reached")
+    assert "`hf download someone/no-such-model`" in error and "set HF_HUB_OFFLINE=1" in error
+
+
+def test_the_hub_saying_no_such_model_is_said_once_asked(tmp_path, hub, capsys):
+    root = project(tmp_path / "site", """\
+        # Page
+
+        ```explorable
+        model: someone/no-such-model
+        text: The cat sat on the mat.
+        ```
+        """)
+    status, [error] = check(root, capsys)
+    assert status == 1
+    assert error.startswith("error: docs/index.md:4: field 'model': model 'someone/no-such-model': the Hugging Face "
+                            "hub has no model 'someone/no-such-model'")
+    assert "check the id's spelling" in error
+    assert hub.asked == ["HEAD /someone/no-such-model/resolve/main/config.json"]      # once: no retries
+
+
+def test_a_hub_model_the_hub_has_is_still_fetched_and_checked(tmp_path, hub, tiny_models, capsys):
+    """The existence question comes before the download, which goes on as before: config.json and tokenizer.json
+    fetched into the cache, and the block checked against them (the tiny GPT-2 reads 128 positions: from its
+    config.json, as served)."""
+    hub.repos["someone/tiny-gpt2"] = tiny_models["gpt2"]
+    root = project(tmp_path / "site", """\
+        # Page
+
+        ```explorable
+        model: someone/tiny-gpt2
+        text: The cat sat on the mat.
+        ```
+
+        ```explorable
+        model: someone/tiny-gpt2
+        text: The cat sat on the mat.
+        max_tokens: 3
+        ```
+        """)
+    status, errors = check(root, capsys)
+    assert status == 1 and len(errors) == 1
+    assert errors[0].startswith("error: docs/index.md:10: field 'text': ") and "up to 128 for " in errors[0]
+    assert (tmp_path / "hf-cache" / "models--someone--tiny-gpt2").is_dir()
+    assert any(ask.startswith("GET /someone/tiny-gpt2/resolve/main/tokenizer.json") for ask in hub.asked)
