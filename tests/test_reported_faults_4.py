@@ -177,3 +177,36 @@ def test_a_hub_model_the_hub_has_is_still_fetched_and_checked(tmp_path, hub, tin
     assert errors[0].startswith("error: docs/index.md:10: field 'text': ") and "up to 128 for " in errors[0]
     assert (tmp_path / "hf-cache" / "models--someone--tiny-gpt2").is_dir()
     assert any(ask.startswith("GET /someone/tiny-gpt2/resolve/main/tokenizer.json") for ask in hub.asked)
+
+
+# -- 2. a flow list without its ']' ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, line, field, closing", [
+    ("model: smollm2\nviews: [head, model\ntext: The cat sat.\n", 12, "views", "]"),
+    ("model: smollm2\ntext: The cat sat.\nviews: [head, model\n", 13, "views", "]"),      # the block's last line
+    ("model: smollm2\ntext: The cat sat.\nlens: {top_k: 3\nviews: [layers]\n", 13, "lens", "}"),
+    ("model: smollm2\ntext: The cat sat.\nlens:\n  watch: [' is', ' a'\nviews: [ranks]\n", 14, "lens.watch", "]"),
+])
+def test_a_missing_closing_bracket_is_placed_on_the_line_that_opens_the_list(body, line, field, closing):
+    """Before: 'expected ',' or ']', but got ':'' on the next field's line (or the block's end)."""
+    [error] = refused(body)
+    assert (error.file, error.line, error.field) == ("docs/a.md", line, field)
+    assert error.message.startswith(f"YAML syntax error: missing '{closing}'")
+    assert error.hint == f"add '{closing}' at the end of this line"
+    fixed = body.splitlines()
+    fixed[line - 11] += closing
+    spec_from_block("\n".join(fixed) + "\n", file="docs/a.md", line_offset=10, catalogue=Catalogue({}))  # reads
+
+
+def test_a_list_over_several_lines_without_its_bracket_and_two_entries_without_a_comma():
+    [error] = refused("model: smollm2\nviews: [head,\n  model\ntext: The cat sat.\n")
+    assert error.line == 12 and "missing ']'" in error.message and "2 lines below" in error.message
+    assert error.hint == "add ']' after the list's last entry"
+    [error] = refused("model: smollm2\npair: ['The cat.' 'The dog.']\n")
+    assert error.line == 12 and "a ',' is missing between two entries of this list" in error.message
+
+
+def test_another_unclosed_part_is_placed_relative_to_the_block_not_its_first_line():
+    """The context of an unclosed quote said 'starts on line 2': line 2 of the block, not of the page."""
+    [error] = refused('model: smollm2\ntext: "The cat\n\nviews: [head]\n')
+    assert error.line == 15 and "starts 3 lines above" in error.message
