@@ -210,3 +210,20 @@ def test_another_unclosed_part_is_placed_relative_to_the_block_not_its_first_lin
     """The context of an unclosed quote said 'starts on line 2': line 2 of the block, not of the page."""
     [error] = refused('model: smollm2\ntext: "The cat\n\nviews: [head]\n')
     assert error.line == 15 and "starts 3 lines above" in error.message
+
+
+# -- 3. a misspelt required field ------------------------------------------------------------------------------------
+
+def test_a_misspelt_required_field_is_one_error_at_the_misspelling():
+    [error] = refused("text: The cat sat.\nmodle: smollm2\n")
+    assert (error.line, error.field) == (12, "modle")
+    assert error.message == "unknown field: did you mean 'model'?"
+    assert error.hint == "'model' is required and not given: rename 'modle' to 'model'"
+
+
+def test_a_missing_required_field_and_an_unrelated_unknown_one_stay_two_errors():
+    errors = refused("text: The cat sat.\ncolour: red\n")
+    assert [(error.line, error.field, error.message) for error in errors] == [
+        (11, "model", "this field is required"), (12, "colour", "unknown field")]
+    [error] = refused("text: The cat sat.\nmodel: smollm2\nmodle: smollm2\n")    # both: the typo is only unknown
+    assert (error.field, error.message, error.hint) == ("modle", "unknown field", "did you mean 'model'?")
