@@ -227,3 +227,36 @@ def test_a_missing_required_field_and_an_unrelated_unknown_one_stay_two_errors()
         (11, "model", "this field is required"), (12, "colour", "unknown field")]
     [error] = refused("text: The cat sat.\nmodel: smollm2\nmodle: smollm2\n")    # both: the typo is only unknown
     assert (error.field, error.message, error.hint) == ("modle", "unknown field", "did you mean 'model'?")
+
+
+# -- 4. errors in line order -----------------------------------------------------------------------------------------
+
+def test_check_prints_the_errors_of_a_page_in_line_order(tmp_path, capsys):
+    """The model's rules are checked after every block is read: their errors came after the schema's."""
+    root = project(tmp_path / "site", """\
+        # Page
+
+        ```explorable
+        model: smollm2
+        text: The cat sat on the mat and looked at the dog.
+        max_tokens: 3
+        ```
+
+        ```explorable
+        model: smollm2
+        text: The cat sat.
+        views: [hed]
+        ```
+
+        ```explorable
+        modle: smollm2
+        text: The cat sat.
+        ```
+        """)
+    (root / "explorables" / "a.yml").write_text(
+        "- id: long\n  model: smollm2\n  text: The cat sat on the mat and looked.\n  max_tokens: 2\n"
+        "- id: views\n  model: smollm2\n  text: The cat.\n  views: [modle]\n", encoding="utf-8")
+    status, errors = check(root, capsys)
+    places = [error.split(": ")[1] for error in errors]
+    assert status == 1 and places == ["docs/index.md:5", "docs/index.md:12", "docs/index.md:16",
+                                      "explorables/a.yml:3", "explorables/a.yml:8"], errors
