@@ -260,3 +260,57 @@ def test_check_prints_the_errors_of_a_page_in_line_order(tmp_path, capsys):
     places = [error.split(": ")[1] for error in errors]
     assert status == 1 and places == ["docs/index.md:5", "docs/index.md:12", "docs/index.md:16",
                                       "explorables/a.yml:3", "explorables/a.yml:8"], errors
+
+
+# -- 5. a model's facts from its weights cache entry -----------------------------------------------------------------
+
+def test_smollm2s_facts_come_from_its_weights_cache_entry_and_a_damaged_one_is_not_trusted(loaded_bundled, tmp_path,
+                                                                                          monkeypatch):
+    """Reading SmolLM2's GGUF metadata took 2-4 s of CPU before a process's first bake or check; its de-quantised
+    entry holds the config and the tokenizer transformers made from the same file. Facts from the entry and from the
+    GGUF file agree with the loaded model on every curated text. The entry is a copy in this test's own cache (the
+    weights linked, not copied), so damaging it leaves the user's cache alone."""
+    import shutil
+
+    import yaml
+
+    from generator.models import facts, weights_cache
+    from generator.models.registry import resolve
+
+    loaded = loaded_bundled("smollm2")          # its load leaves a whole entry in the cache
+    source = resolve("smollm2")
+    real = weights_cache.find(source, checksums=False)
+    assert real is not None
+    copy = tmp_path / "models" / real.name
+    copy.mkdir(parents=True)
+    for path in real.iterdir():
+        if path.name == weights_cache.WEIGHTS:
+            (copy / path.name).symlink_to(path)
+        else:
+            shutil.copy(path, copy / path.name)
+    monkeypatch.setenv(weights_cache.ENV, str(tmp_path / "models"))
+    assert weights_cache.entry_folder(source) == copy
+    gguf_reads, read_gguf = [], facts._gguf
+    monkeypatch.setattr(facts, "_gguf", lambda path: gguf_reads.append(path) or read_gguf(path))
+    facts._facts.cache_clear()
+    try:
+        from_entry = facts.model_facts(source)
+        assert gguf_reads == []
+        tokenizer = copy / "tokenizer.json"
+        tokenizer.write_text(tokenizer.read_text(encoding="utf-8").replace('"Ġthe"', '"Ġtha"', 1), encoding="utf-8")
+        facts._facts.cache_clear()
+        from_gguf = facts.model_facts(source)
+        assert len(gguf_reads) == 1 and not copy.exists() and (real / weights_cache.WEIGHTS).is_file()
+    finally:
+        facts._facts.cache_clear()
+    texts = [item["text"] for path in sorted((Path(__file__).parent.parent / "explorables").glob("*.yml"))
+             for item in yaml.safe_load(path.read_text(encoding="utf-8")) if item.get("text")]
+    texts += ["<|im_start|>user\nhi<|im_end|>", "我爱北京天安门 🙂", "  two  spaces\n\ttab"]
+    assert len(texts) > 20
+    for text in texts:
+        ids = loaded.tokenizer(text)["input_ids"]
+        assert from_entry.tokenizer.encode(text).ids == ids == from_gguf.tokenizer.encode(text).ids, text
+    for entry in (" pizza🍕", " naïve", " is", "<|im_end|>"):
+        assert from_entry.info.pieces(entry) == from_gguf.info.pieces(entry) == loaded.info.pieces(entry), entry
+    assert from_entry.info == from_gguf.info == loaded.info
+    assert (from_entry.max_positions, from_entry.can_read_pairs) == (from_gguf.max_positions, from_gguf.can_read_pairs)

@@ -5,6 +5,8 @@
 package, whose vocabulary and merges make the same byte-level BPE tokenizer transformers builds from it (the
 tests compare the ids on every curated text). Enough to check every model-dependent rule of a spec: encoder or
 causal, segment embeddings for a pair, the position limit, the token count of a text, the layer and head counts.
+A GGUF model whose de-quantised entry is in the weights cache (`weights_cache`) is read from that entry's
+config.json and tokenizer.json instead: the same facts, at a twentieth of the CPU time.
 """
 
 from __future__ import annotations
@@ -144,7 +146,14 @@ def model_facts(source: ModelSource) -> ModelFacts:
 
 @lru_cache(maxsize=8)
 def _facts(source: ModelSource) -> ModelFacts:
-    if source.gguf_file:
+    """Once per model and process. A GGUF model whose de-quantised entry is in the weights cache
+    (`weights_cache.find`) is read from that entry's config.json and tokenizer.json (transformers' own conversion of
+    the GGUF file, which the bake tokenizes with): 0.14 s of CPU for SmolLM2 where its GGUF metadata takes 3.9 s (at a
+    load of 5: the vocabulary and merges are read and a tokenizer built from them)."""
+    entry = _cached_entry(source) if source.gguf_file else None
+    if entry is not None:
+        config, tokenizer = _config_json(entry / "config.json", source), _tokenizer_json(entry, source)
+    elif source.gguf_file:
         config, tokenizer = _gguf(Path(source.path) / source.gguf_file)
     else:
         folder = _folder(source)
@@ -166,6 +175,22 @@ def _facts(source: ModelSource) -> ModelFacts:
                              "(num_hidden_layers, num_attention_heads or their equivalents); save the model again "
                              "with model.save_pretrained(folder)") from None
     return ModelFacts(info, max_positions(config), reads_pairs(config), tokenizer)
+
+
+def _cached_entry(source: ModelSource) -> Path | None:
+    """The weights cache's entry of a GGUF model when it is whole (manifest, sizes) and its config.json and
+    tokenizer.json match their CRC-32; else None. A damaged entry is deleted and said, as a load does
+    (`weights_cache.discard`), and the GGUF file is read instead."""
+    from . import weights_cache
+
+    folder = weights_cache.find(source, checksums=False)
+    if folder is None:
+        return None
+    problem = weights_cache.files_problem(folder, ("config.json", "tokenizer.json"))
+    if problem is not None:
+        weights_cache.discard(source, folder, problem)
+        return None
+    return folder
 
 
 def _folder(source: ModelSource) -> Path:
