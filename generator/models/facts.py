@@ -19,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, ModelUnavailable
 from ..tokens import token_alone, tokenizer_style
 from .adapters import adapter_for
 from .registry import ModelSource
@@ -223,7 +223,8 @@ def _ask_hub(source: ModelSource) -> None:
     default), waiting at most HF_HUB_ETAG_TIMEOUT seconds (default HUB_TIMEOUT_S). `hf_hub_download` retries an
     unreachable hub five times with waits of 1 to 8 s (`huggingface_hub.utils._http`): about 25 s before the same
     error, on a machine that cannot reach the hub. Raises ModelLoadError saying what the hub answered (no such model,
-    gated, no such revision, no config.json) or that it cannot be reached; returns when the file is there."""
+    gated, no such revision, no config.json) or that it cannot be reached (ModelUnavailable: the bake stops there
+    too); returns when the file is there."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, RepositoryNotFoundError,
                                         RevisionNotFoundError)
@@ -237,25 +238,25 @@ def _ask_hub(source: ModelSource) -> None:
     try:
         get_hf_file_metadata(hf_hub_url(repo, "config.json", revision=source.revision), timeout=timeout)
     except GatedRepoError:
-        raise ModelLoadError(f"model '{name}' is gated on the Hugging Face hub: accept its terms on its hub page, "
-                             f"log in with `hf auth login`, and {get}") from None
+        raise ModelUnavailable(f"model '{name}' is gated on the Hugging Face hub: accept its terms on its hub page, "
+                               f"log in with `hf auth login`, and {get}") from None
     except RepositoryNotFoundError:
-        raise ModelLoadError(f"model '{name}': the Hugging Face hub has no model '{repo}' (or it is private), and it "
-                             "is not in the local cache: check the id's spelling, or use a bundled model or a folder "
-                             "saved with save_pretrained") from None
+        raise ModelUnavailable(f"model '{name}': the Hugging Face hub has no model '{repo}' (or it is private), and it "
+                               "is not in the local cache: check the id's spelling, or use a bundled model or a folder "
+                               "saved with save_pretrained") from None
     except RevisionNotFoundError:
-        raise ModelLoadError(f"model '{name}': the Hugging Face hub has no revision '{source.revision}' of "
-                             f"'{repo}': check the name after '@' (a branch, tag or commit)") from None
+        raise ModelUnavailable(f"model '{name}': the Hugging Face hub has no revision '{source.revision}' of "
+                               f"'{repo}': check the name after '@' (a branch, tag or commit)") from None
     except EntryNotFoundError:
-        raise ModelLoadError(f"model '{name}': '{repo}' on the Hugging Face hub has no config.json, so it is not a "
-                             "transformers model: check the id") from None
+        raise ModelUnavailable(f"model '{name}': '{repo}' on the Hugging Face hub has no config.json, so it is not a "
+                               "transformers model: check the id") from None
     except Exception as exc:  # noqa: BLE001: httpx.ConnectError, a timeout, a 5xx: the hub did not answer
         first = str(exc).splitlines()[0] if str(exc) else ""
-        raise ModelLoadError(f"model '{name}' is not in the local Hugging Face cache, and the hub cannot be reached "
-                             f"to fetch it ({type(exc).__name__}{': ' + first if first else ''}): {get} on a machine "
-                             "that reaches the hub, or use a bundled model or a folder saved with save_pretrained; "
-                             "where the hub is never reachable, set HF_HUB_OFFLINE=1 so that checks look in the "
-                             "cache only") from None
+        raise ModelUnavailable(f"model '{name}' is not in the local Hugging Face cache, and the hub cannot be reached "
+                               f"to fetch it ({type(exc).__name__}{': ' + first if first else ''}): {get} on a machine "
+                               "that reaches the hub, or use a bundled model or a folder saved with save_pretrained; "
+                               "where the hub is never reachable, set HF_HUB_OFFLINE=1 so that checks look in the "
+                               "cache only") from None
 
 
 def _config_json(path: Path, source: ModelSource) -> dict[str, Any]:
