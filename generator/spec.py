@@ -264,7 +264,7 @@ def _misspelt_required(problems: list[dict[str, Any]]) -> dict[tuple, tuple]:
         loc = _field_loc(problem["loc"])
         if problem["type"] != "extra_forbidden" or not loc:
             continue
-        names = [str(name[-1]) for name in missing if name[:-1] == loc[:-1] and name not in found]
+        names = sorted(str(name[-1]) for name in missing if name[:-1] == loc[:-1] and name not in found)
         close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=_TYPO_CUTOFF)
         if close:
             found[loc[:-1] + (close[0],)] = loc

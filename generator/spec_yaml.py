@@ -63,7 +63,8 @@ def _unclosed_flow(text: str, file: str, context: str | None, start, problem: st
     which is the line that lacks its ']'. PyYAML's words are "expected ',' or ']', but got ..." with the opening
     bracket as the context mark (`yaml.parser.Parser.parse_flow_sequence_entry`). A problem on the opening line
     itself is two entries without a ',' between them (`["a" "b"]`): said as such, at that line. The field is the key
-    on that line when the text reads with the closing bracket added at the line's end. None for other errors."""
+    on that line when the text reads with the closing bracket added at the line's end (within a curated file's entry,
+    as the schema's errors name it). None for other errors."""
     if context not in _FLOW or start is None or mark is None:
         return None
     opening, closing, kind = _FLOW[context]
@@ -81,7 +82,10 @@ def _unclosed_flow(text: str, file: str, context: str | None, start, problem: st
     except yaml.YAMLError:
         node = None
     reads = node is not None
-    field = _field(_path_of(node, (start.line, start.column), ()) or ()) if reads else None
+    path = list(_path_of(node, (start.line, start.column), ()) or ()) if reads else []
+    while path and isinstance(path[0], int):      # a curated file's entry: named by its line, as schema errors are
+        path.pop(0)
+    field = _field(tuple(path))
     gap = mark.line - start.line
     reached = "its last line" if mark.line >= len(rows) else "the line below" if gap == 1 else f"{gap} lines below"
     return SpecError(f"YAML syntax error: missing '{closing}': the {kind} opened with '{opening}' on this line is not "

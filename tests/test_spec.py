@@ -318,7 +318,7 @@ def test_a_yaml_syntax_error_names_where_the_unclosed_part_starts(tmp_path):
     write(tmp_path / "a.yml", "- id: c\n  model: smollm2\n  text: [unclosed\n  generate: 5\n")
     [error] = Catalogue.load(tmp_path).errors
     assert error.line == 3 and "YAML syntax error: missing ']'" in error.message
-    assert error.field == "0.text" and error.hint == "add ']' at the end of this line"
+    assert error.field == "text" and error.hint == "add ']' at the end of this line"
     (tmp_path / "a.yml").unlink()
     write(tmp_path / "b.yml", '- id: c\n  model: smollm2\n  text: "unclosed\n  generate: 5\n')
     [error] = Catalogue.load(tmp_path).errors
