@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import ExplorableError, each
+from .errors import ExplorableError, SpecError, SpecErrors, each
 from .fences import page_blocks
 from .precheck import check_against_files  # noqa: F401 (check uses it; tests import it from here)
 from .spec import Catalogue, SpecBase, spec_from_block
@@ -41,6 +41,22 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], li
             if spec.digest() not in {known.digest() for known in specs}:
                 specs.append(spec)
     return specs, errors
+
+
+def reading_order(errors: list[ExplorableError]) -> list[ExplorableError]:
+    """Each error of `errors` (those of a `SpecErrors` one by one) in the order an author reads their files: by file,
+    then by line (`SpecErrors.order`), whichever step found it (the schema when reading the blocks, the model's files
+    in `check`, the bake); errors on one line keep the order they were found in (for one field's list entries, left
+    to right). Errors that name no file (a cache that cannot be reached) come last, as found."""
+    flat = [one for error in errors for one in each(error)]
+    placed = [one for one in flat if isinstance(one, SpecError)]
+    return sorted(placed, key=SpecErrors.order) + [one for one in flat if not isinstance(one, SpecError)]
+
+
+def print_errors(errors: list[ExplorableError]) -> None:
+    """One `error: FILE:LINE: ...` line per error on stderr, in reading order (`reading_order`)."""
+    for one in reading_order(errors):
+        print(f"error: {one}", file=sys.stderr)
 
 
 def make_baker(root: Path, args: argparse.Namespace):
@@ -134,9 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.command in ("export", "log"):
-        for error in errors:
-            for one in each(error):
-                print(f"error: {one}", file=sys.stderr)
+        print_errors(errors)
         if args.command == "export":
             from .export.command import main as export_main
             return export_main(specs, baker, args.ids, Path(args.out), errors, root,
@@ -176,9 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in baked:
             print(f"baked {name}")
         print(f"{len(specs)} explorables: {len(baked)} baked, {len(specs) - len(baked) - len(errors)} from cache")
-    for error in errors:
-        for one in each(error):
-            print(f"error: {one}", file=sys.stderr)
+    print_errors(errors)
     if args.command == "check" and not errors:
         print(f"{len(specs)} explorables: all valid")
     return 1 if errors else 0

@@ -87,6 +87,13 @@ class ModelLoadError(ExplorableError):
     """A model could not be loaded; the message says what to install or set."""
 
 
+class ModelUnavailable(ModelLoadError):
+    """A hub model that is not in the local Hugging Face cache and that the hub did not give: it has no such model
+    (or revision, or config.json), the model is gated, or the hub cannot be reached (or HF_HUB_OFFLINE is set).
+    Loading it would fail the same way, after transformers' retries (about 25 s without a network), so the bake
+    stops at this error too (`precheck.check_against_files`)."""
+
+
 def readable_field(field: str) -> str:
     """'views.1' -> "'views' (entry 2)"; 'saliency.ig_steps' -> "'saliency.ig_steps'"."""
     names, entries = [], []

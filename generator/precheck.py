@@ -4,7 +4,7 @@ block that breaks a rule fails at once instead of loading its model first on eve
 
 from __future__ import annotations
 
-from .errors import ModelLoadError, SpecError
+from .errors import ModelLoadError, ModelUnavailable, SpecError
 from .models.registry import ModelSource
 from .spec import SpecBase
 
@@ -15,7 +15,9 @@ def check_against_files(spec: SpecBase, source: ModelSource, *, precision=None, 
     broken rule's SpecError together (`SpecError.combine`), each placed at its field.
 
     `lenient` (the bake, before it loads a model): files that cannot be read here are no error (the load itself
-    may still work, e.g. by downloading a hub model); only the rules that could be checked are raised."""
+    may still work, e.g. by downloading a hub model); only the rules that could be checked are raised. A hub model
+    that is neither in the local cache nor given by the hub (`ModelUnavailable`) is an error here too: its load
+    would fail the same way, after about 25 s of retries without a network."""
     from .models.adapters import adapter_for
     from .models.facts import model_facts
     from .rules import check_length, check_precision, check_rules, problems
@@ -24,7 +26,7 @@ def check_against_files(spec: SpecBase, source: ModelSource, *, precision=None, 
     try:
         facts = model_facts(source)
     except Exception as exc:  # noqa: BLE001: a config or tokenizer file these readers do not understand
-        if lenient:
+        if lenient and not isinstance(exc, ModelUnavailable):
             found = problems(*first)
             if found:
                 raise SpecError.combine(found) from None

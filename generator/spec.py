@@ -229,7 +229,13 @@ def _schema_problems(problems: list[dict[str, Any]]) -> list[tuple[tuple, str, s
 
     A value that fits no member of a union (`int | str`) gives one error per member, each with the member's name in
     its loc ('factors.layers.int'): one message says what was given and what the members take. A member that took
-    the value's kind and failed inside it (entries of a list) is the one reported, once per entry."""
+    the value's kind and failed inside it (entries of a list) is the one reported, once per entry.
+
+    A required field that is missing because it was misspelt ('modle:' for 'model:') is one error, at the misspelt
+    key: "unknown field: did you mean 'model'?", with no second error saying that 'model' is missing."""
+    misspelt = _misspelt_required(problems)
+    problems = [problem for problem in problems
+                if not (problem["type"] == "missing" and _field_loc(problem["loc"]) in misspelt)]
     out: list[tuple[tuple, str, str | None]] = []
     left = list(problems)
     while left:
@@ -243,7 +249,26 @@ def _schema_problems(problems: list[dict[str, Any]]) -> list[tuple[tuple, str, s
                 out.append(_problem(place, [problem]))
             continue
         out.append(_problem(loc, related))
-    return out
+    wrong = {key: name for name, key in misspelt.items()}
+    return [(loc, f"unknown field: did you mean '{wrong[loc][-1]}'?",
+             f"'{wrong[loc][-1]}' is required and not given: rename '{loc[-1]}' to '{wrong[loc][-1]}'")
+            if loc in wrong else (loc, message, hint) for loc, message, hint in out]
+
+
+def _misspelt_required(problems: list[dict[str, Any]]) -> dict[tuple, tuple]:
+    """{loc of a missing required field: loc of the unknown key beside it that is a typo of it} (`_did_you_mean`'s
+    closeness), each missing field matched with one key."""
+    missing = {_field_loc(problem["loc"]) for problem in problems if problem["type"] == "missing"}
+    found: dict[tuple, tuple] = {}
+    for problem in problems:
+        loc = _field_loc(problem["loc"])
+        if problem["type"] != "extra_forbidden" or not loc:
+            continue
+        names = sorted(str(name[-1]) for name in missing if name[:-1] == loc[:-1] and name not in found)
+        close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=_TYPO_CUTOFF)
+        if close:
+            found[loc[:-1] + (close[0],)] = loc
+    return found
 
 
 def _problem(loc: tuple, members: list[dict[str, Any]]) -> tuple[tuple, str, str | None]:
@@ -266,10 +291,13 @@ def _problem(loc: tuple, members: list[dict[str, Any]]) -> tuple[tuple, str, str
     return loc, message, hint
 
 
+_TYPO_CUTOFF = 0.75
+
+
 def _did_you_mean(given: str, names: list[str], what: str) -> str:
     """"did you mean 'text'?" when one name is close to `given` (a typo: difflib's ratio of at least 0.75), else
     "<what>: a, b, c" (short, so a box of several errors stays readable)."""
-    close = difflib.get_close_matches(given, names, n=1, cutoff=0.75)
+    close = difflib.get_close_matches(given, names, n=1, cutoff=_TYPO_CUTOFF)
     return f"did you mean '{close[0]}'?" if close else f"{what}: " + ", ".join(names)
 
 

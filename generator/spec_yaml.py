@@ -27,8 +27,13 @@ def load_with_lines(text: str, file: str, repeated: list[SpecError] | None = Non
             raise tab_error(text, file, mark.line, mark.column) from None
         problem = getattr(exc, "problem", None) or str(exc)
         context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        unclosed = _unclosed_flow(text, file, context, start, problem, mark)
+        if unclosed is not None:
+            raise unclosed from None
         if context and start is not None and start.line + 1 != line:
-            problem = f"{problem} ({context} that starts on line {start.line + 1})"
+            # relative, as a block's error is moved to its page's lines afterwards (`SpecError.located`)
+            gap = line - (start.line + 1)
+            problem = f"{problem} ({context} that starts {_lines_away(gap)})"
         elif context:
             problem = f"{context}: {problem}"
         raise SpecError(f"YAML syntax error: {problem}", file=file, line=line,
@@ -39,6 +44,69 @@ def load_with_lines(text: str, file: str, repeated: list[SpecError] | None = Non
     _walk(node, (), lines, file, repeated, set())
     data = yaml.load(text, Loader=_Loader)
     return data, lines
+
+
+_FLOW = {"while parsing a flow sequence": ("[", "]", "list"), "while parsing a flow mapping": ("{", "}", "mapping")}
+
+
+def _lines_away(gap: int) -> str:
+    """Where a line `gap` lines before another is, seen from that one: 'on the line above', '3 lines above';
+    'below' for a negative gap."""
+    count = abs(gap)
+    where = "above" if gap > 0 else "below"
+    return f"on the line {where}" if count == 1 else f"{count} lines {where}"
+
+
+def _unclosed_flow(text: str, file: str, context: str | None, start, problem: str, mark) -> SpecError | None:
+    """The error of a flow list `[a, b` (or mapping `{a: 1`) that PyYAML reports where it gave up reading it,
+    which is the next field's ':' or the end of the block, lines below: placed on the line where the list opens,
+    which is the line that lacks its ']'. PyYAML's words are "expected ',' or ']', but got ..." with the opening
+    bracket as the context mark (`yaml.parser.Parser.parse_flow_sequence_entry`). A problem on the opening line
+    itself is two entries without a ',' between them (`["a" "b"]`): said as such, at that line. The field is the key
+    on that line when the text reads with the closing bracket added at the line's end (within a curated file's entry,
+    as the schema's errors name it). None for other errors."""
+    if context not in _FLOW or start is None or mark is None:
+        return None
+    opening, closing, kind = _FLOW[context]
+    if not problem.startswith(f"expected ',' or '{closing}'"):
+        return None
+    rows = text.splitlines()
+    row = rows[start.line] if start.line < len(rows) else ""
+    if mark.line == start.line:
+        return SpecError(f"YAML syntax error: a ',' is missing between two entries of this {kind}", file=file,
+                         line=start.line + 1,
+                         hint=f"separate the entries with ', ' and quote an entry that holds ',' or '{closing}'")
+    fixed = "\n".join(rows[:start.line] + [row.rstrip() + closing] + rows[start.line + 1:]) + "\n"
+    try:
+        node = yaml.compose(fixed, Loader=_Loader)
+    except yaml.YAMLError:
+        node = None
+    reads = node is not None
+    path = list(_path_of(node, (start.line, start.column), ()) or ()) if reads else []
+    while path and isinstance(path[0], int):      # a curated file's entry: named by its line, as schema errors are
+        path.pop(0)
+    field = _field(tuple(path))
+    gap = mark.line - start.line
+    reached = "its last line" if mark.line >= len(rows) else "the line below" if gap == 1 else f"{gap} lines below"
+    return SpecError(f"YAML syntax error: missing '{closing}': the {kind} opened with '{opening}' on this line is not "
+                     f"closed (YAML read on to {reached} looking for it)", file=file, line=start.line + 1, field=field,
+                     hint=(f"add '{closing}' at the end of this line" if reads
+                           else f"add '{closing}' after the {kind}'s last entry"))
+
+
+def _path_of(node: yaml.Node | None, at: tuple[int, int], path: tuple) -> tuple | None:
+    """The key path of the value that starts at 0-based (line, column) `at` under `node`, or None."""
+    if node is None:
+        return None
+    if (node.start_mark.line, node.start_mark.column) == at and path:
+        return path
+    children = (node.value if isinstance(node, yaml.MappingNode) else
+                enumerate(node.value) if isinstance(node, yaml.SequenceNode) else ())
+    for key, child in children:
+        found = _path_of(child, at, path + ((key.value if isinstance(key, yaml.Node) else key),))
+        if found is not None:
+            return found
+    return None
 
 
 def tab_error(text: str, file: str, line: int, column: int) -> SpecError:

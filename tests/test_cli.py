@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from generator.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -152,11 +154,22 @@ def test_check_catches_what_the_build_rejects_from_the_models_files_without_torc
     assert "Traceback" not in err and "torch" not in err
 
 
-def test_the_torch_free_tokenizers_count_as_the_models_own(loaded_bundled):
+@pytest.mark.parametrize("read_from", ["files", "weights cache"])
+def test_the_torch_free_tokenizers_count_as_the_models_own(loaded_bundled, read_from, monkeypatch, request):
+    """`read_from`: SmolLM2's GGUF file (the weights cache off), or its entry in the weights cache."""
     import yaml
 
+    from generator.models import facts as facts_module
     from generator.models.facts import model_facts
     from generator.models.registry import resolve
+
+    loaded_bundled("smollm2")           # fills the weights cache, where it was empty
+    if read_from == "files":
+        monkeypatch.setenv("EXPLORABLES_MODEL_CACHE", "off")
+    else:
+        assert facts_module._cached_entry(resolve("smollm2")) is not None
+    facts_module._facts.cache_clear()            # facts are kept per process: read them afresh, and forget them
+    request.addfinalizer(facts_module._facts.cache_clear)
 
     texts = [item["text"] for path in sorted((REPO / "explorables").glob("*.yml"))
              for item in yaml.safe_load(path.read_text(encoding="utf-8")) if item.get("text")]

@@ -317,8 +317,12 @@ def test_yaml_that_would_crash_the_loader_is_an_error_at_its_line():
 def test_a_yaml_syntax_error_names_where_the_unclosed_part_starts(tmp_path):
     write(tmp_path / "a.yml", "- id: c\n  model: smollm2\n  text: [unclosed\n  generate: 5\n")
     [error] = Catalogue.load(tmp_path).errors
-    assert error.line == 4 and "YAML syntax error" in error.message
-    assert "while parsing a flow sequence that starts on line 3" in error.message
+    assert error.line == 3 and "YAML syntax error: missing ']'" in error.message
+    assert error.field == "text" and error.hint == "add ']' at the end of this line"
+    (tmp_path / "a.yml").unlink()
+    write(tmp_path / "b.yml", '- id: c\n  model: smollm2\n  text: "unclosed\n  generate: 5\n')
+    [error] = Catalogue.load(tmp_path).errors
+    assert error.line == 5 and "while scanning a quoted scalar that starts 2 lines above" in error.message
 
 
 def test_an_id_reused_after_a_broken_entry_is_still_a_duplicate(tmp_path):

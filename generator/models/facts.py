@@ -5,6 +5,8 @@
 package, whose vocabulary and merges make the same byte-level BPE tokenizer transformers builds from it (the
 tests compare the ids on every curated text). Enough to check every model-dependent rule of a spec: encoder or
 causal, segment embeddings for a pair, the position limit, the token count of a text, the layer and head counts.
+A GGUF model whose de-quantised entry is in the weights cache (`weights_cache`) is read from that entry's
+config.json and tokenizer.json instead: the same facts, at a twentieth of the CPU time.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
-from ..errors import ModelLoadError
+from ..errors import ModelLoadError, ModelUnavailable
 from ..tokens import token_alone, tokenizer_style
 from .adapters import adapter_for
 from .registry import ModelSource
@@ -144,7 +146,14 @@ def model_facts(source: ModelSource) -> ModelFacts:
 
 @lru_cache(maxsize=8)
 def _facts(source: ModelSource) -> ModelFacts:
-    if source.gguf_file:
+    """Once per model and process. A GGUF model whose de-quantised entry is in the weights cache
+    (`weights_cache.find`) is read from that entry's config.json and tokenizer.json (transformers' own conversion of
+    the GGUF file, which the bake tokenizes with): 0.14 s of CPU for SmolLM2 where its GGUF metadata takes 3.9 s (at a
+    load of 5: the vocabulary and merges are read and a tokenizer built from them)."""
+    entry = _cached_entry(source) if source.gguf_file else None
+    if entry is not None:
+        config, tokenizer = _config_json(entry / "config.json", source), _tokenizer_json(entry, source)
+    elif source.gguf_file:
         config, tokenizer = _gguf(Path(source.path) / source.gguf_file)
     else:
         folder = _folder(source)
@@ -168,6 +177,22 @@ def _facts(source: ModelSource) -> ModelFacts:
     return ModelFacts(info, max_positions(config), reads_pairs(config), tokenizer)
 
 
+def _cached_entry(source: ModelSource) -> Path | None:
+    """The weights cache's entry of a GGUF model when it is whole (manifest, sizes) and its config.json and
+    tokenizer.json match their CRC-32; else None. A damaged entry is deleted and said, as a load does
+    (`weights_cache.discard`), and the GGUF file is read instead."""
+    from . import weights_cache
+
+    folder = weights_cache.find(source, checksums=False)
+    if folder is None:
+        return None
+    problem = weights_cache.files_problem(folder, ("config.json", "tokenizer.json"))
+    if problem is not None:
+        weights_cache.discard(source, folder, problem)
+        return None
+    return folder
+
+
 def _folder(source: ModelSource) -> Path:
     if source.kind != "hub":
         return Path(source.path)
@@ -180,12 +205,58 @@ def _folder(source: ModelSource) -> Path:
         raise ModelLoadError(f"model '{source.name}' is not bundled, not a folder, and not in the Hugging Face cache "
                              "(HF_HUB_OFFLINE is set): fill the cache with `hf download "
                              f"{source.path}`, or use a bundled model or a folder saved with save_pretrained")
+    _ask_hub(source)
     from huggingface_hub import hf_hub_download
     try:
         return Path(hf_hub_download(source.path, "config.json", revision=source.revision)).parent
     except Exception as exc:  # the hub says no, or cannot be reached: both are the author's to act on
         raise ModelLoadError(f"model '{source.name}': could not read its config from the Hugging Face hub "
                              f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+HUB_TIMEOUT_S = 5.0     # for the hub's answer on whether a model exists, unless HF_HUB_ETAG_TIMEOUT says otherwise
+
+
+def _ask_hub(source: ModelSource) -> None:
+    """Ask the Hugging Face hub once, without retries, whether `source` (a hub id not in the local cache) has a
+    config.json at its revision: one HEAD request (`huggingface_hub.get_hf_file_metadata`, whose retries are off by
+    default), waiting at most HF_HUB_ETAG_TIMEOUT seconds (default HUB_TIMEOUT_S). `hf_hub_download` retries an
+    unreachable hub five times with waits of 1 to 8 s (`huggingface_hub.utils._http`): about 25 s before the same
+    error, on a machine that cannot reach the hub. Raises ModelLoadError saying what the hub answered (no such model,
+    gated, no such revision, no config.json) or that it cannot be reached (ModelUnavailable: the bake stops there
+    too); returns when the file is there."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    name, repo = source.name, source.path
+    get = "fill the cache with `hf download " + repo + "`"
+    try:
+        timeout = float(os.environ.get("HF_HUB_ETAG_TIMEOUT") or HUB_TIMEOUT_S)
+    except ValueError:
+        timeout = HUB_TIMEOUT_S
+    try:
+        get_hf_file_metadata(hf_hub_url(repo, "config.json", revision=source.revision), timeout=timeout)
+    except GatedRepoError:
+        raise ModelUnavailable(f"model '{name}' is gated on the Hugging Face hub: accept its terms on its hub page, "
+                               f"log in with `hf auth login`, and {get}") from None
+    except RepositoryNotFoundError:
+        raise ModelUnavailable(f"model '{name}': the Hugging Face hub has no model '{repo}' (or it is private), and it "
+                               "is not in the local cache: check the id's spelling, or use a bundled model or a folder "
+                               "saved with save_pretrained") from None
+    except RevisionNotFoundError:
+        raise ModelUnavailable(f"model '{name}': the Hugging Face hub has no revision '{source.revision}' of "
+                               f"'{repo}': check the name after '@' (a branch, tag or commit)") from None
+    except EntryNotFoundError:
+        raise ModelUnavailable(f"model '{name}': '{repo}' on the Hugging Face hub has no config.json, so it is not a "
+                               "transformers model: check the id") from None
+    except Exception as exc:  # noqa: BLE001: httpx.ConnectError, a timeout, a 5xx: the hub did not answer
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise ModelUnavailable(f"model '{name}' is not in the local Hugging Face cache, and the hub cannot be reached "
+                               f"to fetch it ({type(exc).__name__}{': ' + first if first else ''}): {get} on a machine "
+                               "that reaches the hub, or use a bundled model or a folder saved with save_pretrained; "
+                               "where the hub is never reachable, set HF_HUB_OFFLINE=1 so that checks look in the "
+                               "cache only") from None
 
 
 def _config_json(path: Path, source: ModelSource) -> dict[str, Any]:

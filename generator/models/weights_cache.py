@@ -105,6 +105,27 @@ def checksum_problem(folder: Path, source: ModelSource) -> str | None:
     return _check(folder, entry_identity(source), checksums=True)
 
 
+def files_problem(folder: Path, names: tuple[str, ...]) -> str | None:
+    """None if each file of `names` in the entry at `folder` matches its size and CRC-32 in the manifest, else what
+    does not: for a reader of a few small files (`facts.model_facts` reads config.json and tokenizer.json), which
+    need not checksum the weights."""
+    try:
+        files = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("files") or {}
+    except (OSError, ValueError) as exc:
+        return f"unreadable manifest ({exc})"
+    for name in names:
+        expected, path = files.get(name), folder / name
+        if not isinstance(expected, dict):
+            return f"the manifest does not list {name}"
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return f"{name} is missing"
+        if size != expected.get("size") or _crc32(path) != expected.get("crc32"):
+            return f"{name} does not match its checksum"
+    return None
+
+
 def discard(source: ModelSource, folder: Path, problem: str) -> None:
     """Report a damaged entry and delete it. Info, not a warning: the entry is rebuilt, with the same numbers, so
     `mkdocs build --strict` must not fail on it."""
