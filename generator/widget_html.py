@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import unicodedata
 from typing import Callable
 
 from .methods import REGISTRY
@@ -47,9 +48,10 @@ def render_widget(spec: SpecBase, payload: bytes, *, payload_sink: Callable[[byt
     for view in spec.shown_views:
         element = REGISTRY.element(view)
         parts.append(f"<{element}></{element}>")
-    caption = html.escape(spec.caption) if spec.caption else ""
+    caption = html.escape(_sentence(spec.caption)) if spec.caption else ""
+    generated = generated_key(document["tokens"]) if any(map(REGISTRY.draws_generated, spec.shown_views)) else ""
     parts.append(f'<p class="explorable-caption">{caption} <span class="explorable-model">Model: '
-                 f'{html.escape(label)}.</span>{generated_key(document["tokens"])}{partial_key(document)}'
+                 f'{html.escape(label)}.</span>{generated}{partial_key(document)}'
                  f'{stopped_note(document.get("generation"))}</p>')
     download = download_link(spec, payload) if download_link else None
     if download:
@@ -59,6 +61,13 @@ def render_widget(spec: SpecBase, payload: bytes, *, payload_sink: Callable[[byt
     parts.append('<noscript><p class="explorable-caption">This interactive figure needs JavaScript.</p></noscript>')
     parts.append("</div>")
     return "".join(parts)
+
+
+def _sentence(caption: str) -> str:
+    """The author's caption, ended with a full stop when it ends without punctuation, so that the "Model: ..." after
+    it reads as a sentence of its own."""
+    caption = caption.rstrip()
+    return caption if not caption or unicodedata.category(caption[-1])[0] == "P" else caption + "."
 
 
 def generated_key(tokens: list[dict]) -> str:

@@ -109,3 +109,14 @@ def test_the_patching_grids_read_out_their_cells(open_page):
     value = restore[0, restore.shape[1] - 1, n - 2]
     assert f"layer {restore.shape[1] - 1}, position {n - 2}" in text and f"{100 * value:.1f}%" in text
     assert "<b>" in view.locator(".xp-gpair").inner_text()
+
+
+def test_on_a_phone_the_page_does_not_scroll_sideways(open_page):
+    """The patching view's direction menu names each direction in full (~414 px of text): at 390 px it must shrink to
+    the toolbar, not widen the page (the new-author trial of session 5 saw a 430 px page)."""
+    page = open_page(viewport={"width": 390, "height": 800})
+    for tag in ("explorable-patching-view", "explorable-knockout-view", "explorable-editing-view"):
+        assert ready(page, page.locator(tag).first) == "ready"
+    select = page.locator("explorable-patching-view .xp-bar select").first
+    assert select.bounding_box()["width"] <= 390
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 1

@@ -112,6 +112,9 @@ class Method:
     needs_of: Callable[["ExplorableSpec"], Needs] | None = None
     # options that only some of its views use: option -> those views (see the module docstring)
     option_views: dict[str, tuple[str, ...]] = dataclass_field(default_factory=dict)
+    # views that draw none of the generated tokens (only the prompt's, or no token at all): a block showing only
+    # such views gets no key to the generated tokens' underline in its caption
+    prompt_only_views: tuple[str, ...] = ()
 
     def needs_for(self, spec: "ExplorableSpec") -> Needs:
         """What the model run must record for this method with `spec`'s options (`needs_of`, else `needs`)."""
@@ -261,6 +264,14 @@ class Registry:
         for method in self:
             if view in method.views:
                 return method.views[view]
+        raise KeyError(view)
+
+    def draws_generated(self, view: str) -> bool:
+        """Whether `view` draws the generated tokens of a block (with their underline), as most views do; False for
+        a method's `prompt_only_views`. Raises KeyError for an unknown view."""
+        for method in self:
+            if view in method.views:
+                return view not in method.prompt_only_views
         raise KeyError(view)
 
     def for_views(self, views: Iterable[str]) -> list[Method]:

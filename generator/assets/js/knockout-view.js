@@ -56,7 +56,7 @@ export class KnockoutView extends View {
   explain() {
     const k = this.k, how = k.ablation === "zero" ? "replaced by zeros" : "replaced by its mean over the text's positions";
     const gqa = (this.payload.model.n_kv_heads ?? this.H) < this.H ? " A head is a query head: the key/value heads it shares with others stay." : "";
-    return `Each cell: the output when that head's output is ${how} (mean ablation unless the page says zero), minus the unedited output. Blue: removing it raises the output; orange: it lowers it.${gqa}`;
+    return `Each cell: the output when that head's output is ${how} (${k.ablation === "zero" ? "zero" : "mean"} ablation), minus the unedited output. Blue: removing it raises the output; orange: it lowers it.${gqa}`;
   }
 
   caption() {

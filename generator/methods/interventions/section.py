@@ -272,6 +272,7 @@ METHOD = Method(
     example=(("interventions", {"contrast": "A contrast of the text."}),),
     option_views={"ablation": (KNOCKOUT,), "factors": (EDITING,), "layers": (EDITING,), "heads": (EDITING,),
                   "top_k": (EDITING,), "contrast": (PATCHING,)},
+    prompt_only_views=(KNOCKOUT, EDITING, PATCHING),
     summary="interventions: what the output does when a head is removed, attention to a word is edited, or one "
             "activation is patched from a contrast text",
 )
