@@ -83,17 +83,20 @@ async function load(entry, progress) {
     return ort;
   });
   runtime.catch(() => (runtime = null));
-  const [ort, modelBytes, floats, vocabText] = await Promise.all([runtime.then(mark("runtime")), bytes(base + model.name, tick).then(mark("model")),
-    bytes(base + weights.name, tick).then(mark("weights")).then((b) => floatWeights(manifest.weights, b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)))
+  const whole = (b) => (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b.buffer : b.slice().buffer);
+  const [ort, modelBytes, [pack, floats], vocabText] = await Promise.all([runtime.then(mark("runtime")), bytes(base + model.name, tick).then(mark("model")),
+    bytes(base + weights.name, tick).then(mark("weights")).then((b) => [b, floatWeights(manifest.weights, whole(b))])
       .then(mark("dequantise")),
     bytes(base + vocab.name, tick).then((b) => new TextDecoder().decode(b)).then(mark("vocab"))]);
   // the graph comes optimised by the build (generator/live/export.py `optimise`, the same onnxruntime version) and
   // its float32 weights were made above from int8: no graph optimisation and no folding of int8 weights here, which
-  // took 1.5-6 s of the first figure (benchmarks/RESULTS.md, "Live blocks"). No pre-packing of the MatMul weights
-  // either: it tripled the session's creation (568 vs 194 ms at load 8) and gave no faster forward in the page
-  // (benchmarks/live_session.py)
+  // took 1.5-6 s of the first figure (benchmarks/RESULTS.md, "Live blocks"). The embedding tables stay int8: the
+  // graph reads them from the pack (its external file manifest.weights.pack) and scales the rows it gathers. No
+  // pre-packing of the MatMul weights either: it tripled the session's creation (568 vs 194 ms at load 8) and gave
+  // no faster forward in the page (benchmarks/live_session.py)
   const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "disabled",
-    externalData: [{ path: manifest.weights.file, data: floats }], extra: { session: { disable_prepacking: "1" } } }).then(mark("session"));
+    externalData: [{ path: manifest.weights.file, data: floats }, { path: manifest.weights.pack, data: pack }],
+    extra: { session: { disable_prepacking: "1" } } }).then(mark("session"));
   const tokenizer = new WordPiece(manifest.tokenizer, vocabText.replace(/\n$/, "").split("\n"));
   /** One forward pass (segments: 0 or 1 per id, for a pair): {attentions, queries, keys, pooled} as {data, dims}. */
   async function run(ids, segments = null) {

@@ -1,6 +1,8 @@
 // The live model's float32 weights, made in the page from the build's pack (generator/live/export.py `pack`): int8
 // values with one float32 scale per row or column where the build quantised a weight, float32 bytes elsewhere. The
 // result is the external data file the ONNX graph names (layout.file), handed to the runtime as `externalData`.
+// The embedding tables are not in it: the graph reads them int8 from the pack itself (layout.pack, also handed over
+// as `externalData`) and scales only the rows it gathers.
 
 /**
  * Bytes of the float32 weights file: layout {file, bytes, segments} (export.py `pack`), pack an ArrayBuffer.
