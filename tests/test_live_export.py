@@ -234,3 +234,25 @@ def test_the_control_is_written_only_for_live_blocks_and_its_text_escaped():
     assert '<explorable-live-view model="live-abc" text="&lt;b&gt;x&lt;/b&gt; &amp; &quot;y&quot;">' in html
     pair = _spec("model: minilm\npair: [one, '<i>two</i>']\nviews: [head]\nlive: true\n")
     assert 'text="one" text-b="&lt;i&gt;two&lt;/i&gt;"' in render_widget(pair, payload, live="live-abc")
+
+
+def test_the_pages_start_graph_is_the_one_node_graph_it_claims():
+    """live-run.js starts the runtime with a session of a graph written into it as base64: y = Identity(x), float32 [1]
+    (checked here by onnx's checker and run by onnxruntime, not taken from the comment)."""
+    import base64
+    import re
+    from pathlib import Path
+
+    import onnx
+    import onnxruntime
+
+    source = (Path(__file__).resolve().parent.parent / "generator" / "assets" / "js" / "live-run.js").read_text()
+    found = re.search(r'const START = "([A-Za-z0-9+/=]+)";', source)
+    assert found, "live-run.js no longer writes START as base64"
+    data = base64.b64decode(found.group(1))
+    model = onnx.load_from_string(data)
+    onnx.checker.check_model(model)
+    assert [n.op_type for n in model.graph.node] == ["Identity"] and not model.graph.initializer
+    assert model.opset_import[0].version == 17
+    x = np.array([3.5], np.float32)
+    assert onnxruntime.InferenceSession(data).run(None, {"x": x})[0].tolist() == [3.5]
