@@ -75,12 +75,10 @@ const START = "CAgSADo6ChAKAXgSAXkiCElkZW50aXR5EgR3YXJtWg8KAXgSCgoICAESBAoCCAFiD
 async function load(entry, progress) {
   const t0 = performance.now(), timings = {}, mark = (name) => (x) => ((timings[name] = +(performance.now() - t0).toFixed(1)), x);
   const base = at(`../live/${entry}/`);
-  const manifest = await (await fetch(base + "live.json").then((r) => (r.ok ? r : Promise.reject(new Error(`could not fetch live/${entry}/live.json (HTTP ${r.status})`))))).json().then(mark("manifest"));
-  const { model, weights, vocab } = manifest.files;
-  let done = 0;
-  const total = model.bytes + weights.bytes + vocab.bytes + (runtime ? 0 : WASM_BYTES);
+  let done = 0, total = runtime ? 0 : WASM_BYTES; // the model's files are added once the manifest gives their sizes
   const tick = (n) => progress?.((done += n), Math.max(total, done));
-  runtime ??= Promise.all([import(at(ORT)), bytes(at(WASM), tick)]).then(([ort, wasm]) => {
+  // the runtime first (it does not depend on the manifest): its start is the longest step on the way
+  const rt = (runtime ??= Promise.all([import(at(ORT)), bytes(at(WASM), tick)]).then(([ort, wasm]) => {
     ort.env.wasm.numThreads = 1;     // no SharedArrayBuffer needed: works without cross-origin isolation
     ort.env.wasm.proxy = false;
     ort.env.wasm.wasmBinary = wasm;  // fetched (and inflated) here: the runtime fetches nothing itself
@@ -89,10 +87,13 @@ async function load(entry, progress) {
     // session waits for the same start (onnxruntime-web initialises its backend once)
     const started = ort.InferenceSession.create(Uint8Array.from(atob(START), (c) => c.charCodeAt(0)), { executionProviders: ["wasm"] }).then((s) => s.release());
     return { ort, started };
-  });
-  runtime.catch(() => (runtime = null));
+  }));
+  rt.catch(() => (runtime = null));
+  const manifest = await (await fetch(base + "live.json").then((r) => (r.ok ? r : Promise.reject(new Error(`could not fetch live/${entry}/live.json (HTTP ${r.status})`))))).json().then(mark("manifest"));
+  const { model, weights, vocab } = manifest.files;
+  total += model.bytes + weights.bytes + vocab.bytes;
   const [ort, modelBytes, [pack, floats], vocabText] = await Promise.all([
-    runtime.then(mark("runtime")).then(({ ort, started }) => started.then(mark("started"), () => null).then(() => ort)),
+    rt.then(mark("runtime")).then(({ ort, started }) => started.then(mark("started"), () => null).then(() => ort)),
     bytes(base + model.name, tick).then(mark("model")),
     loadWeights(base + weights.name, manifest.weights, { onBytes: tick, onFetched: () => mark("weights")(),
       here: () => bytes(base + weights.name, tick) }).then(mark("dequantise")),
