@@ -251,9 +251,10 @@ def pack(graph_path: Path, min_size: int = 4096) -> tuple[bytes, bytes, dict[str
 
     - An embedding table (int8 per row, read only by Gather nodes along axis 0) stays int8 in the graph: its
       initializer becomes two, `<name>_int8` int8 [R, C] and `<name>_scale` float32 [R, 1], external data in PACK
-      (the pack itself, at their offsets), and each Gather becomes Gather(int8 rows), Gather(their scales), Cast to
-      float32, Mul: the float32 product q * scale of the rows read, which is what `quantize`'s DequantizeLinear
-      followed by the Gather gives, value for value. The page never makes a float32 copy of the table (MiniLM's
+      (the pack itself, at their offsets), and each Gather becomes Gather(int8 rows), Gather(their scales),
+      DequantizeLinear with scale 1 (float32(q), exact), Mul: the float32 product q * scale of the rows read, which
+      is what `quantize`'s DequantizeLinear followed by the Gather gives, value for value. (Not Cast: the WASM
+      runtime's first Cast took 70 ms, its first DequantizeLinear 2 ms, in a bare page at load 9.) The page never makes a float32 copy of the table (MiniLM's
       word table is 46.9 MB of float32, half the weights; benchmarks/RESULTS.md, "live.py").
     - Every other initializer stays float32 in the graph, external data in WEIGHTS, a file the page makes from the
       pack (live-weights.js): the graph's offsets are rewritten to that file's layout, which holds no table.
@@ -268,10 +269,12 @@ def pack(graph_path: Path, min_size: int = 4096) -> tuple[bytes, bytes, dict[str
     data starts at multiples of 4 in both files. Raises ValueError for an initializer outside WEIGHTS."""
     import numpy as np
     import onnx
+    import onnx.numpy_helper
     from onnx import helper
 
     model = onnx.load(str(graph_path), load_external_data=False)
     graph = model.graph
+    ONE = "explorables_one"     # the scalar 1.0 of the tables' DequantizeLinear
     users = _users(graph)
     gathers: dict[str, list[Any]] = {}
     for node in graph.node:
@@ -329,13 +332,15 @@ def pack(graph_path: Path, min_size: int = 4096) -> tuple[bytes, bytes, dict[str
                 replace[id(node)] = [
                     helper.make_node("Gather", [table.name, ids], [result + "_int8"], name=name + "_int8", axis=0),
                     helper.make_node("Gather", [scales.name, ids], [result + "_scale"], name=name + "_scale", axis=0),
-                    helper.make_node("Cast", [result + "_int8"], [result + "_float"], name=name + "_cast",
-                                     to=onnx.TensorProto.FLOAT),
+                    helper.make_node("DequantizeLinear", [result + "_int8", ONE], [result + "_float"],
+                                     name=name + "_float"),
                     helper.make_node("Mul", [result + "_float", result + "_scale"], [result], name=name + "_mul")]
             continue
         segments.append({"offset": floats, "dims": [rows, cols], "axis": axis, "int8": at, "scale": scale_at})
         place(init, WEIGHTS, floats, 4 * rows * cols)
         floats += 4 * rows * cols
+    if replace:
+        graph.initializer.append(onnx.numpy_helper.from_array(np.array(1.0, np.float32), ONE))
     nodes = [new for node in graph.node for new in replace.get(id(node), [node])]
     del graph.node[:]
     graph.node.extend(nodes)
