@@ -77,7 +77,10 @@ async function load(entry, progress) {
   const base = at(`../live/${entry}/`);
   let done = 0, total = runtime ? 0 : WASM_BYTES; // the model's files are added once the manifest gives their sizes
   const tick = (n) => progress?.((done += n), Math.max(total, done));
-  // the runtime first (it does not depend on the manifest): its start is the longest step on the way
+  // the manifest's request first (it is small, and the weights wait for it), then the runtime's, without waiting
+  // for the manifest: the runtime's start is the longest step on the way
+  const manifestReady = fetch(base + "live.json").then((r) => (r.ok ? r : Promise.reject(new Error(`could not fetch live/${entry}/live.json (HTTP ${r.status})`))))
+    .then((r) => r.json()).then(mark("manifest"));
   const rt = (runtime ??= Promise.all([import(at(ORT)), bytes(at(WASM), tick)]).then(([ort, wasm]) => {
     ort.env.wasm.numThreads = 1;     // no SharedArrayBuffer needed: works without cross-origin isolation
     ort.env.wasm.proxy = false;
@@ -89,7 +92,7 @@ async function load(entry, progress) {
     return { ort, started };
   }));
   rt.catch(() => (runtime = null));
-  const manifest = await (await fetch(base + "live.json").then((r) => (r.ok ? r : Promise.reject(new Error(`could not fetch live/${entry}/live.json (HTTP ${r.status})`))))).json().then(mark("manifest"));
+  const manifest = await manifestReady;
   const { model, weights, vocab } = manifest.files;
   total += model.bytes + weights.bytes + vocab.bytes;
   const [ort, modelBytes, [pack, floats], vocabText] = await Promise.all([
