@@ -37,11 +37,22 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def entry_folder() -> Path:
+    """The newest cached entry of format explorables-live/1 (every weight in the float file): the variants below
+    are made from that layout. Format 2 (embedding tables read int8 by the graph, export.pack) is the gather8
+    variant shipped; benchmarks/live.py measures it in the page."""
     from generator.models.weights_cache import cache_root
-    found = sorted((p for p in Path(cache_root()).glob("live-*") if (p / "weights.pack").exists()),
+
+    def format_of(folder: Path) -> str | None:
+        try:
+            return json.loads((folder / "live.json").read_text()).get("format")
+        except (OSError, ValueError):
+            return None
+    found = sorted((p for p in Path(cache_root()).glob("live-*")
+                    if (p / "weights.pack").exists() and format_of(p) == "explorables-live/1"),
                    key=lambda p: p.stat().st_mtime)
     if not found:
-        raise SystemExit("no cached live entry with a weights.pack: run benchmarks/live.py once")
+        raise SystemExit("no cached live entry of format explorables-live/1 (made by the export before "
+                         "2026-12-07's session 5): this bench compares variants of that layout")
     return found[-1]
 
 

@@ -186,10 +186,11 @@ def test_bad_input_leaves_the_figure(browser, base):
         reader.close()
 
 
-def test_a_model_that_fails_to_load_leaves_the_baked_figure(browser, site, serve, tmp_path):
+@pytest.mark.parametrize("missing", ["model.onnx", "weights.pack"])     # the pack: fetched by the weights worker
+def test_a_model_that_fails_to_load_leaves_the_baked_figure(browser, site, serve, tmp_path, missing):
     broken = tmp_path / "site"
     shutil.copytree(site, broken)
-    for model in broken.glob("assets/explorables/live/*/model.onnx"):
+    for model in broken.glob(f"assets/explorables/live/*/{missing}"):
         model.unlink()
     reader = Reader(browser, serve(broken), viewport={"width": 1100, "height": 800})
     try:
@@ -197,7 +198,7 @@ def test_a_model_that_fails_to_load_leaves_the_baked_figure(browser, site, serve
         ready(page, page.locator("explorable-head-view"))
         page.evaluate("document.querySelector('explorable-head-view').marked = 1")
         status = _press(page)
-        assert "could not run" in status and "HTTP 404" in status and "unchanged" in status, status
+        assert "could not run" in status and f"{missing} (HTTP 404)" in status and "unchanged" in status, status
         assert page.evaluate("document.querySelector('explorable-head-view').marked") == 1
         assert page.get_attribute("explorable-head-view", "data-state") == "ready"
     finally:

@@ -13,8 +13,8 @@ import pytest
 from generator.errors import SpecError
 from generator.live import cache
 from generator.live.assets import LiveModels, runtime_files, why_not
-from generator.live.export import (WEIGHTS, LiveUnsupported, build, check_supported, export_float, optimise, pack,
-                                   quantize)
+from generator.live.export import (PACK, WEIGHTS, LiveUnsupported, build, check_supported, export_float, optimise,
+                                   pack, quantize)
 from generator.models.loading import load
 from generator.models.registry import resolve
 from generator.spec import Catalogue, spec_from_block
@@ -90,8 +90,9 @@ def _unpack(weights: bytes, layout: dict) -> bytes:
 
 
 def test_the_shipped_graph_and_pack_compute_what_the_int8_graph_does(tiny_bert, tmp_path):
-    """What the page runs (the optimised float graph, its weights rebuilt from the pack) equals the int8 QDQ graph of
-    `quantize` run by onnxruntime with every optimisation off, at a length other than the traced one."""
+    """What the page runs (the optimised graph: its embedding tables int8 read from the pack, its other weights
+    rebuilt float32 from the pack) equals the int8 QDQ graph of `quantize` run by onnxruntime with every optimisation
+    off, at a length other than the traced one."""
     import onnx
     import onnxruntime
 
@@ -99,12 +100,29 @@ def test_the_shipped_graph_and_pack_compute_what_the_int8_graph_does(tiny_bert, 
     quantize(tmp_path / "m.onnx", tmp_path / "q.onnx", min_size=1024)     # the tiny model: every 32 x 32 weight
     (tmp_path / "ready").mkdir()
     optimise(tmp_path / "m.onnx", tmp_path / "ready" / "model.onnx")
-    weights, layout = pack(tmp_path / "ready" / "model.onnx", min_size=1024)
-    assert layout["file"] == WEIGHTS and any("int8" in seg for seg in layout["segments"])
-    assert len(weights) < 0.5 * layout["bytes"]             # int8 where it counts
+    graph, weights, layout = pack(tmp_path / "ready" / "model.onnx", min_size=1024)
+    assert layout["file"] == WEIGHTS and layout["pack"] == PACK and any("int8" in seg for seg in layout["segments"])
+    # the word and position tables are gathered int8 from the pack; the float file no longer holds them
+    config = tiny_bert.model.config
+    tables = {g["name"]: g["dims"] for g in layout["gathered"]}
+    assert tables == {"model.embeddings.word_embeddings.weight": [config.vocab_size, config.hidden_size],
+                      "model.embeddings.position_embeddings.weight": [config.max_position_embeddings, config.hidden_size]}
+    original = (tmp_path / "ready" / WEIGHTS).stat().st_size
+    assert layout["bytes"] == original - 4 * sum(r * c for r, c in tables.values())
+    assert len(weights) < 0.5 * original             # int8 where it counts
+    for g in layout["gathered"]:                     # the pack holds the table as int8_channels makes it
+        rows, cols = g["dims"]
+        want = onnx.numpy_helper.to_array(next(i for i in onnx.load(str(tmp_path / "m.onnx")).graph.initializer
+                                               if i.name == g["name"]))
+        q = np.frombuffer(weights, np.int8, rows * cols, g["int8"]).reshape(rows, cols)
+        scale = np.frombuffer(weights, np.float32, rows, g["scale"])
+        peak = np.abs(want).max(1)
+        np.testing.assert_allclose(scale, np.where(peak == 0, 1, peak / 127), rtol=1e-6)     # 1 for a zero row
+        assert (np.abs(q.astype(np.float32) * scale[:, None] - want) <= scale[:, None] * (0.5 + 1e-5)).all()
     (tmp_path / "page").mkdir()
-    (tmp_path / "page" / "model.onnx").write_bytes((tmp_path / "ready" / "model.onnx").read_bytes())
+    (tmp_path / "page" / "model.onnx").write_bytes(graph)
     (tmp_path / "page" / WEIGHTS).write_bytes(_unpack(weights, layout))
+    (tmp_path / "page" / PACK).write_bytes(weights)
     plain = onnxruntime.SessionOptions()
     plain.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     page = onnxruntime.InferenceSession(str(tmp_path / "page" / "model.onnx"), plain)     # as the page opens it
@@ -115,7 +133,10 @@ def test_the_shipped_graph_and_pack_compute_what_the_int8_graph_does(tiny_bert, 
     assert got[0].shape[-1] == enc["input_ids"].shape[1]
     for mine, theirs in zip(got, want):
         np.testing.assert_allclose(mine, theirs, atol=2e-6)
-    assert not any(i.data_type == onnx.TensorProto.INT8 for i in onnx.load(str(tmp_path / "page" / "model.onnx")).graph.initializer)
+    shipped = onnx.load(str(tmp_path / "page" / "model.onnx"), load_external_data=False).graph
+    int8 = {i.name for i in shipped.initializer if i.data_type == onnx.TensorProto.INT8}
+    assert int8 == {name + "_int8" for name in tables}
+    assert not any(name in tables for node in shipped.node for name in node.input)     # no float table read
 
 
 def test_the_build_needs_the_pages_onnxruntime_version(monkeypatch, tiny_models):
@@ -213,3 +234,25 @@ def test_the_control_is_written_only_for_live_blocks_and_its_text_escaped():
     assert '<explorable-live-view model="live-abc" text="&lt;b&gt;x&lt;/b&gt; &amp; &quot;y&quot;">' in html
     pair = _spec("model: minilm\npair: [one, '<i>two</i>']\nviews: [head]\nlive: true\n")
     assert 'text="one" text-b="&lt;i&gt;two&lt;/i&gt;"' in render_widget(pair, payload, live="live-abc")
+
+
+def test_the_pages_start_graph_is_the_one_node_graph_it_claims():
+    """live-run.js starts the runtime with a session of a graph written into it as base64: y = Identity(x), float32 [1]
+    (checked here by onnx's checker and run by onnxruntime, not taken from the comment)."""
+    import base64
+    import re
+    from pathlib import Path
+
+    import onnx
+    import onnxruntime
+
+    source = (Path(__file__).resolve().parent.parent / "generator" / "assets" / "js" / "live-run.js").read_text()
+    found = re.search(r'const START = "([A-Za-z0-9+/=]+)";', source)
+    assert found, "live-run.js no longer writes START as base64"
+    data = base64.b64decode(found.group(1))
+    model = onnx.load_from_string(data)
+    onnx.checker.check_model(model)
+    assert [n.op_type for n in model.graph.node] == ["Identity"] and not model.graph.initializer
+    assert model.opset_import[0].version == 17
+    x = np.array([3.5], np.float32)
+    assert onnxruntime.InferenceSession(data).run(None, {"x": x})[0].tolist() == [3.5]

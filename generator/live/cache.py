@@ -22,10 +22,10 @@ from typing import Any, Callable
 
 from ..models.registry import ModelSource
 from ..models.weights_cache import cache_root
+from .export import FORMAT      # in the key: a new layout of the files makes new entries (and new asset folders)
 
 log = logging.getLogger("mkdocs.plugins.explorables")
 
-FORMAT = "explorables-live/1"
 MANIFEST = "explorables-manifest.json"
 FILES = ("live.json", "model.onnx", "vocab.txt", "weights.pack")
 

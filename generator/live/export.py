@@ -19,8 +19,9 @@ onnxruntime's quantize_dynamic): 90.4 MB -> 23.0 MB for MiniLM-L6.
 
 What ships (`build`): the float32 graph optimised once here by onnxruntime of the page's version (`optimise`), its
 weights as external data, and those weights packed (`pack`: int8 with per-channel scales where `quantize` would
-quantise them, float32 bytes for the rest). The page rebuilds the float32 weights from the pack (live-weights.js)
-and creates its session with graph optimisation off. Both earlier forms cost the page more: an int8 QDQ graph
+quantise them, float32 bytes for the rest). The embedding tables stay int8 in the graph, which reads them from the
+pack and scales only the rows it gathers; the page rebuilds the other float32 weights from the pack
+(live-weights.js) and creates its session with graph optimisation off. Both earlier forms cost the page more: an int8 QDQ graph
 folded back to float32 at session creation (1.5-6 s of the first figure on this loaded machine), or saved with
 MatMulNBits (fast to open, but each forward 3x slower in WASM); benchmarks/RESULTS.md, "Live blocks". The files
 ship uncompressed: gzip saves about 2 MB of int8 weights and cost the page an inflate on every visit.
@@ -41,6 +42,8 @@ OUTPUTS = ("attentions", "queries", "keys", "pooled")
 OPSET = 17
 RUNTIME = "1.31"    # the vendored onnxruntime-web's version (generator/assets/vendor/onnxruntime-web/README.md)
 WEIGHTS = "weights.bin"     # the external data file the graph names; the page makes it from the pack
+PACK = "weights.pack"       # the pack (`pack`), which the graph also names: its int8 embedding tables
+FORMAT = "explorables-live/2"   # the manifest's format: 2 = embedding tables read int8 from the pack by the graph
 
 
 class LiveUnsupported(ValueError):
@@ -231,49 +234,118 @@ def optimise(source: Path, target: Path) -> None:
     onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
 
 
-def pack(graph_path: Path, min_size: int = 4096) -> tuple[bytes, dict[str, Any]]:
-    """The external weights of the graph at `graph_path` (WEIGHTS beside it), packed: (bytes, layout).
+def _gathered(name: str, users: list[tuple[str, int]], gathers: dict[str, list[Any]]) -> bool:
+    """True when every use of the initializer `name` is as the table of a Gather along axis 0 (an embedding table):
+    the page's graph can then gather its int8 rows and scale them, instead of reading a float32 copy of it."""
+    nodes = gathers.get(name, [])
+    return bool(nodes) and len(nodes) == len(users) and all(
+        next((a.i for a in node.attribute if a.name == "axis"), 0) == 0 for node in nodes)
 
-    layout = {"file": WEIGHTS, "bytes": size of the float32 file, "segments": [...]}, one segment per external
-    initializer, in file order: {"offset": its byte offset in the float file, "bytes": n, "at": where its float32
-    bytes start in the pack} for a weight kept float32; {"offset", "dims": [R, C], "axis": 0 | 1, "int8": where R*C
-    int8 values start, "scale": where its float32 scales start ([R] for axis 0, [C] for axis 1)} for a weight
-    `quantize` would quantise (the same rule and rounding, int8_channels). Float data starts at multiples of 4. The
-    page's live-weights.js makes the float file back: value = int8 * scale, a single float32 product, which is what
-    onnxruntime's DequantizeLinear computes."""
+
+def pack(graph_path: Path, min_size: int = 4096) -> tuple[bytes, bytes, dict[str, Any]]:
+    """The graph at `graph_path` (its external weights in WEIGHTS beside it) made into what the page loads:
+    (graph bytes, pack bytes, layout).
+
+    Every external initializer `quantize` would quantise (the same rule and rounding, int8_channels) is stored in the
+    pack as int8 [R, C] with float32 scales ([R] for axis 0, [C] for axis 1); the others keep their float32 bytes.
+
+    - An embedding table (int8 per row, read only by Gather nodes along axis 0) stays int8 in the graph: its
+      initializer becomes two, `<name>_int8` int8 [R, C] and `<name>_scale` float32 [R, 1], external data in PACK
+      (the pack itself, at their offsets), and each Gather becomes Gather(int8 rows), Gather(their scales),
+      DequantizeLinear with scale 1 (float32(q), exact), Mul: the float32 product q * scale of the rows read, which
+      is what `quantize`'s DequantizeLinear followed by the Gather gives, value for value. (Not Cast: the WASM
+      runtime's first Cast took 70 ms, its first DequantizeLinear 2 ms, in a bare page at load 9.) The page never makes a float32 copy of the table (MiniLM's
+      word table is 46.9 MB of float32, half the weights; benchmarks/RESULTS.md, "live.py").
+    - Every other initializer stays float32 in the graph, external data in WEIGHTS, a file the page makes from the
+      pack (live-weights.js): the graph's offsets are rewritten to that file's layout, which holds no table.
+
+    layout = {"file": WEIGHTS, "bytes": size of that float32 file, "pack": PACK, "segments": [...],
+    "gathered": [...]}. segments, one per initializer in WEIGHTS, in file order: {"offset": its byte offset in the
+    float file, "bytes": n, "at": where its float32 bytes start in the pack} for a weight kept float32; {"offset",
+    "dims": [R, C], "axis": 0 | 1, "int8": where R*C int8 values start in the pack, "scale": where its float32
+    scales start} for a quantised one, which the page makes float32 as value = int8 * scale, a single float32 product
+    (what onnxruntime's DequantizeLinear computes). gathered, one per table the graph reads from the pack:
+    {"name", "dims": [R, C], "int8", "scale"} (pack offsets; for the record, the page needs only the graph). Float
+    data starts at multiples of 4 in both files. Raises ValueError for an initializer outside WEIGHTS."""
     import numpy as np
     import onnx
+    import onnx.numpy_helper
+    from onnx import helper
 
     model = onnx.load(str(graph_path), load_external_data=False)
-    users = _users(model.graph)
+    graph = model.graph
+    ONE = "explorables_one"     # the scalar 1.0 of the tables' DequantizeLinear
+    users = _users(graph)
+    gathers: dict[str, list[Any]] = {}
+    for node in graph.node:
+        if node.op_type == "Gather":
+            gathers.setdefault(node.input[0], []).append(node)
     data = (graph_path.parent / WEIGHTS).read_bytes()
-    out, segments = bytearray(), []
+    out, segments, gathered, floats = bytearray(), [], [], 0
+    replace: dict[int, list[Any]] = {}
 
     def align() -> None:
         out.extend(b"\0" * (-len(out) % 4))
 
-    for init in model.graph.initializer:
+    def place(init: Any, location: str, offset: int, length: int) -> None:
+        del init.external_data[:]
+        for key, value in (("location", location), ("offset", str(offset)), ("length", str(length))):
+            entry = init.external_data.add()
+            entry.key, entry.value = key, value
+
+    for init in list(graph.initializer):
         if init.data_location != onnx.TensorProto.EXTERNAL:
             continue
-        place = {entry.key: entry.value for entry in init.external_data}
-        if place.get("location") != WEIGHTS:
-            raise ValueError(f"initializer {init.name} is in {place.get('location')}, not {WEIGHTS}")
-        offset, size = int(place.get("offset", 0)), int(place["length"])
+        where = {entry.key: entry.value for entry in init.external_data}
+        if where.get("location") != WEIGHTS:
+            raise ValueError(f"initializer {init.name} is in {where.get('location')}, not {WEIGHTS}")
+        offset, size = int(where.get("offset", 0)), int(where["length"])
         weight = (np.frombuffer(data, np.float32, size // 4, offset).reshape(list(init.dims))
                   if init.data_type == onnx.TensorProto.FLOAT else None)
         axis = None if weight is None else _axis(weight, users.get(init.name, []), min_size)
         align()
         if axis is None:
-            segments.append({"offset": offset, "bytes": size, "at": len(out)})
+            segments.append({"offset": floats, "bytes": size, "at": len(out)})
             out.extend(data[offset:offset + size])
+            place(init, WEIGHTS, floats, size)
+            floats += size + (-size % 4)
             continue
         q, scale = int8_channels(weight, axis)
-        segments.append({"offset": offset, "dims": list(weight.shape), "axis": axis, "int8": len(out)})
+        rows, cols = weight.shape
+        at = len(out)
         out.extend(q.tobytes())
         align()
-        segments[-1]["scale"] = len(out)
+        scale_at = len(out)
         out.extend(scale.astype("<f4").tobytes())
-    return bytes(out), {"file": WEIGHTS, "bytes": len(data), "segments": segments}
+        if axis == 0 and _gathered(init.name, users.get(init.name, []), gathers):
+            gathered.append({"name": init.name, "dims": [rows, cols], "int8": at, "scale": scale_at})
+            table = onnx.TensorProto(name=init.name + "_int8", data_type=onnx.TensorProto.INT8, dims=[rows, cols],
+                                     data_location=onnx.TensorProto.EXTERNAL)
+            scales = onnx.TensorProto(name=init.name + "_scale", data_type=onnx.TensorProto.FLOAT, dims=[rows, 1],
+                                      data_location=onnx.TensorProto.EXTERNAL)
+            place(table, PACK, at, rows * cols)
+            place(scales, PACK, scale_at, 4 * rows)
+            graph.initializer.remove(init)
+            graph.initializer.extend([table, scales])
+            for node in gathers[init.name]:
+                ids, result, name = node.input[1], node.output[0], node.name or result
+                replace[id(node)] = [
+                    helper.make_node("Gather", [table.name, ids], [result + "_int8"], name=name + "_int8", axis=0),
+                    helper.make_node("Gather", [scales.name, ids], [result + "_scale"], name=name + "_scale", axis=0),
+                    helper.make_node("DequantizeLinear", [result + "_int8", ONE], [result + "_float"],
+                                     name=name + "_float"),
+                    helper.make_node("Mul", [result + "_float", result + "_scale"], [result], name=name + "_mul")]
+            continue
+        segments.append({"offset": floats, "dims": [rows, cols], "axis": axis, "int8": at, "scale": scale_at})
+        place(init, WEIGHTS, floats, 4 * rows * cols)
+        floats += 4 * rows * cols
+    if replace:
+        graph.initializer.append(onnx.numpy_helper.from_array(np.array(1.0, np.float32), ONE))
+    nodes = [new for node in graph.node for new in replace.get(id(node), [node])]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    layout = {"file": WEIGHTS, "bytes": floats, "pack": PACK, "segments": segments, "gathered": gathered}
+    return model.SerializeToString(), bytes(out), layout
 
 
 def build(loaded: "LoadedModel", folder: Path) -> None:
@@ -289,21 +361,20 @@ def build(loaded: "LoadedModel", folder: Path) -> None:
         facts = export_float(loaded, raw)
         ready.parent.mkdir()
         optimise(raw, ready)
-        model = ready.read_bytes()
-        weights, layout = pack(ready)
+        model, weights, layout = pack(ready)
     vocab = ("\n".join(settings.pop("vocab")) + "\n").encode("utf-8")
     info = loaded.info
     manifest = {
-        "format": "explorables-live/1", "label": info.label, "architecture": info.architecture,
+        "format": FORMAT, "label": info.label, "architecture": info.architecture,
         "n_layers": info.n_layers, "n_heads": info.n_heads, "n_kv_heads": info.n_kv_heads, **facts,
         "max_tokens": int(loaded.max_positions or 512), "outputs": list(OUTPUTS), "quantisation": "int8 weights (per channel), float32 activations",
         "optimised": f"onnxruntime {RUNTIME}, level extended (the page skips graph optimisation)",
         "tokenizer": settings, "weights": layout,
-        "files": {"model": {"name": "model.onnx", "bytes": len(model)}, "weights": {"name": "weights.pack", "bytes": len(weights)},
+        "files": {"model": {"name": "model.onnx", "bytes": len(model)}, "weights": {"name": PACK, "bytes": len(weights)},
                   "vocab": {"name": "vocab.txt", "bytes": len(vocab)}},
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.onnx").write_bytes(model)
-    (folder / "weights.pack").write_bytes(weights)
+    (folder / PACK).write_bytes(weights)
     (folder / "vocab.txt").write_bytes(vocab)
     (folder / "live.json").write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")

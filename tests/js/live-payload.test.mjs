@@ -1,7 +1,8 @@
 // A payload made in the page (live blocks) reads back through the same decoder as baked ones.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { floatArray, unitArray, livePayload } from "../../generator/assets/js/live-payload.js";
+import { floatArray, unitArray, livePayload, zlibStored } from "../../generator/assets/js/live-payload.js";
+import { inflateSync } from "node:zlib";
 import { decode, attention, parse } from "../../generator/assets/js/payload.js";
 
 test("float32 ARRAYs are exact, uint16 ones within 1/131070 over [0, 1]", async () => {
@@ -35,4 +36,16 @@ test("livePayload: the baked schema, with the neuron section's layers and heads 
   assert.deepEqual(p.neuron.queries[1].shape, [2, N, d]);
   assert.equal(q[(1 * N + 3) * d + 1], value(2, 3, 3, 1)); // layer 2, second listed head (3), token 3, dim 1
   assert.equal(k[(0 * N + 4) * d + 0], value(2, 0, 4, 0));
+});
+
+test("zlibStored: a zlib stream that zlib inflates to the same bytes (its Adler-32 checked), at block edges too", () => {
+  for (const n of [0, 1, 5552, 65535, 65536, 3 * 65535 + 7]) {
+    const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 7919 + (i >> 8)) & 255);
+    const z = zlibStored(bytes);
+    assert.deepEqual(new Uint8Array(inflateSync(z)), bytes, `n = ${n}`);     // throws on a wrong checksum
+    assert.equal(z.length, 2 + 5 * Math.max(1, Math.ceil(n / 65535)) + n + 4);
+  }
+  const z = zlibStored(Uint8Array.of(1, 2, 3));
+  z[z.length - 1] ^= 1;
+  assert.throws(() => inflateSync(z), /incorrect data check/);
 });

@@ -2,7 +2,7 @@
 // written by hand here and the expected floats are computed in the test (Math.fround of each product).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { floatWeights } from "../../generator/assets/js/live-weights.js";
+import { floatWeights, loadWeights, work } from "../../generator/assets/js/live-weights.js";
 
 function packOf() {
   // float file: [bias: 2 floats][matmul 2x3, one scale per column][gather 2x2, one scale per row] = 2+6+4 floats
@@ -34,4 +34,41 @@ test("a segment outside the pack or the file is an error, not garbage", () => {
   assert.throws(() => floatWeights({ ...layout, segments: [{ offset: 0, bytes: 8, at: 60 }] }, buf), /outside the pack/);
   assert.throws(() => floatWeights({ ...layout, segments: [{ offset: 44, dims: [2, 3], axis: 1, int8: 8, scale: 16 }] }, buf), /outside the weights file/);
   assert.throws(() => floatWeights({ ...layout, bytes: 47 }, buf), /not float32/);
+});
+
+test("loadWeights where no worker can start (here: Node): the page's own fetch, the same floats and errors", async () => {
+  const { layout, u8 } = packOf();
+  const shifted = new Uint8Array(80);                 // a view that does not start its buffer
+  shifted.set(u8, 16);
+  let fetched = 0;
+  const [pack, floats] = await loadWeights("http://h/live/e/weights.pack", layout, { onFetched: () => fetched++, here: async () => shifted.subarray(16) });
+  assert.equal(fetched, 1);
+  assert.deepEqual(pack, shifted.subarray(16));
+  assert.deepEqual(floats, floatWeights(layout, u8.buffer));
+  await assert.rejects(loadWeights("u", { ...layout, bytes: 47 }, { here: async () => u8 }), /not float32/);
+  await assert.rejects(loadWeights("u", layout, { here: () => Promise.reject(new Error("could not fetch e/weights.pack (HTTP 404)")) }), /HTTP 404/);
+});
+
+test("the worker's job: the pack read in chunks, bytes reported, then the pack and the floats (both transferred)", async (t) => {
+  const { layout, u8 } = packOf();
+  const posted = [];
+  t.mock.method(globalThis, "fetch", async (url) => {
+    assert.equal(url, "http://h/live/e/weights.pack");
+    return new Response(new ReadableStream({ start: (c) => (c.enqueue(u8.slice(0, 20)), c.enqueue(u8.slice(20)), c.close()) }));
+  });
+  globalThis.postMessage = (message, transfer) => posted.push([message, transfer]);
+  try {
+    await work({ url: "http://h/live/e/weights.pack", layout });
+    const sizes = posted.filter(([m]) => m.bytes != null);
+    assert.equal(sizes.reduce((a, [m]) => a + m.bytes, 0), 64);
+    assert.ok(sizes.at(-1)[0].fetched);
+    const [last, transfer] = posted.at(-1);
+    assert.deepEqual(last.pack, u8);
+    assert.deepEqual(last.out, floatWeights(layout, u8.buffer));
+    assert.deepEqual(transfer, [last.pack.buffer, last.out.buffer]);
+    t.mock.method(globalThis, "fetch", async () => new Response("missing", { status: 404 }));
+    await assert.rejects(work({ url: "http://h/live/e/weights.pack", layout }), /could not fetch e\/weights\.pack \(HTTP 404\)/);
+  } finally {
+    delete globalThis.postMessage;
+  }
 });

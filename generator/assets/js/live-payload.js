@@ -1,7 +1,7 @@
 // A payload made in the page from the live model's outputs, in the schema of baked payloads (ARCHITECTURE.md,
 // "Payload format"): the views read it through the same decoder (payload.js `array`), so nothing in them knows it was
-// not baked. Attention is a uint16 ARRAY over [0, 1], queries and keys float32 ARRAYs (exact), deflated with
-// CompressionStream and base64-encoded, as the Python encoder writes them.
+// not baked. Attention is a uint16 ARRAY over [0, 1], queries and keys float32 ARRAYs (exact), as zlib streams
+// (stored, not compressed: `zlibStored`) and base64-encoded, the form the Python encoder writes them in.
 
 /** Base64 of bytes (chunks keep String.fromCharCode's argument list short). */
 function base64(bytes) {
@@ -41,10 +41,32 @@ export async function unitArray(values, shape) {
   return { dtype: "uint16", shape, min: 0, max: 1, data: base64(await deflate(le)) };
 }
 
-async function deflate(bytes) {
-  const stream = new ReadableStream({ start: (c) => (c.enqueue(bytes), c.close()) }).pipeThrough(new CompressionStream("deflate"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+/**
+ * `bytes` as a zlib stream (RFC 1950) of stored deflate blocks (RFC 1951, BTYPE 00): what the payload's decoder
+ * inflates, without compressing. A payload made in the page never leaves it, so its size does not matter, and
+ * CompressionStream cost the first live figure tens of ms for a few hundred KB (benchmarks/RESULTS.md, "live.py").
+ */
+export function zlibStored(bytes) {
+  const n = bytes.length, blocks = Math.max(1, Math.ceil(n / 65535)), out = new Uint8Array(2 + 5 * blocks + n + 4);
+  out[0] = 0x78, out[1] = 0x01; // deflate, 32 KB window, no dictionary; 0x7801 % 31 == 0
+  let o = 2;
+  for (let b = 0; b < blocks; b++) {
+    const from = b * 65535, len = Math.min(65535, n - from);
+    out[o] = b === blocks - 1 ? 1 : 0; // BFINAL, BTYPE 00 (stored)
+    out[o + 1] = len & 255, out[o + 2] = len >> 8, out[o + 3] = ~len & 255, out[o + 4] = (~len >> 8) & 255;
+    out.set(bytes.subarray(from, from + len), o + 5);
+    o += 5 + len;
+  }
+  let a = 1, s = 0; // Adler-32 (RFC 1950), reduced modulo 65521 every 5552 bytes as zlib does
+  for (let i = 0; i < n; ) {
+    for (const end = Math.min(n, i + 5552); i < end; i++) (a += bytes[i]), (s += a);
+    (a %= 65521), (s %= 65521);
+  }
+  out[o] = s >> 8, out[o + 1] = s & 255, out[o + 2] = a >> 8, out[o + 3] = a & 255;
+  return out;
 }
+
+const deflate = async (bytes) => zlibStored(bytes);
 
 /** The entries of axis 0 of a tensor [A, ...rest] listed in `index`, into a new array [index.length, ...rest]. */
 function pick(values, dims, index) {

@@ -3,7 +3,7 @@
 // assets/explorables/live/<entry>/ (generator/live/assets.py). Nothing here runs before the reader asks; every URL is
 // on the site's own host, resolved against the widgets' script.
 import { WordPiece } from "./live-wordpiece.js";
-import { floatWeights } from "./live-weights.js";
+import { loadWeights } from "./live-weights.js";
 
 // the widgets' folder (assets/explorables/js/): this group's script, or the core's when the group ran from its queue
 const HERE = globalThis.document?.currentScript?.src ||
@@ -52,8 +52,9 @@ async function bytes(url, onBytes) {
  * Promise of the live model `entry`: {manifest, tokenizer: WordPiece, run(ids) -> outputs, timings}. progress(done,
  * total) reports bytes transferred (total from the manifest's file sizes). Loaded once per page visit. timings: ms
  * from the start of the load to the end of each step (manifest, runtime: its JS imported and its WASM fetched,
- * model, weights and vocab: fetched, dequantise: the float32 weights made, session: the runtime's WASM instantiated
- * and the session created), for the benchmark
+ * model, weights and vocab: fetched, dequantise: the float32 weights made (the pack fetched and the weights
+ * made in a worker, live-weights.js `loadWeights`), started: the runtime's WASM instantiated
+ * and onnxruntime initialised, session: the model's session created), for the benchmark
  * (benchmarks/live.py reads them through the control's data-live-timings).
  */
 export function loadModel(entry, progress) {
@@ -67,33 +68,48 @@ export function loadModel(entry, progress) {
 
 const WASM = "../vendor/onnxruntime-web/ort-wasm-simd-threaded.wasm.gz", ORT = "../vendor/onnxruntime-web/ort.wasm.bundle.min.mjs";
 const WASM_BYTES = 3.8e6; // about: its exact size is known only once fetched
+// base64 of an ONNX graph y = Identity(x), x and y float32 [1], opset 17 (70 bytes; onnx.helper.make_model, ir_version 8;
+// tests/test_live_export.py runs it): its session starts the runtime before the model's weights are ready
+const START = "CAgSADo6ChAKAXgSAXkiCElkZW50aXR5EgR3YXJtWg8KAXgSCgoICAESBAoCCAFiDwoBeRIKCggIARIECgIIAUIECgAQEQ==";
 
 async function load(entry, progress) {
   const t0 = performance.now(), timings = {}, mark = (name) => (x) => ((timings[name] = +(performance.now() - t0).toFixed(1)), x);
   const base = at(`../live/${entry}/`);
-  const manifest = await (await fetch(base + "live.json").then((r) => (r.ok ? r : Promise.reject(new Error(`could not fetch live/${entry}/live.json (HTTP ${r.status})`))))).json().then(mark("manifest"));
-  const { model, weights, vocab } = manifest.files;
-  let done = 0;
-  const total = model.bytes + weights.bytes + vocab.bytes + (runtime ? 0 : WASM_BYTES);
+  let done = 0, total = runtime ? 0 : WASM_BYTES; // the model's files are added once the manifest gives their sizes
   const tick = (n) => progress?.((done += n), Math.max(total, done));
-  runtime ??= Promise.all([import(at(ORT)), bytes(at(WASM), tick)]).then(([ort, wasm]) => {
+  // the manifest's request first (it is small, and the weights wait for it), then the runtime's, without waiting
+  // for the manifest: the runtime's start is the longest step on the way
+  const manifestReady = fetch(base + "live.json").then((r) => (r.ok ? r : Promise.reject(new Error(`could not fetch live/${entry}/live.json (HTTP ${r.status})`))))
+    .then((r) => r.json()).then(mark("manifest"));
+  const rt = (runtime ??= Promise.all([import(at(ORT)), bytes(at(WASM), tick)]).then(([ort, wasm]) => {
     ort.env.wasm.numThreads = 1;     // no SharedArrayBuffer needed: works without cross-origin isolation
     ort.env.wasm.proxy = false;
     ort.env.wasm.wasmBinary = wasm;  // fetched (and inflated) here: the runtime fetches nothing itself
-    return ort;
-  });
-  runtime.catch(() => (runtime = null));
-  const [ort, modelBytes, floats, vocabText] = await Promise.all([runtime.then(mark("runtime")), bytes(base + model.name, tick).then(mark("model")),
-    bytes(base + weights.name, tick).then(mark("weights")).then((b) => floatWeights(manifest.weights, b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)))
-      .then(mark("dequantise")),
+    // the runtime's own start (its WASM compiled and instantiated, onnxruntime initialised: most of the session
+    // step) begins now, while the weights arrive and are made, through a one-node graph's session; the model's
+    // session waits for the same start (onnxruntime-web initialises its backend once)
+    const started = ort.InferenceSession.create(Uint8Array.from(atob(START), (c) => c.charCodeAt(0)), { executionProviders: ["wasm"] }).then((s) => s.release());
+    return { ort, started };
+  }));
+  rt.catch(() => (runtime = null));
+  const manifest = await manifestReady;
+  const { model, weights, vocab } = manifest.files;
+  total += model.bytes + weights.bytes + vocab.bytes;
+  const [ort, modelBytes, [pack, floats], vocabText] = await Promise.all([
+    rt.then(mark("runtime")).then(({ ort, started }) => started.then(mark("started"), () => null).then(() => ort)),
+    bytes(base + model.name, tick).then(mark("model")),
+    loadWeights(base + weights.name, manifest.weights, { onBytes: tick, onFetched: () => mark("weights")(),
+      here: () => bytes(base + weights.name, tick) }).then(mark("dequantise")),
     bytes(base + vocab.name, tick).then((b) => new TextDecoder().decode(b)).then(mark("vocab"))]);
   // the graph comes optimised by the build (generator/live/export.py `optimise`, the same onnxruntime version) and
   // its float32 weights were made above from int8: no graph optimisation and no folding of int8 weights here, which
-  // took 1.5-6 s of the first figure (benchmarks/RESULTS.md, "Live blocks"). No pre-packing of the MatMul weights
-  // either: it tripled the session's creation (568 vs 194 ms at load 8) and gave no faster forward in the page
-  // (benchmarks/live_session.py)
+  // took 1.5-6 s of the first figure (benchmarks/RESULTS.md, "Live blocks"). The embedding tables stay int8: the
+  // graph reads them from the pack (its external file manifest.weights.pack) and scales the rows it gathers. No
+  // pre-packing of the MatMul weights either: it tripled the session's creation (568 vs 194 ms at load 8) and gave
+  // no faster forward in the page (benchmarks/live_session.py)
   const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "disabled",
-    externalData: [{ path: manifest.weights.file, data: floats }], extra: { session: { disable_prepacking: "1" } } }).then(mark("session"));
+    externalData: [{ path: manifest.weights.file, data: floats }, { path: manifest.weights.pack, data: pack }],
+    extra: { session: { disable_prepacking: "1" } } }).then(mark("session"));
   const tokenizer = new WordPiece(manifest.tokenizer, vocabText.replace(/\n$/, "").split("\n"));
   /** One forward pass (segments: 0 or 1 per id, for a pair): {attentions, queries, keys, pooled} as {data, dims}. */
   async function run(ids, segments = null) {
