@@ -1,0 +1,92 @@
+"""Faults the fourth new-author trial found in block errors and `explorables check`: each test failed before its
+fix. Bad heads reported one at a time with the wrong entry number, `check` passing a multi-token target and a device
+the machine lacks, a missing ']' on a block's last line, a misspelt fence name rendering a code block, and pasted
+non-breaking spaces and full-width colons."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+from generator.errors import SpecError
+from generator.spec import Catalogue, spec_from_block
+
+
+def project(root: Path, page: str) -> Path:
+    (root / "docs").mkdir(parents=True, exist_ok=True)
+    (root / "explorables").mkdir(exist_ok=True)
+    (root / "docs" / "index.md").write_text(textwrap.dedent(page), encoding="utf-8")
+    return root
+
+
+def check(root: Path, capsys, *options: str) -> tuple[int, list[str]]:
+    """`explorables check`'s exit status and its error lines."""
+    status = main(["--root", str(root), *options, "check"])
+    lines = capsys.readouterr().err.splitlines()
+    return status, [line for line in lines if line.startswith("error: ")]
+
+
+def refused(body: str, offset: int = 10) -> list[SpecError]:
+    """The errors of a Markdown block whose body starts on line offset + 1 of docs/a.md."""
+    with pytest.raises(SpecError) as caught:
+        spec_from_block(textwrap.dedent(body), file="docs/a.md", line_offset=offset, catalogue=Catalogue({}))
+    return caught.value.errors
+
+
+def block(*lines: str) -> str:
+    """A page whose one explorable block (smollm2: 30 layers of 9 heads) has `lines` from line 5 on."""
+    return "# Page\n\n```explorable\nmodel: smollm2\n" + "".join(line + "\n" for line in lines) + "```\n"
+
+
+# -- 1. every bad head, numbered as written ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("heads, entries", [
+    ("[[4, 20], [0, 99]]", [(1, "[4, 20]"), (2, "[0, 99]")]),            # sorted, [0, 99] came first as entry 1
+    ("[[0, 1], [40, 2], [3, 9]]", [(2, "[40, 2]"), (3, "[3, 9]")]),
+    ("[[3, 9], [0, 1], [3, 9]]", [(1, "[3, 9]"), (3, "[3, 9]")]),        # a repeat is an entry as written too
+])
+def test_every_head_outside_the_model_is_reported_with_its_entry_as_written(tmp_path, capsys, heads, entries):
+    root = project(tmp_path, block("text: The capital of France is", "views: [editing]",
+                                   f"interventions: {{target: ' Paris', heads: {heads}}}"))
+    status, errors = check(root, capsys)
+    assert status == 1
+    assert errors == [f"error: docs/index.md:7: field 'interventions.heads' (entry {entry}): {pair} is outside the "
+                      "model, which has layers 0-29 and heads 0-8 (allowed: [layer, head] with layer 0-29, head 0-8)"
+                      for entry, pair in entries]
+
+
+def test_the_layer_range_and_the_heads_are_reported_in_one_run(tmp_path, capsys):
+    root = project(tmp_path, block("text: The capital of France is", "views: [editing]",
+                                   "interventions:", "  target: ' Paris'", "  layers: 25-40",
+                                   "  heads: [[4, 20], [0, 99]]"))
+    status, errors = check(root, capsys)
+    assert status == 1
+    assert [error.split(": ")[1:3] for error in errors] == [
+        ["docs/index.md:9", "field 'interventions.layers'"],
+        ["docs/index.md:10", "field 'interventions.heads' (entry 1)"],
+        ["docs/index.md:10", "field 'interventions.heads' (entry 2)"]], errors
+    assert "layer 40 is outside the model, which has layers 0-29" in errors[0]
+
+
+def test_the_neurons_layers_and_heads_are_reported_in_one_run(tmp_path, capsys):
+    root = project(tmp_path, block("text: The cat sat.", "views: [neuron]", "neuron: {layers: 40, heads: 12}"))
+    status, errors = check(root, capsys)
+    assert status == 1 and len(errors) == 2, errors
+    assert errors[0].startswith("error: docs/index.md:7: field 'neuron.layers': layer 40 is outside the model, "
+                                "which has layers 0-29")
+    assert errors[1].startswith("error: docs/index.md:7: field 'neuron.heads': head 12 is outside the model, "
+                                "which has heads 0-8")
+
+
+def test_heads_written_in_another_order_are_one_bake():
+    """The entries are counted as written, the options stay one sorted set: the same cache key either way."""
+    one = spec_from_block("model: smollm2\ntext: The cat\ninterventions: {target: ' sat', heads: [[3, 1], [0, 2]]}\n",
+                          file="a.md", line_offset=0, catalogue=Catalogue({}))
+    other = spec_from_block("model: smollm2\ntext: The cat\ninterventions: {target: ' sat', heads: [[0, 2], [3, 1], "
+                            "[0, 2]]}\n", file="a.md", line_offset=0, catalogue=Catalogue({}))
+    assert one.digest() == other.digest() and one.interventions.heads == [[0, 2], [3, 1]]
+    assert other.interventions.written_heads == [[0, 2], [3, 1], [0, 2]]
+
