@@ -90,3 +90,67 @@ def test_heads_written_in_another_order_are_one_bake():
     assert one.digest() == other.digest() and one.interventions.heads == [[0, 2], [3, 1]]
     assert other.interventions.written_heads == [[0, 2], [3, 1], [0, 2]]
 
+
+# -- 2. `check` says what the bake says: a target of several tokens, a device the machine lacks -----------------------
+
+def test_check_refuses_a_target_of_several_tokens_at_its_line(tmp_path, capsys):
+    root = project(tmp_path, block("text: The capital of France is", "views: [editing]",
+                                   "interventions: {target: ' Paris, Texas'}"))
+    status, errors = check(root, capsys)
+    assert status == 1
+    assert errors == ["error: docs/index.md:7: field 'interventions.target': ' Paris, Texas' is 3 tokens for "
+                      "SmolLM2-135M-Instruct (Q4_1) ([' Paris', ',', ' Texas']), not one (name a single token, such "
+                      "as its first piece ' Paris')"]
+
+
+def test_check_and_the_bake_give_one_message_for_a_target_of_several_tokens(tmp_path, tiny_models, capsys,
+                                                                               monkeypatch):
+    """`check` reads the tokenizer file; the bake, with the file check out of the way, the loaded tokenizer."""
+    from generator import precheck
+    from generator.bake import Baker
+
+    (tmp_path / "llama").symlink_to(tiny_models["llama"])
+    page = block("text: The cat sat on the", "views: [editing]", "interventions: {target: ' mat, then'}"
+                 ).replace("smollm2", "llama")
+    root = project(tmp_path, page)
+    status, errors = check(root, capsys)
+    assert status == 1 and len(errors) == 1 and "' mat, then' is " in errors[0] and "not one" in errors[0]
+    monkeypatch.setattr(precheck, "check_against_files", lambda *args, **kwargs: None)
+    body = "\n".join(page.splitlines()[3:-1]) + "\n"
+    spec = spec_from_block(body, file="docs/index.md", line_offset=3, catalogue=Catalogue({}))
+    with pytest.raises(SpecError) as caught:
+        Baker(tmp_path / "cache", base_dir=tmp_path).payload(spec)
+    assert f"error: {caught.value}" == errors[0]
+
+
+def test_check_refuses_cuda_on_a_machine_without_it_as_the_bake_does(tmp_path, tiny_models, capsys, monkeypatch):
+    """`check` answers from files (torch not imported: `precision.cuda_present`, `precision.torch_build`); the bake
+    from torch itself (`torch.cuda.is_available()`, torch.version.cuda)."""
+    import sys
+
+    import torch
+
+    from generator import precheck
+    from generator.bake import Baker
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a usable GPU")
+    (tmp_path / "gpt2").symlink_to(tiny_models["gpt2"])
+    page = block("text: The cat sat on the", "device: cuda").replace("smollm2", "gpt2")
+    root = project(tmp_path, page)
+    with monkeypatch.context() as without_torch:
+        without_torch.delitem(sys.modules, "torch")
+        status, errors = check(root, capsys)
+        assert "torch" not in sys.modules
+    assert status == 1 and len(errors) == 1, errors
+    assert errors[0].startswith("error: docs/index.md:6: field 'device': cuda was asked for, but this machine has no "
+                                "usable CUDA GPU")
+    if torch.version.cuda is None:
+        assert f"(and torch {torch.__version__} was built without CUDA)" in errors[0]
+    monkeypatch.setattr(precheck, "check_against_files", lambda *args, **kwargs: None)
+    body = "\n".join(page.splitlines()[3:-1]) + "\n"
+    spec = spec_from_block(body, file="docs/index.md", line_offset=3, catalogue=Catalogue({}))
+    with pytest.raises(SpecError) as caught:
+        Baker(tmp_path / "cache", base_dir=tmp_path).payload(spec)
+    assert f"error: {caught.value}" == errors[0]
+

@@ -73,8 +73,9 @@ def missing_paths(architecture: str) -> dict[str, str]:
 def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
     """Model-dependent rules, each a SpecError naming the field: the explained output (a generated token or a
     `target` on a causal model; a pair on an encoder), the views this model's adapter can give, the layer range and
-    heads inside the model, and a contrast for patching (as long as the text, where the tokenizer is at hand:
-    `model.pieces`, in `check`). The errors of the layers, heads and contrast are raised together."""
+    heads inside the model, and a contrast for patching; where the tokenizer is at hand (`model.pieces`, in `check`)
+    a target of one token and a contrast as long as the text. The errors of the target, layers, heads and contrast
+    are raised together."""
     options: InterventionsOptions = spec.options(NAME)
     views = _views(spec)
     views_field = "views" if "views" in spec.model_fields_set else NAME
@@ -113,7 +114,11 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
                          hint=(f"views that work on {model.label}: {', '.join(working)}" if working else
                                f"no intervention view works on {model.label} yet") +
                               "; or add the path to its adapter entry")
-    found = []            # every error of the layers, heads and contrast, raised together
+    found = []            # every error of the target, layers, heads and contrast, raised together
+    if model.causal and options.target is not None and model.pieces is not None:   # `check`: the tokenizer at hand
+        shown = model.pieces(options.target)
+        if len(shown) != 1:
+            found.append(_target_error(spec, options.target, shown, model.label))
     if options.layers is not None:
         try:
             indices(options.layers, model.n_layers, "layer")
@@ -140,6 +145,12 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
         raise SpecError.combine(found)
 
 
+def _target_error(spec: "SpecBase", target: str, shown: list[str], label: str):
+    """The SpecError on `interventions.target` for a target that is not one token: how it tokenises (`shown`)."""
+    return spec.error(f"{NAME}.target", f"{target!r} is {len(shown)} tokens for {label} ({shown}), not one",
+                      hint="name a single token, such as its first piece " + repr(shown[0] if shown else ""))
+
+
 def _length_error(spec: "SpecBase", n_contrast: int, n_text: int, text: list[str], contrast: list[str]):
     """The SpecError of a contrast whose token count differs from the text's, giving both counts and token lists."""
     return spec.error(f"{NAME}.contrast", f"the contrast has {n_contrast} tokens and the text {n_text}: patching "
@@ -160,10 +171,8 @@ def _explained(spec: "SpecBase", capture: "Capture", options: InterventionsOptio
     if options.target is not None:
         ids = capture.vocabulary.encode(options.target)
         if len(ids) != 1:
-            shown = [record["text"] for record in capture.vocabulary.display(ids)]
-            raise spec.error(f"{NAME}.target", f"{options.target!r} is {len(ids)} tokens for "
-                                               f"{capture.info.label} ({shown}), not one",
-                             hint="name a single token, such as its first piece " + repr(shown[0] if shown else ""))
+            raise _target_error(spec, options.target, [record["text"] for record in capture.vocabulary.display(ids)],
+                                capture.info.label)
         target, source = ids[0], "target"
     else:
         if len(capture.ids) <= capture.n_prompt:
