@@ -62,7 +62,9 @@ def _unclosed_flow(text: str, file: str, context: str | None, start, problem: st
     which is the next field's ':' or the end of the block, lines below: placed on the line where the list opens,
     which is the line that lacks its ']'. PyYAML's words are "expected ',' or ']', but got ..." with the opening
     bracket as the context mark (`yaml.parser.Parser.parse_flow_sequence_entry`). A problem on the opening line
-    itself is two entries without a ',' between them (`["a" "b"]`): said as such, at that line. The field is the key
+    itself, before the end of the text, is two entries without a ',' between them (`["a" "b"]`): said as such, at
+    that line; at the end of the text (the list opens on the last line of a block, whose body ends without a line
+    break) it is the missing bracket. The field is the key
     on that line when the text reads with the closing bracket added at the line's end (within a curated file's entry,
     as the schema's errors name it). None for other errors."""
     if context not in _FLOW or start is None or mark is None:
@@ -72,7 +74,8 @@ def _unclosed_flow(text: str, file: str, context: str | None, start, problem: st
         return None
     rows = text.splitlines()
     row = rows[start.line] if start.line < len(rows) else ""
-    if mark.line == start.line:
+    at_end = not text[mark.index:].strip()     # PyYAML reached the end of the text (a block's body has no last '\n')
+    if mark.line == start.line and not at_end:
         return SpecError(f"YAML syntax error: a ',' is missing between two entries of this {kind}", file=file,
                          line=start.line + 1,
                          hint=f"separate the entries with ', ' and quote an entry that holds ',' or '{closing}'")
@@ -87,7 +90,8 @@ def _unclosed_flow(text: str, file: str, context: str | None, start, problem: st
         path.pop(0)
     field = _field(tuple(path))
     gap = mark.line - start.line
-    reached = "its last line" if mark.line >= len(rows) else "the line below" if gap == 1 else f"{gap} lines below"
+    reached = ("the end of the text" if gap == 0 else "its last line" if at_end or mark.line >= len(rows) else
+               "the line below" if gap == 1 else f"{gap} lines below")
     return SpecError(f"YAML syntax error: missing '{closing}': the {kind} opened with '{opening}' on this line is not "
                      f"closed (YAML read on to {reached} looking for it)", file=file, line=start.line + 1, field=field,
                      hint=(f"add '{closing}' at the end of this line" if reads

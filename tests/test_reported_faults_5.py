@@ -154,3 +154,28 @@ def test_check_refuses_cuda_on_a_machine_without_it_as_the_bake_does(tmp_path, t
         Baker(tmp_path / "cache", base_dir=tmp_path).payload(spec)
     assert f"error: {caught.value}" == errors[0]
 
+
+# -- 3. a missing ']' on the block's last line -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("last, field, closing, kind", [
+    ("views: [head, model", "views", "]", "list"),
+    ("views: [head, model  ", "views", "]", "list"),
+    ("lens: {top_k: 3", "lens", "}", "mapping"),
+])
+def test_a_missing_bracket_on_the_last_line_of_a_block_is_the_missing_bracket(tmp_path, capsys, last, field, closing,
+                                                                              kind):
+    """Before: "a ',' is missing between two entries": a block's body ends without a line break, so PyYAML met the
+    text's end on the opening line itself."""
+    status, errors = check(project(tmp_path, block("text: The cat sat.", last)), capsys)
+    assert status == 1
+    assert errors == [f"error: docs/index.md:6: field '{field}': YAML syntax error: missing '{closing}': the {kind} "
+                      f"opened with '{closing.replace(']', '[').replace('}', '{')}' on this line is not closed (YAML "
+                      f"read on to the end of the text looking for it) (add '{closing}' at the end of this line)"]
+    status, errors = check(project(tmp_path, block("text: The cat sat.", last.rstrip() + closing)), capsys)
+    assert status == 0 and errors == []
+
+
+def test_two_entries_without_a_comma_on_the_last_line_stay_a_missing_comma(tmp_path, capsys):
+    status, errors = check(project(tmp_path, block("text: The cat sat.", "pair: ['The cat.' 'The dog.']")), capsys)
+    assert status == 1 and len(errors) == 1
+    assert errors[0].startswith("error: docs/index.md:6: YAML syntax error: a ',' is missing between two entries")
