@@ -179,3 +179,70 @@ def test_two_entries_without_a_comma_on_the_last_line_stay_a_missing_comma(tmp_p
     status, errors = check(project(tmp_path, block("text: The cat sat.", "pair: ['The cat.' 'The dog.']")), capsys)
     assert status == 1 and len(errors) == 1
     assert errors[0].startswith("error: docs/index.md:6: YAML syntax error: a ',' is missing between two entries")
+
+
+# -- 4. a misspelt fence name ----------------------------------------------------------------------------------------
+
+MISNAMED = ["Explorable", "EXPLORABLE", "explorables", "explorabel", "exploreable", "{.Explorable}",
+            "explorable title=A figure"]
+
+
+@pytest.mark.parametrize("info", MISNAMED)
+def test_a_near_miss_of_the_fence_name_is_a_placed_error_in_check(tmp_path, capsys, info):
+    """Before: a code block, and `check` said 'all valid'."""
+    page = f"# Page\n\n```{info}\nmodel: smollm2\ntext: The cat sat.\n```\n\nText.\n\n```yaml\na: 1\n```\n"
+    status, errors = check(project(tmp_path, page), capsys)
+    assert status == 1 and len(errors) == 1, errors
+    assert errors[0].startswith("error: docs/index.md:3: ")
+    if info.startswith("explorable "):
+        assert "holds more than its name ('explorable title=A figure')" in errors[0]
+        assert "write the opening line as ```explorable alone" in errors[0]
+    else:
+        assert f"this code block is named '{info}', not 'explorable'" in errors[0]
+        assert "did you mean ```explorable?" in errors[0]
+
+
+@pytest.mark.parametrize("info", ["yaml", "python", "text", "", "json", "explore", "markdown", "{.yaml}", "console",
+                                  "exploration", "plaintext"])
+def test_ordinary_code_blocks_stay_code(tmp_path, capsys, info):
+    from generator.fences import _distance, near_miss
+
+    assert _distance(info.lower(), "explorable") > 2 or not info     # the rule's threshold, checked on its own
+    assert not near_miss(info)
+    page = f"# Page\n\n```{info}\nmodel: smollm2\ntext: The cat sat.\n```\n"
+    status, errors = check(project(tmp_path, page), capsys)
+    assert (status, errors) == (0, [])
+
+
+def test_edit_distance_against_hand_counted_cases():
+    from generator.fences import _distance
+
+    assert [_distance(a, b) for a, b in [("explorabel", "explorable"), ("explorables", "explorable"),
+                                          ("exploreable", "explorable"), ("kitten", "sitting"), ("", "abc"),
+                                          ("abc", "abc"), ("flaw", "lawn")]] == [2, 1, 1, 3, 3, 0, 2]
+
+
+def test_a_misnamed_block_inside_another_code_block_stays_an_example(tmp_path, capsys):
+    page = "# Page\n\n````markdown\n```Explorable\nmodel: smollm2\n```\n````\n"
+    status, errors = check(project(tmp_path, page), capsys)
+    assert (status, errors) == (0, [])
+
+
+def test_a_strict_build_fails_on_a_misnamed_fence_and_the_page_shows_the_error(tmp_path):
+    from conftest import build_in_process
+
+    root = project(tmp_path, "# Page\n\nBefore.\n\n~~~explorables\nmodel: smollm2\ntext: The cat sat.\n~~~\n\n"
+                             "```python\nprint('kept')\n```\n")
+    config = root / "mkdocs.yml"
+    config.write_text("site_name: T\nplugins:\n  - explorables\nmarkdown_extensions:\n  - pymdownx.superfences\n",
+                      encoding="utf-8")
+    result = build_in_process(config, strict=True)
+    assert result.returncode == 1
+    assert ("WARNING explorables: docs/index.md:5: this code block is named 'explorables', not 'explorable', so the "
+            "page would show its YAML as code, not the figure: did you mean ~~~explorable?") in result.stderr
+    lax = build_in_process(config, strict=False, site_dir=tmp_path / "lax")
+    assert lax.returncode == 0
+    html = (tmp_path / "lax" / "index.html").read_text(encoding="utf-8")
+    assert "explorable--error" in html and "did you mean ~~~explorable?" in html
+    assert "model: smollm2" not in html and "print" in html       # not shown as code; the python block is
+
