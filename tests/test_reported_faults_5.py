@@ -246,3 +246,45 @@ def test_a_strict_build_fails_on_a_misnamed_fence_and_the_page_shows_the_error(t
     assert "explorable--error" in html and "did you mean ~~~explorable?" in html
     assert "model: smollm2" not in html and "print" in html       # not shown as code; the python block is
 
+
+# -- 5. pasted spaces and full-width colons ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("space, named", [("\u00a0", "a non-breaking space (U+00A0)"),
+                                          ("\u3000", "an ideographic space (U+3000)"),
+                                          ("\u202f", "a narrow non-breaking space (U+202F)")])
+def test_a_line_indented_with_a_pasted_space_says_which_space(space, named):
+    """Before: "field '\u00a0\u00a0ig_steps': unknown field" (YAML reads the space as part of the key)."""
+    errors = refused(f"model: smollm2\ntext: The cat sat.\nsaliency:\n{space * 2}ig_steps: 4\n"
+                     f"{space * 2}methods: [gradient]\n")
+    assert [(error.line, error.field) for error in errors] == [(14, "saliency.ig_steps"), (15, "saliency.methods")]
+    assert errors[0].message == f"this line is indented with {named}, which YAML reads as part of the name after " \
+                                "it, not as indentation"
+    assert errors[0].hint.startswith("indent with ordinary spaces")
+    spec_from_block(f"model: smollm2\ntext: The cat sat.\nsaliency:\n  ig_steps: 4\n", file="docs/a.md",
+                    line_offset=10, catalogue=Catalogue({}))        # the same block with spaces reads
+
+
+def test_a_non_breaking_space_inside_a_text_is_kept():
+    spec = spec_from_block("model: smollm2\ntext: The\u00a0cat sat.\ntitle: |\n  A\n  \u00a0figure\n", file="a.md",
+                           line_offset=0, catalogue=Catalogue({}))
+    assert spec.text == "The\u00a0cat sat." and spec.title == "A\n\u00a0figure\n"
+
+
+@pytest.mark.parametrize("body, line, field", [
+    ("model： smollm2\ntext: The cat sat.\n", 11, "model"),           # before: at line 12, "mapping values ..."
+    ("model: smollm2\ntext： The cat sat.\nviews: [head]\n", 12, "text"),
+    ("model: smollm2\ntext: The cat sat.\nlens:\n  top_k： 3\nviews: [layers]\n", 14, "lens.top_k"),
+    ("model: smollm2\ntext: The cat sat.\nviews： [head]", 13, "views"),  # the block's last line
+])
+def test_a_full_width_colon_is_named_on_its_own_line(body, line, field):
+    [error] = refused(body)
+    key = field.rsplit(".", 1)[-1]
+    assert (error.line, error.field) == (line, field)
+    assert error.message == f"'{key}' is followed by a full-width colon '：' (U+FF1A), which YAML does not read as ':'"
+    assert error.hint == f"type an ordinary ':' and a space after '{key}'"
+    spec_from_block(body.replace("：", ":"), file="docs/a.md", line_offset=10, catalogue=Catalogue({}))   # reads
+
+
+def test_a_full_width_colon_inside_a_text_is_kept():
+    spec = spec_from_block("model: smollm2\ntext: 注意：猫坐着。\n", file="a.md", line_offset=0, catalogue=Catalogue({}))
+    assert spec.text == "注意：猫坐着。"
