@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from typing import Any
@@ -32,6 +33,8 @@ def load_with_lines(text: str, file: str, repeated: list[SpecError] | None = Non
         if mark is not None and "'\\t'" in (getattr(exc, "problem", None) or ""):
             raise tab_error(text, file, mark.line, mark.column) from None
         colon = full_width_colon(text, file, mark.line) if mark is not None else None
+        if colon is None and mark is not None and problem_of(exc) == "mapping values are not allowed here":
+            colon = colon_in_value(text, file, mark.line)
         if colon is not None:
             raise colon from None
         problem = getattr(exc, "problem", None) or str(exc)
@@ -181,6 +184,35 @@ def full_width_colon(text: str, file: str, error_line: int) -> SpecError | None:
                          file=file, line=index + 1, field=_key_at(fixed, file, index) or key,
                          hint=f"type an ordinary ':' and a space after '{key}'")
     return None
+
+
+def problem_of(exc: yaml.YAMLError) -> str:
+    """PyYAML's words for what it met (its `problem`), or the whole message."""
+    return getattr(exc, "problem", None) or str(exc)
+
+
+_KEY_VALUE = re.compile(r"^(?P<lead>\s*(?:-\s+)?)(?P<key>[^\s:#'\"\[{][^:#]*?):[ \t]+(?P<value>[^\s'\"\[{|>&*!].*?)\s*$")
+
+
+def colon_in_value(text: str, file: str, error_line: int) -> SpecError | None:
+    """The error of an unquoted value holding ': ' (`text: Note: something`), which PyYAML refuses at that ':'
+    ("mapping values are not allowed here"): YAML reads ': ' as the start of a mapping inside the value. Placed on the
+    line, naming the key whose value it is, with the value quoted in the hint; only when the text reads once that
+    value is quoted (else None: the generic syntax error stays)."""
+    rows = text.splitlines()
+    if error_line >= len(rows):
+        return None
+    match = _KEY_VALUE.match(rows[error_line])
+    if match is None or ": " not in match.group("value") + " ":
+        return None
+    key, value = match.group("key"), match.group("value")
+    quoted = json.dumps(value, ensure_ascii=False)          # a JSON string is a YAML double-quoted one
+    fixed = "\n".join(rows[:error_line] + [f"{match.group('lead')}{key}: {quoted}"] + rows[error_line + 1:])
+    field = _key_at(fixed, file, error_line)
+    if field is None:
+        return None
+    return SpecError("this value holds ': ', which YAML reads as the start of another field, not as text", file=file,
+                     line=error_line + 1, field=field, hint=f"quote the value: {key}: {quoted}")
 
 
 def _full_width_value(node: yaml.Node, text: str, file: str) -> SpecError | None:

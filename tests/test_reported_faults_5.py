@@ -288,3 +288,42 @@ def test_a_full_width_colon_is_named_on_its_own_line(body, line, field):
 def test_a_full_width_colon_inside_a_text_is_kept():
     spec = spec_from_block("model: smollm2\ntext: 注意：猫坐着。\n", file="a.md", line_offset=0, catalogue=Catalogue({}))
     assert spec.text == "注意：猫坐着。"
+
+
+# -- 6. a colon in an unquoted value, a number or yes/no where text goes ----------------------------------------------
+
+@pytest.mark.parametrize("body, line, field, quoted", [
+    ("model: smollm2\ntext: Note: something\n", 12, "text", 'text: "Note: something"'),
+    ("model: smollm2\ntext: The cat.\ntitle: Ratio 3:1, and a: b\n", 13, "title", 'title: "Ratio 3:1, and a: b"'),
+    ('model: smollm2\ntext: a "b": c\n', 12, "text", 'text: "a \\"b\\": c"'),
+])
+def test_an_unquoted_colon_in_a_value_names_the_field_and_says_to_quote_it(body, line, field, quoted):
+    """Before: "YAML syntax error: mapping values are not allowed here", no field."""
+    [error] = refused(body)
+    assert (error.line, error.field) == (line, field)
+    assert error.message == "this value holds ': ', which YAML reads as the start of another field, not as text"
+    assert error.hint == f"quote the value: {quoted}"
+    fixed = body.splitlines()
+    fixed[line - 11] = quoted
+    spec_from_block("\n".join(fixed) + "\n", file="docs/a.md", line_offset=10, catalogue=Catalogue({}))   # reads
+
+
+@pytest.mark.parametrize("value, message", [
+    ("42", 'this should be text, not 42, which YAML reads as a number: quote it, as in "42"'),
+    ("4.50", "this should be text, not 4.5, which YAML reads as a number: quote it, as written"),
+    ("yes", "this should be text, and YAML reads an unquoted true/false, yes/no or on/off as a yes/no value: "
+            "quote it"),
+])
+def test_a_number_or_yes_where_text_goes_says_to_quote_it(value, message):
+    [error] = refused(f"model: smollm2\ntext: {value}\n")
+    assert (error.line, error.field, error.message) == (12, "text", message)
+    [error] = refused(f"model: minilm\npair: [A cat., {value}]\n")
+    entry = "pair" if value == "yes" else "pair.1"           # a yes/no is refused before the list is read
+    assert (error.line, error.field, error.message) == (12, entry, message)
+    spec = spec_from_block(f'model: smollm2\ntext: "{value}"\n', file="a.md", line_offset=0, catalogue=Catalogue({}))
+    assert spec.text == value
+
+
+def test_yes_for_a_number_still_says_to_write_the_number():
+    [error] = refused("model: smollm2\ntext: The cat.\nmax_tokens: yes\n")
+    assert error.field == "max_tokens" and error.message.endswith("write the number itself")
