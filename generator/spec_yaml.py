@@ -191,7 +191,8 @@ def problem_of(exc: yaml.YAMLError) -> str:
     return getattr(exc, "problem", None) or str(exc)
 
 
-_KEY_VALUE = re.compile(r"^(?P<lead>\s*(?:-\s+)?)(?P<key>[^\s:#'\"\[{][^:#]*?):[ \t]+(?P<value>[^\s'\"\[{|>&*!].*?)\s*$")
+_KEY_VALUE = re.compile(r"^(?P<lead>\s*(?:-\s+)?)(?P<key>[^\s:#'\"\[{][^:#]*?):[ \t]+"
+                        r"(?P<value>[^\s'\"\[{|>&*!].*?)\s*$")
 
 
 def colon_in_value(text: str, file: str, error_line: int) -> SpecError | None:
