@@ -28,8 +28,9 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], li
         offset, blocks = page_blocks(page.read_text(encoding="utf-8-sig"))
         file = page.relative_to(root).as_posix()
         for block in blocks:
-            if not block.closed:
-                errors.append(block.unclosed_error(file, offset))
+            problem = block.problem(file, offset)     # a misnamed fence, or a block never closed
+            if problem is not None:
+                errors.append(problem)
                 continue
             try:
                 spec = spec_from_block(block.body, file=file,

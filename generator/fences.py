@@ -14,7 +14,9 @@ import yaml
 from .errors import SpecError
 
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*\{?\.?explorable\}?[ \t]*$")
-_ANY_FENCE = re.compile(r"^[ \t]*(?P<fence>`{3,}|~{3,})")
+_ANY_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>.*?)[ \t]*$")
+_NAME = re.compile(r"^\{?[ \t]*\.?(?P<name>[^\s{}.`~]+)")
+NAME = "explorable"
 
 
 @dataclass
@@ -26,11 +28,37 @@ class Block:
     closed: bool
     fence: str = "```"  # the opening fence's characters (``` or ~~~, three or more)
     next_block: int | None = None   # unclosed: 0-based index of the next block's opening fence, which ends this one
+    misnamed: str | None = None     # a code block whose info string is a near miss of 'explorable' (`near_miss`):
+                                    # the info string as written; it is an error, never a figure nor code
 
     @property
     def body_line(self) -> int:
         """1-based line number of the first body line, relative to the text searched."""
         return self.start + 2
+
+    def problem(self, file: str, line_offset: int = 0) -> SpecError | None:
+        """What keeps this block from being read, placed at its opening fence: a misnamed fence
+        (`misnamed_error`), or a block that is never closed (`unclosed_error`); None for a readable block."""
+        if self.misnamed is not None:
+            return self.misnamed_error(file, line_offset)
+        if not self.closed:
+            return self.unclosed_error(file, line_offset)
+        return None
+
+    def misnamed_error(self, file: str, line_offset: int = 0) -> SpecError:
+        """The error of a code block whose name is a near miss of 'explorable' (a capital, a plural, a typo, or
+        something after the name): Markdown would show its YAML as code and no check would see it."""
+        written = self.misnamed or ""
+        if _name(written) == NAME:
+            return SpecError(f"the opening line of this explorable block holds more than its name ('{written}'), so "
+                             "the page would show its YAML as code, not the figure", file=file,
+                             line=self.start + 1 + line_offset,
+                             hint=f"write the opening line as {self.fence}{NAME} alone; a title or caption goes "
+                                  "inside the block ('title: ...', 'caption: ...')")
+        return SpecError(f"this code block is named '{written}', not '{NAME}', so the page would show its YAML as "
+                         f"code, not the figure: did you mean {self.fence}{NAME}?", file=file,
+                         line=self.start + 1 + line_offset,
+                         hint=f"write the opening line as {self.fence}{NAME} (in lower case, singular)")
 
     def unclosed_error(self, file: str, line_offset: int = 0) -> SpecError:
         """The error of a block that is never closed, placed at its opening fence (`line_offset`: lines above the
@@ -46,16 +74,55 @@ class Block:
                          hint=f"end it with a line of {self.fence}")
 
 
+def _name(info: str) -> str:
+    """The name of a fence's info string: its first word, without the braces and dot of '{.name}'."""
+    match = _NAME.match(info)
+    return match.group("name") if match else ""
+
+
+def _distance(a: str, b: str) -> int:
+    """Levenshtein's edit distance: the fewest insertions, deletions and substitutions of one character that turn
+    `a` into `b` (Levenshtein 1966), by the usual dynamic programme over prefixes, one row at a time."""
+    row = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, other in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (char != other))
+    return row[-1]
+
+
+def near_miss(info: str) -> bool:
+    """Whether a fence's info string was most likely meant as 'explorable' and is not read as one: its name is
+    'explorable' in other letter case, or within two edits of it (a plural, a typo, two letters swapped), or it is
+    'explorable' with more after it. Other code blocks (yaml, python, text, ...) are far from it."""
+    name = _name(info)
+    if not name:
+        return False
+    if name == NAME:
+        return bool(info.strip()) and not _OPEN.match(f"```{info}")
+    return name.lower() == NAME or _distance(name.lower(), NAME) <= 2
+
+
 def find_blocks(lines: list[str]) -> list[Block]:
-    """Every explorable block of `lines`, in order. An unclosed one has `closed` False and runs to the end, or to the
-    line before the next block's opening fence (a closing fence has no info string, so without this the next
-    block's opening line would sit inside it and its closing line would close the first)."""
+    """Every explorable block of `lines`, in order, and every code block whose name is a near miss of 'explorable'
+    (`near_miss`: `misnamed` set; it runs to its closing fence, as code would). An unclosed one has `closed` False
+    and runs to the end, or to the line before the next block's opening fence (a closing fence has no info string,
+    so without this the next block's opening line would sit inside it and its closing line would close the
+    first)."""
     blocks = []
     index = 0
     while index < len(lines):
         match = _OPEN.match(lines[index])
         if not match:
-            index = _skip_code_fence(lines, index)
+            other = _ANY_FENCE.match(lines[index])
+            end = _skip_code_fence(lines, index)
+            if other and near_miss(other.group("info")) and not (other.group("fence")[0] == "`"
+                                                                 and "`" in other.group("info")):   # inline code
+                closed = end - 1 < len(lines)
+                body = "\n".join(lines[index + 1:end - 1 if closed else len(lines)])
+                blocks.append(Block(index, min(end - 1, len(lines) - 1), other.group("indent"), body, closed=closed,
+                                    fence=other.group("fence"), misnamed=other.group("info")))
+            index = end
             continue
         indent, fence = match.group("indent"), match.group("fence")
         closing = re.compile(rf"^{re.escape(indent)}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")

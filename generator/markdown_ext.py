@@ -135,8 +135,9 @@ def render(block: Block, context: SiteContext) -> str:
     """Widget HTML for one block, or an error box (the error is also logged, so a strict build fails)."""
     page = context.page
     try:
-        if not block.closed:
-            raise block.unclosed_error(page.file, page.line_offset)
+        problem = block.problem(page.file, page.line_offset)     # a misnamed fence, or a block never closed
+        if problem is not None:
+            raise problem
         spec = spec_for(block, context)
         payload = context.baker.payload(spec)
         live = context.live(spec, payload) if context.live else None
@@ -197,7 +198,7 @@ class ExplorablePreprocessor(Preprocessor):
         if len(span) != block.end - block.start + 1 or normalised != lines[block.start:block.end + 1]:
             return block
         found = find_blocks(span)
-        if len(found) != 1 or found[0].closed != block.closed:
+        if len(found) != 1 or found[0].closed != block.closed or found[0].misnamed != block.misnamed:
             return block
         written = found[0]
         return dataclasses.replace(block, body=written.body, indent=block.indent)

@@ -155,7 +155,7 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
             offset, blocks = page_blocks(text)
             self.context.page = markdown_ext.PageContext(self._display_path(file), offset)
             for block in blocks:
-                if not block.closed:
+                if not block.closed or block.misnamed is not None:    # reported when the page is rendered
                     self.clean = False
                     continue
                 try:

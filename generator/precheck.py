@@ -11,8 +11,9 @@ from .spec import SpecBase
 
 def check_against_files(spec: SpecBase, source: ModelSource, *, precision=None, lenient: bool = False) -> None:
     """Every model-dependent rule the bake applies before running, from the model's config and tokenizer files
-    (`models.facts`): no torch, no weights; with `precision` (`Baker.precision`), the dtype rule too. Raises every
-    broken rule's SpecError together (`SpecError.combine`), each placed at its field.
+    (`models.facts`): no torch, no weights; with `precision` (`Baker.precision`), the device and dtype rules too
+    (`precision.check_device`, `rules.check_precision`). Raises every broken rule's SpecError together
+    (`SpecError.combine`), each placed at its field.
 
     `lenient` (the bake, before it loads a model): files that cannot be read here are no error (the load itself
     may still work, e.g. by downloading a hub model); only the rules that could be checked are raised. A hub model
@@ -20,9 +21,11 @@ def check_against_files(spec: SpecBase, source: ModelSource, *, precision=None, 
     would fail the same way, after about 25 s of retries without a network."""
     from .models.adapters import adapter_for
     from .models.facts import model_facts
+    from .precision import check_device
     from .rules import check_length, check_precision, check_rules, problems
 
-    first = (lambda: check_precision(spec, precision, spec.methods),) if precision is not None else ()
+    first = (lambda: check_device(spec, precision),
+             lambda: check_precision(spec, precision, spec.methods)) if precision is not None else ()
     try:
         facts = model_facts(source)
     except Exception as exc:  # noqa: BLE001: a config or tokenizer file these readers do not understand

@@ -114,16 +114,45 @@ def placed_error(spec: "SpecBase", precision: Precision, setting: str, message: 
     block = spec.error("model", message)     # placed at the block (its model line)
     return SpecError(f"{SITE_SETTING[setting]}: {message}", file=block.file, line=block.line, hint=hint)
 
-def require(spec: "SpecBase", precision: Precision) -> None:
-    """Before a bake (torch imported): CUDA asked for but absent is an error naming the setting."""
-    import torch
+def torch_build() -> tuple[str | None, str | None]:
+    """(torch's version, the CUDA version it was built with, or None), without importing torch when it is not
+    imported yet (its torch/version.py, read as text); (None, None) when torch is not installed."""
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        return torch.__version__, torch.version.cuda
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None, None
+    try:
+        text = (Path(list(spec.submodule_search_locations)[0]) / "version.py").read_text()
+    except OSError:
+        return None, None
+    version = re.search(r"^__version__\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
+    built = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([0-9.]+)['\"]", text, re.M)
+    return (version.group(1) if version else "(unknown version)"), (built.group(1) if built else None)
 
-    if precision.device == "cuda" and not torch.cuda.is_available():
-        built = torch.version.cuda
-        raise placed_error(spec, precision, "device", "cuda was asked for, but this machine has no usable CUDA GPU"
-                           + ("" if built else f" (and torch {torch.__version__} was built without CUDA)"),
-                           hint="set device: cpu (or auto: cuda where there is one, else cpu), or bake on a GPU "
-                                "machine with `explorables bake` and build from that cache")
+
+def check_device(spec: "SpecBase", precision: Precision) -> None:
+    """CUDA asked for but absent is an error naming the setting (placed at the block's `device`, or at the block
+    naming the site's setting). Without torch imported (`explorables check`, the bake's check before the load) the
+    answer is `cuda_present`'s, read from files; once torch is imported, `torch.cuda.is_available()`'s. The two
+    agree where there is no GPU or torch lacks CUDA; a GPU the driver lists that torch still cannot use passes the
+    first and fails the second (`require`), with the same message."""
+    if precision.device != "cuda" or cuda_present():
+        return
+    version, built = torch_build()
+    why = ("" if built else f" (and torch {version} was built without CUDA)" if version else
+           " (and torch is not installed)")
+    raise placed_error(spec, precision, "device", "cuda was asked for, but this machine has no usable CUDA GPU" + why,
+                       hint="set device: cpu (or auto: cuda where there is one, else cpu), or bake on a GPU machine "
+                            "with `explorables bake` and build from that cache")
+
+
+def require(spec: "SpecBase", precision: Precision) -> None:
+    """Before a bake (torch imported, so `torch.cuda.is_available()` answers): `check_device`."""
+    import torch  # noqa: F401 (imported: cuda_present asks torch itself)
+
+    check_device(spec, precision)
 
 
 def notes(precision: Precision, methods: Iterable["Method"]) -> list[str]:

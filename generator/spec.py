@@ -425,7 +425,10 @@ def plain_message(problem: dict[str, Any]) -> str:
         "int_parsing": f"this should be a whole number such as 5, not {shown}",
         "int_type": f"this should be a whole number such as 5, not {shown}",
         "int_from_float": f"this should be a whole number such as 5, not {shown}",
-        "string_type": f"this should be text, not {shown}",
+        "string_type": (f"this should be text, not {shown}, which YAML reads as a number: quote it, as in "
+                        f"\"{value}\"" if isinstance(value, int) and not isinstance(value, bool) else
+                        f"this should be text, not {shown}, which YAML reads as a number: quote it, as written"
+                        if isinstance(value, float) else f"this should be text, not {shown}"),
         "list_type": f"this should be a list such as [a, b], not {shown}",
         "bool_parsing": f"this should be true or false, not {shown}",
         "bool_type": f"this should be true or false, not {shown}",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+import unicodedata
 from typing import Any
 
 import yaml
@@ -17,7 +20,11 @@ def load_with_lines(text: str, file: str, repeated: list[SpecError] | None = Non
     """Parse YAML; return the data and a map from key paths (tuples) to 1-based line numbers.
 
     Raises SpecError on a syntax error, and on a key given twice in one mapping unless `repeated` is a list: then
-    each such key's error is appended to it (its `field` starts with the key path) and the last value is kept."""
+    each such key's error is appended to it (its `field` starts with the key path) and the last value is kept.
+    Lines indented with another space than ' ' (a pasted non-breaking space) are errors too (`odd_spaces`)."""
+    spaces = odd_spaces(text, file)
+    if spaces:
+        raise SpecError.combine(spaces)
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.YAMLError as exc:
@@ -25,6 +32,11 @@ def load_with_lines(text: str, file: str, repeated: list[SpecError] | None = Non
         line = mark.line + 1 if mark is not None else None
         if mark is not None and "'\\t'" in (getattr(exc, "problem", None) or ""):
             raise tab_error(text, file, mark.line, mark.column) from None
+        colon = full_width_colon(text, file, mark.line) if mark is not None else None
+        if colon is None and mark is not None and problem_of(exc) == "mapping values are not allowed here":
+            colon = colon_in_value(text, file, mark.line)
+        if colon is not None:
+            raise colon from None
         problem = getattr(exc, "problem", None) or str(exc)
         context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
         unclosed = _unclosed_flow(text, file, context, start, problem, mark)
@@ -40,6 +52,9 @@ def load_with_lines(text: str, file: str, repeated: list[SpecError] | None = Non
                         hint="check indentation and quote text that contains ':' or '#'") from None
     if node is None:
         return None, {}
+    colon = _full_width_value(node, text, file)
+    if colon is not None:
+        raise colon
     lines: dict[tuple, int] = {}
     _walk(node, (), lines, file, repeated, set())
     data = yaml.load(text, Loader=_Loader)
@@ -62,7 +77,9 @@ def _unclosed_flow(text: str, file: str, context: str | None, start, problem: st
     which is the next field's ':' or the end of the block, lines below: placed on the line where the list opens,
     which is the line that lacks its ']'. PyYAML's words are "expected ',' or ']', but got ..." with the opening
     bracket as the context mark (`yaml.parser.Parser.parse_flow_sequence_entry`). A problem on the opening line
-    itself is two entries without a ',' between them (`["a" "b"]`): said as such, at that line. The field is the key
+    itself, before the end of the text, is two entries without a ',' between them (`["a" "b"]`): said as such, at
+    that line; at the end of the text (the list opens on the last line of a block, whose body ends without a line
+    break) it is the missing bracket. The field is the key
     on that line when the text reads with the closing bracket added at the line's end (within a curated file's entry,
     as the schema's errors name it). None for other errors."""
     if context not in _FLOW or start is None or mark is None:
@@ -72,7 +89,8 @@ def _unclosed_flow(text: str, file: str, context: str | None, start, problem: st
         return None
     rows = text.splitlines()
     row = rows[start.line] if start.line < len(rows) else ""
-    if mark.line == start.line:
+    at_end = not text[mark.index:].strip()     # PyYAML reached the end of the text (a block's body has no last '\n')
+    if mark.line == start.line and not at_end:
         return SpecError(f"YAML syntax error: a ',' is missing between two entries of this {kind}", file=file,
                          line=start.line + 1,
                          hint=f"separate the entries with ', ' and quote an entry that holds ',' or '{closing}'")
@@ -87,7 +105,8 @@ def _unclosed_flow(text: str, file: str, context: str | None, start, problem: st
         path.pop(0)
     field = _field(tuple(path))
     gap = mark.line - start.line
-    reached = "its last line" if mark.line >= len(rows) else "the line below" if gap == 1 else f"{gap} lines below"
+    reached = ("the end of the text" if gap == 0 else "its last line" if at_end or mark.line >= len(rows) else
+               "the line below" if gap == 1 else f"{gap} lines below")
     return SpecError(f"YAML syntax error: missing '{closing}': the {kind} opened with '{opening}' on this line is not "
                      f"closed (YAML read on to {reached} looking for it)", file=file, line=start.line + 1, field=field,
                      hint=(f"add '{closing}' at the end of this line" if reads
@@ -107,6 +126,146 @@ def _path_of(node: yaml.Node | None, at: tuple[int, int], path: tuple) -> tuple 
         if found is not None:
             return found
     return None
+
+
+# A key (or a list's '-') after the indentation: the start of a line whose indentation matters to YAML
+_KEY_START = re.compile(r"(-\s|[^\s:#'\"\[{][^:#]*:(\s|$))")
+_FULL_WIDTH_KEY = re.compile(r"^\s*(-\s+)?(?P<key>[^\s:#'\"\[{][^:#：]*?)\s*：")
+
+
+def _space_name(char: str) -> str:
+    """'a non-breaking space (U+00A0)', 'an ideographic space (U+3000)': a space character in words."""
+    if char == "\u00a0":
+        return "a non-breaking space (U+00A0)"
+    name = unicodedata.name(char, "space").lower().replace("no-break", "non-breaking")
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name} (U+{ord(char):04X})"
+
+
+def _odd_space(char: str) -> bool:
+    """A character that looks like a space and is not one to YAML: a Unicode space other than ' ' (category Zs, such
+    as U+00A0), or the zero-width no-break space U+FEFF."""
+    return char not in " \t" and (unicodedata.category(char) == "Zs" or char == "\ufeff")
+
+
+def odd_spaces(text: str, file: str) -> list[SpecError]:
+    """An error for each line whose indentation holds a space YAML does not read as one (`_odd_space`: most often a
+    non-breaking space U+00A0 pasted from a web page or a word processor), before a key or a list's '-': YAML takes
+    it as part of the key ('  ig_steps' becomes an unknown field) instead of indentation (YAML 1.2, section 6.1:
+    indentation is spaces only). Each names the character and the field (the key read with ordinary spaces)."""
+    rows = text.splitlines()
+    indents = [row[:len(row) - len(row.lstrip())] for row in rows]
+    fixed = "\n".join("".join(" " if _odd_space(char) else char for char in indent) + row[len(indent):]
+                      for indent, row in zip(indents, rows))
+    found = []
+    for index, (indent, row) in enumerate(zip(indents, rows)):
+        odd = [char for char in indent if _odd_space(char)]
+        if odd and _KEY_START.match(row[len(indent):]):
+            found.append(SpecError(f"this line is indented with {_space_name(odd[0])}, which YAML reads as part of "
+                                   "the name after it, not as indentation", file=file, line=index + 1,
+                                   field=_key_at(fixed, file, index),
+                                   hint="indent with ordinary spaces: delete the indentation and type it again; text "
+                                        "pasted from a web page or a document often carries such spaces"))
+    return found
+
+
+def full_width_colon(text: str, file: str, error_line: int) -> SpecError | None:
+    """The error of a key written with a full-width colon '：' (U+FF1A, as a Chinese or Japanese keyboard types it)
+    instead of ':', which YAML reads as part of a plain text, so that its error comes at the next line ("mapping
+    values are not allowed here") or later: placed on the nearest such line at or above 0-based `error_line` (a
+    '：' inside a quoted or later value is left alone), None when there is none."""
+    rows = text.splitlines()
+    for index in range(min(error_line, len(rows) - 1), -1, -1):
+        match = _FULL_WIDTH_KEY.match(rows[index])
+        if match is None:
+            continue
+        key = match.group("key")
+        fixed = "\n".join(rows[:index] + [rows[index].replace("：", ": ", 1)] + rows[index + 1:])
+        return SpecError(f"'{key}' is followed by a full-width colon '：' (U+FF1A), which YAML does not read as ':'",
+                         file=file, line=index + 1, field=_key_at(fixed, file, index) or key,
+                         hint=f"type an ordinary ':' and a space after '{key}'")
+    return None
+
+
+def problem_of(exc: yaml.YAMLError) -> str:
+    """PyYAML's words for what it met (its `problem`), or the whole message."""
+    return getattr(exc, "problem", None) or str(exc)
+
+
+_KEY_VALUE = re.compile(r"^(?P<lead>\s*(?:-\s+)?)(?P<key>[^\s:#'\"\[{][^:#]*?):[ \t]+"
+                        r"(?P<value>[^\s'\"\[{|>&*!].*?)\s*$")
+
+
+def colon_in_value(text: str, file: str, error_line: int) -> SpecError | None:
+    """The error of an unquoted value holding ': ' (`text: Note: something`), which PyYAML refuses at that ':'
+    ("mapping values are not allowed here"): YAML reads ': ' as the start of a mapping inside the value. Placed on the
+    line, naming the key whose value it is, with the value quoted in the hint; only when the text reads once that
+    value is quoted (else None: the generic syntax error stays)."""
+    rows = text.splitlines()
+    if error_line >= len(rows):
+        return None
+    match = _KEY_VALUE.match(rows[error_line])
+    if match is None or ": " not in match.group("value") + " ":
+        return None
+    key, value = match.group("key"), match.group("value")
+    quoted = json.dumps(value, ensure_ascii=False)          # a JSON string is a YAML double-quoted one
+    fixed = "\n".join(rows[:error_line] + [f"{match.group('lead')}{key}: {quoted}"] + rows[error_line + 1:])
+    field = _key_at(fixed, file, error_line)
+    if field is None:
+        return None
+    return SpecError("this value holds ': ', which YAML reads as the start of another field, not as text", file=file,
+                     line=error_line + 1, field=field, hint=f"quote the value: {key}: {quoted}")
+
+
+def _full_width_value(node: yaml.Node, text: str, file: str) -> SpecError | None:
+    """`full_width_colon`'s error where the YAML reads: a key written with '：' under another key reads as that key's
+    text ('lens:' then '  top_k： 3' is lens = "top_k： 3"). Found as a plain text value that starts a line (not
+    after a key's ':' nor a list's '-') and reads as 'name： ...'; None when there is none."""
+    rows = text.splitlines()
+    for found in _plain_scalars(node):
+        row = rows[found.start_mark.line] if found.start_mark.line < len(rows) else ""
+        starts_line = not row[:found.start_mark.column].strip()
+        if starts_line and _FULL_WIDTH_KEY.match(row):
+            return full_width_colon(text, file, found.start_mark.line)
+    return None
+
+
+def _plain_scalars(node: yaml.Node, seen: set | None = None):
+    """Every unquoted scalar node under `node`, in document order, each node once (an alias may repeat one, or hold
+    the node around it: `_walk` reports that)."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.ScalarNode):
+        if node.style is None:
+            yield node
+    elif isinstance(node, yaml.MappingNode):
+        for _, value in node.value:
+            yield from _plain_scalars(value, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _plain_scalars(item, seen)
+
+
+def _key_at(text: str, file: str, line: int) -> str | None:
+    """The field (dotted key path) of the key on 0-based `line` of `text`, when the text reads; else None. Within a
+    curated file's entry it is named as the schema's errors name it (without the entry's index)."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return None
+    lines: dict[tuple, int] = {}
+    try:
+        _walk(node, (), lines, file, [], set())
+    except SpecError:
+        return None
+    paths = [path for path, at in lines.items() if at == line + 1 and path and isinstance(path[-1], str)]
+    if not paths:
+        return None
+    path = list(max(paths, key=len))
+    while path and isinstance(path[0], int):
+        path.pop(0)
+    return _field(tuple(path))
 
 
 def tab_error(text: str, file: str, line: int, column: int) -> SpecError:

@@ -54,6 +54,11 @@ def indices(value: Selection, count: int, what: str) -> list[int]:
     return chosen
 
 
+def _allows(annotation: Any, kind: type) -> bool:
+    """Whether `annotation` (str, list[str], str | None, ...) takes values of type `kind` somewhere in it."""
+    return annotation is kind or any(_allows(arg, kind) for arg in typing.get_args(annotation))
+
+
 def _allows_bool(annotation: Any) -> bool:
     if annotation is bool or annotation is Any:
         return True
@@ -69,6 +74,9 @@ class Options(BaseModel):
         items = value if isinstance(value, list) else [value]
         if (any(isinstance(item, bool) for item in items) and info.field_name
                 and not _allows_bool(cls.model_fields[info.field_name].annotation)):
+            if _allows(cls.model_fields[info.field_name].annotation, str):
+                raise ValueError("this should be text, and YAML reads an unquoted true/false, yes/no or on/off as a "
+                                 "yes/no value: quote it")
             raise ValueError("this is a yes/no value (YAML reads true/false, yes/no and on/off as one), and this field "
                              "does not take one: write the number itself")
         return value

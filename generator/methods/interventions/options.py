@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from ..options import Options, selection_syntax
 
@@ -44,6 +44,23 @@ class InterventionsOptions(Options):
                           "Colosseum is in' against 'The Eiffel Tower is in').")
     batch_size: int = Field(64, ge=1, le=256, description="Edited runs per forward pass (speed only; with staggered "
                                                           "starts larger batches mean fewer forwards).")
+    # `heads` as the author wrote them (order and repeats kept): `heads` itself is sorted and without repeats, so
+    # that one set of heads is one bake, and errors count entries in the author's order (`written_heads`)
+    _heads_written: list[list[int]] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_written_heads(cls, data, handler):
+        options = handler(data)
+        if isinstance(data, dict) and isinstance(data.get("heads"), list) and options._heads_written is None:
+            options._heads_written = [list(pair) for pair in data["heads"]]
+        return options
+
+    @property
+    def written_heads(self) -> list[list[int]]:
+        """The heads [layer, head] in the order the author wrote them, repeats kept: entry i of this list is entry
+        i + 1 of the author's list (errors are placed at `interventions.heads.<i>`)."""
+        return self._heads_written if self._heads_written is not None else self.heads
 
     @field_validator("factors")
     @classmethod

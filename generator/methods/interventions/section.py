@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...errors import SpecError
 from ...payload import encode_array
 from ..options import indices
 from ..registry import Method, Needs
@@ -72,7 +73,9 @@ def missing_paths(architecture: str) -> dict[str, str]:
 def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> None:
     """Model-dependent rules, each a SpecError naming the field: the explained output (a generated token or a
     `target` on a causal model; a pair on an encoder), the views this model's adapter can give, the layer range and
-    heads inside the model, and a contrast for patching."""
+    heads inside the model, and a contrast for patching; where the tokenizer is at hand (`model.pieces`, in `check`)
+    a target of one token and a contrast as long as the text. The errors of the target, layers, heads and contrast
+    are raised together."""
     options: InterventionsOptions = spec.options(NAME)
     views = _views(spec)
     views_field = "views" if "views" in spec.model_fields_set else NAME
@@ -111,27 +114,41 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
                          hint=(f"views that work on {model.label}: {', '.join(working)}" if working else
                                f"no intervention view works on {model.label} yet") +
                               "; or add the path to its adapter entry")
+    found = []            # every error of the target, layers, heads and contrast, raised together
+    if model.causal and options.target is not None and model.pieces is not None:   # `check`: the tokenizer at hand
+        shown = model.pieces(options.target)
+        if len(shown) != 1:
+            found.append(_target_error(spec, options.target, shown, model.label))
     if options.layers is not None:
         try:
             indices(options.layers, model.n_layers, "layer")
         except ValueError as exc:
-            raise spec.error(f"{NAME}.layers", str(exc), hint=f"allowed: a range within 0-{model.n_layers - 1}") \
-                from None
-    for index, (layer, head) in enumerate(options.heads):
+            found.append(spec.error(f"{NAME}.layers", str(exc),
+                                    hint=f"allowed: a range within 0-{model.n_layers - 1}"))
+    for index, (layer, head) in enumerate(options.written_heads):     # the author's order: entry index + 1
         if layer >= model.n_layers or head >= model.n_heads:
-            raise spec.error(f"{NAME}.heads.{index}", f"[{layer}, {head}] is outside the model, which has layers "
-                                                      f"0-{model.n_layers - 1} and heads 0-{model.n_heads - 1}",
-                             hint=f"allowed: [layer, head] with layer 0-{model.n_layers - 1}, head "
-                                  f"0-{model.n_heads - 1}")
+            found.append(spec.error(f"{NAME}.heads.{index}", f"[{layer}, {head}] is outside the model, which has "
+                                                             f"layers 0-{model.n_layers - 1} and heads "
+                                                             f"0-{model.n_heads - 1}",
+                                    hint=f"allowed: [layer, head] with layer 0-{model.n_layers - 1}, head "
+                                         f"0-{model.n_heads - 1}"))
     if PATCHING in views and options.contrast is None:
-        raise spec.error(f"{NAME}.contrast" if NAME in spec.model_fields_set else views_field,
-                         "activation patching compares the text with a contrast text, and none is given",
-                         hint="add 'interventions: {contrast: ...}' with as many tokens as the text, or remove "
-                              "'patching'")
-    if PATCHING in views and model.pieces is not None and spec.text is not None:   # `check`: the tokenizer at hand
-        text, contrast = model.pieces(spec.text), model.pieces(options.contrast)
+        found.append(spec.error(f"{NAME}.contrast" if NAME in spec.model_fields_set else views_field,
+                                "activation patching compares the text with a contrast text, and none is given",
+                                hint="add 'interventions: {contrast: ...}' with as many tokens as the text, or "
+                                     "remove 'patching'"))
+    if PATCHING in views and options.contrast is not None and model.pieces is not None and spec.text is not None:
+        text, contrast = model.pieces(spec.text), model.pieces(options.contrast)   # `check`: the tokenizer at hand
         if len(text) != len(contrast):
-            raise _length_error(spec, len(contrast), len(text), text, contrast)
+            found.append(_length_error(spec, len(contrast), len(text), text, contrast))
+    if found:
+        raise SpecError.combine(found)
+
+
+def _target_error(spec: "SpecBase", target: str, shown: list[str], label: str):
+    """The SpecError on `interventions.target` for a target that is not one token: how it tokenises (`shown`)."""
+    return spec.error(f"{NAME}.target", f"{target!r} is {len(shown)} tokens for {label} ({shown}), not one",
+                      hint="name a single token, such as its first piece " + repr(shown[0] if shown else ""))
 
 
 def _length_error(spec: "SpecBase", n_contrast: int, n_text: int, text: list[str], contrast: list[str]):
@@ -154,10 +171,8 @@ def _explained(spec: "SpecBase", capture: "Capture", options: InterventionsOptio
     if options.target is not None:
         ids = capture.vocabulary.encode(options.target)
         if len(ids) != 1:
-            shown = [record["text"] for record in capture.vocabulary.display(ids)]
-            raise spec.error(f"{NAME}.target", f"{options.target!r} is {len(ids)} tokens for "
-                                               f"{capture.info.label} ({shown}), not one",
-                             hint="name a single token, such as its first piece " + repr(shown[0] if shown else ""))
+            raise _target_error(spec, options.target, [record["text"] for record in capture.vocabulary.display(ids)],
+                                capture.info.label)
         target, source = ids[0], "target"
     else:
         if len(capture.ids) <= capture.n_prompt:

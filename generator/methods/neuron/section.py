@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...errors import SpecError
 from ...hooks import hook_name
 from ...models.adapters import reads_queries_keys
 from ...payload import encode_array
@@ -48,19 +49,24 @@ def check(spec: "SpecBase", info: "ModelInfo", n_tokens: int | None = None) -> N
         _check_window(spec, info, n_tokens)
     options = spec.options("neuron")
     query = options.query
+    found = []            # the query's, the layers' and the heads' errors, raised together
     if n_tokens is not None and isinstance(query, int) and not isinstance(query, bool) \
             and not -n_tokens <= query < n_tokens:
-        raise spec.error("neuron.query", f"query position {query} is outside the text, which has at most "
-                                         f"{n_tokens} tokens (0-{n_tokens - 1}, or -{n_tokens} to -1 from the end)",
-                         hint="give a token's position (0 is the first) or its text as the tokenizer splits it")
+        found.append(spec.error("neuron.query", f"query position {query} is outside the text, which has at most "
+                                                f"{n_tokens} tokens (0-{n_tokens - 1}, or -{n_tokens} to -1 from "
+                                                "the end)",
+                                hint="give a token's position (0 is the first) or its text as the tokenizer splits "
+                                     "it"))
     for field, value, count, what in (("layers", options.layers, info.n_layers, "layer"),
                                       ("heads", options.heads, info.n_heads, "head")):
         try:
             indices(value, count, what)
         except ValueError as exc:
-            raise spec.error(f"neuron.{field}", str(exc),
-                             hint=f"{info.label} has {what}s 0-{count - 1}: use 'all', an index, a range such "
-                                  f"as '0-{count - 1}' or a list") from None
+            found.append(spec.error(f"neuron.{field}", str(exc),
+                                    hint=f"{info.label} has {what}s 0-{count - 1}: use 'all', an index, a range "
+                                         f"such as '0-{count - 1}' or a list"))
+    if found:
+        raise SpecError.combine(found)
 
 
 def _check_window(spec: "SpecBase", info: "ModelInfo", n_tokens: int) -> None:
