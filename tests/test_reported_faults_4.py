@@ -7,37 +7,17 @@ from __future__ import annotations
 import hashlib
 import http.server
 import socket
-import textwrap
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from test_reported_faults_5 import check, project, refused
 
 from generator.cli import main
-from generator.errors import SpecError
 from generator.spec import Catalogue, spec_from_block
 
 
-def project(root: Path, page: str) -> Path:
-    (root / "docs").mkdir(parents=True, exist_ok=True)
-    (root / "explorables").mkdir(exist_ok=True)
-    (root / "docs" / "index.md").write_text(textwrap.dedent(page), encoding="utf-8")
-    return root
-
-
-def check(root: Path, capsys) -> tuple[int, list[str]]:
-    """`explorables check`'s exit status and its error lines."""
-    status = main(["--root", str(root), "check"])
-    lines = capsys.readouterr().err.splitlines()
-    return status, [line for line in lines if line.startswith("error: ")]
-
-
-def refused(body: str, offset: int = 10) -> list[SpecError]:
-    """The errors of a Markdown block whose body starts on line offset + 1 of docs/a.md."""
-    with pytest.raises(SpecError) as caught:
-        spec_from_block(textwrap.dedent(body), file="docs/a.md", line_offset=offset, catalogue=Catalogue({}))
-    return caught.value.errors
 
 
 # -- 1. an unknown hub id, the hub out of reach ------------------------------------------------------------------------
@@ -111,6 +91,23 @@ def hub(monkeypatch, tmp_path):
     server.server_close()
 
 
+def _unreachable_hub_page(tmp_path: Path, monkeypatch) -> Path:
+    """A project whose one block names an unknown hub id, with the hub on a loopback port nobody listens on
+    (connections refused at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]           # closed again: connections are refused
+    _use_endpoint(monkeypatch, tmp_path, f"http://127.0.0.1:{port}")
+    return project(tmp_path / "site", """\
+        # Page
+
+        ```explorable
+        model: someone/no-such-model
+        text: The cat sat on the mat.
+        ```
+        """)
+
+
 def _no_waiting(monkeypatch) -> list[float]:
     """Every wait of a second or more asked of time.sleep from now on (huggingface_hub's retries back off with it),
     recorded and not slept: a fail-at-once path asks for none (no timed assertion)."""
@@ -129,18 +126,7 @@ def _no_waiting(monkeypatch) -> list[float]:
 def test_an_unknown_hub_id_fails_at_once_when_the_hub_cannot_be_reached(tmp_path, monkeypatch, capsys):
     """The trial: ~25 s of retries (huggingface_hub waits 1, 2, 4, 8 and 8 s) before the error. A port nobody
     listens on refuses at once, as the trial's unresolvable host did."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]           # closed again: connections are refused
-    _use_endpoint(monkeypatch, tmp_path, f"http://127.0.0.1:{port}")
-    root = project(tmp_path / "site", """\
-        # Page
-
-        ```explorable
-        model: someone/no-such-model
-        text: The cat sat on the mat.
-        ```
-        """)
+    root = _unreachable_hub_page(tmp_path, monkeypatch)
     waits = _no_waiting(monkeypatch)
     status, errors = check(root, capsys)
     assert status == 1 and waits == [], waits          # the retries wait 1, 2, 4, 8 and 8 s
@@ -153,18 +139,7 @@ def test_an_unknown_hub_id_fails_at_once_when_the_hub_cannot_be_reached(tmp_path
 def test_the_bake_stops_at_once_too(tmp_path, monkeypatch, capsys):
     """The bake's rule check let an unreadable model through to its load (which may download it), and the load
     retried the hub for ~25 s before the same error: a hub model that is not cached and not given now stops there."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    _use_endpoint(monkeypatch, tmp_path, f"http://127.0.0.1:{port}")
-    root = project(tmp_path / "site", """\
-        # Page
-
-        ```explorable
-        model: someone/no-such-model
-        text: The cat sat on the mat.
-        ```
-        """)
+    root = _unreachable_hub_page(tmp_path, monkeypatch)
     waits = _no_waiting(monkeypatch)
     status = main(["--root", str(root), "bake"])
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]

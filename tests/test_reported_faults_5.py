@@ -106,21 +106,27 @@ def test_check_refuses_a_target_of_several_tokens_at_its_line(tmp_path, capsys):
 def test_check_and_the_bake_give_one_message_for_a_target_of_several_tokens(tmp_path, tiny_models, capsys,
                                                                                monkeypatch):
     """`check` reads the tokenizer file; the bake, with the file check out of the way, the loaded tokenizer."""
-    from generator import precheck
-    from generator.bake import Baker
-
     (tmp_path / "llama").symlink_to(tiny_models["llama"])
     page = block("text: The cat sat on the", "views: [editing]", "interventions: {target: ' mat, then'}"
                  ).replace("smollm2", "llama")
     root = project(tmp_path, page)
     status, errors = check(root, capsys)
     assert status == 1 and len(errors) == 1 and "' mat, then' is " in errors[0] and "not one" in errors[0]
+    assert _bake_error(page, tmp_path, monkeypatch) == errors[0]
+
+
+def _bake_error(page: str, tmp_path: Path, monkeypatch) -> str:
+    """The error the bake itself gives for the page's one block, its file-only pre-check switched off (so the
+    message is the bake's own, not the pre-check's), as `check` prints it."""
+    from generator import precheck
+    from generator.bake import Baker
+
     monkeypatch.setattr(precheck, "check_against_files", lambda *args, **kwargs: None)
     body = "\n".join(page.splitlines()[3:-1]) + "\n"
     spec = spec_from_block(body, file="docs/index.md", line_offset=3, catalogue=Catalogue({}))
     with pytest.raises(SpecError) as caught:
         Baker(tmp_path / "cache", base_dir=tmp_path).payload(spec)
-    assert f"error: {caught.value}" == errors[0]
+    return f"error: {caught.value}"
 
 
 def test_check_refuses_cuda_on_a_machine_without_it_as_the_bake_does(tmp_path, tiny_models, capsys, monkeypatch):
@@ -129,9 +135,6 @@ def test_check_refuses_cuda_on_a_machine_without_it_as_the_bake_does(tmp_path, t
     import sys
 
     import torch
-
-    from generator import precheck
-    from generator.bake import Baker
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a usable GPU")
@@ -147,12 +150,7 @@ def test_check_refuses_cuda_on_a_machine_without_it_as_the_bake_does(tmp_path, t
                                 "usable CUDA GPU")
     if torch.version.cuda is None:
         assert f"(and torch {torch.__version__} was built without CUDA)" in errors[0]
-    monkeypatch.setattr(precheck, "check_against_files", lambda *args, **kwargs: None)
-    body = "\n".join(page.splitlines()[3:-1]) + "\n"
-    spec = spec_from_block(body, file="docs/index.md", line_offset=3, catalogue=Catalogue({}))
-    with pytest.raises(SpecError) as caught:
-        Baker(tmp_path / "cache", base_dir=tmp_path).payload(spec)
-    assert f"error: {caught.value}" == errors[0]
+    assert _bake_error(page, tmp_path, monkeypatch) == errors[0]
 
 
 # -- 3. a missing ']' on the block's last line -----------------------------------------------------------------------
