@@ -51,7 +51,7 @@ def render_widget(spec: SpecBase, payload: bytes, *, payload_sink: Callable[[byt
     caption = html.escape(_sentence(spec.caption)) if spec.caption else ""
     generated = generated_key(document["tokens"]) if any(map(REGISTRY.draws_generated, spec.shown_views)) else ""
     parts.append(f'<p class="explorable-caption">{caption} <span class="explorable-model">Model: '
-                 f'{html.escape(label)}.</span>{generated}{partial_key(document)}'
+                 f'{html.escape(label)}.</span>{generated}{partial_key(document)}{unknown_key(document)}'
                  f'{stopped_note(document.get("generation"))}</p>')
     download = download_link(spec, payload) if download_link else None
     if download:
@@ -81,14 +81,29 @@ def partial_key(document: dict) -> str:
     """The key to the dashed underline of partial tokens (the widgets' `xp-partial`: a token holding only some of a
     character's bytes, shown with the whole character, so an emoji split into three tokens shows three times), when
     any token of the block, or of a section's own sentences, is partial; else ''."""
+    if not _any_token(document, "partial"):
+        return ""
+    return (' <span class="explorable-part"><span class="xp-partial">Dashed</span> tokens hold only some of the bytes of '
+            'a character (an emoji is often split into several tokens): each piece shows the whole character.</span>')
+
+
+def unknown_key(document: dict) -> str:
+    """The key to the wavy underline of unknown tokens (the widgets' `xp-unk`: text the tokenizer's vocabulary lacks,
+    such as an emoji for MiniLM, read by the model as its unknown token), when any token of the block, or of a
+    section's own sentences, is unknown; else ''."""
+    if not _any_token(document, "unknown"):
+        return ""
+    return (' <span class="explorable-unk"><span class="xp-unk">Wavy-underlined</span> text is not in the '
+            "tokenizer's vocabulary: the model reads its unknown token there.</span>")
+
+
+def _any_token(document: dict, flag: str) -> bool:
+    """Whether a token of the block, or of a section's own sentences (`tokens_a`, `tokens_b`), has `flag` set."""
     lists = [document.get("tokens") or []]
     for section in document.values():
         if isinstance(section, dict):
             lists += [section.get(key) or [] for key in ("tokens_a", "tokens_b")]
-    if not any(isinstance(token, dict) and token.get("partial") for tokens in lists for token in tokens):
-        return ""
-    return (' <span class="explorable-part"><span class="xp-partial">Dashed</span> tokens hold only some of the bytes of '
-            'a character (an emoji is often split into several tokens): each piece shows the whole character.</span>')
+    return any(isinstance(token, dict) and token.get(flag) for tokens in lists for token in tokens)
 
 
 def download_name(spec: SpecBase) -> str:

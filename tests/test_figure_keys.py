@@ -50,3 +50,13 @@ def test_a_caption_without_a_final_stop_gets_one_before_the_model_label():
     assert "Do they agree? <span" in _caption(["head"], "Do they agree?")
     assert "(see above) <span" in _caption(["head"], "(see above)")
     assert "&lt;b&gt;bold&lt;/b&gt;. <span" in _caption(["head"], "<b>bold</b>"), "text, never HTML"
+
+
+def test_the_unknown_token_key_is_written_only_for_blocks_with_unknown_tokens():
+    from generator.widget_html import unknown_key
+
+    assert unknown_key({"tokens": [token("I"), token(" love")]}) == ""
+    key = unknown_key({"tokens": [token("I"), {**token("[UNK]"), "unknown": True}]})
+    assert 'class="xp-unk"' in key and "vocabulary" in key
+    pair = {"tokens": [token("[CLS]")], "saliency": {"tokens_a": [token("a")], "tokens_b": [{**token("?"), "unknown": True}]}}
+    assert unknown_key(pair) == key
