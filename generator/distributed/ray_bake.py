@@ -7,9 +7,7 @@ shared bake cache.
   group's model once and bakes that group's specs one after another, one task each; it writes each finished payload
   to the cache itself and returns only its key, size and seconds (the reduction happens on the worker: no tensor
   travels back). A worker recomputes every key from the spec it rebuilt and refuses a mismatch (a worker running
-  other code or models than the driver). When a group's queue is empty its actor ends, and its CPU (or GPU) starts
-  an actor for the group with the most jobs left (two or more), so a small group does not keep a core idle while a
-  large one bakes on alone.
+  other code or models than the driver).
 - A worker that dies mid-bake (killed, out of memory) is restarted by Ray and its task retried
   (`max_restarts`, `max_task_retries`). An entry is published whole or not at all (cache.py), so a death leaves
   nothing partial in the cache; a spec baked twice that way is written twice with the same bytes, which is
@@ -169,31 +167,21 @@ def _run(ray, todo: Plan, baker: Baker, cpus: int, gpus: int, progress: bool
         if queue:
             job = queue.pop(0)
             running[actor.bake.remote(job.key, job.record)] = (actor, group, job.where)
-            return
-        ray.kill(actor)            # its group is done: its CPU or GPU goes to the group with the most jobs left
-        waiting = [other for other in todo.groups if other.device == group.device and len(queues[id(other)]) > 1]
-        if waiting:                # (two or more: one more model load pays off only when the queue is not ending)
-            start(max(waiting, key=lambda other: len(queues[id(other)])))
-
-    def start(group) -> bool:
-        """One more actor for `group`, given its first job; False (and the group's jobs dropped, with an error) for
-        a cuda group on a cluster without GPUs."""
-        if group.device == "cuda" and gpus == 0:
-            errors.append(ExecutorError(f"{group.label}: device cuda was asked for, but the Ray cluster has "
-                                        "no GPU: add GPU nodes, or bake with device: cpu"))
-            queues[id(group)].clear()
-            return False
-        needs = {"num_gpus": 1, "num_cpus": 1} if group.device == "cuda" else {"num_cpus": 1}
-        actor = actor_class.options(**needs).remote(cache, baker.cache_options, str(baker.base_dir.resolve()),
-                                                    baker.device, baker.dtype, threads=1)
-        actors.append(actor)
-        submit(actor, group)
-        return True
+        else:
+            ray.kill(actor)        # its group is done: free its CPU or GPU for a group still waiting
 
     for group in todo.groups:
         for _ in range(group.workers):
-            if not start(group):
+            needs = {"num_gpus": 1, "num_cpus": 1} if group.device == "cuda" else {"num_cpus": 1}
+            if group.device == "cuda" and gpus == 0:
+                errors.append(ExecutorError(f"{group.label}: device cuda was asked for, but the Ray cluster has "
+                                            "no GPU: add GPU nodes, or bake with device: cpu"))
+                queues[id(group)].clear()
                 break
+            actor = actor_class.options(**needs).remote(cache, baker.cache_options, str(baker.base_dir.resolve()),
+                                                        baker.device, baker.dtype, threads=1)
+            actors.append(actor)
+            submit(actor, group)
     try:
         while running:
             done, _ = ray.wait(list(running), num_returns=1)
