@@ -92,16 +92,8 @@ def cuda_present() -> bool:
         return bool(sys.modules["torch"].cuda.is_available())
     if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
         return False
-    spec = importlib.util.find_spec("torch")
-    if spec is None or not spec.submodule_search_locations:
-        return False
-    version = Path(list(spec.submodule_search_locations)[0]) / "version.py"
-    try:
-        built = re.search(r"^cuda\s*(?::[^=]*)?=\s*['\"]([0-9.]+)['\"]", version.read_text(), re.M)
-    except OSError:
-        return False
     gpus = Path("/proc/driver/nvidia/gpus")
-    return bool(built) and gpus.is_dir() and any(gpus.iterdir())
+    return torch_build()[1] is not None and gpus.is_dir() and any(gpus.iterdir())
 
 
 def placed_error(spec: "SpecBase", precision: Precision, setting: str, message: str, hint: str):
@@ -113,6 +105,7 @@ def placed_error(spec: "SpecBase", precision: Precision, setting: str, message: 
 
     block = spec.error("model", message)     # placed at the block (its model line)
     return SpecError(f"{SITE_SETTING[setting]}: {message}", file=block.file, line=block.line, hint=hint)
+
 
 def torch_build() -> tuple[str | None, str | None]:
     """(torch's version, the CUDA version it was built with, or None), without importing torch when it is not

@@ -114,15 +114,11 @@ def files_problem(folder: Path, names: tuple[str, ...]) -> str | None:
     except (OSError, ValueError) as exc:
         return f"unreadable manifest ({exc})"
     for name in names:
-        expected, path = files.get(name), folder / name
-        if not isinstance(expected, dict):
+        if not isinstance(files.get(name), dict):
             return f"the manifest does not list {name}"
-        try:
-            size = path.stat().st_size
-        except OSError:
-            return f"{name} is missing"
-        if size != expected.get("size") or _crc32(path) != expected.get("crc32"):
-            return f"{name} does not match its checksum"
+        problem = _file_problem(folder, name, files[name], checksums=True)
+        if problem is not None:
+            return problem
     return None
 
 
@@ -148,15 +144,24 @@ def _check(folder: Path, identity: dict[str, Any], *, checksums: bool) -> str | 
     if not isinstance(files, dict) or WEIGHTS not in files:
         return "the manifest lists no weights"
     for name, expected in files.items():
-        path = folder / name
-        try:
-            size = path.stat().st_size
-        except OSError:
-            return f"{name} is missing"
-        if size != expected.get("size"):
-            return f"{name} has {size} bytes, the manifest says {expected.get('size')}"
-        if checksums and _crc32(path) != expected.get("crc32"):
-            return f"{name} does not match its checksum"
+        problem = _file_problem(folder, name, expected, checksums=checksums)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _file_problem(folder: Path, name: str, expected: dict[str, Any], *, checksums: bool) -> str | None:
+    """None if file `name` of the entry has the manifest's size (and, with `checksums`, its CRC-32), else what
+    differs."""
+    path = folder / name
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return f"{name} is missing"
+    if size != expected.get("size"):
+        return f"{name} has {size} bytes, the manifest says {expected.get('size')}"
+    if checksums and _crc32(path) != expected.get("crc32"):
+        return f"{name} does not match its checksum"
     return None
 
 
