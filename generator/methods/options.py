@@ -55,14 +55,8 @@ def indices(value: Selection, count: int, what: str) -> list[int]:
 
 
 def _allows(annotation: Any, kind: type) -> bool:
-    """Whether `annotation` (str, list[str], str | None, ...) takes values of type `kind` somewhere in it."""
-    return annotation is kind or any(_allows(arg, kind) for arg in typing.get_args(annotation))
-
-
-def _allows_bool(annotation: Any) -> bool:
-    if annotation is bool or annotation is Any:
-        return True
-    return any(_allows_bool(arg) for arg in typing.get_args(annotation))
+    """Whether `annotation` (str, list[str], str | None, Any, ...) takes values of type `kind` somewhere in it."""
+    return annotation is kind or annotation is Any or any(_allows(arg, kind) for arg in typing.get_args(annotation))
 
 
 class Options(BaseModel):
@@ -73,7 +67,7 @@ class Options(BaseModel):
     def _no_true_or_false_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
         items = value if isinstance(value, list) else [value]
         if (any(isinstance(item, bool) for item in items) and info.field_name
-                and not _allows_bool(cls.model_fields[info.field_name].annotation)):
+                and not _allows(cls.model_fields[info.field_name].annotation, bool)):
             if _allows(cls.model_fields[info.field_name].annotation, str):
                 raise ValueError("this should be text, and YAML reads an unquoted true/false, yes/no or on/off as a "
                                  "yes/no value: quote it")
