@@ -7,7 +7,9 @@ seconds and payload bytes, by model.
     .venv/bin/python benchmarks/ray_bake.py [--only MODEL] [--runs N]
 
 --only keeps the curated entries of one model (e.g. minilm) when the whole site is too long for the machine.
-Payloads of the three ways are compared byte for byte (serial with one torch thread, as each Ray worker has).
+--ways picks and orders the bakes (serial, serial-1, ray-1, ray-2); each one's payloads are compared byte for
+byte with the first's. Every bake runs torch at 2 threads (generator.bake.BAKE_THREADS, fixed so that the bytes do
+not depend on the machine): OMP_NUM_THREADS=1 (serial-1) only changes what torch does outside the bake.
 """
 
 from __future__ import annotations
@@ -65,16 +67,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", help="keep the curated entries of this model only")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--ways", default="serial,serial-1,ray-1,ray-2",
+                        help="which bakes to run, comma-separated, in this order (default: all four)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         count = site(root, args.only)
         print(f"{count} curated explorables{f' of {args.only}' if args.only else ''}; load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-        ways = {"serial (torch's default threads)": ([], None),
-                "serial (1 torch thread)": ([], 1),
-                "ray, 1 worker": (["--executor", "ray", "--workers", "1"], None),
-                "ray, 2 workers": (["--executor", "ray", "--workers", "2"], None)}
+        every = {"serial": ("serial (torch's default threads)", [], None),
+                 "serial-1": ("serial (OMP_NUM_THREADS=1)", [], 1),
+                 "ray-1": ("ray, 1 worker", ["--executor", "ray", "--workers", "1"], None),
+                 "ray-2": ("ray, 2 workers", ["--executor", "ray", "--workers", "2"], None)}
+        ways = {every[way][0]: every[way][1:] for way in args.ways.split(",")}
         times: dict[str, list[float]] = {name: [] for name in ways}
         caches: dict[str, Path] = {}
         for run in range(args.runs):
@@ -82,20 +87,18 @@ def main() -> None:
                 caches[name] = root / f"cache-{index}-{run}"
                 times[name].append(bake(root, caches[name], *extra, threads=threads))
                 print(f"  {name}: {times[name][-1]:.1f} s (load average {os.getloadavg()[0]:.1f})", flush=True)
-        serial = statistics.median(times["serial (torch's default threads)"])
+        first = next(iter(times))
         for name, values in times.items():
-            print(f"{name:34s} median {statistics.median(values):7.1f} s   speed-up {serial / statistics.median(values):.2f}x")
-        reference = entries(caches["serial (1 torch thread)"])
-        for name in ("ray, 1 worker", "ray, 2 workers"):
+            print(f"{name:34s} median {statistics.median(values):7.1f} s   "
+                  f"against {first}: {statistics.median(times[first]) / statistics.median(values):.2f}x")
+        reference = entries(caches[first])
+        for name in list(times)[1:]:
             same = all(entries(caches[name])[key][1] == payload for key, (_, payload) in reference.items())
-            print(f"{name}: payloads byte-identical to the 1-thread serial bake: {same}")
-        print("per explorable (serial, default threads): bake seconds (model load in the first of each model) and "
-              "payload bytes")
-        for key, (header, payload) in sorted(entries(caches["serial (torch's default threads)"]).items(),
-                                             key=lambda item: -item[1][0].get("bake_seconds", 0)):
+            print(f"{name}: payloads byte-identical to {first}: {same}")
+        print(f"per explorable ({first}): bake seconds (model load in the first of each model) and payload bytes")
+        for key, (header, payload) in sorted(reference.items(), key=lambda item: -item[1][0].get("bake_seconds", 0)):
             model = json.loads(payload)["model"]["label"]
             print(f"  {header.get('bake_seconds', 0):7.2f} s {len(payload):>9,} B  {model}")
-
 
 if __name__ == "__main__":
     main()

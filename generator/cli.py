@@ -126,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="local: one after another in this process (default); ray: on a Ray cluster, one worker "
                            "per model, each writing its payloads to the cache (explorables[ray])")
     bake.add_argument("--address", help="host:port of a running Ray cluster's head (default: start one here)")
-    bake.add_argument("--workers", type=int, help="Ray workers in all (default: the cluster's CPUs)")
+    bake.add_argument("--workers", type=int, help="Ray workers in all (default: the cluster's CPUs / 2, "
+                                                        "each worker's torch running 2 threads)")
     assets = commands.add_parser("assets", help="copy the widgets' scripts and styles into a folder")
     assets.add_argument("target", help="folder to copy into (assets/explorables/ of your site)")
     export = commands.add_parser("export", help="write one self-contained HTML file per explorable")

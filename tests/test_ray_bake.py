@@ -1,7 +1,7 @@
-"""`explorables bake --executor ray`: a Ray cluster started here on 127.0.0.1 (one node, 2 worker CPUs: two
-worker processes, one torch thread each) bakes a small MiniLM site into an S3-compatible store (moto) on
-127.0.0.1; every payload is byte-identical to a serial local bake with one torch thread, and killing a worker in
-the middle of the bake changes nothing. The planning (grouping by model, sharing workers) is tested without Ray.
+"""`explorables bake --executor ray`: a Ray cluster started here on 127.0.0.1 (one node declaring 4 CPUs: two
+worker processes, each asking for the 2 CPUs of its torch's BAKE_THREADS) bakes a small MiniLM site into an
+S3-compatible store (moto) on 127.0.0.1; every payload is byte-identical to a serial local bake, and killing a
+worker in the middle of the bake changes nothing. The planning (grouping by model, sharing workers) is tested without Ray.
 
 The cluster test takes several minutes on this shared 2-core machine, so it is opt-in: marked `ray`, it runs when
 EXPLORABLES_RAY_TESTS=1 (and Ray, moto and s3fs are installed)."""
@@ -74,6 +74,77 @@ def test_a_plan_groups_by_model_and_precision_and_shares_the_workers(tmp_path, t
     assert again.digest() == specs[0].digest() and baker.key(again) == baker.key(specs[0])
 
 
+class _FakeRay:
+    """The part of Ray's API `ray_bake._run` uses, run in order: a task finishes when `wait` is asked, first
+    submitted first; each actor records the jobs it baked and whether it was killed."""
+
+    def __init__(self):
+        self.actors, self.tasks, self.needs = [], [], []
+
+    def remote(self, **_options):
+        ray = self
+
+        class Actor:
+            def __init__(self, *_args, **_kwargs):
+                self.baked, self.killed = [], False
+                ray.actors.append(self)
+                actor = self
+
+                class Bake:
+                    @staticmethod
+                    def remote(key, _record):
+                        assert not actor.killed, "a task for a killed actor"
+                        ref = (actor, key)
+                        ray.tasks.append(ref)
+                        return ref
+                self.bake = Bake
+
+        class Handle:
+            @staticmethod
+            def options(**needs):
+                ray.needs.append(needs)
+                return Handle
+
+            @staticmethod
+            def remote(*args, **kwargs):
+                return Actor(*args, **kwargs)
+        return lambda _cls: Handle
+
+    def wait(self, refs, num_returns=1):
+        first = next(ref for ref in self.tasks if ref in refs)
+        self.tasks.remove(first)
+        return [first], [ref for ref in refs if ref != first]
+
+    def get(self, ref):
+        actor, key = ref
+        actor.baked.append(key)
+        return {"key": key}
+
+    def kill(self, actor):
+        actor.killed = True
+
+
+def test_a_core_freed_by_a_finished_group_goes_to_the_group_with_the_most_jobs_left(tmp_path, tiny_models):
+    """Two workers, two models: the small group's actor ends after its one spec and an actor for the large group
+    takes its core, so the large group's five specs are shared by two actors (each baked once)."""
+    from generator.distributed.ray_bake import _run
+
+    specs = [spec_from_data({"model": str(tiny_models["gpt2"]), "text": f"text {i}"}, file="t") for i in range(5)]
+    specs.append(spec_from_data({"model": str(tiny_models["llama"]), "text": "text"}, file="t"))
+    baker = Baker(tmp_path)
+    todo = plan(specs, baker, workers=2)
+    assert sorted((len(group.jobs), group.workers) for group in todo.groups) == [(1, 1), (5, 1)]
+    ray = _FakeRay()
+    baked, cached, errors = _run(ray, todo, baker, cpus=2, gpus=0, progress=False)
+    assert not errors and cached == 0 and sorted(baked) == sorted(spec.where() for spec in specs)
+    large = {job.key for group in todo.groups if len(group.jobs) == 5 for job in group.jobs}
+    helpers = [actor for actor in ray.actors if actor.baked and set(actor.baked) <= large]
+    assert len(ray.actors) == 3 and len(helpers) == 2, "the freed core started a second actor for the large group"
+    assert sorted(key for actor in helpers for key in actor.baked) == sorted(large), "each spec baked once"
+    assert all(actor.killed for actor in ray.actors)
+    assert ray.needs == [{"num_cpus": 2}] * 3, "each actor asks for the 2 CPUs its torch's 2 threads use"
+
+
 def test_an_unreachable_ray_address_names_the_setting(tmp_path, tiny_models):
     pytest.importorskip("ray")
     from s3_server import free_port
@@ -93,7 +164,7 @@ CLUSTER = """\
 import signal, sys, time
 import ray
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="ERROR")
+ray.init(num_cpus=4, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level="ERROR")
 print(ray.get_runtime_context().gcs_address, flush=True)
 while True:
     time.sleep(1)
@@ -102,8 +173,8 @@ while True:
 
 @pytest.fixture
 def cluster(tmp_path):
-    """A Ray cluster on 127.0.0.1 with 2 CPUs, in a process of its own (and its children); yields (address, the
-    process). Ended by its own id: SIGTERM (ray.shutdown stops what it started), then its process group."""
+    """A Ray cluster on 127.0.0.1 declaring 4 CPUs (two 2-thread workers), in a process of its own (and its
+    children); yields (address, the process). Ended by its own id: SIGTERM (ray.shutdown stops what it started), then its process group."""
     pytest.importorskip("ray")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_AUTH_MODE": "disabled"}     # a cluster of this test only, on loopback: no token to share

@@ -7,7 +7,13 @@ shared bake cache.
   group's model once and bakes that group's specs one after another, one task each; it writes each finished payload
   to the cache itself and returns only its key, size and seconds (the reduction happens on the worker: no tensor
   travels back). A worker recomputes every key from the spec it rebuilt and refuses a mismatch (a worker running
-  other code or models than the driver).
+  other code or models than the driver). When a group's queue is empty its actor ends, and its CPUs (or GPU) start
+  an actor for the group with the most jobs left (two or more), so a small group does not keep a core idle while a
+  large one bakes on alone.
+- An actor asks Ray for BAKE_THREADS CPUs (generator/bake.py), the threads its torch runs: the count is fixed so
+  that a payload's bytes do not depend on the machine, and an actor given fewer CPUs than it runs threads slows
+  every actor beside it (two 2-thread actors on 2 cores: 391-408 s against 238 s for one, benchmarks/RESULTS.md).
+  So the default number of workers is the cluster's CPUs / BAKE_THREADS.
 - A worker that dies mid-bake (killed, out of memory) is restarted by Ray and its task retried
   (`max_restarts`, `max_task_retries`). An entry is published whole or not at all (cache.py), so a death leaves
   nothing partial in the cache; a spec baked twice that way is written twice with the same bytes, which is
@@ -27,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..bake import Baker
+from ..bake import BAKE_THREADS, Baker
 from ..errors import ExplorableError, SpecError
 from ..spec import SpecBase
 from .plan import Plan, plan
@@ -57,11 +63,7 @@ def import_ray():
 class BakeWorker:
     """The body of a `BakeWorker` actor: one process, one loaded model (through the process's model pool)."""
 
-    def __init__(self, cache: str, cache_options: dict, base_dir: str, device: str | None, dtype: str | None,
-                 threads: int):
-        import torch
-
-        torch.set_num_threads(max(1, threads))
+    def __init__(self, cache: str, cache_options: dict, base_dir: str, device: str | None, dtype: str | None):
         self.baker = Baker(cache, base_dir, cache_options=cache_options, device=device, dtype=dtype)
 
     def pid(self) -> int:
@@ -142,7 +144,7 @@ def bake(specs: list[SpecBase], baker: Baker, *, address: str | None = None, wor
     try:
         resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), max(1, int(resources.get("CPU", 1)))
-        todo = plan(specs, baker, workers or cpus)
+        todo = plan(specs, baker, workers or max(1, cpus // BAKE_THREADS))
         return _run(ray, todo, baker, cpus, gpus, progress)
     finally:
         ray.shutdown()
@@ -167,21 +169,31 @@ def _run(ray, todo: Plan, baker: Baker, cpus: int, gpus: int, progress: bool
         if queue:
             job = queue.pop(0)
             running[actor.bake.remote(job.key, job.record)] = (actor, group, job.where)
-        else:
-            ray.kill(actor)        # its group is done: free its CPU or GPU for a group still waiting
+            return
+        ray.kill(actor)            # its group is done: its CPU or GPU goes to the group with the most jobs left
+        waiting = [other for other in todo.groups if other.device == group.device and len(queues[id(other)]) > 1]
+        if waiting:                # (two or more: one more model load pays off only when the queue is not ending)
+            start(max(waiting, key=lambda other: len(queues[id(other)])))
+
+    def start(group) -> bool:
+        """One more actor for `group`, given its first job; False (and the group's jobs dropped, with an error) for
+        a cuda group on a cluster without GPUs."""
+        if group.device == "cuda" and gpus == 0:
+            errors.append(ExecutorError(f"{group.label}: device cuda was asked for, but the Ray cluster has "
+                                        "no GPU: add GPU nodes, or bake with device: cpu"))
+            queues[id(group)].clear()
+            return False
+        needs = {"num_cpus": min(BAKE_THREADS, cpus), **({"num_gpus": 1} if group.device == "cuda" else {})}
+        actor = actor_class.options(**needs).remote(cache, baker.cache_options, str(baker.base_dir.resolve()),
+                                                    baker.device, baker.dtype)
+        actors.append(actor)
+        submit(actor, group)
+        return True
 
     for group in todo.groups:
         for _ in range(group.workers):
-            needs = {"num_gpus": 1, "num_cpus": 1} if group.device == "cuda" else {"num_cpus": 1}
-            if group.device == "cuda" and gpus == 0:
-                errors.append(ExecutorError(f"{group.label}: device cuda was asked for, but the Ray cluster has "
-                                            "no GPU: add GPU nodes, or bake with device: cpu"))
-                queues[id(group)].clear()
+            if not start(group):
                 break
-            actor = actor_class.options(**needs).remote(cache, baker.cache_options, str(baker.base_dir.resolve()),
-                                                        baker.device, baker.dtype, threads=1)
-            actors.append(actor)
-            submit(actor, group)
     try:
         while running:
             done, _ = ray.wait(list(running), num_returns=1)
