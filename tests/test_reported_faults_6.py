@@ -4,6 +4,10 @@ and bidi controls in a title or caption reordering the page around them."""
 
 from __future__ import annotations
 
+import html.parser
+import json
+import unicodedata
+
 import pytest
 from test_reported_faults_5 import block, check, project, refused
 
@@ -92,3 +96,93 @@ def test_a_field_known_nowhere_keeps_its_did_you_mean():
     errors = refused("model: smollm2\ntext: The capital of France is\ninterventions: {contrst: The capital of Italy}\n")
     assert [(error.line, error.message, error.hint) for error in errors] == [
         (13, "unknown field", "did you mean 'contrast'?")]
+
+
+# -- 3. bidi controls in a title, a caption or an error ---------------------------------------------------------------
+
+# Unicode's explicit bidi formatting characters, found by their bidi class (UnicodeData.txt), not by a list
+_EXPLICIT = {"LRE", "RLE", "PDF", "LRO", "RLO", "LRI", "RLI", "FSI", "PDI"}
+_CONTROLS = [chr(code) for code in range(0x110000) if unicodedata.bidirectional(chr(code)) in _EXPLICIT]
+
+
+class _Text(html.parser.HTMLParser):
+    """The text of the elements of a class (`wanted`), and the tags met inside them."""
+
+    def __init__(self, wanted: str):
+        super().__init__(convert_charrefs=True)
+        self.wanted, self.depth, self.text, self.tags = wanted, 0, "", []
+
+    def handle_starttag(self, tag, attrs):
+        if self.depth:
+            self.depth += 1
+            self.tags.append(tag)
+        elif self.wanted in (dict(attrs).get("class") or "").split():
+            self.depth = 1
+
+    def handle_endtag(self, tag):
+        self.depth = max(0, self.depth - 1)
+
+    def handle_data(self, data):
+        if self.depth:
+            self.text += data
+
+
+def _read(page: str, wanted: str) -> _Text:
+    reader = _Text(wanted)
+    reader.feed(page)
+    return reader
+
+
+def _widget(title: str, caption: str) -> str:
+    from generator.spec import spec_from_data
+    from generator.widget_html import render_widget
+
+    spec = spec_from_data({"model": "smollm2", "text": "The capital of France is", "title": title,
+                           "caption": caption}, file="page.md")
+    return render_widget(spec, json.dumps({"model": {"label": "SmolLM2-135M"}, "tokens": []}).encode())
+
+
+def test_the_controls_are_the_nine_explicit_ones():
+    assert [f"{ord(char):04X}" for char in _CONTROLS] == ["202A", "202B", "202C", "202D", "202E",
+                                                          "2066", "2067", "2068", "2069"]
+
+
+@pytest.mark.parametrize("control", _CONTROLS, ids=lambda char: f"U+{ord(char):04X}")
+def test_a_bidi_control_in_a_title_or_caption_is_drawn_and_reorders_nothing(control):
+    page = _widget(f"Heads{control} that agree", f"Layer 3{control} attends back")
+    for wanted, shown in [("explorable-title", "Heads⟨{}⟩ that agree"),
+                          ("explorable-caption", "Layer 3⟨{}⟩ attends back.")]:
+        reader = _read(page, wanted)
+        assert not [char for char in reader.text if unicodedata.bidirectional(char) in _EXPLICIT]
+        assert reader.text.startswith(shown.format(f"{ord(control):04X}"))
+        assert reader.tags[0] == "bdi", "the author's text is isolated from the model label after it"
+    assert f'title="U+{ord(control):04X} {unicodedata.name(control)}"' in page
+
+
+def test_right_to_left_text_and_its_marks_are_kept_as_written():
+    caption = "\u05e9\u05dc\u05d5\u05dd\u200f (3)"         # Hebrew, a right-to-left mark, a neutral number
+    reader = _read(_widget("t", caption), "explorable-caption")
+    assert reader.text.startswith(caption + " Model:")
+    assert reader.tags[0] == "bdi"
+
+
+def test_an_error_box_draws_the_controls_of_the_text_it_quotes():
+    from generator.errors import SpecError
+    from generator.markdown_ext import render_error
+
+    box = render_error(SpecError(f"unknown view 'head\u202e'", file="docs/a.md", line=3, field="views"))
+    text = _read(box, "explorable--error").text
+    assert "head⟨202E⟩" in text
+    assert not [char for char in text if unicodedata.bidirectional(char) in _EXPLICIT]
+
+
+def test_the_standalone_file_draws_the_controls_of_its_title_and_text():
+    from generator.export.standalone import standalone_html
+    from generator.spec import spec_from_data
+
+    spec = spec_from_data({"model": "smollm2", "text": "abc\u202edef", "title": "Two\u2067 heads"}, file="p.md")
+    page = standalone_html(spec, json.dumps({"model": {"label": "SmolLM2-135M"}, "tokens": []}).encode())
+    assert not [char for char in page if unicodedata.bidirectional(char) in _EXPLICIT]
+    assert page.count("⟨2067⟩") == 3        # the <title>, the <h1> and the hidden title the save buttons read
+    assert "<title>Two⟨2067⟩ heads</title>" in page
+    assert "abc⟨202E⟩def" in _read(page, "xs-text").text
