@@ -186,3 +186,40 @@ def test_the_standalone_file_draws_the_controls_of_its_title_and_text():
     assert page.count("⟨2067⟩") == 3        # the <title>, the <h1> and the hidden title the save buttons read
     assert "<title>Two⟨2067⟩ heads</title>" in page
     assert "abc⟨202E⟩def" in _read(page, "xs-text").text
+
+
+# -- 5. found in the review of spec_yaml.py ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, tag, reason", [
+    ("!foo The capital", "!foo", "could not determine a constructor for the tag '!foo'"),
+    ("!!int abc", "!!int", "invalid literal for int() with base 10: 'abc'"),
+])
+def test_a_value_with_a_tag_yaml_cannot_make_is_a_placed_error(tmp_path, capsys, value, tag, reason):
+    root = project(tmp_path, block("text: The capital of France is", "saliency:", f"  ig_steps: {value}"))
+    status, errors = check(root, capsys)
+    assert status == 1
+    assert errors == [f"error: docs/index.md:7: field 'saliency.ig_steps': YAML cannot read the value tagged {tag}: "
+                      f"{reason} (delete '{tag}': explorables take plain values; quote a text that would read as a "
+                      "number or as true/false)"]
+
+
+def test_a_tab_in_a_curated_entry_names_the_field_as_the_schema_does(tmp_path):
+    from generator.spec import Catalogue
+
+    (tmp_path / "a.yml").write_text("- id: first\n  model: smollm2\n  text: Hi\n  saliency:\n\tig_steps: 8\n",
+                                    encoding="utf-8")
+    [error] = Catalogue.load(tmp_path, tmp_path).errors
+    assert (error.file, error.line, error.field) == ("a.yml", 5, "saliency.ig_steps")     # not '0.saliency.ig_steps'
+
+
+@pytest.mark.parametrize("text", [
+    "model: smollm2\ntext: 'The: cat'\nviews: [head, model]\nlens: {top_k: 3}\n",
+    "- id: a\n  pair: [One., Two.]\n  generate: 0x10\n- id: b\n  text: &t yes\n  title: *t\n",
+    "text: |\n  two\n  lines\ncaption: !!str 5\nmax_tokens: 1_000\n",
+])
+def test_the_data_read_once_is_the_data_pyyaml_reads(text):
+    import yaml
+
+    from generator.spec_yaml import load_with_lines
+
+    assert load_with_lines(text, "f.yml")[0] == yaml.safe_load(text)
