@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html.parser
 import json
+import os
 import unicodedata
 
 import pytest
@@ -223,3 +224,94 @@ def test_the_data_read_once_is_the_data_pyyaml_reads(text):
     from generator.spec_yaml import load_with_lines
 
     assert load_with_lines(text, "f.yml")[0] == yaml.safe_load(text)
+
+
+# -- 4. the unknown-token underline under a glyph taller than the line ------------------------------------------------
+
+def _tall_font(path) -> None:
+    """A font of one glyph for U+1F600, a narrow bar from 0.45 em below the baseline to 1.35 em above it (narrow, so
+    that a row of ink across the token can only be its underline), with line metrics to match: an emoji font's glyph
+    taller than the token's 22 px line (as color emoji fonts draw at 1.2-1.4 em)."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    builder = FontBuilder(1000, isTTF=True)
+    builder.setupGlyphOrder([".notdef", "tall"])
+    builder.setupCharacterMap({0x1F600: "tall"})
+    pen = TTGlyphPen(None)
+    for x, y in [(450, -450), (450, 1350), (550, 1350), (550, -450)]:
+        (pen.lineTo if x != 450 or y != -450 else pen.moveTo)((x, y))
+    pen.closePath()
+    builder.setupGlyf({".notdef": TTGlyphPen(None).glyph(), "tall": pen.glyph()})
+    builder.setupHorizontalMetrics({".notdef": (500, 0), "tall": (1000, 50)})
+    builder.setupHorizontalHeader(ascent=1350, descent=-450)
+    builder.setupNameTable({"familyName": "TallEmoji", "styleName": "Regular"})
+    builder.setupOS2(sTypoAscender=1350, sTypoDescender=-450, usWinAscent=1350, usWinDescent=450)
+    builder.setupPost(underlinePosition=-500, underlineThickness=60)
+    builder.save(str(path))
+
+
+_TOKENS_PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<link rel="stylesheet" href="{css}">
+<style>@font-face {{ font-family: TallEmoji; src: url({font}); unicode-range: U+1F600; }}
+body {{ margin: 20px; --md-code-font-family: "DejaVu Sans Mono", TallEmoji, monospace; background: {bg};
+       --md-default-fg-color: {fg}; --md-default-fg-color--light: {fg2}; --md-default-bg-color: {bg}; }}</style>
+</head><body {scheme}><div class="explorable"><div class="xp-view">
+<div class="xp-col"><span class="xp-tok xp-unk" id="col-word">&apos;&apos;&apos;</span>
+<span class="xp-tok xp-unk" id="col-tall">\U0001F600</span></div>
+<div class="xp-flow"><span class="xp-tok xp-unk" id="flow-word">&apos;&apos;&apos;</span>
+<span class="xp-tok">The</span>
+<span class="xp-tok xp-unk" id="flow-tall">\U0001F600</span></div>
+<div class="xp-etoks"><span class="xp-tok xp-unk" id="etoks-word">&apos;&apos;&apos;</span>
+<span class="xp-tok">The</span>
+<span class="xp-tok xp-unk" id="etoks-tall">\U0001F600</span></div>
+<p class="explorable-caption">Key: <span class="xp-unk" id="key-word">&apos;&apos;&apos;</span>
+<span class="xp-unk" id="key-tall">\U0001F600</span></p>
+</div></div></body></html>"""
+
+_THEMES = {"light": dict(fg="#222", fg2="#666", bg="#ffffff", scheme=""),
+           "dark": dict(fg="#e2e4e9", fg2="#9ea3ad", bg="#1e2129", scheme='data-md-color-scheme="slate"')}
+
+
+def _ink_rows(page, selector: str, background: str) -> list[float]:
+    """For each device pixel row of the lowest 12 px of the token's box (top to bottom): the share of its width
+    that holds ink (pixels unlike the background)."""
+    import io
+
+    from PIL import Image
+
+    box = page.locator(selector).bounding_box()
+    low = min(12, box["height"])
+    shot = Image.open(io.BytesIO(page.screenshot(clip={"x": box["x"], "y": box["y"] + box["height"] - low,
+                                                       "width": box["width"], "height": low}))).convert("RGB")
+    ground = tuple(int(background[i:i + 2], 16) for i in (1, 3, 5))
+    return [sum(1 for x in range(shot.width) if sum(abs(a - b) for a, b in zip(shot.getpixel((x, y)), ground)) > 60)
+            / shot.width for y in range(shot.height)]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_the_unknown_token_underline_is_drawn_under_a_tall_glyph(browser, tmp_path, width, theme):
+    from pathlib import Path
+
+    css = Path(__file__).resolve().parent.parent / "generator" / "assets" / "css" / "explorables.css"
+    _tall_font(tmp_path / "tall.ttf")
+    colours = _THEMES[theme]
+    (tmp_path / "page.html").write_text(_TOKENS_PAGE.format(css=css.as_uri(), font="tall.ttf", **colours),
+                                        encoding="utf-8")
+    page = browser.new_page(viewport={"width": width, "height": 300}, device_scale_factor=2)
+    try:
+        page.goto((tmp_path / "page.html").as_uri())
+        page.evaluate("document.fonts.ready")
+        assert page.evaluate("document.fonts.check('16px TallEmoji', '\\u{1F600}')")
+        shots = os.environ.get("UNK_SHOTS")
+        if shots:
+            page.screenshot(path=f"{shots}/unk-{theme}-{width}.png", clip={"x": 0, "y": 0, "width": 260, "height": 160})
+        assert page.locator("#col-tall").bounding_box()["height"] == 22, "a head-view row keeps its height"
+        # rows of the wave (ink across 15 % of the width or more) under each unknown token, in the head view's
+        # column, the saliency view's flow and the explanations view's rows: whole everywhere, so the same count
+        waves = {f"{place}-{token}": sum(share >= 0.15 for share in _ink_rows(page, f"#{place}-{token}", colours["bg"]))
+                 for place in ["col", "flow", "etoks"] for token in ["word", "tall"]}
+        assert len(set(waves.values())) == 1 and waves["col-word"] >= 3, waves
+    finally:
+        page.close()
