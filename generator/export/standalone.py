@@ -97,7 +97,7 @@ def standalone_html(spec: SpecBase, payload: bytes) -> str:
         _inline_style(_own("standalone.css")),
         "</head><body>",
         _inline_script(_own("theme.js")),
-        f"<main><h1>{author_text(title)}</h1>",
+        f"<main><h1>{author_text(title, isolate=False)}</h1>",
         _about(spec, document),
         widget,
         f"<footer>{footer}</footer></main>",
