@@ -15,7 +15,6 @@ locations) and a payload sink (large payloads become files instead of page attri
 from __future__ import annotations
 
 import dataclasses
-import html
 import json
 import logging
 import re
@@ -33,7 +32,7 @@ from .errors import ExplorableError, SpecError, each
 from .fences import Block, find_blocks
 from .methods import REGISTRY
 from .spec import Catalogue, SpecBase, spec_from_block
-from .widget_html import DEFAULT_EMBED_LIMIT, render_widget
+from .widget_html import DEFAULT_EMBED_LIMIT, author_text, render_widget
 
 log = logging.getLogger("mkdocs.plugins.explorables")
 
@@ -108,8 +107,8 @@ def render_error(error: ExplorableError) -> str:
     lines = [one.describe() if isinstance(one, SpecError) else str(one) for one in each(error)]
     if len(lines) == 1:
         return ('<div class="explorable explorable--error" role="alert"><strong>Explorable error:</strong> '
-                f"<code>{html.escape(lines[0])}</code></div>")
-    items = "".join(f"<li><code>{html.escape(line)}</code></li>" for line in lines)
+                f"<code>{author_text(lines[0], isolate=False)}</code></div>")
+    items = "".join(f"<li><code>{author_text(line, isolate=False)}</code></li>" for line in lines)
     return ('<div class="explorable explorable--error" role="alert">'
             f"<strong>Explorable errors ({len(lines)}):</strong><ul>{items}</ul></div>")
 

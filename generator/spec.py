@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -280,10 +281,13 @@ def _problem(loc: tuple, members: list[dict[str, Any]]) -> tuple[tuple, str, str
         hint = _description(loc)
     elif problem["type"] == "extra_forbidden":
         message = "unknown field"
-        hint = _did_you_mean(str(loc[-1]), _fields_at(loc[:-1]), "valid fields")
-    elif problem["type"] == "literal_error" and loc and loc[0] == "views":
-        message = f"unknown view {problem['input']!r}"
-        hint = _did_you_mean(str(problem["input"]), REGISTRY.views(), "valid views")
+        hint = _elsewhere(str(loc[-1]), loc[:-1]) or _did_you_mean(str(loc[-1]), _fields_at(loc[:-1]),
+                                                                     "valid fields")
+    elif problem["type"] == "literal_error":
+        views = bool(loc) and loc[0] == "views"     # the message lists the other fields' values, not the views
+        if views:
+            message = f"unknown view {problem['input']!r}"
+        hint = _did_you_mean(str(problem["input"]), _literal_values(loc), "valid views", close_only=not views)
     elif problem["type"] == "missing":
         message = "this field is required"
     elif problem["type"] in _NUMBER_PROBLEMS:
@@ -294,11 +298,77 @@ def _problem(loc: tuple, members: list[dict[str, Any]]) -> tuple[tuple, str, str
 _TYPO_CUTOFF = 0.75
 
 
-def _did_you_mean(given: str, names: list[str], what: str) -> str:
+def _did_you_mean(given: str, names: list[str], what: str, close_only: bool = False) -> str | None:
     """"did you mean 'text'?" when one name is close to `given` (a typo: difflib's ratio of at least 0.75), else
-    "<what>: a, b, c" (short, so a box of several errors stays readable)."""
-    close = difflib.get_close_matches(given, names, n=1, cutoff=_TYPO_CUTOFF)
-    return f"did you mean '{close[0]}'?" if close else f"{what}: " + ", ".join(names)
+    "<what>: a, b, c" (short, so a box of several errors stays readable), or None with `close_only` (where the
+    message lists the names already). A name that differs from `given` in case only is the match."""
+    close = [name for name in names if name.lower() == given.lower()]
+    close = close or difflib.get_close_matches(given, names, n=1, cutoff=_TYPO_CUTOFF)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return None if close_only else f"{what}: " + ", ".join(names)
+
+
+def _literal_values(loc: tuple) -> list[str]:
+    """The values a field with a fixed set of values takes (a `Literal`, alone, optional or as a list's entries),
+    read from the schema at `loc` (list positions skipped); [] when the field has no such set."""
+    info = _field_info(loc)
+    values: list[str] = []
+
+    def collect(annotation: Any) -> None:
+        if typing.get_origin(annotation) is Literal:
+            values.extend(str(arg) for arg in typing.get_args(annotation) if str(arg) not in values)
+        for arg in () if typing.get_origin(annotation) is Literal else typing.get_args(annotation):
+            collect(arg)
+
+    if info is not None:
+        collect(info.annotation)
+    return values
+
+
+def _field_homes() -> dict[str, list[str]]:
+    """{field name: the places that take it}: '' for the block's top level, else the method whose options have it
+    ('interventions'), in the schema's order. Built from the schema, so a method registered later is in it."""
+    schema = spec_schema()
+    homes: dict[str, list[str]] = {name: [""] for name in schema.model_fields}
+    for method in REGISTRY:
+        if method.options is not None:
+            for name in method.options.model_fields:
+                homes.setdefault(name, []).append(method.name)
+    return homes
+
+
+def _elsewhere(name: str, place: tuple) -> str | None:
+    """For an unknown field `name` at `place` (() for the top level, ('counterfactuals',) inside a method's options)
+    that is a field somewhere else in the schema: where it belongs ("'contrast' is an option of interventions (...):
+    write it under 'interventions:'"), followed by the did-you-mean of a close name at `place` when there is one.
+    None when `name` is a field nowhere (or the unknown key sits deeper than a method's options)."""
+    if len(place) > 1 or not all(isinstance(part, str) for part in place):
+        return None
+    here = place[0] if place else ""
+    homes = [home for home in _field_homes().get(name, []) if home != here]
+    if not homes:
+        return None
+    if homes == [""]:
+        where = (f"'{name}' is a field of the block itself, not an option of {here}: write it at the top level, "
+                 f"not under '{here}:'")
+    else:
+        methods = [home for home in homes if home]
+        what = f"an option of {_listed(methods, 'and')}"
+        if len(methods) == 1:
+            kind = _short(_field_info((methods[0], name)))
+            what += f" ({kind})" if kind else ""
+        under = f"'{methods[0]}:'" if len(methods) == 1 else "one of them"
+        where = f"'{name}' is {what}: write it under {under}"
+    close = difflib.get_close_matches(name, _fields_at(place), n=1, cutoff=_TYPO_CUTOFF)
+    return where + (f"; or did you mean '{close[0]}'?" if close else "")
+
+
+def _short(info: Any) -> str:
+    """What an option is for, in a few words: its description's part before the first ':' when that is short
+    ('Activation patching: a contrast text ...' -> 'activation patching'), else ''."""
+    head, colon, _ = (getattr(info, "description", None) or "").partition(":")
+    return f"{head[:1].lower()}{head[1:]}" if colon and len(head.split()) <= 4 else ""
 
 
 def _coherence_problems(data: dict[str, Any]) -> list[tuple[tuple, str, None]]:

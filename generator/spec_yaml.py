@@ -12,32 +12,27 @@ import yaml
 from .errors import SpecError
 
 
-class _Loader(yaml.SafeLoader):
-    pass
-
-
 def load_with_lines(text: str, file: str, repeated: list[SpecError] | None = None) -> tuple[Any, dict[tuple, int]]:
     """Parse YAML; return the data and a map from key paths (tuples) to 1-based line numbers.
 
     Raises SpecError on a syntax error, and on a key given twice in one mapping unless `repeated` is a list: then
     each such key's error is appended to it (its `field` starts with the key path) and the last value is kept.
-    Lines indented with another space than ' ' (a pasted non-breaking space) are errors too (`odd_spaces`)."""
-    spaces = odd_spaces(text, file)
+    Lines indented with another space than ' ' (a pasted non-breaking space) are errors too (`_odd_spaces`)."""
+    spaces = _odd_spaces(text, file)
     if spaces:
         raise SpecError.combine(spaces)
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
+        mark, problem = getattr(exc, "problem_mark", None), _problem_of(exc)
         line = mark.line + 1 if mark is not None else None
-        if mark is not None and "'\\t'" in (getattr(exc, "problem", None) or ""):
-            raise tab_error(text, file, mark.line, mark.column) from None
-        colon = full_width_colon(text, file, mark.line) if mark is not None else None
-        if colon is None and mark is not None and problem_of(exc) == "mapping values are not allowed here":
-            colon = colon_in_value(text, file, mark.line)
+        if mark is not None and "'\\t'" in problem:
+            raise _tab_error(text, file, mark.line, mark.column) from None
+        colon = _full_width_colon(text, file, mark.line) if mark is not None else None
+        if colon is None and mark is not None and problem == "mapping values are not allowed here":
+            colon = _colon_in_value(text, file, mark.line)
         if colon is not None:
             raise colon from None
-        problem = getattr(exc, "problem", None) or str(exc)
         context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
         unclosed = _unclosed_flow(text, file, context, start, problem, mark)
         if unclosed is not None:
@@ -57,10 +52,51 @@ def load_with_lines(text: str, file: str, repeated: list[SpecError] | None = Non
         raise colon
     lines: dict[tuple, int] = {}
     _walk(node, (), lines, file, repeated, set())
-    data = yaml.load(text, Loader=_Loader)
+    try:
+        data = yaml.SafeLoader("").construct_document(node)    # the node read above: the text is parsed once
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        raise _tag_error(node, text, file, exc) from None
     return data, lines
 
 
+def _tag_error(node: yaml.Node, text: str, file: str, exc: Exception) -> SpecError:
+    """The error of a value with a YAML tag that the safe loader cannot make (`!foo bar`, `!!int abc`, `!!float x`),
+    which PyYAML raises without a line for a value its constructor refuses: placed on the tag's line, found as the
+    first tagged value (its node starts with '!') that cannot be made alone when `exc` has no mark."""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is None:
+        for found in _nodes(node):
+            if text.startswith("!", found.start_mark.index):
+                try:
+                    yaml.SafeLoader("").construct_document(found)
+                except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+                    mark = found.start_mark
+                    break
+    line = mark.line if mark is not None else None
+    tag = text[mark.index:].split(maxsplit=1)[0] if mark is not None and text.startswith("!", mark.index) else None
+    reason = _problem_of(exc) if isinstance(exc, yaml.YAMLError) else str(exc)
+    return SpecError(f"YAML cannot read the value tagged {tag or 'here'}: {reason}", file=file,
+                     line=None if line is None else line + 1,
+                     field=None if line is None else _key_at(text, file, line, entries=True),
+                     hint=f"delete {repr(tag) if tag else 'the tag'}: explorables take plain values; quote a text "
+                          "that would read as a number or as true/false")
+
+
+def _nodes(node: yaml.Node, seen: set | None = None):
+    """`node` and every value under it (not a mapping's keys), in document order, each node once (an alias may
+    repeat one, or hold the node around it: `_walk` reports that)."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    yield node
+    children = ([value for _, value in node.value] if isinstance(node, yaml.MappingNode) else
+                node.value if isinstance(node, yaml.SequenceNode) else [])
+    for child in children:
+        yield from _nodes(child, seen)
+
+
+# PyYAML's context words for a flow collection it was reading: its opening and closing brackets, what authors call it
 _FLOW = {"while parsing a flow sequence": ("[", "]", "list"), "while parsing a flow mapping": ("{", "}", "mapping")}
 
 
@@ -79,9 +115,9 @@ def _unclosed_flow(text: str, file: str, context: str | None, start, problem: st
     bracket as the context mark (`yaml.parser.Parser.parse_flow_sequence_entry`). A problem on the opening line
     itself, before the end of the text, is two entries without a ',' between them (`["a" "b"]`): said as such, at
     that line; at the end of the text (the list opens on the last line of a block, whose body ends without a line
-    break) it is the missing bracket. The field is the key
-    on that line when the text reads with the closing bracket added at the line's end (within a curated file's entry,
-    as the schema's errors name it). None for other errors."""
+    break) it is the missing bracket. The field is the key on that line when the text reads with the closing bracket
+    added at the line's end (within a curated file's entry, as the schema's errors name it). None for other
+    errors."""
     if context not in _FLOW or start is None or mark is None:
         return None
     opening, closing, kind = _FLOW[context]
@@ -96,14 +132,11 @@ def _unclosed_flow(text: str, file: str, context: str | None, start, problem: st
                          hint=f"separate the entries with ', ' and quote an entry that holds ',' or '{closing}'")
     fixed = "\n".join(rows[:start.line] + [row.rstrip() + closing] + rows[start.line + 1:]) + "\n"
     try:
-        node = yaml.compose(fixed, Loader=_Loader)
+        node = yaml.compose(fixed, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         node = None
     reads = node is not None
-    path = list(_path_of(node, (start.line, start.column), ()) or ()) if reads else []
-    while path and isinstance(path[0], int):      # a curated file's entry: named by its line, as schema errors are
-        path.pop(0)
-    field = _field(tuple(path))
+    field = _entry_field(_path_of(node, (start.line, start.column), ()) or ()) if reads else None
     gap = mark.line - start.line
     reached = ("the end of the text" if gap == 0 else "its last line" if at_end or mark.line >= len(rows) else
                "the line below" if gap == 1 else f"{gap} lines below")
@@ -130,13 +163,13 @@ def _path_of(node: yaml.Node | None, at: tuple[int, int], path: tuple) -> tuple 
 
 # A key (or a list's '-') after the indentation: the start of a line whose indentation matters to YAML
 _KEY_START = re.compile(r"(-\s|[^\s:#'\"\[{][^:#]*:(\s|$))")
+# A key ended by a full-width colon '：' (U+FF1A) at the start of a line, after the indentation or a list's '-'
 _FULL_WIDTH_KEY = re.compile(r"^\s*(-\s+)?(?P<key>[^\s:#'\"\[{][^:#：]*?)\s*：")
 
 
 def _space_name(char: str) -> str:
-    """'a non-breaking space (U+00A0)', 'an ideographic space (U+3000)': a space character in words."""
-    if char == "\u00a0":
-        return "a non-breaking space (U+00A0)"
+    """'a non-breaking space (U+00A0)', 'an ideographic space (U+3000)': a space character in words (its Unicode
+    name, lowercased, 'no-break' said as 'non-breaking')."""
     name = unicodedata.name(char, "space").lower().replace("no-break", "non-breaking")
     return f"{'an' if name[0] in 'aeiou' else 'a'} {name} (U+{ord(char):04X})"
 
@@ -147,7 +180,7 @@ def _odd_space(char: str) -> bool:
     return char not in " \t" and (unicodedata.category(char) == "Zs" or char == "\ufeff")
 
 
-def odd_spaces(text: str, file: str) -> list[SpecError]:
+def _odd_spaces(text: str, file: str) -> list[SpecError]:
     """An error for each line whose indentation holds a space YAML does not read as one (`_odd_space`: most often a
     non-breaking space U+00A0 pasted from a web page or a word processor), before a key or a list's '-': YAML takes
     it as part of the key ('  ig_steps' becomes an unknown field) instead of indentation (YAML 1.2, section 6.1:
@@ -168,7 +201,7 @@ def odd_spaces(text: str, file: str) -> list[SpecError]:
     return found
 
 
-def full_width_colon(text: str, file: str, error_line: int) -> SpecError | None:
+def _full_width_colon(text: str, file: str, error_line: int) -> SpecError | None:
     """The error of a key written with a full-width colon '：' (U+FF1A, as a Chinese or Japanese keyboard types it)
     instead of ':', which YAML reads as part of a plain text, so that its error comes at the next line ("mapping
     values are not allowed here") or later: placed on the nearest such line at or above 0-based `error_line` (a
@@ -186,16 +219,17 @@ def full_width_colon(text: str, file: str, error_line: int) -> SpecError | None:
     return None
 
 
-def problem_of(exc: yaml.YAMLError) -> str:
+def _problem_of(exc: yaml.YAMLError) -> str:
     """PyYAML's words for what it met (its `problem`), or the whole message."""
     return getattr(exc, "problem", None) or str(exc)
 
 
+# 'key: value' on one line, with a plain (unquoted, not a flow collection, block scalar, anchor, alias or tag) value
 _KEY_VALUE = re.compile(r"^(?P<lead>\s*(?:-\s+)?)(?P<key>[^\s:#'\"\[{][^:#]*?):[ \t]+"
                         r"(?P<value>[^\s'\"\[{|>&*!].*?)\s*$")
 
 
-def colon_in_value(text: str, file: str, error_line: int) -> SpecError | None:
+def _colon_in_value(text: str, file: str, error_line: int) -> SpecError | None:
     """The error of an unquoted value holding ': ' (`text: Note: something`), which PyYAML refuses at that ':'
     ("mapping values are not allowed here"): YAML reads ': ' as the start of a mapping inside the value. Placed on the
     line, naming the key whose value it is, with the value quoted in the hint; only when the text reads once that
@@ -217,7 +251,7 @@ def colon_in_value(text: str, file: str, error_line: int) -> SpecError | None:
 
 
 def _full_width_value(node: yaml.Node, text: str, file: str) -> SpecError | None:
-    """`full_width_colon`'s error where the YAML reads: a key written with '：' under another key reads as that key's
+    """`_full_width_colon`'s error where the YAML reads: a key written with '：' under another key reads as that key's
     text ('lens:' then '  top_k： 3' is lens = "top_k： 3"). Found as a plain text value that starts a line (not
     after a key's ':' nor a list's '-') and reads as 'name： ...'; None when there is none."""
     rows = text.splitlines()
@@ -225,67 +259,47 @@ def _full_width_value(node: yaml.Node, text: str, file: str) -> SpecError | None
         row = rows[found.start_mark.line] if found.start_mark.line < len(rows) else ""
         starts_line = not row[:found.start_mark.column].strip()
         if starts_line and _FULL_WIDTH_KEY.match(row):
-            return full_width_colon(text, file, found.start_mark.line)
+            return _full_width_colon(text, file, found.start_mark.line)
     return None
 
 
-def _plain_scalars(node: yaml.Node, seen: set | None = None):
-    """Every unquoted scalar node under `node`, in document order, each node once (an alias may repeat one, or hold
-    the node around it: `_walk` reports that)."""
-    seen = set() if seen is None else seen
-    if id(node) in seen:
-        return
-    seen.add(id(node))
-    if isinstance(node, yaml.ScalarNode):
-        if node.style is None:
-            yield node
-    elif isinstance(node, yaml.MappingNode):
-        for _, value in node.value:
-            yield from _plain_scalars(value, seen)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            yield from _plain_scalars(item, seen)
+def _plain_scalars(node: yaml.Node):
+    """Every unquoted scalar value under `node` (`_nodes`)."""
+    return [found for found in _nodes(node) if isinstance(found, yaml.ScalarNode) and found.style is None]
 
 
-def _key_at(text: str, file: str, line: int) -> str | None:
-    """The field (dotted key path) of the key on 0-based `line` of `text`, when the text reads; else None. Within a
-    curated file's entry it is named as the schema's errors name it (without the entry's index)."""
+def _key_at(text: str, file: str, line: int, entries: bool = False) -> str | None:
+    """The field (dotted key path) of the deepest key on 0-based `line` of `text` (with `entries`, also of a list
+    entry there: 'views.0'), when the text reads; else None. Within a curated file's entry it is named as the
+    schema's errors name it (`_entry_field`)."""
     try:
-        node = yaml.compose(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return None
-    lines: dict[tuple, int] = {}
-    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        lines: dict[tuple, int] = {}
         _walk(node, (), lines, file, [], set())
-    except SpecError:
+    except (yaml.YAMLError, SpecError):
         return None
-    paths = [path for path, at in lines.items() if at == line + 1 and path and isinstance(path[-1], str)]
-    if not paths:
-        return None
-    path = list(max(paths, key=len))
-    while path and isinstance(path[0], int):
-        path.pop(0)
-    return _field(tuple(path))
+    paths = [path for path, at in lines.items()
+             if at == line + 1 and path and (entries or isinstance(path[-1], str))]
+    return _entry_field(max(paths, key=len)) if paths else None
 
 
-def tab_error(text: str, file: str, line: int, column: int) -> SpecError:
+def _entry_field(path: tuple) -> str | None:
+    """`_field` of a key path read from a whole file, without the index of the curated file's entry that holds it
+    (a curated entry is named by its line, as the schema's errors name it: 'saliency.ig_steps', not
+    '0.saliency.ig_steps')."""
+    start = 0
+    while start < len(path) and isinstance(path[start], int):
+        start += 1
+    return _field(tuple(path[start:]))
+
+
+def _tab_error(text: str, file: str, line: int, column: int) -> SpecError:
     """The error of a tab that PyYAML refuses at 0-based `line` and `column` of `text`: YAML indents with spaces
     only (YAML 1.2, section 6.1), and PyYAML also refuses a tab between a key's ':' (or a list's '-') and its value.
     The field is the key on that line, found by reading the text with its tabs expanded, when that reads."""
-    row = text.splitlines()[line] if line < len(text.splitlines()) else ""
-    field = None
-    try:
-        expanded = yaml.compose(text.expandtabs(4), Loader=_Loader)
-    except yaml.YAMLError:
-        expanded = None
-    if expanded is not None:
-        lines: dict[tuple, int] = {}
-        try:
-            _walk(expanded, (), lines, file, [], set())
-        except SpecError:
-            lines = {}
-        paths = [path for path, at in lines.items() if at == line + 1 and path]
-        field = _field(max(paths, key=len)) if paths else None
+    rows = text.splitlines()
+    row = rows[line] if line < len(rows) else ""
+    field = _key_at(text.expandtabs(4), file, line, entries=True)
     if not row[:column].strip():
         return SpecError("YAML does not allow tabs for indentation; use spaces", file=file, line=line + 1,
                          field=field, hint="indent this line with spaces only, as deep as the lines of its level")

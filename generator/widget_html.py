@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import unicodedata
 from typing import Callable
 
@@ -39,7 +40,7 @@ def render_widget(spec: SpecBase, payload: bytes, *, payload_sink: Callable[[byt
     label = document["model"]["label"]
     parts = [f"<div {attr_text}>"]
     if spec.title:
-        parts.append(f'<p class="explorable-title">{html.escape(spec.title)}</p>')
+        parts.append(f'<p class="explorable-title">{author_text(spec.title)}</p>')
     if live:
         first, second = (spec.pair[0], spec.pair[1]) if spec.pair else (spec.text or "", None)
         pair = f' text-b="{html.escape(second, quote=True)}"' if second is not None else ""
@@ -48,7 +49,7 @@ def render_widget(spec: SpecBase, payload: bytes, *, payload_sink: Callable[[byt
     for view in spec.shown_views:
         element = REGISTRY.element(view)
         parts.append(f"<{element}></{element}>")
-    caption = html.escape(_sentence(spec.caption)) if spec.caption else ""
+    caption = author_text(_sentence(spec.caption)) if spec.caption else ""
     generated = generated_key(document["tokens"]) if any(map(REGISTRY.draws_generated, spec.shown_views)) else ""
     parts.append(f'<p class="explorable-caption">{caption} <span class="explorable-model">Model: '
                  f'{html.escape(label)}.</span>{generated}{partial_key(document)}{unknown_key(document)}'
@@ -61,6 +62,38 @@ def render_widget(spec: SpecBase, payload: bytes, *, payload_sink: Callable[[byt
     parts.append('<noscript><p class="explorable-caption">This interactive figure needs JavaScript.</p></noscript>')
     parts.append("</div>")
     return "".join(parts)
+
+
+# The explicit bidi controls: embeddings and overrides (LRE, RLE, PDF, LRO, RLO) and isolates (LRI, RLI, FSI, PDI).
+# The implicit marks (LRM U+200E, RLM U+200F, ALM U+061C) are kept: they set the direction of neutral characters
+# beside them, which right-to-left text may need, and cannot reverse a run of letters.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def author_text(text: str, isolate: bool = True) -> str:
+    """An author's title, caption or error text as HTML: escaped, every explicit bidi control drawn as the token
+    views draw characters without a glyph (`<span class="xp-mark">⟨202E⟩</span>`, its name in the tooltip), and
+    the whole in `<bdi>` (unless `isolate` is False: an error line, alone in its `<code>`), so that nothing in it
+    reorders the page around it (the "Model: ..." label after a caption) and a right-to-left caption still reads
+    right to left.
+
+    Why marks and not isolation alone: an override inside the text (U+202E) would still reverse the rest of the
+    text itself, showing the reader words the author did not write in that order (Unicode's bidi algorithm, UAX #9,
+    sections 2.2 and 2.4); drawn as a mark it reorders nothing, and the author sees the pasted character."""
+    out, start = [], 0
+    for found in _BIDI_CONTROLS.finditer(text):
+        char = found.group()
+        out.append(html.escape(text[start:found.start()]))
+        code = f"{ord(char):04X}"
+        out.append(f'<span class="xp-mark" title="U+{code} {unicodedata.name(char)}">⟨{code}⟩</span>')
+        start = found.end()
+    out.append(html.escape(text[start:]))
+    return f"<bdi>{''.join(out)}</bdi>" if isolate else "".join(out)
+
+
+def author_plain_text(text: str) -> str:
+    """`author_text` where no markup may go (an HTML `<title>`): escaped, each explicit bidi control as ⟨202E⟩."""
+    return html.escape(_BIDI_CONTROLS.sub(lambda found: f"⟨{ord(found.group()):04X}⟩", text))
 
 
 def _sentence(caption: str) -> str:

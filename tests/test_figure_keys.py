@@ -46,10 +46,10 @@ def test_the_generated_key_is_written_only_where_a_shown_view_draws_generated_to
 
 
 def test_a_caption_without_a_final_stop_gets_one_before_the_model_label():
-    assert "Two heads agree. <span" in _caption(["head"], "Two heads agree")
-    assert "Do they agree? <span" in _caption(["head"], "Do they agree?")
-    assert "(see above) <span" in _caption(["head"], "(see above)")
-    assert "&lt;b&gt;bold&lt;/b&gt;. <span" in _caption(["head"], "<b>bold</b>"), "text, never HTML"
+    assert "Two heads agree.</bdi> <span" in _caption(["head"], "Two heads agree")
+    assert "Do they agree?</bdi> <span" in _caption(["head"], "Do they agree?")
+    assert "(see above)</bdi> <span" in _caption(["head"], "(see above)")
+    assert "&lt;b&gt;bold&lt;/b&gt;.</bdi> <span" in _caption(["head"], "<b>bold</b>"), "text, never HTML"
 
 
 def test_the_unknown_token_key_is_written_only_for_blocks_with_unknown_tokens():

@@ -19,7 +19,7 @@ import json
 from importlib import resources
 
 from ..spec import SpecBase
-from ..widget_html import render_widget
+from ..widget_html import author_plain_text, author_text, render_widget
 from ..widgets import ENTRY, FIGURE, group_scripts
 from .assets import STYLES, asset_text
 
@@ -66,7 +66,7 @@ def _about(spec: SpecBase, payload: dict) -> str:
         if plain is not None:
             parts.append(f"<dd>{html.escape(plain)}</dd>")
         else:
-            parts.append(f'<dd><div class="xs-text">{html.escape(row[2])}</div></dd>')
+            parts.append(f'<dd><div class="xs-text">{author_text(row[2])}</div></dd>')
     parts.append("</dl>")
     return "".join(parts)
 
@@ -92,12 +92,12 @@ def standalone_html(spec: SpecBase, payload: bytes) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<meta name="color-scheme" content="light dark">',
         f'<meta name="generator" content="{GENERATOR}">',
-        f"<title>{html.escape(title)}</title>",
+        f"<title>{author_plain_text(title)}</title>",
         _inline_style(asset_text(STYLES)),
         _inline_style(_own("standalone.css")),
         "</head><body>",
         _inline_script(_own("theme.js")),
-        f"<main><h1>{html.escape(title)}</h1>",
+        f"<main><h1>{author_text(title, isolate=False)}</h1>",
         _about(spec, document),
         widget,
         f"<footer>{footer}</footer></main>",
