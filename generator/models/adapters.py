@@ -56,6 +56,11 @@ class Adapter:
                                    # each head's slice
     values_last: bool = False      # the values are the last H_kv * d_head entries of that output (Phi-3's fused
                                    # qkv_proj: H query heads, then H_kv key heads, then H_kv value heads)
+    sequential_residual: bool = False  # a block's output is (input + hook_attn_out) + hook_mlp_out, each one float
+                                   # addition of the branch output as the hooks see it (pre-norm blocks; not
+                                   # GPT-NeoX's parallel branches, OPT's post-norm option, nor OLMo 2's and Gemma
+                                   # 2/3's norms on the branch outputs): a patched MLP output is then block l + 1's
+                                   # input computed from cached activations (interventions.patching)
 
     def blocks(self, model: Any) -> list[Any]:
         return list(_first_path(model, self.layers, "layer list"))
@@ -116,8 +121,9 @@ class Adapter:
 
 _LLAMA_LIKE = Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
                       final_norm=("model.norm", "norm"), unembed=("lm_head",), values="self_attn.v_proj",
-                      attn_out="self_attn.o_proj", attention="self_attn")
-_GEMMA_CAPPED = replace(_LLAMA_LIKE, logit_softcap="final_logit_softcapping")
+                      attn_out="self_attn.o_proj", attention="self_attn", sequential_residual=True)
+# Gemma 2 and 3 normalise each branch's output before adding it (post_attention_layernorm, post_feedforward_layernorm)
+_GEMMA_CAPPED = replace(_LLAMA_LIKE, logit_softcap="final_logit_softcapping", sequential_residual=False)
 # Gemma 2 also soft-caps its attention scores (tanh) before the softmax, so q and k alone do not give its weights.
 _GEMMA2 = replace(_GEMMA_CAPPED, attention=None,
                   attention_note="Gemma 2 soft-caps its attention scores (tanh) before the softmax, so queries and "
@@ -128,12 +134,15 @@ _BERT_LIKE = Adapter(causal=False, layers=("encoder.layer", "bert.encoder.layer"
 
 ADAPTERS: dict[str, Adapter] = {
     **{model_type: _LLAMA_LIKE for model_type in
-       ("llama", "mistral", "qwen2", "qwen3", "gemma", "olmo", "olmo2", "smollm3")},
+       ("llama", "mistral", "qwen2", "qwen3", "gemma", "olmo", "smollm3")},
+    # OLMo 2 normalises each branch's output before adding it to the residual stream
+    "olmo2": replace(_LLAMA_LIKE, sequential_residual=False),
     "gemma2": _GEMMA2,
     "gemma3_text": _GEMMA_CAPPED,
     "gpt2": Adapter(causal=True, layers=("transformer.h", "h"), mlp_down="mlp.c_proj",
                     final_norm=("transformer.ln_f", "ln_f"), unembed=("lm_head",), values="attn.c_attn",
-                    values_part=(2, 3), attn_out="attn.c_proj", attn_out_conv1d=True, attention="attn"),
+                    values_part=(2, 3), attn_out="attn.c_proj", attn_out_conv1d=True, attention="attn",
+                    sequential_residual=True),
     # transformers 5 names GPT-NeoX's LM head `lm_head`, 4.x `embed_out`: both are candidates
     "gpt_neox": Adapter(causal=True, layers=("gpt_neox.layers", "layers"), mlp_down="mlp.dense_4h_to_h",
                         final_norm=("gpt_neox.final_layer_norm", "final_layer_norm"), unembed=("lm_head", "embed_out"),
