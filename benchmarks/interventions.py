@@ -160,7 +160,24 @@ def editing_part(loaded, run, n, repeats, batch_size, full_too=False):
         print(f"  the same with full-length runs: {t:.2f} s wall / {CPU[-1]:.2f} s CPU; {_load_average()}", flush=True)
 
 
-def patching_part(loaded, run, n, repeats, batch_size, full_too=False):
+# patching's exact cuts, switched off by keyword (`patching(late=..., last_query=...)`): "old" is the code before
+# session 6 (every run of layer l from block l, the last block at every computed position)
+VARIANTS = {"new": {}, "old": {"late": False}}
+
+
+def _block_positions(run):
+    """A forward hook on every block counting the positions it computed (rows x positions of its output; blocks
+    skipped by a staggered start return an empty batch): the list of counts, and the hooks' handles."""
+    counted = []
+
+    def hook(_module, _args, out):
+        counted.append((out[0] if isinstance(out, tuple) else out).shape[:2].numel())
+    return counted, [block.register_forward_hook(hook) for block in run.adapter.blocks(run.model)]
+
+
+def patching_part(loaded, run, n, repeats, batch_size, full_too=False, variants=("new",)):
+    import numpy as np
+
     from generator.methods.interventions.explained import Explained
     from generator.methods.interventions.patching import patching
 
@@ -168,11 +185,27 @@ def patching_part(loaded, run, n, repeats, batch_size, full_too=False):
     contrast = ids.clone()
     contrast[0, 1] = int(_ids(loaded, n + 5)[0, n + 3])
     explained = Explained(run, [ids], 260)
-    print(f"[patching] {_load_average()}", flush=True)
-    grids = lambda: patching(explained, contrast, batch_size=batch_size)   # noqa: E731
-    t = _timed(grids, repeats)
-    print(f"patching, batch {batch_size}, median of {repeats}: 3 kinds x {run.info.n_layers} layers x {n} positions x 2 directions: {t:.2f} s wall / "
-          f"{CPU[-1]:.2f} s CPU (target <= 60 s); {_load_average()}", flush=True)
+    first = {}
+    for variant in variants:
+        print(f"[patching {variant}] {_load_average()}", flush=True)
+        grids = lambda: patching(explained, contrast, batch_size=batch_size, **VARIANTS[variant])   # noqa: E731
+        counted, handles = _block_positions(run)
+        result = {}
+
+        def once():
+            counted.clear()
+            result.update(grids())
+        try:
+            t = _timed(once, repeats)
+        finally:
+            for handle in handles:
+                handle.remove()
+        first.setdefault("grids", result)
+        differs = max(float(np.abs(result[d] - first["grids"][d]).max()) for d in ("restore", "break"))
+        print(f"patching {variant}, batch {batch_size}, median of {repeats}: 3 kinds x {run.info.n_layers} layers x "
+              f"{n} positions x 2 directions: {t:.2f} s wall / {CPU[-1]:.2f} s CPU (target <= 60 s); "
+              f"{sum(counted):,} block-positions (cache runs included); largest difference from the first variant's "
+              f"grids {differs:.3g}; {_load_average()}", flush=True)
     if full_too:
         t = _timed(lambda: _full_length(grids), repeats)
         print(f"  the same with full-length runs: {t:.2f} s wall / {CPU[-1]:.2f} s CPU; {_load_average()}", flush=True)
@@ -188,6 +221,8 @@ def main() -> None:
     parser.add_argument("--full-too", action="store_true",
                         help="editing and patching also with the suffix shortcut off (full-length runs), same process")
     parser.add_argument("--patching-length", type=int, default=24)
+    parser.add_argument("--patching-variants", default="new",
+                        help=f"comma-separated, run in this order in one process (old/new alternately): {', '.join(VARIANTS)}")
     args = parser.parse_args()
     import torch
 
@@ -200,7 +235,8 @@ def main() -> None:
         elif part == "editing":
             editing_part(loaded, run, 24, args.repeats, args.batch_size, args.full_too)
         elif part == "patching":
-            patching_part(loaded, run, args.patching_length, args.repeats, args.batch_size, args.full_too)
+            patching_part(loaded, run, args.patching_length, args.repeats, args.batch_size, args.full_too,
+                          args.patching_variants.split(","))
 
 
 if __name__ == "__main__":
