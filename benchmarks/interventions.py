@@ -162,17 +162,23 @@ def editing_part(loaded, run, n, repeats, batch_size, full_too=False):
 
 # patching's exact cuts, switched off by keyword (`patching(late=..., last_query=...)`): "old" is the code before
 # session 6 (every run of layer l from block l, the last block at every computed position)
-VARIANTS = {"new": {}, "old": {"late": False}}
+VARIANTS = {"new": {}, "old": {"late": False, "last_query": False}, "late": {"last_query": False},
+            "last": {"late": False}}
 
 
 def _block_positions(run):
-    """A forward hook on every block counting the positions it computed (rows x positions of its output; blocks
-    skipped by a staggered start return an empty batch): the list of counts, and the hooks' handles."""
-    counted = []
+    """Forward hooks counting the positions each block computed: {"blocks": rows x positions of each block's
+    output (blocks skipped by a staggered start return an empty batch), "mlp": the same of each block's MLP (with
+    last_query the last block's MLP, output projection and attention weights run at one position per row, its
+    q/k/v projections at all)}; and the hooks' handles."""
+    counted = {"blocks": [], "mlp": []}
 
-    def hook(_module, _args, out):
-        counted.append((out[0] if isinstance(out, tuple) else out).shape[:2].numel())
-    return counted, [block.register_forward_hook(hook) for block in run.adapter.blocks(run.model)]
+    def hook(which):
+        return lambda _module, _args, out: counted[which].append(
+            (out[0] if isinstance(out, tuple) else out).shape[:2].numel())
+    blocks = run.adapter.blocks(run.model)
+    return counted, ([block.register_forward_hook(hook("blocks")) for block in blocks]
+                     + [run.adapter.mlp_module(block).register_forward_hook(hook("mlp")) for block in blocks])
 
 
 def patching_part(loaded, run, n, repeats, batch_size, full_too=False, variants=("new",)):
@@ -193,7 +199,8 @@ def patching_part(loaded, run, n, repeats, batch_size, full_too=False, variants=
         result = {}
 
         def once():
-            counted.clear()
+            for counts in counted.values():
+                counts.clear()
             result.update(grids())
         try:
             t = _timed(once, repeats)
@@ -204,7 +211,8 @@ def patching_part(loaded, run, n, repeats, batch_size, full_too=False, variants=
         differs = max(float(np.abs(result[d] - first["grids"][d]).max()) for d in ("restore", "break"))
         print(f"patching {variant}, batch {batch_size}, median of {repeats}: 3 kinds x {run.info.n_layers} layers x "
               f"{n} positions x 2 directions: {t:.2f} s wall / {CPU[-1]:.2f} s CPU (target <= 60 s); "
-              f"{sum(counted):,} block-positions (cache runs included); largest difference from the first variant's "
+              f"{sum(counted['blocks']):,} block-positions, {sum(counted['mlp']):,} MLP positions (cache runs "
+              f"included); largest difference from the first variant's "
               f"grids {differs:.3g}; {_load_average()}", flush=True)
     if full_too:
         t = _timed(lambda: _full_length(grids), repeats)

@@ -61,6 +61,9 @@ class Adapter:
                                    # GPT-NeoX's parallel branches, OPT's post-norm option, nor OLMo 2's and Gemma
                                    # 2/3's norms on the branch outputs): a patched MLP output is then block l + 1's
                                    # input computed from cached activations (interventions.patching)
+    mlp: str = ""                  # path inside a block to the MLP module (called on the normalised stream, its
+                                   # output added to the residual stream); with `sequential_residual`, a run may
+                                   # compute the last block at the last position only (`ModelRun`, last_query)
 
     def blocks(self, model: Any) -> list[Any]:
         return list(_first_path(model, self.layers, "layer list"))
@@ -75,6 +78,12 @@ class Adapter:
         if not self.attn_out:
             raise AttributeError("this adapter does not say where the attention output projection is")
         return _get(block, self.attn_out)
+
+    def mlp_module(self, block: Any) -> Any:
+        """The MLP of `block`; raises AttributeError when the entry names none."""
+        if not self.mlp:
+            raise AttributeError("this adapter does not say where the MLP module is")
+        return _get(block, self.mlp)
 
     def mlp_down_module(self, block: Any) -> Any:
         return _get(block, self.mlp_down)
@@ -121,7 +130,7 @@ class Adapter:
 
 _LLAMA_LIKE = Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
                       final_norm=("model.norm", "norm"), unembed=("lm_head",), values="self_attn.v_proj",
-                      attn_out="self_attn.o_proj", attention="self_attn", sequential_residual=True)
+                      attn_out="self_attn.o_proj", attention="self_attn", sequential_residual=True, mlp="mlp")
 # Gemma 2 and 3 normalise each branch's output before adding it (post_attention_layernorm, post_feedforward_layernorm)
 _GEMMA_CAPPED = replace(_LLAMA_LIKE, logit_softcap="final_logit_softcapping", sequential_residual=False)
 # Gemma 2 also soft-caps its attention scores (tanh) before the softmax, so q and k alone do not give its weights.
@@ -142,7 +151,7 @@ ADAPTERS: dict[str, Adapter] = {
     "gpt2": Adapter(causal=True, layers=("transformer.h", "h"), mlp_down="mlp.c_proj",
                     final_norm=("transformer.ln_f", "ln_f"), unembed=("lm_head",), values="attn.c_attn",
                     values_part=(2, 3), attn_out="attn.c_proj", attn_out_conv1d=True, attention="attn",
-                    sequential_residual=True),
+                    sequential_residual=True, mlp="mlp"),
     # transformers 5 names GPT-NeoX's LM head `lm_head`, 4.x `embed_out`: both are candidates
     "gpt_neox": Adapter(causal=True, layers=("gpt_neox.layers", "layers"), mlp_down="mlp.dense_4h_to_h",
                         final_norm=("gpt_neox.final_layer_norm", "final_layer_norm"), unembed=("lm_head", "embed_out"),
