@@ -325,6 +325,18 @@ class ModelRun:
                     f"({positions})")
         return None
 
+    def mlp_branch(self, layer: int, mid: torch.Tensor) -> torch.Tensor | None:
+        """Block `layer`'s output for residual-stream values `mid` [..., d_model] taken after its attention branch
+        (resid_pre + attn_out): mid + mlp(norm(mid)), as the block adds them (`Adapter.sequential_residual`, the
+        adapter's `mlp_norm` and `mlp`), no grad. Every position on its own (the MLP and the norm are per
+        position), so any positions may be passed. None where the adapter does not say this is the block."""
+        adapter = self.adapter
+        if adapter is None or not (adapter.sequential_residual and adapter.mlp and adapter.mlp_norm):
+            return None
+        block = adapter.blocks(self.model)[layer]
+        with torch.no_grad():
+            return mid + adapter.mlp_module(block)(adapter.mlp_norm_module(block)(mid))
+
     def last_query_refusal(self) -> str | None:
         """Why this model's last block cannot be run for the last query alone (`run_edit_sets(last_query=True)`), in
         words; None when it can. Beyond the suffix runs' conditions (`suffix_refusal`)."""

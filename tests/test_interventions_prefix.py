@@ -69,11 +69,11 @@ def test_patching_grids_with_suffix_runs_equal_the_full_runs(runs, family, monke
 
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
 def test_patching_cuts_equal_the_uncut_grids(runs, family):
-    """Each exact cut of patching against the grids without it: restored residual streams and MLP outputs started
-    at block l + 1 (`late`) and the last block computed for the last query only (`last_query`). Equal to float
-    rounding (1e-6 relative): the same sums, but some products are computed with other matrix shapes (the cached
-    batch-1 attention output for block l's MLP cells; the last query's attention and MLP alone), which may change
-    the last bits. Each cut is checked to be taken: fewer MLP positions computed (an MLP's output rows x
+    """Each exact cut of patching against the grids without it: restored residual streams, MLP and attention
+    outputs started at block l + 1 (`late`) and the last block computed for the last query only (`last_query`).
+    Equal to float rounding (1e-6 relative): the same sums, but some products are computed with other matrix shapes
+    (the cached batch-1 attention output for block l's MLP cells, block l's MLP on the N positions of one layer for
+    its attention cells; the last query's attention and MLP alone), which may change the last bits. Each cut is checked to be taken: fewer MLP positions computed (an MLP's output rows x
     positions, counted by a forward hook; the MLP is most of a block)."""
     run = runs[family]
     assert run.adapter.sequential_residual and run.last_query_refusal() is None
@@ -115,9 +115,11 @@ def test_patching_cuts_equal_the_uncut_grids(runs, family):
             np.testing.assert_allclose(grid[direction], uncut[direction], rtol=1e-6, atol=1e-6 * scale,
                                        err_msg=f"late, last_query = {cuts}, {direction}")
     n_layers, n = run.info.n_layers, clean.shape[1]
-    # late: per direction, each of 2 kinds' cells (l < L - 1, p from 1, the first differing token) skips at least
-    # N - p positions (more where a batch recomputes a few positions before p)
-    assert positions[False, False] - positions[True, False] >= 2 * 2 * (n_layers - 1) * sum(n - p for p in range(1, n))
+    # late: per direction, each of the 3 kinds' cells (l < L - 1, p from 1, the first differing token) skips at
+    # least N - p positions (more where a batch recomputes a few positions before p); the attention cells' MLP
+    # branch computes N positions per layer and direction
+    saved = 2 * 3 * (n_layers - 1) * sum(n - p for p in range(1, n)) - 2 * (n_layers - 1) * n
+    assert positions[False, False] - positions[True, False] >= saved
     # last_query: the runs of the 3 kinds' cells below the last block (p from 1, both directions) compute its MLP
     # at one position (late or not: every run goes through the last block); without it only runs batched from
     # the last position do
@@ -125,17 +127,18 @@ def test_patching_cuts_equal_the_uncut_grids(runs, family):
     for late in (False, True):
         assert single[late, True] >= below > single[late, False]
         assert positions[late, True] < positions[late, False]
-    # an MLP cell through the block l + 1 input written here: (resid_pre + attn_out) of the contrast run + clean
-    # mlp_out, against a single full run with the MLP output replaced
-    _, cache = run.run_with_cache(clean, ["blocks.*.hook_mlp_out"])
-    layer, position, name = 0, 6, "blocks.0.hook_mlp_out"
+    # an MLP and an attention cell (started at block 1 with the input computed in patching), against single full
+    # runs with the MLP or attention output replaced
+    _, cache = run.run_with_cache(clean, ["blocks.*.hook_mlp_out", "blocks.*.hook_attn_out"])
+    for kind, point in ((1, "hook_attn_out"), (2, "hook_mlp_out")):
+        layer, position, name = 0, 6, f"blocks.0.{point}"
 
-    def put(value, hook):
-        value = value.clone()
-        value[:, position] = cache[name][:, position]
-        return value
-    expected = _probability(run, contrast, [(name, put)], target)
-    assert abs(grids[True, True]["restore"][2, layer, position] - expected) < 1e-5 * expected
+        def put(value, hook, name=name, position=position):
+            value = value.clone()
+            value[:, position] = cache[name][:, position]
+            return value
+        expected = _probability(run, contrast, [(name, put)], target)
+        assert abs(grids[True, True]["restore"][kind, layer, position] - expected) < 1e-5 * expected
 
 
 def test_last_query_refuses_an_edit_of_the_last_block_and_other_families(runs):

@@ -22,7 +22,10 @@ block l + 1 reads, `hook_resid_pre`); and where the adapter says a block's outpu
 output (`Adapter.sequential_residual`), a restored MLP output of block l at p is block l + 1's input with position p
 replaced by (resid_pre + attn_out) + the donor's mlp_out, from the edited run's cache, the additions in the model's
 order. Block l's MLP reads only position p's own stream and the edit comes after the block's attention, so nothing
-else of block l changes. Both skip block l's N - p positions: (L - l - 1) (N - p) block-positions instead of
+else of block l changes. Likewise a restored attention output of block l at p, where the adapter also names the
+norm the MLP reads (`ModelRun.mlp_branch`): block l + 1's input at p is mid + mlp(norm(mid)), mid = resid_pre +
+the donor's attn_out, computed for that one position (block l's other positions are the edited run's: the edit
+reaches them neither through the MLP, per position, nor through attention, which comes before it). All three skip block l's N - p positions (the attention cells less one MLP position): (L - l - 1) (N - p) block-positions instead of
 (L - l) (N - p). The numbers differ from the runs started at block l only where the batched products of block l
 summed in another order (tests/test_interventions_prefix.py: 1e-6 relative on GPT-2 and Llama).
 
@@ -34,7 +37,7 @@ the last block's cost at N - p - 1 positions for each run on SmolLM2. The last b
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -55,13 +58,16 @@ def _put(position: int, source: torch.Tensor):
 
 
 def patch_sets(layer: int, positions: int, donor: dict[str, torch.Tensor], n_layers: int | None = None,
-               edited: dict[str, torch.Tensor] | None = None) -> tuple[list[list[tuple[str, Any]]], list[int]]:
+               edited: dict[str, torch.Tensor] | None = None,
+               branch: Callable[[int, torch.Tensor], torch.Tensor | None] | None = None
+               ) -> tuple[list[list[tuple[str, Any]]], list[int]]:
     """One edit set per (kind, position) at `layer`, kinds in POINTS order: the donor's activation at one position;
     and the block each set's run starts at (`layer`). With `n_layers` (and `layer` below the last block), a restored
     residual stream edits block layer + 1's input instead and starts there; with `edited` too (the edited run's
     cache: `hook_resid_pre` and `hook_attn_out` of `layer`, [1, N, d_model]; only for a model whose adapter says
     `sequential_residual`), so does a restored MLP output, its position p of block layer + 1's input being
-    (resid_pre + attn_out) + donor mlp_out there."""
+    (resid_pre + attn_out) + donor mlp_out there; with `branch` too (`ModelRun.mlp_branch`), so does a restored
+    attention output, block layer + 1's input at p being branch(resid_pre + donor attn_out) there."""
     sets, starts = [], []
     late = n_layers is not None and layer + 1 < n_layers
     for kind, point in POINTS.items():
@@ -72,6 +78,10 @@ def patch_sets(layer: int, positions: int, donor: dict[str, torch.Tensor], n_lay
         elif late and kind == "mlp" and edited is not None:
             middle = edited[hooks.hook_name(layer, "hook_resid_pre")] + edited[hooks.hook_name(layer, "hook_attn_out")]
             hooked, start, source = hooks.hook_name(layer + 1, "hook_resid_pre"), layer + 1, middle + source
+        elif late and kind == "attn" and edited is not None and branch is not None:
+            output = branch(layer, edited[hooks.hook_name(layer, "hook_resid_pre")] + source)
+            if output is not None:
+                hooked, start, source = hooks.hook_name(layer + 1, "hook_resid_pre"), layer + 1, output
         sets.extend([[(hooked, _put(position, source))] for position in range(positions)])
         starts.extend([start] * positions)
     return sets, starts
@@ -102,7 +112,7 @@ def patching(explained: Explained, contrast_ids: torch.Tensor, *, batch_size: in
         sets, layers = [], []
         for layer in range(n_layers):
             layer_sets, layer_starts = patch_sets(layer, positions, caches[donor], n_layers if late else None,
-                                                  caches[edited] if sequential else None)
+                                                  caches[edited] if sequential else None, run.mlp_branch)
             sets += layer_sets
             layers += layer_starts
         firsts = [position for _layer in range(n_layers) for _point in POINTS for position in range(positions)]
