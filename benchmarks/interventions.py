@@ -16,7 +16,8 @@ Targets (SmolLM2-135M: 30 layers x 9 query heads, 3 key/value heads, d_model 576
 - patching grids (3 kinds x 30 layers x 24 positions, both directions): at most 60 s;
 - editing table (24 words x 4 factors, every layer): at most 20 s.
 Both compute each edited run only from its first changed position (`ModelRun.run_edit_sets(from_positions=)`);
-`--full-too` also times them with full-length runs in the same process.
+`--full-too` also times them with full-length runs in the same process; `--patching-variants old,new,old,new` times
+patching with its session-6 cuts off and on alternately, printing the positions each computed.
 
 The machine is shared: the load average before and after each part is printed with its figures. The model load
 (GGUF de-quantisation) is not counted.
