@@ -231,7 +231,8 @@ def main() -> None:
                         help="editing and patching also with the suffix shortcut off (full-length runs), same process")
     parser.add_argument("--patching-length", type=int, default=24)
     parser.add_argument("--patching-variants", default="new",
-                        help=f"comma-separated, run in this order in one process (old/new alternately): {', '.join(VARIANTS)}")
+                        help=f"comma-separated, run in this order in one process (old/new alternately): "
+                             f"{', '.join(VARIANTS)}")
     args = parser.parse_args()
     import torch
 

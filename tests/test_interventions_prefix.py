@@ -69,12 +69,13 @@ def test_patching_grids_with_suffix_runs_equal_the_full_runs(runs, family, monke
 
 @pytest.mark.parametrize("family", ["gpt2", "llama"])
 def test_patching_cuts_equal_the_uncut_grids(runs, family):
-    """Each exact cut of patching against the grids without it: restored residual streams, MLP and attention
-    outputs started at block l + 1 (`late`) and the last block computed for the last query only (`last_query`).
-    Equal to float rounding (1e-6 relative): the same sums, but some products are computed with other matrix shapes
-    (the cached batch-1 attention output for block l's MLP cells, block l's MLP on the N positions of one layer for
-    its attention cells; the last query's attention and MLP alone), which may change the last bits. Each cut is checked to be taken: fewer MLP positions computed (an MLP's output rows x
-    positions, counted by a forward hook; the MLP is most of a block)."""
+    """Each exact cut of patching against the grids without it: restored residual streams, MLP and attention outputs
+    started at block l + 1 (`late`) and the last block computed for the last query only (`last_query`). Equal to
+    float rounding (1e-6 relative): the same sums, but some products are computed with other matrix shapes (the
+    cached batch-1 attention output for block l's MLP cells, block l's MLP on the N positions of one layer for its
+    attention cells; the last query's attention and MLP alone), which may change the last bits. Each cut is checked
+    to be taken: fewer MLP positions computed (an MLP's output rows x positions, counted by a forward hook; the MLP
+    is most of a block)."""
     run = runs[family]
     assert run.adapter.sequential_residual and run.last_query_refusal() is None
     clean = random_ids(run, 8, seed=21)

@@ -16,18 +16,19 @@ cell (l, p) changes nothing before position p, so its run computes only position
 the edited run's own cached keys and values before p (`from_positions`): about (L - l) (N - p) / (L N) of a full
 run.
 
-Below the last block, two kinds start one block later (`late=True`, exact in exact arithmetic): a restored residual
-stream leaving block l is block l + 1's input with position p replaced (`hook_resid_post` of block l is the tensor
-block l + 1 reads, `hook_resid_pre`); and where the adapter says a block's output is (input + attention output) + MLP
-output (`Adapter.sequential_residual`), a restored MLP output of block l at p is block l + 1's input with position p
-replaced by (resid_pre + attn_out) + the donor's mlp_out, from the edited run's cache, the additions in the model's
-order. Block l's MLP reads only position p's own stream and the edit comes after the block's attention, so nothing
-else of block l changes. Likewise a restored attention output of block l at p, where the adapter also names the
-norm the MLP reads (`ModelRun.mlp_branch`): block l + 1's input at p is mid + mlp(norm(mid)), mid = resid_pre +
-the donor's attn_out, computed for that one position (block l's other positions are the edited run's: the edit
-reaches them neither through the MLP, per position, nor through attention, which comes before it). All three skip block l's N - p positions (the attention cells less one MLP position): (L - l - 1) (N - p) block-positions instead of
-(L - l) (N - p). The numbers differ from the runs started at block l only where the batched products of block l
-summed in another order (tests/test_interventions_prefix.py: 1e-6 relative on GPT-2 and Llama).
+Below the last block, every kind starts one block later (`late=True`, exact in exact arithmetic): a restored
+residual stream leaving block l is block l + 1's input with position p replaced (`hook_resid_post` of block l is the
+tensor block l + 1 reads, `hook_resid_pre`); and where the adapter says a block's output is (input + attention
+output) + MLP output (`Adapter.sequential_residual`), a restored MLP output of block l at p is block l + 1's input
+with position p replaced by (resid_pre + attn_out) + the donor's mlp_out, from the edited run's cache, the additions
+in the model's order. Block l's MLP reads only position p's own stream and the edit comes after the block's
+attention, so nothing else of block l changes. Likewise a restored attention output of block l at p, where the
+adapter also names the norm the MLP reads (`ModelRun.mlp_branch`): block l + 1's input at p is mid + mlp(norm(mid)),
+mid = resid_pre + the donor's attn_out, computed for that one position (block l's other positions are the edited
+run's: the edit reaches them neither through the MLP, per position, nor through attention, which comes before it).
+All three skip block l's N - p positions (the attention cells less one MLP position): (L - l - 1) (N - p) block-
+positions instead of (L - l) (N - p). The numbers differ from the runs started at block l only where the batched
+products of block l summed in another order (tests/test_interventions_prefix.py: 1e-6 relative on GPT-2 and Llama).
 
 Only the last position's output is read, so the runs of cells below the last block compute the last block for the
 last query alone (`last_query=True`, `ModelRun.run_edit_sets(last_query=True)`): there the other positions are only
