@@ -16,7 +16,8 @@ Targets (SmolLM2-135M: 30 layers x 9 query heads, 3 key/value heads, d_model 576
 - patching grids (3 kinds x 30 layers x 24 positions, both directions): at most 60 s;
 - editing table (24 words x 4 factors, every layer): at most 20 s.
 Both compute each edited run only from its first changed position (`ModelRun.run_edit_sets(from_positions=)`);
-`--full-too` also times them with full-length runs in the same process.
+`--full-too` also times them with full-length runs in the same process; `--patching-variants old,new,old,new` times
+patching with its session-6 cuts off and on alternately, printing the positions each computed.
 
 The machine is shared: the load average before and after each part is printed with its figures. The model load
 (GGUF de-quantisation) is not counted.
@@ -160,7 +161,30 @@ def editing_part(loaded, run, n, repeats, batch_size, full_too=False):
         print(f"  the same with full-length runs: {t:.2f} s wall / {CPU[-1]:.2f} s CPU; {_load_average()}", flush=True)
 
 
-def patching_part(loaded, run, n, repeats, batch_size, full_too=False):
+# patching's exact cuts, switched off by keyword (`patching(late=..., last_query=...)`): "old" is the code before
+# session 6 (every run of layer l from block l, the last block at every computed position)
+VARIANTS = {"new": {}, "old": {"late": False, "last_query": False}, "late": {"last_query": False},
+            "last": {"late": False}}
+
+
+def _block_positions(run):
+    """Forward hooks counting the positions each block computed: {"blocks": rows x positions of each block's
+    output (blocks skipped by a staggered start return an empty batch), "mlp": the same of each block's MLP (with
+    last_query the last block's MLP, output projection and attention weights run at one position per row, its
+    q/k/v projections at all)}; and the hooks' handles."""
+    counted = {"blocks": [], "mlp": []}
+
+    def hook(which):
+        return lambda _module, _args, out: counted[which].append(
+            (out[0] if isinstance(out, tuple) else out).shape[:2].numel())
+    blocks = run.adapter.blocks(run.model)
+    return counted, ([block.register_forward_hook(hook("blocks")) for block in blocks]
+                     + [run.adapter.mlp_module(block).register_forward_hook(hook("mlp")) for block in blocks])
+
+
+def patching_part(loaded, run, n, repeats, batch_size, full_too=False, variants=("new",)):
+    import numpy as np
+
     from generator.methods.interventions.explained import Explained
     from generator.methods.interventions.patching import patching
 
@@ -168,11 +192,29 @@ def patching_part(loaded, run, n, repeats, batch_size, full_too=False):
     contrast = ids.clone()
     contrast[0, 1] = int(_ids(loaded, n + 5)[0, n + 3])
     explained = Explained(run, [ids], 260)
-    print(f"[patching] {_load_average()}", flush=True)
-    grids = lambda: patching(explained, contrast, batch_size=batch_size)   # noqa: E731
-    t = _timed(grids, repeats)
-    print(f"patching, batch {batch_size}, median of {repeats}: 3 kinds x {run.info.n_layers} layers x {n} positions x 2 directions: {t:.2f} s wall / "
-          f"{CPU[-1]:.2f} s CPU (target <= 60 s); {_load_average()}", flush=True)
+    first = {}
+    for variant in variants:
+        print(f"[patching {variant}] {_load_average()}", flush=True)
+        grids = lambda: patching(explained, contrast, batch_size=batch_size, **VARIANTS[variant])   # noqa: E731
+        counted, handles = _block_positions(run)
+        result = {}
+
+        def once():
+            for counts in counted.values():
+                counts.clear()
+            result.update(grids())
+        try:
+            t = _timed(once, repeats)
+        finally:
+            for handle in handles:
+                handle.remove()
+        first.setdefault("grids", result)
+        differs = max(float(np.abs(result[d] - first["grids"][d]).max()) for d in ("restore", "break"))
+        print(f"patching {variant}, batch {batch_size}, median of {repeats}: 3 kinds x {run.info.n_layers} layers x "
+              f"{n} positions x 2 directions: {t:.2f} s wall / {CPU[-1]:.2f} s CPU (target <= 60 s); "
+              f"{sum(counted['blocks']):,} block-positions, {sum(counted['mlp']):,} MLP positions (cache runs "
+              f"included); largest difference from the first variant's "
+              f"grids {differs:.3g}; {_load_average()}", flush=True)
     if full_too:
         t = _timed(lambda: _full_length(grids), repeats)
         print(f"  the same with full-length runs: {t:.2f} s wall / {CPU[-1]:.2f} s CPU; {_load_average()}", flush=True)
@@ -188,6 +230,9 @@ def main() -> None:
     parser.add_argument("--full-too", action="store_true",
                         help="editing and patching also with the suffix shortcut off (full-length runs), same process")
     parser.add_argument("--patching-length", type=int, default=24)
+    parser.add_argument("--patching-variants", default="new",
+                        help=f"comma-separated, run in this order in one process (old/new alternately): "
+                             f"{', '.join(VARIANTS)}")
     args = parser.parse_args()
     import torch
 
@@ -200,7 +245,8 @@ def main() -> None:
         elif part == "editing":
             editing_part(loaded, run, 24, args.repeats, args.batch_size, args.full_too)
         elif part == "patching":
-            patching_part(loaded, run, args.patching_length, args.repeats, args.batch_size, args.full_too)
+            patching_part(loaded, run, args.patching_length, args.repeats, args.batch_size, args.full_too,
+                          args.patching_variants.split(","))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,17 @@ class Adapter:
                                    # each head's slice
     values_last: bool = False      # the values are the last H_kv * d_head entries of that output (Phi-3's fused
                                    # qkv_proj: H query heads, then H_kv key heads, then H_kv value heads)
+    sequential_residual: bool = False  # a block's output is (input + hook_attn_out) + hook_mlp_out, each one float
+                                   # addition of the branch output as the hooks see it (pre-norm blocks; not
+                                   # GPT-NeoX's parallel branches, OPT's post-norm option, nor OLMo 2's and Gemma
+                                   # 2/3's norms on the branch outputs): a patched MLP output is then block l + 1's
+                                   # input computed from cached activations (interventions.patching)
+    mlp: str = ""                  # path inside a block to the MLP module (called on the normalised stream, its
+                                   # output added to the residual stream); with `sequential_residual`, a run may
+                                   # compute the last block at the last position only (`ModelRun`, last_query)
+    mlp_norm: str = ""             # path inside a block to the norm whose output the MLP reads (with
+                                   # `sequential_residual`: the block's output is mid + mlp(norm(mid)), mid the
+                                   # stream after the attention branch; `ModelRun.mlp_branch`)
 
     def blocks(self, model: Any) -> list[Any]:
         return list(_first_path(model, self.layers, "layer list"))
@@ -70,6 +81,18 @@ class Adapter:
         if not self.attn_out:
             raise AttributeError("this adapter does not say where the attention output projection is")
         return _get(block, self.attn_out)
+
+    def mlp_module(self, block: Any) -> Any:
+        """The MLP of `block`; raises AttributeError when the entry names none."""
+        if not self.mlp:
+            raise AttributeError("this adapter does not say where the MLP module is")
+        return _get(block, self.mlp)
+
+    def mlp_norm_module(self, block: Any) -> Any:
+        """The norm of `block` whose output its MLP reads; raises AttributeError when the entry names none."""
+        if not self.mlp_norm:
+            raise AttributeError("this adapter does not say which norm the MLP reads")
+        return _get(block, self.mlp_norm)
 
     def mlp_down_module(self, block: Any) -> Any:
         return _get(block, self.mlp_down)
@@ -116,8 +139,11 @@ class Adapter:
 
 _LLAMA_LIKE = Adapter(causal=True, layers=("model.layers", "layers"), mlp_down="mlp.down_proj",
                       final_norm=("model.norm", "norm"), unembed=("lm_head",), values="self_attn.v_proj",
-                      attn_out="self_attn.o_proj", attention="self_attn")
-_GEMMA_CAPPED = replace(_LLAMA_LIKE, logit_softcap="final_logit_softcapping")
+                      attn_out="self_attn.o_proj", attention="self_attn", sequential_residual=True, mlp="mlp",
+                      mlp_norm="post_attention_layernorm")
+# Gemma 2 and 3 normalise each branch's output before adding it (post_attention_layernorm, post_feedforward_layernorm)
+_GEMMA_CAPPED = replace(_LLAMA_LIKE, logit_softcap="final_logit_softcapping", sequential_residual=False,
+                        mlp_norm="")
 # Gemma 2 also soft-caps its attention scores (tanh) before the softmax, so q and k alone do not give its weights.
 _GEMMA2 = replace(_GEMMA_CAPPED, attention=None,
                   attention_note="Gemma 2 soft-caps its attention scores (tanh) before the softmax, so queries and "
@@ -128,12 +154,15 @@ _BERT_LIKE = Adapter(causal=False, layers=("encoder.layer", "bert.encoder.layer"
 
 ADAPTERS: dict[str, Adapter] = {
     **{model_type: _LLAMA_LIKE for model_type in
-       ("llama", "mistral", "qwen2", "qwen3", "gemma", "olmo", "olmo2", "smollm3")},
+       ("llama", "mistral", "qwen2", "qwen3", "gemma", "olmo", "smollm3")},
+    # OLMo 2 normalises each branch's output before adding it to the residual stream
+    "olmo2": replace(_LLAMA_LIKE, sequential_residual=False, mlp_norm=""),
     "gemma2": _GEMMA2,
     "gemma3_text": _GEMMA_CAPPED,
     "gpt2": Adapter(causal=True, layers=("transformer.h", "h"), mlp_down="mlp.c_proj",
                     final_norm=("transformer.ln_f", "ln_f"), unembed=("lm_head",), values="attn.c_attn",
-                    values_part=(2, 3), attn_out="attn.c_proj", attn_out_conv1d=True, attention="attn"),
+                    values_part=(2, 3), attn_out="attn.c_proj", attn_out_conv1d=True, attention="attn",
+                    sequential_residual=True, mlp="mlp", mlp_norm="ln_2"),
     # transformers 5 names GPT-NeoX's LM head `lm_head`, 4.x `embed_out`: both are candidates
     "gpt_neox": Adapter(causal=True, layers=("gpt_neox.layers", "layers"), mlp_down="mlp.dense_4h_to_h",
                         final_norm=("gpt_neox.final_layer_norm", "final_layer_norm"), unembed=("lm_head", "embed_out"),

@@ -41,21 +41,24 @@ class Explained:
 
     def log_probs(self, sets: Sequence[EditSet], *, batch_size: int, start: int | None = None,
                   resid: Sequence[torch.Tensor] | None = None, ids: torch.Tensor | None = None,
-                  starts: Starts | None = None, from_positions: Sequence[int] | None = None) -> torch.Tensor:
+                  starts: Starts | None = None, from_positions: Sequence[int] | None = None,
+                  last_query: bool = False) -> torch.Tensor:
         """Causal: log-softmax of the last position's logits for each edit set: [S, V] float32. `start` with
         `resid` (the residual stream entering block `start` of that input's clean run) skips the blocks below;
         `starts` (each set's first block, and per input the residual streams by block) starts each set's run at
         its own block, many blocks in one batch (`ModelRun.run_edit_sets`). from_positions: the first position
         each set changes; given where the model allows it (`suffix`), each run computes only the positions from
         there (`ModelRun.run_edit_sets(from_positions=...)`), else it is ignored (full runs, the same numbers to
-        rounding)."""
+        rounding); last_query, with those suffix runs only, computes the last block at the last position alone
+        (`ModelRun.run_edit_sets(last_query=True)`; ignored where `ModelRun.last_query_refusal` refuses it)."""
         ids = self.inputs[0] if ids is None else ids
         begin = (start, resid[0]) if start is not None and start > 0 else None
         if from_positions is not None and not self.suffix(ids):
             from_positions = None
+        last_query = last_query and from_positions is not None and self.run.last_query_refusal() is None
         return self.run.run_edit_sets(ids, sets, batch_size=batch_size, logits_to_keep=1, start=begin,
                                       starts=(starts[0], starts[1][0]) if starts is not None else None,
-                                      from_positions=from_positions,
+                                      from_positions=from_positions, last_query=last_query,
                                       reduce=lambda logits: torch.log_softmax(logits[:, -1].float(), dim=-1))
 
     def suffix(self, ids: torch.Tensor | None = None) -> bool:
