@@ -78,21 +78,21 @@ class Adapter:
 
     def attn_out_module(self, block: Any) -> Any:
         """The attention output projection of `block` (W_O); raises AttributeError when the entry names none."""
-        if not self.attn_out:
-            raise AttributeError("this adapter does not say where the attention output projection is")
-        return _get(block, self.attn_out)
+        return self._named(block, self.attn_out, "where the attention output projection is")
 
     def mlp_module(self, block: Any) -> Any:
         """The MLP of `block`; raises AttributeError when the entry names none."""
-        if not self.mlp:
-            raise AttributeError("this adapter does not say where the MLP module is")
-        return _get(block, self.mlp)
+        return self._named(block, self.mlp, "where the MLP module is")
 
     def mlp_norm_module(self, block: Any) -> Any:
         """The norm of `block` whose output its MLP reads; raises AttributeError when the entry names none."""
-        if not self.mlp_norm:
-            raise AttributeError("this adapter does not say which norm the MLP reads")
-        return _get(block, self.mlp_norm)
+        return self._named(block, self.mlp_norm, "which norm the MLP reads")
+
+    @staticmethod
+    def _named(block: Any, path: str | None, what: str) -> Any:
+        if not path:
+            raise AttributeError(f"this adapter does not say {what}")
+        return _get(block, path)
 
     def mlp_down_module(self, block: Any) -> Any:
         return _get(block, self.mlp_down)
