@@ -186,7 +186,7 @@ def test_similarity_attention_gradients_match_injected_perturbations(tiny_models
         relevance, per_key = chefer_by_hand(weights[part], grads[part])
         np.testing.assert_allclose(got.relevance[0], relevance, rtol=1e-4, atol=1e-10)
         np.testing.assert_allclose(got.attention_x_gradient[0], per_key, rtol=1e-4, atol=1e-10)
-    assert float(got_a.values[0]) == pytest.approx(float(forward()), abs=1e-6)
+    assert float(got_a.values[0]) == pytest.approx(float(forward().detach()), abs=1e-6)
 
 
 def test_gradient_x_input_equals_the_saliency_method(tiny_models):
