@@ -236,17 +236,17 @@ def _schema_problems(problems: list[dict[str, Any]]) -> list[tuple[tuple, str, s
     key: "unknown field: did you mean 'model'?", with no second error saying that 'model' is missing."""
     misspelt = _misspelt_required(problems)
     problems = [problem for problem in problems
-                if not (problem["type"] == "missing" and _field_loc(problem["loc"]) in misspelt)]
+                if not (problem["type"] == "missing" and _field_loc(problem) in misspelt)]
     out: list[tuple[tuple, str, str | None]] = []
     left = list(problems)
     while left:
-        loc = _field_loc(left[0]["loc"])
-        related = [other for other in left if _field_loc(other["loc"])[:len(loc)] == loc]
+        loc = _field_loc(left[0])
+        related = [other for other in left if _field_loc(other)[:len(loc)] == loc]
         left = [other for other in left if all(other is not known for known in related)]
-        deeper = [other for other in related if len(_field_loc(other["loc"])) > len(loc)]
+        deeper = [other for other in related if len(_field_loc(other)) > len(loc)]
         if deeper:
-            for place in dict.fromkeys(_field_loc(other["loc"]) for other in deeper):
-                problem = next(other for other in deeper if _field_loc(other["loc"]) == place)
+            for place in dict.fromkeys(_field_loc(other) for other in deeper):
+                problem = next(other for other in deeper if _field_loc(other) == place)
                 out.append(_problem(place, [problem]))
             continue
         out.append(_problem(loc, related))
@@ -259,10 +259,10 @@ def _schema_problems(problems: list[dict[str, Any]]) -> list[tuple[tuple, str, s
 def _misspelt_required(problems: list[dict[str, Any]]) -> dict[tuple, tuple]:
     """{loc of a missing required field: loc of the unknown key beside it that is a typo of it} (`_did_you_mean`'s
     closeness), each missing field matched with one key."""
-    missing = {_field_loc(problem["loc"]) for problem in problems if problem["type"] == "missing"}
+    missing = {_field_loc(problem) for problem in problems if problem["type"] == "missing"}
     found: dict[tuple, tuple] = {}
     for problem in problems:
-        loc = _field_loc(problem["loc"])
+        loc = _field_loc(problem)
         if problem["type"] != "extra_forbidden" or not loc:
             continue
         names = sorted(str(name[-1]) for name in missing if name[:-1] == loc[:-1] and name not in found)
@@ -426,10 +426,13 @@ _NUMBER_PROBLEMS = {"greater_than_equal", "less_than_equal", "greater_than", "le
                     "int_from_float", "finite_number", "float_parsing", "float_type"}
 
 
-def _field_loc(loc: tuple) -> tuple:
+def _field_loc(problem: dict[str, Any]) -> tuple:
     """A pydantic error's loc with the names pydantic gives the members of a union left out ('int', 'str',
-    'list[int]', "literal['all']", 'function-after[...]', a model's class name): field names and list positions."""
-    return tuple(part for part in loc if isinstance(part, int) or not _is_member_tag(str(part)))
+    'list[int]', "literal['all']", 'function-after[...]', a model's class name): field names and list positions.
+    The last part of an unknown field's loc is the key as the author wrote it ('Model'), never a member's name."""
+    loc = tuple(problem["loc"])
+    kept = loc[:-1] if problem["type"] == "extra_forbidden" and loc else loc
+    return tuple(part for part in kept if isinstance(part, int) or not _is_member_tag(str(part))) + loc[len(kept):]
 
 
 def _is_member_tag(part: str) -> bool:

@@ -69,6 +69,22 @@ def test_a_misspelt_view_still_lists_the_views_when_nothing_is_close():
     assert errors[0].hint.startswith("valid views: head, model, saliency")
 
 
+
+@pytest.mark.parametrize("body, line, field, message, hint", [
+    ("Model: smollm2\ntext: The capital of France is\n", 11, "Model", "unknown field: did you mean 'model'?",
+     "'model' is required and not given: rename 'Model' to 'model'"),
+    ("model: smollm2\nTitle: hi\ntext: The capital of France is\n", 12, "Title", "unknown field",
+     "did you mean 'title'?"),
+    ("model: smollm2\ntext: The capital of France is\nsaliency: {Target: logit}\n", 13, "saliency.Target",
+     "unknown field", "did you mean 'target'?"),
+])
+def test_an_unknown_field_written_with_a_capital_is_named_as_written(body, line, field, message, hint):
+    """A key starting with a capital letter looked like the name pydantic gives a union member (a class name) and
+    was dropped from the error's place: an IndexError for a top-level key, the parent's name for a nested one."""
+    errors = refused(body)
+    assert [(error.line, error.field, error.message, error.hint) for error in errors] == [
+        (line, field, message, hint)]
+
 # -- 2. an option written in the wrong place -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("lines, line, field, hint", [
