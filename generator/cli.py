@@ -9,7 +9,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .errors import ExplorableError, SpecError, SpecErrors, each
+from .errors import ExplorableError, SpecError, SpecErrors, each, marked
 from .fences import page_blocks
 from .precheck import check_against_files  # noqa: F401 (check uses it; tests import it from here)
 from .spec import Catalogue, SpecBase, spec_from_block
@@ -55,9 +55,10 @@ def reading_order(errors: list[ExplorableError]) -> list[ExplorableError]:
 
 
 def print_errors(errors: list[ExplorableError]) -> None:
-    """One `error: FILE:LINE: ...` line per error on stderr, in reading order (`reading_order`)."""
+    """One `error: FILE:LINE: ...` line per error on stderr, in reading order (`reading_order`); a bidi control or
+    other character without a glyph in a quoted key or value is written as its mark, ⟨202E⟩ (`errors.marked`)."""
     for one in reading_order(errors):
-        print(f"error: {one}", file=sys.stderr)
+        print(f"error: {marked(str(one))}", file=sys.stderr)
 
 
 def make_baker(root: Path, args: argparse.Namespace):

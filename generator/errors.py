@@ -2,6 +2,41 @@
 
 from __future__ import annotations
 
+import re
+
+# Characters of an author's text that a page must draw as a mark (⟨202E⟩) rather than pass on: the explicit bidi
+# controls (embeddings and overrides LRE RLE PDF LRO RLO, isolates LRI RLI FSI PDI), which reorder the text around
+# them; the line and paragraph separators U+2028 / U+2029, which break a line where the author sees none; and the C0
+# and C1 controls other than tab, line feed and carriage return (NUL among them: HTML turns it into U+FFFD, a
+# terminal shows nothing). The implicit bidi marks (LRM U+200E, RLM U+200F, ALM U+061C) are kept: they set the
+# direction of neutral characters beside them, which right-to-left text may need, and cannot reverse letters.
+# generator/widget_html.py draws them (`author_text`); tokens.js draws the same characters of a token's text.
+MARKED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# The escapes repr() writes for them (an even run of backslashes before: not an escaped backslash's tail)
+_ESCAPED = re.compile(r"(?<!\\)((?:\\\\)*)\\(x[0-9a-f]{2}|u[0-9a-f]{4})")
+
+
+def quoted(value: object) -> str:
+    """`repr(value)` for a message that quotes an author's value, except that the characters of `MARKED` are kept as
+    they are, not escaped ('\\u202e'): a message and the field it names then show them alike, each drawn as a mark
+    where the error is shown (`widget_html.author_text` in an error box). Other escapes (a newline, a quote, a
+    backslash) are repr's."""
+    text = repr(value)
+    if not isinstance(value, str):
+        return text
+
+    def back(found: re.Match) -> str:
+        char = chr(int(found.group(2)[1:], 16))
+        return found.group(1) + char if MARKED.fullmatch(char) else found.group()
+
+    return _ESCAPED.sub(back, text)
+
+
+def marked(text: str) -> str:
+    """`text` with each character of `MARKED` written as its mark, ⟨202E⟩ (where no markup may go: a terminal line,
+    a log line, an HTML <title>; `widget_html.author_text` draws the same marks as HTML with the name as a tooltip)."""
+    return MARKED.sub(lambda found: f"⟨{ord(found.group()):04X}⟩", text)
+
 
 class ExplorableError(Exception):
     """Base class for every error the generator reports to an author or maintainer."""

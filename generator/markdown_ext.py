@@ -28,7 +28,7 @@ from markdown.preprocessors import Preprocessor
 
 from .bake import Baker
 from .cache import is_url, locate
-from .errors import ExplorableError, SpecError, each
+from .errors import ExplorableError, SpecError, each, marked
 from .fences import Block, find_blocks
 from .methods import REGISTRY
 from .spec import Catalogue, SpecBase, spec_from_block
@@ -116,7 +116,7 @@ def render_error(error: ExplorableError) -> str:
 def log_error(error: ExplorableError) -> None:
     """Log each error of a block (`SpecErrors`) as a warning of its own, so a strict build fails on it."""
     for one in each(error):
-        log.warning("explorables: %s", one)
+        log.warning("explorables: %s", marked(str(one)))
 
 
 def spec_for(block: Block, context: SiteContext) -> SpecBase:

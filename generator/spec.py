@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional
 from pydantic import (BaseModel, Field, PrivateAttr, ValidationError, create_model, field_validator,
                       model_validator)
 
-from .errors import SpecError
+from .errors import SpecError, quoted
 from .methods import DEFAULT_METHOD, REGISTRY, Method
 from .methods.options import Options
 from .spec_yaml import line_for, load_with_lines
@@ -286,7 +286,7 @@ def _problem(loc: tuple, members: list[dict[str, Any]]) -> tuple[tuple, str, str
     elif problem["type"] == "literal_error":
         views = bool(loc) and loc[0] == "views"     # the message lists the other fields' values, not the views
         if views:
-            message = f"unknown view {problem['input']!r}"
+            message = f"unknown view {quoted(problem['input'])}"
         hint = _did_you_mean(str(problem["input"]), _literal_values(loc), "valid views", close_only=not views)
     elif problem["type"] == "missing":
         message = "this field is required"
@@ -493,7 +493,7 @@ def _plural(count: Any, one: str, many: str) -> str:
 def plain_message(problem: dict[str, Any]) -> str:
     """A pydantic error in an author's words (no "Input should be a valid integer, unable to parse string")."""
     kind, context, value = problem["type"], problem.get("ctx") or {}, problem.get("input")
-    shown = repr(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
+    shown = quoted(value) if isinstance(value, (str, int, float, bool)) else type(value).__name__
     plain = {
         "int_parsing": f"this should be a whole number such as 5, not {shown}",
         "int_type": f"this should be a whole number such as 5, not {shown}",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import unicodedata
 from typing import Callable
 
+from .errors import MARKED, marked
 from .methods import REGISTRY
 from .spec import SpecBase
 
@@ -64,14 +64,9 @@ def render_widget(spec: SpecBase, payload: bytes, *, payload_sink: Callable[[byt
     return "".join(parts)
 
 
-# The explicit bidi controls: embeddings and overrides (LRE, RLE, PDF, LRO, RLO) and isolates (LRI, RLI, FSI, PDI).
-# The implicit marks (LRM U+200E, RLM U+200F, ALM U+061C) are kept: they set the direction of neutral characters
-# beside them, which right-to-left text may need, and cannot reverse a run of letters.
-_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
-
-
 def author_text(text: str, isolate: bool = True) -> str:
-    """An author's title, caption or error text as HTML: escaped, every explicit bidi control drawn as the token
+    """An author's title, caption or error text as HTML: escaped, every character of `errors.MARKED` (the explicit
+    bidi controls, the line and paragraph separators U+2028 / U+2029, NUL and the other controls) drawn as the token
     views draw characters without a glyph (`<span class="xp-mark">⟨202E⟩</span>`, its name in the tooltip), and
     the whole in `<bdi>` (unless `isolate` is False: an error line, alone in its `<code>`), so that nothing in it
     reorders the page around it (the "Model: ..." label after a caption) and a right-to-left caption still reads
@@ -81,19 +76,25 @@ def author_text(text: str, isolate: bool = True) -> str:
     text itself, showing the reader words the author did not write in that order (Unicode's bidi algorithm, UAX #9,
     sections 2.2 and 2.4); drawn as a mark it reorders nothing, and the author sees the pasted character."""
     out, start = [], 0
-    for found in _BIDI_CONTROLS.finditer(text):
+    for found in MARKED.finditer(text):
         char = found.group()
         out.append(html.escape(text[start:found.start()]))
         code = f"{ord(char):04X}"
-        out.append(f'<span class="xp-mark" title="U+{code} {unicodedata.name(char)}">⟨{code}⟩</span>')
+        name = unicodedata.name(char, _CONTROL_NAMES.get(char, "control character"))
+        out.append(f'<span class="xp-mark" title="U+{code} {name}">⟨{code}⟩</span>')
         start = found.end()
     out.append(html.escape(text[start:]))
     return f"<bdi>{''.join(out)}</bdi>" if isolate else "".join(out)
 
 
+# The C0 / C1 controls have no name in the Unicode Character Database (only aliases): those met most often
+_CONTROL_NAMES = {"\x00": "NULL", "\x0b": "LINE TABULATION", "\x0c": "FORM FEED", "\x1b": "ESCAPE",
+                  "\x7f": "DELETE", "\x85": "NEXT LINE"}
+
+
 def author_plain_text(text: str) -> str:
-    """`author_text` where no markup may go (an HTML `<title>`): escaped, each explicit bidi control as ⟨202E⟩."""
-    return html.escape(_BIDI_CONTROLS.sub(lambda found: f"⟨{ord(found.group()):04X}⟩", text))
+    """`author_text` where no markup may go (an HTML `<title>`): escaped, each marked character as ⟨202E⟩."""
+    return html.escape(marked(text))
 
 
 def _sentence(caption: str) -> str:

@@ -72,6 +72,15 @@ test("characters without a glyph get a visible mark and the tooltip names them",
   assert.equal(n.childNodes[1].attrs["aria-hidden"], undefined, "screen readers read the mark");
 });
 
+test("the characters a page marks in an author's title are marks in the token views too (NUL, separators, bidi)", () => {
+  // generator/errors.py MARKED: NUL and the other controls, U+2028 / U+2029, the explicit bidi controls. A guard:
+  // the views draw them already (Unicode categories Cc, Zl, Zp, Cf), as the Python side now does in titles.
+  for (const code of ["0000", "0007", "0085", "2028", "2029", "202A", "202E", "2066", "2069"]) {
+    const c = String.fromCodePoint(parseInt(code, 16));
+    assert.deepEqual(parts(`a${c}b`), [[false, "a"], ["mark", `⟨${code}⟩`], [false, "b"]], code);
+  }
+});
+
 test("an unknown token is real input: not special, labelled by the text it stands for", () => {
   const d = describe({ text: " 🍕", unknown: true, special: false });
   assert.doesNotMatch(d.cls, /xp-special/);

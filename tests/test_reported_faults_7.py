@@ -1,0 +1,91 @@
+"""Faults the sixth new-author trial left in author errors: each test failed before its fix, but for the guards
+(said in their docstrings or comments), which pin what must not change. A yes/no value given to a field of fixed
+values answered with the advice for numbers, advice to remove a view the author never listed, no did-you-mean for
+common synonyms, a method's name written as a view, NUL and the line separators passing through a title unmarked, a
+bidi control drawn one way in an error's field and another in its value, and (found on the way) `check` skipping a
+block that computes what an earlier block does."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from test_reported_faults_5 import block, check, project, refused
+from test_reported_faults_6 import _read, _widget
+
+_YES_NO = "this is a yes/no value (YAML reads true/false, yes/no and on/off as one), and this field "
+
+
+# -- 6. NUL and the line and paragraph separators in a title or caption ------------------------------------------------
+
+_NEW = ["\x00", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("control", _NEW, ids=lambda char: f"U+{ord(char):04X}")
+def test_nul_and_the_separators_in_a_title_or_caption_are_drawn(control):
+    page = _widget(f"Heads{control} that agree", f"Layer 3{control} attends back")
+    code = f"{ord(control):04X}"
+    for wanted, shown in [("explorable-title", f"Heads⟨{code}⟩ that agree"),
+                          ("explorable-caption", f"Layer 3⟨{code}⟩ attends back.")]:
+        reader = _read(page, wanted)
+        assert control not in reader.text
+        assert reader.text.startswith(shown)
+    assert control not in page
+    assert f'title="U+{code} ' in page
+
+
+@pytest.mark.parametrize("control", _NEW, ids=lambda char: f"U+{ord(char):04X}")
+def test_the_standalone_file_draws_nul_and_the_separators(control):
+    from generator.export.standalone import standalone_html
+    from generator.spec import spec_from_data
+
+    spec = spec_from_data({"model": "smollm2", "text": f"abc{control}def", "title": f"Two{control} heads"},
+                          file="p.md")
+    page = standalone_html(spec, json.dumps({"model": {"label": "SmolLM2-135M"}, "tokens": []}).encode())
+    code = f"{ord(control):04X}"
+    assert control not in page
+    assert f"<title>Two⟨{code}⟩ heads</title>" in page
+    assert page.count(f"⟨{code}⟩") == 4       # <title>, <h1>, the hidden title, the text
+    assert f"abc⟨{code}⟩def" in _read(page, "xs-text").text
+
+
+# -- 7. a bidi control in an error's field and in its value: one mark --------------------------------------------------
+
+@pytest.mark.parametrize("body, field_text, value_text", [
+    ('views: ["he\\u202ead"]\n"ti\\u202etle": x\n', "ti⟨202E⟩tle", "unknown view 'he⟨202E⟩ad'"),
+    ('views: ["he\\0ad"]\n"ti\\0tle": x\n', "ti⟨0000⟩tle", "unknown view 'he⟨0000⟩ad'"),
+    ('saliency: {target: "lo\\u2066git"}\n"ti\\u2028tle": x\n', "ti⟨2028⟩tle", "'lo⟨2066⟩git' is not one of"),
+])
+def test_an_error_box_marks_a_control_in_a_value_as_in_a_field(tmp_path, capsys, body, field_text, value_text):
+    from generator.markdown_ext import render_error
+
+    box = render_error(SpecErrorsOf(refused(f"model: smollm2\ntext: The capital of France is\n{body}")))
+    text = _read(box, "explorable--error").text
+    assert field_text in text and value_text in text, text
+    assert "\\u" not in text and "\\x" not in text and "\\0" not in text
+    assert len(re.findall('<span class="xp-mark"', box)) == 2      # one mark each, drawn alike (with its tooltip)
+    root = project(tmp_path, block("text: The capital of France is", *body.splitlines()))
+    status, errors = check(root, capsys)
+    assert status == 1
+    joined = "\n".join(errors)
+    assert field_text in joined and value_text in joined, errors
+
+
+def SpecErrorsOf(errors):
+    from generator.errors import SpecError
+
+    return SpecError.combine(errors)
+
+
+def test_quoted_keeps_the_escapes_of_everything_else():
+    """repr's escapes stay where the character is not one drawn as a mark, and a backslash written by the author
+    before 'u202e' is not read as an escape."""
+    from generator.errors import quoted
+
+    assert quoted("a\u202eb") == "'a\u202eb'"
+    assert quoted("a\\u202eb") == repr("a\\u202eb")
+    assert quoted("a\\\u202eb") == "'a\\\\\u202eb'"
+    assert quoted("new\nline\u200b'") == repr("new\nline\u200b'")
+    assert quoted(5) == "5"
