@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import re
-import typing
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -16,7 +15,7 @@ from pydantic import (BaseModel, Field, PrivateAttr, ValidationError, create_mod
 
 from .errors import SpecError, quoted
 from .methods import DEFAULT_METHOD, REGISTRY, Method
-from .methods.options import Options
+from .methods.options import Options, choices
 from .spec_yaml import line_for, load_with_lines
 
 DEFAULT_MAX_TOKENS = 256
@@ -313,17 +312,7 @@ def _literal_values(loc: tuple) -> list[str]:
     """The values a field with a fixed set of values takes (a `Literal`, alone, optional or as a list's entries),
     read from the schema at `loc` (list positions skipped); [] when the field has no such set."""
     info = _field_info(loc)
-    values: list[str] = []
-
-    def collect(annotation: Any) -> None:
-        if typing.get_origin(annotation) is Literal:
-            values.extend(str(arg) for arg in typing.get_args(annotation) if str(arg) not in values)
-        for arg in () if typing.get_origin(annotation) is Literal else typing.get_args(annotation):
-            collect(arg)
-
-    if info is not None:
-        collect(info.annotation)
-    return values
+    return choices(info.annotation) if info is not None else []
 
 
 def _field_homes() -> dict[str, list[str]]:

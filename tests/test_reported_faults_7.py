@@ -18,6 +18,29 @@ from test_reported_faults_6 import _read, _widget
 _YES_NO = "this is a yes/no value (YAML reads true/false, yes/no and on/off as one), and this field "
 
 
+# -- 1. true/false given to a field of fixed values ------------------------------------------------------------------
+
+# (the block's line, field, the values docs/writing.md lists for it)
+@pytest.mark.parametrize("line, field, allowed", [
+    ("device: True", "device", "'auto', 'cpu' or 'cuda'"),
+    ("dtype: yes", "dtype", "'float32' or 'bfloat16'"),
+    ("interventions: {target: ' Paris', ablation: true}", "interventions.ablation", "'mean' or 'zero'"),
+    ("saliency: {target: off}", "saliency.target", "'logit' or 'probability'"),
+    ("counterfactuals: {contrasts: [The capital of Italy is], searches: [true]}", "counterfactuals.searches",
+     "'minimal' or 'adversarial'"),
+])
+def test_true_or_false_for_a_field_of_fixed_values_lists_the_values(line, field, allowed):
+    errors = refused(f"model: smollm2\ntext: The capital of France is\n{line}\n")
+    assert [(error.line, error.field, error.message) for error in errors] == [
+        (13, field, f"{_YES_NO}takes one of {allowed}: write one of them")]
+
+
+def test_true_or_false_for_a_number_keeps_the_number_advice():
+    """A guard: passes before and after."""
+    [error] = refused("model: smollm2\ntext: The capital of France is\ngenerate: true\n")
+    assert error.message == f"{_YES_NO}does not take one: write the number itself"
+
+
 # -- 6. NUL and the line and paragraph separators in a title or caption ------------------------------------------------
 
 _NEW = ["\x00", "\u2028", "\u2029"]

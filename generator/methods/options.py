@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import typing
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
@@ -59,6 +59,23 @@ def _allows(annotation: Any, kind: type) -> bool:
     return annotation is kind or annotation is Any or any(_allows(arg, kind) for arg in typing.get_args(annotation))
 
 
+def choices(annotation: Any) -> list[str]:
+    """The values of the fixed sets (`Literal`s) anywhere in `annotation` (alone, optional, a list's entries), in
+    the schema's order, each once; [] for a field without such a set."""
+    values: list[str] = []
+    if typing.get_origin(annotation) is Literal:
+        return [str(arg) for arg in dict.fromkeys(typing.get_args(annotation))]
+    for arg in typing.get_args(annotation):
+        values.extend(value for value in choices(arg) if value not in values)
+    return values
+
+
+def listed_values(values: list[str]) -> str:
+    """"'a'", "'a' or 'b'", "'a', 'b' or 'c'" (as the message of a value outside the set lists them)."""
+    quoted = [f"'{value}'" for value in values]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+
+
 class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -68,6 +85,10 @@ class Options(BaseModel):
         items = value if isinstance(value, list) else [value]
         if (any(isinstance(item, bool) for item in items) and info.field_name
                 and not _allows(cls.model_fields[info.field_name].annotation, bool)):
+            values = choices(cls.model_fields[info.field_name].annotation)
+            if values:      # a choice (device, ablation, target): the values, not the number advice below
+                raise ValueError(f"this is a yes/no value (YAML reads true/false, yes/no and on/off as one), and this "
+                                 f"field takes one of {listed_values(values)}: write one of them")
             if _allows(cls.model_fields[info.field_name].annotation, str):
                 raise ValueError("this should be text, and YAML reads an unquoted true/false, yes/no or on/off as a "
                                  "yes/no value: quote it")
