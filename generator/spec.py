@@ -296,15 +296,39 @@ def _problem(loc: tuple, members: list[dict[str, Any]]) -> tuple[tuple, str, str
 
 _TYPO_CUTOFF = 0.75
 
+# Words authors write for a value of a fixed set that a typo's closeness cannot find ('gpu' is no misspelling of
+# 'cuda'), each with the value meant and, where the two differ in meaning, a note. Used only when the value meant is
+# one the field takes, so one table serves every field; a case-only difference needs no entry ('Probability').
+_SYNONYMS: dict[str, tuple[str, str]] = {
+    "gpu": ("cuda", ""), "nvidia": ("cuda", ""),
+    "fp32": ("float32", ""), "f32": ("float32", ""), "float": ("float32", ""), "single": ("float32", ""),
+    "full": ("float32", ""),
+    **{word: ("bfloat16", "float16 is not offered: bfloat16 is the 16-bit format")
+       for word in ("fp16", "f16", "half", "float16")},
+    "bf16": ("bfloat16", ""),
+    "prob": ("probability", ""), "probs": ("probability", ""), "p": ("probability", ""),
+    "softmax": ("probability", ""),
+    "zeros": ("zero", ""), "average": ("mean", ""),
+}
+
 
 def _did_you_mean(given: str, names: list[str], what: str, close_only: bool = False) -> str | None:
-    """"did you mean 'text'?" when one name is close to `given` (a typo: difflib's ratio of at least 0.75), else
-    "<what>: a, b, c" (short, so a box of several errors stays readable), or None with `close_only` (where the
-    message lists the names already). A name that differs from `given` in case only is the match."""
-    close = [name for name in names if name.lower() == given.lower()]
-    close = close or difflib.get_close_matches(given, names, n=1, cutoff=_TYPO_CUTOFF)
+    """"did you mean 'text'?" when `given` names one of `names`: the same but for case ('Probability'), a common
+    synonym of it (`_SYNONYMS`: 'gpu' for 'cuda'), or a close name (a typo: difflib's ratio of at least 0.75,
+    case left out: 'Logits' for 'logit'); else "<what>: a, b, c" (short, so a box of several errors stays
+    readable), or None with `close_only` (where the message lists the names already)."""
+    folded = given.strip().lower()
+    lower = {name.lower(): name for name in names}
+    meant, note = _SYNONYMS.get(folded, ("", ""))
+    if folded in lower:
+        close, note = lower[folded], ""
+    elif meant in names:
+        close = meant
+    else:
+        found = difflib.get_close_matches(folded, list(lower), n=1, cutoff=_TYPO_CUTOFF)
+        close, note = (lower[found[0]] if found else ""), ""
     if close:
-        return f"did you mean '{close[0]}'?"
+        return f"did you mean '{close}'?" + (f" ({note})" if note else "")
     return None if close_only else f"{what}: " + ", ".join(names)
 
 

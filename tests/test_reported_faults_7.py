@@ -41,6 +41,35 @@ def test_true_or_false_for_a_number_keeps_the_number_advice():
     assert error.message == f"{_YES_NO}does not take one: write the number itself"
 
 
+# -- 4. synonyms and capitals ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("line, field, meant", [
+    ("device: gpu", "device", "'cuda'"),
+    ("device: GPU", "device", "'cuda'"),
+    ("device: CPU", "device", "'cpu'"),                # this and the other capitals: guards
+    ("dtype: fp16", "dtype", "'bfloat16'? (float16 is not offered: bfloat16 is the 16-bit format)"),
+    ("dtype: half", "dtype", "'bfloat16'? (float16 is not offered: bfloat16 is the 16-bit format)"),
+    ("dtype: float16", "dtype", "'bfloat16'? (float16 is not offered: bfloat16 is the 16-bit format)"),
+    ("dtype: bf16", "dtype", "'bfloat16'"),
+    ("dtype: fp32", "dtype", "'float32'"),
+    ("saliency: {target: prob}", "saliency.target", "'probability'"),
+    ("saliency: {target: Logits}", "saliency.target", "'logit'"),
+    ("saliency: {target: Probability}", "saliency.target", "'probability'"),
+    ("explanations: {target: LOGIT}", "explanations.target", "'logit'"),
+    ("interventions: {target: ' Paris', ablation: zeros}", "interventions.ablation", "'zero'"),    # a guard
+])
+def test_a_synonym_or_a_capital_gets_the_value_meant(line, field, meant):
+    errors = refused(f"model: smollm2\ntext: The capital of France is\n{line}\n")
+    assert [(error.field, error.hint) for error in errors] == [(field, f"did you mean {meant.rstrip('?')}?"
+                                                                if "?" not in meant else f"did you mean {meant}")]
+
+
+def test_a_synonym_of_a_value_the_field_lacks_is_no_guess():
+    """'gpu' means cuda, which `target` does not take: no guess, the message lists the values (a guard)."""
+    [error] = refused("model: smollm2\ntext: The capital of France is\nsaliency: {target: gpu}\n")
+    assert error.hint is None
+
+
 # -- 6. NUL and the line and paragraph separators in a title or caption ------------------------------------------------
 
 _NEW = ["\x00", "\u2028", "\u2029"]
