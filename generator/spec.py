@@ -286,7 +286,8 @@ def _problem(loc: tuple, members: list[dict[str, Any]]) -> tuple[tuple, str, str
         views = bool(loc) and loc[0] == "views"     # the message lists the other fields' values, not the views
         if views:
             message = f"unknown view {quoted(problem['input'])}"
-        hint = _did_you_mean(str(problem["input"]), _literal_values(loc), "valid views", close_only=not views)
+        hint = ((_method_as_view(str(problem["input"])) if views else None)
+                or _did_you_mean(str(problem["input"]), _literal_values(loc), "valid views", close_only=not views))
     elif problem["type"] == "missing":
         message = "this field is required"
     elif problem["type"] in _NUMBER_PROBLEMS:
@@ -330,6 +331,23 @@ def _did_you_mean(given: str, names: list[str], what: str, close_only: bool = Fa
     if close:
         return f"did you mean '{close}'?" + (f" ({note})" if note else "")
     return None if close_only else f"{what}: " + ", ".join(names)
+
+
+def _method_as_view(given: str) -> str | None:
+    """For a method's name written as a view ('lens' in `views`), where its views are: "'lens' is a method; its views
+    are layers, ranks and probabilities: list those wanted in its place, as in views: [layers, ranks,
+    probabilities]", and for a method with options and several views how to show them all without `views`; None
+    when `given` (case aside) names no method, or a method that is also a view (saliency)."""
+    name = given.strip().lower()
+    if name not in {method.name for method in REGISTRY} or name in REGISTRY.views():
+        return None
+    method = REGISTRY[name]
+    own = list(method.views)
+    views = f"its view is {own[0]}" if len(own) == 1 else f"its views are {_listed(own, 'and')}"
+    alone = (f"; for these views alone, write '{method.name}:' (its options) in the block and leave 'views' out"
+             if method.options is not None and len(own) > 1 else "")
+    return (f"'{given}' is a method; {views}: list {'it' if len(own) == 1 else 'those wanted'} in its place, as in "
+            f"views: [{', '.join(own)}]{alone}")
 
 
 def _literal_values(loc: tuple) -> list[str]:

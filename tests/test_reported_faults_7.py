@@ -70,6 +70,38 @@ def test_a_synonym_of_a_value_the_field_lacks_is_no_guess():
     assert error.hint is None
 
 
+# -- 5. a method's name written as a view ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, hint", [
+    ("lens", "'lens' is a method; its views are layers, ranks and probabilities: list those wanted in its place, as "
+             "in views: [layers, ranks, probabilities]; for these views alone, write 'lens:' (its options) in the "
+             "block and leave 'views' out"),
+    ("interventions", "'interventions' is a method; its views are knockout, editing and patching: list those wanted "
+                      "in its place, as in views: [knockout, editing, patching]; for these views alone, write "
+                      "'interventions:' (its options) in the block and leave 'views' out"),
+    ("attention", "'attention' is a method; its views are head and model: list those wanted in its place, as in "
+                  "views: [head, model]"),
+    ("Lens", "'Lens' is a method; its views are layers, ranks and probabilities: list those wanted in its place, as "
+             "in views: [layers, ranks, probabilities]; for these views alone, write 'lens:' (its options) in the "
+             "block and leave 'views' out"),
+])
+def test_a_method_written_as_a_view_is_pointed_to_its_views(name, hint):
+    errors = refused(f"model: smollm2\ntext: The capital of France is\nviews: [head, {name}]\n")
+    assert [(error.field, error.message, error.hint) for error in errors] == [
+        ("views.1", f"unknown view '{name}'", hint)]
+
+
+def test_the_views_named_are_the_method_s_own():
+    """The hint's views for every method that is not itself a view are the registry's (an independent read)."""
+    from generator.methods import REGISTRY
+
+    for method in REGISTRY:
+        if method.name in REGISTRY.views():
+            continue
+        [error] = refused(f"model: smollm2\ntext: Hi\nviews: [{method.name}]\n")
+        assert f"views: [{', '.join(method.views)}]" in error.hint
+
+
 # -- 6. NUL and the line and paragraph separators in a title or caption ------------------------------------------------
 
 _NEW = ["\x00", "\u2028", "\u2029"]
