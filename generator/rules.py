@@ -112,7 +112,7 @@ def check_methods(spec: "SpecBase", model: ModelTraits, *, has_adapter: bool, n_
         try:
             _check_method(spec, method, model, has_adapter, n_tokens, hints)
         except SpecError as error:
-            found.extend(spec.asked_by_page(method.name, one) for one in error.errors)
+            found.extend(spec.shown_by_default(method, spec.asked_by_page(method.name, one)) for one in error.errors)
     if found:
         raise SpecError.combine(found)
     return methods

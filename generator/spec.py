@@ -19,6 +19,9 @@ from .methods.options import Options, choices
 from .spec_yaml import line_for, load_with_lines
 
 DEFAULT_MAX_TOKENS = 256
+# A hint's advice to remove a view, or a method's views by the method's name ("remove 'patching'", "or the
+# attention_counterfactual view"): `SpecBase.shown_by_default` words it anew for a block without `views`
+_REMOVAL = re.compile(r"\b(?:remove|delete) '(?P<name>[a-z_]+)'|(?<=or )the (?P<view>[a-z_]+) view\b")
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
 
 
@@ -163,6 +166,33 @@ class SpecBase(Options):
                          file=file, line=line_for(lines, ("views",)), field="views",
                          hint=f"choose other views for it, or change the example at {where}"
                               + (f": {error.hint.rstrip('. ')}" if error.hint else ""))
+
+    def shown_by_default(self, method: "Method", error: SpecError) -> SpecError:
+        """`error`, met while checking `method`, with its advice to remove a view ("or remove 'patching'", "or the
+        attention_counterfactual view", "or remove 'saliency'" for the method's own name) put in words that fit a
+        block without `views`: there the author listed no view, and the method's views are shown because its
+        options are given. The advice becomes "or list the views wanted in 'views', as in views: [knockout,
+        editing]" (or "delete 'saliency:'" when no other view is shown), saying that the method's options show
+        its views by default. Errors without such advice, and any error of a block whose views are given (here or
+        by a `use:` block's example), are returned unchanged."""
+        if "views" in self.model_fields_set or not error.hint:
+            return error
+
+        def instead(found: re.Match) -> str:
+            name = found.group("name") or found.group("view")
+            gone = [name] if name in method.views else list(method.views) if name == method.name else []
+            if not gone or not set(gone) & set(self.shown_views):
+                return found.group()
+            others = [view for view in self.shown_views if view not in gone]
+            advice = (f"list the views wanted in 'views', as in views: [{', '.join(others)}]" if others
+                      else f"delete '{method.name}:'")
+            return (f"{advice}; no 'views' is given, so the {method.name} options show "
+                    f"{_listed(list(method.views), 'and')} by default")
+
+        hint = _REMOVAL.sub(instead, error.hint, count=1)
+        if hint == error.hint:
+            return error
+        return SpecError(error.message, file=error.file, line=error.line, field=error.field, hint=hint)
 
 
 _schemas: dict[int, type[SpecBase]] = {}

@@ -41,6 +41,45 @@ def test_true_or_false_for_a_number_keeps_the_number_advice():
     assert error.message == f"{_YES_NO}does not take one: write the number itself"
 
 
+# -- 2. advice to remove a view the block never listed ---------------------------------------------------------------
+
+@pytest.mark.parametrize("lines, line, field, hint", [
+    (["interventions: {target: ' Paris'}"], 6, "interventions.contrast",
+     "add 'interventions: {contrast: ...}' with as many tokens as the text, or list the views wanted in 'views', as "
+     "in views: [knockout, editing]; no 'views' is given, so the interventions options show knockout, editing and "
+     "patching by default"),
+    (["interventions: {target: ' Paris'}", "lens: {top_k: 3}"], 6, "interventions.contrast",
+     "add 'interventions: {contrast: ...}' with as many tokens as the text, or list the views wanted in 'views', as "
+     "in views: [layers, ranks, probabilities, knockout, editing]; no 'views' is given, so the interventions options "
+     "show knockout, editing and patching by default"),
+    (["saliency: {target: logit}"], 6, "saliency",
+     "add 'generate: N' (for example 'generate: 5'), or delete 'saliency:'; no 'views' is given, so the saliency "
+     "options show saliency by default"),
+    (["generate: 2", "counterfactuals: {contrasts: [The capital of Italy is], attention: false}"], 7,
+     "counterfactuals.attention",
+     "delete 'attention: false', or list the views wanted in 'views', as in views: [contrast]; no 'views' is given, "
+     "so the counterfactuals options show contrast and attention_counterfactual by default"),
+])
+def test_advice_to_drop_a_default_view_says_it_was_shown_by_default(tmp_path, capsys, lines, line, field, hint):
+    root = project(tmp_path, block("text: The capital of France is", *lines))
+    status, errors = check(root, capsys)
+    assert status == 1
+    assert len(errors) == 1 and errors[0].startswith(f"error: docs/index.md:{line}: field '{field}': "), errors
+    assert errors[0].endswith(f" ({hint})")
+
+
+def test_advice_to_drop_a_listed_view_is_kept():
+    """A guard of the new wording: where the author listed the view, removing it stays the advice."""
+    from generator.errors import SpecError
+    from generator.spec import spec_from_data
+    from generator.methods import REGISTRY
+
+    spec = spec_from_data({"model": "smollm2", "text": "Hi", "views": ["patching"], "interventions": {}}, file="a.md")
+    error = SpecError("m", file="a.md", line=3, field="interventions.contrast", hint="add a contrast, or remove "
+                                                                                        "'patching'")
+    assert spec.shown_by_default(REGISTRY["interventions"], error) is error
+
+
 # -- 4. synonyms and capitals ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("line, field, meant", [
