@@ -80,6 +80,32 @@ def test_advice_to_drop_a_listed_view_is_kept():
     assert spec.shown_by_default(REGISTRY["interventions"], error) is error
 
 
+# -- 3. an empty device or dtype is the site's ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("line", ["dtype: null", "device: ~", "dtype:", "device: null\ndtype: ~"])
+def test_an_empty_device_or_dtype_means_the_site_s(line):
+    """A guard (passes before and after): what docs/writing.md now says, against a block without the fields."""
+    from generator.precision import resolve
+    from generator.spec import Catalogue, spec_from_block
+
+    def spec(extra: str):
+        return spec_from_block(f"model: smollm2\ntext: Hi\n{extra}", file="a.md", line_offset=0,
+                               catalogue=Catalogue({}))
+
+    empty, absent = spec(line + "\n"), spec("")
+    for site in [("cpu", "float32"), ("cuda", "bfloat16")]:
+        assert resolve(empty, *site) == resolve(absent, *site)
+        assert (resolve(empty, *site).device, resolve(empty, *site).dtype) == site
+    assert empty.digest() == absent.digest()
+
+
+def test_writing_md_says_an_empty_device_or_dtype_is_the_site_s():
+    text = (Path(__file__).resolve().parent.parent / "docs" / "writing.md").read_text(encoding="utf-8")
+    for field in ["device", "dtype"]:
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{field}` |"))
+        assert "`null`" in row and "`~`" in row and "the site's setting" in row.split("`null`")[1]
+
+
 # -- 4. synonyms and capitals ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("line, field, meant", [
