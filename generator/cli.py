@@ -16,8 +16,12 @@ from .spec import Catalogue, SpecBase, spec_from_block
 from .widgets import copy_assets
 
 
-def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], list[ExplorableError]]:
-    """Every curated spec and every Markdown block under docs/, validated; errors are collected, not raised."""
+def collect(root: Path, docs: str, explorables: str, every: bool = False
+            ) -> tuple[list[SpecBase], list[ExplorableError]]:
+    """Every curated spec and every Markdown block under docs/, validated; errors are collected, not raised. A block
+    that computes what an earlier one does (the same `digest`: it differs in views, title, caption, device or dtype
+    only) is left out, as baking it again would give the same payload, unless `every` (`check`: the rules of its
+    views and its device are its own, and an error there must be reported at its lines)."""
     specs: list[SpecBase] = []
     errors: list[ExplorableError] = []
     catalogue = Catalogue.load(root / explorables, root)
@@ -39,7 +43,7 @@ def collect(root: Path, docs: str, explorables: str) -> tuple[list[SpecBase], li
             except ExplorableError as error:
                 errors.append(error)
                 continue
-            if spec.digest() not in {known.digest() for known in specs}:
+            if every or spec.digest() not in {known.digest() for known in specs}:
                 specs.append(spec)
     return specs, errors
 
@@ -146,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     show_notices()
-    specs, errors = collect(root, args.docs, args.explorables)
+    specs, errors = collect(root, args.docs, args.explorables, every=args.command == "check")
     try:
         baker = make_baker(root, args)
     except ExplorableError as error:

@@ -238,3 +238,17 @@ def test_quoted_keeps_the_escapes_of_everything_else():
     assert quoted("a\\\u202eb") == "'a\\\\\u202eb'"
     assert quoted("new\nline\u200b'") == repr("new\nline\u200b'")
     assert quoted(5) == "5"
+
+
+# -- found on the way: `check` skipped a block that computes what an earlier block does ------------------------------
+
+def test_check_reports_a_block_that_differs_from_an_earlier_one_in_its_views_only(tmp_path, capsys):
+    """Two blocks with the same model, text and options share a payload; the second one's views need a contrast it
+    lacks. `check` kept one spec per payload and said 'all valid' (the build reported the error)."""
+    root = project(tmp_path, block("text: The capital of France is", "views: [knockout]",
+                                   "interventions: {target: ' Paris'}"))
+    (root / "docs" / "more.md").write_text(block("text: The capital of France is", "views: [patching]",
+                                                 "interventions: {target: ' Paris'}"), encoding="utf-8")
+    status, errors = check(root, capsys)
+    assert status == 1
+    assert [error.split(": ")[1:3] for error in errors] == [["docs/more.md:7", "field 'interventions.contrast'"]]
