@@ -19,9 +19,10 @@ from .widgets import copy_assets
 def collect(root: Path, docs: str, explorables: str, every: bool = False
             ) -> tuple[list[SpecBase], list[ExplorableError]]:
     """Every curated spec and every Markdown block under docs/, validated; errors are collected, not raised. A block
-    that computes what an earlier one does (the same `digest`: it differs in views, title, caption, device or dtype
-    only) is left out, as baking it again would give the same payload, unless `every` (`check`: the rules of its
-    views and its device are its own, and an error there must be reported at its lines)."""
+    that computes what an earlier one does (the same `digest` and the same `device` and `dtype` as written: it
+    differs in views, title or caption only) is left out, as baking it again would give the same payload, unless
+    `every` (`check`: the rules of its views are its own, and an error there must be reported at its lines). A
+    twin that differs in device or dtype is kept: the baker adds them to the cache key (`Baker.key`)."""
     specs: list[SpecBase] = []
     errors: list[ExplorableError] = []
     catalogue = Catalogue.load(root / explorables, root)
@@ -43,9 +44,14 @@ def collect(root: Path, docs: str, explorables: str, every: bool = False
             except ExplorableError as error:
                 errors.append(error)
                 continue
-            if every or spec.digest() not in {known.digest() for known in specs}:
+            if every or _computes(spec) not in {_computes(known) for known in specs}:
                 specs.append(spec)
     return specs, errors
+
+
+def _computes(spec: SpecBase) -> tuple[str, str | None, str | None]:
+    """What a bake of `spec` computes: its digest, and its device and dtype as written (None: the site's)."""
+    return spec.digest(), spec.device, spec.dtype
 
 
 def reading_order(errors: list[ExplorableError]) -> list[ExplorableError]:

@@ -252,3 +252,18 @@ def test_check_reports_a_block_that_differs_from_an_earlier_one_in_its_views_onl
     status, errors = check(root, capsys)
     assert status == 1
     assert [error.split(": ")[1:3] for error in errors] == [["docs/more.md:7", "field 'interventions.contrast'"]]
+
+
+def test_bake_ahead_keeps_a_twin_that_differs_in_dtype_and_leaves_one_that_differs_in_views(tmp_path):
+    """`explorables bake` bakes one block per payload. The payload's cache key holds the block's dtype and device
+    (generator.precision), the digest does not: a bfloat16 twin was dropped and then baked during the build."""
+    from generator.cli import collect
+
+    texts = ["text: The capital of France is", "interventions: {target: ' Paris'}"]
+    root = project(tmp_path, block(*texts, "views: [knockout]"))
+    (root / "docs" / "views.md").write_text(block(*texts, "views: [editing]"), encoding="utf-8")
+    (root / "docs" / "wide.md").write_text(block(*texts, "views: [knockout]", "dtype: bfloat16"), encoding="utf-8")
+    specs, errors = collect(root, "docs", "explorables")
+    assert errors == []
+    assert sorted((spec.file, spec.dtype) for spec in specs) == [("docs/index.md", None),
+                                                                ("docs/wide.md", "bfloat16")]
