@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 CHILD = textwrap.dedent("""
     import hashlib, json, resource, sys
+    import generator  # before torch: OpenMP's short spin, as the bake has it
     import torch
     from generator.models.loading import POOL
     from generator.models.registry import resolve

@@ -23,6 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+import generator  # noqa: E402,F401  (before torch: it sets OpenMP's short spin, as the bake has it)
 V8_MAX_STRING = 2 ** 29 - 24
 
 

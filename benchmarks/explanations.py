@@ -28,6 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+import generator  # noqa: E402,F401  (before torch: it sets OpenMP's short spin, as the bake has it)
 
 TEXT = ("In a quiet village at the foot of the mountains, an old clockmaker repaired watches for the travellers "
         "who passed through on their way north. He kept a ledger of every repair, and the ledger grew into a "

@@ -22,6 +22,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+import generator  # noqa: E402,F401  (before torch: it sets OpenMP's short spin, as the bake has it)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # Jane Austen, Pride and Prejudice (1813), chapter 1: public domain.

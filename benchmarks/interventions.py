@@ -13,7 +13,9 @@ Targets (SmolLM2-135M: 30 layers x 9 query heads, 3 key/value heads, d_model 576
   once per head (`ModelRun.run_with_hooks` with that head's hook_z zeroed; both keep only the last position's
   logits), timed on one head per layer (30 forwards, all the same cost) and scaled by 9, in the same process,
   interleaved with the map. Growth is reported at 16, 64 and 256 tokens;
-- patching grids (3 kinds x 30 layers x 24 positions, both directions): at most 60 s;
+- patching grids (3 kinds x 30 layers x 24 positions): at most 60 s. The bake computes them in both directions
+  (restore and break, 2 x 2,160 cells): the total is timed against the target, and each direction's edited runs
+  are printed apart;
 - editing table (24 words x 4 factors, every layer): at most 20 s.
 Both compute each edited run only from its first changed position (`ModelRun.run_edit_sets(from_positions=)`);
 `--full-too` also times them with full-length runs in the same process; `--patching-variants old,new,old,new` times
@@ -34,6 +36,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+import generator  # noqa: E402,F401  (before torch: it sets OpenMP's short spin, as the bake has it)
 
 TEXT = ("The animal didn't cross the street because it was too tired, so it lay down on the warm stones and watched "
         "the cars go by while the children on the other side of the road laughed and called its name again and "
@@ -184,6 +187,7 @@ def _block_positions(run):
 
 def patching_part(loaded, run, n, repeats, batch_size, full_too=False, variants=("new",)):
     import numpy as np
+    import torch
 
     from generator.methods.interventions.explained import Explained
     from generator.methods.interventions.patching import patching
@@ -192,6 +196,21 @@ def patching_part(loaded, run, n, repeats, batch_size, full_too=False, variants=
     contrast = ids.clone()
     contrast[0, 1] = int(_ids(loaded, n + 5)[0, n + 3])
     explained = Explained(run, [ids], 260)
+    # the target names one direction's grids (3 kinds x 30 layers x 24 positions); the bake computes two (restore:
+    # the contrast run edited; break: the clean run edited): the edited runs of each are timed apart by their input
+    spent = {"restore": 0.0, "break": 0.0}
+    log_probs = explained.log_probs
+
+    def timed_log_probs(sets, **options):
+        start = time.perf_counter()
+        try:
+            return log_probs(sets, **options)
+        finally:
+            if options.get("from_positions") is not None:     # the edited runs, not the two probabilities
+                edited = options.get("ids")
+                spent["break" if edited is None or torch.equal(edited, ids) else "restore"] += \
+                    time.perf_counter() - start
+    explained.log_probs = timed_log_probs
     first = {}
     for variant in variants:
         print(f"[patching {variant}] {_load_average()}", flush=True)
@@ -202,6 +221,8 @@ def patching_part(loaded, run, n, repeats, batch_size, full_too=False, variants=
         def once():
             for counts in counted.values():
                 counts.clear()
+            for direction in spent:
+                spent[direction] = 0.0
             result.update(grids())
         try:
             t = _timed(once, repeats)
@@ -215,6 +236,9 @@ def patching_part(loaded, run, n, repeats, batch_size, full_too=False, variants=
               f"{sum(counted['blocks']):,} block-positions, {sum(counted['mlp']):,} MLP positions (cache runs "
               f"included); largest difference from the first variant's "
               f"grids {differs:.3g}; {_load_average()}", flush=True)
+        print(f"  edited runs of the last call: restore {spent['restore']:.2f} s, break {spent['break']:.2f} s wall "
+              f"(the rest of the call, {t - sum(spent.values()):.2f} s if repeats is 1: the two directions' "
+              f"cache runs and probabilities)", flush=True)
     if full_too:
         t = _timed(lambda: _full_length(grids), repeats)
         print(f"  the same with full-length runs: {t:.2f} s wall / {CPU[-1]:.2f} s CPU; {_load_average()}", flush=True)

@@ -28,6 +28,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+import generator  # noqa: E402,F401  (before torch: it sets OpenMP's short spin, as the bake has it)
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from attention import text_of  # noqa: E402  (a prefix of one long text with exactly N tokens)
