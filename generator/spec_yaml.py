@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from .errors import SpecError
+from .errors import SpecError, quoted
 
 
 def load_with_lines(text: str, file: str, repeated: list[SpecError] | None = None) -> tuple[Any, dict[tuple, int]]:
@@ -304,7 +304,7 @@ def _tab_error(text: str, file: str, line: int, column: int) -> SpecError:
         return SpecError("YAML does not allow tabs for indentation; use spaces", file=file, line=line + 1,
                          field=field, hint="indent this line with spaces only, as deep as the lines of its level")
     return SpecError("YAML does not allow a tab here; use a space", file=file, line=line + 1, field=field,
-                     hint=f"replace the tab after {row[:column].strip()!r} with a space")
+                     hint=f"replace the tab after {quoted(row[:column].strip())} with a space")
 
 
 def _walk(node: yaml.Node, path: tuple, lines: dict[tuple, int], file: str, repeated: list | None,

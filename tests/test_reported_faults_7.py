@@ -267,3 +267,20 @@ def test_bake_ahead_keeps_a_twin_that_differs_in_dtype_and_leaves_one_that_diffe
     assert errors == []
     assert sorted((spec.file, spec.dtype) for spec in specs) == [("docs/index.md", None),
                                                                 ("docs/wide.md", "bfloat16")]
+
+
+@pytest.mark.parametrize("lines, field, value_text", [
+    # the methods' own messages: a target of several tokens, a token watched twice
+    (['views: [knockout]', 'interventions: {target: " Pa\\u202eris"}'], "interventions.target",
+     "' Pa⟨202E⟩ris' is"),
+    (['lens: {watch: [" Pa\\u202eris", " Pa\\u202eris"]}'], "lens.watch", "' Pa⟨202E⟩ris' is watched twice"),
+])
+def test_a_method_s_own_message_marks_a_control_in_a_value(tmp_path, capsys, lines, field, value_text):
+    """The methods' messages quoted values with repr, which writes a bidi control as '\\u202e' where the field and the
+    schema's messages show the mark ⟨202E⟩ (authors7's item 7 covered the schema's messages only)."""
+    root = project(tmp_path, block("text: The capital of France is", *lines))
+    status, errors = check(root, capsys)
+    assert status == 1
+    ours = [error for error in errors if f"field '{field}" in error]
+    assert ours and value_text in ours[0], errors
+    assert "\\u202e" not in "\n".join(errors)

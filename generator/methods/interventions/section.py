@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ...errors import SpecError
+from ...errors import SpecError, quoted
 from ...payload import encode_array
 from ..options import indices
 from ..registry import Method, Needs
@@ -147,8 +147,8 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
 
 def _target_error(spec: "SpecBase", target: str, shown: list[str], label: str):
     """The SpecError on `interventions.target` for a target that is not one token: how it tokenises (`shown`)."""
-    return spec.error(f"{NAME}.target", f"{target!r} is {len(shown)} tokens for {label} ({shown}), not one",
-                      hint="name a single token, such as its first piece " + repr(shown[0] if shown else ""))
+    return spec.error(f"{NAME}.target", f"{quoted(target)} is {len(shown)} tokens for {label} ([{', '.join(map(quoted, shown))}]), not one",
+                      hint="name a single token, such as its first piece " + quoted(shown[0] if shown else ""))
 
 
 def _length_error(spec: "SpecBase", n_contrast: int, n_text: int, text: list[str], contrast: list[str]):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from ...errors import quoted
 from ..options import Options
 
 TOP_K_MIN, TOP_K_MAX = 1, 20
@@ -24,5 +25,5 @@ class LensOptions(Options):
             raise ValueError("a watched token cannot be empty")
         twice = [entry for index, entry in enumerate(value) if entry in value[:index]]
         if twice:
-            raise ValueError(f"{twice[0]!r} is watched twice")
+            raise ValueError(f"{quoted(twice[0])} is watched twice")
         return value

@@ -11,6 +11,7 @@ from typing import Any, Union
 
 from pydantic import Field, field_validator
 
+from ...errors import quoted
 from ..options import Options, Selection, indices, selection_syntax
 
 # Stored values (queries plus keys, all positions and dimensions) the default selection stays within. Measured
@@ -54,8 +55,8 @@ def query_index(query: int | str | None, tokens: list[dict[str, Any]]) -> int:
     for i, token in enumerate(tokens):
         if token["text"].strip() == query.strip():
             return i
-    shown = ", ".join(repr(token["text"].strip()) for token in tokens[:40])
-    raise ValueError(f"no token reads {query!r}; the tokens are {shown}{' ...' if n > 40 else ''}")
+    shown = ", ".join(quoted(token["text"].strip()) for token in tokens[:40])
+    raise ValueError(f"no token reads {quoted(query)}; the tokens are {shown}{' ...' if n > 40 else ''}")
 
 
 def key_heads(heads: list[int], n_heads: int, n_kv_heads: int) -> list[int]:
