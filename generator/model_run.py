@@ -27,6 +27,7 @@ patterns (`blocks.*.attn.hook_pattern`, `generator.hooks.matching`).
 
 from __future__ import annotations
 
+import copy
 import inspect
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -336,6 +337,17 @@ class ModelRun:
         block = adapter.blocks(self.model)[layer]
         with torch.no_grad():
             return mid + adapter.mlp_module(block)(adapter.mlp_norm_module(block)(mid))
+
+    def twin(self) -> "ModelRun":
+        """A handle on a copy of this run's model (`copy.deepcopy`: the same weights, its own modules, so its hooks
+        and attention handlers are its own), for edited runs in another thread at the same time as this one's
+        (`methods.interventions.patching`). Made once per handle; the copy costs the model's memory again."""
+        if getattr(self, "_twin", None) is None:
+            other = copy.copy(self)
+            other.model = copy.deepcopy(self.model)
+            other._twin = None
+            self._twin = other
+        return self._twin
 
     def last_query_refusal(self) -> str | None:
         """Why this model's last block cannot be run for the last query alone (`run_edit_sets(last_query=True)`), in

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import threading
 
 import numpy as np
 import pytest
@@ -99,7 +100,7 @@ def test_patching_cuts_equal_the_uncut_grids(runs, family):
                 counted.clear()
                 last_block.clear()
                 grids[late, last_query] = patching(explained, contrast, batch_size=4, late=late,
-                                                   last_query=last_query)
+                                                   last_query=last_query, parallel=False)   # one model counted
                 positions[late, last_query] = sum(counted)
                 # rows whose last-block MLP computed one position
                 single[late, last_query] = sum(rows for rows, n_positions in last_block if n_positions == 1)
@@ -140,6 +141,56 @@ def test_patching_cuts_equal_the_uncut_grids(runs, family):
             return value
         expected = _probability(run, contrast, [(name, put)], target)
         assert abs(grids[True, True]["restore"][kind, layer, position] - expected) < 1e-5 * expected
+
+
+def test_patching_s_two_directions_at_once_equal_one_after_the_other(runs):
+    """parallel: at 2 torch threads the two directions run at once, each in its own thread at one torch thread, the
+    second on a copy of the model (`ModelRun.twin`). The grids equal those of one direction after the other at 2
+    threads (1e-6 relative: the products are split over threads differently), each thread ran one model at one torch
+    thread, the copy is a copy (its own modules, the same weights), and the caller's thread count is given back."""
+    from generator.bake import fixed_threads
+
+    run = runs["llama"]
+    clean = random_ids(run, 8, seed=33)
+    contrast = clean.clone()
+    contrast[0, 2] = (contrast[0, 2] + 13) % 400 + 5
+    with torch.no_grad():
+        moved = torch.softmax(run.model(clean).logits[0, -1], -1) - torch.softmax(run.model(contrast).logits[0, -1], -1)
+    target = int(moved.abs().argmax())
+    explained = Explained(run, [clean], target)
+    twin = run.twin()
+    assert twin is run.twin() and twin.model is not run.model
+    for (name, mine), (_, its) in zip(run.model.named_parameters(), twin.model.named_parameters()):
+        assert mine is not its and torch.equal(mine, its), name
+    seen = []            # (model, thread, torch threads) of each first block's call
+
+    def spy(which):
+        return lambda _module, _args: seen.append((which, threading.get_ident(), torch.get_num_threads()))
+    handles = [model_run.adapter.blocks(model_run.model)[0].register_forward_pre_hook(spy(which))
+               for which, model_run in (("run", run), ("twin", twin))]
+    try:
+        with fixed_threads(2):
+            seen.clear()
+            both = patching(explained, contrast, batch_size=4)
+            at_once = list(seen)
+            assert torch.get_num_threads() == 2
+            seen.clear()
+            serial = patching(explained, contrast, batch_size=4, parallel=False)
+            after = list(seen)
+    finally:
+        for handle in handles:
+            handle.remove()
+    scale = abs(serial["clean"] - serial["contrast"])
+    assert scale > 0.01 * serial["clean"], "the contrast changes nothing: a useless test"
+    for direction in ("restore", "break"):
+        assert np.abs(both[direction] - both[direction][0, 0, 0]).max() > 0.1 * scale
+        np.testing.assert_allclose(both[direction], serial[direction], rtol=1e-6, atol=1e-6 * scale)
+    edited = [entry for entry in at_once if entry[1] != threading.get_ident()]     # the caches ran in the caller
+    assert {which for which, _, _ in edited} == {"run", "twin"}
+    assert {threads for _, _, threads in edited} == {1}
+    threads_of = {which: {thread for name, thread, _ in edited if name == which} for which in ("run", "twin")}
+    assert len(threads_of["run"]) == len(threads_of["twin"]) == 1 and threads_of["run"] != threads_of["twin"]
+    assert {which for which, _, _ in after} == {"run"} and {threads for _, _, threads in after} == {2}
 
 
 def test_last_query_refuses_an_edit_of_the_last_block_and_other_families(runs):
