@@ -19,8 +19,9 @@ Targets (SmolLM2-135M: 30 layers x 9 query heads, 3 key/value heads, d_model 576
 - editing table (24 words x 4 factors, every layer): at most 20 s.
 Both compute each edited run only from its first changed position (`ModelRun.run_edit_sets(from_positions=)`);
 `--full-too` also times them with full-length runs in the same process; `--patching-variants serial,new,serial,new`
-times patching with its two directions one after the other (session 6) and at once alternately (`old`: without the
-session-6 cuts either), printing the positions each computed.
+times patching with its batches one after the other at 2 torch threads (session 6) and in two threads at one torch
+thread each (`ModelRun.streams`) alternately (`old`: without the session-6 cuts either), printing the positions each
+computed.
 
 The machine is shared: the load average before and after each part is printed with its figures. The model load
 (GGUF de-quantisation) is not counted.
@@ -165,11 +166,11 @@ def editing_part(loaded, run, n, repeats, batch_size, full_too=False):
         print(f"  the same with full-length runs: {t:.2f} s wall / {CPU[-1]:.2f} s CPU; {_load_average()}", flush=True)
 
 
-# patching's exact cuts and its two directions at once, switched off by keyword (`patching(late=..., last_query=...,
-# parallel=...)`): "serial" is session 6's code (one direction after the other, at 2 torch threads), "old" the code
-# before session 6 (every run of layer l from block l, the last block at every computed position)
-VARIANTS = {"new": {}, "serial": {"parallel": False}, "old": {"late": False, "last_query": False, "parallel": False},
-            "late": {"last_query": False, "parallel": False}, "last": {"late": False, "parallel": False}}
+# patching's exact cuts, switched off by keyword (`patching(late=..., last_query=...)`), and the batches in two
+# threads at once (`ModelRun.streams`, `_batches`): "serial" is session 6's code (one batch after the other, at 2 torch
+# threads), "old" the code before session 6 (every run of layer l from block l, the last block at every position)
+VARIANTS = {"new": {}, "serial": {"streams": 1}, "old": {"late": False, "last_query": False, "streams": 1},
+            "late": {"last_query": False, "streams": 1}, "last": {"late": False, "streams": 1}}
 
 
 def _block_positions(run):
@@ -182,7 +183,7 @@ def _block_positions(run):
     def hook(which):
         return lambda _module, _args, out: counted[which].append(
             (out[0] if isinstance(out, tuple) else out).shape[:2].numel())
-    blocks = run.adapter.blocks(run.model) + run.adapter.blocks(run.twin().model)    # parallel: both directions
+    blocks = run.adapter.blocks(run.model) + run.adapter.blocks(run.twin().model)    # both threads (`_batches`)
     return counted, ([block.register_forward_hook(hook("blocks")) for block in blocks]
                      + [run.adapter.mlp_module(block).register_forward_hook(hook("mlp")) for block in blocks])
 
@@ -200,7 +201,6 @@ def patching_part(loaded, run, n, repeats, batch_size, full_too=False, variants=
     explained = Explained(run, [ids], 260)
     # the target names one direction's grids (3 kinds x 30 layers x 24 positions); the bake computes two (restore:
     # the contrast run edited; break: the clean run edited): the edited runs of each are timed apart by their input
-    # (with parallel, at the same time: each direction's figure is then its own thread's wall time)
     spent = {"restore": 0.0, "break": 0.0}
     log_probs = Explained.log_probs
 
@@ -217,7 +217,15 @@ def patching_part(loaded, run, n, repeats, batch_size, full_too=False, variants=
     first = {}
     for variant in variants:
         print(f"[patching {variant}] {_load_average()}", flush=True)
-        grids = lambda: patching(explained, contrast, batch_size=batch_size, **VARIANTS[variant])   # noqa: E731
+        options = dict(VARIANTS[variant])
+        streams = options.pop("streams", 2)
+
+        def grids():
+            run.streams = streams
+            try:
+                return patching(explained, contrast, batch_size=batch_size, **options)
+            finally:
+                run.streams = 2
         counted, handles = _block_positions(run)
         result = {}
 
@@ -239,11 +247,9 @@ def patching_part(loaded, run, n, repeats, batch_size, full_too=False, variants=
               f"{sum(counted['blocks']):,} block-positions, {sum(counted['mlp']):,} MLP positions (cache runs "
               f"included); largest difference from the first variant's "
               f"grids {differs:.3g}; {_load_average()}", flush=True)
-        together = VARIANTS[variant].get("parallel", True)      # the two directions at once: they overlap
-        edited = max(spent.values()) if together else sum(spent.values())
-        print(f"  edited runs of the last call: restore {spent['restore']:.2f} s, break {spent['break']:.2f} s wall"
-              f"{' (at once)' if together else ''}; the rest of the call (if repeats is 1: the cache runs, the "
-              f"probabilities) {t - edited:.2f} s", flush=True)
+        print(f"  edited runs of the last call: restore {spent['restore']:.2f} s, break {spent['break']:.2f} s wall; "
+              f"the rest of the call (if repeats is 1: the cache runs, the probabilities) "
+              f"{t - sum(spent.values()):.2f} s", flush=True)
     if full_too:
         t = _timed(lambda: _full_length(grids), repeats)
         print(f"  the same with full-length runs: {t:.2f} s wall / {CPU[-1]:.2f} s CPU; {_load_average()}", flush=True)

@@ -29,6 +29,9 @@ from __future__ import annotations
 
 import copy
 import inspect
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -51,6 +54,14 @@ _MLP_DOWN = ("mlp.hook_post", "hook_mlp_out")
 # reach the edits whole already (the cached prefix is joined to them before the hooks run)
 _POSITION_AXIS = {"attn.hook_q": 2, "attn.hook_pattern": 2}
 _WHOLE = ("attn.hook_k", "attn.hook_v")
+
+
+# Edited runs in two threads at once (`ModelRun._batches`): a copy of each model for the second thread, made once
+# and kept while the model lives; only for models up to this size (SmolLM2-135M in float32 is 0.54 GB): larger
+# models are baked on GPUs, or a second copy costs more memory than the time it gains
+_TWINS: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+_TWINS_LOCK = threading.Lock()
+_TWIN_BYTES = 2 << 30
 
 
 class MissingHookPoint(LookupError):
@@ -106,6 +117,8 @@ class ModelRun:
         # values copied into the cache are multiplied in another memory layout): never build one
         self._takes_use_cache = "use_cache" in parameters
         self._takes_position_ids = "position_ids" in parameters
+        # batches of edited runs in up to this many threads at once (`_batches`); 1: one after the other
+        self.streams = 2
 
     # -- which points exist -------------------------------------------------------------------------------------
 
@@ -204,7 +217,9 @@ class ModelRun:
         (hook name, fn) pairs, maybe empty) applies to its own batch row only (each fn sees that row, [1, ...]).
 
         Returns reduce(main output of a batch) concatenated over the batches, in edit-set order ([S, ...]); the
-        default reduce keeps the outputs whole ([S, N, V]). Every row is computed as in a run of its own (the
+        default reduce keeps the outputs whole ([S, N, V]). On a CPU at 2 torch threads or more the batches run in
+        two threads at once, at one torch thread each (`_batches`, `streams`): edit functions and `reduce` must not
+        share state between rows of different batches. Every row is computed as in a run of its own (the
         model's rows are independent: no padding, the same mask). `start` as in `run_with_hooks` (resid [1, N, D],
         shared by every row): for edit sets that all act at block `start[0]` or above.
 
@@ -269,15 +284,16 @@ class ModelRun:
                 raise ValueError("give run_edit_sets either start or starts, not both")
             return self._staggered_sets(input_ids, edit_sets, starts, batch_size, token_type_ids, reduce,
                                         logits_to_keep)
-        outputs = []
-        for first in range(0, len(edit_sets), batch_size):
-            chunk = edit_sets[first:first + batch_size]
-            fwd = self._row_hooks(chunk)
-            batch = input_ids.expand(len(chunk), -1)
-            types = token_type_ids.expand(len(chunk), -1) if token_type_ids is not None else None
-            out = self.run_with_hooks(batch, fwd, token_type_ids=types, logits_to_keep=logits_to_keep, start=start)
-            outputs.append(reduce(out) if reduce is not None else out)
-        return torch.cat(outputs)
+        def job(chunk):
+            def run(on: "ModelRun") -> torch.Tensor:
+                batch = input_ids.expand(len(chunk), -1)
+                types = token_type_ids.expand(len(chunk), -1) if token_type_ids is not None else None
+                out = on.run_with_hooks(batch, on._row_hooks(chunk), token_type_ids=types,
+                                        logits_to_keep=logits_to_keep, start=start)
+                return reduce(out) if reduce is not None else out
+            return run
+        return torch.cat(self._batches([job(edit_sets[first:first + batch_size])
+                                        for first in range(0, len(edit_sets), batch_size)]))
 
     @contextmanager
     def recording(self, names: Iterable[str], batch_positions: tuple[int, int]) -> Iterator[dict[str, torch.Tensor]]:
@@ -340,14 +356,56 @@ class ModelRun:
 
     def twin(self) -> "ModelRun":
         """A handle on a copy of this run's model (`copy.deepcopy`: the same weights, its own modules, so its hooks
-        and attention handlers are its own), for edited runs in another thread at the same time as this one's
-        (`methods.interventions.patching`). Made once per handle; the copy costs the model's memory again."""
-        if getattr(self, "_twin", None) is None:
-            other = copy.copy(self)
-            other.model = copy.deepcopy(self.model)
-            other._twin = None
-            self._twin = other
-        return self._twin
+        and attention handlers are its own), for edited runs in another thread at the same time as this handle's
+        (`_batches`). One copy per model, kept while the model lives; it costs the model's memory again."""
+        with _TWINS_LOCK:
+            model = _TWINS.get(self.model)
+            if model is None:
+                model = _TWINS[self.model] = copy.deepcopy(self.model)
+        other = copy.copy(self)
+        other.model = model
+        return other
+
+    def _batches(self, jobs: Sequence[Callable[["ModelRun"], torch.Tensor]]) -> list[torch.Tensor]:
+        """The outputs of `jobs` (each one batch of edited runs: a function of the handle it runs on), in order.
+
+        Two or more jobs, on a CPU where torch has 2 threads or more (a bake: `generator.bake.BAKE_THREADS`) and a
+        model of up to 2 GiB of parameters: two threads take the jobs in turn, each at one torch thread, the second
+        on `twin()`. One stream of products split over 2 threads waits at the end of every operation for the
+        slower thread, and far longer when another process holds a core; two streams of one thread do not
+        (benchmarks/RESULTS.md, session 7). Every job's numbers are those of one-thread products, whichever thread
+        ran it: the outputs equal those of the jobs run one after the other at one thread, bit for bit. Else (or
+        with `streams` 1) the jobs run one after the other at the caller's thread count. An exception in a job is
+        raised here after both threads stop."""
+        if len(jobs) < 2 or self.streams < 2 or torch.get_num_threads() < 2 or not self._twinnable():
+            return [job(self) for job in jobs]
+        from .bake import fixed_threads
+
+        outputs: list[torch.Tensor | None] = [None] * len(jobs)
+        order, lock, failed = iter(range(len(jobs))), threading.Lock(), threading.Event()
+
+        def stream(on: "ModelRun") -> None:
+            while not failed.is_set():
+                with lock:
+                    index = next(order, None)
+                if index is None:
+                    return
+                try:
+                    outputs[index] = jobs[index](on)
+                except BaseException:
+                    failed.set()
+                    raise
+        handles = (self, self.twin())
+        with fixed_threads(1), ThreadPoolExecutor(len(handles)) as pool:
+            for future in [pool.submit(stream, on) for on in handles]:
+                future.result()
+        return outputs
+
+    def _twinnable(self) -> bool:
+        """Whether `_batches` may copy this model: its parameters on the CPU, 2 GiB at most."""
+        parameters = list(self.model.parameters())
+        return (all(parameter.device.type == "cpu" for parameter in parameters)
+                and sum(parameter.numel() * parameter.element_size() for parameter in parameters) <= _TWIN_BYTES)
 
     def last_query_refusal(self) -> str | None:
         """Why this model's last block cannot be run for the last query alone (`run_edit_sets(last_query=True)`), in
@@ -403,7 +461,7 @@ class ModelRun:
         keys_values = {layer: (clean[hooks.hook_name(layer, "attn.hook_k")],
                                clean[hooks.hook_name(layer, "attn.hook_v")]) for layer in range(n_layers)}
         order = sorted(range(len(edit_sets)), key=lambda index: (positions[index], layers[index]))
-        outputs, done = [], []
+        jobs, done = [], []
         first = 0
         while first < len(order):
             position = positions[order[first]]
@@ -422,17 +480,26 @@ class ModelRun:
             for index in rows:
                 if layers[index] > 0 and layers[index] not in resids:
                     raise ValueError(f"no residual stream given for block {layers[index]}")
-            suffix_resids = {layer: resid[:, position:] for layer, resid in resids.items()}
-            batch = input_ids[:, position:].expand(len(chunk), -1)
-            out = self._run(batch, self._row_hooks(chunk, (position, clean)), None, None, None, None, False,
-                            logits_to_keep,
-                            staggered=(chunk_starts, suffix_resids),
-                            suffix=(position, clean, keys_values, length), last_query=last_query)[0]
-            outputs.append(reduce(out) if reduce is not None else out)
-        merged = torch.cat(outputs)
+            jobs.append(self._suffix_job(input_ids, chunk, chunk_starts, resids, position, clean, keys_values,
+                                         logits_to_keep, reduce, last_query))
+        merged = torch.cat(self._batches(jobs))
         back = torch.empty(len(order), dtype=torch.long)
         back[torch.tensor(done, dtype=torch.long)] = torch.arange(len(done))
         return merged[back]
+
+    @staticmethod
+    def _suffix_job(input_ids, chunk, chunk_starts, resids, position, clean, keys_values, logits_to_keep, reduce,
+                    last_query) -> Callable[["ModelRun"], torch.Tensor]:
+        """One batch of `_suffix_sets` (rows `chunk`, starting at `chunk_starts`, computed from `position`) as a job
+        of `_batches`."""
+        def run(on: "ModelRun") -> torch.Tensor:
+            suffix_resids = {layer: resid[:, position:] for layer, resid in resids.items()}
+            batch = input_ids[:, position:].expand(len(chunk), -1)
+            out = on._run(batch, on._row_hooks(chunk, (position, clean)), None, None, None, None, False,
+                          logits_to_keep, staggered=(chunk_starts, suffix_resids),
+                          suffix=(position, clean, keys_values, input_ids.shape[1]), last_query=last_query)[0]
+            return reduce(out) if reduce is not None else out
+        return run
 
     def _staggered_sets(self, input_ids, edit_sets, starts, batch_size, token_type_ids, reduce, logits_to_keep):
         layers, resids = starts
@@ -450,18 +517,17 @@ class ModelRun:
                     if below and layer > 0:
                         raise ValueError(f"edit set {index} starts at block {layer} and cannot hook {name}, below it")
         order = sorted(range(len(edit_sets)), key=lambda index: layers[index])     # stable: ties keep their order
-        outputs = []
-        for first in range(0, len(order), batch_size):
-            rows = order[first:first + batch_size]
-            chunk = [edit_sets[index] for index in rows]
-            fwd = self._row_hooks(chunk)
-            batch = input_ids.expand(len(chunk), -1)
-            types = token_type_ids.expand(len(chunk), -1) if token_type_ids is not None else None
-            chunk_starts = [layers[index] for index in rows]
-            out = self._run(batch, fwd, None, None, types, None, False, logits_to_keep,
-                            staggered=(chunk_starts, resids))[0]
-            outputs.append(reduce(out) if reduce is not None else out)
-        merged = torch.cat(outputs)
+        def job(rows):
+            def run(on: "ModelRun") -> torch.Tensor:
+                chunk = [edit_sets[index] for index in rows]
+                batch = input_ids.expand(len(chunk), -1)
+                types = token_type_ids.expand(len(chunk), -1) if token_type_ids is not None else None
+                out = on._run(batch, on._row_hooks(chunk), None, None, types, None, False, logits_to_keep,
+                              staggered=([layers[index] for index in rows], resids))[0]
+                return reduce(out) if reduce is not None else out
+            return run
+        merged = torch.cat(self._batches([job(order[first:first + batch_size])
+                                          for first in range(0, len(order), batch_size)]))
         back = torch.empty(len(order), dtype=torch.long)
         back[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
         return merged[back]

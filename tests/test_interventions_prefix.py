@@ -94,17 +94,19 @@ def test_patching_cuts_equal_the_uncut_grids(runs, family):
     handles.append(run.adapter.mlp_module(blocks[-1]).register_forward_hook(
         lambda _m, _a, out: last_block.append(tuple(out.shape[:2]))))
     grids, positions, single = {}, {}, {}
+    run.streams = 1         # the hooks count this model's runs: no second thread on a copy
     try:
         for late in (False, True):
             for last_query in (False, True):
                 counted.clear()
                 last_block.clear()
                 grids[late, last_query] = patching(explained, contrast, batch_size=4, late=late,
-                                                   last_query=last_query, parallel=False)   # one model counted
+                                                   last_query=last_query)
                 positions[late, last_query] = sum(counted)
                 # rows whose last-block MLP computed one position
                 single[late, last_query] = sum(rows for rows, n_positions in last_block if n_positions == 1)
     finally:
+        run.streams = 2
         for handle in handles:
             handle.remove()
     uncut = grids[False, False]
@@ -143,11 +145,12 @@ def test_patching_cuts_equal_the_uncut_grids(runs, family):
         assert abs(grids[True, True]["restore"][kind, layer, position] - expected) < 1e-5 * expected
 
 
-def test_patching_s_two_directions_at_once_equal_one_after_the_other(runs):
-    """parallel: at 2 torch threads the two directions run at once, each in its own thread at one torch thread, the
-    second on a copy of the model (`ModelRun.twin`). The grids equal those of one direction after the other at 2
-    threads (1e-6 relative: the products are split over threads differently), each thread ran one model at one torch
-    thread, the copy is a copy (its own modules, the same weights), and the caller's thread count is given back."""
+def test_batches_in_two_threads_equal_one_thread_bit_for_bit(runs):
+    """`ModelRun._batches`: at 2 torch threads the batches of edited runs go to two threads at one torch thread
+    each, the second on a copy of the model (`ModelRun.twin`). Patching's grids (suffix runs, staggered starts,
+    the last query alone) then equal those of one thread, one batch after the other, bit for bit; and those at 2
+    threads one after the other (`streams` 1) to float rounding. Each thread ran one model at one torch thread,
+    both threads ran, the copy is a copy, and the caller's thread count is given back."""
     from generator.bake import fixed_threads
 
     run = runs["llama"]
@@ -159,24 +162,30 @@ def test_patching_s_two_directions_at_once_equal_one_after_the_other(runs):
     target = int(moved.abs().argmax())
     explained = Explained(run, [clean], target)
     twin = run.twin()
-    assert twin is run.twin() and twin.model is not run.model
+    assert twin.model is run.twin().model and twin.model is not run.model
     for (name, mine), (_, its) in zip(run.model.named_parameters(), twin.model.named_parameters()):
         assert mine is not its and torch.equal(mine, its), name
     seen = []            # (model, thread, torch threads) of each first block's call
 
     def spy(which):
         return lambda _module, _args: seen.append((which, threading.get_ident(), torch.get_num_threads()))
-    handles = [model_run.adapter.blocks(model_run.model)[0].register_forward_pre_hook(spy(which))
-               for which, model_run in (("run", run), ("twin", twin))]
+    handles = [handle.adapter.blocks(handle.model)[0].register_forward_pre_hook(spy(which))
+               for which, handle in (("run", run), ("twin", twin))]
     try:
         with fixed_threads(2):
             seen.clear()
             both = patching(explained, contrast, batch_size=4)
             at_once = list(seen)
             assert torch.get_num_threads() == 2
-            seen.clear()
-            serial = patching(explained, contrast, batch_size=4, parallel=False)
-            after = list(seen)
+            run.streams = 1
+            try:
+                seen.clear()
+                serial = patching(explained, contrast, batch_size=4)
+                after = list(seen)
+            finally:
+                run.streams = 2
+        with fixed_threads(1):
+            one = patching(explained, contrast, batch_size=4)
     finally:
         for handle in handles:
             handle.remove()
@@ -184,12 +193,13 @@ def test_patching_s_two_directions_at_once_equal_one_after_the_other(runs):
     assert scale > 0.01 * serial["clean"], "the contrast changes nothing: a useless test"
     for direction in ("restore", "break"):
         assert np.abs(both[direction] - both[direction][0, 0, 0]).max() > 0.1 * scale
+        assert np.array_equal(both[direction], one[direction]), direction
         np.testing.assert_allclose(both[direction], serial[direction], rtol=1e-6, atol=1e-6 * scale)
     edited = [entry for entry in at_once if entry[1] != threading.get_ident()]     # the caches ran in the caller
     assert {which for which, _, _ in edited} == {"run", "twin"}
     assert {threads for _, _, threads in edited} == {1}
-    threads_of = {which: {thread for name, thread, _ in edited if name == which} for which in ("run", "twin")}
-    assert len(threads_of["run"]) == len(threads_of["twin"]) == 1 and threads_of["run"] != threads_of["twin"]
+    models_of = {thread: {name for name, other, _ in edited if other == thread} for _, thread, _ in edited}
+    assert all(len(models) == 1 for models in models_of.values())      # a thread keeps to its own model
     assert {which for which, _, _ in after} == {"run"} and {threads for _, _, threads in after} == {2}
 
 

@@ -38,7 +38,6 @@ the last block's cost at N - p - 1 positions for each run on SmolLM2. The last b
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import numpy as np
@@ -89,23 +88,12 @@ def patch_sets(layer: int, positions: int, donor: dict[str, torch.Tensor], n_lay
     return sets, starts
 
 
-# a copy of the model for the second direction's thread only up to this size (a model of 135M float32 parameters
-# is 0.54 GB): larger models are baked on GPUs, or the copy's memory costs more than the time gained
-_TWIN_BYTES = 2 << 30
-
-
 def patching(explained: Explained, contrast_ids: torch.Tensor, *, batch_size: int = 16,
-             late: bool = True, last_query: bool = True, parallel: bool = True) -> dict[str, np.ndarray]:
+             late: bool = True, last_query: bool = True) -> dict[str, np.ndarray]:
     """Probability of the explained token: {"clean": p, "contrast": p, "restore": [3, L, N], "break": [3, L, N]}
     (kinds in POINTS order: resid, attn, mlp). Causal models; contrast_ids [1, N] as long as the prompt.
     late=False starts every run of layer l at block l; last_query=False computes the last block at every position
-    of a run (the module docstring says what each saves; the tests compare both).
-
-    parallel: on a CPU with torch at 2 threads or more (a bake: `generator.bake.BAKE_THREADS`), the two
-    directions run at once, each in its own thread at one torch thread, the second on a copy of the model
-    (`ModelRun.twin`; models up to 2 GiB of parameters): two independent streams of products keep both cores
-    busy where one stream split in two threads waits at every operation's end (benchmarks/RESULTS.md, session 7).
-    The numbers are those of one-thread products, the same on every machine."""
+    of a run (the module docstring says what each saves; the tests compare both)."""
     run = explained.run
     clean_ids = explained.inputs[0]
     n_layers, positions = run.info.n_layers, clean_ids.shape[1]
@@ -119,22 +107,21 @@ def patching(explained: Explained, contrast_ids: torch.Tensor, *, batch_size: in
     probability = {which: float(explained.log_probs([[]], batch_size=1, ids=ids)[0, target].double().exp())
                    for which, ids in (("clean", clean_ids), ("contrast", contrast_ids))}
     out: dict[str, Any] = {"clean": probability["clean"], "contrast": probability["contrast"]}
-
-    def direction(on: Explained, edited: str, donor: str, ids: torch.Tensor) -> np.ndarray:
-        """The cells of one direction, [3, L, N]: the `edited` run with one activation of the `donor` run."""
-        sequential = late and on.run.adapter is not None and on.run.adapter.sequential_residual
+    for direction, edited, donor, ids in (("restore", "contrast", "clean", contrast_ids),
+                                          ("break", "clean", "contrast", clean_ids)):
+        sequential = late and run.adapter is not None and run.adapter.sequential_residual
         sets, layers = [], []
         for layer in range(n_layers):
             layer_sets, layer_starts = patch_sets(layer, positions, caches[donor], n_layers if late else None,
-                                                  caches[edited] if sequential else None, on.run.mlp_branch)
+                                                  caches[edited] if sequential else None, run.mlp_branch)
             sets += layer_sets
             layers += layer_starts
         firsts = [position for _layer in range(n_layers) for _point in POINTS for position in range(positions)]
         # a cell whose donor activation equals the edited run's own (positions before the first token that
         # differs, on a causal model) patches nothing: its value is the edited run's, with no run
-        points = [hooks.hook_name(layer, point) for layer in range(n_layers) for point in POINTS.values()]
+        names = [hooks.hook_name(layer, point) for layer in range(n_layers) for point in POINTS.values()]
         same = [torch.equal(caches[donor][name][:, position], caches[edited][name][:, position])
-                for name in points for position in range(positions)]
+                for name in names for position in range(positions)]
         runs = [index for index, equal in enumerate(same) if not equal]
         resids = {layer: caches[edited][hooks.hook_name(layer, "hook_resid_pre")] for layer in range(1, n_layers)}
         cells = torch.full((len(sets),), probability[edited], dtype=torch.float64)
@@ -147,23 +134,9 @@ def patching(explained: Explained, contrast_ids: torch.Tensor, *, batch_size: in
         for group, cut in groups:
             if not group:
                 continue
-            logp = on.log_probs([sets[index] for index in group], batch_size=batch_size, ids=ids,
-                                starts=([layers[index] for index in group], [resids]),
-                                from_positions=[firsts[index] for index in group], last_query=cut)
+            logp = explained.log_probs([sets[index] for index in group], batch_size=batch_size, ids=ids,
+                                       starts=([layers[index] for index in group], [resids]),
+                                       from_positions=[firsts[index] for index in group], last_query=cut)
             cells[torch.tensor(group)] = logp[:, target].double().exp()
-        return cells.reshape(n_layers, len(POINTS), positions).transpose(0, 1).numpy()
-
-    jobs = {"restore": ("contrast", "clean", contrast_ids), "break": ("clean", "contrast", clean_ids)}
-    model = run.model
-    size = sum(parameter.numel() * parameter.element_size() for parameter in model.parameters())
-    if (parallel and torch.get_num_threads() >= 2 and size <= _TWIN_BYTES
-            and all(parameter.device.type == "cpu" for parameter in model.parameters())):
-        from ...bake import fixed_threads
-
-        twin = Explained(run.twin(), explained.inputs, target)
-        with fixed_threads(1), ThreadPoolExecutor(2) as pool:
-            done = dict(zip(jobs, pool.map(direction, (explained, twin), *zip(*jobs.values()))))
-    else:
-        done = {name: direction(explained, *job) for name, job in jobs.items()}
-    out.update(done)
+        out[direction] = cells.reshape(n_layers, len(POINTS), positions).transpose(0, 1).numpy()
     return out
