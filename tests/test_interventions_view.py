@@ -111,6 +111,32 @@ def test_the_patching_grids_read_out_their_cells(open_page):
     assert "<b>" in view.locator(".xp-gpair").inner_text()
 
 
+def test_every_patching_grid_is_reached_and_read_with_the_keyboard(open_page):
+    """The attention-output and MLP-output grids were out of the Tab order (tabindex -1, and the arrows move inside
+    one grid only), so a keyboard reader could read the residual grid alone (found by a fresh reader's trial). Each
+    grid is a Tab stop; focusing one moves the cursor into it at the same cell, and Enter picks that grid's cell."""
+    page = open_page()
+    view = page.locator("explorable-patching-view").first
+    assert ready(page, view) == "ready"
+    restore = decode_array(payload_of(view)["interventions"]["patching"]["restore"])
+    kinds, layers, n = restore.shape
+    view.locator("canvas").first.focus()
+    page.keyboard.press("ArrowDown")          # layer L-2, last position, in the residual grid
+    for k, name in ((1, "attention output"), (2, "MLP output")):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.dataset.k") == str(k)
+        text = view.locator(".xp-kread").inner_text()
+        value = restore[k, layers - 2, n - 1]
+        assert text.startswith(name) and f"layer {layers - 2}, position {n - 1}" in text, text
+        assert f"{100 * value:.1f}%" in text, (text, value)
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Enter")
+    text = view.locator(".xp-kread").inner_text()
+    assert text.startswith("MLP output") and f"{100 * restore[2, layers - 2, n - 2]:.1f}%" in text, text
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.dataset.k") == "1"
+
+
 def test_on_a_phone_the_page_does_not_scroll_sideways(open_page):
     """The patching view's direction menu names each direction in full (~414 px of text): at 390 px it must shrink to
     the toolbar, not widen the page (the new-author trial of session 5 saw a 430 px page)."""
