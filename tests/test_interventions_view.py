@@ -137,6 +137,30 @@ def test_every_patching_grid_is_reached_and_read_with_the_keyboard(open_page):
     assert page.evaluate("document.activeElement.dataset.k") == "1"
 
 
+def test_a_knockout_cell_with_keyboard_focus_shows_the_accent_ring(open_page):
+    """Keyboard focus on a knockout cell was the hover's 1 px grey outline (rgba(0,0,0,.54) on a pale cell), where
+    every other view shows a 2 px accent ring (found by a fresh reader's trial). The focused cell's outline must be
+    the one a focused control of the same view has, and differ from the hover's."""
+    page = open_page()
+    view = page.locator("explorable-knockout-view").first
+    assert ready(page, view) == "ready"
+    outline = "el => { const s = getComputedStyle(el); return [s.outlineStyle, s.outlineWidth, s.outlineColor]; }"
+    view.locator("select").first.focus()
+    page.keyboard.press("Tab")                               # a button of the same view's toolbar
+    button = page.evaluate(f"({outline})(document.activeElement)")
+    assert page.evaluate("document.activeElement.localName") == "button"
+    view.locator(".xp-kcell").nth(1).hover()
+    hover = view.locator(".xp-kcell").nth(1).evaluate(outline)
+    page.mouse.move(0, 0)
+    cell = view.locator(".xp-kcell[tabindex='0']").first
+    cell.focus()
+    page.keyboard.press("ArrowRight")                        # focus by the keyboard: :focus-visible
+    focused = page.evaluate(f"({outline})(document.activeElement)")
+    assert page.evaluate("document.activeElement.getAttribute('role')") == "gridcell"
+    assert focused == button, (focused, button)
+    assert focused[1] == "2px" and focused != hover, (focused, hover)
+
+
 def test_on_a_phone_the_page_does_not_scroll_sideways(open_page):
     """The patching view's direction menu names each direction in full (~414 px of text): at 390 px it must shrink to
     the toolbar, not widen the page (the new-author trial of session 5 saw a 430 px page)."""
