@@ -161,6 +161,22 @@ def test_a_knockout_cell_with_keyboard_focus_shows_the_accent_ring(open_page):
     assert focused[1] == "2px" and focused != hover, (focused, hover)
 
 
+def test_on_a_phone_the_editing_cards_headings_are_not_cut(open_page):
+    """At 390 px the edited card's heading was cut off mid-word ("edited: pick a word abov"), as was the heading of an
+    edit ("block “·cat”, every layer"): the heading is one unbroken line clipped by the card (found by a fresh
+    reader's trial). Every heading must show all of its text, before and after a word is picked."""
+    page = open_page(viewport={"width": 390, "height": 800}, is_mobile=True, has_touch=True)
+    view = page.locator("explorable-editing-view").first
+    assert ready(page, view) == "ready"
+    cut = "el => [...el.querySelectorAll('.xp-phead')].filter(h => h.scrollWidth > h.clientWidth + 1).map(h => h.textContent)"
+    assert view.evaluate(cut) == []
+    view.locator(".xp-wtext .xp-tok").nth(1).click()
+    heading = view.locator(".xp-wcard .xp-phead").nth(1).inner_text()
+    assert "every layer" in heading, heading
+    assert view.evaluate(cut) == []
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 1
+
+
 def test_on_a_phone_the_page_does_not_scroll_sideways(open_page):
     """The patching view's direction menu names each direction in full (~414 px of text): at 390 px it must shrink to
     the toolbar, not widen the page (the new-author trial of session 5 saw a 430 px page)."""
