@@ -177,6 +177,26 @@ def test_on_a_phone_the_editing_cards_headings_are_not_cut(open_page):
     assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 1
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_patching_grid_shows_where_it_is(open_page, scheme):
+    """A cell at 0 (no share of the way) is drawn in the page's own background colour, so a grid whose cells are all
+    near 0 (the attention and MLP outputs of 'What if?') was invisible: no edge, no cells, only its axis labels (found
+    by a fresh reader's trial). Each grid has a visible frame, in light and dark, that a saved PNG keeps (an
+    outline: figure.js draws outlines)."""
+    page = open_page(color_scheme=scheme)
+    view = page.locator("explorable-patching-view").first
+    assert ready(page, view) == "ready"
+    frames = view.evaluate("""el => [...el.querySelectorAll('canvas')].map(c => {
+      const s = getComputedStyle(c);
+      return [s.outlineStyle, parseFloat(s.outlineWidth), s.outlineColor, getComputedStyle(el).getPropertyValue('--xp-bg')];
+    })""")
+    assert len(frames) == 3
+    for style, width, colour, _ in frames:
+        assert style == "solid" and width >= 1, (style, width)
+        assert colour.startswith("rgb") and colour != "rgba(0, 0, 0, 0)", colour   # a colour, not transparent
+    assert frames[0][2] != page.evaluate("getComputedStyle(document.body).backgroundColor")
+
+
 def test_on_a_phone_the_page_does_not_scroll_sideways(open_page):
     """The patching view's direction menu names each direction in full (~414 px of text): at 390 px it must shrink to
     the toolbar, not widen the page (the new-author trial of session 5 saw a 430 px page)."""
