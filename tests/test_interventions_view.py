@@ -125,12 +125,17 @@ def test_every_patching_grid_is_reached_and_read_with_the_keyboard(open_page):
     for k, name in ((1, "attention output"), (2, "MLP output")):
         page.keyboard.press("Tab")
         assert page.evaluate("document.activeElement.dataset.k") == str(k)
+        # the readout is written when the view repaints (the next animation frame)
+        page.wait_for_function("([el, name]) => el.querySelector('.xp-kread').textContent.startsWith(name)",
+                               arg=[view.element_handle(), name])
         text = view.locator(".xp-kread").inner_text()
         value = restore[k, layers - 2, n - 1]
         assert text.startswith(name) and f"layer {layers - 2}, position {n - 1}" in text, text
         assert f"{100 * value:.1f}%" in text, (text, value)
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("Enter")
+    page.wait_for_function("([el, n]) => el.querySelector('.xp-kread').textContent.includes(`position ${n}`)",
+                           arg=[view.element_handle(), int(n - 2)])
     text = view.locator(".xp-kread").inner_text()
     assert text.startswith("MLP output") and f"{100 * restore[2, layers - 2, n - 2]:.1f}%" in text, text
     page.keyboard.press("Shift+Tab")
@@ -195,6 +200,25 @@ def test_every_patching_grid_shows_where_it_is(open_page, scheme):
         assert style == "solid" and width >= 1, (style, width)
         assert colour.startswith("rgb") and colour != "rgba(0, 0, 0, 0)", colour   # a colour, not transparent
     assert frames[0][2] != page.evaluate("getComputedStyle(document.body).backgroundColor")
+
+
+def test_a_saved_svg_has_each_colour_scale_once(open_page, tmp_path):
+    """The knockout and patching figures hold their colour scales above the grid, and "save" added the same scales
+    again under the figure, so a saved figure showed each legend twice (found by a fresh reader's trial looking at
+    the saved files). Each scale's text must appear once in the saved SVG, with its colour ramp kept."""
+    page = open_page()
+    for tag, texts in (("explorable-knockout-view", ["heads: ", "blocks, MLPs: "]),
+                       ("explorable-patching-view", ["−1 "])):
+        view = page.locator(tag).first
+        assert ready(page, view) == "ready"
+        with page.expect_download() as download:
+            view.get_by_role("button", name="save SVG").click()
+        path = tmp_path / download.value.suggested_filename
+        download.value.save_as(path)
+        svg = path.read_text(encoding="utf-8")
+        for text in texts:
+            assert svg.count(f">{text}") == 1, (tag, text, svg.count(f">{text}"))
+        assert "<linearGradient" in svg, tag          # the ramp is still drawn
 
 
 def test_on_a_phone_the_page_does_not_scroll_sideways(open_page):

@@ -40,7 +40,8 @@ export class PatchingView extends View {
     this.dirSelect = h("select", { "aria-label": "Direction", onchange: (e) => this.set({ direction: e.target.value }) },
       ...Object.entries(DIRECTIONS).map(([k, t]) => h("option", { value: k }, t)));
     this.legend = h("span", { class: "xp-kleg" });
-    const bar = h("div", { class: "xp-bar" }, this.dirSelect, pngButton(this, () => [this.figure, this.caption(), `patching-${this.state.direction}`, this.keys()]));
+    // no key lines under a saved figure: its colour scales are in the figure, above the grid (once)
+    const bar = h("div", { class: "xp-bar" }, this.dirSelect, pngButton(this, () => [this.figure, this.caption(), `patching-${this.state.direction}`, []]));
     this.canvases = g.kinds.map((kind, k) => {
       // each grid is its own Tab stop (arrows move inside one grid only), so the attention and MLP grids are
       // reachable from the keyboard too; focusing a grid brings the cursor into it at the same layer and position
@@ -73,10 +74,6 @@ export class PatchingView extends View {
     return cssRGB(this, "--md-default-bg-color") || (dark() ? [30, 33, 41] : [255, 255, 255]);
   }
 
-  keys() {
-    const d = dark(), b = this.base();
-    return ["−1 ", { fill: `linear-gradient(90deg, ${diverging(-1, d, b)}, ${diverging(0, d, b)}, ${diverging(1, d, b)})`, w: 60 }, " 1 (0: the contrast run, 1: the clean run)"];
-  }
 
   norm(k, l, n) {
     const p = this.grids[this.state.direction][(k * this.L + l) * this.N + n];
