@@ -111,6 +111,116 @@ def test_the_patching_grids_read_out_their_cells(open_page):
     assert "<b>" in view.locator(".xp-gpair").inner_text()
 
 
+def test_every_patching_grid_is_reached_and_read_with_the_keyboard(open_page):
+    """The attention-output and MLP-output grids were out of the Tab order (tabindex -1, and the arrows move inside
+    one grid only), so a keyboard reader could read the residual grid alone (found by a fresh reader's trial). Each
+    grid is a Tab stop; focusing one moves the cursor into it at the same cell, and Enter picks that grid's cell."""
+    page = open_page()
+    view = page.locator("explorable-patching-view").first
+    assert ready(page, view) == "ready"
+    restore = decode_array(payload_of(view)["interventions"]["patching"]["restore"])
+    kinds, layers, n = restore.shape
+    view.locator("canvas").first.focus()
+    page.keyboard.press("ArrowDown")          # layer L-2, last position, in the residual grid
+    for k, name in ((1, "attention output"), (2, "MLP output")):
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.dataset.k") == str(k)
+        # the readout is written when the view repaints (the next animation frame)
+        page.wait_for_function("([el, name]) => el.querySelector('.xp-kread').textContent.startsWith(name)",
+                               arg=[view.element_handle(), name])
+        text = view.locator(".xp-kread").inner_text()
+        value = restore[k, layers - 2, n - 1]
+        assert text.startswith(name) and f"layer {layers - 2}, position {n - 1}" in text, text
+        assert f"{100 * value:.1f}%" in text, (text, value)
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Enter")
+    page.wait_for_function("([el, n]) => el.querySelector('.xp-kread').textContent.includes(`position ${n}`)",
+                           arg=[view.element_handle(), int(n - 2)])
+    text = view.locator(".xp-kread").inner_text()
+    assert text.startswith("MLP output") and f"{100 * restore[2, layers - 2, n - 2]:.1f}%" in text, text
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.dataset.k") == "1"
+
+
+def test_a_knockout_cell_with_keyboard_focus_shows_the_accent_ring(open_page):
+    """Keyboard focus on a knockout cell was the hover's 1 px grey outline (rgba(0,0,0,.54) on a pale cell), where
+    every other view shows a 2 px accent ring (found by a fresh reader's trial). The focused cell's outline must be
+    the one a focused control of the same view has, and differ from the hover's."""
+    page = open_page()
+    view = page.locator("explorable-knockout-view").first
+    assert ready(page, view) == "ready"
+    outline = "el => { const s = getComputedStyle(el); return [s.outlineStyle, s.outlineWidth, s.outlineColor]; }"
+    view.locator("select").first.focus()
+    page.keyboard.press("Tab")                               # a button of the same view's toolbar
+    button = page.evaluate(f"({outline})(document.activeElement)")
+    assert page.evaluate("document.activeElement.localName") == "button"
+    view.locator(".xp-kcell").nth(1).hover()
+    hover = view.locator(".xp-kcell").nth(1).evaluate(outline)
+    page.mouse.move(0, 0)
+    cell = view.locator(".xp-kcell[tabindex='0']").first
+    cell.focus()
+    page.keyboard.press("ArrowRight")                        # focus by the keyboard: :focus-visible
+    focused = page.evaluate(f"({outline})(document.activeElement)")
+    assert page.evaluate("document.activeElement.getAttribute('role')") == "gridcell"
+    assert focused == button, (focused, button)
+    assert focused[1] == "2px" and focused != hover, (focused, hover)
+
+
+def test_on_a_phone_the_editing_cards_headings_are_not_cut(open_page):
+    """At 390 px the edited card's heading was cut off mid-word ("edited: pick a word abov"), as was the heading of an
+    edit ("block “·cat”, every layer"): the heading is one unbroken line clipped by the card (found by a fresh
+    reader's trial). Every heading must show all of its text, before and after a word is picked."""
+    page = open_page(viewport={"width": 390, "height": 800}, is_mobile=True, has_touch=True)
+    view = page.locator("explorable-editing-view").first
+    assert ready(page, view) == "ready"
+    cut = "el => [...el.querySelectorAll('.xp-phead')].filter(h => h.scrollWidth > h.clientWidth + 1).map(h => h.textContent)"
+    assert view.evaluate(cut) == []
+    view.locator(".xp-wtext .xp-tok").nth(1).click()
+    heading = view.locator(".xp-wcard .xp-phead").nth(1).inner_text()
+    assert "every layer" in heading, heading
+    assert view.evaluate(cut) == []
+    assert page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") <= 1
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_patching_grid_shows_where_it_is(open_page, scheme):
+    """A cell at 0 (no share of the way) is drawn in the page's own background colour, so a grid whose cells are all
+    near 0 (the attention and MLP outputs of 'What if?') was invisible: no edge, no cells, only its axis labels (found
+    by a fresh reader's trial). Each grid has a visible frame, in light and dark, that a saved PNG keeps (an
+    outline: figure.js draws outlines)."""
+    page = open_page(color_scheme=scheme)
+    view = page.locator("explorable-patching-view").first
+    assert ready(page, view) == "ready"
+    frames = view.evaluate("""el => [...el.querySelectorAll('canvas')].map(c => {
+      const s = getComputedStyle(c);
+      return [s.outlineStyle, parseFloat(s.outlineWidth), s.outlineColor, getComputedStyle(el).getPropertyValue('--xp-bg')];
+    })""")
+    assert len(frames) == 3
+    for style, width, colour, _ in frames:
+        assert style == "solid" and width >= 1, (style, width)
+        assert colour.startswith("rgb") and colour != "rgba(0, 0, 0, 0)", colour   # a colour, not transparent
+    assert frames[0][2] != page.evaluate("getComputedStyle(document.body).backgroundColor")
+
+
+def test_a_saved_svg_has_each_colour_scale_once(open_page, tmp_path):
+    """The knockout and patching figures hold their colour scales above the grid, and "save" added the same scales
+    again under the figure, so a saved figure showed each legend twice (found by a fresh reader's trial looking at
+    the saved files). Each scale's text must appear once in the saved SVG, with its colour ramp kept."""
+    page = open_page()
+    for tag, texts in (("explorable-knockout-view", ["heads: ", "blocks, MLPs: "]),
+                       ("explorable-patching-view", ["−1 "])):
+        view = page.locator(tag).first
+        assert ready(page, view) == "ready"
+        with page.expect_download() as download:
+            view.get_by_role("button", name="save SVG").click()
+        path = tmp_path / download.value.suggested_filename
+        download.value.save_as(path)
+        svg = path.read_text(encoding="utf-8")
+        for text in texts:
+            assert svg.count(f">{text}") == 1, (tag, text, svg.count(f">{text}"))
+        assert "<linearGradient" in svg, tag          # the ramp is still drawn
+
+
 def test_on_a_phone_the_page_does_not_scroll_sideways(open_page):
     """The patching view's direction menu names each direction in full (~414 px of text): at 390 px it must shrink to
     the toolbar, not widen the page (the new-author trial of session 5 saw a 430 px page)."""

@@ -32,7 +32,8 @@ export class KnockoutView extends View {
         ...k.metrics.map((m) => h("option", { value: m }, `change of ${METRIC_LABEL[m]}`))))
       : h("span", null, `change of ${METRIC_LABEL[k.metrics[0]]}`);
     this.legends = [h("span", { class: "xp-kleg" }), h("span", { class: "xp-kleg" })];
-    const bar = h("div", { class: "xp-bar" }, metric, pngButton(this, () => [this.figure, this.caption(), "knockout", this.keys()]));
+    // no key lines under a saved figure: its colour scales are in the figure, above the grid (once)
+    const bar = h("div", { class: "xp-bar" }, metric, pngButton(this, () => [this.figure, this.caption(), "knockout", []]));
     // the grid: a header row, then one row per layer
     this.cells = [];
     const head = h("div", { class: "xp-krow xp-khead", role: "row" }, h("span", { class: "xp-klab", role: "columnheader" }, "layer"),
@@ -64,11 +65,6 @@ export class KnockoutView extends View {
     return `Head knockout (${k.ablation} ablation): change of ${outputName(this.s, m)} (unedited ${value(k.base[k.metrics.indexOf(m)], m)})`;
   }
 
-  keys() {
-    const d = dark(), base = this.base();
-    return this.scales().flatMap(([m, what], i) => [i ? "   " : "", `${what}: ${delta(-m, this.state.metric)} `,
-      { fill: `linear-gradient(90deg, ${diverging(-1, d, base)}, ${diverging(0, d, base)}, ${diverging(1, d, base)})`, w: 60 }, ` ${delta(m, this.state.metric)}`]);
-  }
 
   base() {
     return cssRGB(this, "--md-default-bg-color") || (dark() ? [30, 33, 41] : [255, 255, 255]);

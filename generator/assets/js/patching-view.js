@@ -40,12 +40,15 @@ export class PatchingView extends View {
     this.dirSelect = h("select", { "aria-label": "Direction", onchange: (e) => this.set({ direction: e.target.value }) },
       ...Object.entries(DIRECTIONS).map(([k, t]) => h("option", { value: k }, t)));
     this.legend = h("span", { class: "xp-kleg" });
-    const bar = h("div", { class: "xp-bar" }, this.dirSelect, pngButton(this, () => [this.figure, this.caption(), `patching-${this.state.direction}`, this.keys()]));
+    // no key lines under a saved figure: its colour scales are in the figure, above the grid (once)
+    const bar = h("div", { class: "xp-bar" }, this.dirSelect, pngButton(this, () => [this.figure, this.caption(), `patching-${this.state.direction}`, []]));
     this.canvases = g.kinds.map((kind, k) => {
-      const cv = h("canvas", { class: "xp-gcanvas", tabindex: k ? -1 : 0, role: "img", "data-k": k,
+      // each grid is its own Tab stop (arrows move inside one grid only), so the attention and MLP grids are
+      // reachable from the keyboard too; focusing a grid brings the cursor into it at the same layer and position
+      const cv = h("canvas", { class: "xp-gcanvas", tabindex: 0, role: "img", "data-k": k,
         "aria-label": `${KINDS[kind]}: ${L} layers by ${N} positions; arrow keys move, Enter picks the position`,
         onpointermove: (e) => this.point(e, k), onpointerleave: () => this.read(), onclick: (e) => this.point(e, k, true),
-        onkeydown: (e) => this.key(e, k), onfocus: () => this.state.cursor || this.set({ cursor: [k, L - 1, N - 1] }) });
+        onkeydown: (e) => this.key(e, k), onfocus: () => this.enter(k) });
       cv.width = N * c;
       cv.height = L * c;
       cv.style.cssText = `width:${N * c}px;height:${L * c}px`;
@@ -71,10 +74,6 @@ export class PatchingView extends View {
     return cssRGB(this, "--md-default-bg-color") || (dark() ? [30, 33, 41] : [255, 255, 255]);
   }
 
-  keys() {
-    const d = dark(), b = this.base();
-    return ["−1 ", { fill: `linear-gradient(90deg, ${diverging(-1, d, b)}, ${diverging(0, d, b)}, ${diverging(1, d, b)})`, w: 60 }, " 1 (0: the contrast run, 1: the clean run)"];
-  }
 
   norm(k, l, n) {
     const p = this.grids[this.state.direction][(k * this.L + l) * this.N + n];
@@ -105,9 +104,15 @@ export class PatchingView extends View {
     this.readout.textContent = `${KINDS[this.g.kinds[k]]}, layer ${l}, position ${n} (“${show(this.tokens[n])}” / “${show(this.g.contrast_tokens[n])}”): p = ${pct(p)}, ${Number.isNaN(v) ? "not normalised (the runs agree)" : v.toFixed(2).replace("-", "−") + " of the way to the clean run"}`;
   }
 
-  key(e, k) {
+  /** Focus came to grid `k`: the cursor moves into it, keeping its layer and position (the top right at first). */
+  enter(k) {
     const [kk, l, n] = this.state.cursor || [k, this.L - 1, this.N - 1];
-    if (e.key === "Enter" || e.key === " ") return e.preventDefault(), this.pick([kk, l, n]);
+    if (kk !== k || !this.state.cursor) this.set({ cursor: [k, l, n] });
+  }
+
+  key(e, k) {
+    const [, l, n] = this.state.cursor || [k, this.L - 1, this.N - 1];
+    if (e.key === "Enter" || e.key === " ") return e.preventDefault(), this.pick([k, l, n]);
     const next = move(e.key, this.L - 1 - l, n, this.L, this.N);
     if (!next) return;
     e.preventDefault();
