@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(specs)} explorables: {len(baked)} baked, {len(specs) - len(baked) - len(errors)} from cache")
     print_errors(errors)
     if args.command == "check" and not errors:
-        print(f"{len(specs)} explorables: all valid")
+        print(f"{len(specs)} explorable{'' if len(specs) == 1 else 's'}: all valid")
     return 1 if errors else 0
 
 

@@ -74,6 +74,13 @@ def check_model(spec: "SpecBase", model: ModelTraits) -> None:
                                         "reader's browser downloads and runs the model, which is too large and slow "
                                         "there for a causal model (docs/live.md)",
                                 hint="remove 'live: true', or use an encoder such as 'model: minilm'"))
+    elif spec.live:
+        from .live.assets import views_refusal
+
+        reason = views_refusal(spec)
+        if reason:
+            found.append(spec.error("live", f"this block cannot be live: {reason}",
+                                    hint="remove 'live: true', or show only the head, model or neuron views"))
     if info.encoder_decoder:
         if spec.pair is not None:
             found.append(spec.error("pair", f"{info.label} is an encoder-decoder model ({info.architecture}): it "

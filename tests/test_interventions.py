@@ -230,6 +230,11 @@ def test_a_contrast_of_another_length_names_both_counts_and_tokens(project):
     assert "6 tokens" in str(error) and "5" in str(error) and "' big'" in str(error) and "' cat'" in str(error)
 
 
+def test_a_contrast_that_is_the_text_itself_is_a_placed_error_at_bake(project):
+    error = _error(project, CAUSAL.replace("The dog sat on the", "The cat sat on the"))
+    assert error.field == "interventions.contrast" and "the contrast is the text itself" in str(error)
+
+
 def test_out_of_range_factors_layers_and_heads_are_placed_errors(project):
     error = _error(project, CAUSAL.replace("layers: \"1-1\"", "factors: [0, 9]"))
     assert "interventions.factors" in str(error) and "8" in str(error)

@@ -284,3 +284,32 @@ def test_a_method_s_own_message_marks_a_control_in_a_value(tmp_path, capsys, lin
     ours = [error for error in errors if f"field '{field}" in error]
     assert ours and value_text in ours[0], errors
     assert "\\u202e" not in "\n".join(errors)
+
+
+# -- trial7's author findings ------------------------------------------------------------------------------------------
+
+def test_check_refuses_live_on_a_block_whose_views_a_page_cannot_redraw(tmp_path, capsys):
+    """`check` said 'all valid' for `live: true` on a pair with the knockout view; the build refused it."""
+    root = project(tmp_path, "# Page\n\n```explorable\nmodel: minilm\npair: [A man plays guitar., Someone makes "
+                             "music.]\nviews: [knockout]\nlive: true\n```\n")
+    status, errors = check(root, capsys)
+    assert status == 1
+    assert [error.split(": ")[1:3] for error in errors] == [["docs/index.md:7", "field 'live'"]], errors
+    assert "this block also shows knockout" in errors[0]
+
+
+def test_a_contrast_that_is_the_text_itself_is_refused(tmp_path, capsys):
+    """A patching contrast identical to the text passed check and build and drew an all-grey figure."""
+    root = project(tmp_path, block("text: The Eiffel Tower is in", "views: [patching]",
+                                   "interventions: {target: ' Paris', contrast: The Eiffel Tower is in}"))
+    status, errors = check(root, capsys)
+    assert status == 1
+    assert [error.split(": ")[1:3] for error in errors] == [["docs/index.md:7", "field 'interventions.contrast'"]]
+    assert "the contrast is the text itself" in errors[0]
+
+
+def test_two_views_an_encoder_pair_cannot_show_are_named_in_the_plural(tmp_path, capsys):
+    root = project(tmp_path, "# Page\n\n```explorable\nmodel: minilm\npair: [A man plays guitar., Someone makes "
+                             "music.]\nviews: [editing, patching]\ninterventions: {contrast: x}\n```\n")
+    status, errors = check(root, capsys)
+    assert status == 1 and any("the editing and patching views need a causal model" in error for error in errors)

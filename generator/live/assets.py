@@ -40,6 +40,13 @@ def why_not(spec: "SpecBase", document: dict[str, Any]) -> str | None:
         kind = "causal" if model.get("causal") else "encoder-decoder"
         return (f"{model.get('label')} is a {kind} model; live blocks run encoders such as minilm "
                 "(benchmarks/RESULTS.md has SmolLM2's figures)")
+    return views_refusal(spec)
+
+
+def views_refusal(spec: "SpecBase") -> str | None:
+    """Why the page cannot redraw every view this block shows from a text the reader types (None when it can):
+    live blocks redraw the head, model and neuron views, and a pair's saliency by occlusion. Needs no payload
+    (`explorables check` asks it too, through `rules.check_model`)."""
     views = VIEWS | ({"saliency"} if spec.pair is not None else set())     # a pair's similarity, by occlusion
     other = sorted(set(spec.shown_views) - views)
     if other:

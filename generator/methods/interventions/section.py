@@ -101,9 +101,11 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
                              hint="remove 'target'")
         other = [view for view in views if view not in ENCODER_VIEWS]
         if other:
-            raise spec.error(views_field, f"the {', '.join(other)} view needs a causal model's next-token "
-                                          f"distribution; on an encoder pair ({model.label}) interventions give the "
-                                          "knockout map", hint="use views: [knockout]")
+            named = (f"the {other[0]} view needs" if len(other) == 1
+                     else f"the {', '.join(other[:-1])} and {other[-1]} views need")
+            raise spec.error(views_field, f"{named} a causal model's next-token distribution; on an encoder pair "
+                                          f"({model.label}) interventions give the knockout map",
+                             hint="use views: [knockout]")
     missing = missing_paths(model.architecture)
     lacking = [view for view in views if view in missing]
     if lacking:
@@ -141,6 +143,8 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
         text, contrast = model.pieces(spec.text), model.pieces(options.contrast)   # `check`: the tokenizer at hand
         if len(text) != len(contrast):
             found.append(_length_error(spec, len(contrast), len(text), text, contrast))
+        elif text == contrast:
+            found.append(_same_error(spec, text))
     if found:
         raise SpecError.combine(found)
 
@@ -156,6 +160,15 @@ def _length_error(spec: "SpecBase", n_contrast: int, n_text: int, text: list[str
     return spec.error(f"{NAME}.contrast", f"the contrast has {n_contrast} tokens and the text {n_text}: patching "
                                           f"pairs them position by position. Text: {text}; contrast: {contrast}",
                       hint="reword the contrast so that it has as many tokens as the text")
+
+
+def _same_error(spec: "SpecBase", text: list[str]):
+    """The SpecError of a contrast whose tokens are the text's own: two runs of one text leave nothing to trace."""
+    return spec.error(f"{NAME}.contrast", f"the contrast is the text itself ({len(text)} tokens, the same ones): "
+                                          "patching moves activations between the two runs, and two runs of one "
+                                          "text differ nowhere, so every cell would be the same",
+                      hint="change the words whose role you want to trace, keeping the token count (another name "
+                           "or place of as many tokens)")
 
 
 def _explained(spec: "SpecBase", capture: "Capture", options: InterventionsOptions):
@@ -199,6 +212,8 @@ def _contrast_ids(spec: "SpecBase", capture: "Capture", options: InterventionsOp
         text = [record["text"] for record in capture.tokens[:capture.n_prompt]]
         other = [record["text"] for record in vocabulary.display(ids)]
         raise _length_error(spec, len(ids), len(prompt), text, other)
+    if ids == list(prompt):
+        raise _same_error(spec, [record["text"] for record in capture.tokens[:capture.n_prompt]])
     return torch.as_tensor([ids], dtype=torch.long)
 
 
