@@ -168,7 +168,8 @@ def test_batches_in_two_threads_equal_one_thread_bit_for_bit(runs):
     seen = []            # (model, thread, torch threads) of each first block's call
 
     def spy(which):
-        return lambda _module, _args: seen.append((which, threading.get_ident(), torch.get_num_threads()))
+        # the thread object, not its ident: a pool's ended thread may hand its ident to the next pool's
+        return lambda _module, _args: seen.append((which, threading.current_thread(), torch.get_num_threads()))
     handles = [handle.adapter.blocks(handle.model)[0].register_forward_pre_hook(spy(which))
                for which, handle in (("run", run), ("twin", twin))]
     try:
@@ -195,7 +196,7 @@ def test_batches_in_two_threads_equal_one_thread_bit_for_bit(runs):
         assert np.abs(both[direction] - both[direction][0, 0, 0]).max() > 0.1 * scale
         assert np.array_equal(both[direction], one[direction]), direction
         np.testing.assert_allclose(both[direction], serial[direction], rtol=1e-6, atol=1e-6 * scale)
-    edited = [entry for entry in at_once if entry[1] != threading.get_ident()]     # the caches ran in the caller
+    edited = [entry for entry in at_once if entry[1] is not threading.current_thread()]   # the caches: the caller
     assert {which for which, _, _ in edited} == {"run", "twin"}
     assert {threads for _, _, threads in edited} == {1}
     models_of = {thread: {name for name, other, _ in edited if other == thread} for _, thread, _ in edited}
