@@ -43,3 +43,32 @@ def test_counterfactual_attention_markers_stay_inside_their_rows(browser, real_s
         assert reader.errors == [] and reader.foreign == []
     finally:
         reader.close()
+
+
+def test_a_saved_counterfactual_attention_figure_keeps_its_diamonds(browser, real_site, tmp_path):
+    """The saved PNG and SVG drew each uniform-attention diamond (a square turned 45 degrees by CSS) as its bounding
+    box, an upright square (found by a fresh reader's trial). The SVG now holds each visible diamond as a square of
+    the marker's own size turned 45 degrees about its centre."""
+    import re
+    import xml.etree.ElementTree as ET
+
+    reader = Reader(browser, real_site, viewport={"width": 1280, "height": 900})
+    try:
+        page = reader.open("counterfactuals/")
+        view = page.locator("explorable-attention-counterfactual-view").first
+        assert ready(page, view) == "ready"
+        shown = view.evaluate("""el => [...el.querySelectorAll('.xp-acr .xp-acuni')].filter(m => m.checkVisibility())
+          .map(m => ({w: m.offsetWidth, h: m.offsetHeight}))""")
+        assert shown, "no diamond on the figure: a useless test"
+        with page.expect_download() as download:
+            view.get_by_role("button", name="save SVG").first.click()
+        path = tmp_path / "figure.svg"
+        download.value.save_as(path)
+        rects = ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}rect")
+        turned = [rect for rect in rects if re.fullmatch(r"rotate\(45 [\d.]+ [\d.]+\)", rect.get("transform", ""))]
+        assert len(turned) == len(shown)
+        for rect, marker in zip(turned, shown):
+            assert (float(rect.get("width")), float(rect.get("height"))) == (marker["w"], marker["h"])
+        assert reader.errors == [] and reader.foreign == []
+    finally:
+        reader.close()

@@ -90,13 +90,24 @@ function stopsOf(image, w) {
   });
 }
 
+/** A box drawn turned (a CSS rotation: the uniform-attention diamond, a square turned 45 degrees): {rot: degrees,
+ * its untransformed box around the same centre}, which replace the bounding box (else a square would be saved);
+ * nothing for an element without a rotation. */
+function turned(el, cs, box) {
+  const m = /^matrix\(([^,]+), ([^,]+),/.exec(cs.transform);
+  const rot = m ? Math.round((Math.atan2(+m[2], +m[1]) * 180) / Math.PI) % 360 : 0;
+  if (!rot || rot % 180 === 0) return {}; // none, or a half turn (a box drawn the same)
+  const w = el.offsetWidth, h = el.offsetHeight;
+  return { rot, x: box.x + (box.w - w) / 2, y: box.y + (box.h - h) / 2, w, h };
+}
+
 function element(outer, el, at) {
   let out = outer;
   const cs = getComputedStyle(el);
   if (skipped(el, cs)) return;
   const r = el.getBoundingClientRect(), [x, y] = at(r), box = { x, y, w: r.width, h: r.height };
   if (cs.overflow !== "visible") out.push({ k: "clip", ...box, kids: (out = []) });
-  if (!clear(cs.backgroundColor)) out.push({ k: "rect", ...box, fill: cs.backgroundColor });
+  if (!clear(cs.backgroundColor)) out.push({ k: "rect", ...box, fill: cs.backgroundColor, ...turned(el, cs, box) });
   const stops = cs.backgroundImage !== "none" && stopsOf(cs.backgroundImage, r.width);
   if (stops) out.push({ k: "grad", ...box, stops });
   const under = /(rgb.*?\)) 0px -(\d+)px 0px 0px inset/.exec(cs.boxShadow); // an inset bottom line (generated tokens)
@@ -164,7 +175,11 @@ export function describe(root, { title, caption, keys = [], model } = {}) {
 function paint(ctx, shapes) {
   for (const s of shapes) {
     ctx.save();
-    if (s.k === "rect") (ctx.fillStyle = s.fill), ctx.fillRect(s.x, s.y, s.w, s.h);
+    if (s.k === "rect") {
+      ctx.fillStyle = s.fill;
+      if (s.rot) ctx.translate(s.x + s.w / 2, s.y + s.h / 2), ctx.rotate((s.rot * Math.PI) / 180), ctx.fillRect(-s.w / 2, -s.h / 2, s.w, s.h);
+      else ctx.fillRect(s.x, s.y, s.w, s.h);
+    }
     else if (s.k === "grad") {
       const g = ctx.createLinearGradient(s.x, 0, s.x + s.w, 0);
       try {
@@ -236,7 +251,7 @@ export function toSVG(d) {
   const draw = (shapes) => shapes.map((s) => {
     const at = `x="${n(s.x)}" y="${n(s.y)}"`, size = () => `${at} width="${n(s.w)}" height="${n(s.h)}"`;
     const dash = s.dash ? ` stroke-dasharray="${s.dash.join(" ")}"` : "";
-    if (s.k === "rect") return `<rect ${size()} ${colour(s.fill)}/>`;
+    if (s.k === "rect") return `<rect ${size()} ${colour(s.fill)}${s.rot ? ` transform="rotate(${s.rot} ${n(s.x + s.w / 2)} ${n(s.y + s.h / 2)})"` : ""}/>`;
     if (s.k === "grad") {
       const id = `g${ids++}`;
       defs.push(`<linearGradient id="${id}" gradientUnits="userSpaceOnUse" x1="${n(s.x)}" x2="${n(s.x + s.w)}" y1="0" y2="0">` +
