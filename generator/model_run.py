@@ -461,6 +461,16 @@ class ModelRun:
         keys_values = {layer: (clean[hooks.hook_name(layer, "attn.hook_k")],
                                clean[hooks.hook_name(layer, "attn.hook_v")]) for layer in range(n_layers)}
         order = sorted(range(len(edit_sets)), key=lambda index: (positions[index], layers[index]))
+
+        def job(chunk, chunk_starts, position):
+            def run(on: "ModelRun") -> torch.Tensor:
+                suffix_resids = {layer: resid[:, position:] for layer, resid in resids.items()}
+                batch = input_ids[:, position:].expand(len(chunk), -1)
+                out = on._run(batch, on._row_hooks(chunk, (position, clean)), None, None, None, None, False,
+                              logits_to_keep, staggered=(chunk_starts, suffix_resids),
+                              suffix=(position, clean, keys_values, length), last_query=last_query)[0]
+                return reduce(out) if reduce is not None else out
+            return run
         jobs, done = [], []
         first = 0
         while first < len(order):
@@ -480,26 +490,11 @@ class ModelRun:
             for index in rows:
                 if layers[index] > 0 and layers[index] not in resids:
                     raise ValueError(f"no residual stream given for block {layers[index]}")
-            jobs.append(self._suffix_job(input_ids, chunk, chunk_starts, resids, position, clean, keys_values,
-                                         logits_to_keep, reduce, last_query))
+            jobs.append(job(chunk, chunk_starts, position))
         merged = torch.cat(self._batches(jobs))
         back = torch.empty(len(order), dtype=torch.long)
         back[torch.tensor(done, dtype=torch.long)] = torch.arange(len(done))
         return merged[back]
-
-    @staticmethod
-    def _suffix_job(input_ids, chunk, chunk_starts, resids, position, clean, keys_values, logits_to_keep, reduce,
-                    last_query) -> Callable[["ModelRun"], torch.Tensor]:
-        """One batch of `_suffix_sets` (rows `chunk`, starting at `chunk_starts`, computed from `position`) as a job
-        of `_batches`."""
-        def run(on: "ModelRun") -> torch.Tensor:
-            suffix_resids = {layer: resid[:, position:] for layer, resid in resids.items()}
-            batch = input_ids[:, position:].expand(len(chunk), -1)
-            out = on._run(batch, on._row_hooks(chunk, (position, clean)), None, None, None, None, False,
-                          logits_to_keep, staggered=(chunk_starts, suffix_resids),
-                          suffix=(position, clean, keys_values, input_ids.shape[1]), last_query=last_query)[0]
-            return reduce(out) if reduce is not None else out
-        return run
 
     def _staggered_sets(self, input_ids, edit_sets, starts, batch_size, token_type_ids, reduce, logits_to_keep):
         layers, resids = starts

@@ -151,7 +151,8 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
 
 def _target_error(spec: "SpecBase", target: str, shown: list[str], label: str):
     """The SpecError on `interventions.target` for a target that is not one token: how it tokenises (`shown`)."""
-    return spec.error(f"{NAME}.target", f"{quoted(target)} is {len(shown)} tokens for {label} ([{', '.join(map(quoted, shown))}]), not one",
+    pieces = ", ".join(map(quoted, shown))
+    return spec.error(f"{NAME}.target", f"{quoted(target)} is {len(shown)} tokens for {label} ([{pieces}]), not one",
                       hint="name a single token, such as its first piece " + quoted(shown[0] if shown else ""))
 
 
