@@ -6,6 +6,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -49,9 +50,38 @@ def code_fingerprint() -> str:
 # Torch's intra-op threads during a bake. A parallel reduction splits its sum by thread count, so the same spec
 # baked at 1 and at 2 threads differed in the last printed digit of faithfulness scalars: one cache key, two
 # contents, depending on the machine. A fixed count makes the bytes independent of the machine's cores and of the
-# caller's setting. 2: no more than nearly any machine has (no oversubscription), and threads gain a bake little
-# (benchmarks/RESULTS.md: 1.2-1.5x between 1 thread and the default).
-BAKE_THREADS = 2
+# caller's setting. 1: a machine's cores go to whole bakes at once instead (generator/distributed/local.py: on 2
+# cores two 1-thread bakes finish a site in ~0.6x the time of one 2-thread bake, which gains only ~1.3x over one
+# thread because its threads wait for each other at the end of every small operation: benchmarks/RESULTS.md), and
+# a bake alone still runs its batches of edited runs and its logit-lens tiles in `streams()` threads.
+BAKE_THREADS = 1
+# Threads one bake may run at once for work whose numbers do not depend on it (batches of edited runs,
+# `ModelRun._batches`; logit-lens tiles): this process's cores, at most 2; 1 while other bakes share the cores
+# (`sharing_cores`).
+_STREAMS: list[int] = []
+
+
+def streams() -> int:
+    """How many threads (each at BAKE_THREADS torch threads) one bake may use at once: 1 inside `sharing_cores`,
+    else this process's usable cores, at most 2."""
+    if _STREAMS:
+        return _STREAMS[-1]
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:      # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(2, cores))
+
+
+@contextlib.contextmanager
+def sharing_cores() -> Iterator[None]:
+    """Within the block, bakes of this process use one thread each (`streams()` is 1): other bakes run on the other
+    cores (generator/distributed/local.py)."""
+    _STREAMS.append(1)
+    try:
+        yield
+    finally:
+        _STREAMS.pop()
 
 
 @contextlib.contextmanager

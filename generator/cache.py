@@ -122,10 +122,11 @@ class BakeCache:
         return payload
 
     def has(self, key: str) -> bool:
-        """Whether a sound entry is stored for `key` (reads and checks it; a damaged entry is deleted). Counts as
-        neither a use nor a miss."""
+        """Whether a sound entry is stored for `key` (reads and checks it; a damaged entry is said, as `get` says it,
+        and deleted). Counts as neither a use nor a miss."""
         blob = self.store.read(self.relative(key))
         if blob is not None and _verified(blob) is None:
+            log.info("explorables: cache entry %s is corrupted or truncated; baking it again", self.path(key))
             self.store.delete(self.relative(key))
             return False
         return blob is not None

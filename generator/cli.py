@@ -134,11 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check", help="validate every spec and block without running a model")
     bake = commands.add_parser("bake", help="bake every curated spec and Markdown block into the cache")
     bake.add_argument("--executor", choices=("local", "ray"), default="local",
-                      help="local: one after another in this process (default); ray: on a Ray cluster, one worker "
-                           "per model, each writing its payloads to the cache (explorables[ray])")
+                      help="local: on this machine's cores, this process and a child process per further core "
+                           "(default); ray: on a Ray cluster, one worker per model, each writing its payloads to "
+                           "the cache (explorables[ray])")
     bake.add_argument("--address", help="host:port of a running Ray cluster's head (default: start one here)")
-    bake.add_argument("--workers", type=int, help="Ray workers in all (default: the cluster's CPUs / 2, "
-                                                        "each worker's torch running 2 threads)")
+    bake.add_argument("--workers", type=int, help="bakes at once, each at one torch thread (default: local, this "
+                                                        "machine's cores, at most 4; ray, the cluster's CPUs)")
     assets = commands.add_parser("assets", help="copy the widgets' scripts and styles into a folder")
     assets.add_argument("target", help="folder to copy into (assets/explorables/ of your site)")
     export = commands.add_parser("export", help="write one self-contained HTML file per explorable")
@@ -188,10 +189,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"baked {name}")
         print(f"{len(specs)} explorables: {len(baked)} baked on Ray, {cached} from cache")
     else:
-        if args.address or args.workers:
-            print("error: --address and --workers are settings of --executor ray", file=sys.stderr)
+        if args.address:
+            print("error: --address is a setting of --executor ray", file=sys.stderr)
             return 1
-        baked = []
+        if args.workers is not None and args.workers < 1:
+            print(f"error: --workers must be 1 or more, not {args.workers}", file=sys.stderr)
+            return 1
+        from .distributed.local import bake_here
+        baked = bake_here(specs, baker, workers=args.workers)
         for spec in bake_bar(specs):
             before = baker.baked
             try:

@@ -369,17 +369,18 @@ class ModelRun:
     def _batches(self, jobs: Sequence[Callable[["ModelRun"], torch.Tensor]]) -> list[torch.Tensor]:
         """The outputs of `jobs` (each one batch of edited runs: a function of the handle it runs on), in order.
 
-        Two or more jobs, on a CPU where torch has 2 threads or more (a bake: `generator.bake.BAKE_THREADS`) and a
-        model of up to 2 GiB of parameters: two threads take the jobs in turn, each at one torch thread, the second
-        on `twin()`. One stream of products split over 2 threads waits at the end of every operation for the
+        Two or more jobs, where a bake may use 2 threads (`generator.bake.streams()`: 2 cores or more, no other bake
+        beside it) and a model of up to 2 GiB of parameters: two threads take the jobs in turn, each at one torch
+        thread, the second on `twin()`. One stream of products split over 2 threads waits at the end of every operation for the
         slower thread, and far longer when another process holds a core; two streams of one thread do not
         (benchmarks/RESULTS.md, session 7). Every job's numbers are those of one-thread products, whichever thread
         ran it: the outputs equal those of the jobs run one after the other at one thread, bit for bit. Else (or
         with `streams` 1) the jobs run one after the other at the caller's thread count. An exception in a job is
         raised here after both threads stop."""
-        if len(jobs) < 2 or self.streams < 2 or torch.get_num_threads() < 2 or not self._twinnable():
+        from .bake import fixed_threads, streams
+
+        if len(jobs) < 2 or min(self.streams, streams()) < 2 or not self._twinnable():
             return [job(self) for job in jobs]
-        from .bake import fixed_threads
 
         outputs: list[torch.Tensor | None] = [None] * len(jobs)
         order, lock, failed = iter(range(len(jobs))), threading.Lock(), threading.Event()

@@ -146,10 +146,14 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
         return files
 
     def _bake_all(self, files: Files) -> None:
-        """Bake every block now, so large payloads can become generated files; errors wait for the page. Sets
-        `clean` False when a block fails (its cache entry must then not be evicted)."""
+        """Bake every block now, so large payloads can become generated files; errors wait for the page. Specs
+        the cache lacks are baked on all this machine's cores at once first (distributed/local.py). Sets `clean`
+        False when a block fails (its cache entry must then not be evicted)."""
+        from .distributed.local import bake_here
+
         self.clean = not self.context.catalogue().errors
         self.context.ids = {}        # the first block to declare an id keeps it, in the order of the pages
+        specs: list = []
         for file in files.documentation_pages():
             text = Path(file.abs_src_path).read_text(encoding="utf-8-sig") if file.abs_src_path else ""
             offset, blocks = page_blocks(text)
@@ -159,19 +163,24 @@ class ExplorablesPlugin(BasePlugin[ExplorablesConfig]):
                     self.clean = False
                     continue
                 try:
-                    spec = markdown_ext.spec_for(block, self.context)
-                    payload = self.baker.payload(spec)
-                    self.live.entry(spec, payload)      # the live model's files, before on_files adds them
+                    specs.append(markdown_ext.spec_for(block, self.context))
                 except ExplorableError:
-                    self.clean = False
-                    continue      # reported, with its location, when the page is rendered
-                if len(payload) > self.config.embed_limit:
-                    # arrays shown one at a time (a method's `parts`) become files of their own, fetched when shown
-                    main, parts = split(payload, REGISTRY.parts(), REGISTRY.detached())
-                    self.file_names[payload] = data_name(main)
-                    self.payload_files[data_name(main)] = main
-                    self.payload_files.update(parts)
+                    self.clean = False      # reported, with its location, when the page is rendered
         self.context.page = markdown_ext.PageContext()
+        bake_here(specs, self.baker)
+        for spec in specs:
+            try:
+                payload = self.baker.payload(spec)
+                self.live.entry(spec, payload)      # the live model's files, before on_files adds them
+            except ExplorableError:
+                self.clean = False
+                continue      # reported, with its location, when the page is rendered
+            if len(payload) > self.config.embed_limit:
+                # arrays shown one at a time (a method's `parts`) become files of their own, fetched when shown
+                main, parts = split(payload, REGISTRY.parts(), REGISTRY.detached())
+                self.file_names[payload] = data_name(main)
+                self.payload_files[data_name(main)] = main
+                self.payload_files.update(parts)
 
     def on_page_markdown(self, markdown, *, page, config, files):
         source = Path(page.file.abs_src_path).read_text(encoding="utf-8-sig") if page.file.abs_src_path else ""

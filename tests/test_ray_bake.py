@@ -1,5 +1,5 @@
-"""`explorables bake --executor ray`: a Ray cluster started here on 127.0.0.1 (one node declaring 4 CPUs: two
-worker processes, each asking for the 2 CPUs of its torch's BAKE_THREADS) bakes a small MiniLM site into an
+"""`explorables bake --executor ray`: a Ray cluster started here on 127.0.0.1 (one node declaring 4 CPUs: worker
+processes, each asking for the CPUs of its torch's BAKE_THREADS) bakes a small MiniLM site into an
 S3-compatible store (moto) on 127.0.0.1; every payload is byte-identical to a serial local bake, and killing a
 worker in the middle of the bake changes nothing. The planning (grouping by model, sharing workers) is tested without Ray.
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from s3_server import s3, s3_endpoint  # noqa: F401 (fixtures)
 
-from generator.bake import Baker
+from generator.bake import BAKE_THREADS, Baker
 from generator.distributed.plan import plan, rebuild, record
 from generator.spec import spec_from_data
 
@@ -142,7 +142,7 @@ def test_a_core_freed_by_a_finished_group_goes_to_the_group_with_the_most_jobs_l
     assert len(ray.actors) == 3 and len(helpers) == 2, "the freed core started a second actor for the large group"
     assert sorted(key for actor in helpers for key in actor.baked) == sorted(large), "each spec baked once"
     assert all(actor.killed for actor in ray.actors)
-    assert ray.needs == [{"num_cpus": 2}] * 3, "each actor asks for the 2 CPUs its torch's 2 threads use"
+    assert ray.needs == [{"num_cpus": BAKE_THREADS}] * 3, "each actor asks for the CPUs its torch's threads use"
 
 
 def test_an_unreachable_ray_address_names_the_setting(tmp_path, tiny_models):
@@ -173,7 +173,7 @@ while True:
 
 @pytest.fixture
 def cluster(tmp_path):
-    """A Ray cluster on 127.0.0.1 declaring 4 CPUs (two 2-thread workers), in a process of its own (and its
+    """A Ray cluster on 127.0.0.1 declaring 4 CPUs (one per 1-thread worker), in a process of its own (and its
     children); yields (address, the process). Ended by its own id: SIGTERM (ray.shutdown stops what it started), then its process group."""
     pytest.importorskip("ray")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0",

@@ -10,10 +10,11 @@ shared bake cache.
   other code or models than the driver). When a group's queue is empty its actor ends, and its CPUs (or GPU) start
   an actor for the group with the most jobs left (two or more), so a small group does not keep a core idle while a
   large one bakes on alone.
-- An actor asks Ray for BAKE_THREADS CPUs (generator/bake.py), the threads its torch runs: the count is fixed so
-  that a payload's bytes do not depend on the machine, and an actor given fewer CPUs than it runs threads slows
+- An actor asks Ray for BAKE_THREADS CPUs (generator/bake.py, 1), the threads its torch runs: the count is fixed
+  so that a payload's bytes do not depend on the machine, and an actor given fewer CPUs than it runs threads slows
   every actor beside it (two 2-thread actors on 2 cores: 391-408 s against 238 s for one, benchmarks/RESULTS.md).
-  So the default number of workers is the cluster's CPUs / BAKE_THREADS.
+  So the default number of workers is the cluster's CPUs / BAKE_THREADS, and an actor's bakes run their batches
+  in one thread (`sharing_cores`).
 - A worker that dies mid-bake (killed, out of memory) is restarted by Ray and its task retried
   (`max_restarts`, `max_task_retries`). An entry is published whole or not at all (cache.py), so a death leaves
   nothing partial in the cache; a spec baked twice that way is written twice with the same bytes, which is
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from ..bake import BAKE_THREADS, Baker
 from ..errors import ExplorableError, SpecError
 from ..spec import SpecBase
 from .plan import Plan, plan
+from .worker import BakeWorker
 
 # Environment variables a worker needs as the driver has them: the hub cache and its offline switch, the object
 # store's endpoint and credentials, the site's device/dtype.
@@ -58,41 +59,6 @@ def import_ray():
         raise ExecutorError("--executor ray needs Ray: install explorables[ray] (pip install 'explorables[ray]'), "
                             "or bake without --executor ray") from None
     return ray
-
-
-class BakeWorker:
-    """The body of a `BakeWorker` actor: one process, one loaded model (through the process's model pool)."""
-
-    def __init__(self, cache: str, cache_options: dict, base_dir: str, device: str | None, dtype: str | None):
-        self.baker = Baker(cache, base_dir, cache_options=cache_options, device=device, dtype=dtype)
-
-    def pid(self) -> int:
-        return os.getpid()
-
-    def bake(self, key: str, item: dict[str, Any]) -> dict[str, Any]:
-        """Bake one spec into the cache; returns {key, bytes, seconds} or {key, error: fields of a SpecError}."""
-        from .plan import rebuild
-
-        started = time.perf_counter()
-        try:
-            spec = rebuild(item)
-            mine = self.baker.key(spec)
-            if mine != key:
-                raise spec.error("model", "this worker computes another cache key for the block than the driver "
-                                          "(other code, models or settings on the worker)",
-                                 hint="install the same version of explorables and the same models on every node")
-            if self.baker.cache.has(key):      # baked meanwhile (a retried task, or another site's bake)
-                return {"key": key, "bytes": 0, "seconds": 0.0, "reused": True}
-            payload = self.baker._run(spec)     # the serial bake's own path (fixed torch threads, placed errors)
-            seconds = time.perf_counter() - started
-            self.baker.cache.put(key, payload, bake_seconds=seconds)
-        except SpecError as error:      # each error of the block, to be raised together again (SpecError.combine)
-            return {"key": key, "errors": [{"message": one.message, "file": one.file, "line": one.line,
-                                            "field": one.field, "hint": one.hint} for one in error.errors]}
-        except ExplorableError as error:
-            return {"key": key, "errors": [{"message": str(error), "file": item["file"], "line": None,
-                                            "field": None, "hint": None}]}
-        return {"key": key, "bytes": len(payload), "seconds": round(seconds, 3)}
 
 
 def connect(ray, address: str | None) -> None:

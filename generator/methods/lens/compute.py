@@ -27,7 +27,7 @@ tiles are folded into running statistics (the softmax's normaliser as in the onl
   with the target's logit computed beforehand (`Readout.logits_at`); the target itself is never counted, so the two
   computations of its logit, equal up to float32 rounding, cannot move its rank.
 
-Row tiles are shared among `torch.get_num_threads()` worker threads, each running torch on one thread: coarse
+Row tiles are shared among `generator.bake.streams()` worker threads (2 on a machine of 2 cores or more), each running torch on one thread: coarse
 parallel work, where torch's own threading would synchronise its threads on every small operation. The tiles are
 fixed in size whatever the number of workers, so the results do not depend on it.
 """
@@ -101,7 +101,9 @@ def logit_lens(hidden: np.ndarray, readout: Any, ids: Sequence[int], watch: Sequ
     rows = normed_hidden(hidden_t, readout).reshape(R, d)
     stats = _Stats(k, readout.logits_at(rows, targets).numpy(), n_chunks=-(-V // tile[1]))
     starts = list(range(0, R, tile[0]))
-    workers = max(1, min(torch.get_num_threads(), len(starts)))
+    from ...bake import streams
+
+    workers = max(1, min(streams(), len(starts)))
 
     def work(share: list[int]) -> None:
         if workers > 1:

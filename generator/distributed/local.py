@@ -1,0 +1,224 @@
+"""Bake a build's specs on this machine's cores at once: the build's own process bakes whole specs one after another
+and, for each further core, a child process does the same, all taking the next spec from one queue, each at one
+torch thread (`generator.bake.BAKE_THREADS`). Children write their payloads to the bake cache themselves
+(`worker.BakeWorker`, as Ray's actors do); the build then reads every payload from the cache as if it had baked it.
+
+Why processes and not threads: a bake runs many small operations, and the interpreter's lock would serialise
+their Python between threads; a process costs its start instead (importing torch, loading its models: ~5 s of
+one core), overlapped with the build's own bakes. Children start with `spawn` (a fork of a process whose torch
+already ran threads can hang) and get the next spec only once they are ready: when the build's process empties the
+queue first, a child still starting is stopped, so a small bake never waits for one.
+
+What travels: each spec as `plan.record` (its fields as written and where), and back its key, size and seconds,
+or the block's errors (kept by the build's baker, so the block is not baked again only to fail again), and the
+child's log lines of the bake (`mkdocs.plugins.explorables`: "baking ...", warnings), logged again here so that a
+build shows and counts (`--strict`) what a serial bake would. A child that dies mid-bake leaves its spec to the
+build, which bakes it itself, and an entry is published whole or not at all (cache.py).
+
+Every payload's bytes are those of a serial bake (tests/test_local_bake.py): each bake runs at BAKE_THREADS
+threads wherever it runs, and what a bake alone spreads over two threads (`streams()`) gives the same numbers
+either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from collections import deque
+from typing import Any
+
+from ..bake import Baker, sharing_cores
+from ..errors import ExplorableError, SpecError
+from ..spec import SpecBase
+from .plan import record
+
+log = logging.getLogger("mkdocs.plugins.explorables")
+
+# At most this many bakes at once: each process holds its own copy of every model it loads (SmolLM2: ~0.6 GB).
+MOST = 4
+# Fewer specs to bake than this: the build's process bakes them alone (a child's start, ~5 s of a core, would
+# cost more than it saves on a small bake).
+FEWEST = 4
+_READY = "ready"
+
+
+def cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:      # not on Linux
+        return os.cpu_count() or 1
+
+
+def pending(specs: list[SpecBase], baker: Baker) -> list[tuple[str, SpecBase]]:
+    """(key, spec) of each spec still to bake, once per key, in the given order: not in the cache, not already
+    baked or failed in this process, on the CPU (a GPU bake stays in the build's process). Specs that cannot even
+    be keyed are left out (the build reports them at their page). Reads files only: no torch."""
+    jobs: list[tuple[str, SpecBase]] = []
+    seen: set[str] = set()
+    for spec in specs:
+        try:
+            key = baker.key(spec)
+            cpu = baker.precision(spec).device == "cpu"
+        except ExplorableError:
+            continue
+        if key in seen or not cpu or key in baker._memo or (key, spec.where()) in baker._failures:
+            continue
+        seen.add(key)
+        if not baker.cache.has(key):
+            jobs.append((key, spec))
+    return jobs
+
+
+def bake_here(specs: list[SpecBase], baker: Baker, *, workers: int | None = None) -> list[str]:
+    """Bake the specs `baker`'s cache lacks, up to `workers` at once (default: this machine's cores, at most MOST):
+    this process and `workers - 1` child processes. Returns where() of each spec a child baked (those this process
+    baked count in `baker.baked` as usual; a child's count there too). Does nothing with fewer than FEWEST specs to
+    bake, with one worker, or with a read-only baker: the caller's serial loop then bakes what is left, as it does
+    after this in any case (reading from the cache what was baked here). Errors of blocks are not raised here: they
+    are kept by `baker` and raised by its `payload` at the block."""
+    if baker.read_only:
+        return []
+    queue = _Queue(pending(specs, baker))
+    count = min(workers or min(cores(), MOST), len(queue.jobs))
+    if count < 2 or len(queue.jobs) < FEWEST:
+        return []
+    children = [threading.Thread(target=_child_driver, args=(baker, queue), daemon=True,
+                                 name=f"explorables-bake-{index}") for index in range(1, count)]
+    for thread in children:
+        thread.start()
+    try:
+        with sharing_cores():
+            while (job := queue.take()) is not None:
+                try:
+                    baker.payload(job[1])
+                except ExplorableError:
+                    pass        # kept by the baker (`_failures`), raised again when its page asks for it
+    except BaseException:
+        queue.stop()            # children end after their current spec (or now, if still starting)
+        raise
+    finally:
+        for thread in children:
+            thread.join()
+        with baker._lock:       # (held by `payload` while this process bakes: the children's results wait here)
+            baker._failures.update(queue.failures)
+            baker.baked += len(queue.baked)
+    return queue.baked
+
+
+class _Queue:
+    """The specs left to bake, shared by the build's process and the threads that drive the children."""
+
+    def __init__(self, jobs: list[tuple[str, SpecBase]]):
+        self.jobs = deque(jobs)
+        self.baked: list[str] = []                  # where() of each spec a child baked
+        self.failures: dict[tuple[str, str], SpecError] = {}    # a child's errors, as `Baker._failures` keeps them
+        self.lock = threading.Lock()
+
+    def take(self) -> tuple[str, SpecBase] | None:
+        with self.lock:
+            return self.jobs.popleft() if self.jobs else None
+
+    def empty(self) -> bool:
+        with self.lock:
+            return not self.jobs
+
+    def stop(self) -> None:
+        with self.lock:
+            self.jobs.clear()
+
+
+def _settings(baker: Baker) -> tuple[Any, ...]:
+    """What a child needs to make the same baker (BakeWorker's arguments)."""
+    from pathlib import Path
+
+    cache = baker.cache.location if baker.cache.remote else str(Path(baker.cache.location).resolve())
+    return cache, baker.cache_options, str(baker.base_dir.resolve()), baker.device, baker.dtype
+
+
+def _child_driver(baker: Baker, queue: _Queue) -> None:
+    """Start one child process, then feed it specs from `queue` until none is left; its results go into `baker`."""
+    context = multiprocessing.get_context("spawn")
+    mine, theirs = context.Pipe()
+    process = context.Process(target=_child, args=(theirs, _settings(baker)), daemon=True)
+    process.start()
+    theirs.close()
+    ready = False
+    try:
+        while not mine.poll(0.05):          # still importing torch: give up when the build's process is done
+            if not process.is_alive() or queue.empty():
+                return
+        if mine.recv() != _READY:
+            return
+        ready = True
+        while (job := queue.take()) is not None:
+            key, spec = job
+            mine.send((key, record(spec)))
+            try:
+                result = mine.recv()
+            except (EOFError, OSError):     # the child died: the build bakes this spec itself
+                log.info("explorables: a bake process stopped while baking %s; baking it here instead",
+                         spec.where())
+                return
+            _collect(spec, key, result, queue)
+    finally:
+        if ready and process.is_alive():
+            try:
+                mine.send(None)
+            except OSError:
+                pass
+            process.join(10)
+        if process.is_alive():
+            process.terminate()
+            process.join(5)
+        mine.close()
+
+
+def _collect(spec: SpecBase, key: str, result: dict[str, Any], queue: _Queue) -> None:
+    """A child's answer for one spec: its log lines logged here, its errors or its place kept in `queue`."""
+    for level, message in result.get("log", ()):
+        log.log(level, "%s", message)
+    with queue.lock:
+        if "errors" in result:
+            queue.failures[(key, spec.where())] = SpecError.combine([SpecError(**fields)
+                                                                     for fields in result["errors"]])
+        elif not result.get("reused"):
+            queue.baked.append(spec.where())
+
+
+class _Lines(logging.Handler):
+    """Keeps (level, message) of each record, for the parent to log again."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[tuple[int, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.levelno, record.getMessage()))
+
+
+def _child(conn, settings: tuple[Any, ...]) -> None:
+    """A child process: bake each (key, record) received, answer with BakeWorker's result and the bake's log lines;
+    end at None or when the parent is gone."""
+    from .worker import BakeWorker
+
+    lines = _Lines()
+    logger = logging.getLogger("mkdocs.plugins.explorables")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(lines)
+    logger.propagate = False
+    worker = BakeWorker(*settings)
+    conn.send(_READY)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        lines.lines = []
+        result = worker.bake(*job)
+        result["log"] = lines.lines
+        conn.send(result)

@@ -1,0 +1,93 @@
+"""Bakes on this machine's cores (generator/distributed/local.py): a child process bakes into the cache the bytes a
+serial bake in this process writes, its errors are the block's errors as the serial bake raises them, its log lines
+reach the build's log, and a build whose specs are all baked starts no child."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+
+import pytest
+
+from generator.bake import Baker
+from generator.distributed import local
+from generator.spec import spec_from_data
+
+
+def _specs(tiny_models) -> list:
+    gpt2, llama, bert = (str(tiny_models[name]) for name in ("gpt2", "llama", "bert"))
+    return [
+        spec_from_data({"model": gpt2, "text": "The cat sat on the mat because it was tired.",
+                        "views": ["head", "model", "saliency"], "generate": 1}, file="docs/a.md"),
+        spec_from_data({"model": llama, "text": "One two three four five", "views": ["head", "layers"]},
+                       file="docs/a.md"),
+        spec_from_data({"model": llama, "text": "Paris is in France and Rome is in", "views": ["knockout"], "generate": 1},
+                       file="docs/b.md"),
+        spec_from_data({"model": bert, "pair": ["A man plays a guitar.", "Someone makes music."],
+                        "views": ["head", "explanations"]}, file="docs/b.md"),
+    ]
+
+
+def test_a_child_process_writes_the_bytes_of_a_serial_bake(tmp_path, tiny_models):
+    """Every spec baked by a child process only (the build's process takes none) equals the serial bake here."""
+    specs = _specs(tiny_models)
+    parallel = Baker(tmp_path / "parallel")
+    queue = local._Queue(local.pending(specs, parallel))
+    assert len(queue.jobs) == len(specs)
+    local._child_driver(parallel, queue)
+    assert not queue.failures, {where: str(error) for (_, where), error in queue.failures.items()}
+    assert sorted(queue.baked) == sorted(spec.where() for spec in specs)
+    assert parallel.baked == 0 and all(parallel.cache.has(parallel.key(spec)) for spec in specs)
+
+    serial = Baker(tmp_path / "serial")
+    for spec in specs:
+        assert parallel.payload(spec) == serial.payload(spec), spec.where()
+    assert parallel.baked == 0 and serial.baked == len(specs), "the parallel baker read every payload from the cache"
+    assert not multiprocessing.active_children(), "the child process ended"
+
+
+def test_bake_here_shares_the_specs_and_counts_every_bake(tmp_path, tiny_models, caplog):
+    specs = _specs(tiny_models) * 2            # each key once in the queue
+    baker = Baker(tmp_path / "cache")
+    with caplog.at_level(logging.INFO, logger="mkdocs.plugins.explorables"):
+        by_child = local.bake_here(specs, baker, workers=2)
+    assert baker.baked == 4, "each distinct spec baked once, by this process or the child"
+    assert all(baker.cache.has(baker.key(spec)) for spec in specs)
+    for where in by_child:       # the child's "baking ..." lines are logged here
+        assert any(f"baking {where}" in record.getMessage() for record in caplog.records)
+    assert not local.pending(specs, baker), "nothing is left to bake"
+    assert not multiprocessing.active_children()
+
+
+def test_a_childs_error_is_the_blocks_error_and_is_not_baked_again(tmp_path, tiny_models):
+    """A block that fails in a child raises, from the build's baker, the serial bake's error at the same place."""
+    bad = spec_from_data({"model": str(tiny_models["gpt2"]), "text": "Short text here.", "views": ["neuron"],
+                          "neuron": {"layers": [5]}}, file="docs/bad.md")
+    bad._lines = {"neuron": 7, "model": 3}
+    serial = Baker(tmp_path / "serial")
+    with pytest.raises(Exception) as expected:
+        serial.payload(bad)
+
+    parallel = Baker(tmp_path / "parallel")
+    queue = local._Queue(local.pending([bad], parallel))
+    local._child_driver(parallel, queue)
+    assert list(queue.failures) == [(parallel.key(bad), bad.where())] and not queue.baked
+    parallel._failures.update(queue.failures)
+    with pytest.raises(type(expected.value)) as raised:
+        parallel.payload(bad)
+    assert str(raised.value) == str(expected.value)
+    assert parallel.baked == 0 and not parallel.cache.has(parallel.key(bad))
+
+
+def test_nothing_to_bake_starts_no_child(tmp_path, tiny_models, monkeypatch):
+    specs = _specs(tiny_models)
+    baker = Baker(tmp_path / "cache")
+    for spec in specs:
+        baker.payload(spec)
+    started = []
+    monkeypatch.setattr(local, "_child_driver", lambda *args: started.append(args))
+    assert local.bake_here(specs, Baker(tmp_path / "cache"), workers=2) == [] and not started
+    fresh = Baker(tmp_path / "other")
+    assert local.bake_here(specs[:local.FEWEST - 1], fresh, workers=2) == [] and not started, \
+        "fewer specs than FEWEST are left to the serial loop"
+    assert local.bake_here(specs, Baker(tmp_path / "ro", read_only=True), workers=2) == [] and not started
