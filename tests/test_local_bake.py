@@ -50,10 +50,11 @@ def test_bake_here_shares_the_specs_and_counts_every_bake(tmp_path, tiny_models,
     specs = _specs(tiny_models) * 2            # each key once in the queue
     baker = Baker(tmp_path / "cache")
     with caplog.at_level(logging.INFO, logger="mkdocs.plugins.explorables"):
-        by_child = local.bake_here(specs, baker, workers=2)
+        baked = local.bake_here(specs, baker, workers=2)
     assert baker.baked == 4, "each distinct spec baked once, by this process or the child"
+    assert sorted(baked) == sorted(spec.where() for spec in specs[:4])
     assert all(baker.cache.has(baker.key(spec)) for spec in specs)
-    for where in by_child:       # the child's "baking ..." lines are logged here
+    for where in baked:          # every "baking ..." line, the child's too, is logged here
         assert any(f"baking {where}" in record.getMessage() for record in caplog.records)
     assert not local.pending(specs, baker), "nothing is left to bake"
     assert not multiprocessing.active_children()

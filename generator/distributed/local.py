@@ -74,8 +74,8 @@ def pending(specs: list[SpecBase], baker: Baker) -> list[tuple[str, SpecBase]]:
 
 def bake_here(specs: list[SpecBase], baker: Baker, *, workers: int | None = None) -> list[str]:
     """Bake the specs `baker`'s cache lacks, up to `workers` at once (default: this machine's cores, at most MOST):
-    this process and `workers - 1` child processes. Returns where() of each spec a child baked (those this process
-    baked count in `baker.baked` as usual; a child's count there too). Does nothing with fewer than FEWEST specs to
+    this process and `workers - 1` child processes. Returns where() of each spec baked (here or in a child; each
+    counts in `baker.baked`). Does nothing with fewer than FEWEST specs to
     bake, with one worker, or with a read-only baker: the caller's serial loop then bakes what is left, as it does
     after this in any case (reading from the cache what was baked here). Errors of blocks are not raised here: they
     are kept by `baker` and raised by its `payload` at the block."""
@@ -85,6 +85,7 @@ def bake_here(specs: list[SpecBase], baker: Baker, *, workers: int | None = None
     count = min(workers or min(cores(), MOST), len(queue.jobs))
     if count < 2 or len(queue.jobs) < FEWEST:
         return []
+    here: list[str] = []
     children = [threading.Thread(target=_child_driver, args=(baker, queue), daemon=True,
                                  name=f"explorables-bake-{index}") for index in range(1, count)]
     for thread in children:
@@ -92,10 +93,13 @@ def bake_here(specs: list[SpecBase], baker: Baker, *, workers: int | None = None
     try:
         with sharing_cores():
             while (job := queue.take()) is not None:
+                before = baker.baked
                 try:
                     baker.payload(job[1])
                 except ExplorableError:
                     pass        # kept by the baker (`_failures`), raised again when its page asks for it
+                if baker.baked > before:
+                    here.append(job[1].where())
     except BaseException:
         queue.stop()            # children end after their current spec (or now, if still starting)
         raise
@@ -105,7 +109,7 @@ def bake_here(specs: list[SpecBase], baker: Baker, *, workers: int | None = None
         with baker._lock:       # (held by `payload` while this process bakes: the children's results wait here)
             baker._failures.update(queue.failures)
             baker.baked += len(queue.baked)
-    return queue.baked
+    return here + queue.baked
 
 
 class _Queue:
