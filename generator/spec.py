@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+import yaml
 from pydantic import (BaseModel, Field, PrivateAttr, ValidationError, create_model, field_validator,
                       model_validator)
 
@@ -235,12 +236,15 @@ def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = Non
     if not isinstance(data, dict):
         raise SpecError("an explorable is a mapping of fields such as 'model:' and 'text:'",
                         file=file, line=line_for(lines, base))
+    misplaced = _misplaced_options(data, lines, base)
     errors = [SpecError(message, file=file, line=line_for(lines, base + loc), field=_describe_loc(loc) or None,
-                        hint=hint) for loc, message, hint in (unused_options_of(data) if unused_options else [])]
+                        hint=hint) for loc, message, hint in (unused_options_of(data) if unused_options else [])
+              if loc[:1] not in misplaced]      # options that are not options at all: said once, by `misplaced`
     try:
         spec = spec_schema().model_validate(data)
     except ValidationError as exc:
-        found = _schema_problems(exc.errors()) + _coherence_problems(data)
+        found = [problem if problem[0] not in misplaced else (problem[0], *misplaced[problem[0]])
+                 for problem in _schema_problems(exc.errors())] + _coherence_problems(data)
         errors = [SpecError(message, file=file, line=line_for(lines, base + loc), field=_describe_loc(loc) or None,
                             hint=hint) for loc, message, hint in found] + errors     # a value's own problem first
         raise SpecError.combine(errors) from None
@@ -430,6 +434,59 @@ def _short(info: Any) -> str:
     ('Activation patching: a contrast text ...' -> 'activation patching'), else ''."""
     head, colon, _ = (getattr(info, "description", None) or "").partition(":")
     return f"{head[:1].lower()}{head[1:]}" if colon and len(head.split()) <= 4 else ""
+
+
+def _misplaced_options(data: dict[str, Any], lines: dict[tuple, int], base: tuple) -> dict[tuple, tuple[str, str]]:
+    """{(name,): (message, hint)} for a top-level field `name` that holds a method's options (a mapping) but is given
+    another value, where `name` is also an option of another method: the author most often meant that option and
+    lost its indentation ('interventions:' and then 'factors: [0, 0.5, 2]' at column 0 reads as the factors view's
+    options, not the attention edits' factors). The message says what the top-level field is; the hint gives the
+    option's indented form under the method that has it when that method is in the block (its options or one of
+    its views), else the form of the top-level method's first option ('factors: {counts: [3, 5]}')."""
+    shown = data.get("views") if isinstance(data.get("views"), list) else []
+    found: dict[tuple, tuple[str, str]] = {}
+    for name, value in data.items():
+        own = next((method for method in REGISTRY if method.name == name and method.options is not None), None)
+        if own is None or isinstance(value, dict) or value is None:
+            continue
+        others = [home for home in _field_homes().get(name, []) if home not in ("", name)]
+        if not others:
+            continue
+        fields = list(own.options.model_fields)
+        what = (own.options.model_fields[fields[0]].description or "").split(";")[0].rstrip(". ")
+        named = [f"'{fields[0]}'" + (f" ({what[:1].lower()}{what[1:]})" if what else "")]
+        named += [f"'{field}'" for field in fields[1:]]
+        about = own.summary.partition(": ")[2].rstrip(". ")
+        views = _listed(list(own.views), "and") + (" views" if len(own.views) > 1 else " view")
+        message = (f"at the top level, '{name}' holds the options of the {views}{f' ({about})' if about else ''}: "
+                   f"{_listed(named, 'and')}, as a mapping; {_given(value)} is not read as them")
+        used = [home for home in others
+                if home in data or set(REGISTRY[home].views) & {view for view in shown if isinstance(view, str)}]
+        written = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+        if used:
+            home = used[0]
+            kind = _short(_field_info((home, name)))
+            flow = isinstance(data.get(home), dict) and data[home] and all(
+                lines.get(base + (home, key)) == lines.get(base + (home,)) for key in data[home])
+            plural = kind.endswith("s")         # 'attention edits'
+            where = (f"write {'them' if plural else 'it'} inside the braces of '{home}: {{...}}', as in {home}: "
+                     f"{{..., {name}: {written}}}" if flow else
+                     f"indent this line under '{home}:' by two spaces, as in '{home}:' and on the next line "
+                     f"'  {name}: {written}'")
+            hint = (f"the {kind}' {name} are" if plural else f"'{name}' is") + f" an option of {home}: {where}"
+        else:
+            hint = f"for the {views}, write {name}: {{{fields[0]}: {written}}}"
+        found[(name,)] = (message, hint)
+    return found
+
+
+def _given(value: Any) -> str:
+    """What an author's value is, in words: 'a list', 'text', 'the number 3'."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return f"the number {value:g}"
+    return _GIVEN.get(type(value), type(value).__name__)
 
 
 def _coherence_problems(data: dict[str, Any]) -> list[tuple[tuple, str, None]]:
