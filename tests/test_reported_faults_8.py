@@ -74,3 +74,54 @@ def test_check_gives_the_top_level_factors_one_error(tmp_path, capsys):
     assert status == 1
     assert len(errors) == 1 and errors[0].startswith("error: docs/index.md:8: field 'factors': at the top level"), \
         errors
+
+
+# -- 2. a model without an architecture adapter, asked for intervention views ----------------------------------------
+
+@pytest.fixture(scope="module")
+def bloom(tmp_path_factory, byte_level_tokenizer):
+    """A tiny random BLOOM (alibi position bias: no architecture adapter), saved as from the hub."""
+    from transformers import BloomConfig, BloomForCausalLM
+    folder = tmp_path_factory.mktemp("no-adapter") / "bloom"
+    BloomForCausalLM(BloomConfig(hidden_size=16, n_layer=1, n_head=2, vocab_size=len(byte_level_tokenizer))
+                     ).save_pretrained(folder)
+    byte_level_tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _working(hint: str) -> list[str]:
+    return hint.split("views that work on bloom: ")[1].split(", ")
+
+
+# (the block's lines after model and text, the line of the field asking for the views, that field)
+@pytest.mark.parametrize("lines, line, field, named", [
+    (["generate: 2", "views: [head, knockout]"], 7, "views", "the knockout view"),
+    (["views: [knockout, editing]", "interventions: {target: ' Paris'}"], 6, "views", "the knockout and editing views"),
+    (["generate: 2", "interventions: {ablation: zero}"], 7, "interventions",         # no views: the options show them
+     "the knockout, editing and patching views"),
+])
+def test_intervention_views_on_a_model_without_adapter_are_placed_at_the_views(tmp_path, capsys, bloom, lines,
+                                                                                 line, field, named):
+    root = project(tmp_path, block(f"text: The capital of France is", *lines).replace("smollm2", str(bloom)))
+    status, errors = check(root, capsys)
+    assert status == 1 and len(errors) == 1, errors
+    assert errors[0].startswith(f"error: docs/index.md:{line}: field '{field}': {named} cannot read bloom "
+                                "(architecture 'bloom'): there is no architecture adapter for 'bloom'"), errors
+    hint = errors[0].rsplit(" (", 1)[1]
+    working = _working(hint.rstrip(")"))
+    assert not {"knockout", "editing", "patching"} & set(working)
+    # each view named as working passes check on this model, alone (an independent read: the rules themselves)
+    for view in working:
+        root = project(tmp_path / view, block("text: The capital of France is", "generate: 2",
+                                              f"views: [{view}]").replace("smollm2", str(bloom)))
+        assert check(root, capsys) == (0, []), view
+
+
+def test_a_use_block_asking_for_a_view_the_model_lacks_stays_at_the_page_s_views(tmp_path, capsys, bloom):
+    """A guard: a `use:` block's page that adds the view is the place to change (`SpecBase.asked_by_page`)."""
+    (tmp_path / "explorables").mkdir(parents=True)
+    (tmp_path / "explorables" / "a.yml").write_text(f"- id: bloom-heads\n  model: {bloom}\n  text: The cat sat\n"
+                                                   "  generate: 2\n", encoding="utf-8")
+    root = project(tmp_path, "# Page\n\n```explorable\nuse: bloom-heads\nviews: [head, knockout]\n```\n")
+    status, errors = check(root, capsys)
+    assert status == 1 and len(errors) == 1 and errors[0].startswith("error: docs/index.md:5: field 'views': "), errors
