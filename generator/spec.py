@@ -247,15 +247,64 @@ def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = Non
                  for problem in _schema_problems(exc.errors())] + _coherence_problems(data)
         errors = [SpecError(message, file=file, line=line_for(lines, base + loc), field=_describe_loc(loc) or None,
                             hint=hint) for loc, message, hint in found] + errors     # a value's own problem first
-        raise SpecError.combine(errors) from None
+        error = SpecError.combine(errors)
+        error.partial = _partial(data, [loc for loc, _, _ in found], file=file, lines=lines, base=base)
+        raise error from None
+    spec._lines = {key[len(base):]: value for key, value in lines.items() if key[:len(base)] == base}
+    spec._file = file
     if require_id and spec.id is None:
         errors.append(SpecError("a curated explorable needs an 'id'", file=file, line=line_for(lines, base),
                                 field="id", hint="add e.g. 'id: my-example' (lowercase letters, digits, '-' and '_')"))
     if errors:
-        raise SpecError.combine(errors)
-    spec._lines = {key[len(base):]: value for key, value in lines.items() if key[:len(base)] == base}
-    spec._file = file
+        error = SpecError.combine(errors)
+        error.partial = (spec, ())         # every field is valid: the model's rules can read them all
+        raise error
     return spec
+
+
+def _partial(data: dict[str, Any], refused: list[tuple], *, file: str, lines: dict[tuple, int],
+             base: tuple) -> tuple[SpecBase, tuple[tuple, ...]] | None:
+    """(the spec `data` makes with each value the schema refused left out, the key paths left out), for the rules
+    that read the model's files (`explorables check` runs them on it, so that a head outside the model is reported
+    with a schema error of its block, not once that error is fixed: `SpecError.partial`). A refused field is left
+    out whole ('interventions.ablation'), an unknown view as the one entry of 'views'. None when a refused value
+    cannot be left out (a required field, the rule of one 'text' or 'pair', the whole list of views, a block that
+    is no mapping) or what is left is still refused."""
+    import copy
+
+    kept = copy.deepcopy(data)
+    gone: list[tuple] = []
+    for _ in range(3):
+        views: set[int] = set()
+        for loc in refused:
+            cut = max((index for index, part in enumerate(loc) if isinstance(part, str)), default=-1)
+            path = tuple(loc[:cut + 1])
+            if not path or path == ("views",) and len(loc) == 1 or path in (("model",), ("text",), ("pair",)):
+                return None
+            if path == ("views",):
+                views.add(loc[1])
+                continue
+            parent = kept
+            for part in path[:-1]:
+                parent = parent.get(part) if isinstance(parent, dict) else None
+            if not isinstance(parent, dict) or path[-1] not in parent:
+                return None
+            del parent[path[-1]]
+            gone.append(path)
+        if views:
+            if not isinstance(kept.get("views"), list):
+                return None
+            kept["views"] = [view for index, view in enumerate(kept["views"]) if index not in views]
+            gone.extend(("views", index) for index in sorted(views))
+        try:
+            spec = spec_schema().model_validate(kept)
+        except ValidationError as exc:
+            refused = [_field_loc(problem) for problem in exc.errors()]
+            continue
+        spec._lines = {key[len(base):]: value for key, value in lines.items() if key[:len(base)] == base}
+        spec._file = file
+        return spec, tuple(gone)
+    return None
 
 
 def _schema_problems(problems: list[dict[str, Any]]) -> list[tuple[tuple, str, str | None]]:
@@ -736,7 +785,9 @@ class Catalogue:
                     try:
                         spec = spec_from_data(item, file=file, lines=lines, base=(index,), require_id=True)
                     except SpecError as error:
-                        raise SpecError.combine(by_entry.get(index, []) + [error]) from None
+                        combined = SpecError.combine(by_entry.get(index, []) + [error])
+                        combined.partial = error.partial
+                        raise combined from None
                     if index in by_entry:
                         raise SpecError.combine(by_entry[index])
                     if spec.id in specs or spec.id in broken:

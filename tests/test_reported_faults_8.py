@@ -125,3 +125,69 @@ def test_a_use_block_asking_for_a_view_the_model_lacks_stays_at_the_page_s_views
     root = project(tmp_path, "# Page\n\n```explorable\nuse: bloom-heads\nviews: [head, knockout]\n```\n")
     status, errors = check(root, capsys)
     assert status == 1 and len(errors) == 1 and errors[0].startswith("error: docs/index.md:5: field 'views': "), errors
+
+
+# -- 3. a head outside the model next to a schema error of its block --------------------------------------------------
+
+_HEAD = ("field 'interventions.heads' (entry 1): [0, 99] is outside the model, which has layers 0-29 and heads 0-8")
+
+
+@pytest.mark.parametrize("lines, schema", [
+    (["views: [editing]", "interventions: {target: ' Paris', heads: [[0, 99]]}", "titel: Heads"],
+     [("docs/index.md:8", "field 'titel'")]),
+    (["views: [editing, knockot]", "interventions: {target: ' Paris', heads: [[0, 99]]}"],
+     [("docs/index.md:6", "field 'views' (entry 2)")]),
+    (["views: [editing]", "interventions: {target: ' Paris', heads: [[0, 99]], top_k: 40}"],
+     [("docs/index.md:7", "field 'interventions.top_k'")]),
+    (["views: [editing]", "caption: 3", "interventions:", "  target: ' Paris'", "  heads: [[0, 99]]", "  top_k: 0"],
+     [("docs/index.md:7", "field 'caption'"), ("docs/index.md:11", "field 'interventions.top_k'")]),
+])
+def test_check_reports_a_head_outside_the_model_with_the_block_s_schema_errors(tmp_path, capsys, lines, schema):
+    root = project(tmp_path, block(TEXT, *lines))
+    status, errors = check(root, capsys)
+    assert status == 1
+    places = [tuple(error.split(": ")[1:3]) for error in errors]
+    head_line = next(index for index, one in enumerate(lines, 6) if "heads:" in one)
+    assert sorted(places, key=lambda place: int(place[0].split(":")[1])) == places       # reading order
+    assert set(places) == set(schema) | {(f"docs/index.md:{head_line}", "field 'interventions.heads' (entry 1)")}
+    assert sum(_HEAD in error for error in errors) == 1, errors
+    # the same head, alone, is the error check gives once the schema's errors are fixed (the message is the same)
+    fixed = project(tmp_path / "fixed", block(TEXT, "views: [editing]",
+                                              "interventions: {target: ' Paris', heads: [[0, 99]]}"))
+    [alone] = check(fixed, capsys)[1]
+    assert [error.split(": ", 2)[2] for error in errors if _HEAD in error] == [alone.split(": ", 2)[2]]
+
+
+@pytest.mark.parametrize("lines, reason", [
+    (["views: [editing]", "interventions: {target: ' Paris', heads: [[0, 99], [-1, 2]]}"], "heads refused whole"),
+    (["views: [editing]", "interventions: {target: ' Paris', heads: [[0, 99]]}", "pair: [a, b]"], "text and pair"),
+    (["views: [edting]", "interventions: {target: ' Paris', heads: [[0, 99]]}"], "no view left"),
+])
+def test_no_rule_of_the_model_is_guessed_where_the_rest_cannot_be_read(tmp_path, capsys, lines, reason):
+    """A guard: where the refused values cannot be left out (the heads' own list, a block with both text and pair,
+    a views list with none left), the schema's errors are all that check reports, as before."""
+    root = project(tmp_path, block(TEXT, *lines))
+    status, errors = check(root, capsys)
+    assert status == 1 and errors and not any("is outside the model" in error for error in errors), (reason, errors)
+
+
+def test_a_rule_that_weighs_several_fields_waits_for_the_fixed_block(tmp_path, capsys):
+    """'genrate' is refused as unknown; the rule that a causal model's interventions need a generated token or a
+    target would fire on the block without it, but the author meant to generate: not reported in the same run (only
+    the options' own values are checked against the model there)."""
+    root = project(tmp_path, block(TEXT, "genrate: 1", "views: [editing]", "interventions: {top_k: 3}"))
+    status, errors = check(root, capsys)
+    assert status == 1
+    assert [error.split(": ")[1:3] for error in errors] == [["docs/index.md:6", "field 'genrate'"]], errors
+
+
+def test_a_curated_entry_s_head_is_reported_with_its_schema_error(tmp_path, capsys):
+    (tmp_path / "explorables").mkdir(parents=True)
+    (tmp_path / "explorables" / "a.yml").write_text(
+        "- id: heads\n  model: smollm2\n  text: The capital of France is\n  views: [editing]\n  titel: x\n"
+        "  interventions: {target: ' Paris', heads: [[0, 99]]}\n", encoding="utf-8")
+    root = project(tmp_path, "# Page\n")
+    status, errors = check(root, capsys)
+    assert status == 1
+    assert [error.split(": ")[1:3] for error in errors] == [
+        ["explorables/a.yml:5", "field 'titel'"], ["explorables/a.yml:6", "field 'interventions.heads' (entry 1)"]]
