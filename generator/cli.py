@@ -59,8 +59,9 @@ def partial_errors(error: ExplorableError, baker) -> list[SpecError]:
     take (`SpecError.partial`: the spec without its refused values), so that `check` reports a head outside the model
     together with, say, a misspelt field of the same block. Only errors at an option of a method ('interventions.
     heads', 'neuron.layers', 'lens.watch'), which are each about the value written there and the model, and none
-    under a value left out or at a place already reported; a rule that weighs several fields (a view the model
-    cannot show, `generate` on an encoder) could be an effect of a value left out, and waits for the fixed block."""
+    under a value left out, about a value not written ('none is given', maybe for a misspelt key) or at a place
+    already reported; a rule that weighs several fields (a view the model cannot show, `generate` on an encoder)
+    could be an effect of a value left out, and waits for the fixed block."""
     from .methods import REGISTRY
 
     partial = getattr(error, "partial", None)
@@ -75,8 +76,15 @@ def partial_errors(error: ExplorableError, baker) -> list[SpecError]:
         left_out = [tuple(map(str, path)) for path in gone]
         return [one for one in each(found) if isinstance(one, SpecError) and one.field and "." in one.field
                 and one.field.split(".")[0] in options and (one.file, one.line, one.field) not in reported
+                and _written(spec, one.field)
                 and not any(tuple(one.field.split("."))[:len(path)] == path for path in left_out)]
     return []
+
+
+def _written(spec: SpecBase, field: str) -> bool:
+    """Whether the author wrote the value at `field` ('interventions.heads.0'): an error about a value not given
+    ('none is given') may be the effect of a misspelt key left out of the partial spec."""
+    return tuple(int(part) if part.isdigit() else part for part in field.split(".")) in spec._lines
 
 
 def reading_order(errors: list[ExplorableError]) -> list[ExplorableError]:

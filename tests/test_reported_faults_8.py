@@ -191,3 +191,15 @@ def test_a_curated_entry_s_head_is_reported_with_its_schema_error(tmp_path, caps
     assert status == 1
     assert [error.split(": ")[1:3] for error in errors] == [
         ["explorables/a.yml:5", "field 'titel'"], ["explorables/a.yml:6", "field 'interventions.heads' (entry 1)"]]
+
+
+def test_a_missing_option_s_error_waits_when_its_key_may_be_misspelt(tmp_path, capsys):
+    """'contrst' is refused as unknown; patching's 'none is given' about the contrast would be its effect: only the
+    head, a value written, is checked against the model in the same run."""
+    root = project(tmp_path, block(TEXT, "generate: 1", "views: [editing, patching]",
+                                   "interventions: {contrst: The capital of Italy is, heads: [[0, 99]]}"))
+    status, errors = check(root, capsys)
+    assert status == 1
+    assert [error.split(": ")[1:3] for error in errors] == [
+        ["docs/index.md:8", "field 'interventions.contrst'"],
+        ["docs/index.md:8", "field 'interventions.heads' (entry 1)"]], errors
