@@ -569,7 +569,8 @@ def unused_options_of(data: dict[str, Any]) -> list[tuple[tuple, str, str]]:
             what = (f"the {own[0]} view" if len(own) == 1
                     else f"any of the {_listed(own, 'and')} views")
             out.append(((method.name,), f"the {method.name} options are not used: 'views' does not show {what}",
-                        f"add {_listed(own, 'or')} to 'views', or delete '{method.name}:'"))
+                        _meant_elsewhere(method.name, data, views)
+                        or f"add {_listed(own, 'or')} to 'views', or delete '{method.name}:'"))
             continue
         options = data[method.name]
         if not isinstance(options, dict):
@@ -582,6 +583,36 @@ def unused_options_of(data: dict[str, Any]) -> list[tuple[tuple, str, str]]:
                                                    f"{'it' if len(users) == 1 else 'them'}",
                             f"add {_listed(users, 'or')} to 'views', or delete '{option}'"))
     return out
+
+
+# An option of one method that an author gives for a view of another, which takes the like value from an option of
+# its own: (method, option) -> (the view, its method, its option, what it takes). Counterfactual contrasts are
+# several texts for the contrast views; activation patching reads one contrast of as many tokens as the text.
+_ELSEWHERE = {("counterfactuals", "contrasts"): ("patching", "interventions", "contrast",
+                                                 "one text with as many tokens as the text")}
+
+
+def _meant_elsewhere(name: str, data: dict[str, Any], views: list[str]) -> str | None:
+    """The hint for options of method `name` that `views` does not use where one of them is what a shown view takes
+    from another method's option (`_ELSEWHERE`, and that option not given): which field the view reads, with the
+    author's first value written there. None otherwise."""
+    options = data.get(name)
+    for option, value in (options.items() if isinstance(options, dict) else []):
+        if (name, option) not in _ELSEWHERE:
+            continue
+        view, home, field, takes = _ELSEWHERE[(name, option)]
+        theirs = data.get(home)
+        if view not in views or (isinstance(theirs, dict) and field in theirs):
+            continue
+        first = value[0] if isinstance(value, list) and value else value
+        example = (yaml.safe_dump({home: {field: first}}, default_flow_style=True, width=10**6, allow_unicode=True)
+                   .strip() if isinstance(first, str) else f"{home}: {{{field}: ...}}")
+        if example.startswith("{") and example.endswith("}"):
+            example = example[1:-1]
+        own = list(REGISTRY[name].views)
+        return (f"the {view} view reads its {field} from '{home}.{field}', {takes}, not from '{name}.{option}': "
+                f"write {example} and delete '{name}:', or add {_listed(own, 'or')} to 'views'")
+    return None
 
 
 def _listed(names: list[str], joint: str) -> str:

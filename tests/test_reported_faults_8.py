@@ -203,3 +203,54 @@ def test_a_missing_option_s_error_waits_when_its_key_may_be_misspelt(tmp_path, c
     assert [error.split(": ")[1:3] for error in errors] == [
         ["docs/index.md:8", "field 'interventions.contrst'"],
         ["docs/index.md:8", "field 'interventions.heads' (entry 1)"]], errors
+
+
+# -- 4. counterfactual contrasts given to the patching view ----------------------------------------------------------
+
+def test_contrasts_for_the_patching_view_point_to_interventions_contrast(tmp_path, capsys):
+    root = project(tmp_path, block(TEXT, "generate: 1", "views: [patching]",
+                                   "counterfactuals: {contrasts: [The capital of Italy is]}"))
+    status, errors = check(root, capsys)
+    assert status == 1 and len(errors) == 1, errors
+    assert errors[0].startswith("error: docs/index.md:8: field 'counterfactuals': the counterfactuals options are "
+                                "not used")
+    assert ("the patching view reads its contrast from 'interventions.contrast', one text with as many tokens as "
+            "the text, not from 'counterfactuals.contrasts'") in errors[0]
+    # the block the hint writes passes check: the contrast read where patching reads it (an independent read)
+    written = re.search(r"write (interventions: \{contrast: [^}]*\}) and delete 'counterfactuals:'", errors[0]).group(1)
+    fixed = project(tmp_path / "fixed", block(TEXT, "generate: 1", "views: [patching]", written))
+    assert check(fixed, capsys) == (0, [])
+    from generator.spec import spec_from_data
+    import yaml
+    assert spec_from_data({"model": "smollm2", "text": "Hi", "generate": 1, **yaml.safe_load(written)},
+                          file="a.md").options("interventions").contrast == "The capital of Italy is"
+
+
+def test_a_contrast_that_yaml_must_quote_is_quoted_in_the_hint():
+    [error] = refused(f"model: smollm2\n{TEXT}\ngenerate: 1\nviews: [patching]\n"
+                      "counterfactuals: {contrasts: ['Rome: the capital of Italy, is']}\n")
+    import yaml
+    written = re.search(r"write (interventions: \{.*\}) and delete", error.hint).group(1)
+    assert yaml.safe_load(written) == {"interventions": {"contrast": "Rome: the capital of Italy, is"}}
+
+
+def test_patching_without_a_contrast_next_to_the_contrast_view_says_which_texts_it_reads(tmp_path, capsys):
+    root = project(tmp_path, block(TEXT, "generate: 1", "views: [patching, contrast]",
+                                   "counterfactuals: {contrasts: [The capital of Italy is]}"))
+    status, errors = check(root, capsys)
+    assert status == 1 and len(errors) == 1, errors
+    assert errors[0].startswith("error: docs/index.md:7: field 'views': activation patching compares the text with "
+                                "a contrast text, and none is given")
+    assert errors[0].endswith("; 'counterfactuals.contrasts' are the contrast views' texts, which patching does not "
+                              "read)")
+
+
+@pytest.mark.parametrize("lines", [
+    ["views: [knockout]", "counterfactuals: {contrasts: [The capital of Italy is]}"],
+    ["views: [patching]", "counterfactuals: {contrasts: [The capital of Italy is]}",
+     "interventions: {contrast: The capital of Spain is}"],
+])
+def test_unused_contrasts_elsewhere_keep_the_plain_advice(lines):
+    """A guard: without patching, or with its contrast given, the counterfactuals options are simply unused."""
+    [error] = refused("\n".join(["model: smollm2", TEXT, "generate: 1", *lines]) + "\n")
+    assert error.hint == "add contrast or attention_counterfactual to 'views', or delete 'counterfactuals:'"
