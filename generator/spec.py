@@ -885,7 +885,11 @@ def spec_from_block(body: str, *, file: str, line_offset: int, catalogue: Catalo
                             field=extra[0], hint="with 'use' you may only set title, caption, views and live")
         base = catalogue.get(str(data["use"]), file=file, line=line_for(lines, ("use",)))
         merged = base.model_dump(exclude_unset=True) | overrides
-        spec = spec_from_data(merged, file=file, lines=lines, unused_options=False)
+        try:
+            spec = spec_from_data(merged, file=file, lines=lines, unused_options=False)
+        except SpecError as error:
+            error.partial = None    # the example's own options are checked, at its lines, as a curated spec
+            raise
         spec._file, spec._lines = base.file, base._lines
         spec._page, spec._page_fields = (file, lines), frozenset(overrides)
         spec._base_methods = frozenset(method.name for method in base.methods)

@@ -118,7 +118,8 @@ def test_attention_rows_one_per_layer_and_all_with_a_readout_and_a_shared_layer(
 
 # the track of each row, and the centre of each row's uniform-attention diamond, in page pixels
 _UNIFORM = """el => [...el.querySelectorAll('.xp-acr')].map(row => {
-  const t = row.querySelector('.xp-act').getBoundingClientRect(), d = row.querySelector('.xp-acuni').getBoundingClientRect();
+  const t = row.querySelector('.xp-act').getBoundingClientRect();
+  const d = row.querySelector('.xp-acuni').getBoundingClientRect();
   return {left: t.left, width: t.width, centre: d.left + d.width / 2};
 })"""
 

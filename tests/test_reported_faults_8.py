@@ -205,6 +205,24 @@ def test_a_missing_option_s_error_waits_when_its_key_may_be_misspelt(tmp_path, c
         ["docs/index.md:8", "field 'interventions.heads' (entry 1)"]], errors
 
 
+def test_a_use_block_s_schema_error_leaves_the_example_s_head_to_the_example(tmp_path, capsys):
+    """The page's refused title; the curated example's head is reported once, at the example's own line."""
+    (tmp_path / "explorables").mkdir(parents=True)
+    (tmp_path / "explorables" / "a.yml").write_text(
+        "- id: heads\n  model: smollm2\n  text: The capital of France is\n  views: [editing]\n"
+        "  interventions: {target: ' Paris', heads: [[0, 99]]}\n", encoding="utf-8")
+    root = project(tmp_path, "# Page\n\n```explorable\nuse: heads\ntitle: [1, 2]\n```\n")
+    status, errors = check(root, capsys)
+    assert status == 1
+    assert [error.split(": ")[1:3] for error in errors] == [
+        ["docs/index.md:5", "field 'title'"], ["explorables/a.yml:5", "field 'interventions.heads' (entry 1)"]]
+    from generator.spec import Catalogue, spec_from_block
+    with pytest.raises(Exception) as caught:
+        spec_from_block("use: heads\ntitle: [1, 2]\n", file="docs/index.md", line_offset=3,
+                        catalogue=Catalogue.load(tmp_path / "explorables", tmp_path))
+    assert caught.value.partial is None
+
+
 # -- 4. counterfactual contrasts given to the patching view ----------------------------------------------------------
 
 def test_contrasts_for_the_patching_view_point_to_interventions_contrast(tmp_path, capsys):
