@@ -54,6 +54,39 @@ def _computes(spec: SpecBase) -> tuple[str, str | None, str | None]:
     return spec.digest(), spec.device, spec.dtype
 
 
+def partial_errors(error: ExplorableError, baker) -> list[SpecError]:
+    """For a block (or curated entry) the schema refused: the errors the model's rules find in the options it did
+    take (`SpecError.partial`: the spec without its refused values), so that `check` reports a head outside the model
+    together with, say, a misspelt field of the same block. Only errors at an option of a method ('interventions.
+    heads', 'neuron.layers', 'lens.watch'), which are each about the value written there and the model, and none
+    under a value left out, about a value not written ('none is given', maybe for a misspelt key) or at a place
+    already reported; a rule that weighs several fields (a view the model cannot show, `generate` on an encoder)
+    could be an effect of a value left out, and waits for the fixed block."""
+    from .methods import REGISTRY
+
+    partial = getattr(error, "partial", None)
+    if partial is None:
+        return []
+    spec, gone = partial
+    try:
+        check_against_files(spec, baker.source(spec), precision=baker.precision(spec))
+    except ExplorableError as found:
+        options = {method.name for method in REGISTRY if method.options is not None}
+        reported = {(one.file, one.line, one.field) for one in each(error) if isinstance(one, SpecError)}
+        left_out = [tuple(map(str, path)) for path in gone]
+        return [one for one in each(found) if isinstance(one, SpecError) and one.field and "." in one.field
+                and one.field.split(".")[0] in options and (one.file, one.line, one.field) not in reported
+                and _written(spec, one.field)
+                and not any(tuple(one.field.split("."))[:len(path)] == path for path in left_out)]
+    return []
+
+
+def _written(spec: SpecBase, field: str) -> bool:
+    """Whether the author wrote the value at `field` ('interventions.heads.0'): an error about a value not given
+    ('none is given') may be the effect of a misspelt key left out of the partial spec."""
+    return tuple(int(part) if part.isdigit() else part for part in field.split(".")) in spec._lines
+
+
 def reading_order(errors: list[ExplorableError]) -> list[ExplorableError]:
     """Each error of `errors` (those of a `SpecErrors` one by one) in the order an author reads their files: by file,
     then by line (`SpecErrors.order`), whichever step found it (the schema when reading the blocks, the model's files
@@ -177,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                 check_against_files(spec, baker.source(spec), precision=baker.precision(spec))
             except ExplorableError as error:
                 errors.append(error)
+        for error in list(errors):
+            errors.extend(partial_errors(error, baker))
     elif args.executor == "ray":
         from .distributed.ray_bake import bake as ray_bake
         try:

@@ -43,6 +43,11 @@ class ExplorableError(Exception):
 
 
 class SpecError(ExplorableError):
+    # The spec a block makes with its refused values left out, and the key paths left out ((spec, paths)), when the
+    # schema refused values that can be left out (`spec.spec_from_data`); `explorables check` runs the model's rules
+    # on it. None elsewhere (an error that is not the schema's, or a copy made by `located` or `combine`).
+    partial = None
+
     def __init__(self, message: str, *, file: str = "<spec>", line: int | None = None,
                  field: str | None = None, hint: str | None = None):
         self.message = message

@@ -148,9 +148,10 @@ def family_problem(method: "Method", spec: "SpecBase", info: "ModelInfo", *, has
     from .methods import REGISTRY
     from .models.adapters import ADAPTERS, adapter_for
 
-    views = ", ".join(view for view in spec.shown_views if view in method.views) or method.name
+    own = [view for view in spec.shown_views if view in method.views]
+    views = _listed(own) if own else method.name
     field = "views" if "views" in spec.model_fields_set else method.name
-    what = f"the {views} view{'s' if ', ' in views else ''} cannot read {info.label} (architecture " \
+    what = f"the {views} view{'s' if len(own) > 1 else ''} cannot read {info.label} (architecture " \
            f"'{info.architecture}')"
     if info.encoder_decoder and not method.encoder_decoder:
         supported = [view for known in REGISTRY if known.encoder_decoder for view in known.views]
@@ -163,9 +164,10 @@ def family_problem(method: "Method", spec: "SpecBase", info: "ModelInfo", *, has
         return field, f"{info.label} is an encoder ({info.architecture}) without a language-model head: it " \
                       f"predicts no next token, so the {named} view{'s have' if len(shown) > 1 else ' has'} nothing to show", \
             f"use a causal model such as 'model: smollm2' for {', '.join(method.views)}"
-    if needs.adapter and not has_adapter:      # placed at the method's field, as before the support table
-        return method.name, f"{what}: there is no architecture adapter for '{info.architecture}', so {method.name} " \
-                      "cannot find the model's parts", \
+    if needs.adapter and not has_adapter:      # at the views that ask for the method, as the other family needs
+        return field, f"{what}: there is no architecture adapter for '{info.architecture}' (the entry of " \
+                      "generator/models/adapters.py that says where a family's blocks, attention and MLP modules " \
+                      f"are), so the {method.name} method cannot find the parts it needs", \
             "supported: " + ", ".join(sorted(ADAPTERS)) + "; add one entry to generator/models/adapters.py"
     adapter = adapter_for(info.architecture)
     if adapter is None:
@@ -186,6 +188,11 @@ def family_problem(method: "Method", spec: "SpecBase", info: "ModelInfo", *, has
                 "does not say where they are",
                 f"leave value_weighted out of '{method.name}.methods' (the other methods need no value vectors)")
     return None
+
+
+def _listed(names: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def check_length(spec: "SpecBase", label: str, n_tokens: int, model_limit: int | None) -> None:

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+import yaml
 from pydantic import (BaseModel, Field, PrivateAttr, ValidationError, create_model, field_validator,
                       model_validator)
 
@@ -235,23 +236,75 @@ def spec_from_data(data: Any, *, file: str, lines: dict[tuple, int] | None = Non
     if not isinstance(data, dict):
         raise SpecError("an explorable is a mapping of fields such as 'model:' and 'text:'",
                         file=file, line=line_for(lines, base))
+    misplaced = _misplaced_options(data, lines, base)
     errors = [SpecError(message, file=file, line=line_for(lines, base + loc), field=_describe_loc(loc) or None,
-                        hint=hint) for loc, message, hint in (unused_options_of(data) if unused_options else [])]
+                        hint=hint) for loc, message, hint in (unused_options_of(data) if unused_options else [])
+              if loc[:1] not in misplaced]      # options that are not options at all: said once, by `misplaced`
     try:
         spec = spec_schema().model_validate(data)
     except ValidationError as exc:
-        found = _schema_problems(exc.errors()) + _coherence_problems(data)
+        found = [problem if problem[0] not in misplaced else (problem[0], *misplaced[problem[0]])
+                 for problem in _schema_problems(exc.errors())] + _coherence_problems(data)
         errors = [SpecError(message, file=file, line=line_for(lines, base + loc), field=_describe_loc(loc) or None,
                             hint=hint) for loc, message, hint in found] + errors     # a value's own problem first
-        raise SpecError.combine(errors) from None
+        error = SpecError.combine(errors)
+        error.partial = _partial(data, [loc for loc, _, _ in found], file=file, lines=lines, base=base)
+        raise error from None
+    spec._lines = {key[len(base):]: value for key, value in lines.items() if key[:len(base)] == base}
+    spec._file = file
     if require_id and spec.id is None:
         errors.append(SpecError("a curated explorable needs an 'id'", file=file, line=line_for(lines, base),
                                 field="id", hint="add e.g. 'id: my-example' (lowercase letters, digits, '-' and '_')"))
     if errors:
-        raise SpecError.combine(errors)
-    spec._lines = {key[len(base):]: value for key, value in lines.items() if key[:len(base)] == base}
-    spec._file = file
+        error = SpecError.combine(errors)
+        error.partial = (spec, ())         # every field is valid: the model's rules can read them all
+        raise error
     return spec
+
+
+def _partial(data: dict[str, Any], refused: list[tuple], *, file: str, lines: dict[tuple, int],
+             base: tuple) -> tuple[SpecBase, tuple[tuple, ...]] | None:
+    """(the spec `data` makes with each value the schema refused left out, the key paths left out), for the rules
+    that read the model's files (`explorables check` runs them on it, so that a head outside the model is reported
+    with a schema error of its block, not once that error is fixed: `SpecError.partial`). A refused field is left
+    out whole ('interventions.ablation'), an unknown view as the one entry of 'views'. None when a refused value
+    cannot be left out (a required field, the rule of one 'text' or 'pair', the whole list of views, a block that
+    is no mapping) or what is left is still refused."""
+    import copy
+
+    kept = copy.deepcopy(data)
+    gone: list[tuple] = []
+    for _ in range(3):
+        views: set[int] = set()
+        for loc in refused:
+            cut = max((index for index, part in enumerate(loc) if isinstance(part, str)), default=-1)
+            path = tuple(loc[:cut + 1])
+            if not path or path == ("views",) and len(loc) == 1 or path in (("model",), ("text",), ("pair",)):
+                return None
+            if path == ("views",):
+                views.add(loc[1])
+                continue
+            parent = kept
+            for part in path[:-1]:
+                parent = parent.get(part) if isinstance(parent, dict) else None
+            if not isinstance(parent, dict) or path[-1] not in parent:
+                return None
+            del parent[path[-1]]
+            gone.append(path)
+        if views:
+            if not isinstance(kept.get("views"), list):
+                return None
+            kept["views"] = [view for index, view in enumerate(kept["views"]) if index not in views]
+            gone.extend(("views", index) for index in sorted(views))
+        try:
+            spec = spec_schema().model_validate(kept)
+        except ValidationError as exc:
+            refused = [_field_loc(problem) for problem in exc.errors()]
+            continue
+        spec._lines = {key[len(base):]: value for key, value in lines.items() if key[:len(base)] == base}
+        spec._file = file
+        return spec, tuple(gone)
+    return None
 
 
 def _schema_problems(problems: list[dict[str, Any]]) -> list[tuple[tuple, str, str | None]]:
@@ -432,6 +485,59 @@ def _short(info: Any) -> str:
     return f"{head[:1].lower()}{head[1:]}" if colon and len(head.split()) <= 4 else ""
 
 
+def _misplaced_options(data: dict[str, Any], lines: dict[tuple, int], base: tuple) -> dict[tuple, tuple[str, str]]:
+    """{(name,): (message, hint)} for a top-level field `name` that holds a method's options (a mapping) but is given
+    another value, where `name` is also an option of another method: the author most often meant that option and
+    lost its indentation ('interventions:' and then 'factors: [0, 0.5, 2]' at column 0 reads as the factors view's
+    options, not the attention edits' factors). The message says what the top-level field is; the hint gives the
+    option's indented form under the method that has it when that method is in the block (its options or one of
+    its views), else the form of the top-level method's first option ('factors: {counts: [3, 5]}')."""
+    shown = data.get("views") if isinstance(data.get("views"), list) else []
+    found: dict[tuple, tuple[str, str]] = {}
+    for name, value in data.items():
+        own = next((method for method in REGISTRY if method.name == name and method.options is not None), None)
+        if own is None or isinstance(value, dict) or value is None:
+            continue
+        others = [home for home in _field_homes().get(name, []) if home not in ("", name)]
+        if not others:
+            continue
+        fields = list(own.options.model_fields)
+        what = (own.options.model_fields[fields[0]].description or "").split(";")[0].rstrip(". ")
+        named = [f"'{fields[0]}'" + (f" ({what[:1].lower()}{what[1:]})" if what else "")]
+        named += [f"'{field}'" for field in fields[1:]]
+        about = own.summary.partition(": ")[2].rstrip(". ")
+        views = _listed(list(own.views), "and") + (" views" if len(own.views) > 1 else " view")
+        message = (f"at the top level, '{name}' holds the options of the {views}{f' ({about})' if about else ''}: "
+                   f"{_listed(named, 'and')}, as a mapping; {_given(value)} is not read as them")
+        used = [home for home in others
+                if home in data or set(REGISTRY[home].views) & {view for view in shown if isinstance(view, str)}]
+        written = yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+        if used:
+            home = used[0]
+            kind = _short(_field_info((home, name)))
+            flow = isinstance(data.get(home), dict) and data[home] and all(
+                lines.get(base + (home, key)) == lines.get(base + (home,)) for key in data[home])
+            plural = kind.endswith("s")         # 'attention edits'
+            where = (f"write {'them' if plural else 'it'} inside the braces of '{home}: {{...}}', as in {home}: "
+                     f"{{..., {name}: {written}}}" if flow else
+                     f"indent this line under '{home}:' by two spaces, as in '{home}:' and on the next line "
+                     f"'  {name}: {written}'")
+            hint = (f"the {kind}' {name} are" if plural else f"'{name}' is") + f" an option of {home}: {where}"
+        else:
+            hint = f"for the {views}, write {name}: {{{fields[0]}: {written}}}"
+        found[(name,)] = (message, hint)
+    return found
+
+
+def _given(value: Any) -> str:
+    """What an author's value is, in words: 'a list', 'text', 'the number 3'."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, (int, float)):
+        return f"the number {value:g}"
+    return _GIVEN.get(type(value), type(value).__name__)
+
+
 def _coherence_problems(data: dict[str, Any]) -> list[tuple[tuple, str, None]]:
     """The rule of `SpecBase._coherent` that pydantic runs only once every field is valid (exactly one of text or
     pair), read from the raw mapping, so that it is reported with the fields' errors; not when an unknown field looks
@@ -463,7 +569,8 @@ def unused_options_of(data: dict[str, Any]) -> list[tuple[tuple, str, str]]:
             what = (f"the {own[0]} view" if len(own) == 1
                     else f"any of the {_listed(own, 'and')} views")
             out.append(((method.name,), f"the {method.name} options are not used: 'views' does not show {what}",
-                        f"add {_listed(own, 'or')} to 'views', or delete '{method.name}:'"))
+                        _meant_elsewhere(method.name, data, views)
+                        or f"add {_listed(own, 'or')} to 'views', or delete '{method.name}:'"))
             continue
         options = data[method.name]
         if not isinstance(options, dict):
@@ -476,6 +583,36 @@ def unused_options_of(data: dict[str, Any]) -> list[tuple[tuple, str, str]]:
                                                    f"{'it' if len(users) == 1 else 'them'}",
                             f"add {_listed(users, 'or')} to 'views', or delete '{option}'"))
     return out
+
+
+# An option of one method that an author gives for a view of another, which takes the like value from an option of
+# its own: (method, option) -> (the view, its method, its option, what it takes). Counterfactual contrasts are
+# several texts for the contrast views; activation patching reads one contrast of as many tokens as the text.
+_ELSEWHERE = {("counterfactuals", "contrasts"): ("patching", "interventions", "contrast",
+                                                 "one text with as many tokens as the text")}
+
+
+def _meant_elsewhere(name: str, data: dict[str, Any], views: list[str]) -> str | None:
+    """The hint for options of method `name` that `views` does not use where one of them is what a shown view takes
+    from another method's option (`_ELSEWHERE`, and that option not given): which field the view reads, with the
+    author's first value written there. None otherwise."""
+    options = data.get(name)
+    for option, value in (options.items() if isinstance(options, dict) else []):
+        if (name, option) not in _ELSEWHERE:
+            continue
+        view, home, field, takes = _ELSEWHERE[(name, option)]
+        theirs = data.get(home)
+        if view not in views or (isinstance(theirs, dict) and field in theirs):
+            continue
+        first = value[0] if isinstance(value, list) and value else value
+        example = (yaml.safe_dump({home: {field: first}}, default_flow_style=True, width=10**6, allow_unicode=True)
+                   .strip() if isinstance(first, str) else f"{home}: {{{field}: ...}}")
+        if example.startswith("{") and example.endswith("}"):
+            example = example[1:-1]
+        own = list(REGISTRY[name].views)
+        return (f"the {view} view reads its {field} from '{home}.{field}', {takes}, not from '{name}.{option}': "
+                f"write {example} and delete '{name}:', or add {_listed(own, 'or')} to 'views'")
+    return None
 
 
 def _listed(names: list[str], joint: str) -> str:
@@ -679,7 +816,9 @@ class Catalogue:
                     try:
                         spec = spec_from_data(item, file=file, lines=lines, base=(index,), require_id=True)
                     except SpecError as error:
-                        raise SpecError.combine(by_entry.get(index, []) + [error]) from None
+                        combined = SpecError.combine(by_entry.get(index, []) + [error])
+                        combined.partial = error.partial
+                        raise combined from None
                     if index in by_entry:
                         raise SpecError.combine(by_entry[index])
                     if spec.id in specs or spec.id in broken:
@@ -746,7 +885,11 @@ def spec_from_block(body: str, *, file: str, line_offset: int, catalogue: Catalo
                             field=extra[0], hint="with 'use' you may only set title, caption, views and live")
         base = catalogue.get(str(data["use"]), file=file, line=line_for(lines, ("use",)))
         merged = base.model_dump(exclude_unset=True) | overrides
-        spec = spec_from_data(merged, file=file, lines=lines, unused_options=False)
+        try:
+            spec = spec_from_data(merged, file=file, lines=lines, unused_options=False)
+        except SpecError as error:
+            error.partial = None    # the example's own options are checked, at its lines, as a curated spec
+            raise
         spec._file, spec._lines = base.file, base._lines
         spec._page, spec._page_fields = (file, lines), frozenset(overrides)
         spec._base_methods = frozenset(method.name for method in base.methods)

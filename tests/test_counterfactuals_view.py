@@ -116,6 +116,36 @@ def test_attention_rows_one_per_layer_and_all_with_a_readout_and_a_shared_layer(
     assert f"{a['permutations']} permutations" in view.locator(".xp-readout").inner_text()
 
 
+# the track of each row, and the centre of each row's uniform-attention diamond, in page pixels
+_UNIFORM = """el => [...el.querySelectorAll('.xp-acr')].map(row => {
+  const t = row.querySelector('.xp-act').getBoundingClientRect();
+  const d = row.querySelector('.xp-acuni').getBoundingClientRect();
+  return {left: t.left, width: t.width, centre: d.left + d.width / 2};
+})"""
+
+
+@pytest.mark.parametrize("width", [1100, 390])
+def test_the_attention_axis_spans_the_measure_s_whole_range(open_page, width):
+    """The axis ended at the largest value drawn, so a figure whose permutations barely moved the output filled its
+    width as one whose output flipped (found by a fresh reader's trial). A total variation distance lies in [0, 1],
+    and the change of the explained token's probability p in [-p, 1 - p]: the axis is that range, and each diamond
+    sits where its value falls on it (read from the payload, not from the view's own arithmetic)."""
+    page = open_page(viewport={"width": width, "height": 800})
+    view = page.locator("explorable-attention-counterfactual-view").first
+    assert ready(page, view) == "ready"
+    a = payload_of(view)["counterfactuals"]["attention"]
+    for button, key, (lo, hi) in [("output change (TVD)", "tvd", (0, 1)),
+                                  ("Δ p(explained)", "dprob", (-a["prob"], 1 - a["prob"]))]:
+        view.get_by_role("radio", name=button).click()
+        next_frame(page)
+        ends = [float(text.replace("−", "-")) for text in view.locator(".xp-acx span").all_inner_texts()]
+        assert ends == pytest.approx([lo, hi], abs=5e-3 * max(1, abs(lo), abs(hi))), (key, ends)
+        assert max(u[key] for u in a["uniform"]) < hi or key == "dprob"    # the end is not the largest value
+        for row, uniform in zip(view.evaluate(_UNIFORM), a["uniform"]):
+            share = (uniform[key] - lo) / (hi - lo)
+            assert row["centre"] == pytest.approx(row["left"] + share * row["width"], abs=1.0), (key, row, uniform)
+
+
 def test_a_pinned_token_is_shared_with_the_saliency_view(open_page):
     page = open_page()
     view = page.locator("explorable-contrast-view").first

@@ -42,15 +42,29 @@ test("check lists contrasts and searches as versions, a search without a flip to
   assert.throws(() => check({}), /no counterfactuals section/);
 });
 
-test("attention rows: one per layer and one for all, on an axis that holds every value and zero", () => {
+test("attention rows: one per layer and one for all, on the axis of the measure's whole range", () => {
   const spread = (m) => ({ min: m - 0.1, q25: m - 0.05, median: m, q75: m + 0.05, max: m + 0.1 });
-  const a = { layers: 2, permutations: 3, permuted: [0.2, 0.3, 0.5].map((m) => ({ tvd: spread(m), dprob: spread(-m), flips: 0 })),
+  const a = { layers: 2, permutations: 3, prob: 0.8, permuted: [0.2, 0.3, 0.5].map((m) => ({ tvd: spread(m), dprob: spread(-m), flips: 0 })),
     uniform: [0.1, 0.7, 0.4].map((v) => ({ tvd: v, dprob: -v, flipped: false })) };
   const { rows, lo, hi } = attentionRows(a, "tvd");
   assert.deepEqual(rows.map((r) => r.label), ["0", "1", "all"]);
-  assert.equal(lo, 0);
-  assert.equal(hi, 0.7);
+  // a total variation distance is in [0, 1]: the axis ends at 1, not at the largest value (0.7)
+  assert.deepEqual([lo, hi], [0, 1]);
+  // p = 0.8 can fall by at most 0.8 and rise by at most 0.2
   const d = attentionRows(a, "dprob");
-  assert.ok(Math.abs(d.lo + 0.7) < 1e-12 && d.hi === 0);
+  assert.ok(Math.abs(d.lo + 0.8) < 1e-12 && Math.abs(d.hi - 0.2) < 1e-12, `${d.lo} ${d.hi}`);
   assert.throws(() => attentionRows({ ...a, layers: 3 }, "tvd"), /rows for 3 layers/);
+});
+
+test("attention rows: every value is on the axis, whatever the record says of p", () => {
+  const spread = (m) => ({ min: m, q25: m, median: m, q75: m, max: m });
+  const rows = (values) => values.map((v) => ({ tvd: spread(Math.abs(v)), dprob: spread(v), flips: 0 }));
+  for (const [prob, values] of [[0.5, [-0.5, 0.5, 0]], [0.3, [-0.3000004, 0.1, 0.7000004]], [undefined, [-0.9, 0.2, 0.4]], [2, [0.1, -0.1, 0]]]) {
+    const a = { layers: 2, permutations: 1, prob, permuted: rows(values), uniform: values.map((v) => ({ tvd: Math.abs(v), dprob: v, flipped: false })) };
+    for (const metric of ["tvd", "dprob"]) {
+      const { lo, hi } = attentionRows(a, metric);
+      for (const v of values.map((x) => (metric === "tvd" ? Math.abs(x) : x))) assert.ok(lo <= v && v <= hi, `${metric} ${v} outside [${lo}, ${hi}]`);
+      assert.ok(lo <= 0 && hi >= 0 && hi - lo >= 1 - 1e-12);
+    }
+  }
 });

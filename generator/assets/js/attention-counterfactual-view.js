@@ -11,6 +11,9 @@ import { attentionRows, pc } from "./counterfactuals.js";
 const METRICS = [["tvd", "output change (TVD)", "total variation distance between the output distributions"],
   ["dprob", "Δ p(explained)", "change of the explained token's probability"]];
 
+// An end of the axis: three significant digits, without trailing zeros ("1", "−0.962", "0.0379").
+const tick = (v) => (v === 0 ? "0" : String(+v.toPrecision(3)).replace("-", "−"));
+
 export class AttentionCounterfactualView extends View {
   static tag = "explorable-attention-counterfactual-view";
 
@@ -92,7 +95,7 @@ export class AttentionCounterfactualView extends View {
         h("span", { class: "xp-acuni", style: `left:${x(r.uniform)}` }),
         lo < 0 ? h("span", { class: "xp-ac0", style: `left:${x(0)}` }) : ""));
     }));
-    this.axis.replaceChildren(h("span", {}, num(lo)), h("span", {}, num(hi)));
+    this.axis.replaceChildren(h("span", {}, tick(lo)), h("span", {}, tick(hi)));
     const r = layer == null ? null : rows[layer];
     this.readout.textContent = r ? `layer ${r.label}: median ${num(r.spread.median)}, quartiles ${num(r.spread.q25)} – ${num(r.spread.q75)}, max ${num(r.spread.max)}; ` +
       `${Math.round(r.flips * this.a.permutations)} of ${this.a.permutations} permutations change the top-1; uniform: ${num(r.uniform)}${r.flipped ? " (top-1 changes)" : ""}` : "Choose a layer (arrow keys or a click) for its numbers.";

@@ -82,15 +82,18 @@ export const peak = (values) => values.reduce((m, v) => (v > m ? v : m), 0);
 export const pc = (v) => (v == null ? "?" : v > 0 && v < 0.0005 ? "<0.1%" : (100 * v).toFixed(1) + "%");
 
 /** Attention counterfactual rows: [{label, spread: {min, q25, median, q75, max}, uniform, flips, flipped}] for a metric
- * ("tvd" or "dprob") and the axis [lo, hi] they share (0 included). */
+ * ("tvd" or "dprob") and the axis [lo, hi] they share: the measure's whole range, not the data's. A total variation
+ * distance lies in [0, 1]; the change of the explained token's probability p (`a.prob`) in [-p, 1 - p] (it can fall
+ * to 0 or rise to 1); so both axes are one unit wide, and a small change never fills the figure as a large one would.
+ * A value past its bound (rounding) widens the axis to hold it. */
 export function attentionRows(a, metric) {
   if (!a || !Array.isArray(a.permuted) || !Array.isArray(a.uniform) || a.permuted.length !== a.uniform.length)
     throw new Error("the counterfactual attention record is incomplete");
   const L = a.layers;
   if (a.permuted.length !== L + 1) throw new Error(`counterfactual attention: ${a.permuted.length} rows for ${L} layers (expected ${L + 1})`);
   const rows = a.permuted.map((r, i) => ({ label: i === L ? "all" : String(i), layer: i === L ? null : i, spread: r[metric], uniform: a.uniform[i][metric], flips: r.flips, flipped: a.uniform[i].flipped }));
-  let lo = 0, hi = 0;
+  const p = Number.isFinite(a.prob) && a.prob >= 0 && a.prob <= 1 ? a.prob : null;
+  let [lo, hi] = metric === "tvd" ? [0, 1] : p == null ? [-1, 1] : [-p, 1 - p];
   for (const r of rows) for (const v of [r.spread.min, r.spread.max, r.uniform]) (lo = Math.min(lo, v)), (hi = Math.max(hi, v));
-  if (hi === lo) hi = lo + 1e-9;
   return { rows, lo, hi };
 }

@@ -135,10 +135,13 @@ def check(spec: "SpecBase", model: "ModelInfo", n_tokens: int | None = None) -> 
                                     hint=f"allowed: [layer, head] with layer 0-{model.n_layers - 1}, head "
                                          f"0-{model.n_heads - 1}"))
     if PATCHING in views and options.contrast is None:
+        theirs = getattr(spec, "counterfactuals", None)      # the contrast views' texts: not read by patching
+        aside = ("; 'counterfactuals.contrasts' are the contrast views' texts, which patching does not read"
+                 if theirs is not None and theirs.contrasts else "")
         found.append(spec.error(f"{NAME}.contrast" if NAME in spec.model_fields_set else views_field,
                                 "activation patching compares the text with a contrast text, and none is given",
                                 hint="add 'interventions: {contrast: ...}' with as many tokens as the text, or "
-                                     "remove 'patching'"))
+                                     f"remove 'patching'{aside}"))
     if PATCHING in views and options.contrast is not None and model.pieces is not None and spec.text is not None:
         text, contrast = model.pieces(spec.text), model.pieces(options.contrast)   # `check`: the tokenizer at hand
         if len(text) != len(contrast):
