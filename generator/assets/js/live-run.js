@@ -22,14 +22,11 @@ export function unavailable() {
   return null;
 }
 
-/**
- * Bytes of `url`, reporting each chunk as onBytes(n); gzip-inflated when they start with gzip's magic number.
- * response: the fetch of `url` when it was started earlier.
- */
-async function bytes(url, onBytes, response = fetch(url)) {
+/** Bytes of `url`, reporting each chunk as onBytes(n); gzip-inflated when they start with gzip's magic number. */
+async function bytes(url, onBytes) {
   let r;
   try {
-    r = await response;
+    r = await fetch(url);
   } catch (e) {
     throw new Error(`could not fetch ${url.split("/").slice(-2).join("/")} (${e.message})`);
   }
@@ -57,9 +54,8 @@ async function bytes(url, onBytes, response = fetch(url)) {
  * from the start of the load to the end of each step (manifest, runtime: its JS imported and its WASM fetched,
  * model, weights and vocab: fetched, dequantise: the float32 weights made (the pack fetched and the weights
  * made in a worker, live-weights.js `loadWeights`), started: the runtime's WASM instantiated
- * and onnxruntime initialised, session: the model's session created), and kept: 1 when the runtime's WASM came
- * compiled from the copy kept in Cache Storage, else 0; for the benchmark (benchmarks/live.py reads them through the
- * control's data-live-timings).
+ * and onnxruntime initialised, session: the model's session created), for the benchmark
+ * (benchmarks/live.py reads them through the control's data-live-timings).
  */
 export function loadModel(entry, progress) {
   let p = models.get(entry);
@@ -76,88 +72,6 @@ const WASM_BYTES = 3.8e6; // about: its exact size is known only once fetched
 // tests/test_live_export.py runs it): its session starts the runtime before the model's weights are ready
 const START = "CAgSADo6ChAKAXgSAXkiCElkZW50aXR5EgR3YXJtWg8KAXgSCgoICAESBAoCCAFiDwoBeRIKCggIARIECgIIAUIECgAQEQ==";
 
-// The inflated WASM is kept in Cache Storage after a visit's first session (14.8 MB, one cache per onnxruntime-web
-// version; the key is the .wasm URL beside the gzip, never fetched), so that a later visit compiles it with
-// WebAssembly.compileStreaming from the kept Response: decoded while it is read, off the main thread, where handing
-// bytes to the runtime decodes them on the main thread inside its start (170-220 ms less to the first forward in a
-// bare page, benchmarks/live_wasm_cache.py). Only in a secure context with Cache Storage (https, localhost); anywhere
-// else, and whenever the copy is missing or does not compile, the gzip is fetched and inflated as before.
-const KEPT = "explorables-live-runtime-";
-// onnxruntime-web passes no Emscripten instantiateWasm hook through: it is given a stand-in binary (an empty module's
-// 8 bytes) as env.wasm.wasmBinary, and its WebAssembly.instantiate of those bytes is answered with the compiled module
-const STAND_IN = [0, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
-
-/** Promise of the kept runtime, compiled, or null; found() is called as soon as a copy is there. */
-async function keptModule(name, key, found) {
-  if (!globalThis.isSecureContext || !globalThis.caches || typeof WebAssembly.compileStreaming !== "function") return null;
-  let copy = null;
-  try {
-    copy = await (await caches.open(name)).match(key);
-    if (!copy) return null;
-    found();
-    return await WebAssembly.compileStreaming(copy);
-  } catch {
-    if (copy) caches.delete(name).catch(() => {});  // a copy that does not compile: dropped, the gzip used
-    return null;
-  }
-}
-
-/** The inflated runtime `wasm` kept as `key` in cache `name`, other versions' caches deleted; silent on failure. */
-async function keep(name, key, wasm) {
-  if (!globalThis.isSecureContext || !globalThis.caches) return;
-  try {
-    for (const other of await caches.keys()) if (other.startsWith(KEPT) && other !== name) await caches.delete(other);
-    await (await caches.open(name)).put(key, new Response(wasm, { headers: { "content-type": "application/wasm" } }));
-  } catch {
-    // storage refused or full: the next visit inflates the gzip again
-  }
-}
-
-/** onnxruntime's WebAssembly.instantiate of the stand-in binary answered with `module`, once. */
-function handOver(ort, module) {
-  const instantiate = WebAssembly.instantiate;
-  const restore = () => WebAssembly.instantiate === answer && (WebAssembly.instantiate = instantiate);
-  const answer = function (source, imports) {
-    const b = ArrayBuffer.isView(source) ? new Uint8Array(source.buffer, source.byteOffset, source.byteLength)
-      : source instanceof ArrayBuffer ? new Uint8Array(source) : null;
-    if (!b || b.length !== STAND_IN.length || STAND_IN.some((x, i) => b[i] !== x)) return instantiate.apply(WebAssembly, arguments);
-    restore();
-    return instantiate.call(WebAssembly, module, imports).then((instance) => ({ instance, module }));
-  };
-  WebAssembly.instantiate = answer;
-  ort.env.wasm.wasmBinary = new Uint8Array(STAND_IN);
-  return restore;
-}
-
-/**
- * The runtime, started: {ort, started: promise of onnxruntime initialised, kept: whether the WASM came from the kept
- * copy, keep(): keeps the inflated WASM for the next visit (once; nothing when it came kept)}. The gzip's request
- * goes out at once and is dropped when a kept copy turns up (onKept() then takes its bytes out of the progress).
- */
-function startRuntime(tick, onKept) {
-  const url = at(WASM), key = url.replace(/\.gz$/, "");
-  const stop = new AbortController();
-  const inflated = bytes(url, tick, fetch(url, { signal: stop.signal }));
-  inflated.catch(() => {});
-  return import(at(ORT)).then(async (ort) => {
-    const name = KEPT + ort.env.versions.web;
-    let found = false;
-    const module = await keptModule(name, key, () => ((found = true), stop.abort(), onKept()));
-    const wasm = module ? null : await (found ? bytes(url, tick) : inflated);
-    ort.env.wasm.numThreads = 1;     // no SharedArrayBuffer needed: works without cross-origin isolation
-    ort.env.wasm.proxy = false;
-    // fetched (and inflated) or compiled here: the runtime fetches nothing itself
-    const restore = module ? handOver(ort, module) : ((ort.env.wasm.wasmBinary = wasm), () => {});
-    // the runtime's own start (its WASM compiled and instantiated, onnxruntime initialised: most of the session
-    // step) begins now, while the weights arrive and are made, through a one-node graph's session; the model's
-    // session waits for the same start (onnxruntime-web initialises its backend once)
-    const started = ort.InferenceSession.create(Uint8Array.from(atob(START), (c) => c.charCodeAt(0)), { executionProviders: ["wasm"] }).then((s) => s.release());
-    started.then(restore, restore);
-    let unkept = wasm;
-    return { ort, started, kept: !!module, keep: () => ((unkept && keep(name, key, unkept)), (unkept = null)) };
-  });
-}
-
 async function load(entry, progress) {
   const t0 = performance.now(), timings = {}, mark = (name) => (x) => ((timings[name] = +(performance.now() - t0).toFixed(1)), x);
   const base = at(`../live/${entry}/`);
@@ -167,14 +81,22 @@ async function load(entry, progress) {
   // for the manifest: the runtime's start is the longest step on the way
   const manifestReady = fetch(base + "live.json").then((r) => (r.ok ? r : Promise.reject(new Error(`could not fetch live/${entry}/live.json (HTTP ${r.status})`))))
     .then((r) => r.json()).then(mark("manifest"));
-  const rt = (runtime ??= startRuntime(tick, () => (total = Math.max(0, total - WASM_BYTES))));
+  const rt = (runtime ??= Promise.all([import(at(ORT)), bytes(at(WASM), tick)]).then(([ort, wasm]) => {
+    ort.env.wasm.numThreads = 1;     // no SharedArrayBuffer needed: works without cross-origin isolation
+    ort.env.wasm.proxy = false;
+    ort.env.wasm.wasmBinary = wasm;  // fetched (and inflated) here: the runtime fetches nothing itself
+    // the runtime's own start (its WASM compiled and instantiated, onnxruntime initialised: most of the session
+    // step) begins now, while the weights arrive and are made, through a one-node graph's session; the model's
+    // session waits for the same start (onnxruntime-web initialises its backend once)
+    const started = ort.InferenceSession.create(Uint8Array.from(atob(START), (c) => c.charCodeAt(0)), { executionProviders: ["wasm"] }).then((s) => s.release());
+    return { ort, started };
+  }));
   rt.catch(() => (runtime = null));
   const manifest = await manifestReady;
   const { model, weights, vocab } = manifest.files;
   total += model.bytes + weights.bytes + vocab.bytes;
   const [ort, modelBytes, [pack, floats], vocabText] = await Promise.all([
-    rt.then(mark("runtime")).then(({ ort, started, kept }) => ((timings.kept = kept ? 1 : 0),
-      started.then(mark("started"), () => null).then(() => ort))),
+    rt.then(mark("runtime")).then(({ ort, started }) => started.then(mark("started"), () => null).then(() => ort)),
     bytes(base + model.name, tick).then(mark("model")),
     loadWeights(base + weights.name, manifest.weights, { onBytes: tick, onFetched: () => mark("weights")(),
       here: () => bytes(base + weights.name, tick) }).then(mark("dequantise")),
@@ -188,7 +110,6 @@ async function load(entry, progress) {
   const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ["wasm"], graphOptimizationLevel: "disabled",
     externalData: [{ path: manifest.weights.file, data: floats }, { path: manifest.weights.pack, data: pack }],
     extra: { session: { disable_prepacking: "1" } } }).then(mark("session"));
-  rt.then(({ keep }) => setTimeout(keep));  // after the first session of a visit: the inflated WASM kept, once
   const tokenizer = new WordPiece(manifest.tokenizer, vocabText.replace(/\n$/, "").split("\n"));
   /** One forward pass (segments: 0 or 1 per id, for a pair): {attentions, queries, keys, pooled} as {data, dims}. */
   async function run(ids, segments = null) {
