@@ -1,6 +1,7 @@
 """Live blocks (issue 25): the runtime's start on a returning reader's visit, ways of getting its WASM compiled.
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/live_wasm_cache.py [--rounds 5] [--dwell 4]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/live_wasm_cache.py [--rounds 5] [--dwell 4] [--variants bytes,kept]
+        [--browser-arg=--js-flags=...]   (an extra Chromium switch, repeatable)
 
 A bare page (no site) with the vendored onnxruntime-web and, where the model cache holds one, the MiniLM live entry
 (the newest `live-*` folder of format explorables-live/2). Every visit is a fresh page of one browser profile (a
