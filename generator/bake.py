@@ -56,13 +56,13 @@ def code_fingerprint() -> str:
 # a bake alone still runs its batches of edited runs and its logit-lens tiles in `streams()` threads.
 BAKE_THREADS = 1
 # Threads one bake may run at once for work whose numbers do not depend on it (batches of edited runs,
-# `ModelRun._batches`; logit-lens tiles): this process's cores, at most 2; 1 while other bakes share the cores
-# (`sharing_cores`).
+# `ModelRun._batches`; logit-lens tiles): this process's cores, at most 2; BAKE_THREADS while other bakes share the
+# cores (`sharing_cores`).
 _STREAMS: list[int] = []
 
 
 def streams() -> int:
-    """How many threads (each at BAKE_THREADS torch threads) one bake may use at once: 1 inside `sharing_cores`,
+    """How many threads (each at one torch thread) one bake may use at once: BAKE_THREADS inside `sharing_cores`,
     else this process's usable cores, at most 2."""
     if _STREAMS:
         return _STREAMS[-1]
@@ -75,9 +75,9 @@ def streams() -> int:
 
 @contextlib.contextmanager
 def sharing_cores() -> Iterator[None]:
-    """Within the block, bakes of this process use one thread each (`streams()` is 1): other bakes run on the other
-    cores (generator/distributed/local.py)."""
-    _STREAMS.append(1)
+    """Within the block, bakes of this process use BAKE_THREADS threads each (`streams()`): other bakes run on the
+    other cores (generator/distributed/local.py)."""
+    _STREAMS.append(BAKE_THREADS)
     try:
         yield
     finally:

@@ -27,9 +27,10 @@ import multiprocessing
 import os
 import threading
 from collections import deque
+from pathlib import Path
 from typing import Any
 
-from ..bake import Baker, sharing_cores
+from ..bake import BAKE_THREADS, Baker, sharing_cores
 from ..errors import ExplorableError, SpecError
 from ..spec import SpecBase
 from .plan import record
@@ -73,16 +74,16 @@ def pending(specs: list[SpecBase], baker: Baker) -> list[tuple[str, SpecBase]]:
 
 
 def bake_here(specs: list[SpecBase], baker: Baker, *, workers: int | None = None) -> list[str]:
-    """Bake the specs `baker`'s cache lacks, up to `workers` at once (default: this machine's cores, at most MOST):
-    this process and `workers - 1` child processes. Returns where() of each spec baked (here or in a child; each
-    counts in `baker.baked`). Does nothing with fewer than FEWEST specs to
-    bake, with one worker, or with a read-only baker: the caller's serial loop then bakes what is left, as it does
-    after this in any case (reading from the cache what was baked here). Errors of blocks are not raised here: they
+    """Bake the specs `baker`'s cache lacks, up to `workers` at once (default: this machine's cores / BAKE_THREADS,
+    at most MOST): this process and `workers - 1` child processes. Returns where() of each spec baked (here or in a
+    child; each counts in `baker.baked`). Does nothing with fewer than FEWEST specs to bake, with one worker, or with
+    a read-only baker: the caller's serial loop then bakes what is left, as it does after this in any case (reading
+    from the cache what was baked here). Errors of blocks are not raised here: they
     are kept by `baker` and raised by its `payload` at the block."""
     if baker.read_only:
         return []
     queue = _Queue(pending(specs, baker))
-    count = min(workers or min(cores(), MOST), len(queue.jobs))
+    count = min(workers or min(max(1, cores() // BAKE_THREADS), MOST), len(queue.jobs))
     if count < 2 or len(queue.jobs) < FEWEST:
         return []
     here: list[str] = []
@@ -136,8 +137,6 @@ class _Queue:
 
 def _settings(baker: Baker) -> tuple[Any, ...]:
     """What a child needs to make the same baker (BakeWorker's arguments)."""
-    from pathlib import Path
-
     cache = baker.cache.location if baker.cache.remote else str(Path(baker.cache.location).resolve())
     return cache, baker.cache_options, str(baker.base_dir.resolve()), baker.device, baker.dtype
 

@@ -18,9 +18,9 @@ class BakeWorker:
     once each (through the process's model pool)."""
 
     def __init__(self, cache: str, cache_options: dict, base_dir: str, device: str | None, dtype: str | None):
-        from ..bake import _STREAMS
+        from ..bake import _STREAMS, BAKE_THREADS
 
-        _STREAMS[:] = [1]       # other workers bake beside this one: one thread per bake (`streams()`)
+        _STREAMS[:] = [BAKE_THREADS]    # other workers bake beside this one: BAKE_THREADS threads each (`streams()`)
         self.baker = Baker(cache, base_dir, cache_options=cache_options, device=device, dtype=dtype)
 
     def pid(self) -> int:
