@@ -75,6 +75,23 @@ def test_bake_fills_the_cache_then_reuses_it(tmp_path, tiny_models, capsys):
     assert "0 baked, 2 from cache" in capsys.readouterr().out
 
 
+def test_bake_on_two_processes_counts_and_names_every_spec_it_baked(tmp_path, tiny_models, capsys):
+    """`bake --workers 2`: the specs this process bakes while a child bakes others are baked too, not 'from
+    cache' (the count said only the child's); the count is the number of entries the cache gained."""
+    names = ("one", "two", "three", "four")
+    curated = "".join(f"- id: {name}\n  model: {tiny_models['gpt2']}\n  text: example number {name}\n"
+                      for name in names)
+    root = project(tmp_path, "# Page\n", curated=curated)
+    assert main(["--root", str(root), "bake", "--workers", "2"]) == 0
+    out = capsys.readouterr().out
+    assert len(list((root / ".cache" / "explorables").glob("*/*.json"))) == 4
+    assert "4 explorables: 4 baked, 0 from cache" in out, out
+    assert sorted(line for line in out.splitlines() if line.startswith("baked ")) == \
+        sorted(f"baked {name}" for name in names)
+    assert main(["--root", str(root), "bake", "--workers", "2"]) == 0
+    assert "4 explorables: 0 baked, 4 from cache" in capsys.readouterr().out
+
+
 def test_assets_are_copied_for_sites_without_the_plugin(tmp_path):
     assert main(["assets", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "js" / "explorables.js").exists()
