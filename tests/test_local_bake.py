@@ -92,3 +92,35 @@ def test_nothing_to_bake_starts_no_child(tmp_path, tiny_models, monkeypatch):
     assert local.bake_here(specs[:local.FEWEST - 1], fresh, workers=2) == [] and not started, \
         "fewer specs than FEWEST are left to the serial loop"
     assert local.bake_here(specs, Baker(tmp_path / "ro", read_only=True), workers=2) == [] and not started
+
+
+def test_ctrl_c_stops_the_children_at_once_and_quietly(tmp_path, tiny_models, caplog, capfd, monkeypatch):
+    """Ctrl-C in a terminal interrupts the build and its children alike. The build raises KeyboardInterrupt as a
+    serial bake does; the child neither prints a traceback of its own nor is its spec said to be 'baked here
+    instead', and no child is left running."""
+    import os
+    import signal
+    import threading
+    import time
+
+    specs = _specs(tiny_models)
+    baker = Baker(tmp_path / "cache")
+    sent = threading.Event()
+    original = local.record
+    monkeypatch.setattr(local, "record", lambda spec: (sent.set(), original(spec))[1])
+
+    def interrupted(spec):
+        assert sent.wait(120), "the child never got a spec"
+        for child in multiprocessing.active_children():     # the terminal's SIGINT reaches every process
+            os.kill(child.pid, signal.SIGINT)
+        time.sleep(0.5)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(baker, "payload", interrupted)
+    with caplog.at_level(logging.INFO, logger="mkdocs.plugins.explorables"), pytest.raises(KeyboardInterrupt):
+        local.bake_here(specs, baker, workers=2)
+    assert not multiprocessing.active_children(), "the child ended with the build"
+    assert not [record.getMessage() for record in caplog.records if "instead" in record.getMessage()]
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert not list((tmp_path / "cache").rglob("*.tmp")), "nothing half-written is left in the cache"

@@ -25,6 +25,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import threading
 from collections import deque
 from pathlib import Path
@@ -101,8 +103,11 @@ def bake_here(specs: list[SpecBase], baker: Baker, *, workers: int | None = None
                     pass        # kept by the baker (`_failures`), raised again when its page asks for it
                 if baker.baked > before:
                     here.append(job[1].where())
-    except BaseException:
-        queue.stop()            # children end after their current spec (or now, if still starting)
+    except BaseException:       # Ctrl-C, or an error of the build itself: the children stop now, mid-spec
+        queue.stop()
+        for process in list(queue.processes):
+            if process.is_alive():
+                process.terminate()     # (the child leaves quietly: `_child`); nothing partial enters the cache
         raise
     finally:
         for thread in children:
@@ -121,6 +126,8 @@ class _Queue:
         self.baked: list[str] = []                  # where() of each spec a child baked
         self.failures: dict[tuple[str, str], SpecError] = {}    # a child's errors, as `Baker._failures` keeps them
         self.lock = threading.Lock()
+        self.stopped = False                        # the build was interrupted: no spec is handed back to it
+        self.processes: list[Any] = []              # the children started
 
     def take(self) -> tuple[str, SpecBase] | None:
         with self.lock:
@@ -133,6 +140,7 @@ class _Queue:
     def stop(self) -> None:
         with self.lock:
             self.jobs.clear()
+            self.stopped = True
 
 
 def _settings(baker: Baker) -> tuple[Any, ...]:
@@ -147,6 +155,8 @@ def _child_driver(baker: Baker, queue: _Queue) -> None:
     mine, theirs = context.Pipe()
     process = context.Process(target=_child, args=(theirs, _settings(baker)), daemon=True)
     process.start()
+    with queue.lock:
+        queue.processes.append(process)
     theirs.close()
     ready = False
     try:
@@ -162,12 +172,14 @@ def _child_driver(baker: Baker, queue: _Queue) -> None:
             try:
                 result = mine.recv()
             except (EOFError, OSError):     # the child died: the build bakes this spec itself
+                if queue.stopped:           # (stopped by the build itself: it is interrupted)
+                    return
                 log.info("explorables: a bake process stopped while baking %s; baking it here instead",
                          spec.where())
                 return
             _collect(spec, key, result, queue)
     finally:
-        if ready and process.is_alive():
+        if ready and process.is_alive() and not queue.stopped:
             try:
                 mine.send(None)
             except OSError:
@@ -176,6 +188,9 @@ def _child_driver(baker: Baker, queue: _Queue) -> None:
         if process.is_alive():
             process.terminate()
             process.join(5)
+        if process.is_alive():
+            process.kill()
+            process.join()
         mine.close()
 
 
@@ -204,7 +219,11 @@ class _Lines(logging.Handler):
 
 def _child(conn, settings: tuple[Any, ...]) -> None:
     """A child process: bake each (key, record) received, answer with BakeWorker's result and the bake's log lines;
-    end at None or when the parent is gone."""
+    end at None or when the parent is gone. Ctrl-C, which the terminal sends to the build and its children alike,
+    is the build's to handle: it stops the children itself (SIGTERM, see `bake_here`), which end quietly, after
+    unwinding (a cache entry being written is then removed whole, cache.py)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     from .worker import BakeWorker
 
     lines = _Lines()
