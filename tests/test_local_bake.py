@@ -124,3 +124,39 @@ def test_ctrl_c_stops_the_children_at_once_and_quietly(tmp_path, tiny_models, ca
     err = capfd.readouterr().err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert not list((tmp_path / "cache").rglob("*.tmp")), "nothing half-written is left in the cache"
+
+
+SCRIPT = """
+import os, sys
+with open(sys.argv[1], "a") as runs:
+    runs.write(f"{os.getpid()}\\n")
+from generator.bake import Baker
+from generator.distributed import local
+from generator.spec import spec_from_data
+texts = ["One two three four", "Five six seven", "Eight nine ten eleven", "Twelve thirteen"]
+specs = [spec_from_data({"model": sys.argv[2], "text": text, "views": ["head"]}, file="docs/a.md") for text in texts]
+local.bake_here(specs, Baker(sys.argv[3]), workers=2)
+print("BAKED", Baker(sys.argv[3]).cache.has(Baker(sys.argv[3]).key(specs[-1])))
+"""
+
+
+def test_a_build_script_without_a_main_guard_runs_once(tmp_path, tiny_models):
+    """A script that bakes (or builds the site) at its top level, without `if __name__ == "__main__":`, is not run
+    again in the child process (spawn's way of finding the parent's functions): it built the whole site a second
+    time there, into the same folder."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "build_it.py"
+    script.write_text(SCRIPT, encoding="utf-8")
+    runs = tmp_path / "runs.txt"
+    repo = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, str(script), str(runs), str(tiny_models["gpt2"]), str(tmp_path / "c")],
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(repo)})
+    assert result.returncode == 0, result.stderr
+    assert "BAKED True" in result.stdout
+    assert len(runs.read_text().split()) == 1, "the script ran once, in the build's process only"
+    assert "Traceback" not in result.stderr, result.stderr

@@ -22,6 +22,7 @@ either way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -30,7 +31,7 @@ import sys
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..bake import BAKE_THREADS, Baker, sharing_cores
 from ..errors import ExplorableError, SpecError
@@ -45,6 +46,7 @@ MOST = 4
 # cost more than it saves on a small bake).
 FEWEST = 4
 _READY = "ready"
+_MAIN = threading.Lock()
 
 
 def cores() -> int:
@@ -154,7 +156,8 @@ def _child_driver(baker: Baker, queue: _Queue) -> None:
     context = multiprocessing.get_context("spawn")
     mine, theirs = context.Pipe()
     process = context.Process(target=_child, args=(theirs, _settings(baker)), daemon=True)
-    process.start()
+    with _main_left_out():
+        process.start()
     with queue.lock:
         queue.processes.append(process)
     theirs.close()
@@ -192,6 +195,28 @@ def _child_driver(baker: Baker, queue: _Queue) -> None:
             process.kill()
             process.join()
         mine.close()
+
+
+@contextlib.contextmanager
+def _main_left_out() -> Iterator[None]:
+    """While a child starts, the build's main module says neither its file nor its name. `spawn` runs the parent's
+    main script (or module) again in each child, as `__mp_main__`, for functions pickled from it; a script that
+    builds the site without `if __name__ == "__main__":` (`build(load_config(...))` at its top level) then built
+    the whole site a second time in the child, into the same site folder. A child runs only `_child` of this module
+    and needs nothing of the parent's main module."""
+    main = sys.modules.get("__main__")
+    with _MAIN:
+        if main is None:
+            yield
+            return
+        saved = {name: vars(main)[name] for name in ("__file__", "__spec__") if name in vars(main)}
+        main.__spec__ = None
+        vars(main).pop("__file__", None)
+        try:
+            yield
+        finally:
+            vars(main).pop("__spec__", None)
+            vars(main).update(saved)
 
 
 def _collect(spec: SpecBase, key: str, result: dict[str, Any], queue: _Queue) -> None:
