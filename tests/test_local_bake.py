@@ -46,7 +46,8 @@ def test_a_child_process_writes_the_bytes_of_a_serial_bake(tmp_path, tiny_models
     assert not multiprocessing.active_children(), "the child process ended"
 
 
-def test_bake_here_shares_the_specs_and_counts_every_bake(tmp_path, tiny_models, caplog):
+def test_bake_here_shares_the_specs_and_counts_every_bake(tmp_path, tiny_models, caplog, monkeypatch):
+    monkeypatch.setattr(local, "START_AFTER", 0.0)     # the child starts at once (a tiny bake is over in seconds)
     specs = _specs(tiny_models) * 2            # each key once in the queue
     baker = Baker(tmp_path / "cache")
     with caplog.at_level(logging.INFO, logger="mkdocs.plugins.explorables"):
@@ -103,6 +104,7 @@ def test_ctrl_c_stops_the_children_at_once_and_quietly(tmp_path, tiny_models, ca
     import threading
     import time
 
+    monkeypatch.setattr(local, "START_AFTER", 0.0)
     specs = _specs(tiny_models)
     baker = Baker(tmp_path / "cache")
     sent = threading.Event()
@@ -133,6 +135,7 @@ with open(sys.argv[1], "a") as runs:
 from generator.bake import Baker
 from generator.distributed import local
 from generator.spec import spec_from_data
+local.START_AFTER = 0.0
 texts = ["One two three four", "Five six seven", "Eight nine ten eleven", "Twelve thirteen"]
 specs = [spec_from_data({"model": sys.argv[2], "text": text, "views": ["head"]}, file="docs/a.md") for text in texts]
 local.bake_here(specs, Baker(sys.argv[3]), workers=2)
@@ -160,3 +163,20 @@ def test_a_build_script_without_a_main_guard_runs_once(tmp_path, tiny_models):
     assert "BAKED True" in result.stdout
     assert len(runs.read_text().split()) == 1, "the script ran once, in the build's process only"
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_bake_shorter_than_a_childs_start_starts_no_child(tmp_path, tiny_models, monkeypatch):
+    """Four tiny specs bake here in a few seconds, less than START_AFTER: no child is started (one took the build's
+    cores for its own start, and 6 MiniLM blocks took twice as long as in the build's process alone)."""
+    import time
+
+    specs = _specs(tiny_models)
+    started = []
+    monkeypatch.setattr(local, "_child_driver", lambda *args: started.append(args))
+    baker = Baker(tmp_path / "cache")
+    began = time.perf_counter()
+    baked = local.bake_here(specs, baker, workers=2)
+    seconds = time.perf_counter() - began
+    assert not started, "no child process"
+    assert sorted(baked) == sorted(spec.where() for spec in specs) and baker.baked == 4
+    assert seconds < local.START_AFTER, "the premise: a bake shorter than START_AFTER"

@@ -6,8 +6,10 @@ torch thread (`generator.bake.BAKE_THREADS`). Children write their payloads to t
 Why processes and not threads: a bake runs many small operations, and the interpreter's lock would serialise
 their Python between threads; a process costs its start instead (importing torch, loading its models: ~5 s of
 one core), overlapped with the build's own bakes. Children start with `spawn` (a fork of a process whose torch
-already ran threads can hang) and get the next spec only once they are ready: when the build's process empties the
-queue first, a child still starting is stopped, so a small bake never waits for one.
+already ran threads can hang), only once the build has baked for START_AFTER seconds with specs still left (a
+child's start also slows the build's own on a machine of few cores, so a short bake is quicker alone), and get the
+next spec only once they are ready: when the build's process empties the queue first, a child still starting is
+stopped.
 
 What travels: each spec as `plan.record` (its fields as written and where), and back its key, size and seconds,
 or the block's errors (kept by the build's baker, so the block is not baked again only to fail again), and the
@@ -45,6 +47,11 @@ MOST = 4
 # Fewer specs to bake than this: the build's process bakes them alone (a child's start, ~5 s of a core, would
 # cost more than it saves on a small bake).
 FEWEST = 4
+# Children start only once the build has baked this long (seconds) and specs are still left. A child costs ~5 s of
+# a core to start (PyTorch, then its models), taken from the build's own start on a machine of few cores: at once,
+# 6 MiniLM blocks took 10-11 s on 2 cores against 5 s in the build's process alone, the child's one spec included
+# (trial8). A bake that ends sooner never starts one; a long one loses at most this much of the children's time.
+START_AFTER = 10.0
 _READY = "ready"
 _MAIN = threading.Lock()
 
@@ -79,11 +86,11 @@ def pending(specs: list[SpecBase], baker: Baker) -> list[tuple[str, SpecBase]]:
 
 def bake_here(specs: list[SpecBase], baker: Baker, *, workers: int | None = None) -> list[str]:
     """Bake the specs `baker`'s cache lacks, up to `workers` at once (default: this machine's cores / BAKE_THREADS,
-    at most MOST): this process and `workers - 1` child processes. Returns where() of each spec baked (here or in a
-    child; each counts in `baker.baked`). Does nothing with fewer than FEWEST specs to bake, with one worker, or with
-    a read-only baker: the caller's serial loop then bakes what is left, as it does after this in any case (reading
-    from the cache what was baked here). Errors of blocks are not raised here: they
-    are kept by `baker` and raised by its `payload` at the block."""
+    at most MOST): this process and `workers - 1` child processes, started once this process has baked for
+    START_AFTER seconds. Returns where() of each spec baked (here or in a child; each counts in `baker.baked`). Does
+    nothing with fewer than FEWEST specs to bake, with one worker, or with a read-only baker: the caller's serial loop
+    then bakes what is left, as it does after this in any case (reading from the cache what was baked here). Errors
+    of blocks are not raised here: they are kept by `baker` and raised by its `payload` at the block."""
     if baker.read_only:
         return []
     queue = _Queue(pending(specs, baker))
@@ -91,7 +98,7 @@ def bake_here(specs: list[SpecBase], baker: Baker, *, workers: int | None = None
     if count < 2 or len(queue.jobs) < FEWEST:
         return []
     here: list[str] = []
-    children = [threading.Thread(target=_child_driver, args=(baker, queue), daemon=True,
+    children = [threading.Thread(target=_start_later, args=(baker, queue), daemon=True,
                                  name=f"explorables-bake-{index}") for index in range(1, count)]
     for thread in children:
         thread.start()
@@ -130,10 +137,14 @@ class _Queue:
         self.lock = threading.Lock()
         self.stopped = False                        # the build was interrupted: no spec is handed back to it
         self.processes: list[Any] = []              # the children started
+        self.done = threading.Event()               # set when no spec is left to hand out
 
     def take(self) -> tuple[str, SpecBase] | None:
         with self.lock:
-            return self.jobs.popleft() if self.jobs else None
+            if self.jobs:
+                return self.jobs.popleft()
+            self.done.set()
+            return None
 
     def empty(self) -> bool:
         with self.lock:
@@ -143,12 +154,19 @@ class _Queue:
         with self.lock:
             self.jobs.clear()
             self.stopped = True
+            self.done.set()
 
 
 def _settings(baker: Baker) -> tuple[Any, ...]:
     """What a child needs to make the same baker (BakeWorker's arguments)."""
     cache = baker.cache.location if baker.cache.remote else str(Path(baker.cache.location).resolve())
     return cache, baker.cache_options, str(baker.base_dir.resolve()), baker.device, baker.dtype
+
+
+def _start_later(baker: Baker, queue: _Queue) -> None:
+    """`_child_driver` once START_AFTER seconds have passed with specs still left to bake (else nothing)."""
+    if not queue.done.wait(START_AFTER) and not queue.empty():
+        _child_driver(baker, queue)
 
 
 def _child_driver(baker: Baker, queue: _Queue) -> None:
