@@ -232,17 +232,20 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         from .distributed.local import bake_here
         baked = bake_here(specs, baker, workers=args.workers)
+        failed = 0          # (`errors` also holds those of blocks that are not specs: unreadable, unknown fields)
         for spec in bake_bar(specs):
             before = baker.baked
             try:
                 baker.payload(spec)
             except ExplorableError as error:
                 errors.append(error)
+                failed += 1
             if baker.baked > before:
                 baked.append(spec.where())
         for name in baked:
             print(f"baked {name}")
-        print(f"{len(specs)} explorables: {len(baked)} baked, {len(specs) - len(baked) - len(errors)} from cache")
+        print(f"{len(specs)} explorable{'' if len(specs) == 1 else 's'}: {len(baked)} baked, "
+              f"{len(specs) - len(baked) - failed} from cache")
     print_errors(errors)
     if args.command == "check" and not errors:
         print(f"{len(specs)} explorable{'' if len(specs) == 1 else 's'}: all valid")

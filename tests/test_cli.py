@@ -92,6 +92,19 @@ def test_bake_on_two_processes_counts_and_names_every_spec_it_baked(tmp_path, ti
     assert "4 explorables: 0 baked, 4 from cache" in capsys.readouterr().out
 
 
+def test_bake_counts_from_cache_only_specs_it_read_from_the_cache(tmp_path, tiny_models, capsys):
+    """A block that is not even a spec (an unknown field) is an error, not one fewer 'from cache': the count said
+    '-1 from cache'."""
+    root = project(tmp_path, "# Page\n\n```explorable\nuse: one\ntext: not allowed with use\n```\n",
+                   curated=f"- id: one\n  model: {tiny_models['gpt2']}\n  text: first example\n")
+    assert main(["--root", str(root), "bake"]) == 1
+    out, err = capsys.readouterr()
+    assert "1 explorable: 1 baked, 0 from cache" in out, out
+    assert "docs/index.md:5: field 'text'" in err
+    assert main(["--root", str(root), "bake"]) == 1
+    assert "1 explorable: 0 baked, 1 from cache" in capsys.readouterr().out
+
+
 def test_assets_are_copied_for_sites_without_the_plugin(tmp_path):
     assert main(["assets", str(tmp_path / "out")]) == 0
     assert (tmp_path / "out" / "js" / "explorables.js").exists()
