@@ -44,6 +44,10 @@ def locate(base_dir: str | Path, location: str | Path) -> str:
     return str(location) if is_url(location) else str(Path(base_dir) / location)
 
 
+# A temporary file of an entry's write older than this is left over from a killed process (a write takes seconds).
+STALE_TEMP_SECONDS = 3600.0
+
+
 class LocalStore:
     """Entries as files of a local folder; publish = write a temporary file beside the entry, fsync, rename."""
 
@@ -77,6 +81,20 @@ class LocalStore:
     def listing(self, folder: str, suffix: str) -> list[str]:
         base = self.where(folder)
         return sorted(f"{folder}/{path.name}" for path in base.glob(f"*{suffix}")) if base.is_dir() else []
+
+    def sweep(self, older_than: float = STALE_TEMP_SECONDS) -> int:
+        """Delete the temporary files of writes that never finished (a process killed mid-write: `_atomic_write`
+        removes its own otherwise), once older than `older_than` seconds, so that another process's write in
+        progress is left alone. Returns how many were deleted."""
+        limit, count = time.time() - older_than, 0
+        for path in self.folder.glob("*/.*.tmp"):
+            try:
+                if path.stat().st_mtime < limit:
+                    path.unlink()
+                    count += 1
+            except OSError:
+                continue
+        return count
 
 
 class BakeCache:
@@ -171,7 +189,8 @@ class BakeCache:
         error is not in `used`, and its entry would go.
 
         Each owner's keys are kept in a manifest, so sites sharing one cache, and entries baked ahead by the CLI,
-        are never evicted by somebody else's build. Returns how many entries were deleted.
+        are never evicted by somebody else's build. A local folder also loses the temporary files of writes that a
+        killed process left (`LocalStore.sweep`). Returns how many entries were deleted.
         """
         mine = self._manifest(owner)
         previous = set(_read_keys(self.store.read(mine)))
@@ -182,6 +201,8 @@ class BakeCache:
         stale = previous - self.used - others
         for key in stale:
             self.store.delete(self.relative(key))
+        if isinstance(self.store, LocalStore):
+            self.store.sweep()
         self.store.publish(mine, json.dumps({"owner": owner, "keys": sorted(self.used)}).encode())
         return len(stale)
 

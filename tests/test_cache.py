@@ -124,3 +124,25 @@ def test_the_key_follows_the_code_that_computes_numbers(tmp_path, tiny_models, m
         source.write("\n# a change to how scores are computed\n")
     assert key_now() != original
     bake.code_fingerprint.cache_clear()
+
+
+def test_a_clean_build_sweeps_the_temporary_files_a_killed_writer_left(tmp_path):
+    """A process killed mid-write (a child stopped with SIGKILL) leaves its temporary file beside the entries; the
+    end of a clean full build deletes it once it is an hour old, and leaves a younger one (a write in progress)."""
+    import os
+    import time
+
+    from generator.cache import BakeCache
+
+    cache = BakeCache(tmp_path)
+    cache.put("ab" * 32, b'{"x": 1}')
+    cache.get("ab" * 32)
+    folder = tmp_path / "ab"
+    old, young = folder / ".abababab-old.tmp", folder / ".abababab-young.tmp"
+    for path in (old, young):
+        path.write_bytes(b'{"format"')
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    cache.evict_stale("site")
+    assert not old.exists() and young.exists()
+    assert cache.get("ab" * 32) is not None, "the entry itself stays"
