@@ -50,27 +50,36 @@ def code_fingerprint() -> str:
 # Torch's intra-op threads during a bake. A parallel reduction splits its sum by thread count, so the same spec
 # baked at 1 and at 2 threads differed in the last printed digit of faithfulness scalars: one cache key, two
 # contents, depending on the machine. A fixed count makes the bytes independent of the machine's cores and of the
-# caller's setting. 1: a machine's cores go to whole bakes at once instead (generator/distributed/local.py: on 2
-# cores two 1-thread bakes finish a site in ~0.6x the time of one 2-thread bake, which gains only ~1.3x over one
-# thread because its threads wait for each other at the end of every small operation: benchmarks/RESULTS.md), and
-# a bake alone still runs its batches of edited runs and its logit-lens tiles in `streams()` threads.
+# caller's setting. 1: a machine's cores go to whole bakes at once instead (generator/distributed/local.py), each
+# at one thread, so a bake can use every core of a larger machine, where one bake's fixed 2 threads never could; on
+# 2 cores two 1-thread bakes match one 2-thread bake (a cold site build in 81-83 s against 83-86 s:
+# benchmarks/RESULTS.md, session 8). A bake alone still runs its batches of edited runs and its logit-lens tiles in
+# `streams()` threads.
 BAKE_THREADS = 1
 # Threads one bake may run at once for work whose numbers do not depend on it (batches of edited runs,
 # `ModelRun._batches`; logit-lens tiles): this process's cores, at most 2; BAKE_THREADS while other bakes share the
-# cores (`sharing_cores`).
+# cores (`sharing_cores`, `share_cores`).
 _STREAMS: list[int] = []
 
 
-def streams() -> int:
-    """How many threads (each at one torch thread) one bake may use at once: BAKE_THREADS inside `sharing_cores`,
-    else this process's usable cores, at most 2."""
-    if _STREAMS:
-        return _STREAMS[-1]
+def cores() -> int:
+    """The cores this process may run on."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:      # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(2, cores))
+        return os.cpu_count() or 1
+
+
+def streams() -> int:
+    """How many threads (each at one torch thread) one bake may use at once: BAKE_THREADS while other bakes share
+    the cores (`sharing_cores`, `share_cores`), else this process's usable cores, at most 2."""
+    return _STREAMS[-1] if _STREAMS else max(1, min(2, cores()))
+
+
+def share_cores() -> None:
+    """From now on, every bake of this process shares the cores with other processes' bakes (a worker process:
+    generator/distributed/worker.py): BAKE_THREADS threads each (`streams()`)."""
+    _STREAMS[:] = [BAKE_THREADS]
 
 
 @contextlib.contextmanager
@@ -161,6 +170,17 @@ class Baker:
                 self.baked += 1
             self._memo[key] = data
             return data
+
+    def at_hand(self, key: str) -> bool:
+        """Whether `key`'s payload is baked: in this baker's memory, or read now from the cache into it, so that
+        `payload` does not read it again (a damaged entry is said and deleted, as `BakeCache.get` does)."""
+        with self._lock:
+            if key not in self._memo:
+                data = self.cache.get(key)
+                if data is None:
+                    return False
+                self._memo[key] = data
+            return True
 
     def _check_views(self, spec: SpecBase) -> None:
         """The model-dependent rules of the spec's views, for a payload found baked: blocks that differ only in

@@ -131,9 +131,7 @@ class BakeCache:
             return None
         payload = _verified(blob)
         if payload is None:
-            # info, not warning: the entry heals itself, so `mkdocs build --strict` must not fail on it
-            log.info("explorables: cache entry %s is corrupted or truncated; baking it again", self.path(key))
-            self.store.delete(self.relative(key))
+            self._heal(key)
             self._missed[key] = time.perf_counter()
             return None
         self.used.add(key)
@@ -144,10 +142,15 @@ class BakeCache:
         and deleted). Counts as neither a use nor a miss."""
         blob = self.store.read(self.relative(key))
         if blob is not None and _verified(blob) is None:
-            log.info("explorables: cache entry %s is corrupted or truncated; baking it again", self.path(key))
-            self.store.delete(self.relative(key))
+            self._heal(key)
             return False
         return blob is not None
+
+    def _heal(self, key: str) -> None:
+        """Say and delete `key`'s damaged entry; info, not a warning: the entry heals itself (it is baked again),
+        so `mkdocs build --strict` must not fail on it."""
+        log.info("explorables: cache entry %s is corrupted or truncated; baking it again", self.path(key))
+        self.store.delete(self.relative(key))
 
     def put(self, key: str, payload: bytes, *, bake_seconds: float | None = None) -> None:
         meta = {"format": _MAGIC, "sha256": hashlib.sha256(payload).hexdigest(), "length": len(payload)}

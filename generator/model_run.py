@@ -217,9 +217,9 @@ class ModelRun:
         (hook name, fn) pairs, maybe empty) applies to its own batch row only (each fn sees that row, [1, ...]).
 
         Returns reduce(main output of a batch) concatenated over the batches, in edit-set order ([S, ...]); the
-        default reduce keeps the outputs whole ([S, N, V]). On a CPU at 2 torch threads or more the batches run in
-        two threads at once, at one torch thread each (`_batches`, `streams`): edit functions and `reduce` must not
-        share state between rows of different batches. Every row is computed as in a run of its own (the
+        default reduce keeps the outputs whole ([S, N, V]). Where a bake may use 2 threads (`generator.bake.streams`)
+        the batches run in two threads at once, at one torch thread each (`_batches`): edit functions and `reduce`
+        must not share state between rows of different batches. Every row is computed as in a run of its own (the
         model's rows are independent: no padding, the same mask). `start` as in `run_with_hooks` (resid [1, N, D],
         shared by every row): for edit sets that all act at block `start[0]` or above.
 
@@ -371,8 +371,8 @@ class ModelRun:
 
         Two or more jobs, where a bake may use 2 threads (`generator.bake.streams()`: 2 cores or more, no other bake
         beside it) and a model of up to 2 GiB of parameters: two threads take the jobs in turn, each at one torch
-        thread, the second on `twin()`. One stream of products split over 2 threads waits at the end of every operation for the
-        slower thread, and far longer when another process holds a core; two streams of one thread do not
+        thread, the second on `twin()`. One stream of products split over 2 threads waits at the end of every
+        operation for the slower thread, and far longer when another process holds a core; two streams do not
         (benchmarks/RESULTS.md, session 7). Every job's numbers are those of one-thread products, whichever thread
         ran it: the outputs equal those of the jobs run one after the other at one thread, bit for bit. Else (or
         with `streams` 1) the jobs run one after the other at the caller's thread count. An exception in a job is

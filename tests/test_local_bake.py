@@ -180,3 +180,19 @@ def test_a_bake_shorter_than_a_childs_start_starts_no_child(tmp_path, tiny_model
     assert not started, "no child process"
     assert sorted(baked) == sorted(spec.where() for spec in specs) and baker.baked == 4
     assert seconds < local.START_AFTER, "the premise: a bake shorter than START_AFTER"
+
+
+def test_a_payload_found_by_the_pre_bake_is_not_read_again(tmp_path, tiny_models, monkeypatch):
+    """`pending` reads each baked payload once, into the baker's memory; the build's `payload` then serves it from
+    there, with the same bytes."""
+    specs = _specs(tiny_models)
+    first = Baker(tmp_path / "cache")
+    baked = [first.payload(spec) for spec in specs]
+    warm = Baker(tmp_path / "cache")
+    reads = []
+    read = warm.cache.get
+    monkeypatch.setattr(warm.cache, "get", lambda key: reads.append(key) or read(key))
+    assert local.pending(specs, warm) == []
+    assert sorted(reads) == sorted(warm.key(spec) for spec in specs)
+    assert [warm.payload(spec) for spec in specs] == baked
+    assert len(reads) == len(specs) and warm.baked == 0, "each entry was read once"

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
-import os
 import signal
 import sys
 import threading
@@ -35,7 +34,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..bake import BAKE_THREADS, Baker, sharing_cores
+from ..bake import BAKE_THREADS, Baker, cores, sharing_cores
 from ..errors import ExplorableError, SpecError
 from ..spec import SpecBase
 from .plan import record
@@ -56,18 +55,11 @@ _READY = "ready"
 _MAIN = threading.Lock()
 
 
-def cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:      # not on Linux
-        return os.cpu_count() or 1
-
-
 def pending(specs: list[SpecBase], baker: Baker) -> list[tuple[str, SpecBase]]:
     """(key, spec) of each spec still to bake, once per key, in the given order: not in the cache, not already
     baked or failed in this process, on the CPU (a GPU bake stays in the build's process). Specs that cannot even
-    be keyed are left out (the build reports them at their page). Reads files only: no torch."""
+    be keyed are left out (the build reports them at their page). A payload found in the cache is kept in
+    `baker`'s memory (`Baker.at_hand`), so the build does not read it again. Reads files only: no torch."""
     jobs: list[tuple[str, SpecBase]] = []
     seen: set[str] = set()
     for spec in specs:
@@ -76,10 +68,10 @@ def pending(specs: list[SpecBase], baker: Baker) -> list[tuple[str, SpecBase]]:
             cpu = baker.precision(spec).device == "cpu"
         except ExplorableError:
             continue
-        if key in seen or not cpu or key in baker._memo or (key, spec.where()) in baker._failures:
+        if key in seen or not cpu or (key, spec.where()) in baker._failures:
             continue
         seen.add(key)
-        if not baker.cache.has(key):
+        if not baker.at_hand(key):
             jobs.append((key, spec))
     return jobs
 

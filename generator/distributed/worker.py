@@ -9,7 +9,7 @@ import os
 import time
 from typing import Any
 
-from ..bake import Baker
+from ..bake import Baker, share_cores
 from ..errors import ExplorableError, SpecError
 
 
@@ -18,9 +18,7 @@ class BakeWorker:
     once each (through the process's model pool)."""
 
     def __init__(self, cache: str, cache_options: dict, base_dir: str, device: str | None, dtype: str | None):
-        from ..bake import _STREAMS, BAKE_THREADS
-
-        _STREAMS[:] = [BAKE_THREADS]    # other workers bake beside this one: BAKE_THREADS threads each (`streams()`)
+        share_cores()       # other workers bake beside this one
         self.baker = Baker(cache, base_dir, cache_options=cache_options, device=device, dtype=dtype)
 
     def pid(self) -> int:

@@ -27,9 +27,10 @@ tiles are folded into running statistics (the softmax's normaliser as in the onl
   with the target's logit computed beforehand (`Readout.logits_at`); the target itself is never counted, so the two
   computations of its logit, equal up to float32 rounding, cannot move its rank.
 
-Row tiles are shared among `generator.bake.streams()` worker threads (2 on a machine of 2 cores or more), each running torch on one thread: coarse
-parallel work, where torch's own threading would synchronise its threads on every small operation. The tiles are
-fixed in size whatever the number of workers, so the results do not depend on it.
+Row tiles are shared among `generator.bake.streams()` worker threads (2 on a machine of 2 cores or more), each
+running torch on one thread: coarse parallel work, where torch's own threading would synchronise its threads on
+every small operation. The tiles are fixed in size whatever the number of workers, so the results do not depend
+on it.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ def logit_lens(hidden: np.ndarray, readout: Any, ids: Sequence[int], watch: Sequ
     """
     import torch
 
+    from ...bake import streams        # (bake imports the methods: not at module level)
+
     hidden_t = torch.as_tensor(np.ascontiguousarray(hidden, dtype=np.float32))
     if hidden_t.ndim != 3 or hidden_t.shape[1] != len(ids):
         raise ValueError(f"hidden states of shape {tuple(hidden_t.shape)} do not fit {len(ids)} tokens "
@@ -101,8 +104,6 @@ def logit_lens(hidden: np.ndarray, readout: Any, ids: Sequence[int], watch: Sequ
     rows = normed_hidden(hidden_t, readout).reshape(R, d)
     stats = _Stats(k, readout.logits_at(rows, targets).numpy(), n_chunks=-(-V // tile[1]))
     starts = list(range(0, R, tile[0]))
-    from ...bake import streams
-
     workers = max(1, min(streams(), len(starts)))
 
     def work(share: list[int]) -> None:
