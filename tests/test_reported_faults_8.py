@@ -11,6 +11,17 @@ import re
 import pytest
 from test_reported_faults_5 import block, check, project, refused
 
+
+def curated(tmp_path, entries: str) -> None:
+    """explorables/a.yml of the project at tmp_path, holding `entries` (YAML)."""
+    (tmp_path / "explorables").mkdir(parents=True)
+    (tmp_path / "explorables" / "a.yml").write_text(entries, encoding="utf-8")
+
+
+def places(errors: list[str]) -> list[list[str]]:
+    """[FILE:LINE, field '...'] of each `error: ...` line."""
+    return [error.split(": ")[1:3] for error in errors]
+
 TEXT = "text: The capital of France is"
 
 
@@ -119,9 +130,7 @@ def test_intervention_views_on_a_model_without_adapter_are_placed_at_the_views(t
 
 def test_a_use_block_asking_for_a_view_the_model_lacks_stays_at_the_page_s_views(tmp_path, capsys, bloom):
     """A guard: a `use:` block's page that adds the view is the place to change (`SpecBase.asked_by_page`)."""
-    (tmp_path / "explorables").mkdir(parents=True)
-    (tmp_path / "explorables" / "a.yml").write_text(f"- id: bloom-heads\n  model: {bloom}\n  text: The cat sat\n"
-                                                   "  generate: 2\n", encoding="utf-8")
+    curated(tmp_path, f"- id: bloom-heads\n  model: {bloom}\n  text: The cat sat\n  generate: 2\n")
     root = project(tmp_path, "# Page\n\n```explorable\nuse: bloom-heads\nviews: [head, knockout]\n```\n")
     status, errors = check(root, capsys)
     assert status == 1 and len(errors) == 1 and errors[0].startswith("error: docs/index.md:5: field 'views': "), errors
@@ -146,10 +155,10 @@ def test_check_reports_a_head_outside_the_model_with_the_block_s_schema_errors(t
     root = project(tmp_path, block(TEXT, *lines))
     status, errors = check(root, capsys)
     assert status == 1
-    places = [tuple(error.split(": ")[1:3]) for error in errors]
+    found = [tuple(place) for place in places(errors)]
     head_line = next(index for index, one in enumerate(lines, 6) if "heads:" in one)
-    assert sorted(places, key=lambda place: int(place[0].split(":")[1])) == places       # reading order
-    assert set(places) == set(schema) | {(f"docs/index.md:{head_line}", "field 'interventions.heads' (entry 1)")}
+    assert sorted(found, key=lambda place: int(place[0].split(":")[1])) == found     # reading order
+    assert set(found) == set(schema) | {(f"docs/index.md:{head_line}", "field 'interventions.heads' (entry 1)")}
     assert sum(_HEAD in error for error in errors) == 1, errors
     # the same head, alone, is the error check gives once the schema's errors are fixed (the message is the same)
     fixed = project(tmp_path / "fixed", block(TEXT, "views: [editing]",
@@ -178,18 +187,16 @@ def test_a_rule_that_weighs_several_fields_waits_for_the_fixed_block(tmp_path, c
     root = project(tmp_path, block(TEXT, "genrate: 1", "views: [editing]", "interventions: {top_k: 3}"))
     status, errors = check(root, capsys)
     assert status == 1
-    assert [error.split(": ")[1:3] for error in errors] == [["docs/index.md:6", "field 'genrate'"]], errors
+    assert places(errors) == [["docs/index.md:6", "field 'genrate'"]], errors
 
 
 def test_a_curated_entry_s_head_is_reported_with_its_schema_error(tmp_path, capsys):
-    (tmp_path / "explorables").mkdir(parents=True)
-    (tmp_path / "explorables" / "a.yml").write_text(
-        "- id: heads\n  model: smollm2\n  text: The capital of France is\n  views: [editing]\n  titel: x\n"
-        "  interventions: {target: ' Paris', heads: [[0, 99]]}\n", encoding="utf-8")
+    curated(tmp_path, "- id: heads\n  model: smollm2\n  text: The capital of France is\n  views: [editing]\n"
+                      "  titel: x\n  interventions: {target: ' Paris', heads: [[0, 99]]}\n")
     root = project(tmp_path, "# Page\n")
     status, errors = check(root, capsys)
     assert status == 1
-    assert [error.split(": ")[1:3] for error in errors] == [
+    assert places(errors) == [
         ["explorables/a.yml:5", "field 'titel'"], ["explorables/a.yml:6", "field 'interventions.heads' (entry 1)"]]
 
 
@@ -200,21 +207,19 @@ def test_a_missing_option_s_error_waits_when_its_key_may_be_misspelt(tmp_path, c
                                    "interventions: {contrst: The capital of Italy is, heads: [[0, 99]]}"))
     status, errors = check(root, capsys)
     assert status == 1
-    assert [error.split(": ")[1:3] for error in errors] == [
+    assert places(errors) == [
         ["docs/index.md:8", "field 'interventions.contrst'"],
         ["docs/index.md:8", "field 'interventions.heads' (entry 1)"]], errors
 
 
 def test_a_use_block_s_schema_error_leaves_the_example_s_head_to_the_example(tmp_path, capsys):
     """The page's refused title; the curated example's head is reported once, at the example's own line."""
-    (tmp_path / "explorables").mkdir(parents=True)
-    (tmp_path / "explorables" / "a.yml").write_text(
-        "- id: heads\n  model: smollm2\n  text: The capital of France is\n  views: [editing]\n"
-        "  interventions: {target: ' Paris', heads: [[0, 99]]}\n", encoding="utf-8")
+    curated(tmp_path, "- id: heads\n  model: smollm2\n  text: The capital of France is\n  views: [editing]\n"
+                      "  interventions: {target: ' Paris', heads: [[0, 99]]}\n")
     root = project(tmp_path, "# Page\n\n```explorable\nuse: heads\ntitle: [1, 2]\n```\n")
     status, errors = check(root, capsys)
     assert status == 1
-    assert [error.split(": ")[1:3] for error in errors] == [
+    assert places(errors) == [
         ["docs/index.md:5", "field 'title'"], ["explorables/a.yml:5", "field 'interventions.heads' (entry 1)"]]
     from generator.spec import Catalogue, spec_from_block
     with pytest.raises(Exception) as caught:
